@@ -1,0 +1,5 @@
+"""``python -m pofa`` runs the command-line program."""
+
+from pofa.cli import main
+
+main()

@@ -1,0 +1,1 @@
+"""Reading study folders (CSV, Excel, Parquet) into tables of text cells."""

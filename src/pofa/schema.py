@@ -1,0 +1,147 @@
+"""The study-folder format: tables, their columns and the kind of value each column holds.
+
+This module is the single source of truth for the format documented in docs/study-format.md. Readers, the
+validator and the documentation tests all read it.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Kind(enum.Enum):
+    """The kind of value a column holds (the value is what docs and findings show)."""
+
+    ID = "id"
+    TEXT = "text"
+    DATE = "date"
+    NUMBER = "number"
+    BOOLEAN = "yes/no"
+
+
+class TableName(enum.Enum):
+    """The tables of a study folder."""
+
+    PATIENTS = "patients"
+    LESIONS = "lesions"
+    FAILURES = "failures"
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One column of a study table.
+
+    Parameters
+    ----------
+    name : str
+        Header as written in the file (matched case-insensitively, surrounding blanks ignored).
+    kind : Kind
+        What the cells hold.
+    required : bool
+        Whether the column must be present.
+    blank_ok : bool
+        Whether a cell may be blank.
+    positive : bool
+        Numbers must be > 0.
+    warn_above : float or None
+        Values above this are implausible: a warning, not an error.
+    description : str
+        One line for the documentation.
+    """
+
+    name: str
+    kind: Kind
+    required: bool
+    blank_ok: bool
+    description: str
+    positive: bool = False
+    warn_above: float | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class TableSpec:
+    """The columns of one table and whether the table itself is required."""
+
+    name: TableName
+    required: bool
+    columns: tuple[Column, ...]
+    description: str
+
+    def column(self, name: str) -> Column | None:
+        """The column called ``name``, or ``None`` when it is not a column of the format."""
+        for col in self.columns:
+            if col.name == name:
+                return col
+        return None
+
+    @property
+    def required_columns(self) -> tuple[str, ...]:
+        return tuple(c.name for c in self.columns if c.required)
+
+
+PATIENTS = TableSpec(
+    TableName.PATIENTS,
+    required=True,
+    description="One row per patient. Every further column is a patient covariate, kept with its type.",
+    columns=(
+        Column("patient_id", Kind.ID, True, False, "Study identifier of the patient (text, unique)."),
+        Column("index_date", Kind.DATE, True, False, "CAR T infusion date (day 0 of PFS and OS)."),
+        Column("last_followup_date", Kind.DATE, True, False, "Date last known alive, or date of death."),
+        Column("progression_date", Kind.DATE, True, True, "First progression; blank = no progression."),
+        Column("death_date", Kind.DATE, True, True, "Date of death; blank = alive at last follow-up."),
+    ),
+)
+
+LESIONS = TableSpec(
+    TableName.LESIONS,
+    required=True,
+    description="One row per pretreatment (baseline) lesion. Further columns are lesion covariates.",
+    columns=(
+        Column("patient_id", Kind.ID, True, False, "Patient the lesion belongs to."),
+        Column("lesion_id", Kind.ID, True, False, "Lesion identifier, unique within its patient."),
+        Column("site", Kind.TEXT, True, False, "Anatomical site (free text, e.g. 'mediastinum')."),
+        Column("extranodal", Kind.BOOLEAN, True, False, "Extranodal lesion (spleen counts as nodal)."),
+        Column("diameter_cm", Kind.NUMBER, True, False, "Longest diameter in cm (> 0).", True, 40.0),
+        Column("suvmax", Kind.NUMBER, True, False, "Maximum SUV (> 0).", True, 100.0),
+        Column("x_mm", Kind.NUMBER, False, True, "Lesion centre, patient x (LPS) in mm."),
+        Column("y_mm", Kind.NUMBER, False, True, "Lesion centre, patient y (LPS) in mm."),
+        Column("z_mm", Kind.NUMBER, False, True, "Lesion centre, patient z (LPS) in mm."),
+        Column("mtv_ml", Kind.NUMBER, False, True, "Metabolic tumour volume in ml (> 0).", True),
+        Column("tlg", Kind.NUMBER, False, True, "Total lesion glycolysis (SUVmean x MTV) (> 0).", True),
+        Column("bridging_rt", Kind.BOOLEAN, False, True, "Lesion received bridging radiotherapy."),
+    ),
+)
+
+FAILURES = TableSpec(
+    TableName.FAILURES,
+    required=False,
+    description=(
+        "One row per lesion seen at a failure scan. Absent = no failure lesions recorded. "
+        "site and extranodal are required for new lesions (blank baseline_lesion_id)."
+    ),
+    columns=(
+        Column("patient_id", Kind.ID, True, False, "Patient the failure lesion belongs to."),
+        Column("failure_id", Kind.ID, True, False, "Failure-lesion identifier, unique within its patient."),
+        Column("scan_date", Kind.DATE, True, False, "Date of the scan that shows the lesion."),
+        Column(
+            "baseline_lesion_id", Kind.ID, True, True, "The pretreatment lesion that failed; blank = new lesion."
+        ),
+        Column("site", Kind.TEXT, False, True, "Anatomical site (required for new lesions)."),
+        Column("extranodal", Kind.BOOLEAN, False, True, "Extranodal (required for new lesions)."),
+        Column("x_mm", Kind.NUMBER, False, True, "Lesion centre, patient x (LPS) in mm."),
+        Column("y_mm", Kind.NUMBER, False, True, "Lesion centre, patient y (LPS) in mm."),
+        Column("z_mm", Kind.NUMBER, False, True, "Lesion centre, patient z (LPS) in mm."),
+        Column("diameter_cm", Kind.NUMBER, False, True, "Longest diameter in cm (> 0).", True, 40.0),
+    ),
+)
+
+TABLES: dict[TableName, TableSpec] = {t.name: t for t in (PATIENTS, LESIONS, FAILURES)}
+
+COORDINATES = ("x_mm", "y_mm", "z_mm")
+
+TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1", "1.0"})
+FALSE_WORDS = frozenset({"no", "n", "false", "f", "0", "0.0"})
+
+#: Follow-up longer than this many years is implausible (a warning).
+MAX_FOLLOWUP_YEARS = 20.0

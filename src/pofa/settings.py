@@ -1,0 +1,220 @@
+"""Analysis settings: ``study.toml`` beside the tables, with documented defaults.
+
+Every setting has a default, so a study without ``study.toml`` is analysed as the defining study was. Unknown
+sections or keys are errors (a misspelt key must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import difflib
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+from pofa.findings import Finding, Severity
+
+SETTINGS_FILE = "study.toml"
+
+
+@dataclass(frozen=True, slots=True)
+class StudyInfo:
+    """Free description of the study (``[study]``); any further keys are kept as metadata."""
+
+    name: str = ""
+    description: str = ""
+    extra: tuple[tuple[str, Any], ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class ClassificationSettings:
+    """How lesion outcomes and failure patterns are decided (``[classification]``).
+
+    Attributes
+    ----------
+    window_days : int
+        Failure rows dated from ``progression_date`` to ``progression_date + window_days`` (both included)
+        belong to first progression.
+    use_geometry : bool
+        Assign failure rows without ``baseline_lesion_id`` by lesion coordinates.
+    local_margin_mm : float
+        A failure sphere overlapping a baseline sphere grown by this margin is local.
+    marginal_margin_mm : float
+        Within this margin (and not local) it is marginal; beyond it, de novo.
+    """
+
+    window_days: int = 30
+    use_geometry: bool = False
+    local_margin_mm: float = 0.0
+    marginal_margin_mm: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class RiskFactorSettings:
+    """Risk factors analysed (``[risk_factors]``).
+
+    ``lesion`` terms are lesion columns, thresholded (``"diameter_cm>=5"``) or continuous (``"suvmax"`` per
+    unit, ``"suvmax/sd"`` per SD). ``patient`` terms are ``"any COLUMN>=X"`` over a patient's lesions or
+    patient covariates.
+    """
+
+    lesion: tuple[str, ...] = ("diameter_cm>=5", "suvmax>=10", "extranodal")
+    patient: tuple[str, ...] = ("any diameter_cm>=5",)
+
+
+@dataclass(frozen=True, slots=True)
+class SurvivalSettings:
+    """Time-to-event settings (``[survival]``)."""
+
+    ci_method: str = "log-log"
+    landmarks_months: tuple[float, ...] = (6.0, 12.0, 24.0)
+
+
+@dataclass(frozen=True, slots=True)
+class LesionModelSettings:
+    """Lesion-level models (``[lesion_models]``)."""
+
+    small_sample: bool = False
+    firth: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class ReportSettings:
+    """Report settings (``[report]``)."""
+
+    show_ids: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """All analysis settings of a study."""
+
+    study: StudyInfo = field(default_factory=StudyInfo)
+    classification: ClassificationSettings = field(default_factory=ClassificationSettings)
+    risk_factors: RiskFactorSettings = field(default_factory=RiskFactorSettings)
+    survival: SurvivalSettings = field(default_factory=SurvivalSettings)
+    lesion_models: LesionModelSettings = field(default_factory=LesionModelSettings)
+    report: ReportSettings = field(default_factory=ReportSettings)
+
+    def to_json(self) -> dict[str, dict[str, Any]]:
+        """The settings as plain JSON (tuples as lists)."""
+        out: dict[str, dict[str, Any]] = {}
+        for f in fields(self):
+            section = getattr(self, f.name)
+            vals: dict[str, Any] = {}
+            for sf in fields(section):
+                v = getattr(section, sf.name)
+                if sf.name == "extra":
+                    vals.update(dict(v))
+                    continue
+                vals[sf.name] = list(v) if isinstance(v, tuple) else v
+            out[f.name] = vals
+        return out
+
+
+CI_METHODS = ("log-log", "log", "plain")
+
+
+def _check_type(value: Any, default: Any) -> Any:
+    """Coerce a TOML value to the type of the default, or raise TypeError with what was expected."""
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+        raise TypeError("true or false")
+    if isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+        raise TypeError("a whole number")
+    if isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+        raise TypeError("a number")
+    if isinstance(default, str):
+        if isinstance(value, str):
+            return value
+        raise TypeError("text in quotes")
+    if isinstance(default, tuple):
+        if not isinstance(value, list):
+            raise TypeError("a list, e.g. [1, 2]")
+        if default and isinstance(default[0], float):
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
+                raise TypeError("a list of numbers")
+            return tuple(float(v) for v in value)
+        if not all(isinstance(v, str) for v in value):
+            raise TypeError("a list of texts in quotes")
+        return tuple(value)
+    raise TypeError(type(default).__name__)
+
+
+def _finding(message: str, hint: str, column: str | None = None) -> Finding:
+    return Finding(Severity.ERROR, "bad-setting", SETTINGS_FILE, None, column, message, hint)
+
+
+def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
+    """Settings from a parsed TOML document, with a finding for each unknown or ill-typed entry."""
+    findings: list[Finding] = []
+    defaults = Settings()
+    sections = {f.name: f for f in fields(Settings)}
+    updates: dict[str, Any] = {}
+    for sec_name, sec_value in data.items():
+        if sec_name not in sections:
+            close = difflib.get_close_matches(sec_name, sections, n=1)
+            findings.append(_finding(f"unknown section [{sec_name}]",
+                                     f"did you mean [{close[0]}]?" if close else
+                                     f"known sections: {', '.join(sections)}"))
+            continue
+        if not isinstance(sec_value, dict):
+            findings.append(_finding(f"'{sec_name}' must be a section [{sec_name}]", "see docs/study-format.md"))
+            continue
+        section_default = getattr(defaults, sec_name)
+        known = {f.name: f for f in fields(section_default) if f.name != "extra"}
+        vals: dict[str, Any] = {}
+        extra: list[tuple[str, Any]] = []
+        for key, value in sec_value.items():
+            if key not in known:
+                if sec_name == "study":
+                    extra.append((key, value))
+                    continue
+                close = difflib.get_close_matches(key, known, n=1)
+                findings.append(_finding(f"unknown setting {sec_name}.{key}",
+                                         f"did you mean {sec_name}.{close[0]}?" if close else
+                                         f"known settings of [{sec_name}]: {', '.join(known)}", column=key))
+                continue
+            try:
+                vals[key] = _check_type(value, getattr(section_default, key))
+            except TypeError as exc:
+                findings.append(_finding(f"{sec_name}.{key} = {value!r} is not {exc}",
+                                         f"write {sec_name}.{key} as {exc}", column=key))
+        if extra:
+            vals["extra"] = tuple(extra)
+        if vals:
+            updates[sec_name] = replace(section_default, **vals)
+    settings = replace(defaults, **updates)
+    c = settings.classification
+    if c.window_days < 0:
+        findings.append(_finding("classification.window_days must be 0 or more", "e.g. window_days = 30",
+                                 "window_days"))
+    if c.local_margin_mm < 0 or c.marginal_margin_mm < c.local_margin_mm:
+        findings.append(_finding("margins must satisfy 0 <= local_margin_mm <= marginal_margin_mm",
+                                 "e.g. local_margin_mm = 0, marginal_margin_mm = 10", "marginal_margin_mm"))
+    if settings.survival.ci_method not in CI_METHODS:
+        findings.append(_finding(f"survival.ci_method = {settings.survival.ci_method!r} is not known",
+                                 f"use one of {', '.join(CI_METHODS)}", "ci_method"))
+    if any(t <= 0 for t in settings.survival.landmarks_months):
+        findings.append(_finding("survival.landmarks_months must be positive", "e.g. [6, 12, 24]",
+                                 "landmarks_months"))
+    return settings, findings
+
+
+def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
+    """Read ``study.toml`` from a study folder; defaults when there is none."""
+    if folder is None or not (folder / SETTINGS_FILE).is_file():
+        return Settings(), []
+    path = folder / SETTINGS_FILE
+    try:
+        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
+    except OSError as exc:
+        return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}", "check the file's permissions")]
+    return parse_settings(data)

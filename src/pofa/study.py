@@ -1,0 +1,119 @@
+"""The Study: a study folder read, parsed and checked.
+
+>>> import pofa
+>>> study = pofa.load_study("my_study/")          # doctest: +SKIP
+>>> report = study.validate()                      # doctest: +SKIP
+>>> report.ok, len(report.errors)                  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from pofa.errors import StudyError
+from pofa.findings import Finding, ValidationReport
+from pofa.io.readers import StudyFormat, read_study_tables
+from pofa.schema import TableName
+from pofa.settings import SETTINGS_FILE, Settings, load_settings
+from pofa.validation import TypedTable, empty_table, validate_tables
+
+
+@dataclass(frozen=True, slots=True)
+class Study:
+    """A study as read from disk. Immutable: the table accessors return copies.
+
+    Use :func:`load_study` to make one. Tables are indexed by the spreadsheet row they came from (header =
+    row 1), so any later finding can point back at the row.
+    """
+
+    path: Path
+    format: StudyFormat
+    settings: Settings
+    files: tuple[Path, ...]
+    _tables: dict[TableName, TypedTable]
+    _findings: tuple[Finding, ...]
+
+    @property
+    def name(self) -> str:
+        """The study's name: ``[study] name`` of study.toml, else the folder or file name."""
+        return self.settings.study.name or self.path.name
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        """One row per patient: the format's columns typed (dates as datetime64), covariates kept."""
+        return self._table(TableName.PATIENTS).frame.copy()
+
+    @property
+    def lesions(self) -> pd.DataFrame:
+        """One row per baseline lesion (``extranodal`` as nullable boolean, sizes as float)."""
+        return self._table(TableName.LESIONS).frame.copy()
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """One row per failure lesion; empty (with the required columns) when the study has none."""
+        return self._table(TableName.FAILURES).frame.copy()
+
+    @property
+    def has_failures_table(self) -> bool:
+        return TableName.FAILURES in self._tables
+
+    def source(self, table: TableName | str) -> str:
+        """The file (or ``workbook[sheet]``) a table came from."""
+        return self._table(TableName(table)).source
+
+    def covariates(self, table: TableName | str) -> tuple[str, ...]:
+        """The extra (covariate) columns of a table, in file order."""
+        t = self._tables.get(TableName(table))
+        return t.covariates if t is not None else ()
+
+    def _table(self, name: TableName) -> TypedTable:
+        t = self._tables.get(name)
+        if t is None:
+            if name is TableName.FAILURES:
+                return empty_table(name, f"{name.value} (absent)")
+            raise StudyError(f"the study {self.path} has no readable '{name.value}' table; "
+                             f"run 'pofa validate {self.path}' to see why")
+        return t
+
+    def validate(self) -> ValidationReport:
+        """Every problem of the study at once (reading, settings, cells, cross-table rules)."""
+        return ValidationReport.of(str(self.path), self._findings)
+
+    def input_hashes(self) -> dict[str, str]:
+        """SHA-256 of every input file read (for the run manifest)."""
+        out = {}
+        for p in self.files:
+            out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+        return out
+
+
+def load_study(path: str | Path) -> Study:
+    """Read a study folder (CSV, Parquet or one Excel workbook) and check it.
+
+    Reading never raises on bad data: every problem becomes a finding, available from
+    :meth:`Study.validate`. Input files are only read.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The study folder, or the path of an Excel workbook with sheets ``patients``, ``lesions`` and
+        optionally ``failures``.
+
+    Returns
+    -------
+    Study
+    """
+    p = Path(path)
+    read = read_study_tables(p)
+    settings_folder = p if p.is_dir() else None
+    settings, setting_findings = load_settings(settings_folder)
+    typed, findings = validate_tables(read.tables)
+    files = list(read.files)
+    if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
+        files.append(settings_folder / SETTINGS_FILE)
+    return Study(p, read.format, settings, tuple(files), typed,
+                 (*read.findings, *setting_findings, *findings))
