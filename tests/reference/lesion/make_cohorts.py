@@ -5,7 +5,7 @@
 cohort_a.csv  60 patients, 2-12 lesions each, patient ids "1.1" ... "6.10" (they collide when read as numbers:
               "1.1" == "1.10"), outcome correlated within patient (random intercept, SD 1), 3 missing suvmax.
 cohort_b.csv  30 patients, 1-8 lesions each, ids "P1.1" ... "P3.10", continuous suvmax used per SD.
-firth.csv     40 lesions in 12 patients with quasi-complete separation: every lesion >= 5 cm failed.
+firth.csv     40 lesions in 10 patients with quasi-complete separation: every lesion >= 5 cm failed.
 """
 
 from __future__ import annotations
@@ -18,8 +18,14 @@ import pandas as pd
 HERE = Path(__file__).parent
 
 
-def _lesions(rng: np.random.Generator, ids: list[str], n_min: int, n_max: int, coef: dict[str, float],
-             sd_patient: float) -> pd.DataFrame:
+def _lesions(
+    rng: np.random.Generator,
+    ids: list[str],
+    n_min: int,
+    n_max: int,
+    coef: dict[str, float],
+    sd_patient: float,
+) -> pd.DataFrame:
     rows = []
     for pid in ids:
         n = int(rng.integers(n_min, n_max + 1))
@@ -29,11 +35,24 @@ def _lesions(rng: np.random.Generator, ids: list[str], n_min: int, n_max: int, c
             diameter = float(np.round(np.exp(rng.normal(1.0 + size_level, 0.55)), 1))
             suv = float(np.round(np.exp(rng.normal(2.0 + 0.25 * np.log(diameter), 0.45)), 1))
             extranodal = bool(rng.random() < 0.3)
-            eta = (coef["intercept"] + coef["bulky"] * (diameter >= 5) + coef["suv"] * (suv >= 10)
-                   + coef["extranodal"] * extranodal + u)
+            eta = (
+                coef["intercept"]
+                + coef["bulky"] * (diameter >= 5)
+                + coef["suv"] * (suv >= 10)
+                + coef["extranodal"] * extranodal
+                + u
+            )
             failed = int(rng.random() < 1.0 / (1.0 + np.exp(-eta)))
-            rows.append({"patient_id": pid, "lesion_id": f"L{k + 1}", "diameter_cm": diameter,
-                         "suvmax": suv, "extranodal": extranodal, "local_failure": failed})
+            rows.append(
+                {
+                    "patient_id": pid,
+                    "lesion_id": f"L{k + 1}",
+                    "diameter_cm": diameter,
+                    "suvmax": suv,
+                    "extranodal": extranodal,
+                    "local_failure": failed,
+                }
+            )
     return pd.DataFrame(rows)
 
 
