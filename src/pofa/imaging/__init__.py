@@ -1,7 +1,7 @@
 """PET/CT imaging: DICOM and NIfTI in; SUV, lesion segmentation and lesion features out.
 
-Importing this package is light (numpy only); SimpleITK, nibabel, pydicom and highdicom are imported inside the
-functions that need them. The main entry points are :class:`pofa.imaging.volume.Volume` and
+Importing this package is light (numpy only); SimpleITK, nibabel, pydicom and highdicom are imported inside
+the functions that need them. The main entry points are :class:`pofa.imaging.volume.Volume` and
 :func:`pofa.imaging.extract.extract`.
 """
 

@@ -2,21 +2,21 @@
 
 Conventions (stable API, relied on by lesion matching):
 
-- ``Volume.voxels`` is a 3-D array in **(z, y, x) order**: axis 0 = slice, axis 1 = row, axis 2 = column. This is
-  the order of ``SimpleITK.GetArrayFromImage`` and of a DICOM series stacked slice by slice.
-- ``Volume.affine`` (4 x 4) maps an **array index** ``(a0, a1, a2)`` -- the index you use for ``voxels[a0, a1, a2]``,
-  i.e. ``(slice, row, column)`` -- to a point ``(x, y, z)`` in patient **LPS** millimetres (DICOM's patient
-  coordinate system: x to the patient's left, y to posterior, z to head). Column ``a`` of ``affine[:3, :3]`` is the
-  step in mm of one voxel along array axis ``a``; ``affine[:3, 3]`` is the centre of voxel ``(0, 0, 0)``.
-  (ITK and NIfTI index in the reverse order ``(i, j, k) = (a2, a1, a0)``; :meth:`Volume.to_sitk`,
-  :meth:`Volume.from_sitk`, :meth:`Volume.from_nifti` and :meth:`Volume.to_nifti` convert. NIfTI files are RAS:
-  the conversion flips x and y.)
+- ``Volume.voxels`` is a 3-D array in **(z, y, x) order**: axis 0 = slice, axis 1 = row, axis 2 = column. This
+  is the order of ``SimpleITK.GetArrayFromImage`` and of a DICOM series stacked slice by slice.
+- ``Volume.affine`` (4 x 4) maps an **array index** ``(a0, a1, a2)`` -- the index you use for
+  ``voxels[a0, a1, a2]``, i.e. ``(slice, row, column)`` -- to a point ``(x, y, z)`` in patient **LPS**
+  millimetres (DICOM's patient coordinate system: x to the patient's left, y to posterior, z to head).
+  Column ``a`` of ``affine[:3, :3]`` is the step in mm of one voxel along array axis ``a``;
+  ``affine[:3, 3]`` is the centre of voxel ``(0, 0, 0)``. (ITK and NIfTI index in the reverse order
+  ``(i, j, k) = (a2, a1, a0)``; :meth:`Volume.to_sitk`, :meth:`Volume.from_sitk`, :meth:`Volume.from_nifti`
+  and :meth:`Volume.to_nifti` convert. NIfTI files are RAS: the conversion flips x and y.)
 - ``Volume.spacing`` is in the same array-axis order ``(dz, dy, dx)`` in mm, as scikit-image's ``spacing=``.
 
-Immutability: the constructor copies the voxels and marks them read-only, so ``vol.voxels`` is a read-only view
-(no copy: copying an 80 MB PET volume on every access would dominate lesion feature extraction). Use
-:meth:`Volume.voxels_copy` for a writable copy and :meth:`Volume.with_voxels` for a new image on the same grid.
-``vol.affine`` returns a copy.
+Immutability: the constructor copies the voxels and marks them read-only, so ``vol.voxels`` is a read-only
+view (no copy: copying an 80 MB PET volume on every access would dominate lesion feature extraction). Use
+:meth:`Volume.voxels_copy` for a writable copy and :meth:`Volume.with_voxels` for a new image on the same
+grid. ``vol.affine`` returns a copy.
 """
 
 from __future__ import annotations
@@ -35,11 +35,12 @@ from pofa.errors import ImagingError
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import SimpleITK as sitk
 
-__all__ = ["Volume", "atomic_path"]
+__all__ = ["Volume", "atomic_path", "resample_to"]
 
 # LPS <-> RAS: flip the first two patient axes.
 _LPS_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
-# array index (a0, a1, a2) <-> ITK/NIfTI index (i, j, k) = (a2, a1, a0): reverse the first three affine columns.
+# array index (a0, a1, a2) <-> ITK/NIfTI index (i, j, k) = (a2, a1, a0): reverse the first three affine
+# columns.
 _REVERSE = [2, 1, 0, 3]
 
 
@@ -52,8 +53,8 @@ class Volume:
     voxels : array_like
         3-D array, axis order (slice, row, column). Copied and made read-only.
     affine : array_like, shape (4, 4)
-        Maps ``(a0, a1, a2, 1)`` (array index) to ``(x, y, z, 1)`` in LPS mm. Last row must be ``0 0 0 1`` and the
-        3 x 3 part invertible.
+        Maps ``(a0, a1, a2, 1)`` (array index) to ``(x, y, z, 1)`` in LPS mm. Last row must be ``0 0 0 1`` and
+        the 3 x 3 part invertible.
     units : str, optional
         What the voxel values are (``"SUVbw"``, ``"BQML"``, ``"HU"``, ``"label"``, ...); informative only.
 
@@ -70,8 +71,11 @@ class Volume:
     _affine: NDArray[np.float64] = field(repr=False)
     units: str = ""
 
-    def __init__(self, voxels: ArrayLike, affine: ArrayLike, units: str = "") -> None:
-        arr = np.array(voxels, copy=True)
+    def __init__(
+        self, voxels: ArrayLike, affine: ArrayLike, units: str = "", *, _owned: bool = False
+    ) -> None:
+        # _owned (internal): ``voxels`` is a fresh array nobody else references, so it need not be copied
+        arr = np.asarray(voxels) if _owned and isinstance(voxels, np.ndarray) else np.array(voxels, copy=True)
         if arr.ndim != 3:
             raise ImagingError(f"A volume must be 3-D; got an array of shape {arr.shape}.")
         if arr.size == 0:
@@ -91,10 +95,23 @@ class Volume:
         object.__setattr__(self, "_affine", aff)
         object.__setattr__(self, "units", str(units))
 
+    def __getstate__(self) -> tuple[NDArray[Any], NDArray[np.float64], str]:
+        return (self.voxels, self._affine, self.units)
+
+    def __setstate__(self, state: tuple[NDArray[Any], NDArray[np.float64], str]) -> None:
+        # pickle and deepcopy give fresh arrays: make them read-only again
+        voxels, affine, units = state
+        voxels.flags.writeable = False
+        affine.flags.writeable = False
+        object.__setattr__(self, "voxels", voxels)
+        object.__setattr__(self, "_affine", affine)
+        object.__setattr__(self, "units", units)
+
     def __repr__(self) -> str:
         return (
             f"Volume(shape={self.shape}, spacing={tuple(round(s, 4) for s in self.spacing)}, "
-            f"origin={tuple(round(o, 3) for o in self.origin)}, dtype={self.voxels.dtype}, units={self.units!r})"
+            f"origin={tuple(round(o, 3) for o in self.origin)}, dtype={self.voxels.dtype}, "
+            f"units={self.units!r})"
         )
 
     # ------------------------------------------------------------------ constructors
@@ -118,8 +135,8 @@ class Volume:
         origin : array_like of 3 floats
             LPS position (x, y, z) in mm of the centre of voxel ``(0, 0, 0)``.
         direction : array_like, shape (3, 3), optional
-            Column ``a`` is the unit LPS direction of array axis ``a``. Default: axis 0 along +z (head),
-            axis 1 along +y (posterior), axis 2 along +x (left), i.e. an axial DICOM series with identity
+            Column ``a`` is the unit LPS direction of array axis ``a``. Default: axis 0 along +z (head), axis
+            1 along +y (posterior), axis 2 along +x (left), i.e. an axial DICOM series with identity
             ImageOrientationPatient.
         units : str, optional
             See :class:`Volume`.
@@ -153,17 +170,18 @@ class Volume:
         itk_aff = np.eye(4)
         itk_aff[:3, :3] = d * sp[None, :]
         itk_aff[:3, 3] = image.GetOrigin()
-        return cls(arr, itk_aff[:, _REVERSE], units)
+        return cls(arr, itk_aff[:, _REVERSE], units, _owned=True)
 
     @classmethod
     def from_nifti(cls, source: str | os.PathLike[str] | Any, units: str = "") -> Volume:
         """Read a NIfTI-1/2 file (or take a nibabel image) and convert RAS to LPS and (x, y, z) to (z, y, x).
 
-        A 4-D image with a single volume is accepted; more volumes are refused. Scaling (scl_slope/scl_inter) is
-        applied as nibabel does.
+        A 4-D image with a single volume is accepted; more volumes are refused. Scaling (scl_slope/scl_inter)
+        is applied as nibabel does.
         """
         import nibabel as nib
 
+        img: Any
         if isinstance(source, (str, os.PathLike)):
             path = Path(source)
             if not path.is_file():
@@ -256,6 +274,12 @@ class Volume:
             raise ImagingError(f"New voxels have shape {arr.shape}; this grid is {self.shape}.")
         return Volume(arr, self._affine, self.units if units is None else units)
 
+    def _with_owned_voxels(self, voxels: NDArray[Any], units: str | None = None) -> Volume:
+        """Internal: :meth:`with_voxels` for a freshly made array (no copy; it becomes read-only)."""
+        if voxels.shape != self.shape:
+            raise ImagingError(f"New voxels have shape {voxels.shape}; this grid is {self.shape}.")
+        return Volume(voxels, self._affine, self.units if units is None else units, _owned=True)
+
     # ------------------------------------------------------------------ conversions
     def to_sitk(self) -> sitk.Image:
         """A SimpleITK image with the same voxels and geometry (ITK stores LPS, index order (x, y, z))."""
@@ -296,11 +320,60 @@ class Volume:
         return out
 
 
+def resample_to(
+    volume: Volume, reference: Volume, interpolation: str = "nearest", default: float = 0.0
+) -> Volume:
+    """Resample ``volume`` onto the grid of ``reference`` (both in LPS mm; identity transform).
+
+    Parameters
+    ----------
+    volume : Volume
+        Image to resample (e.g. an organ label map on the CT grid).
+    reference : Volume
+        Image whose grid (shape and affine) the result takes (e.g. the PET); its voxels are not used.
+    interpolation : {"nearest", "linear"}
+        ``"nearest"`` for label maps (keeps label values), ``"linear"`` for intensities (SUV, HU).
+    default : float
+        Value outside ``volume``'s field of view.
+
+    Returns
+    -------
+    Volume
+        Same dtype as ``volume`` for ``"nearest"``, float32 for ``"linear"``. When the grids are already the
+        same the voxels are returned unchanged (no interpolation).
+    """
+    import SimpleITK as sitk
+
+    if volume.same_grid(reference):
+        return Volume(
+            volume.voxels, reference._affine, volume.units, _owned=True
+        )  # shares the read-only array
+    if interpolation not in ("nearest", "linear"):
+        raise ImagingError(f"interpolation must be 'nearest' or 'linear'; got {interpolation!r}.")
+    src = volume.voxels
+    if interpolation == "linear":
+        src = src.astype(np.float32)
+    moving = Volume(src, volume._affine).to_sitk() if src is not volume.voxels else volume.to_sitk()
+    ref = sitk.Image([int(n) for n in reference.shape[::-1]], sitk.sitkUInt8)
+    itk = reference._affine[:, _REVERSE]
+    sp = np.linalg.norm(itk[:3, :3], axis=0)
+    ref.SetSpacing([float(s) for s in sp])
+    ref.SetOrigin([float(o) for o in itk[:3, 3]])
+    ref.SetDirection([float(v) for v in (itk[:3, :3] / sp[None, :]).ravel()])
+    interp = sitk.sitkNearestNeighbor if interpolation == "nearest" else sitk.sitkLinear
+    out = sitk.Resample(moving, ref, sitk.Transform(), interp, float(default), moving.GetPixelID())
+    arr = sitk.GetArrayFromImage(out)
+    if interpolation == "nearest" and volume.voxels.dtype == np.bool_:
+        arr = arr.astype(np.bool_)
+    return Volume(arr, reference._affine, volume.units, _owned=True)
+
+
 class atomic_path:  # noqa: N801 - used as a context manager, reads like a function
     """Context manager yielding a temporary path next to ``target``; renamed onto it on success.
 
-    The temporary name keeps the target's suffixes (``.nii.gz``) so that writers choosing a format from the
-    extension work. On error the temporary file is removed and ``target`` is untouched.
+    The target's folder is created if needed. The temporary name keeps the target's suffixes (``.nii.gz``) so
+    that writers choosing a format from the extension work. On error the temporary file is removed and
+    ``target`` is untouched.
     """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:
@@ -309,8 +382,10 @@ class atomic_path:  # noqa: N801 - used as a context manager, reads like a funct
 
     def __enter__(self) -> Path:
         parent = self.target.parent
-        if not parent.is_dir():
-            raise ImagingError(f"Output folder does not exist: {parent}.")
+        try:
+            parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise ImagingError(f"Cannot create the output folder {parent}: {exc}") from exc
         suffix = "".join(self.target.suffixes)
         fd, name = tempfile.mkstemp(prefix=f".{self.target.name}.", suffix=f".tmp{suffix}", dir=parent)
         os.close(fd)
