@@ -9,20 +9,24 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from pofa import __version__
 from pofa.errors import PofaError
 from pofa.findings import Severity, ValidationReport
 
+if TYPE_CHECKING:
+    from pofa.analysis import AnalysisResult
+
 app = typer.Typer(
     name="pofa",
-    help="Patterns-of-failure analysis after CAR T-cell therapy: lesion outcomes, failure patterns, predictors "
-    "and a publication-ready report.",
+    help="Patterns-of-failure analysis after CAR T-cell therapy: lesion outcomes, failure patterns, "
+    "predictors and a publication-ready report.",
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
@@ -33,7 +37,7 @@ err_console = Console(stderr=True, highlight=False)
 
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print an error that says what to do, and return the Exit to raise."""
-    err_console.print(f"[bold red]error:[/] {message}")
+    err_console.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
 
 
@@ -52,32 +56,40 @@ def _main(
 
 
 def print_report(report: ValidationReport, limit: int) -> None:
-    """Findings as a table (file, row, column, what is wrong, what to do)."""
+    """Findings as a table (file, row, column, what is wrong, what to do).
+
+    Everything taken from the study (file names, cell values in messages) is printed as plain text, never as
+    rich markup: ``study.xlsx[patients]`` must show its brackets.
+    """
+    from rich.text import Text
+
     if not report.findings:
-        console.print(f"[green]valid:[/] {report.study} has no problems.")
+        console.print(Text.assemble(("valid:", "green"), f" {report.study} has no problems."))
         return
-    table = Table(show_lines=False, title=f"Findings for {report.study}", title_justify="left")
+    table = Table(show_lines=False, title=Text(f"Findings for {report.study}"), title_justify="left")
     for col in ("", "file", "row", "column", "problem", "what to do"):
         table.add_column(col, overflow="fold")
-    for f in report.findings[:limit]:
-        mark = "[red]error[/]" if f.severity is Severity.ERROR else "[yellow]warning[/]"
-        table.add_row(mark, f.file, "" if f.row is None else str(f.row), f.column or "", f.message, f.hint)
+    for f in report.findings[:max(limit, 0)]:
+        mark = Text("error", "red") if f.severity is Severity.ERROR else Text("warning", "yellow")
+        table.add_row(mark, Text(f.file), "" if f.row is None else str(f.row), Text(f.column or ""),
+                      Text(f.message), Text(f.hint))
     console.print(table)
     if len(report.findings) > limit:
-        console.print(f"... and {len(report.findings) - limit} more findings (use --limit N or --json to see all)")
+        console.print(f"... and {len(report.findings) - max(limit, 0)} more findings "
+                      "(use --limit N or --json to see all)")
     console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s).")
 
 
 @app.command()
 def validate(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
-    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors.")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the findings as JSON.")] = False,
-    limit: Annotated[int, typer.Option(help="Show at most this many findings on screen.")] = 500,
+    strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")] = False,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
+    limit: Annotated[int, typer.Option(min=0, help="Show at most this many findings on screen.")] = 500,
 ) -> None:
     """Check a study and report every problem at once (exit 0 valid, 1 warnings only, 2 errors).
 
-    Writes nothing and never modifies the study.
+    Writes nothing and never modifies the study. The format is described in docs/study-format.md.
     """
     from pofa.study import load_study
 
@@ -88,7 +100,100 @@ def validate(
         print_report(report, limit)
         if report.errors:
             err_console.print("Fix the errors above, then run pofa validate again.")
+        elif report.warnings and strict:
+            err_console.print("--strict: the warnings above count as errors.")
     raise typer.Exit(report.exit_code(strict))
+
+
+def print_patterns(result: AnalysisResult) -> None:
+    """The pattern counts as a table (percentages of the recurrent patients); the study name as plain text."""
+    from rich.text import Text
+
+    c = result.patterns
+    table = Table(title=Text(f"Patterns of failure at first progression: {result.study_name}"),
+                  title_justify="left")
+    table.add_column("")
+    table.add_column("n", justify="right")
+    table.add_column("%", justify="right")
+
+    def pct(n: int) -> str:
+        return f"{100 * n / c.recurred:.0f}%" if c.recurred else ""
+
+    table.add_row("patients", str(c.patients), "")
+    table.add_row("baseline lesions", str(c.lesions), "")
+    table.add_row("baseline lesions with local failure (% of lesions)", str(c.local_failure_lesions),
+                  f"{100 * c.local_failure_lesions / c.lesions:.0f}%" if c.lesions else "")
+    table.add_row("recurred (% of patients)", str(c.recurred),
+                  f"{100 * c.recurred / c.patients:.0f}%" if c.patients else "")
+    table.add_row("[italic]of the recurred:[/]", "", "")
+    table.add_row("  local component", str(c.local_component), pct(c.local_component))
+    table.add_row("    strictly local", str(c.strictly_local), pct(c.strictly_local))
+    table.add_row("    mixed", str(c.mixed), pct(c.mixed))
+    table.add_row("  strictly de novo", str(c.strictly_de_novo), pct(c.strictly_de_novo))
+    table.add_row("  unknown (no failure rows in the window)", str(c.unknown), pct(c.unknown))
+    table.add_row("  maintained control", str(c.maintained_control), pct(c.maintained_control))
+    console.print(table)
+
+
+def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False) -> int:
+    """Validate, analyse and write; returns the exit code (2 with nothing written on an invalid study)."""
+    from rich.text import Text
+
+    from pofa.analysis import AnalysisOptions, run_analysis, write_outputs
+    from pofa.atomic import check_output_dir
+    from pofa.study import load_study
+
+    try:
+        target, source = out.resolve(), study.resolve()
+        if target == source or target in source.parents:
+            raise PofaError(f"the output folder {out} holds the study itself; choose another --out")
+        check_output_dir(out.absolute(), force)
+        loaded = load_study(study)
+        report = loaded.validate()
+        if report.errors:
+            print_report(report, 50)
+            err_console.print("The study has errors, so nothing was written. Fix them (pofa validate lists "
+                              "them all), then run pofa analyze again.")
+            return 2
+        if report.warnings:
+            console.print(Text.assemble((f"{len(report.warnings)} warning(s)", "yellow"),
+                                        f": run 'pofa validate {study}' to see them."))
+        with console.status("Analysing: classification, statistics, report ..."):
+            result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None))
+            folder = write_outputs(result, out, force)
+    except PofaError as exc:
+        raise fail(str(exc)) from None
+    print_patterns(result)
+    notes = result.classification.notes
+    if notes:
+        console.print(f"{len(notes)} classification note(s) to review (results.json, classification.notes).")
+    files = ", ".join(sorted(p.name for p in folder.iterdir()))
+    console.print(Text.assemble("Results written to ", (str(folder), "bold"), f": {files}"), soft_wrap=True)
+    if (folder / "report.html").is_file():
+        console.print(Text.assemble("Report: ", (str(folder / "report.html"), "bold")), soft_wrap=True)
+    if not show_dates:
+        console.print("The tables hold no calendar dates (days from the index date instead; --show-dates "
+                      "keeps them).")
+    return 0
+
+
+@app.command()
+def analyze(
+    study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for the results (replaced only with --force).")],
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
+    show_dates: Annotated[bool, typer.Option("--show-dates",
+                                             help="Keep calendar dates in the output tables.")] = False,
+    show_ids: Annotated[bool, typer.Option("--show-ids",
+                                           help="Show patient ids in the report (default: sequence numbers)."
+                                           )] = False,
+) -> None:
+    """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
+
+    An invalid study stops with its findings (exit 2) and nothing is written. The output folder appears
+    complete or not at all.
+    """
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids))
 
 
 @app.command()
@@ -96,17 +201,26 @@ def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo results.")] = Path("pofa-demo"),
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
 ) -> None:
-    """Run pofa on the bundled example study (invented patients, no real data)."""
+    """Run the full analysis on the bundled study (simulated patients, no real data) into --out."""
     from pofa.data import bundled_study
-    from pofa.study import load_study
 
-    path = bundled_study("example")
-    console.print(f"Bundled example study: {path}")
-    report = load_study(path).validate()
-    print_report(report, 50)
-    console.print("This release validates the bundled example study; the full demo analysis writes its "
-                  f"results to {out} once the analysis is available (force={force}).")
-    raise typer.Exit(report.exit_code())
+    try:
+        path = bundled_study("demo")
+    except FileNotFoundError:
+        path = bundled_study("example")
+    console.print(f"Bundled study '{path.name}': {path}", markup=False)
+    raise typer.Exit(run_analyze(path, out, force, show_dates=False))
+
+
+# Commands of the other modules (each module keeps its heavy imports inside the command function).
+from pofa.imaging.commands import extract_command  # noqa: E402
+from pofa.riskmodel.commands import model_fit_command, predict_command  # noqa: E402
+
+model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.", no_args_is_help=True)
+model_app.command("fit")(model_fit_command)
+app.add_typer(model_app, name="model")
+app.command("predict")(predict_command)
+app.command("extract")(extract_command)
 
 
 def main() -> None:

@@ -7,6 +7,7 @@ sections or keys are errors (a misspelt key must not silently fall back to a def
 from __future__ import annotations
 
 import difflib
+import math
 import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -41,12 +42,34 @@ class ClassificationSettings:
         A failure sphere overlapping a baseline sphere grown by this margin is local.
     marginal_margin_mm : float
         Within this margin (and not local) it is marginal; beyond it, de novo.
+    marginal_counts_as : str
+        ``"de novo"`` (default: the defining study's de novo lesion "does not overlap any pretreatment
+        lesion") or ``"local"`` (a marginal failure fails the nearest baseline lesion) for lesion outcomes
+        and patient patterns. Marginal failures are reported as their own class either way
+        (docs/patterns.md).
     """
 
     window_days: int = 30
     use_geometry: bool = False
     local_margin_mm: float = 0.0
     marginal_margin_mm: float = 10.0
+    marginal_counts_as: str = "de novo"
+
+
+@dataclass(frozen=True, slots=True)
+class FeatureSettings:
+    """Derived patient features (``[features]``, docs/patterns.md).
+
+    Attributes
+    ----------
+    diameter_cm_thresholds : tuple of float
+        One ``any_diameter_cm_ge_X`` column per threshold: any lesion with ``diameter_cm >= X``.
+    suvmax_thresholds : tuple of float
+        One ``any_suvmax_ge_X`` column per threshold: any lesion with ``suvmax >= X``.
+    """
+
+    diameter_cm_thresholds: tuple[float, ...] = (5.0,)
+    suvmax_thresholds: tuple[float, ...] = (10.0,)
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,6 +114,7 @@ class Settings:
 
     study: StudyInfo = field(default_factory=StudyInfo)
     classification: ClassificationSettings = field(default_factory=ClassificationSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
     risk_factors: RiskFactorSettings = field(default_factory=RiskFactorSettings)
     survival: SurvivalSettings = field(default_factory=SurvivalSettings)
     lesion_models: LesionModelSettings = field(default_factory=LesionModelSettings)
@@ -113,6 +137,7 @@ class Settings:
 
 
 CI_METHODS = ("log-log", "log", "plain")
+MARGINAL_COUNTS_AS = ("de novo", "local")
 
 
 def _check_type(value: Any, default: Any) -> Any:
@@ -126,9 +151,9 @@ def _check_type(value: Any, default: Any) -> Any:
             return value
         raise TypeError("a whole number")
     if isinstance(default, float):
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value):
             return float(value)
-        raise TypeError("a number")
+        raise TypeError("a finite number")
     if isinstance(default, str):
         if isinstance(value, str):
             return value
@@ -137,8 +162,9 @@ def _check_type(value: Any, default: Any) -> Any:
         if not isinstance(value, list):
             raise TypeError("a list, e.g. [1, 2]")
         if default and isinstance(default[0], float):
-            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in value):
-                raise TypeError("a list of numbers")
+            if not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+                       for v in value):
+                raise TypeError("a list of finite numbers")
             return tuple(float(v) for v in value)
         if not all(isinstance(v, str) for v in value):
             raise TypeError("a list of texts in quotes")
@@ -164,7 +190,8 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
                                      f"known sections: {', '.join(sections)}"))
             continue
         if not isinstance(sec_value, dict):
-            findings.append(_finding(f"'{sec_name}' must be a section [{sec_name}]", "see docs/study-format.md"))
+            findings.append(_finding(f"'{sec_name}' must be a section [{sec_name}]",
+                                     "see docs/study-format.md"))
             continue
         section_default = getattr(defaults, sec_name)
         known = {f.name: f for f in fields(section_default) if f.name != "extra"}
@@ -197,6 +224,12 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
     if c.local_margin_mm < 0 or c.marginal_margin_mm < c.local_margin_mm:
         findings.append(_finding("margins must satisfy 0 <= local_margin_mm <= marginal_margin_mm",
                                  "e.g. local_margin_mm = 0, marginal_margin_mm = 10", "marginal_margin_mm"))
+    if c.marginal_counts_as not in MARGINAL_COUNTS_AS:
+        findings.append(_finding(f"classification.marginal_counts_as = {c.marginal_counts_as!r} is not known",
+                                 'use "de novo" or "local"', "marginal_counts_as"))
+    for key in ("diameter_cm_thresholds", "suvmax_thresholds"):
+        if not all(math.isfinite(t) and t > 0 for t in getattr(settings.features, key)):
+            findings.append(_finding(f"features.{key} must hold positive numbers", "e.g. [5, 7.5]", key))
     if settings.survival.ci_method not in CI_METHODS:
         findings.append(_finding(f"survival.ci_method = {settings.survival.ci_method!r} is not known",
                                  f"use one of {', '.join(CI_METHODS)}", "ci_method"))
@@ -216,5 +249,6 @@ def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
     except OSError as exc:
-        return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}", "check the file's permissions")]
+        return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}",
+                                     "check the file's permissions")]
     return parse_settings(data)

@@ -1,0 +1,447 @@
+"""The analysis of a study: one typed entry point, and the outputs it writes.
+
+>>> import pofa
+>>> from pofa.analysis import AnalysisOptions, run_analysis, write_outputs
+>>> study = pofa.load_study("my_study/")                    # doctest: +SKIP
+>>> result = run_analysis(study, AnalysisOptions())         # doctest: +SKIP
+>>> write_outputs(result, "results/", force=False)          # doctest: +SKIP
+
+:func:`run_analysis` classifies the study (:mod:`pofa.classify`), adds the derived patient features
+(:mod:`pofa.features`), then runs each :class:`AnalysisStep` in order; a step returns the JSON-ready object
+stored under its key of results.json (``lesion_models``, ``survival``, ...) and sees the results of the steps
+before it in ``result.stats``. :func:`write_outputs` builds the output folder atomically: each writer
+(``WRITERS``; e.g. the HTML report) writes its files into it, then ``results.json`` lists them.
+
+Outputs carry no calendar dates unless ``show_dates``: each date column becomes ``<name>_days`` (days from
+the patient's index date) and text covariates that look like dates are left out (docs/patterns.md).
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import math
+import re
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from types import MappingProxyType
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pofa import __version__
+from pofa.atomic import output_dir
+from pofa.classify import (
+    FAILURE_COLUMNS,
+    LESION_COLUMNS,
+    PATIENT_COLUMNS,
+    Classification,
+    PatternCounts,
+    classify_tables,
+)
+from pofa.errors import PofaError, StudyError
+from pofa.features import patient_features, survival_endpoints
+from pofa.schema import TABLES, TableName
+from pofa.settings import Settings
+from pofa.study import Study
+
+RESULTS_JSON = "results.json"
+
+#: Keys of results.json that the analysis itself writes; a step may not use them.
+CORE_KEYS = frozenset({"pofa_version", "study", "settings", "options", "inputs", "patterns", "classification",
+                       "privacy", "files"})
+
+#: A text cell shaped like a calendar date (2019-03-14, 14/03/2019, 3.14.19, 2019/3/14 ...).
+_DATE_LIKE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4})(\s|T|$)")
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisOptions:
+    """Options of one run.
+
+    Parameters
+    ----------
+    show_dates : bool
+        Keep calendar dates in the output tables (default: dates become days from the index date).
+    show_ids : bool or None
+        Show the study's patient ids in the report (default ``None``: the ``[report] show_ids`` setting, which
+        is false: patients appear as sequence numbers).
+    settings : Settings or None
+        Settings to use instead of the study's own ``study.toml`` (``None``: the study's).
+    show_ids : bool or None
+        Show the study's patient ids in the report (``None``: the ``[report] show_ids`` setting, false by
+        default: patients appear as sequence numbers).
+    """
+
+    show_dates: bool = False
+    settings: Settings | None = None
+    show_ids: bool | None = None
+
+    def to_json(self) -> dict[str, object]:
+        return {"show_dates": self.show_dates, "show_ids": self.show_ids,
+                "settings_from": "study" if self.settings is None else "caller"}
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisResult:
+    """Everything one analysis computed. Immutable; the table accessors return copies.
+
+    Attributes
+    ----------
+    pofa_version, study_name : str
+        Provenance for results.json.
+    settings : Settings
+        The settings used.
+    options : AnalysisOptions
+        The run's options.
+    inputs : Mapping[str, str]
+        SHA-256 of each input file, by file name.
+    study_path : pathlib.Path
+        The study read (not written to the outputs; used to refuse an output folder that would replace it).
+    classification : Classification
+        Failure rows, lesion outcomes, patient patterns and notes.
+    stats : Mapping[str, Any]
+        JSON-ready results of the analysis steps, by results.json key.
+    """
+
+    pofa_version: str
+    study_name: str
+    settings: Settings
+    options: AnalysisOptions
+    inputs: Mapping[str, str]
+    study_path: Path
+    classification: Classification
+    _patients: pd.DataFrame = field(repr=False)
+    stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+
+    @property
+    def patients(self) -> pd.DataFrame:
+        """Input patient columns, pattern columns, competing-risk times, features, PFS and OS (with dates)."""
+        return self._patients.copy()
+
+    @property
+    def lesions(self) -> pd.DataFrame:
+        """Input lesion columns plus outcome columns (see :attr:`Classification.lesions`)."""
+        return self.classification.lesions
+
+    @property
+    def failures(self) -> pd.DataFrame:
+        """Input failure rows plus their classification (see :attr:`Classification.failures`)."""
+        return self.classification.failures
+
+    @property
+    def patterns(self) -> PatternCounts:
+        return self.classification.counts()
+
+    def with_stats(self, key: str, value: Mapping[str, Any]) -> AnalysisResult:
+        """A copy with ``value`` stored under ``stats[key]`` (refused for a core or already used key)."""
+        if key in CORE_KEYS or key in self.stats:
+            raise PofaError(f"the results.json key {key!r} is already used; give the analysis step another "
+                            "key")
+        return replace(self, stats=MappingProxyType({**self.stats, key: value}))
+
+    def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
+        """The content of results.json (``files``: the files written beside it)."""
+        out: dict[str, Any] = {
+            "pofa_version": self.pofa_version,
+            "study": self.study_name,
+            "settings": self.settings.to_json(),
+            "options": self.options.to_json(),
+            "inputs": dict(self.inputs),
+            "patterns": self.patterns.to_json(),
+            "classification": self.classification.to_json(),
+            "privacy": privacy_summary(self),
+            "files": list(files),
+        }
+        out.update(self.stats)
+        return json_ready(out)
+
+
+@dataclass(frozen=True, slots=True)
+class AnalysisStep:
+    """One further analysis (e.g. lesion-level models): its results.json key and the function that makes it.
+
+    ``run`` receives the result so far and returns a JSON-ready value (numbers, text, lists, mappings;
+    non-finite numbers become ``null``; objects with ``to_json()`` are converted), stored under ``key``. A step
+    whose ``key`` is ``"*"`` returns a mapping of several results.json keys to their values (one fit feeding
+    several entries, e.g. ``lesion_models`` and ``lesion_models_info``).
+    """
+
+    key: str
+    run: Callable[[AnalysisResult], Any]
+
+    def apply(self, result: AnalysisResult) -> AnalysisResult:
+        """``result`` with this step's value(s) stored."""
+        value = self.run(result)
+        if self.key != "*":
+            return result.with_stats(self.key, value)
+        for k, v in value.items():
+            result = result.with_stats(k, v)
+        return result
+
+
+def _statistics_steps() -> tuple[AnalysisStep, ...]:
+    from pofa.stats import study_stats as ss
+
+    return (
+        AnalysisStep("*", lambda r: ss.lesion_level(r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.survival(r.patients, r.settings)),
+        AnalysisStep("*", lambda r: ss.patient_level(r.patients, r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.competing_risks(r.patients, r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.cutpoints(r.patients, r.settings)),
+    )
+
+
+#: The analysis steps run by default, in order: the statistics of :mod:`pofa.stats.study_stats`.
+STEPS: tuple[AnalysisStep, ...] = _statistics_steps()
+
+Writer = Callable[[AnalysisResult, Path], Sequence[str]]
+"""Writes files into the (temporary) output folder and returns their names relative to it."""
+
+
+def _merge(base: pd.DataFrame, extra: pd.DataFrame, table: str) -> pd.DataFrame:
+    clash = [c for c in extra.columns if c in base.columns]
+    if clash:
+        raise StudyError(f"the {table} table has column(s) {', '.join(map(repr, clash))} that pofa computes; "
+                         "rename them in the study (e.g. add '_recorded') and analyse again")
+    return pd.concat([base, extra], axis=1)
+
+
+def run_analysis(study: Study, options: AnalysisOptions | None = None,
+                 steps: Sequence[AnalysisStep] | None = None) -> AnalysisResult:
+    """Classify a study, derive the patient features, and run the analysis steps.
+
+    Parameters
+    ----------
+    study : Study
+        A study as :func:`pofa.load_study` reads it. Not modified.
+    options : AnalysisOptions, optional
+        Defaults to ``AnalysisOptions()``.
+    steps : sequence of AnalysisStep, optional
+        Defaults to :data:`STEPS`.
+
+    Returns
+    -------
+    AnalysisResult
+
+    Raises
+    ------
+    StudyError
+        When the study has validation errors, or a table has a column named like one pofa computes.
+    """
+    options = options if options is not None else AnalysisOptions()
+    report = study.validate()
+    if not report.ok:
+        first = report.errors[0]
+        raise StudyError(f"the study {study.path} has {len(report.errors)} validation error(s), e.g. "
+                         f"{first.location()}: {first.message}; run 'pofa validate {study.path}' to see them "
+                         "all")
+    settings = options.settings if options.settings is not None else study.settings
+    patients, lesions = study.patients, study.lesions
+    classification = classify_tables(
+        patients, lesions, study.failures, settings.classification,
+        sources={"patients": study.source(TableName.PATIENTS), "failures": study.source(TableName.FAILURES)},
+    )
+    derived = pd.concat([classification.patients.drop(columns="patient_id"),
+                         patient_features(patients, lesions, settings.features),
+                         survival_endpoints(patients)], axis=1)
+    result = AnalysisResult(
+        pofa_version=__version__,
+        study_name=study.name,
+        settings=settings,
+        options=options,
+        inputs=MappingProxyType(study.input_hashes()),
+        study_path=Path(study.path),
+        classification=classification,
+        _patients=_merge(patients, derived, "patients"),
+    )
+    for step in (STEPS if steps is None else steps):
+        result = step.apply(result)
+    return result
+
+
+# ----------------------------------------------------------------------------------------------------------
+# Outputs
+
+
+@dataclass(frozen=True, slots=True)
+class DatePlan:
+    """What de-identification does to one output table: date columns converted to days, columns left out."""
+
+    converted: tuple[str, ...]
+    dropped: tuple[str, ...]
+
+
+_COMPUTED = {TableName.LESIONS: frozenset(LESION_COLUMNS), TableName.FAILURES: frozenset(FAILURE_COLUMNS),
+             TableName.PATIENTS: frozenset(PATIENT_COLUMNS)}
+
+
+def _is_text(values: pd.Series) -> bool:
+    return values.dtype == object or isinstance(values.dtype, pd.StringDtype)
+
+
+def date_plan(frame: pd.DataFrame, table: TableName, show_dates: bool) -> DatePlan:
+    """Date columns (all become days from the index date) and date-like text covariates (left out unless
+    ``show_dates``)."""
+    spec = TABLES[table]
+    converted = tuple(c for c in frame.columns
+                      if pd.api.types.is_datetime64_any_dtype(frame[c]) and c != "index_date")
+    dropped: list[str] = []
+    if not show_dates:
+        for c in frame.columns:
+            if spec.column(c) is None and c not in _COMPUTED[table] and _is_text(frame[c]):
+                text = frame[c].dropna().astype(str)
+                if len(text) and text.str.match(_DATE_LIKE).any():
+                    dropped.append(c)
+    return DatePlan(converted, tuple(dropped))
+
+
+def _days_name(column: str, taken: pd.Index) -> str:
+    name = f"{column.removesuffix('_date')}_days"
+    return name if name not in taken else f"{column}_days"
+
+
+def deidentify(frame: pd.DataFrame, index_date: pd.Series, table: TableName,
+               show_dates: bool) -> pd.DataFrame:
+    """A copy of ``frame`` as written: each date column followed by ``<name>_days`` (days from the index date,
+    Int64), then, unless ``show_dates``, date columns and date-like text covariates left out; with
+    ``show_dates`` dates are kept as ``YYYY-MM-DD`` text."""
+    plan = date_plan(frame, table, show_dates)
+    out = frame.copy()
+    for column in plan.converted:
+        days = ((out[column] - index_date) / pd.Timedelta(days=1)).round().astype("Int64")
+        out.insert(out.columns.get_loc(column) + 1, _days_name(column, out.columns), days)
+    for column in out.columns:
+        if pd.api.types.is_datetime64_any_dtype(out[column]):
+            if show_dates:
+                out[column] = out[column].dt.strftime("%Y-%m-%d").astype(object)
+            else:
+                out = out.drop(columns=column)
+    return out.drop(columns=list(plan.dropped))
+
+
+def _index_dates(result: AnalysisResult, frame: pd.DataFrame) -> pd.Series:
+    by_id = result.patients.set_index("patient_id")["index_date"]
+    s = by_id.reindex(frame["patient_id"].to_numpy())
+    s.index = frame.index
+    return s
+
+
+def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
+    """The tables as written (keys ``lesions``, ``patients``, ``failures`` are the file stems)."""
+    show = result.options.show_dates
+    patients, lesions, failures = result.patients, result.lesions, result.failures
+    return {
+        "lesions": deidentify(lesions, _index_dates(result, lesions), TableName.LESIONS, show),
+        "patients": deidentify(patients, patients["index_date"], TableName.PATIENTS, show),
+        "failures": deidentify(failures, _index_dates(result, failures), TableName.FAILURES, show),
+    }
+
+
+def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
+    """What the output tables did with dates (results.json ``privacy``)."""
+    show = result.options.show_dates
+    plans = {"lesions": date_plan(result.lesions, TableName.LESIONS, show),
+             "patients": date_plan(result.patients, TableName.PATIENTS, show),
+             "failures": date_plan(result.failures, TableName.FAILURES, show)}
+    return {
+        "show_dates": show,
+        "index_date_kept": show,
+        "dates_as_days_from_index": {k: list(v.converted) for k, v in plans.items()},
+        "date_like_columns_left_out": {k: list(v.dropped) for k, v in plans.items()},
+    }
+
+
+def write_csv(frame: pd.DataFrame, path: Path) -> None:
+    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted (pyarrow's writer: about 6x
+    faster than ``DataFrame.to_csv`` here, which spends its time formatting floats)."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(frame, preserve_index=False)
+    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+
+
+def write_tables(result: AnalysisResult, folder: Path) -> tuple[str, ...]:
+    """lesions.csv, patients.csv and failures.csv (see :func:`output_tables`)."""
+    names = []
+    for stem, frame in output_tables(result).items():
+        name = f"{stem}.csv"
+        write_csv(frame, folder / name)
+        names.append(name)
+    return tuple(names)
+
+
+def _report_writer(result: AnalysisResult, folder: Path) -> Sequence[str]:
+    from pofa.report import report_writer
+
+    return report_writer(result, folder)
+
+
+#: The writers run by :func:`write_outputs`, in order: the tables, then the HTML report (figures/, tables/).
+WRITERS: tuple[Writer, ...] = (write_tables, _report_writer)
+
+
+def json_ready(obj: Any) -> Any:
+    """``obj`` as plain JSON: non-finite numbers become None, numpy scalars Python ones, enums their value,
+    objects with ``to_json()`` their JSON."""
+    if isinstance(obj, Mapping):
+        return {str(k): json_ready(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_ready(v) for v in obj]
+    if hasattr(obj, "to_json") and callable(obj.to_json):
+        return json_ready(obj.to_json())
+    if isinstance(obj, enum.Enum):
+        return json_ready(obj.value)
+    if isinstance(obj, np.generic):
+        obj = obj.item()
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if obj is None or isinstance(obj, (bool, int, str)):
+        return obj
+    if obj is pd.NA or obj is pd.NaT:
+        return None
+    raise PofaError(f"results.json cannot hold a value of type {type(obj).__name__}; an analysis step must "
+                    "return numbers, text, lists and mappings")
+
+
+def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = False,
+                  writers: Sequence[Writer] | None = None) -> Path:
+    """Write the output folder atomically: the writers' files, then results.json listing them.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+    out_dir : str or pathlib.Path
+        The output folder. An existing non-empty folder is replaced only with ``force``.
+    force : bool
+        Replace a non-empty ``out_dir``.
+    writers : sequence of Writer, optional
+        Defaults to :data:`WRITERS`.
+
+    Returns
+    -------
+    pathlib.Path
+        The output folder (absolute).
+    """
+    target = Path(out_dir).absolute()
+    study = result.study_path.resolve()
+    if target.resolve() == study or target.resolve() in study.parents:
+        raise PofaError(f"the output folder {target} holds the study itself; choose another --out (replacing "
+                        "it would delete the study)")
+    with output_dir(target, force) as tmp:
+        files: list[str] = []
+        for writer in (WRITERS if writers is None else writers):
+            files.extend(writer(result, tmp))
+        if RESULTS_JSON in files or len(set(files)) != len(files):
+            raise PofaError(f"two writers wrote the same file, or a writer wrote {RESULTS_JSON}: {files}")
+        files.append(RESULTS_JSON)
+        text = json.dumps(result.to_json(files), indent=2, ensure_ascii=False, allow_nan=False)
+        (tmp / RESULTS_JSON).write_text(text + "\n", encoding="utf-8")
+        if writers is None or _report_writer in writers:
+            from pofa.report import write_run_manifest
+
+            write_run_manifest(result, tmp)
+    return target

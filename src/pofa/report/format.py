@@ -1,0 +1,211 @@
+"""How numbers are written in the report, its tables and its figures (one place, so they always agree).
+
+Conventions (those of clinical journals):
+
+* odds and hazard ratios and their confidence limits: 2 decimals (``2.34``);
+* months: 1 decimal (``12.6``);
+* percentages: whole numbers from counts (``57%``), 1 decimal for probabilities (``51.2%``);
+* p-values: ``<0.001`` below 0.001, 3 decimals below 0.01, else 2 decimals (``0.004``, ``0.02``, ``0.63``);
+* a missing (not estimable) number is written ``NE`` ("not estimable"); the reason is given beside it.
+
+Every formatter takes the number exactly as stored in results.json (``None`` = not estimable).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+__all__ = [
+    "NOT_ESTIMABLE",
+    "displayed_matches",
+    "fmt_count",
+    "fmt_months",
+    "fmt_number",
+    "fmt_p",
+    "fmt_pct",
+    "fmt_prob",
+    "fmt_ratio",
+    "lookup",
+    "p_phrase",
+    "term_label",
+]
+
+#: Text shown for a number that could not be estimated.
+NOT_ESTIMABLE = "NE"
+#: En dash between confidence limits (journal style).
+DASH = "\u2013"
+
+
+def _finite(x: Any) -> float | None:
+    if x is None or isinstance(x, bool):
+        return None
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def fmt_number(x: Any, decimals: int) -> str:
+    """``x`` with a fixed number of decimals, or ``NE`` when missing or not finite."""
+    v = _finite(x)
+    if v is None:
+        return NOT_ESTIMABLE
+    return f"{v:.{decimals}f}"
+
+
+def fmt_ratio(x: Any) -> str:
+    """An odds or hazard ratio or one of its confidence limits: 2 decimals."""
+    return fmt_number(x, 2)
+
+
+def fmt_months(x: Any) -> str:
+    """A time in months: 1 decimal."""
+    return fmt_number(x, 1)
+
+
+def fmt_count(x: Any) -> str:
+    """A count: a whole number."""
+    v = _finite(x)
+    if v is None:
+        return NOT_ESTIMABLE
+    return f"{round(v):d}"
+
+
+def fmt_p(x: Any) -> str:
+    """A p-value: ``<0.001``, 3 decimals below 0.01, else 2 decimals (``>0.99`` above 0.995)."""
+    v = _finite(x)
+    if v is None:
+        return NOT_ESTIMABLE
+    if v < 0.001:
+        return "<0.001"
+    if v < 0.01:
+        return f"{v:.3f}"
+    if v > 0.995:
+        return ">0.99"
+    return f"{v:.2f}"
+
+
+def p_phrase(x: Any, name: str = "p") -> str:
+    """``"p = 0.02"``, ``"p < 0.001"``, ``"p > 0.99"`` or ``"p = NE"`` (for running text and figures)."""
+    text = fmt_p(x)
+    if text[0] in "<>":
+        return f"{name} {text[0]} {text[1:]}"
+    return f"{name} = {text}"
+
+
+def fmt_pct(count: Any, total: Any) -> str:
+    """``count / total`` as a whole-number percentage (``57%``); ``NE`` when total is 0 or missing.
+
+    Whole counts are rounded half up exactly (13/40 = 32.5% -> ``33%``), as journals do; Python's own
+    rounding would give 32 (half to even, and binary floating point).
+    """
+    c, t = _finite(count), _finite(total)
+    if c is None or t is None or t == 0:
+        return NOT_ESTIMABLE
+    if c.is_integer() and t.is_integer() and t > 0 and c >= 0:
+        ci, ti = int(c), int(t)
+        return f"{(200 * ci + ti) // (2 * ti)}%"
+    return f"{100.0 * c / t:.0f}%"
+
+
+def fmt_prob(x: Any) -> str:
+    """A probability as a percentage with 1 decimal (``51.2%``)."""
+    v = _finite(x)
+    if v is None:
+        return NOT_ESTIMABLE
+    return f"{100.0 * v:.1f}%"
+
+
+_PATH_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
+
+
+def lookup(document: Mapping[str, Any], path: str) -> Any:
+    """The value at ``path`` (``"survival.pfs.median_months"``, ``"lesion_models[3].or"``) of a JSON document.
+
+    Raises ``KeyError`` (with the path) when a key or index is missing.
+    """
+    node: Any = document
+    for m in _PATH_RE.finditer(path):
+        key, index = m.group(1), m.group(2)
+        try:
+            if index is not None:
+                if not isinstance(node, Sequence) or isinstance(node, str):
+                    raise KeyError(path)
+                node = node[int(index)]
+            else:
+                if not isinstance(node, Mapping):
+                    raise KeyError(path)
+                node = node[key]
+        except (IndexError, KeyError):
+            raise KeyError(f"results.json has no {path!r}") from None
+    return node
+
+
+_COLUMN_WORDS = {
+    "diameter_cm": ("diameter", " cm"),
+    "suvmax": ("SUVmax", ""),
+    "mtv_ml": ("MTV", " ml"),
+    "tlg": ("TLG", ""),
+    "extranodal": ("extranodal", ""),
+    "bridging_rt": ("bridging RT", ""),
+}
+_TERM_RE = re.compile(
+    r"^(?P<any>any\s+)?(?P<col>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|>|<)\s*(?P<x>[-+0-9.eE]+)$"
+)
+
+
+def term_label(term: str) -> str:
+    """Readable label of a risk-factor term: ``"diameter_cm>=5"`` -> ``"Diameter \u2265 5 cm"``,
+    ``"any diameter_cm>=5"`` -> ``"Any lesion diameter \u2265 5 cm"``; other terms are returned as they are
+    (the term itself is always shown in the tables as well)."""
+    t = term.strip()
+    m = _TERM_RE.match(t)
+    ops = {">=": "\u2265", "<=": "\u2264", ">": ">", "<": "<"}
+    if m:
+        word, unit = _COLUMN_WORDS.get(m.group("col"), (m.group("col"), ""))
+        body = f"{word} {ops[m.group('op')]} {m.group('x')}{unit}"
+        if m.group("any"):
+            return f"Any lesion {body}"
+        return body[0].upper() + body[1:]
+    if t in _COLUMN_WORDS:
+        word = _COLUMN_WORDS[t][0]
+        return word[0].upper() + word[1:]
+    if t.startswith("any "):
+        rest = _COLUMN_WORDS.get(t[4:], (t[4:], ""))[0]
+        return f"Any {rest} lesion" if rest != t[4:] else t
+    return t
+
+
+def displayed_matches(text: str, value: Any) -> bool:
+    """Whether ``text``, as the report shows it, states ``value`` (a results.json number) at its precision.
+
+    ``NE`` matches a missing value; ``<0.001`` / ``p < 0.001`` a value below the bound; ``34.9%`` a
+    probability of 0.349 +- 0.0005; otherwise the first number in the text, rounded as written (2.34 matches
+    2.335 to 2.345). Text values must be equal. Used by the report's tests to prove that every number shown is
+    the one stored.
+    """
+    t = text.strip()
+    if value is None:
+        return NOT_ESTIMABLE in t
+    if isinstance(value, str):
+        return t == value
+    if isinstance(value, bool):
+        return t in ("yes", "no") and (t == "yes") == value
+    v = float(value)
+    m = re.search(r"([<>])\s*([0-9.]+)", t)
+    if m:
+        bound = float(m.group(2))
+        return v < bound if m.group(1) == "<" else v > bound
+    m = re.search(r"-?[0-9]+(?:\.[0-9]+)?", t)
+    if not m:
+        return False
+    shown = float(m.group(0))
+    decimals = len(m.group(0).split(".", 1)[1]) if "." in m.group(0) else 0
+    half_unit = 0.5 * 10**-decimals
+    if t.endswith("%"):
+        shown, half_unit = shown / 100, half_unit / 100
+    return abs(shown - v) <= half_unit * (1 + 1e-9) + 1e-15

@@ -1,0 +1,451 @@
+"""report.html and the output files around it: the report's entry point, :func:`write_report`.
+
+The HTML file is self-contained: figures are embedded as base64 PNG data URIs, CSS is inline, there is no
+script, and a Content-Security-Policy forbids every request except ``data:`` images, so the file opens offline
+and never contacts a server. Every number from results.json is written inside an element carrying
+``data-result="<path>"`` and ``data-value="<exact JSON value>"`` (see :mod:`pofa.report.tables`), which is how
+the browser test proves that the report shows exactly the numbers of results.json.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pofa.atomic import write_bytes, write_text
+from pofa.report.format import DASH, fmt_count, fmt_months, fmt_pct, fmt_ratio, lookup, p_phrase, term_label
+from pofa.report.model import ReportError, ReportInput, as_report_input
+from pofa.report.tables import Frag, ReportTable, num
+
+__all__ = ["ReportFiles", "render_html", "report_writer", "write_report", "write_run_manifest"]
+
+REPORT_NAME = "report.html"
+RESULTS_NAME = "results.json"
+FIGURES_DIR = "figures"
+TABLES_DIR = "tables"
+MANIFEST_NAME = "manifest.json"
+
+
+@dataclass(frozen=True, slots=True)
+class ReportFiles:
+    """Paths written by :func:`write_report` (absolute; ``manifest`` and ``results`` are ``None`` when not
+    written)."""
+
+    folder: Path
+    report: Path
+    figures: tuple[Path, ...]
+    tables: tuple[Path, ...]
+    manifest: Path | None
+    results: Path | None
+
+    def names(self) -> list[str]:
+        """report.html, figures and tables written, relative to the folder (results.json and the manifest not
+        included)."""
+        return [p.relative_to(self.folder).as_posix() for p in (self.report, *self.figures, *self.tables)]
+
+
+def _json_attr(v: Any) -> str:
+    return json.dumps(v, allow_nan=False, ensure_ascii=False)
+
+
+def _environment() -> Any:
+    import jinja2
+
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("pofa.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=True, default=True),
+        undefined=jinja2.StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["json_attr"] = _json_attr
+    return env
+
+
+# ------------------------------------------------------------------------------------------------------
+# the summary sentences and the patient flow (fragments of results.json numbers)
+# ------------------------------------------------------------------------------------------------------
+
+
+def _has(results: Mapping[str, Any], path: str) -> bool:
+    try:
+        lookup(results, path)
+        return True
+    except KeyError:
+        return False
+
+
+def _pct_frag(results: Mapping[str, Any], path: str, denom_path: str) -> Frag:
+    try:
+        return Frag(fmt_pct(lookup(results, path), lookup(results, denom_path)))
+    except KeyError:
+        return Frag("NE")
+
+
+def summary_sentences(results: Mapping[str, Any]) -> list[list[Frag]]:
+    """Key findings as sentences of fragments (numbers carry their results.json paths)."""
+    out: list[list[Frag]] = []
+    r = results
+    if _has(r, "patterns.patients"):
+        s = [
+            num(r, "patterns.patients", fmt_count),
+            Frag(" patients with "),
+            num(r, "patterns.lesions", fmt_count),
+            Frag(" baseline lesions were analysed"),
+        ]
+        if _has(r, "followup.median_months"):
+            s += [
+                Frag("; median follow-up "),
+                num(r, "followup.median_months", fmt_months),
+                Frag(" months (95% CI "),
+                num(r, "followup.ci_low", fmt_months),
+                Frag(DASH),
+                num(r, "followup.ci_high", fmt_months),
+                Frag(")"),
+            ]
+        out.append(s + [Frag(".")])
+        out.append(
+            [
+                num(r, "patterns.recurred", fmt_count),
+                Frag(" patients recurred ("),
+                _pct_frag(r, "patterns.recurred", "patterns.patients"),
+                Frag("). Of them, "),
+                num(r, "patterns.local_component", fmt_count),
+                Frag(" ("),
+                _pct_frag(r, "patterns.local_component", "patterns.recurred"),
+                Frag(") had a component of local failure: "),
+                num(r, "patterns.strictly_local", fmt_count),
+                Frag(" ("),
+                _pct_frag(r, "patterns.strictly_local", "patterns.recurred"),
+                Frag(") strictly local and "),
+                num(r, "patterns.mixed", fmt_count),
+                Frag(" ("),
+                _pct_frag(r, "patterns.mixed", "patterns.recurred"),
+                Frag(") mixed; "),
+                num(r, "patterns.strictly_de_novo", fmt_count),
+                Frag(" ("),
+                _pct_frag(r, "patterns.strictly_de_novo", "patterns.recurred"),
+                Frag(") failed strictly de novo and "),
+                num(r, "patterns.unknown", fmt_count),
+                Frag(" had an unknown pattern. "),
+                num(r, "patterns.maintained_control", fmt_count),
+                Frag(" ("),
+                _pct_frag(r, "patterns.maintained_control", "patterns.recurred"),
+                Frag(") kept at least one baseline lesion controlled; "),
+                num(r, "patterns.local_failure_lesions", fmt_count),
+                Frag(" of "),
+                num(r, "patterns.lesions", fmt_count),
+                Frag(" baseline lesions failed locally."),
+            ]
+        )
+    rows = r.get("lesion_models") or []
+    multi = [
+        (i, x)
+        for i, x in enumerate(rows)
+        if isinstance(x, Mapping) and x.get("method") == "gee" and x.get("model") == "multivariable"
+    ]
+    if not multi:
+        multi = [(i, x) for i, x in enumerate(rows) if isinstance(x, Mapping) and x.get("method") == "gee"]
+    if multi:
+        s = [Frag(f"Lesion-level risk of local failure ({multi[0][1].get('model')} GEE): ")]
+        for k, (i, x) in enumerate(multi):
+            b = f"lesion_models[{i}]"
+            s += [
+                Frag("; " if k else ""),
+                Frag(term_label(str(x.get("term")))),
+                Frag(" OR "),
+                num(r, f"{b}.or", fmt_ratio),
+                Frag(" (95% CI "),
+                num(r, f"{b}.ci_low", fmt_ratio),
+                Frag(DASH),
+                num(r, f"{b}.ci_high", fmt_ratio),
+                Frag(", "),
+                num(r, f"{b}.p", p_phrase),
+                Frag(")"),
+            ]
+        out.append(s + [Frag(".")])
+    for e, word in (("pfs", "PFS"), ("os", "OS")):
+        if _has(r, f"survival.{e}.median_months"):
+            out.append(
+                [
+                    Frag(f"Median {word} "),
+                    num(r, f"survival.{e}.median_months", fmt_months),
+                    Frag(" months (95% CI "),
+                    num(r, f"survival.{e}.ci_low", fmt_months),
+                    Frag(DASH),
+                    num(r, f"survival.{e}.ci_high", fmt_months),
+                    Frag("); "),
+                    num(r, f"survival.{e}.events", fmt_count),
+                    Frag(" events in "),
+                    num(r, f"survival.{e}.n", fmt_count),
+                    Frag(" patients."),
+                ]
+            )
+    for i, x in enumerate(r.get("patient_models") or []):
+        if not isinstance(x, Mapping):
+            continue
+        b = f"patient_models[{i}]"
+        out.append(
+            [
+                Frag(f"{term_label(str(x.get('term')))} ("),
+                num(r, f"{b}.n_with", fmt_count),
+                Frag(f" patients), {str(x.get('endpoint', '')).upper()}: HR "),
+                num(r, f"{b}.hr", fmt_ratio),
+                Frag(" (95% CI "),
+                num(r, f"{b}.ci_low", fmt_ratio),
+                Frag(DASH),
+                num(r, f"{b}.ci_high", fmt_ratio),
+                Frag(", Cox "),
+                num(r, f"{b}.p", p_phrase),
+                Frag("; log-rank "),
+                num(r, f"{b}.logrank_p", p_phrase),
+                Frag(")."),
+            ]
+        )
+    return out
+
+
+def flow_boxes(results: Mapping[str, Any]) -> list[tuple[str, list[Frag], list[Frag]]]:
+    """Boxes of the patient-flow diagram: (label, number fragments, side-note fragments)."""
+    r = results
+    boxes: list[tuple[str, list[Frag], list[Frag]]] = []
+    if _has(r, "patterns.patients"):
+        boxes.append(("Patients included", [num(r, "patterns.patients", fmt_count)], []))
+    if _has(r, "survival.pfs.n"):
+        side = [Frag("PFS; OS: "), num(r, "survival.os.n", fmt_count)] if _has(r, "survival.os.n") else []
+        boxes.append(("Eligible for survival analysis", [num(r, "survival.pfs.n", fmt_count)], side))
+    if _has(r, "patterns.recurred"):
+        boxes.append(("Recurred", [num(r, "patterns.recurred", fmt_count)], []))
+        try:
+            known = int(lookup(r, "patterns.recurred")) - int(lookup(r, "patterns.unknown"))
+            boxes.append(
+                (
+                    "Pattern known",
+                    [Frag(fmt_count(known))],
+                    [Frag("unknown (no failure lesions recorded): "), num(r, "patterns.unknown", fmt_count)],
+                )
+            )
+        except (KeyError, TypeError):
+            pass
+    return boxes
+
+
+# ------------------------------------------------------------------------------------------------------
+# rendering
+# ------------------------------------------------------------------------------------------------------
+
+
+def render_html(
+    inp: ReportInput,
+    figures: Sequence[Any],
+    tables: Sequence[ReportTable],
+    methods: Sequence[str],
+    *,
+    show_ids: bool,
+    versions: Mapping[str, str],
+    files: Sequence[str],
+) -> str:
+    """The report as one HTML string (figures are :class:`~pofa.report.figures.RenderedFigure`)."""
+    env = _environment()
+    tpl = env.get_template("report.html.j2")
+    figs = []
+    for k, f in enumerate(figures, start=1):
+        figs.append(
+            {
+                "number": k,
+                "name": f.spec.name,
+                "title": f.spec.title,
+                "caption": f.spec.caption,
+                "alt": f.spec.alt,
+                "how": f.spec.how,
+                "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii"),
+                # shown at 1.25 x the size it was drawn (300 dpi -> 96 CSS pixels per inch), at most the page
+                # width
+                "width": round(f.width_px * 1.25 * 96 / 300),
+                "height": round(f.height_px * 1.25 * 96 / 300),
+            }
+        )
+    fig_by = {f["name"]: f for f in figs}
+    tab_by = {t.name: (k, t) for k, t in enumerate(tables, start=1)}
+    return tpl.render(
+        title=inp.study_label,
+        show_ids=show_ids,
+        versions=versions,
+        summary=summary_sentences(inp.results),
+        flow=flow_boxes(inp.results),
+        figures=figs,
+        fig_by=fig_by,
+        tables=tab_by,
+        km_figs=[f for f in figs if f["name"].startswith("km_")],
+        methods=list(methods),
+        settings_json=json.dumps(inp.settings.to_json(), indent=2, ensure_ascii=False),
+        input_hashes=sorted(inp.input_hashes.items()),
+        seeds=sorted(inp.seeds.items()),
+        files=list(files),
+        has_results=bool(inp.results),
+    )
+
+
+def _comparable(doc: Mapping[str, Any]) -> dict[str, Any]:
+    """The results document without its ``files`` list (the analysis writes that list last)."""
+    return {k: v for k, v in doc.items() if k != "files"}
+
+
+def _check_results_file(out_dir: Path, inp: ReportInput, write_results: bool) -> Path | None:
+    """Check results.json of ``out_dir`` against the results given (they must agree, ``files`` aside);
+    write it when it is missing and ``write_results``."""
+    path = out_dir / RESULTS_NAME
+    if path.is_file():
+        try:
+            on_disk = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError) as exc:
+            raise ReportError(f"{path} cannot be read as JSON ({exc}); re-run the analysis") from None
+        from pofa.report.model import normalise_results
+
+        if _comparable(normalise_results(on_disk)) != _comparable(inp.results):
+            raise ReportError(
+                f"{path} differs from the results given to the report; write the report from the same "
+                "results that were written to results.json"
+            )
+        return path
+    if write_results:
+        write_text(path, json.dumps(inp.results, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+        return path
+    return None
+
+
+def _show_ids(result_like: Any, inp: ReportInput, show_ids: bool | None) -> bool:
+    if show_ids is not None:
+        return bool(show_ids)
+    options = getattr(result_like, "options", None)
+    if options is not None and isinstance(getattr(options, "show_ids", None), bool):
+        return bool(options.show_ids)
+    return bool(inp.settings.report.show_ids)
+
+
+def write_report(
+    result_like: Any,
+    out_dir: str | Path,
+    *,
+    show_ids: bool | None = None,
+    versions: Mapping[str, str] | None = None,
+    manifest: bool = True,
+    write_results: bool = True,
+) -> ReportFiles:
+    """Write report.html, figures/ (PNG 300 dpi + SVG), tables/ (CSV + XLSX) and manifest.json.
+
+    Parameters
+    ----------
+    result_like : ReportInput or analysis result
+        What to report (see :func:`pofa.report.model.as_report_input`; a
+        :class:`pofa.analysis.AnalysisResult` works as it is).
+    out_dir : str or Path
+        Output folder (created if needed). When it already holds results.json, that file must equal the
+        results given (its ``files`` list aside).
+    show_ids : bool, optional
+        Label patients by their study identifiers instead of sequence numbers 1..n (``--show-ids``). Default:
+        the result's ``options.show_ids`` if it has one, else the settings' ``[report] show_ids`` (false).
+    versions : Mapping, optional
+        Software versions to record (default: those installed).
+    manifest : bool
+        Write manifest.json last, listing and hashing every file of the folder. An analysis that writes
+        results.json after its writers calls :func:`pofa.report.write_run_manifest` itself instead.
+    write_results : bool
+        Write results.json from the results given when the folder has none (standalone use).
+
+    Returns
+    -------
+    ReportFiles
+        The paths written.
+    """
+    from pofa.report.figures import build_figures, rc_context, render_figure
+    from pofa.report.manifest import dependency_versions, write_manifest
+    from pofa.report.methods import methods_paragraphs
+    from pofa.report.tables import build_tables, write_table
+
+    inp = as_report_input(result_like)
+    ids = _show_ids(result_like, inp, show_ids)
+    out = Path(out_dir).absolute()
+    if out.exists() and not out.is_dir():
+        raise ReportError(f"{out} exists and is not a folder; choose another output folder")
+    out.mkdir(parents=True, exist_ok=True)
+    v = dict(versions) if versions is not None else dependency_versions()
+    results_path = _check_results_file(out, inp, write_results)
+
+    fig_paths: list[Path] = []
+    rendered = []
+    with rc_context():
+        for built in build_figures(inp, show_ids=ids, versions=v):
+            rf = render_figure(built)
+            built.figure.clear()
+            rendered.append(rf)
+            for ext, data in (("png", rf.png), ("svg", rf.svg)):
+                p = out / FIGURES_DIR / f"{rf.spec.name}.{ext}"
+                write_bytes(p, data)
+                fig_paths.append(p)
+    tables = build_tables(inp)
+    tab_paths: list[Path] = []
+    for t in tables:
+        tab_paths += write_table(t, out / TABLES_DIR)
+    methods = methods_paragraphs(inp, v)
+    listed = sorted(p.relative_to(out).as_posix() for p in (*fig_paths, *tab_paths))
+    html = render_html(
+        inp,
+        rendered,
+        tables,
+        methods,
+        show_ids=ids,
+        versions=v,
+        files=[REPORT_NAME, RESULTS_NAME, *listed, MANIFEST_NAME],
+    )
+    report_path = out / REPORT_NAME
+    write_text(report_path, html)
+    manifest_path = None
+    if manifest:
+        manifest_path = write_manifest(
+            out,
+            settings=inp.settings.to_json(),
+            input_hashes=inp.input_hashes,
+            seeds=inp.seeds,
+            report_options={"show_ids": ids},
+            versions=v,
+        )
+    return ReportFiles(out, report_path, tuple(fig_paths), tuple(tab_paths), manifest_path, results_path)
+
+
+def report_writer(result: Any, folder: Path) -> list[str]:
+    """The report as a writer of :func:`pofa.analysis.write_outputs` (``WRITERS``).
+
+    Writes report.html, figures/ and tables/ into ``folder`` and returns their names relative to it. It does
+    not write results.json or manifest.json: the analysis writes results.json after its writers, then calls
+    :func:`write_run_manifest`."""
+    files = write_report(result, folder, manifest=False, write_results=False)
+    return files.names()
+
+
+def write_run_manifest(
+    result_like: Any,
+    out_dir: str | Path,
+    *,
+    show_ids: bool | None = None,
+    versions: Mapping[str, str] | None = None,
+) -> Path:
+    """Write manifest.json of an output folder (versions, input and file SHA-256, settings, seeds).
+
+    Call it last, after results.json is written."""
+    from pofa.report.manifest import write_manifest
+
+    inp = as_report_input(result_like)
+    return write_manifest(
+        Path(out_dir),
+        settings=inp.settings.to_json(),
+        input_hashes=inp.input_hashes,
+        seeds=inp.seeds,
+        report_options={"show_ids": _show_ids(result_like, inp, show_ids)},
+        versions=versions,
+    )

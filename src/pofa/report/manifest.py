@@ -1,0 +1,125 @@
+"""manifest.json: what made an output folder (versions, input checksums, settings, seeds, files written).
+
+The manifest lets anyone check, later, that a report came from given input files and settings and that no
+file of the folder has changed since. It contains no calendar dates (not even the run's), so the same
+analysis of the same files gives the same manifest, byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import platform
+from collections.abc import Mapping
+from importlib import metadata
+from pathlib import Path
+from typing import Any
+
+from pofa.atomic import write_text
+
+__all__ = [
+    "DEPENDENCIES",
+    "MANIFEST_NAME",
+    "build_manifest",
+    "dependency_versions",
+    "file_entries",
+    "write_manifest",
+]
+
+MANIFEST_NAME = "manifest.json"
+#: Distributions whose versions are recorded (those installed).
+DEPENDENCIES = (
+    "numpy",
+    "pandas",
+    "scipy",
+    "statsmodels",
+    "matplotlib",
+    "jinja2",
+    "openpyxl",
+    "pyarrow",
+    "firthmodels",
+    "pydicom",
+    "highdicom",
+    "SimpleITK",
+    "nibabel",
+    "connected-components-3d",
+    "dask",
+    "distributed",
+    "typer",
+    "rich",
+)
+#: Manifest format version (bumped when keys change).
+MANIFEST_VERSION = 1
+
+
+def dependency_versions() -> dict[str, str]:
+    """Versions of pofa, Python and the installed dependencies (``{"pofa": "0.1.0", "python": ...}``)."""
+    from pofa import __version__
+
+    out = {"pofa": __version__, "python": platform.python_version()}
+    for name in DEPENDENCIES:
+        try:
+            out[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            continue
+    return out
+
+
+def _sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def file_entries(out_dir: Path) -> list[dict[str, Any]]:
+    """Every file under ``out_dir`` except the manifest itself and hidden files: path, bytes, SHA-256."""
+    out_dir = Path(out_dir)
+    entries = []
+    for p in sorted(out_dir.rglob("*")):
+        rel = p.relative_to(out_dir)
+        if (
+            not p.is_file()
+            or rel.as_posix() == MANIFEST_NAME
+            or any(part.startswith(".") for part in rel.parts)
+        ):
+            continue
+        entries.append({"path": rel.as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)})
+    return entries
+
+
+def build_manifest(
+    out_dir: Path,
+    *,
+    settings: Mapping[str, Any],
+    input_hashes: Mapping[str, str],
+    seeds: Mapping[str, int],
+    report_options: Mapping[str, Any] | None = None,
+    versions: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """The manifest document of ``out_dir`` (its files are hashed as they are now)."""
+    v = dict(versions) if versions is not None else dependency_versions()
+    return {
+        "manifest_version": MANIFEST_VERSION,
+        "pofa_version": v.get("pofa"),
+        "python": v.get("python"),
+        "platform": f"{platform.system()} {platform.machine()}",
+        "dependencies": {k: val for k, val in v.items() if k not in ("pofa", "python")},
+        "inputs": {"sha256": dict(sorted(input_hashes.items()))},
+        "settings": settings,
+        "random_seeds": dict(seeds),
+        "random_seeds_note": (
+            "the analysis used no random numbers" if not seeds else "seeds of every random step, by step"
+        ),
+        "report": dict(report_options or {}),
+        "files": file_entries(out_dir),
+    }
+
+
+def write_manifest(out_dir: Path, **kwargs: Any) -> Path:
+    """Write ``out_dir/manifest.json`` (see :func:`build_manifest` for the arguments); returns its path."""
+    doc = build_manifest(out_dir, **kwargs)
+    path = Path(out_dir) / MANIFEST_NAME
+    write_text(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")
+    return path

@@ -1,0 +1,528 @@
+"""What the report is made from: one documented, immutable input shape.
+
+The report needs three things, and nothing else:
+
+1. ``results``: the results.json document (a plain JSON dict). **Every number the report prints is read from
+   it** (by its path, e.g. ``survival.pfs.median_months``), so the report and results.json cannot disagree.
+2. ``patients``: one row per patient with the columns of :data:`PATIENT_COLUMNS` (times in months from the
+   index date, events, the first-progression pattern), plus any covariates. Curves are fitted from it with
+   pofa's own estimators (:func:`pofa.stats.survival.kaplan_meier`).
+3. ``lesions``: one row per baseline lesion with the columns of :data:`LESION_COLUMNS` (the study's columns
+   plus the lesion outcome ``local_failure``), plus any covariates.
+
+Build it with :class:`ReportInput` directly, or let :func:`as_report_input` adapt an analysis result object.
+Patient identifiers are kept only to order patients and, with ``show_ids=True``, to label them; by default a
+patient appears as a study sequence number (:func:`sequence_numbers`).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pofa.errors import PofaError
+from pofa.settings import Settings
+
+__all__ = [
+    "LESION_COLUMNS",
+    "NO_FAILURE",
+    "PATIENT_COLUMNS",
+    "PATTERNS",
+    "PATTERN_KEYS",
+    "CumulativeIncidenceCurve",
+    "ReportError",
+    "ReportInput",
+    "as_report_input",
+    "guess_covariates",
+    "normalise_results",
+    "sequence_numbers",
+]
+
+
+class ReportError(PofaError):
+    """The report cannot be made from what it was given (says what is missing and what to do)."""
+
+
+#: Patient patterns at first progression that count as failures, in the report's display order.
+PATTERNS: tuple[str, ...] = ("strictly local", "mixed", "strictly de novo", "unknown")
+#: The results.json ``patterns`` key of each pattern.
+PATTERN_KEYS: dict[str, str] = {
+    "strictly local": "strictly_local",
+    "mixed": "mixed",
+    "strictly de novo": "strictly_de_novo",
+    "unknown": "unknown",
+}
+#: Pattern of a patient without progression.
+NO_FAILURE = "none"
+
+#: Required patient columns and what they hold.
+PATIENT_COLUMNS: dict[str, str] = {
+    "patient_id": "study identifier (text); shown only with show_ids=True",
+    "pfs_months": "progression-free survival time from the index date, months (blank = not eligible)",
+    "pfs_event": "1/True = progression or death, 0/False = censored",
+    "os_months": "overall survival time from the index date, months (blank = not eligible)",
+    "os_event": "1/True = death, 0/False = alive at last follow-up",
+    "progression_months": "time of first progression from the index date, months (blank = no progression)",
+    "pattern": "first-progression pattern: none, strictly local, strictly de novo, mixed or unknown",
+}
+
+#: Required lesion columns and what they hold.
+LESION_COLUMNS: dict[str, str] = {
+    "patient_id": "patient the lesion belongs to",
+    "site": "anatomical site",
+    "extranodal": "extranodal lesion (yes/no)",
+    "diameter_cm": "longest diameter, cm",
+    "suvmax": "maximum SUV",
+    "local_failure": "the lesion failed locally at first progression (yes/no; blank = outcome unknown)",
+}
+
+_PATTERN_ALIASES = {
+    "none": NO_FAILURE,
+    "no failure": NO_FAILURE,
+    "no progression": NO_FAILURE,
+    "": NO_FAILURE,
+    "strictly local": "strictly local",
+    "strictly_local": "strictly local",
+    "local": "strictly local",
+    "mixed": "mixed",
+    "strictly de novo": "strictly de novo",
+    "strictly_de_novo": "strictly de novo",
+    "de novo": "strictly de novo",
+    "unknown": "unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class CumulativeIncidenceCurve:
+    """One cause's cumulative incidence as a right-continuous step function.
+
+    Parameters
+    ----------
+    cause : str
+        What the curve counts (``"local failure"``, ``"de novo failure"``, ``"death without failure"``).
+    time : numpy.ndarray
+        Times (months) at which the estimate changes, increasing.
+    estimate : numpy.ndarray
+        Cumulative incidence just after each time.
+    method : str
+        Estimator and the R function it matches (shown in the figure's notes).
+    ci_low, ci_high : numpy.ndarray or None
+        Pointwise confidence band, when the estimator gives one.
+    last_time : float or None
+        Last follow-up time: the curve is drawn flat to it (not beyond).
+    """
+
+    cause: str
+    time: np.ndarray
+    estimate: np.ndarray
+    method: str
+    ci_low: np.ndarray | None = None
+    ci_high: np.ndarray | None = None
+    last_time: float | None = None
+
+    def __post_init__(self) -> None:
+        t = _readonly(self.time)
+        e = _readonly(self.estimate)
+        if t.shape != e.shape or t.ndim != 1:
+            raise ReportError(
+                f"cumulative incidence of {self.cause!r}: time and estimate must be 1-D arrays of the same "
+                "length"
+            )
+        object.__setattr__(self, "time", t)
+        object.__setattr__(self, "estimate", e)
+        for name in ("ci_low", "ci_high"):
+            v = getattr(self, name)
+            if v is not None:
+                object.__setattr__(self, name, _readonly(v))
+
+    def at(self, t: float) -> float:
+        """The estimate at time ``t`` (0 before the first time)."""
+        i = int(np.searchsorted(self.time, t, side="right"))
+        return 0.0 if i == 0 else float(self.estimate[i - 1])
+
+
+def _readonly(a: Any) -> np.ndarray:
+    out = np.array(a, dtype=float, copy=True)
+    out.setflags(write=False)
+    return out
+
+
+def _json_default(obj: Any) -> Any:
+    if isinstance(obj, np.generic):
+        return obj.item()
+    if isinstance(obj, np.ndarray):
+        return obj.tolist()
+    if isinstance(obj, (tuple, set, frozenset)):
+        return list(obj)
+    raise TypeError(f"results hold a {type(obj).__name__}, which JSON cannot store")
+
+
+def _clean(node: Any) -> Any:
+    if isinstance(node, float) and not math.isfinite(node):
+        return None
+    if isinstance(node, dict):
+        return {str(k): _clean(v) for k, v in node.items()}
+    if isinstance(node, list):
+        return [_clean(v) for v in node]
+    return node
+
+
+def normalise_results(results: Mapping[str, Any]) -> dict[str, Any]:
+    """A deep copy of the results document exactly as results.json stores it.
+
+    The copy goes through JSON (numpy scalars become plain numbers, tuples lists, non-finite numbers
+    ``null``), so what the report shows is what a reader of results.json gets back.
+    """
+    if not isinstance(results, Mapping):
+        raise ReportError(f"results must be the results.json document (a dict), not {type(results).__name__}")
+    try:
+        text = json.dumps(results, default=_json_default, allow_nan=True)
+    except (TypeError, ValueError) as exc:
+        raise ReportError(f"the results cannot be written as JSON: {exc}") from None
+    return _clean(json.loads(text))
+
+
+def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
+    """Study sequence numbers 1..n for patient ids, in a stable order that does not depend on row order.
+
+    Ids are compared as text, in "natural" order (``P2`` before ``P10``), ties broken by plain text order.
+    """
+    ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
+    return {pid: k for k, pid in enumerate(ids, start=1)}
+
+
+def _natural_key(s: str) -> tuple[tuple[int, int, str], ...]:
+    parts = re.split(r"(\d+)", s)
+    return tuple((1, int(p), p) if p.isdigit() else (0, 0, p.lower()) for p in parts if p != "")
+
+
+def _bool_column(s: pd.Series, what: str) -> pd.Series:
+    """0/1, True/False or yes/no text as a nullable boolean Series (blank = missing)."""
+    if s.dtype == bool or str(s.dtype) == "boolean":
+        return s.astype("boolean")
+    words = {
+        "yes": True,
+        "y": True,
+        "true": True,
+        "t": True,
+        "1": True,
+        "1.0": True,
+        "no": False,
+        "n": False,
+        "false": False,
+        "f": False,
+        "0": False,
+        "0.0": False,
+    }
+    out = []
+    for v in s.tolist():
+        if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
+            out.append(pd.NA)
+        elif isinstance(v, (bool, np.bool_)):
+            out.append(bool(v))
+        elif isinstance(v, (int, float, np.integer, np.floating)) and float(v) in (0.0, 1.0):
+            out.append(bool(v))
+        elif isinstance(v, str) and v.strip().lower() in words:
+            out.append(words[v.strip().lower()])
+        elif isinstance(v, str) and v.strip() == "":
+            out.append(pd.NA)
+        else:
+            raise ReportError(f"{what} must be yes/no (or 1/0, True/False); found {v!r}")
+    return pd.Series(out, index=s.index, dtype="boolean")
+
+
+def _float_column(s: pd.Series, what: str) -> pd.Series:
+    out = pd.to_numeric(s, errors="coerce").astype("float64")
+    bad = out.isna() & s.notna() & (s.astype(str).str.strip() != "")
+    if bad.any():
+        raise ReportError(f"{what} must be numbers; found {s[bad].iloc[0]!r}")
+    return out
+
+
+def _require(frame: pd.DataFrame, columns: Mapping[str, str], what: str) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        lines = "; ".join(f"{c} ({columns[c]})" for c in missing)
+        raise ReportError(f"the {what} table given to the report lacks column(s): {lines}")
+
+
+@dataclass(frozen=True, slots=True)
+class ReportInput:
+    """Everything the report is made from (immutable; frames are private copies).
+
+    Parameters
+    ----------
+    results : Mapping
+        The results.json document (issue 3/4 keys: ``patterns``, ``lesion_models``, ``survival``,
+        ``followup``, ``patient_models``, ``competing_risks``). Normalised through JSON on construction.
+    patients : pandas.DataFrame
+        One row per patient with :data:`PATIENT_COLUMNS`; a boolean column per patient risk factor, named as
+        the term (``"any diameter_cm>=5"``) or, for ``any COL>=X`` terms, ``any_COL_ge_X``; when neither is
+        present the factor is derived from the lesions (any lesion with COL >= X).
+    lesions : pandas.DataFrame
+        One row per baseline lesion with :data:`LESION_COLUMNS`; optional ``bridging_rt``, ``lesion_id``.
+    settings : Settings
+        The settings the analysis used (for the methods paragraph, thresholds and the manifest).
+    input_hashes : Mapping[str, str]
+        SHA-256 of each input file (:meth:`pofa.study.Study.input_hashes`).
+    seeds : Mapping[str, int]
+        Random seeds used by the analysis (empty when nothing random was done).
+    patient_covariates, lesion_covariates : tuple of str
+        Extra columns summarised in Table 1 (the study's covariates).
+    study_name : str
+        Shown in the title.
+    cumulative_incidence : tuple of CumulativeIncidenceCurve or None
+        Fitted competing-risk curves to draw. ``None``: the report fits them from ``patients``.
+    """
+
+    results: Mapping[str, Any]
+    patients: pd.DataFrame
+    lesions: pd.DataFrame
+    settings: Settings = field(default_factory=Settings)
+    input_hashes: Mapping[str, str] = field(default_factory=dict)
+    seeds: Mapping[str, int] = field(default_factory=dict)
+    patient_covariates: tuple[str, ...] = ()
+    lesion_covariates: tuple[str, ...] = ()
+    study_name: str = ""
+    cumulative_incidence: tuple[CumulativeIncidenceCurve, ...] | None = None
+
+    def __post_init__(self) -> None:
+        set_ = object.__setattr__
+        set_(self, "results", normalise_results(self.results))
+        if not isinstance(self.patients, pd.DataFrame) or not isinstance(self.lesions, pd.DataFrame):
+            raise ReportError("patients and lesions must be pandas DataFrames (one row per patient / lesion)")
+        p = self.patients.copy(deep=True)
+        les = self.lesions.copy(deep=True)
+        _require(p, PATIENT_COLUMNS, "patients")
+        _require(les, LESION_COLUMNS, "lesions")
+        p["patient_id"] = p["patient_id"].astype(str)
+        if p["patient_id"].duplicated().any():
+            dup = p.loc[p["patient_id"].duplicated(), "patient_id"].iloc[0]
+            raise ReportError(f"the patients table has patient {dup!r} more than once")
+        for c in ("pfs_months", "os_months", "progression_months"):
+            p[c] = _float_column(p[c], f"patients.{c}")
+            if (p[c] < 0).any():
+                raise ReportError(f"patients.{c} has negative times; times are counted from the index date")
+        for c in ("pfs_event", "os_event"):
+            p[c] = _bool_column(p[c], f"patients.{c}")
+        pat = []
+        for v in p["pattern"].tolist():
+            key = "" if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA else str(v)
+            key = key.strip().lower().replace("-", " ")
+            if key not in _PATTERN_ALIASES:
+                raise ReportError(
+                    f"patients.pattern {v!r} is not one of none, strictly local, strictly de novo, mixed, "
+                    "unknown"
+                )
+            pat.append(_PATTERN_ALIASES[key])
+        p["pattern"] = pat
+        les["patient_id"] = les["patient_id"].astype(str)
+        unknown = sorted(set(les["patient_id"]) - set(p["patient_id"]))
+        if unknown:
+            raise ReportError(f"{len(unknown)} lesion(s) belong to no patient of the patients table")
+        for c in ("diameter_cm", "suvmax"):
+            les[c] = _float_column(les[c], f"lesions.{c}")
+        for c in ("extranodal", "local_failure") + (("bridging_rt",) if "bridging_rt" in les.columns else ()):
+            les[c] = _bool_column(les[c], f"lesions.{c}")
+        les["site"] = les["site"].astype(object).where(les["site"].notna(), None)
+        for name, frame, cols in (
+            ("patients", p, self.patient_covariates),
+            ("lesions", les, self.lesion_covariates),
+        ):
+            missing = [c for c in cols if c not in frame.columns]
+            if missing:
+                raise ReportError(f"covariate column(s) {missing} are not in the {name} table")
+        set_(self, "patients", p)
+        set_(self, "lesions", les)
+        set_(self, "input_hashes", dict(self.input_hashes))
+        set_(self, "seeds", {str(k): int(v) for k, v in dict(self.seeds).items()})
+        set_(self, "patient_covariates", tuple(self.patient_covariates))
+        set_(self, "lesion_covariates", tuple(self.lesion_covariates))
+        if self.cumulative_incidence is not None:
+            set_(self, "cumulative_incidence", tuple(self.cumulative_incidence))
+        if not isinstance(self.settings, Settings):
+            raise ReportError("settings must be a pofa.settings.Settings (study.settings)")
+
+    # ------------------------------------------------------------------------------------------------
+    @property
+    def study_label(self) -> str:
+        """The study's name for titles."""
+        return self.study_name or self.settings.study.name or "pofa study"
+
+    def patient_labels(self, show_ids: bool) -> dict[str, str]:
+        """Label of each patient id: its sequence number, or the id itself with ``show_ids``."""
+        seq = sequence_numbers(self.patients["patient_id"])
+        return {pid: (pid if show_ids else str(k)) for pid, k in seq.items()}
+
+    def survival_frame(self, endpoint: str) -> pd.DataFrame:
+        """Patients eligible for the endpoint (``"pfs"`` or ``"os"``): time and event known."""
+        if endpoint not in ("pfs", "os"):
+            raise ReportError(f"unknown endpoint {endpoint!r}; use 'pfs' or 'os'")
+        p = self.patients
+        ok = p[f"{endpoint}_months"].notna() & p[f"{endpoint}_event"].notna()
+        out = p.loc[ok].copy()
+        out["time"] = out[f"{endpoint}_months"].astype(float)
+        out["event"] = out[f"{endpoint}_event"].astype(bool).astype(int)
+        return out
+
+    def patient_terms(self) -> tuple[str, ...]:
+        """Patient risk-factor terms: those of results.json ``patient_models``, else the settings'."""
+        terms = [
+            str(r.get("term"))
+            for r in self.results.get("patient_models") or []
+            if isinstance(r, Mapping) and r.get("term") is not None
+        ]
+        if not terms:
+            terms = list(self.settings.risk_factors.patient)
+        return tuple(dict.fromkeys(terms))
+
+    def patient_group(self, term: str) -> pd.Series:
+        """Boolean per patient for a patient risk factor (index = patients' index).
+
+        Reads the column named as the term, or ``any_COL_ge_X``; else, for an ``any COL>=X`` term, derives it
+        from the lesions (any lesion of the patient with ``COL >= X``; missing values do not count).
+        """
+        p = self.patients
+        m = re.match(r"^any\s+([A-Za-z_][A-Za-z0-9_]*)\s*>=\s*([-+0-9.eE]+)$", term.strip())
+        candidates = [term]
+        if m:
+            x = float(m.group(2))
+            xs = {m.group(2), f"{x:g}", f"{x:g}".replace(".", "_"), str(x)}
+            candidates += [f"any_{m.group(1)}_ge_{s}" for s in sorted(xs)]
+        for c in candidates:
+            if c in p.columns:
+                return _bool_column(p[c], f"patients.{c}").fillna(False).astype(bool)
+        if m and m.group(1) in self.lesions.columns:
+            col, x = m.group(1), float(m.group(2))
+            vals = pd.to_numeric(self.lesions[col], errors="coerce")
+            hit = self.lesions.loc[vals >= x, "patient_id"].unique()
+            return p["patient_id"].isin(set(hit))
+        raise ReportError(
+            f"the report cannot find the patient risk factor {term!r}: add a boolean column {term!r} to the "
+            "patients table"
+        )
+
+
+def _get(obj: Any, names: Sequence[str]) -> Any:
+    for n in names:
+        if isinstance(obj, Mapping):
+            if n in obj:
+                return obj[n]
+            continue
+        if hasattr(obj, n):
+            return getattr(obj, n)
+    return None
+
+
+#: Patient columns that pofa computes or the study format defines (never summarised as covariates).
+_NOT_COVARIATES = re.compile(
+    r"^(patient_id|lesion_id|index_date|last_followup_date|progression_date|death_date|site|extranodal|"
+    r"diameter_cm|suvmax|x_mm|y_mm|z_mm|mtv_ml|tlg|bridging_rt|pfs_months|pfs_event|os_months|os_event|"
+    r"progression_months|pattern|n_lesions|any_.*_ge_.*|max_diameter_cm|max_suvmax|any_extranodal|total_mtv_ml|"
+    r"total_tlg|dmax_mm|local_failure)$"
+)
+
+
+def _computed_columns(table: str) -> set[str]:
+    """Columns pofa's classification adds to a table (empty when that module is not available)."""
+    try:
+        from pofa import classify
+    except ImportError:  # pragma: no cover - the classification module is part of pofa
+        return set()
+    return set(getattr(classify, "PATIENT_COLUMNS" if table == "patients" else "LESION_COLUMNS", ()))
+
+
+def guess_covariates(frame: pd.DataFrame, table: str) -> tuple[str, ...]:
+    """The study's own extra columns of an analysed table: every column that is neither a column of the study
+    format nor one pofa computes (classification, features, survival times)."""
+    computed = _computed_columns(table)
+    return tuple(c for c in frame.columns if c not in computed and not _NOT_COVARIATES.match(str(c)))
+
+
+def _with_progression_months(patients: pd.DataFrame) -> pd.DataFrame:
+    """Add ``progression_months`` from the analysis' columns when it is missing (``fp_months`` of recurred
+    patients, else the progression and index dates)."""
+    if "progression_months" in patients.columns:
+        return patients
+    out = patients.copy()
+    if {"fp_months", "recurred"} <= set(out.columns):
+        rec = out["recurred"].astype("boolean").fillna(False).astype(bool)
+        out["progression_months"] = pd.to_numeric(out["fp_months"], errors="coerce").where(rec)
+    elif {"progression_date", "index_date"} <= set(out.columns):
+        days = (pd.to_datetime(out["progression_date"]) - pd.to_datetime(out["index_date"])).dt.days
+        out["progression_months"] = days.astype("float64") / 30.4375
+    return out
+
+
+def as_report_input(result_like: Any) -> ReportInput:
+    """Adapt an analysis result to :class:`ReportInput`.
+
+    Accepted, in this order: a :class:`ReportInput`; an object with a ``to_report_input()`` method; an object
+    (or dict) with ``results`` (or a ``to_json()`` method, as :class:`pofa.analysis.AnalysisResult`),
+    ``patients`` and ``lesions``, and optionally ``settings`` (or ``study.settings``), ``input_hashes`` /
+    ``inputs`` (or ``study.input_hashes()``), ``seeds``, ``patient_covariates``, ``lesion_covariates``,
+    ``study_name`` (or ``study.name``) and ``cumulative_incidence``. Without covariate lists, the tables'
+    extra columns are used (:func:`guess_covariates`); ``progression_months`` is derived when missing
+    (``fp_months`` of recurred patients).
+    """
+    if isinstance(result_like, ReportInput):
+        return result_like
+    if hasattr(result_like, "to_report_input"):
+        out = result_like.to_report_input()
+        if not isinstance(out, ReportInput):
+            raise ReportError("to_report_input() must return a pofa.report.model.ReportInput")
+        return out
+    results = _get(result_like, ("results",))
+    if results is None and callable(getattr(result_like, "to_json", None)):
+        results = result_like.to_json()
+    patients = _get(result_like, ("patients",))
+    lesions = _get(result_like, ("lesions",))
+    missing = [
+        n for n, v in (("results", results), ("patients", patients), ("lesions", lesions)) if v is None
+    ]
+    if missing:
+        raise ReportError(
+            f"write_report needs the analysis' {', '.join(missing)} (got a {type(result_like).__name__}); "
+            "pass a pofa.report.ReportInput"
+        )
+    if not isinstance(patients, pd.DataFrame) or not isinstance(lesions, pd.DataFrame):
+        raise ReportError("the analysis' patients and lesions must be pandas DataFrames")
+    patients = _with_progression_months(patients)
+    study = _get(result_like, ("study",))
+    settings = _get(result_like, ("settings",))
+    if settings is None and study is not None:
+        settings = getattr(study, "settings", None)
+    hashes = _get(result_like, ("input_hashes", "inputs"))
+    if callable(hashes):
+        hashes = hashes()
+    if hashes is None and study is not None and hasattr(study, "input_hashes"):
+        hashes = study.input_hashes()
+    pcov = _get(result_like, ("patient_covariates",))
+    lcov = _get(result_like, ("lesion_covariates",))
+    if study is not None and hasattr(study, "covariates"):
+        pcov = pcov if pcov is not None else study.covariates("patients")
+        lcov = lcov if lcov is not None else study.covariates("lesions")
+    pcov = guess_covariates(patients, "patients") if pcov is None else pcov
+    lcov = guess_covariates(lesions, "lesions") if lcov is None else lcov
+    name = _get(result_like, ("study_name",))
+    if name is None and study is not None:
+        name = getattr(study, "name", "")
+    return ReportInput(
+        results=results,
+        patients=patients,
+        lesions=lesions,
+        settings=settings if settings is not None else Settings(),
+        input_hashes=dict(hashes or {}),
+        seeds=_get(result_like, ("seeds",)) or {},
+        patient_covariates=tuple(c for c in pcov if c in patients.columns),
+        lesion_covariates=tuple(c for c in lcov if c in lesions.columns),
+        study_name=str(name or ""),
+        cumulative_incidence=_get(result_like, ("cumulative_incidence",)),
+    )
