@@ -1,4 +1,9 @@
-"""Validation findings: what is wrong, where (file, row, column), and what to do."""
+"""Validation findings: what is wrong, where (file, row, column), and what to do.
+
+Every finding carries a stable code from :class:`FindingCode`. The registry :data:`FINDING_CODES` gives each
+code its fixed severity and one line of meaning; docs/study-format.md lists the same table and a test keeps
+the two in step.
+"""
 
 from __future__ import annotations
 
@@ -15,6 +20,109 @@ class Severity(enum.Enum):
     WARNING = "warning"
 
 
+class FindingCode(enum.StrEnum):
+    """The stable, machine-readable codes of findings (the values are what users and ``--json`` see)."""
+
+    # Finding the tables
+    NOT_A_STUDY = "not-a-study"
+    MISSING_TABLE = "missing-table"
+    AMBIGUOUS_TABLE = "ambiguous-table"
+    UNSUPPORTED_FORMAT = "unsupported-format"
+    # Reading one file or sheet
+    UNREADABLE_FILE = "unreadable-file"
+    EMPTY_FILE = "empty-file"
+    NO_HEADER = "no-header"
+    ENCODING = "encoding"
+    DUPLICATE_COLUMN = "duplicate-column"
+    UNNAMED_COLUMN = "unnamed-column"
+    EXTRA_CELLS = "extra-cells"
+    NUMERIC_ID = "numeric-id"
+    # Columns and cells
+    MISSING_COLUMN = "missing-column"
+    BLANK_CELL = "blank-cell"
+    BAD_DATE = "bad-date"
+    BAD_NUMBER = "bad-number"
+    BAD_BOOLEAN = "bad-boolean"
+    NON_POSITIVE = "non-positive"
+    IMPLAUSIBLE = "implausible"
+    PARTIAL_COORDINATES = "partial-coordinates"
+    # Identifiers and links between tables
+    DUPLICATE_ID = "duplicate-id"
+    UNKNOWN_PATIENT = "unknown-patient"
+    UNKNOWN_LESION = "unknown-lesion"
+    NO_LESIONS = "no-lesions"
+    # Dates of a patient
+    BEFORE_INDEX = "before-index"
+    PROGRESSION_AFTER_DEATH = "progression-after-death"
+    PROGRESSION_AFTER_FOLLOWUP = "progression-after-followup"
+    FOLLOWUP_AFTER_DEATH = "followup-after-death"
+    DEATH_AFTER_FOLLOWUP = "death-after-followup"
+    # Failure rows against the patient's dates
+    FAILURE_WITHOUT_PROGRESSION = "failure-without-progression"
+    FAILURE_BEFORE_PROGRESSION = "failure-before-progression"
+    FAILURE_AFTER_FOLLOWUP = "failure-after-followup"
+    PROGRESSION_WITHOUT_FAILURES = "progression-without-failures"
+    # study.toml
+    BAD_SETTING = "bad-setting"
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+
+#: Every code with its fixed severity and meaning (the table of docs/study-format.md).
+FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
+    FindingCode.NOT_A_STUDY: (_E, "The path is neither a study folder nor an Excel workbook."),
+    FindingCode.MISSING_TABLE: (_E, "A required table (patients, lesions) has no file or sheet."),
+    FindingCode.AMBIGUOUS_TABLE: (
+        _E, "A table is given twice (CSV and Parquet, two sheets, or several workbooks)."),
+    FindingCode.UNSUPPORTED_FORMAT: (_E, "A file pofa cannot read (.xls, .ods): save it as .xlsx or CSV."),
+    FindingCode.UNREADABLE_FILE: (
+        _E, "A file or sheet cannot be read (damaged, binary, not the format its name says)."),
+    FindingCode.EMPTY_FILE: (_E, "A file or sheet holds nothing, not even a header row."),
+    FindingCode.NO_HEADER: (_E, "Row 1 is blank although rows below hold data: the header must be row 1."),
+    FindingCode.ENCODING: (_W, "A CSV file is not UTF-8; it was read as Windows-1252 (Latin-1)."),
+    FindingCode.DUPLICATE_COLUMN: (
+        _E, "Two columns have the same header (after case and blanks are ignored)."),
+    FindingCode.UNNAMED_COLUMN: (_W, "A column holds values but has no header; it is ignored."),
+    FindingCode.EXTRA_CELLS: (
+        _E, "A row has more cells than the header (often an unquoted comma in a cell)."),
+    FindingCode.NUMERIC_ID: (_W, "An identifier is stored as a decimal number ('1.10' reads as '1.1')."),
+    FindingCode.MISSING_COLUMN: (
+        _E, "A required column is missing (or site/extranodal when failures has new lesions)."),
+    FindingCode.BLANK_CELL: (_E, "A cell that must be filled in is blank."),
+    FindingCode.BAD_DATE: (_E, "A date cell is not a date YYYY-MM-DD between 1900 and 2099."),
+    FindingCode.BAD_NUMBER: (_E, "A number cell is not a finite number with a decimal point."),
+    FindingCode.BAD_BOOLEAN: (_E, "A yes/no cell is not yes/no, true/false, y/n or 1/0."),
+    FindingCode.NON_POSITIVE: (_E, "A size, SUV, volume or TLG is zero or negative."),
+    FindingCode.IMPLAUSIBLE: (_W, "SUVmax > 100, diameter > 40 cm, or follow-up > 20 years."),
+    FindingCode.PARTIAL_COORDINATES: (_E, "A lesion centre has some of x_mm, y_mm, z_mm but not all three."),
+    FindingCode.DUPLICATE_ID: (
+        _E, "A patient, lesion (within its patient) or failure id repeats an earlier row."),
+    FindingCode.UNKNOWN_PATIENT: (_E, "A lesion or failure row names a patient that is not in patients."),
+    FindingCode.UNKNOWN_LESION: (_E, "baseline_lesion_id names no lesion of that patient."),
+    FindingCode.NO_LESIONS: (_W, "A patient has no lesions (counts only in survival analyses)."),
+    FindingCode.BEFORE_INDEX: (_E, "A patient date (follow-up, progression, death) is before index_date."),
+    FindingCode.PROGRESSION_AFTER_DEATH: (_E, "progression_date is after death_date."),
+    FindingCode.PROGRESSION_AFTER_FOLLOWUP: (_E, "progression_date is after last_followup_date."),
+    FindingCode.FOLLOWUP_AFTER_DEATH: (_E, "last_followup_date is after death_date."),
+    FindingCode.DEATH_AFTER_FOLLOWUP: (
+        _W, "death_date is after last_followup_date (follow-up ends at death)."),
+    FindingCode.FAILURE_WITHOUT_PROGRESSION: (
+        _E, "A failure row belongs to a patient with a blank progression_date."),
+    FindingCode.FAILURE_BEFORE_PROGRESSION: (
+        _E, "A failure scan_date is before the patient's progression_date."),
+    FindingCode.FAILURE_AFTER_FOLLOWUP: (
+        _W, "A failure scan_date is after the patient's last_followup_date."),
+    FindingCode.PROGRESSION_WITHOUT_FAILURES: (
+        _W, "A patient progressed but the failures table has no row for the patient."),
+    FindingCode.BAD_SETTING: (_E, "study.toml is not valid TOML, or has an unknown or ill-typed setting."),
+}
+
+
+def severity_of(code: FindingCode) -> Severity:
+    """The fixed severity of a finding code."""
+    return FINDING_CODES[code][0]
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One problem found in a study.
@@ -22,16 +130,17 @@ class Finding:
     Parameters
     ----------
     severity : Severity
-        Error or warning.
+        Error or warning (fixed per code, see :data:`FINDING_CODES`).
     code : str
-        A stable machine-readable code, e.g. ``"bad-date"`` (listed in docs/study-format.md).
+        A stable machine-readable code, a :class:`FindingCode` (which compares equal to its string value,
+        e.g. ``"bad-date"``).
     file : str
-        The file, or ``workbook.xlsx[sheet]`` for an Excel sheet.
+        The file, or ``workbook.xlsx[sheet]`` for an Excel sheet, or the study folder for a missing table.
     row : int or None
         The row as a spreadsheet user counts it: the header is row 1, the first data row is row 2.
         ``None`` when the finding concerns a whole file or column.
     column : str or None
-        The column concerned, ``None`` for a whole row or file.
+        The column concerned (its name in the format, lower case), ``None`` for a whole row or file.
     message : str
         What is wrong.
     hint : str
@@ -56,9 +165,10 @@ class Finding:
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, object]:
+        """The finding as plain JSON types."""
         return {
             "severity": self.severity.value,
-            "code": self.code,
+            "code": str(self.code),
             "file": self.file,
             "row": self.row,
             "column": self.column,
@@ -67,8 +177,15 @@ class Finding:
         }
 
 
+def finding(code: FindingCode, file: str, row: int | None, column: str | None, message: str,
+            hint: str) -> Finding:
+    """A finding whose severity is the registered severity of ``code``."""
+    return Finding(severity_of(code), code, file, row, column, message, hint)
+
+
 def _sort_key(f: Finding) -> tuple[int, str, int, str]:
-    return (0 if f.severity is Severity.ERROR else 1, f.file, f.row if f.row is not None else 0, f.column or "")
+    severity = 0 if f.severity is Severity.ERROR else 1
+    return (severity, f.file, f.row if f.row is not None else 0, f.column or "")
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,12 +222,14 @@ class ValidationReport:
 
     def counts(self) -> dict[str, int]:
         """Number of findings per code."""
-        return dict(Counter(f.code for f in self.findings))
+        return dict(Counter(str(f.code) for f in self.findings))
 
     def to_json(self, strict: bool = False) -> dict[str, object]:
+        """The report as plain JSON types (the shape of ``pofa validate --json``)."""
         return {
             "study": self.study,
             "valid": self.ok and not (strict and self.warnings),
+            "strict": strict,
             "errors": len(self.errors),
             "warnings": len(self.warnings),
             "exit_code": self.exit_code(strict),

@@ -124,9 +124,8 @@ FAILURES = TableSpec(
         Column("patient_id", Kind.ID, True, False, "Patient the failure lesion belongs to."),
         Column("failure_id", Kind.ID, True, False, "Failure-lesion identifier, unique within its patient."),
         Column("scan_date", Kind.DATE, True, False, "Date of the scan that shows the lesion."),
-        Column(
-            "baseline_lesion_id", Kind.ID, True, True, "The pretreatment lesion that failed; blank = new lesion."
-        ),
+        Column("baseline_lesion_id", Kind.ID, True, True,
+               "The pretreatment lesion that failed; blank = new lesion."),
         Column("site", Kind.TEXT, False, True, "Anatomical site (required for new lesions)."),
         Column("extranodal", Kind.BOOLEAN, False, True, "Extranodal (required for new lesions)."),
         Column("x_mm", Kind.NUMBER, False, True, "Lesion centre, patient x (LPS) in mm."),
@@ -143,5 +142,13 @@ COORDINATES = ("x_mm", "y_mm", "z_mm")
 TRUE_WORDS = frozenset({"yes", "y", "true", "t", "1", "1.0"})
 FALSE_WORDS = frozenset({"no", "n", "false", "f", "0", "0.0"})
 
+#: Cell texts that mean "missing" in other programs (R writes NA). They are not accepted as blank; the
+#: finding then says to leave the cell empty.
+MISSING_WORDS = frozenset({"na", "n/a", "nan", "null", "none", "-", ".", "?", "missing", "#n/a"})
+
 #: Follow-up longer than this many years is implausible (a warning).
 MAX_FOLLOWUP_YEARS = 20.0
+
+#: Dates must fall in these years (inclusive); anything else is a typing error such as 0019 for 2019.
+MIN_YEAR = 1900
+MAX_YEAR = 2099

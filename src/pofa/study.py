@@ -87,8 +87,24 @@ class Study:
         """SHA-256 of every input file read (for the run manifest)."""
         out = {}
         for p in self.files:
-            out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            try:
+                out[p.name] = hashlib.sha256(p.read_bytes()).hexdigest()
+            except OSError as exc:
+                raise StudyError(f"cannot read {p} again to record its checksum ({exc.strerror or exc}); "
+                                 "was the study changed while pofa ran?") from exc
         return out
+
+
+def _settings_folder(path: Path, fmt: StudyFormat) -> Path | None:
+    """Where study.toml is looked for: the study folder, or the folder of a workbook given by its path."""
+    try:
+        if path.is_dir():
+            return path
+        if path.is_file() and fmt is StudyFormat.EXCEL:
+            return path.parent
+    except OSError:
+        return None
+    return None
 
 
 def load_study(path: str | Path) -> Study:
@@ -101,7 +117,7 @@ def load_study(path: str | Path) -> Study:
     ----------
     path : str or pathlib.Path
         The study folder, or the path of an Excel workbook with sheets ``patients``, ``lesions`` and
-        optionally ``failures``.
+        optionally ``failures`` (``study.toml`` is then read from the workbook's folder).
 
     Returns
     -------
@@ -109,7 +125,7 @@ def load_study(path: str | Path) -> Study:
     """
     p = Path(path)
     read = read_study_tables(p)
-    settings_folder = p if p.is_dir() else None
+    settings_folder = _settings_folder(p, read.format)
     settings, setting_findings = load_settings(settings_folder)
     typed, findings = validate_tables(read.tables)
     files = list(read.files)

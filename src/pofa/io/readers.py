@@ -3,20 +3,30 @@
 Cells are kept as text ("" for blank) so that nothing is guessed at read time: ``"007"`` stays ``"007"`` and
 ``"1.10"`` is not ``"1.1"``. Parsing into dates, numbers and booleans happens in :mod:`pofa.validation`, which
 reports every cell it cannot parse. Input files are opened read-only and never modified.
+
+Reading never raises on bad input: every problem (a missing, damaged or empty file, a duplicate header, a
+ragged row) becomes a :class:`~pofa.findings.Finding` with the file, row (header = row 1) and column.
 """
 
 from __future__ import annotations
 
+import codecs
+import csv
 import datetime as dt
+import decimal
 import enum
+import io
 import math
-from collections.abc import Iterator
+import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
-from pofa.findings import Finding, Severity
+from pofa.findings import Finding, finding
+from pofa.findings import FindingCode as C
 from pofa.schema import TABLES, Kind, TableName
 
 
@@ -33,13 +43,24 @@ class StudyFormat(enum.Enum):
 FIRST_DATA_ROW = 2
 
 EXCEL_SUFFIXES = (".xlsx", ".xlsm")
+#: Spreadsheet files pofa does not read; the finding says to save them as .xlsx or CSV.
+UNSUPPORTED_SUFFIXES = (".xls", ".ods", ".numbers")
+TABLE_SUFFIXES = (".csv", ".parquet")
+#: CSV separators recognised from the header row: comma, semicolon (European Excel), tab.
+DELIMITERS = (",", ";", "\t")
+_EMPTY_HINT = "the first row must hold the column names, the rows below one record each"
+#: Text cells are held as Arrow-backed strings: comparisons, regular expressions and stripping run in C++.
+TEXT_DTYPE = pd.StringDtype("pyarrow")
+#: Characters removed from the ends of headers besides blanks (a stray BOM, zero-width space).
+_INVISIBLE = "\ufeff\u200b"
 
 
 @dataclass(frozen=True, slots=True)
 class RawTable:
     """A table as read: text cells, normalised headers, and where it came from.
 
-    ``frame`` is indexed by spreadsheet row number (header = row 1) and holds only strings.
+    ``frame`` is indexed by spreadsheet row number (header = row 1) and holds only text (``""`` = blank),
+    as :data:`TEXT_DTYPE`, stripped of surrounding blanks.
     ``headers`` maps each normalised column name to the header as written.
     """
 
@@ -48,6 +69,11 @@ class RawTable:
     path: Path
     frame: pd.DataFrame
     headers: dict[str, str]
+
+    @property
+    def from_excel(self) -> bool:
+        """Whether the table is a sheet of an Excel workbook."""
+        return self.path.suffix.lower() in EXCEL_SUFFIXES
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,233 +86,499 @@ class ReadResult:
     files: tuple[Path, ...]
 
 
-def _error(code: str, file: str, message: str, hint: str, row: int | None = None,
-           column: str | None = None, severity: Severity = Severity.ERROR) -> Finding:
-    return Finding(severity, code, file, row, column, message, hint)
+def cell_text(value: object) -> str:
+    """One cell as text, the way a user typed it or Excel/Parquet stored it (blank = ``""``).
 
-
-def _text(value: object) -> str:
-    """One cell as text, the way a user typed or Excel stored it."""
-    if value is None:
+    Booleans become ``yes``/``no``; date-times at midnight become ``YYYY-MM-DD`` (a time zone is dropped:
+    the date is the one written in the file's own zone); whole floats lose their ``.0``.
+    """
+    if value is None or value is pd.NA or value is pd.NaT:
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if isinstance(value, dt.datetime):
+    if isinstance(value, np.datetime64):
+        if np.isnat(value):
+            return ""
+        try:
+            value = pd.Timestamp(value)
+        except (ValueError, OverflowError):
+            return str(value)
+    if isinstance(value, dt.datetime):  # also pandas.Timestamp
+        if value.tzinfo is not None:
+            value = value.replace(tzinfo=None)
         if value.time() == dt.time(0, 0):
             return value.date().isoformat()
         return value.isoformat(sep=" ")
     if isinstance(value, dt.date):
         return value.isoformat()
-    if isinstance(value, float):
-        if math.isnan(value):
+    if isinstance(value, float | np.floating):
+        v = float(value)
+        if math.isnan(v):
             return ""
-        if value.is_integer() and abs(value) < 1e15:
-            return str(int(value))
-        return repr(value)
-    if isinstance(value, pd.Timestamp):
-        return _text(value.to_pydatetime())
+        if math.isinf(v):
+            return "inf" if v > 0 else "-inf"
+        if v.is_integer() and abs(v) < 1e15:
+            return str(int(v))
+        return repr(v)
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, decimal.Decimal):
+        return "" if value.is_nan() else str(value)
+    if isinstance(value, bytes | bytearray):
+        return bytes(value).decode("utf-8", errors="replace").strip()
     return str(value).strip()
 
 
 def normalise_header(header: object) -> str:
-    """Header as matched against the format: surrounding blanks removed, lower case, inner blanks as '_'."""
-    return "_".join(str(header).strip().lower().split())
+    """Header as matched against the format: blanks around removed, lower case, inner blanks as ``_``."""
+    return "_".join(str(header).strip().strip(_INVISIBLE).lower().split())
 
 
-def _frame_from_rows(header: list[object], rows: list[list[str]], source: str,
-                     findings: list[Finding]) -> tuple[pd.DataFrame, dict[str, str]]:
+def _column_letter(pos: int) -> str:
+    """Spreadsheet letter of a 0-based column position (0 -> A, 26 -> AA)."""
+    letters = ""
+    n = pos + 1
+    while n:
+        n, r = divmod(n - 1, 26)
+        letters = chr(65 + r) + letters
+    return letters
+
+
+def _make_frame(header: Sequence[str], cells: pd.DataFrame, source: str,
+                findings: list[Finding]) -> tuple[pd.DataFrame, dict[str, str]]:
+    """A text frame indexed by spreadsheet row from header texts and the cells by position.
+
+    ``cells`` has one column per header position (object dtype, text). A column without header is dropped (a
+    warning if it holds values); a repeated header is an error and only its first column is kept.
+    """
+    keep: list[int] = []
     names: list[str] = []
     headers: dict[str, str] = {}
-    for pos, h in enumerate(header):
-        written = _text(h)
-        norm = normalise_header(written) if written else f"unnamed_{pos + 1}"
+    for pos, written in enumerate(header):
+        norm = normalise_header(written)
+        where = f"{_column_letter(pos)} (column {pos + 1})"
+        if not norm:
+            if (_as_text(cells.iloc[:, pos]) != "").any():
+                findings.append(finding(
+                    C.UNNAMED_COLUMN, source, 1, None, f"column {where} holds values but has no header",
+                    "write a header in row 1 of that column, or delete the column; it is ignored"))
+            continue
         if norm in headers:
-            findings.append(_error(
-                "duplicate-column", source, f"column {written!r} appears more than once", "keep one of them",
-                row=1, column=norm))
-            norm = f"{norm}__{pos + 1}"
+            findings.append(finding(
+                C.DUPLICATE_COLUMN, source, 1, norm,
+                f"column {where} repeats the header {written!r}; only the first such column is read",
+                "keep one of the columns, or rename one"))
+            continue
         headers[norm] = written
+        keep.append(pos)
         names.append(norm)
-    width = len(names)
-    cells = [(r + [""] * width)[:width] for r in rows]
-    frame = pd.DataFrame(cells, columns=names, dtype=object)
-    frame.index = pd.RangeIndex(FIRST_DATA_ROW, FIRST_DATA_ROW + len(frame), name="row")
-    # Drop columns that are blank in the header and in every cell (stray Excel formatting).
-    for name in [n for n in names if n.startswith("unnamed_")]:
-        if (frame[name] == "").all():
-            frame = frame.drop(columns=name)
-            headers.pop(name)
-    return frame, headers
+    frame = pd.DataFrame({name: _as_text(cells.iloc[:, pos]) for name, pos in zip(names, keep, strict=True)},
+                         columns=pd.Index(names, dtype=object))
+    frame.index = pd.RangeIndex(FIRST_DATA_ROW, FIRST_DATA_ROW + len(cells), name="row")
+    return _drop_blank_rows(frame), headers
+
+
+def _cells_from_rows(rows: list[list[str]], width: int) -> pd.DataFrame:
+    """Rows of text cut or padded to ``width`` cells, as an object frame with one column per position."""
+    if any(len(r) != width for r in rows):
+        rows = [r[:width] if len(r) >= width else r + [""] * (width - len(r)) for r in rows]
+    if not rows:
+        return pd.DataFrame({j: pd.Series([], dtype=object) for j in range(width)}, columns=range(width))
+    return pd.DataFrame(rows, columns=range(width), dtype=object)
+
+
+def _as_text(col: pd.Series) -> pd.Series:
+    """A column of Python strings as Arrow-backed text with surrounding blanks removed (fast vector ops)."""
+    try:
+        text = col.astype(TEXT_DTYPE)
+    except (UnicodeError, ValueError, TypeError):  # e.g. a lone surrogate, which UTF-8 cannot hold
+        text = col.map(lambda v: str(v).encode("utf-8", "replace").decode("utf-8")).astype(TEXT_DTYPE)
+    return text.str.strip()
+
+
+def _cells_from_columns(columns: Sequence[pd.Series | Sequence[str]], n_rows: int) -> pd.DataFrame:
+    """Columns of text cells (text Series or lists of str) as a frame with one column per position."""
+    data = {j: (c.reset_index(drop=True) if isinstance(c, pd.Series) else pd.Series(list(c), dtype=object))
+            for j, c in enumerate(columns)}
+    return pd.DataFrame(data, index=range(n_rows), columns=range(len(columns)))
 
 
 def _drop_blank_rows(frame: pd.DataFrame) -> pd.DataFrame:
-    """Rows with every cell blank are not records (spreadsheets leave them); they keep their row numbers."""
+    """Rows with every cell blank are not records (spreadsheets leave them); the others keep their numbers."""
     if frame.empty or frame.shape[1] == 0:
         return frame
-    blank = (frame == "").all(axis=1)
+    blank = np.logical_and.reduce([(frame[c] == "").to_numpy(dtype=bool) for c in frame.columns])
     return frame.loc[~blank] if blank.any() else frame
 
 
-def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawTable | None:
-    """Read one CSV file as text cells (UTF-8, with or without BOM; Latin-1 accepted with a warning)."""
-    source = path.name
+def _decode(raw: bytes, source: str, findings: list[Finding]) -> str | None:
+    """CSV bytes as text: UTF-8 (BOM optional), UTF-16 with BOM, else Windows-1252/Latin-1 with a warning."""
+    if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        try:
+            return raw.decode("utf-16")
+        except UnicodeDecodeError:
+            findings.append(finding(C.UNREADABLE_FILE, source, None, None,
+                                    "the file starts like UTF-16 text but is not valid UTF-16",
+                                    "export the table again as CSV UTF-8"))
+            return None
     try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        findings.append(_error("unreadable-file", source, f"cannot read the file: {exc.strerror or exc}",
-                               "check that the file exists and is readable"))
-        return None
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
     try:
-        text = raw.decode("utf-8-sig")
+        text = raw.decode("cp1252")
+        how = "Windows-1252"
     except UnicodeDecodeError:
         text = raw.decode("latin-1")
-        findings.append(_error("encoding", source, "the file is not UTF-8; it was read as Latin-1",
-                               "save the file as CSV UTF-8", severity=Severity.WARNING))
-    if "\x00" in text:
-        findings.append(_error("unreadable-file", source, "the file holds binary data, not CSV text",
-                               "export the table as CSV (comma-separated, UTF-8)"))
-        return None
-    import csv
-    import io
+        how = "Latin-1"
+    findings.append(finding(C.ENCODING, source, None, None,
+                            f"the file is not UTF-8; it was read as {how} (check accented letters)",
+                            "save the file as 'CSV UTF-8' (Excel: File > Save As > CSV UTF-8)"))
+    return text
 
+
+def _detect_delimiter(text: str, name: TableName) -> str:
+    """The separator that splits the header row into the most known column names (then the most cells)."""
+    first = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=1)[0]
+    known = {c.name for c in TABLES[name].columns}
+    best, best_score = ",", (-1, -1)
+    for delim in DELIMITERS:
+        try:
+            cells = next(csv.reader([first], delimiter=delim, strict=False), [])
+        except csv.Error:
+            continue
+        score = (sum(normalise_header(c) in known for c in cells), len(cells))
+        if score > best_score:
+            best, best_score = delim, score
+    return best
+
+
+def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)  # a long free-text cell is data, not an error
     try:
-        sample = text[:4096]
-        dialect = csv.Sniffer().sniff(sample, delimiters=",;\t") if sample.strip() else csv.excel
-        delimiter = dialect.delimiter
-    except csv.Error:
-        delimiter = ","
+        return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+    finally:
+        csv.field_size_limit(old)
+
+
+def _read_file_bytes(path: Path, source: str, findings: list[Finding]) -> bytes | None:
     try:
-        rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
-    except csv.Error as exc:
-        findings.append(_error("unreadable-file", source, f"not a well-formed CSV file: {exc}",
-                               "export the table again as CSV (comma-separated, UTF-8)"))
+        return path.read_bytes()
+    except OSError as exc:
+        findings.append(finding(C.UNREADABLE_FILE, source, None, None,
+                                f"cannot read the file: {exc.strerror or exc}",
+                                "check that the file exists and that you may read it"))
         return None
-    if not rows or not any(c.strip() for c in rows[0]):
-        findings.append(_error("empty-file", source, "the file has no header row",
-                               "the first row must hold the column names"))
+
+
+def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawTable | None:
+    """Read one CSV file as text cells.
+
+    UTF-8 with or without BOM (UTF-16 with BOM also), else Windows-1252 with an ``encoding`` warning. The
+    separator (comma, semicolon or tab) is the one that splits row 1 into the format's column names. Windows
+    and old Mac line endings are accepted; a quoted cell may span lines (rows are counted as records, as a
+    spreadsheet shows them).
+    """
+    source = path.name
+    raw = _read_file_bytes(path, source, findings)
+    if raw is None:
         return None
-    header, body = rows[0], rows[1:]
+    binary = b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    text = None if binary else _decode(raw, source, findings)
+    if binary or (text is not None and "\x00" in text):
+        findings.append(finding(C.UNREADABLE_FILE, source, None, None,
+                                "the file holds binary data, not CSV text (a workbook renamed .csv?)",
+                                "export the table as CSV (comma-separated, UTF-8)"))
+        return None
+    if text is None:
+        return None
+    if not text.strip():
+        findings.append(finding(C.EMPTY_FILE, source, None, None, "the file is empty", _EMPTY_HINT))
+        return None
+    try:
+        rows = _parse_csv(text, _detect_delimiter(text, name))
+    except csv.Error as exc:  # only for malformed input the lenient reader still refuses
+        findings.append(finding(C.UNREADABLE_FILE, source, None, None, f"not a well-formed CSV file: {exc}",
+                                "export the table again as CSV (comma-separated, UTF-8)"))
+        return None
+    header = [c.strip() for c in rows[0]] if rows else []
+    body = rows[1:]
+    if not any(header):
+        if any(c.strip() for r in body for c in r):
+            findings.append(finding(C.NO_HEADER, source, 1, None, "row 1 is blank but rows below hold data",
+                                    "put the column names in row 1 (delete the blank rows above them)"))
+        else:
+            findings.append(finding(C.EMPTY_FILE, source, None, None, "the file holds no header and no data",
+                                    _EMPTY_HINT))
+        return None
     width = len(header)
     for i, r in enumerate(body):
         if len(r) > width and any(c.strip() for c in r[width:]):
-            findings.append(_error("extra-cells", source, f"the row has {len(r)} cells but the header has {width}",
-                                   "remove the extra cells or add a header for them", row=i + FIRST_DATA_ROW))
-    body = [[c.strip() for c in r] for r in body]
-    frame, headers = _frame_from_rows(list(header), body, source, findings)
-    return RawTable(name, source, path, _drop_blank_rows(frame), headers)
+            findings.append(finding(
+                C.EXTRA_CELLS, source, i + FIRST_DATA_ROW, None,
+                f"the row has {len(r)} cells but the header has {width}",
+                "put text holding the separator in double quotes, or remove the extra cells"))
+    frame, headers = _make_frame(header, _cells_from_rows(body, width), source, findings)
+    return RawTable(name, source, path, frame, headers)
+
+
+def _float_text(v: float | None) -> str:
+    """:func:`cell_text` for a float or null (the common case of a Parquet number column, made fast)."""
+    if v is None or v != v:
+        return ""
+    return str(int(v)) if v.is_integer() and abs(v) < 1e15 else repr(v)
+
+
+def _arrow_texts(column: object) -> pd.Series | list[str] | None:
+    """The cells of one Arrow column as text; ``None`` when its values cannot be converted.
+
+    Text, integer, boolean and floating-point columns take vectorised paths; other types (dates, time
+    stamps, decimals, ...) go cell by cell through :func:`cell_text`.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    kind = column.type  # type: ignore[attr-defined]
+    try:
+        if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+            return pd.Series(pc.fill_null(pc.cast(column, pa.string()), ""), dtype=TEXT_DTYPE)
+        if pa.types.is_integer(kind):
+            return pd.Series(pc.fill_null(pc.cast(column, pa.string()), ""), dtype=TEXT_DTYPE)
+        if pa.types.is_boolean(kind):
+            return pd.Series(pc.fill_null(pc.if_else(column, "yes", "no"), ""), dtype=TEXT_DTYPE)
+        if pa.types.is_floating(kind):
+            return [_float_text(v) for v in pc.cast(column, pa.float64()).to_pylist()]
+        return [cell_text(v) for v in column.to_pylist()]  # type: ignore[attr-defined]
+    except (ValueError, OverflowError, TypeError, pa.ArrowException):
+        pass  # e.g. a date beyond year 9999, which Python's datetime cannot hold
+    try:
+        return [cell_text(v) for v in pc.cast(column, pa.string()).to_pylist()]
+    except (ValueError, OverflowError, TypeError, pa.ArrowException):
+        return None
+
+
+def _pandas_index_columns(table: object) -> set[str]:
+    """Columns that pandas stored as the frame's index (``__index_level_0__``): not data."""
+    try:
+        meta = table.schema.pandas_metadata  # type: ignore[attr-defined]
+    except Exception:  # damaged JSON metadata: treat every column as data
+        return set()
+    if not isinstance(meta, dict):
+        return set()
+    return {c for c in meta.get("index_columns", []) if isinstance(c, str)}
 
 
 def read_parquet_table(path: Path, name: TableName, findings: list[Finding]) -> RawTable | None:
-    """Read one Parquet file; every cell becomes text as a user would have typed it."""
+    """Read one Parquet file; every cell becomes text as a user would have typed it.
+
+    Columns of any type are accepted (text, integers, floats, booleans, dates, time stamps with or without
+    time zone, decimals); an identifier column stored as floating point gets a ``numeric-id`` warning.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     source = path.name
     try:
-        df = pd.read_parquet(path)
-    except Exception as exc:  # pyarrow raises many types for corrupt files; all mean "cannot read"
-        findings.append(_error("unreadable-file", source, f"not a readable Parquet file ({type(exc).__name__})",
-                               "write the table again as Parquet, or use CSV"))
+        table = pq.read_table(path)
+        # Full validation catches damage that reading lets through (invalid UTF-8 text, bad offsets),
+        # which would otherwise surface later as an exception while converting a cell.
+        table.validate(full=True)
+        names = list(table.column_names)
+    except Exception as exc:  # pyarrow raises many types for a damaged file; all mean "cannot read"
+        findings.append(finding(C.UNREADABLE_FILE, source, None, None,
+                                f"not a readable Parquet file ({type(exc).__name__})",
+                                "write the table again as Parquet, or use CSV"))
         return None
-    header = list(df.columns)
-    rows = [[_text(v) for v in rec] for rec in df.itertuples(index=False, name=None)]
-    frame, headers = _frame_from_rows(header, rows, source, findings)
-    _flag_numeric_ids(df, name, source, findings)
-    return RawTable(name, source, path, _drop_blank_rows(frame), headers)
-
-
-def _flag_numeric_ids(df: pd.DataFrame, name: TableName, source: str, findings: list[Finding]) -> None:
+    index_cols = _pandas_index_columns(table)
+    keep = [i for i, n in enumerate(names) if n not in index_cols]
+    if not keep:
+        findings.append(finding(C.EMPTY_FILE, source, None, None, "the file has no columns",
+                                "write the table with its columns (patient_id, ...)"))
+        return None
     spec = TABLES[name]
-    for col in df.columns:
-        norm = normalise_header(col)
+    header: list[str] = []
+    columns: list[pd.Series | list[str]] = []
+    for i in keep:
+        col = table.column(i)
+        written = cell_text(names[i])
+        texts = _arrow_texts(col)
+        norm = normalise_header(written)
+        if texts is None:
+            findings.append(finding(C.UNREADABLE_FILE, source, None, norm or None,
+                                    f"the column {written!r} holds values of type {col.type} that cannot "
+                                    "be read",
+                                    "store the column as text, numbers or dates"))
+            texts = [""] * table.num_rows
         c = spec.column(norm)
-        if c is not None and c.kind is Kind.ID and pd.api.types.is_float_dtype(df[col]):
-            findings.append(_error(
-                "numeric-id", source,
+        if c is not None and c.kind is Kind.ID and pa.types.is_floating(col.type):
+            findings.append(finding(
+                C.NUMERIC_ID, source, None, norm,
                 "identifiers are stored as decimal numbers: '1.10' would read as '1.1' and '007' as '7'",
-                "store identifier columns as text", column=norm, severity=Severity.WARNING))
+                "store identifier columns as text (string)"))
+        header.append(written)
+        columns.append(texts)
+    frame, headers = _make_frame(header, _cells_from_columns(columns, table.num_rows), source, findings)
+    return RawTable(name, source, path, frame, headers)
 
 
-def _workbook_sheets(path: Path, findings: list[Finding]) -> Iterator[tuple[str, list[list[object]]]]:
+def read_workbook(path: Path, findings: list[Finding],
+                  attempted: set[TableName]) -> tuple[dict[TableName, RawTable], tuple[str, ...]]:
+    """Read the sheets of one Excel workbook named like the tables (case and blanks ignored).
+
+    Returns the tables and the titles of all sheets. Every table whose sheet was found (even if it could
+    not be read) is added to ``attempted``. Cells are read as Excel stores them: a date cell is a date,
+    a TRUE/FALSE cell a boolean, numbers are numbers (a decimal number in an id column gets a warning).
+    """
     from openpyxl import load_workbook
 
+    wanted = {t.value: t for t in TableName}
     try:
         wb = load_workbook(path, read_only=True, data_only=True)
     except Exception as exc:  # openpyxl/zipfile raise many types for a damaged workbook
-        findings.append(_error("unreadable-file", path.name, f"not a readable Excel workbook ({type(exc).__name__})",
-                               "open it in Excel and save it again as .xlsx"))
-        return
+        findings.append(finding(C.UNREADABLE_FILE, path.name, None, None,
+                                f"not a readable Excel workbook ({type(exc).__name__})",
+                                "open it in Excel and save it again as .xlsx"))
+        attempted.update(TableName)
+        return {}, ()
+    tables: dict[TableName, RawTable] = {}
+    titles: list[str] = []
     try:
         for ws in wb.worksheets:
-            yield ws.title, [list(r) for r in ws.iter_rows(values_only=True)]
+            titles.append(ws.title)
+            name = wanted.get(normalise_header(ws.title))
+            if name is None:
+                continue
+            source = f"{path.name}[{ws.title}]"
+            attempted.add(name)
+            if name in tables:
+                findings.append(finding(C.AMBIGUOUS_TABLE, source, None, None,
+                                        f"a second sheet for the table '{name.value}'; only "
+                                        f"{tables[name].source} is read", "keep one sheet per table"))
+                continue
+            try:
+                if hasattr(ws, "reset_dimensions"):
+                    ws.reset_dimensions()  # the stored dimension can be wrong and would cut off cells
+                rows = [list(r) for r in ws.iter_rows(values_only=True)]
+            except Exception as exc:  # a damaged sheet raises from the XML parser (many types)
+                findings.append(finding(C.UNREADABLE_FILE, source, None, None,
+                                        f"the sheet cannot be read ({type(exc).__name__})",
+                                        "open the workbook in Excel and save it again as .xlsx"))
+                continue
+            table = _sheet_table(path, name, source, rows, findings)
+            if table is not None:
+                tables[name] = table
     finally:
         wb.close()
+    return tables, tuple(titles)
 
 
-def read_workbook(path: Path, findings: list[Finding]) -> dict[TableName, RawTable]:
-    """Read the sheets of one Excel workbook named like the tables (case-insensitive)."""
-    wanted = {t.value: t for t in TableName}
-    tables: dict[TableName, RawTable] = {}
-    for title, rows in _workbook_sheets(path, findings):
-        name = wanted.get(normalise_header(title))
-        if name is None:
-            continue
-        source = f"{path.name}[{title}]"
-        if not rows or not any(v is not None and str(v).strip() for v in rows[0]):
-            findings.append(_error("empty-file", source, "the sheet has no header row",
-                                   "the first row must hold the column names"))
-            continue
-        header = rows[0]
-        while header and (header[-1] is None or not str(header[-1]).strip()):
-            header = header[:-1]
-        spec = TABLES[name]
-        id_cols = {i for i, h in enumerate(header)
-                   if (c := spec.column(normalise_header(_text(h)))) is not None and c.kind is Kind.ID}
-        body: list[list[str]] = []
-        for r_i, r in enumerate(rows[1:]):
-            for i in id_cols:
-                if i < len(r) and isinstance(r[i], float) and not float(r[i]).is_integer():
-                    findings.append(_error(
-                        "numeric-id", source,
-                        f"identifier {r[i]!r} is stored as a number: '1.10' reads as '1.1'",
-                        "format the identifier column as Text in Excel and type the ids again",
-                        row=r_i + FIRST_DATA_ROW, column=normalise_header(_text(header[i])),
-                        severity=Severity.WARNING))
-            body.append([_text(v) for v in r])
-        frame, headers = _frame_from_rows(list(header), body, source, findings)
-        tables[name] = RawTable(name, source, path, _drop_blank_rows(frame), headers)
-    return tables
+def _sheet_table(path: Path, name: TableName, source: str, rows: list[list[object]],
+                 findings: list[Finding]) -> RawTable | None:
+    header_cells = rows[0] if rows else []
+    header = [cell_text(h) for h in header_cells]
+    while header and not header[-1]:
+        header.pop()
+    body = rows[1:]
+    if not any(header):
+        if any(cell_text(v) for r in body for v in r):
+            findings.append(finding(C.NO_HEADER, source, 1, None, "row 1 is blank but rows below hold data",
+                                    "put the column names in row 1 (delete the blank rows above them)"))
+        else:
+            findings.append(finding(C.EMPTY_FILE, source, None, None, "the sheet is empty", _EMPTY_HINT))
+        return None
+    width = len(header)
+    spec = TABLES[name]
+    id_cols = {j for j, h in enumerate(header)
+               if (c := spec.column(normalise_header(h))) is not None and c.kind is Kind.ID}
+    for i, r in enumerate(body):
+        if len(r) > width and any(cell_text(v) for v in r[width:]):
+            findings.append(finding(
+                C.EXTRA_CELLS, source, i + FIRST_DATA_ROW, None,
+                f"the row has values beyond the last header (column {_column_letter(width)} onwards)",
+                "add a header for those cells, or delete them"))
+        for j in id_cols:
+            v = r[j] if j < len(r) else None
+            if isinstance(v, float) and math.isfinite(v) and not v.is_integer():
+                findings.append(finding(
+                    C.NUMERIC_ID, source, i + FIRST_DATA_ROW, normalise_header(header[j]),
+                    f"identifier {cell_text(v)} is stored as a number: '1.10' reads as '1.1'",
+                    "format the identifier column as Text in Excel and type the ids again"))
+    cells = _cells_from_rows([[cell_text(v) for v in r[:width]] for r in body], width)
+    frame, headers = _make_frame(header, cells, source, findings)
+    return RawTable(name, source, path, frame, headers)
+
+
+def _is_file(p: Path) -> bool:
+    try:
+        return p.is_file()
+    except OSError:
+        return False
 
 
 def read_study_tables(path: Path) -> ReadResult:
     """Find and read the tables of a study.
 
-    A study is a folder holding ``patients``, ``lesions`` and optionally ``failures`` as CSV or Parquet files,
-    or one Excel workbook with one sheet per table; or the path of such a workbook.
+    A study is a folder holding ``patients``, ``lesions`` and optionally ``failures`` as CSV or Parquet files
+    (names in any case), or one Excel workbook with one sheet per table; or the path of such a workbook.
+    CSV and Parquet files take precedence: a workbook in the folder is read only when the folder has no table
+    file.
     """
     findings: list[Finding] = []
     tables: dict[TableName, RawTable] = {}
     files: list[Path] = []
     formats: set[StudyFormat] = set()
+    attempted: set[TableName] = set()
     label = path.name or str(path)
-    if path.is_file():
-        if path.suffix.lower() in EXCEL_SUFFIXES:
-            tables.update(read_workbook(path, findings))
-            files.append(path)
-            formats.add(StudyFormat.EXCEL)
+    where = label
+    sheet_titles: tuple[str, ...] | None = None
+    try:
+        is_file, is_dir = path.is_file(), path.is_dir()
+    except (OSError, ValueError):
+        is_file = is_dir = False
+
+    def read_book(book: Path) -> None:
+        nonlocal where, sheet_titles
+        got, sheet_titles = read_workbook(book, findings, attempted)
+        tables.update(got)
+        files.append(book)
+        formats.add(StudyFormat.EXCEL)
+        where = book.name
+
+    if is_file:
+        suffix = path.suffix.lower()
+        if suffix in EXCEL_SUFFIXES:
+            read_book(path)
+        elif suffix in UNSUPPORTED_SUFFIXES:
+            findings.append(finding(C.UNSUPPORTED_FORMAT, label, None, None,
+                                    f"pofa cannot read {suffix} workbooks",
+                                    "open it and save it as an Excel workbook (.xlsx), or export CSV files"))
+            attempted.update(TableName)
         else:
-            findings.append(_error("not-a-study", label, "a study is a folder of tables or one Excel workbook",
-                                   "give the study folder (holding patients.csv, lesions.csv ...) or an .xlsx file"))
-    elif path.is_dir():
-        entries = {p.name.lower(): p for p in sorted(path.iterdir()) if p.is_file()}
-        workbooks = [p for n, p in entries.items() if n.endswith(EXCEL_SUFFIXES) and not n.startswith("~$")]
+            findings.append(finding(C.NOT_A_STUDY, label, None, None,
+                                    "a study is a folder of tables or one Excel workbook, not a single file",
+                                    "give the folder holding patients.csv and lesions.csv, or an .xlsx file"))
+            attempted.update(TableName)
+    elif is_dir:
+        try:
+            entries = {p.name.lower(): p for p in sorted(path.iterdir()) if _is_file(p)}
+        except OSError as exc:
+            findings.append(finding(C.UNREADABLE_FILE, label, None, None,
+                                    f"cannot list the folder: {exc.strerror or exc}",
+                                    "check that you may read the folder"))
+            entries = {}
+            attempted.update(TableName)
         for name in TableName:
-            candidates = [entries[f"{name.value}{ext}"] for ext in (".csv", ".parquet")
+            candidates = [entries[f"{name.value}{ext}"] for ext in TABLE_SUFFIXES
                           if f"{name.value}{ext}" in entries]
-            if len(candidates) > 1:
-                findings.append(_error(
-                    "ambiguous-table", label,
-                    f"the table {name.value} is given twice: {', '.join(p.name for p in candidates)}",
-                    "keep one file per table"))
             if not candidates:
                 continue
+            attempted.add(name)
+            if len(candidates) > 1:
+                findings.append(finding(
+                    C.AMBIGUOUS_TABLE, candidates[1].name, None, None,
+                    f"the table {name.value} is given twice: {', '.join(p.name for p in candidates)}; "
+                    f"only {candidates[0].name} is read", "keep one file per table"))
             p = candidates[0]
             files.append(p)
             if p.suffix.lower() == ".csv":
@@ -297,30 +589,37 @@ def read_study_tables(path: Path) -> ReadResult:
                 t = read_parquet_table(p, name, findings)
             if t is not None:
                 tables[name] = t
-        if workbooks and not files:
+        if not files:
+            workbooks = [p for n, p in entries.items()
+                         if n.endswith(EXCEL_SUFFIXES) and not n.startswith("~$")]  # ~$: Excel's lock file
+            others = [p for n, p in entries.items() if n.endswith(UNSUPPORTED_SUFFIXES)]
             if len(workbooks) > 1:
-                findings.append(_error(
-                    "ambiguous-table", label,
+                findings.append(finding(
+                    C.AMBIGUOUS_TABLE, label, None, None,
                     f"the folder holds several workbooks: {', '.join(p.name for p in workbooks)}",
-                    "keep one workbook per study folder"))
-            else:
-                tables.update(read_workbook(workbooks[0], findings))
-                files.append(workbooks[0])
-                formats.add(StudyFormat.EXCEL)
+                    "keep one workbook per study folder, or give the workbook's path"))
+                attempted.update(TableName)
+            elif workbooks:
+                read_book(workbooks[0])
+            elif others:
+                for p in others:
+                    findings.append(finding(C.UNSUPPORTED_FORMAT, p.name, None, None,
+                                            f"pofa cannot read {p.suffix.lower()} workbooks",
+                                            "save it as an Excel workbook (.xlsx), or export CSV files"))
+                attempted.update(TableName)
     else:
-        findings.append(_error("not-a-study", label, f"no such file or folder: {path}",
-                               "check the path of the study folder"))
-    seen_unreadable = {f.file for f in findings if f.code in ("unreadable-file", "empty-file", "not-a-study")}
-    where = files[0].name if len(files) == 1 and files[0].suffix.lower() in EXCEL_SUFFIXES else label
+        findings.append(finding(C.NOT_A_STUDY, label, None, None, f"no such file or folder: {path}",
+                                "check the path of the study folder"))
+        attempted.update(TableName)
     for name in TableName:
-        spec = TABLES[name]
-        if spec.required and name not in tables:
-            if any(s.startswith(name.value) or "[" + name.value in s.lower() for s in seen_unreadable):
-                continue
-            if "not-a-study" in {f.code for f in findings}:
-                continue
-            findings.append(_error(
-                "missing-table", where, f"the required table '{name.value}' was not found",
-                f"add {name.value}.csv (or {name.value}.parquet, or a sheet named '{name.value}' in the workbook)"))
+        if TABLES[name].required and name not in tables and name not in attempted:
+            if sheet_titles is not None:
+                hint = (f"add a sheet named '{name.value}' (the workbook has: "
+                        f"{', '.join(sheet_titles) or 'no sheets'})")
+            else:
+                hint = (f"add {name.value}.csv (or {name.value}.parquet, or one workbook with a sheet per "
+                        "table)")
+            findings.append(finding(C.MISSING_TABLE, where, None, None,
+                                    f"the required table '{name.value}' was not found", hint))
     fmt = formats.pop() if len(formats) == 1 else (StudyFormat.MIXED if formats else StudyFormat.CSV)
     return ReadResult(tables, tuple(findings), fmt, tuple(files))
