@@ -52,8 +52,8 @@ def test_analyze_writes_the_outputs(example_study: Path, tmp_path: Path) -> None
     out = tmp_path / "out"
     res = analyze(example_study, "--out", out)
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["failures.csv", "lesions.csv", "patients.csv",
-                                                     "results.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["failures.csv", "figures", "lesions.csv", "manifest.json",
+                                                     "patients.csv", "report.html", "results.json", "tables"]
     assert str(out) in res.output.replace("\n", "")
     r = results(out)
     assert list(r["patterns"]) == PATTERN_KEYS
@@ -65,7 +65,10 @@ def test_analyze_writes_the_outputs(example_study: Path, tmp_path: Path) -> None
     assert r["study"] == "example"
     assert r["settings"] == study.settings.to_json()
     assert r["inputs"] == study.input_hashes()
-    assert r["files"] == ["lesions.csv", "patients.csv", "failures.csv", "results.json"]
+    assert r["files"][:3] == ["lesions.csv", "patients.csv", "failures.csv"]
+    assert r["files"][-1] == "results.json"
+    assert "report.html" in r["files"]
+    assert all((out / f).is_file() for f in r["files"])
     assert r["classification"]["notes"] == []
     assert "30 days" in r["classification"]["method"]
 

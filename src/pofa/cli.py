@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -135,11 +135,12 @@ def print_patterns(result: AnalysisResult) -> None:
     console.print(table)
 
 
-def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False) -> int:
+def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
+                extra_writers: tuple[Any, ...] = ()) -> int:
     """Validate, analyse and write; returns the exit code (2 with nothing written on an invalid study)."""
     from rich.text import Text
 
-    from pofa.analysis import AnalysisOptions, run_analysis, write_outputs
+    from pofa.analysis import WRITERS, AnalysisOptions, run_analysis, write_outputs
     from pofa.atomic import check_output_dir
     from pofa.study import load_study
 
@@ -148,6 +149,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         if target == source or target in source.parents:
             raise PofaError(f"the output folder {out} holds the study itself; choose another --out")
         check_output_dir(out.absolute(), force)
+        if study.is_file() and study.suffix.lower() == ".csv":
+            return _analyze_manifest(study, out, force, show_dates, show_ids)
         loaded = load_study(study)
         report = loaded.validate()
         if report.errors:
@@ -160,7 +163,7 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
                                         f": run 'pofa validate {study}' to see them."))
         with console.status("Analysing: classification, statistics, report ..."):
             result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None))
-            folder = write_outputs(result, out, force)
+            folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers))
     except PofaError as exc:
         raise fail(str(exc)) from None
     print_patterns(result)
@@ -177,9 +180,48 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     return 0
 
 
+def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool) -> int:
+    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study."""
+    import shutil
+    import tempfile
+
+    from pofa.batch.manifest import ManifestError
+    from pofa.batch.study import build_study_from_manifest
+
+    console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
+                  markup=False)
+    with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
+        built = Path(tmp) / "study"
+        try:
+            with console.status("Building the study from the images ..."):
+                build_study_from_manifest(manifest, built)
+        except ManifestError as exc:
+            print_report(exc.report, 50)
+            raise fail(str(exc)) from None
+        def copy_study(result: object, folder: Path) -> list[str]:
+            shutil.copytree(built, folder / "study")
+            return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())
+
+        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=(copy_study,))
+        if code == 0:
+            console.print(Text.assemble("The study built from the images: ", (str(out / "study"), "bold")),
+                          soft_wrap=True)
+        else:
+            kept = out.with_name(out.name + "-study")
+            if not kept.exists():
+                shutil.copytree(built, kept)
+                console.print(Text.assemble(
+                    "The study built from the images is kept in ", (str(kept), "bold"),
+                    ": complete it (e.g. site and extranodal without an organ map), then run pofa analyze "
+                    "on it."),
+                    soft_wrap=True)
+        return code
+
+
 @app.command()
 def analyze(
-    study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
+    study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables), Excel workbook, or an "
+                                          "imaging manifest (.csv) to build the study from the scans.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the results (replaced only with --force).")],
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
     show_dates: Annotated[bool, typer.Option("--show-dates",
@@ -213,14 +255,22 @@ def demo(
 
 
 # Commands of the other modules (each module keeps its heavy imports inside the command function).
+from pofa.batch.commands import batch_command, build_study_command  # noqa: E402
 from pofa.imaging.commands import extract_command  # noqa: E402
+from pofa.imaging.match_commands import match_command  # noqa: E402
 from pofa.riskmodel.commands import model_fit_command, predict_command  # noqa: E402
+from pofa.simulate.commands import simulate_command  # noqa: E402
 
-model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.", no_args_is_help=True)
+model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.",
+                        no_args_is_help=True)
 model_app.command("fit")(model_fit_command)
 app.add_typer(model_app, name="model")
 app.command("predict")(predict_command)
+app.command("simulate")(simulate_command)
 app.command("extract")(extract_command)
+app.command("match")(match_command)
+app.command("batch")(batch_command)
+app.command("build-study")(build_study_command)
 
 
 def main() -> None:

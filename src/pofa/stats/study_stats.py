@@ -1,10 +1,12 @@
-"""The statistics of one study analysis: the ``lesion_models``, ``survival``, ``followup``, ``patient_models``,
-``competing_risks`` and ``cutpoints`` entries of results.json.
+"""The statistics of one study analysis: the ``lesion_models``, ``survival``, ``followup``,
+``patient_models``, ``competing_risks`` and ``cutpoints`` entries of results.json.
 
-Each function takes the analysed tables (:class:`pofa.analysis.AnalysisResult`'s ``patients`` and ``lesions``,
-with the outcome and feature columns of :mod:`pofa.classify` and :mod:`pofa.features`) and returns plain JSON
-(numbers, text, lists, mappings; ``None`` where not estimable, with the reason beside it). The numbers come from
-the estimators of this package, each tested against R (docs/statistics-lesion.md, docs/statistics-survival.md).
+Each function takes the analysed tables (:class:`pofa.analysis.AnalysisResult`'s ``patients`` and
+``lesions``, with the outcome and feature columns of :mod:`pofa.classify` and :mod:`pofa.features`) and
+returns plain JSON (numbers, text, lists, mappings; ``None`` where not estimable, with the reason beside it).
+The numbers come from the estimators of this package, each tested against R (docs/statistics-lesion.md,
+docs/statistics-survival.md); tests/test_pipeline_vs_r.py compares a whole results.json with R
+(docs/statistics.md).
 """
 
 from __future__ import annotations
@@ -56,22 +58,48 @@ class PatientTerm:
                 raise SettingsError(f"patient risk factor {text!r}: {m.group(2)!r} is not a number") from exc
             return cls(f"any {m.group(1)}>={threshold:g}", m.group(1), threshold)
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", text.strip()):
-            raise SettingsError(f"patient risk factor {text!r} is neither 'any COLUMN>=X' nor a patient column "
-                                "name; e.g. 'any diameter_cm>=5' or 'age'")
+            raise SettingsError(f"patient risk factor {text!r} is neither 'any COLUMN>=X' nor a patient "
+                                "column name; e.g. 'any diameter_cm>=5' or 'age'")
         return cls(text.strip(), None, None)
 
     def values(self, patients: pd.DataFrame, lesions: pd.DataFrame) -> pd.Series:
-        """The term per patient (aligned on ``patients``); NA where unknown."""
+        """The term per patient (aligned on ``patients``); NA where unknown.
+
+        Raises
+        ------
+        SettingsError
+            When the column is missing or holds text (a Cox term needs yes/no or numbers).
+        """
         if self.lesion_column is None:
             if self.text not in patients.columns:
-                raise SettingsError(f"patient risk factor {self.text!r} is not a column of the patients table")
+                raise SettingsError(f"patient risk factor {self.text!r} is not a column of the patients "
+                                    "table")
+            _require_numeric(patients[self.text], f"patient risk factor {self.text!r}", "patients")
             return patients[self.text]
         if self.lesion_column not in lesions.columns:
             raise SettingsError(f"patient risk factor {self.text!r}: the lesions table has no column "
                                 f"{self.lesion_column!r}")
-        from pofa.features import any_at_least
+        from pofa.features import any_at_least, threshold_column
 
-        return any_at_least(lesions, self.lesion_column, float(self.threshold or 0), patients["patient_id"])
+        threshold = float(self.threshold or 0)
+        feature = threshold_column(self.lesion_column, threshold)
+        if feature in patients.columns:
+            # the analysed patients table already has it ([features] thresholds, computed by the same
+            # any_at_least): a groupby over every lesion saved (a third of this step's time at 35,000 lesions)
+            return patients[feature]
+        _require_numeric(lesions[self.lesion_column], f"patient risk factor {self.text!r}", "lesions")
+        return any_at_least(lesions, self.lesion_column, threshold, patients["patient_id"])
+
+
+def _require_numeric(values: pd.Series, what: str, table: str) -> None:
+    """Refuse a text column as a model term (a traceback from float conversion would say nothing useful)."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values):
+        return
+    levels = sorted(map(str, pd.unique(values.dropna())))[:4]
+    raise SettingsError(f"{what}: the {table} column {values.name!r} holds text (e.g. "
+                        f"{', '.join(map(repr, levels))}); a model term needs yes/no or numbers: add a "
+                        f"yes/no or numeric column to {table}.csv (e.g. male = yes/no) and name it in "
+                        "[risk_factors]")
 
 
 def _num(x: float | int | None) -> float | int | None:
@@ -85,7 +113,7 @@ def _estimate_json(e: Estimate, value_key: str = "estimate") -> dict[str, Any]:
     return out
 
 
-# -------------------------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------------------------------------
 # lesion level
 
 
@@ -93,7 +121,10 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
     """Odds ratios of local failure at first progression: logistic and GEE, univariable and multivariable.
 
     Lesions of patients whose pattern is unknown (progression without failure rows) have no outcome and are
-    left out; every other lesion counts (no failure = 0).
+    left out (counted in ``n_lesions_unknown_outcome``); every other lesion counts (no failure = 0). Rows of
+    both models and both methods are always present: ``None`` where not estimable, the reason in
+    ``lesion_models_info.notes``; with a single risk factor the multivariable rows repeat the univariable
+    ones (one model).
     """
     known = lesions[lesions["local_failure"].notna()].copy()
     known["local_failure"] = known["local_failure"].astype("int64")
@@ -102,7 +133,8 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
         methods.append("firth")
     models = lesion_models(known, outcome="local_failure", cluster="patient_id",
                            factors=list(settings.risk_factors.lesion), methods=tuple(methods),
-                           small_sample=settings.lesion_models.small_sample, firth=settings.lesion_models.firth)
+                           small_sample=settings.lesion_models.small_sample,
+                           firth=settings.lesion_models.firth)
     rows: list[dict[str, Any]] = []
     notes: list[str] = []
     descriptions: dict[str, str] = {}
@@ -113,10 +145,15 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
             note = f"{m.model} {m.method}: {n}"
             if note not in notes:
                 notes.append(note)
+    if len(settings.risk_factors.lesion) == 1:
+        # results.json always has univariable and multivariable rows; with one factor they are one model
+        rows.extend({**r, "model": "multivariable"} for r in list(rows))
+        notes.append("one risk factor: the multivariable model is the univariable model")
     n_patients = int(known["patient_id"].nunique())
     if n_patients < FEW_CLUSTERS:
-        notes.append(f"only {n_patients} patients (< {FEW_CLUSTERS}): robust GEE standard errors may be too small; "
-                     "consider [lesion_models] small_sample = true (Mancl-DeRouen bias-reduced sandwich)")
+        notes.append(f"only {n_patients} patients (< {FEW_CLUSTERS}): robust GEE standard errors may be too "
+                     "small; consider [lesion_models] small_sample = true (Mancl-DeRouen bias-reduced "
+                     "sandwich)")
     return {"lesion_models": rows,
             "lesion_models_info": {"outcome": "local failure at first progression",
                                    "n_lesions": len(known), "n_lesions_unknown_outcome": int(len(lesions) -
@@ -124,7 +161,7 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
                                    "n_patients": n_patients, "methods": descriptions, "notes": notes}}
 
 
-# -------------------------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------------------------------------
 # patient level
 
 
@@ -169,15 +206,15 @@ def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Setti
     rows: list[dict[str, Any]] = []
     checks: list[dict[str, Any]] = []
     multi: list[dict[str, Any]] = []
+    values = {t.text: _as_covariate(t.values(patients, lesions)) for t in terms}
     for ep in ("pfs", "os"):
         time_all = patients[f"{ep}_months"]
         event_all = patients[f"{ep}_event"]
-        values = {t.text: _as_covariate(t.values(patients, lesions)) for t in terms}
         for t in terms:
             x = values[t.text]
             ok = x.notna() & time_all.notna()
-            row: dict[str, Any] = {"endpoint": ep, "term": t.text, "hr": None, "ci_low": None, "ci_high": None,
-                                   "p": None, "logrank_p": None, "n_with": None}
+            row: dict[str, Any] = {"endpoint": ep, "term": t.text, "hr": None, "ci_low": None,
+                                   "ci_high": None, "p": None, "logrank_p": None, "n_with": None}
             binary = set(pd.unique(x[ok].astype("float64"))) <= {0.0, 1.0}
             if binary:
                 row["n_with"] = int((x[ok].astype("float64") == 1).sum())
@@ -192,13 +229,19 @@ def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Setti
                                "df": ph.global_test.df, "p": _num(ph.global_test.p), "method": ph.method})
             except (EstimationError, PofaError, np.linalg.LinAlgError, ValueError) as exc:
                 row["reason"] = f"Cox model not estimable: {exc}"
+            reasons = [row.pop("reason")] if "reason" in row else []
             if binary:
                 try:
                     lr = log_rank_test(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int),
                                        x[ok].astype("float64").to_numpy())
                     row["logrank_p"] = _num(lr.p)
                 except (EstimationError, PofaError, ValueError) as exc:
-                    row.setdefault("reason", f"log-rank test not possible: {exc}")
+                    reasons.append(f"log-rank test not possible: {exc}")
+            else:
+                reasons.append(f"{t.text!r} is not a yes/no term: the hazard ratio is per unit; logrank_p "
+                               "and n_with apply to yes/no terms only")
+            if reasons:
+                row["reason"] = "; ".join(r.rstrip(".") for r in reasons)
             row["n"] = int(ok.sum())
             rows.append(row)
         if len(terms) > 1:
@@ -208,24 +251,32 @@ def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Setti
                 fit = cox_ph(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int),
                              frame[ok].astype("float64"))
                 for name, hr in zip(fit.coef_names, fit.hazard_ratios, strict=True):
-                    multi.append({"endpoint": ep, "term": name, "hr": _num(hr.estimate), "ci_low": _num(hr.ci_low),
-                                  "ci_high": _num(hr.ci_high), "p": _num(hr.p), "n": int(ok.sum())})
+                    multi.append({"endpoint": ep, "term": name, "hr": _num(hr.estimate),
+                                  "ci_low": _num(hr.ci_low), "ci_high": _num(hr.ci_high), "p": _num(hr.p),
+                                  "n": int(ok.sum())})
             except (EstimationError, PofaError, np.linalg.LinAlgError, ValueError) as exc:
                 multi.append({"endpoint": ep, "reason": f"multivariable Cox model not estimable: {exc}"})
     # keep exactly the documented keys in patient_models; n goes to the info block
     info_n = [{"endpoint": r["endpoint"], "term": r["term"], "n": r.pop("n")} for r in rows]
     return {"patient_models": rows,
-            "patient_models_info": {"method": COX_METHOD, "logrank": "log-rank test (survival::survdiff, rho = 0)",
+            "patient_models_info": {"method": COX_METHOD,
+                                    "logrank": "log-rank test (survival::survdiff, rho = 0)",
                                     "n": info_n, "ph_checks": checks, "multivariable": multi}}
 
 
-# -------------------------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------------------------------------
 # competing risks
 
 
 def _cif_json(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], landmarks: Sequence[float],
               group: np.ndarray | None = None, group_name: str | None = None) -> dict[str, Any]:
-    cr = cumulative_incidence(time, cause, group=group)
+    """One cmprsk::cuminc fit as JSON; when it cannot be estimated (e.g. no failure of any cause), an empty
+    ``causes`` list with the reason."""
+    try:
+        cr = cumulative_incidence(time, cause, group=group)
+    except (EstimationError, PofaError, ValueError) as exc:
+        return {"n": len(time), "method": "Cumulative incidence (Aalen-Johansen) with Gray's test "
+                "(cmprsk::cuminc)", "causes": [], "reason": f"not estimable: {exc}"}
     out: dict[str, Any] = {"n": int(cr.n), "method": cr.method, "causes": []}
     for code, label in causes.items():
         if code not in cr.causes:
@@ -253,8 +304,11 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
 
     Patients: cause of first progression (local component, strictly de novo) with death without progression
     and progression of unknown pattern as competing causes, overall and by the first patient term, with Gray's
-    test. Lesions: local failure with death competing, by each thresholded lesion factor; these intervals and
-    tests treat lesions as independent (the lesions of one patient are not), so read them as descriptive.
+    test (by_group only when that term is yes/no). Lesions: local failure with death competing, by each
+    thresholded or yes/no lesion factor (continuous factors have no groups; lesions with a blank value are in
+    neither group); these intervals and tests treat lesions as independent (the lesions of one patient are
+    not), so read them as descriptive. A block that cannot be estimated (no failure of any cause) has no
+    ``causes`` and a ``reason``.
     """
     landmarks = settings.survival.landmarks_months
     t = patients["fp_months"].to_numpy(float)
@@ -279,10 +333,19 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
 
     for text in settings.risk_factors.lesion:
         f = parse_factor(text)
-        if f.threshold is None and f.column != "extranodal":
+        if f.scale is not None or f.column not in lesions.columns:
             continue
-        col = lesions.loc[known, f.column]
-        flag = (col.astype("float64") >= f.threshold) if f.threshold is not None else col.astype("float64")
+        try:
+            col = lesions.loc[known, f.column].astype("float64")
+        except (TypeError, ValueError):
+            continue
+        if f.threshold is not None:
+            # a lesion with a blank value is in neither group (NaN >= x would put it in the "no" group)
+            flag = (col >= f.threshold).astype("float64").where(col.notna())
+        elif set(pd.unique(col.dropna())) <= {0.0, 1.0}:
+            flag = col  # a yes/no column (extranodal, bridging_rt ...)
+        else:
+            continue  # a continuous term has no groups
         ok = flag.notna().to_numpy()
         by.append({"term": f.name, **_cif_json(lt[ok], lc[ok], LESION_CAUSES, landmarks,
                                                flag[ok].astype(int).to_numpy(), f.name)})
@@ -291,7 +354,7 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
     return {"competing_risks": out}
 
 
-# -------------------------------------------------------------------------------------------------------------
+# -----------------------------------------------------------------------------------------------------------
 # cut-points
 
 
@@ -303,7 +366,9 @@ def cutpoints(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
         if col not in patients.columns:
             continue
         ok = patients[col].notna()
-        entry: dict[str, Any] = {"feature": col, "endpoint": "pfs", "note": EXPLORATORY_NOTE}
+        entry: dict[str, Any] = {"feature": col, "endpoint": "pfs", "note": EXPLORATORY_NOTE,
+                                 "cutpoint": None, "statistic": None, "p_lau92": None, "p_lau94": None,
+                                 "n": int(ok.sum()), "n_low": None, "n_high": None}
         try:
             r = maxstat_cutpoint(patients.loc[ok, "pfs_months"].to_numpy(float),
                                  patients.loc[ok, "pfs_event"].to_numpy(int),

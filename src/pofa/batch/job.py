@@ -1,0 +1,170 @@
+"""One patient's unit of work: content key, reuse of a valid done-record, the pipeline, an atomic work folder.
+
+:func:`run_patient_job` is what a Dask worker runs (and what ``pofa build-study`` runs in its own process). It
+never raises for a broken scan: the error is recorded in the patient's ``done.json`` with the stage and
+reason, and returned in the :class:`PatientOutcome`. Only the driver decides what to do with it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+
+from pofa.batch.cache import (
+    DONE_FILE,
+    RESULT_FILE,
+    DoneRecord,
+    ErrorKind,
+    Status,
+    folder_name,
+    input_hashes,
+    now_utc,
+    patient_key,
+    publish_folder,
+    sha256_file,
+    staging_folder,
+    valid_done,
+    write_json,
+)
+from pofa.batch.manifest import PatientScans
+from pofa.batch.pipeline import PatientError, PatientResult, PipelineSettings, process_patient
+from pofa.errors import PofaError
+
+__all__ = ["PatientJob", "PatientOutcome", "load_result", "run_patient_job"]
+
+
+@dataclass(frozen=True, slots=True)
+class PatientJob:
+    """What a worker needs for one patient (small and picklable).
+
+    Attributes
+    ----------
+    scans : PatientScans
+    settings : PipelineSettings
+    work : str
+        The batch's work folder (``<out>/work``); the patient's folder is ``work/folder_name(patient_id)``.
+    retry_errors : bool
+        Re-run a patient whose inputs failed before (input errors are otherwise reused).
+    recompute : bool
+        Ignore any done-record.
+    """
+
+    scans: PatientScans
+    settings: PipelineSettings
+    work: str
+    retry_errors: bool = False
+    recompute: bool = False
+
+    @property
+    def folder(self) -> Path:
+        return Path(self.work) / folder_name(self.scans.patient_id)
+
+
+@dataclass(frozen=True, slots=True)
+class PatientOutcome:
+    """What became of one patient (returned to the driver).
+
+    ``reused`` is True when a valid done-record from an earlier run was used (nothing recomputed).
+    """
+
+    patient_id: str
+    status: Status
+    reused: bool
+    key: str
+    error_kind: ErrorKind | None = None
+    stage: str = ""
+    reason: str = ""
+    elapsed_s: float = 0.0
+    host: str = ""
+
+    @classmethod
+    def of(cls, rec: DoneRecord, reused: bool, host: str = "") -> PatientOutcome:
+        return cls(rec.patient_id, rec.status, reused, rec.key, rec.error_kind, rec.stage, rec.reason,
+                   rec.elapsed_s, host)
+
+
+def _host() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def run_patient_job(job: PatientJob) -> PatientOutcome:
+    """Process one patient unless a valid done-record exists; write its work folder atomically.
+
+    The folder (``result.json``, label maps, then ``done.json`` holding the SHA-256 of each file) is built
+    under a temporary name and renamed into place, so a worker killed at any moment leaves either the old
+    folder or the new complete one.
+    """
+    t0 = time.perf_counter()
+    pid = job.scans.patient_id
+    folder = job.folder
+    try:
+        hashes = input_hashes(job.scans)
+    except OSError as exc:
+        key = ""
+        rec = DoneRecord(pid, key, Status.ERROR, {}, ErrorKind.INPUT, "reading the input files",
+                         f"cannot read an input file: {exc}", round(time.perf_counter() - t0, 3), now_utc())
+        _publish_record(job, rec)
+        return PatientOutcome.of(rec, reused=False, host=_host())
+    key = patient_key(job.scans, job.settings.to_json(), hashes)
+    if not job.recompute:
+        old = valid_done(folder, key, job.retry_errors)
+        if old is not None:
+            return PatientOutcome.of(old, reused=True, host=_host())
+    with staging_folder(Path(job.work), folder.name) as tmp:
+        try:
+            result = process_patient(job.scans, job.settings, label_dir=tmp)
+        except PatientError as exc:
+            kind = ErrorKind.INTERNAL if exc.internal else ErrorKind.INPUT
+            rec = _error_record(tmp, pid, key, kind, exc.stage, exc.reason, exc.detail, t0)
+        except PofaError as exc:
+            rec = _error_record(tmp, pid, key, ErrorKind.INPUT, "processing", str(exc), "", t0)
+        except Exception as exc:  # noqa: BLE001 - isolation: any failure of one patient is recorded, not raised
+            rec = _error_record(tmp, pid, key, ErrorKind.INTERNAL, "processing",
+                                f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=20), t0)
+        else:
+            write_json(tmp / RESULT_FILE, result.to_json())
+            files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
+            rec = DoneRecord(pid, key, Status.OK, files, None, "", "", round(time.perf_counter() - t0, 3),
+                             now_utc())
+        write_json(tmp / DONE_FILE, rec.to_json())
+        publish_folder(tmp, folder)
+    return PatientOutcome.of(rec, reused=False, host=_host())
+
+
+def _error_record(tmp: Path, pid: str, key: str, kind: ErrorKind, stage: str, reason: str, detail: str,
+                  t0: float) -> DoneRecord:
+    """An error record; partial files of the failed attempt are removed first (they never count)."""
+    for p in tmp.iterdir():
+        if p.is_file():
+            p.unlink()
+    return DoneRecord(pid, key, Status.ERROR, {}, kind, stage, reason, round(time.perf_counter() - t0, 3),
+                      now_utc(), detail=detail)
+
+
+def _publish_record(job: PatientJob, rec: DoneRecord) -> None:
+    with staging_folder(Path(job.work), job.folder.name) as tmp:
+        write_json(tmp / DONE_FILE, rec.to_json())
+        publish_folder(tmp, job.folder)
+
+
+def record_worker_failure(job: PatientJob, reason: str) -> PatientOutcome:
+    """Record, from the driver, that the workers running a patient died (retried on the next run)."""
+    rec = DoneRecord(job.scans.patient_id, "", Status.ERROR, {}, ErrorKind.WORKER, "worker", reason, 0.0,
+                     now_utc())
+    _publish_record(job, rec)
+    return PatientOutcome.of(rec, reused=False)
+
+
+def load_result(folder: Path, key: str) -> PatientResult:
+    """The :class:`PatientResult` of a finished patient, checked against its done-record and ``key``."""
+    rec = valid_done(folder, key)
+    if rec is None or rec.status is not Status.OK:
+        raise PofaError(f"the work folder {folder} holds no valid result for this run; run the batch again "
+                        "(it recomputes what is missing)")
+    data = json.loads((folder / RESULT_FILE).read_text(encoding="utf-8"))
+    return PatientResult.from_json(data)

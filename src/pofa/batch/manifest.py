@@ -1,0 +1,646 @@
+"""The imaging manifest: which scans belong to which patient, and the clinical table beside it.
+
+An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
+
+    patient_id,role,scan_date,pet,ct,mask,organs,threshold,transform
+    P001,baseline,2019-01-03,P001/base_suv.nii.gz,P001/base_ct.nii.gz,,P001/base_organs.nii.gz,,
+    P001,failure,2019-06-20,P001/fu_suv.nii.gz,P001/fu_ct.nii.gz,,P001/fu_organs.nii.gz,,
+
+- ``patient_id`` (text, kept as written), ``role`` (``baseline`` | ``failure``), ``scan_date``
+  (YYYY-MM-DD) and ``pet`` (a NIfTI SUV volume or a DICOM folder) are required; ``ct``, ``mask`` (NIfTI label
+  map, DICOM SEG or RTSTRUCT), ``organs`` (organ label map, e.g. TotalSegmentator), ``threshold`` (per-scan
+  segmentation rule) and ``transform`` (a precomputed registration, failure rows only) are optional.
+- Paths are relative to the manifest's folder (absolute paths are used as they are).
+- Each patient has exactly one baseline row and any number of failure rows.
+- The clinical dates are *not* in the manifest: they are in the study format's patients table,
+  ``patients.csv`` beside the manifest (or another CSV given explicitly), one row per patient with
+  ``index_date``, ``last_followup_date``, ``progression_date``, ``death_date`` and any covariates. The
+  manifest has several rows per patient; one patients row per patient keeps the dates from disagreeing.
+
+Reading never raises on bad content: every problem becomes a :class:`~pofa.findings.Finding` naming the file,
+the row (header = row 1) and the column, with what to do. :func:`load_manifest` raises :class:`ManifestError`
+(which carries the whole report) when there is an error.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import datetime as dt
+import enum
+import hashlib
+import io
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from pofa.errors import PofaError
+from pofa.findings import Finding, Severity, ValidationReport
+from pofa.io.readers import normalise_header, read_csv_table
+from pofa.schema import MAX_YEAR, MIN_YEAR, TableName
+from pofa.validation import validate_tables
+
+__all__ = [
+    "MANIFEST_COLUMNS",
+    "Manifest",
+    "ManifestCode",
+    "ManifestError",
+    "PatientScans",
+    "Role",
+    "ScanSpec",
+    "canonical_threshold",
+    "load_manifest",
+    "read_manifest",
+]
+
+#: The default name of the patients table beside the manifest.
+PATIENTS_FILE = "patients.csv"
+
+
+class Role(enum.StrEnum):
+    """What a scan is for the patient (the value is what the manifest holds)."""
+
+    BASELINE = "baseline"
+    FAILURE = "failure"
+
+
+#: Manifest columns: name -> (required, what it holds). Order is the documented order.
+MANIFEST_COLUMNS: dict[str, tuple[bool, str]] = {
+    "patient_id": (True, "Patient identifier (text, as in patients.csv)."),
+    "role": (True, "baseline (the pretreatment scan, one per patient) or failure (a scan at failure)."),
+    "scan_date": (True, "Date of the scan, YYYY-MM-DD."),
+    "pet": (True, "PET: a NIfTI SUV volume (.nii/.nii.gz, optional JSON sidecar) or a DICOM folder."),
+    "ct": (False, "CT of the same PET/CT (NIfTI or DICOM folder): drives registration, adds ct_hu_mean."),
+    "mask": (False, "Lesion mask (NIfTI label map, DICOM SEG or RTSTRUCT); else the threshold is used."),
+    "organs": (False, "Organ label map (NIfTI, TotalSegmentator) or folder of masks: site and extranodal."),
+    "threshold": (False, "Segmentation rule for this scan: suv4, suv2.5, 41pct, percist or a number."),
+    "transform": (False, "Failure rows: ITK transform file (baseline -> follow-up) instead of registering."),
+}
+
+_PATH_COLUMNS = ("pet", "ct", "mask", "organs", "transform")
+
+
+class ManifestCode(enum.StrEnum):
+    """Stable codes of manifest findings (shared codes equal those of :class:`pofa.findings.FindingCode`)."""
+
+    UNREADABLE_FILE = "unreadable-file"
+    EMPTY_FILE = "empty-file"
+    ENCODING = "encoding"
+    DUPLICATE_COLUMN = "duplicate-column"
+    EXTRA_CELLS = "extra-cells"
+    UNKNOWN_COLUMN = "unknown-column"
+    MISSING_COLUMN = "missing-column"
+    MISSING_TABLE = "missing-table"
+    BLANK_CELL = "blank-cell"
+    BAD_DATE = "bad-date"
+    BAD_ROLE = "bad-role"
+    BAD_THRESHOLD = "bad-threshold"
+    MISSING_IMAGE = "missing-image"
+    MASK_AND_THRESHOLD = "mask-and-threshold"
+    NO_SEGMENTATION = "no-segmentation"
+    PERCIST_WITHOUT_ORGANS = "percist-without-organs"
+    TRANSFORM_ON_BASELINE = "transform-on-baseline"
+    NO_ORGAN_MAP = "no-organ-map"
+    NO_BASELINE = "no-baseline"
+    DUPLICATE_BASELINE = "duplicate-baseline"
+    DUPLICATE_SCAN = "duplicate-scan"
+    FAILURE_BEFORE_BASELINE = "failure-before-baseline"
+    UNKNOWN_PATIENT = "unknown-patient"
+    NOT_IMAGED = "not-imaged"
+    FAILURE_WITHOUT_PROGRESSION = "failure-without-progression"
+    FAILURE_BEFORE_PROGRESSION = "failure-before-progression"
+
+
+_E, _W = Severity.ERROR, Severity.WARNING
+
+#: Every manifest code with its fixed severity and meaning (the table of docs/batch.md).
+MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
+    ManifestCode.UNREADABLE_FILE: (_E, "The manifest or patients table cannot be read."),
+    ManifestCode.EMPTY_FILE: (_E, "The manifest holds no header row or no scan."),
+    ManifestCode.ENCODING: (_W, "The manifest is not UTF-8; it was read as Windows-1252."),
+    ManifestCode.DUPLICATE_COLUMN: (_E, "Two manifest columns have the same header."),
+    ManifestCode.EXTRA_CELLS: (_E, "A manifest row has more cells than the header."),
+    ManifestCode.UNKNOWN_COLUMN: (_W, "A manifest column pofa does not use (misspelt?); it is ignored."),
+    ManifestCode.MISSING_COLUMN: (_E, "A required manifest column is missing."),
+    ManifestCode.MISSING_TABLE: (_E, "The patients table (patients.csv beside the manifest) is missing."),
+    ManifestCode.BLANK_CELL: (_E, "A required manifest cell is blank."),
+    ManifestCode.BAD_DATE: (_E, "scan_date is not a date YYYY-MM-DD between 1900 and 2099."),
+    ManifestCode.BAD_ROLE: (_E, "role is neither baseline nor failure."),
+    ManifestCode.BAD_THRESHOLD: (_E, "threshold is not suv4, suv2.5, 41pct, percist or a positive number."),
+    ManifestCode.MISSING_IMAGE: (_E, "A path (pet, ct, mask, organs, transform) names no file or folder."),
+    ManifestCode.MASK_AND_THRESHOLD: (_E, "A row gives both a mask and a threshold."),
+    ManifestCode.NO_SEGMENTATION: (_E, "A row has no mask and no threshold, and no default threshold."),
+    ManifestCode.PERCIST_WITHOUT_ORGANS: (_E, "The percist threshold needs an organ map with the liver."),
+    ManifestCode.TRANSFORM_ON_BASELINE: (_E, "A baseline row gives a transform (failure rows only)."),
+    ManifestCode.NO_ORGAN_MAP: (
+        _W, "No organ map: site and extranodal stay blank, and pofa analyze needs them filled in."),
+    ManifestCode.NO_BASELINE: (_E, "A patient has failure scans but no baseline scan."),
+    ManifestCode.DUPLICATE_BASELINE: (_E, "A patient has more than one baseline scan."),
+    ManifestCode.DUPLICATE_SCAN: (_E, "A patient has two failure scans on the same date."),
+    ManifestCode.FAILURE_BEFORE_BASELINE: (_E, "A failure scan is dated before the patient's baseline scan."),
+    ManifestCode.UNKNOWN_PATIENT: (_E, "A manifest patient is not in the patients table."),
+    ManifestCode.NOT_IMAGED: (_W, "A patients-table patient has no scan in the manifest; left out."),
+    ManifestCode.FAILURE_WITHOUT_PROGRESSION: (_E, "A failure scan's patient has no progression_date."),
+    ManifestCode.FAILURE_BEFORE_PROGRESSION: (_E, "A failure scan is dated before progression_date."),
+}
+
+
+def _finding(code: ManifestCode, file: str, row: int | None, column: str | None, message: str,
+             hint: str) -> Finding:
+    return Finding(MANIFEST_CODES[code][0], code, file, row, column, message, hint)
+
+
+class ManifestError(PofaError):
+    """The manifest (or its patients table) has errors; ``report`` lists every finding."""
+
+    def __init__(self, report: ValidationReport) -> None:
+        self.report = report
+        n = len(report.errors)
+        first = report.errors[0] if report.errors else None
+        where = f" e.g. {first.location()}: {first.message}" if first is not None else ""
+        super().__init__(f"the imaging manifest {report.study} has {n} error(s);{where}. Fix them (every "
+                         "finding is listed with its file, row and column) and run the command again")
+
+
+@dataclass(frozen=True, slots=True)
+class ScanSpec:
+    """One manifest row, resolved: absolute paths and the segmentation rule that applies.
+
+    Attributes
+    ----------
+    patient_id : str
+    role : Role
+    scan_date : str
+        ISO date ``YYYY-MM-DD``.
+    pet : str
+        Absolute path of the PET (NIfTI file or DICOM folder).
+    ct, mask, organs, transform : str or None
+        Absolute paths, or None.
+    threshold : str or None
+        Canonical threshold (``suv4``, ``suv2.5``, ``41pct``, ``percist`` or a float written with a point);
+        None when a mask is given.
+    row : int
+        Manifest row (header = row 1).
+    """
+
+    patient_id: str
+    role: Role
+    scan_date: str
+    pet: str
+    ct: str | None = None
+    mask: str | None = None
+    organs: str | None = None
+    threshold: str | None = None
+    transform: str | None = None
+    row: int = 0
+
+    def where(self) -> str:
+        """``role scan of YYYY-MM-DD (manifest row N)`` for messages."""
+        return f"{self.role.value} scan of {self.scan_date} (manifest row {self.row})"
+
+    def to_json(self) -> dict[str, Any]:
+        return {"patient_id": self.patient_id, "role": self.role.value, "scan_date": self.scan_date,
+                "pet": self.pet, "ct": self.ct, "mask": self.mask, "organs": self.organs,
+                "threshold": self.threshold, "transform": self.transform, "row": self.row}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> ScanSpec:
+        return cls(str(d["patient_id"]), Role(d["role"]), str(d["scan_date"]), str(d["pet"]), d.get("ct"),
+                   d.get("mask"), d.get("organs"), d.get("threshold"), d.get("transform"),
+                   int(d.get("row", 0)))
+
+
+@dataclass(frozen=True, slots=True)
+class PatientScans:
+    """The scans of one patient: the baseline and the failure scans ordered by date."""
+
+    patient_id: str
+    baseline: ScanSpec
+    failures: tuple[ScanSpec, ...] = ()
+
+    @property
+    def scans(self) -> tuple[ScanSpec, ...]:
+        return (self.baseline, *self.failures)
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class Manifest:
+    """An imaging manifest as read, with its patients table and every finding.
+
+    Use :func:`read_manifest` (never raises on bad content) or :func:`load_manifest` (raises on errors).
+    The patients table is held as text cells, exactly as written; :attr:`clinical` returns a copy.
+    """
+
+    path: Path
+    patients_path: Path
+    scans: tuple[ScanSpec, ...]
+    findings: tuple[Finding, ...]
+    default_threshold: str | None
+    _clinical: pd.DataFrame | None = field(repr=False, default=None)
+    _clinical_headers: tuple[str, ...] = ()
+
+    @property
+    def report(self) -> ValidationReport:
+        """Every finding, errors first."""
+        return ValidationReport.of(str(self.path), self.findings)
+
+    @property
+    def ok(self) -> bool:
+        return self.report.ok
+
+    @property
+    def clinical(self) -> pd.DataFrame:
+        """The patients table as text cells (blank = ``""``), indexed by its spreadsheet row (a copy)."""
+        if self._clinical is None:
+            return pd.DataFrame(columns=["patient_id"])
+        return self._clinical.copy()
+
+    def patients(self) -> tuple[PatientScans, ...]:
+        """The patients with their scans, in order of first appearance in the manifest.
+
+        Raises :class:`ManifestError` when the manifest has errors (the grouping is only defined on a valid
+        manifest).
+        """
+        if not self.ok:
+            raise ManifestError(self.report)
+        order: dict[str, list[ScanSpec]] = {}
+        for s in self.scans:
+            order.setdefault(s.patient_id, []).append(s)
+        out = []
+        for pid, scans in order.items():
+            base = next(s for s in scans if s.role is Role.BASELINE)
+            fails = sorted((s for s in scans if s.role is Role.FAILURE), key=lambda s: (s.scan_date, s.row))
+            out.append(PatientScans(pid, base, tuple(fails)))
+        return tuple(out)
+
+    def sha256(self) -> str:
+        """SHA-256 of the manifest file's bytes."""
+        return hashlib.sha256(self.path.read_bytes()).hexdigest()
+
+
+# ------------------------------------------------------------------------------------------------ helpers
+def canonical_threshold(text: str | float) -> str:
+    """The canonical text of a threshold rule (raises :class:`pofa.errors.ImagingError` when unknown).
+
+    Named rules keep their name (``suv4``, ``suv2.5``, ``41pct``, ``percist``; aliases such as ``41%`` map to
+    them); a number becomes a float with a decimal point (``3`` -> ``3.0``), which the segmentation reads back
+    as a fixed SUV threshold (a bare ``41`` would be an alias of ``41pct``).
+    """
+    from pofa.imaging.segment import ThresholdMethod, parse_threshold
+
+    method, fixed = parse_threshold(text)
+    if method is ThresholdMethod.FIXED:
+        return repr(float(fixed))
+    return method.value
+
+
+def threshold_argument(text: str) -> str | float:
+    """What :func:`pofa.imaging.extract.extract` gets for a canonical threshold (a float for a fixed one)."""
+    from pofa.imaging.segment import ThresholdMethod, parse_threshold
+
+    method, fixed = parse_threshold(text)
+    return float(fixed) if method is ThresholdMethod.FIXED else method.value
+
+
+def _decode(raw: bytes, source: str, findings: list[Finding]) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        pass
+    try:
+        text = raw.decode("cp1252")
+    except UnicodeDecodeError:
+        text = raw.decode("latin-1")
+    findings.append(_finding(ManifestCode.ENCODING, source, None, None,
+                             "the manifest is not UTF-8; it was read as Windows-1252 (check accented paths)",
+                             "save the manifest as 'CSV UTF-8'"))
+    return text
+
+
+def _read_rows(path: Path, findings: list[Finding]) -> tuple[list[str], list[tuple[int, list[str]]]] | None:
+    """Header (normalised) and data rows with their spreadsheet row numbers; None when unreadable."""
+    source = path.name
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        findings.append(_finding(ManifestCode.UNREADABLE_FILE, source, None, None,
+                                 f"cannot read the manifest: {exc.strerror or exc}",
+                                 "check the path and that you may read the file"))
+        return None
+    if b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        findings.append(_finding(ManifestCode.UNREADABLE_FILE, source, None, None,
+                                 "the file holds binary data, not CSV text",
+                                 "save the manifest as CSV (comma-separated, UTF-8)"))
+        return None
+    text = raw.decode("utf-16") if raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)) else \
+        _decode(raw, source, findings)
+    lines = text.lstrip("\r\n").splitlines()
+    if not lines or not lines[0].strip():
+        findings.append(_finding(ManifestCode.EMPTY_FILE, source, None, None, "the manifest is empty",
+                                 "row 1 must hold the column names, each row below one scan"))
+        return None
+    best, score = ",", (-1, -1)
+    for delim in (",", ";", "\t"):
+        cells = next(csv.reader([lines[0]], delimiter=delim), [])
+        s = (sum(normalise_header(c) in MANIFEST_COLUMNS for c in cells), len(cells))
+        if s > score:
+            best, score = delim, s
+    rows = list(csv.reader(io.StringIO(text, newline=""), delimiter=best))
+    # Rows are numbered as records (a quoted cell may span lines); blank rows keep their number.
+    header = [normalise_header(c) for c in rows[0]]
+    body = [(i + 2, [c.strip() for c in r]) for i, r in enumerate(rows[1:])]
+    return header, [(n, r) for n, r in body if any(r)]
+
+
+def _parse_date(text: str) -> str | None:
+    """``YYYY-MM-DD`` (a time part is dropped) in 1900-2099, as ISO text; None when not such a date."""
+    try:
+        d = dt.date.fromisoformat(text[:10])
+    except ValueError:
+        return None
+    if len(text) > 10 and text[10] not in " T":
+        return None
+    return d.isoformat() if MIN_YEAR <= d.year <= MAX_YEAR else None
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except OSError:
+        return False
+
+
+# ------------------------------------------------------------------------------------------------ reading
+def read_manifest(path: str | Path, patients: str | Path | None = None,
+                  threshold: str | float | None = None) -> Manifest:
+    """Read and check an imaging manifest and its patients table. Never raises on bad content.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The manifest CSV.
+    patients : str or pathlib.Path, optional
+        The patients table (study format, CSV). Default: ``patients.csv`` beside the manifest.
+    threshold : str or float, optional
+        Segmentation rule for rows with neither a mask nor a threshold of their own.
+
+    Returns
+    -------
+    Manifest
+        With every finding (:attr:`Manifest.report`). Files are only read.
+    """
+    mpath = Path(path).absolute()
+    ppath = Path(patients).absolute() if patients is not None else mpath.parent / PATIENTS_FILE
+    findings: list[Finding] = []
+    source = mpath.name
+    default: str | None = None
+    if threshold is not None and str(threshold).strip():
+        from pofa.errors import ImagingError
+
+        try:
+            default = canonical_threshold(threshold)
+        except ImagingError as exc:
+            findings.append(_finding(ManifestCode.BAD_THRESHOLD, "--threshold", None, None, str(exc),
+                                     "use suv4, suv2.5, 41pct, percist or a positive number"))
+    clinical, headers = _read_patients(ppath, findings)
+    scans: list[ScanSpec] = []
+    broken: set[str] = set()
+    read = _read_rows(mpath, findings) if mpath.is_file() else None
+    if read is None and not mpath.is_file():
+        findings.append(_finding(ManifestCode.UNREADABLE_FILE, source, None, None,
+                                 f"the manifest {mpath} does not exist or is not a file",
+                                 "give the path of the imaging manifest (a CSV file)"))
+    if read is not None:
+        header, rows = read
+        scans, broken = _check_rows(mpath, header, rows, default, findings)
+    if read is not None and not read[1]:
+        findings.append(_finding(ManifestCode.EMPTY_FILE, source, None, None, "the manifest lists no scan",
+                                 "add one row per scan below the header"))
+    _check_patients(mpath, ppath, scans, broken, clinical, findings)
+    return Manifest(mpath, ppath, tuple(scans), tuple(findings), default, clinical, headers)
+
+
+def load_manifest(path: str | Path, patients: str | Path | None = None,
+                  threshold: str | float | None = None) -> Manifest:
+    """:func:`read_manifest`, raising :class:`ManifestError` (with every finding) when there is an error."""
+    m = read_manifest(path, patients, threshold)
+    if not m.ok:
+        raise ManifestError(m.report)
+    return m
+
+
+def _read_patients(ppath: Path, findings: list[Finding]) -> tuple[pd.DataFrame | None, tuple[str, ...]]:
+    if not ppath.is_file():
+        findings.append(_finding(
+            ManifestCode.MISSING_TABLE, ppath.name, None, None,
+            f"the patients table {ppath} is missing",
+            "put patients.csv (study format: patient_id, index_date, last_followup_date, progression_date, "
+            "death_date) beside the manifest, or give its path with --patients"))
+        return None, ()
+    raw_findings: list[Finding] = []
+    raw = read_csv_table(ppath, TableName.PATIENTS, raw_findings)
+    findings.extend(raw_findings)
+    if raw is None:
+        return None, ()
+    _, check = validate_tables({TableName.PATIENTS: raw})
+    findings.extend(check)
+    return raw.frame.copy(), tuple(raw.headers)
+
+
+def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]], default: str | None,
+                findings: list[Finding]) -> tuple[list[ScanSpec], set[str]]:
+    """The valid rows as scans, and the patients with a row that has an error."""
+    from pofa.errors import ImagingError
+
+    source = mpath.name
+    base = mpath.parent
+    col: dict[str, int] = {}
+    for pos, name in enumerate(header):
+        if not name:
+            continue
+        if name in col:
+            findings.append(_finding(ManifestCode.DUPLICATE_COLUMN, source, 1, name,
+                                     f"the header {name!r} appears twice; only the first column is read",
+                                     "keep one of the two columns"))
+            continue
+        col[name] = pos
+        if name not in MANIFEST_COLUMNS:
+            findings.append(_finding(ManifestCode.UNKNOWN_COLUMN, source, 1, name,
+                                     f"pofa does not use a column {name!r}; it is ignored",
+                                     f"the manifest columns are {', '.join(MANIFEST_COLUMNS)}"))
+    missing = [c for c, (req, _) in MANIFEST_COLUMNS.items() if req and c not in col]
+    for c in missing:
+        findings.append(_finding(ManifestCode.MISSING_COLUMN, source, 1, c, f"the column {c!r} is missing",
+                                 f"add a column headed {c!r}: {MANIFEST_COLUMNS[c][1]}"))
+    if missing:
+        return [], set()
+
+    def cell(r: list[str], name: str) -> str:
+        pos = col.get(name)
+        return r[pos] if pos is not None and pos < len(r) else ""
+
+    scans: list[ScanSpec] = []
+    broken: set[str] = set()
+    for row, r in rows:
+        if len(r) > len(header) and any(c for c in r[len(header):]):
+            findings.append(_finding(ManifestCode.EXTRA_CELLS, source, row, None,
+                                     f"the row has {len(r)} cells but the header has {len(header)}",
+                                     "put a path holding a comma in double quotes, or remove extra cells"))
+            broken.add(cell(r, "patient_id"))
+            continue
+        ok = True
+        for c in ("patient_id", "role", "scan_date", "pet"):
+            if not cell(r, c):
+                findings.append(_finding(ManifestCode.BLANK_CELL, source, row, c, f"{c} is blank",
+                                         f"fill in {c}: {MANIFEST_COLUMNS[c][1]}"))
+                ok = False
+        role_text = cell(r, "role").lower()
+        role = None
+        if role_text:
+            try:
+                role = Role(role_text)
+            except ValueError:
+                findings.append(_finding(ManifestCode.BAD_ROLE, source, row, "role",
+                                         f"role {cell(r, 'role')!r} is neither baseline nor failure",
+                                         "write baseline (pretreatment scan) or failure (a scan at failure)"))
+                ok = False
+        date = None
+        if cell(r, "scan_date"):
+            date = _parse_date(cell(r, "scan_date"))
+            if date is None:
+                findings.append(_finding(ManifestCode.BAD_DATE, source, row, "scan_date",
+                                         f"scan_date {cell(r, 'scan_date')!r} is not a date YYYY-MM-DD",
+                                         "write the date as YYYY-MM-DD, e.g. 2019-03-14"))
+                ok = False
+        paths: dict[str, str | None] = {}
+        for c in _PATH_COLUMNS:
+            text = cell(r, c)
+            if not text:
+                paths[c] = None
+                continue
+            p = Path(text).expanduser()
+            p = p if p.is_absolute() else base / p
+            if not _exists(p):
+                findings.append(_finding(ManifestCode.MISSING_IMAGE, source, row, c,
+                                         f"{c} {text!r} does not exist (looked for {p})",
+                                         "paths are relative to the manifest's folder; correct the path"))
+                ok = False
+            paths[c] = str(p)
+        thr_text = cell(r, "threshold")
+        threshold: str | None = None
+        if thr_text:
+            try:
+                threshold = canonical_threshold(thr_text)
+            except ImagingError as exc:
+                findings.append(_finding(ManifestCode.BAD_THRESHOLD, source, row, "threshold", str(exc),
+                                         "use suv4, suv2.5, 41pct, percist or a positive number"))
+                ok = False
+        if cell(r, "mask") and thr_text:
+            findings.append(_finding(ManifestCode.MASK_AND_THRESHOLD, source, row, "threshold",
+                                     "the row gives both a mask and a threshold",
+                                     "keep the mask (lesions as drawn) or the threshold, not both"))
+            ok = False
+        if not cell(r, "mask") and threshold is None:
+            threshold = default
+            if threshold is None and not thr_text:
+                findings.append(_finding(ManifestCode.NO_SEGMENTATION, source, row, "mask",
+                                         "the row has no mask and no threshold",
+                                         "give a mask, a threshold for the row, or --threshold for all rows"))
+                ok = False
+        if threshold == "percist" and not cell(r, "organs"):
+            findings.append(_finding(ManifestCode.PERCIST_WITHOUT_ORGANS, source, row, "organs",
+                                     "the percist threshold needs the liver, but the row has no organ map",
+                                     "give an organ map holding the liver, or another threshold"))
+            ok = False
+        if role is Role.BASELINE and cell(r, "transform"):
+            findings.append(_finding(ManifestCode.TRANSFORM_ON_BASELINE, source, row, "transform",
+                                     "a baseline row cannot have a transform",
+                                     "move the transform to the failure scan it registers, or delete it"))
+            ok = False
+        if not cell(r, "organs") and role is not None:
+            findings.append(_finding(ManifestCode.NO_ORGAN_MAP, source, row, "organs",
+                                     "no organ map: this scan's lesions get no site and extranodal value",
+                                     "give an organ label map (e.g. TotalSegmentator), or fill in site and "
+                                     "extranodal in the study's tables before pofa analyze"))
+        if ok and role is not None and date is not None:
+            scans.append(ScanSpec(cell(r, "patient_id"), role, date, str(paths["pet"]), paths["ct"],
+                                  paths["mask"], paths["organs"], threshold if not cell(r, "mask") else None,
+                                  paths["transform"], row))
+        else:
+            broken.add(cell(r, "patient_id"))
+    return scans, broken
+
+
+def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken: set[str],
+                    clinical: pd.DataFrame | None, findings: list[Finding]) -> None:
+    """Checks across rows (one baseline per patient, dates in order) and against the patients table.
+
+    Patients with a row that has its own error are not checked for a missing baseline (the row may be it).
+    """
+    source = mpath.name
+    by_patient: dict[str, list[ScanSpec]] = {}
+    for s in scans:
+        by_patient.setdefault(s.patient_id, []).append(s)
+    baseline_date: dict[str, str] = {}
+    for pid, ss in by_patient.items():
+        bases = [s for s in ss if s.role is Role.BASELINE]
+        if not bases and pid not in broken:
+            findings.append(_finding(ManifestCode.NO_BASELINE, source, ss[0].row, "role",
+                                     f"patient {pid!r} has failure scans but no baseline scan",
+                                     "add the patient's pretreatment scan with role baseline"))
+        for extra in bases[1:]:
+            findings.append(_finding(ManifestCode.DUPLICATE_BASELINE, source, extra.row, "role",
+                                     f"patient {pid!r} already has a baseline scan (row {bases[0].row})",
+                                     "keep one baseline scan per patient (the one before CAR T)"))
+        if bases:
+            baseline_date[pid] = bases[0].scan_date
+        seen: dict[str, int] = {}
+        for s in ss:
+            if s.role is not Role.FAILURE:
+                continue
+            if s.scan_date in seen:
+                findings.append(_finding(ManifestCode.DUPLICATE_SCAN, source, s.row, "scan_date",
+                                         f"patient {pid!r} already has a failure scan on {s.scan_date} "
+                                         f"(row {seen[s.scan_date]})", "keep one scan per date"))
+            else:
+                seen[s.scan_date] = s.row
+            if pid in baseline_date and s.scan_date < baseline_date[pid]:
+                findings.append(_finding(ManifestCode.FAILURE_BEFORE_BASELINE, source, s.row, "scan_date",
+                                         f"the failure scan of {s.scan_date} is before the baseline scan of "
+                                         f"{baseline_date[pid]}", "check both scan dates and roles"))
+    if clinical is None or "patient_id" not in clinical.columns:
+        return
+    ids = clinical["patient_id"].astype(str)
+    known = {pid: row for row, pid in zip(clinical.index, ids, strict=True) if pid}
+    for pid, ss in by_patient.items():
+        if pid not in known:
+            findings.append(_finding(ManifestCode.UNKNOWN_PATIENT, source, ss[0].row, "patient_id",
+                                     f"patient {pid!r} is not in {ppath.name}",
+                                     f"add the patient to {ppath.name} (ids are compared as text, exactly)"))
+    for pid, row in known.items():
+        if pid not in by_patient and pid not in broken:
+            findings.append(_finding(ManifestCode.NOT_IMAGED, ppath.name, int(row), "patient_id",
+                                     f"patient {pid!r} has no scan in the manifest; left out of the study",
+                                     "add the patient's scans to the manifest, or remove the row"))
+    if "progression_date" not in clinical.columns:
+        return
+    prog = {pid: str(clinical.at[row, "progression_date"]) for pid, row in known.items()}
+    for pid, ss in by_patient.items():
+        if pid not in prog:
+            continue
+        p = _parse_date(prog[pid]) if prog[pid] else None
+        for s in ss:
+            if s.role is not Role.FAILURE:
+                continue
+            if not prog[pid]:
+                findings.append(_finding(ManifestCode.FAILURE_WITHOUT_PROGRESSION, source, s.row, "role",
+                                         f"patient {pid!r} has a failure scan but no progression_date in "
+                                         f"{ppath.name}", f"fill in progression_date in {ppath.name}"))
+            elif p is not None and s.scan_date < p:
+                findings.append(_finding(ManifestCode.FAILURE_BEFORE_PROGRESSION, source, s.row, "scan_date",
+                                         f"the failure scan of {s.scan_date} is before progression_date {p}",
+                                         "check the scan date and progression_date (the first failure scan "
+                                         "defines progression)"))

@@ -1,0 +1,423 @@
+"""The per-patient imaging pipeline shared by ``pofa batch`` and ``pofa build-study``.
+
+:func:`process_patient` does one patient's work, in whatever process calls it (a Dask worker or the current
+process), so the cluster and the single-machine path give the same numbers:
+
+1. **Baseline scan**: PET -> SUV (:func:`pofa.imaging.extract.extract`: DICOM with the QIBA rules, or a
+   NIfTI SUV volume), lesions from the scan's mask or threshold rule, features (SUVmax, SUVpeak, MTV, TLG,
+   diameters, centroid), site and extranodal from the organ map -> one row per lesion in the study's lesion
+   format.
+2. **Each failure scan**, by date: the same extraction; registration of the follow-up scan to the baseline
+   (:func:`pofa.imaging.registration.register_scans`: CT-based when both scans have a CT, else PET; or the
+   manifest's precomputed transform); matching of the follow-up lesions to the baseline lesions
+   (:func:`pofa.imaging.matching.match_patient`) -> failure rows in the study's failures format
+   (``baseline_lesion_id`` filled for local failures, blank for new lesions).
+
+The result (:class:`PatientResult`) holds only plain values (text, numbers, None), so it survives a JSON round
+trip exactly: the batch stores it per patient and the merge reads it back bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import os
+import traceback
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from pofa.batch.manifest import PatientScans, ScanSpec, threshold_argument
+from pofa.errors import PofaError, SettingsError
+from pofa.imaging.matching import FAILURE_COLUMNS as MATCH_COLUMNS
+
+__all__ = [
+    "FAILURE_COLUMNS",
+    "PatientError",
+    "PatientResult",
+    "PipelineSettings",
+    "Table",
+    "process_patient",
+]
+
+#: Columns of a failure row: :data:`pofa.imaging.matching.FAILURE_COLUMNS` (the study's failures format, then
+#: the overlap figures), then the failure lesion's SUVmax and MTV.
+FAILURE_COLUMNS: tuple[str, ...] = (*MATCH_COLUMNS, "suvmax", "mtv_ml")
+
+#: JSON scalars a table cell may hold.
+Cell = str | int | float | bool | None
+
+
+class PatientError(PofaError):
+    """One patient's scans cannot be processed; ``stage`` says where (scan, manifest row), ``reason`` why.
+
+    ``internal`` is True when the cause was not a :class:`~pofa.errors.PofaError` (an unexpected exception:
+    perhaps a damaged file a reader did not recognise, perhaps a bug); ``detail`` then holds the traceback.
+    """
+
+    def __init__(self, patient_id: str, stage: str, reason: str, internal: bool = False,
+                 detail: str = "") -> None:
+        self.patient_id = patient_id
+        self.stage = stage
+        self.reason = reason
+        self.internal = internal
+        self.detail = detail
+        super().__init__(f"patient {patient_id!r}, {stage}: {reason}")
+
+
+#: SimpleITK's global default thread count while a patient is processed. Fixed, because results depend on it:
+#: registration fixes its own thread count, yet on a test phantom its final affine metric was 2195.2273 with 1
+#: global thread and 2195.2221 with 2 (each exactly reproducible), enough to move resampled voxels. One thread
+#: also suits a Dask worker with one thread.
+ITK_THREADS = 1
+
+
+@contextlib.contextmanager
+def itk_threads(n: int = ITK_THREADS) -> Iterator[None]:
+    """Run the block with SimpleITK's global default number of threads set to ``n`` (restored afterwards)."""
+    import SimpleITK as sitk
+
+    po = sitk.ProcessObject
+    old = po.GetGlobalDefaultNumberOfThreads()
+    po.SetGlobalDefaultNumberOfThreads(n)
+    try:
+        yield
+    finally:
+        po.SetGlobalDefaultNumberOfThreads(old)
+
+
+@contextlib.contextmanager
+def _stage(patient_id: str, stage: str) -> Iterator[None]:
+    """Turn any failure inside the block into a :class:`PatientError` naming ``stage``."""
+    try:
+        yield
+    except PatientError:
+        raise
+    except PofaError as exc:
+        raise PatientError(patient_id, stage, str(exc)) from exc
+    except Exception as exc:  # noqa: BLE001 - isolation: recorded with the stage, never lost
+        raise PatientError(patient_id, stage, f"{type(exc).__name__}: {exc}", internal=True,
+                           detail=traceback.format_exc(limit=20)) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class PipelineSettings:
+    """Options of the per-patient pipeline (all part of the content key of a patient's results).
+
+    The segmentation rule is per scan (the manifest's ``mask`` or ``threshold``, or the default threshold).
+
+    Attributes
+    ----------
+    suv : str
+        SUV normalisation: ``bw``, ``lbm-james`` or ``lbm-janmahasatian``.
+    min_volume_ml : float
+        Lesions smaller than this are dropped.
+    detect_suv, margin_41pct_mm : float
+        ``41pct`` rule: detection threshold and growth of each lesion's box (see :mod:`pofa.imaging.segment`).
+    deformable : bool
+        Add a B-spline stage to the registration.
+    affine : bool
+        Run the affine stage after the rigid one.
+    registration_iterations : int
+        Maximum iterations per level of the rigid and affine stages.
+    local_tolerance_mm : float
+        A follow-up lesion overlapping a baseline lesion grown by this is a local failure.
+    marginal_margin_mm : float
+        Within this distance (and not local) it is marginal; reported in the failure row.
+    label_maps : bool
+        Write each scan's lesion label map (NIfTI) into the patient's work folder.
+    """
+
+    suv: str = "bw"
+    min_volume_ml: float = 0.0
+    detect_suv: float = 2.5
+    margin_41pct_mm: float = 10.0
+    deformable: bool = False
+    affine: bool = True
+    registration_iterations: int = 200
+    local_tolerance_mm: float = 0.0
+    marginal_margin_mm: float = 10.0
+    label_maps: bool = True
+
+    def __post_init__(self) -> None:
+        if self.suv not in ("bw", "lbm-james", "lbm-janmahasatian"):
+            raise SettingsError(f"Unknown SUV normalisation {self.suv!r}: use bw, lbm-james or "
+                                "lbm-janmahasatian.")
+        for name in ("min_volume_ml", "local_tolerance_mm", "marginal_margin_mm"):
+            v = getattr(self, name)
+            if not math.isfinite(v) or v < 0:
+                raise SettingsError(f"{name} must be a number >= 0; got {v}.")
+        if not (math.isfinite(self.detect_suv) and self.detect_suv > 0):
+            raise SettingsError(f"detect_suv must be > 0; got {self.detect_suv}.")
+        if self.registration_iterations < 1:
+            raise SettingsError(f"registration_iterations must be >= 1; got {self.registration_iterations}.")
+
+    def to_json(self) -> dict[str, Any]:
+        """The settings as plain JSON values (what the content key hashes)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PipelineSettings:
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in d.items() if k in known})
+
+
+def _cell(v: Any) -> Cell:
+    """A plain JSON value: NaN/None -> None, numpy scalars -> Python, everything else as it is or text."""
+    if v is None:
+        return None
+    if isinstance(v, bool):
+        return v
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)):  # numpy scalar
+        v = v.item()
+    if isinstance(v, bool | int | str):
+        return v
+    if isinstance(v, float):
+        return None if math.isnan(v) else v
+    return str(v)
+
+
+@dataclass(frozen=True, slots=True)
+class Table:
+    """Rows of plain values under named columns (an immutable, JSON-exact table)."""
+
+    columns: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+
+    @classmethod
+    def from_records(cls, records: Sequence[Mapping[str, Any]],
+                     columns: Sequence[str] | None = None) -> Table:
+        cols: list[str] = list(columns) if columns is not None else []
+        if columns is None:
+            for r in records:
+                cols.extend(c for c in r if c not in cols)
+        return cls(tuple(cols), tuple(tuple(_cell(r.get(c)) for c in cols) for r in records))
+
+    def records(self) -> list[dict[str, Cell]]:
+        return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"columns": list(self.columns), "rows": [list(r) for r in self.rows]}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> Table:
+        return cls(tuple(d["columns"]), tuple(tuple(_cell(v) for v in r) for r in d["rows"]))
+
+
+@dataclass(frozen=True, slots=True)
+class PatientResult:
+    """One patient's rows for the study folder and the provenance of each scan.
+
+    Attributes
+    ----------
+    patient_id : str
+    lesions : Table
+        Baseline lesions, columns of :data:`pofa.imaging.extract.LESION_COLUMNS` (study lesion format first).
+    failures : Table
+        Lesions of the failure scans in the study's failures format plus overlap figures.
+    scans : str
+        Canonical JSON: per scan its manifest row, SUV method, segmentation method, lesion count, warnings and
+        (failure scans) the registration and matching summaries.
+    """
+
+    patient_id: str
+    lesions: Table
+    failures: Table
+    scans: str
+
+    @property
+    def provenance(self) -> list[dict[str, Any]]:
+        """The per-scan provenance as JSON objects."""
+        return list(json.loads(self.scans))
+
+    def to_json(self) -> dict[str, Any]:
+        return {"patient_id": self.patient_id, "lesions": self.lesions.to_json(),
+                "failures": self.failures.to_json(), "scans": self.provenance}
+
+    @classmethod
+    def from_json(cls, d: Mapping[str, Any]) -> PatientResult:
+        return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
+                   _canonical(d["scans"]))
+
+
+def _canonical(obj: Any) -> str:
+    return json.dumps(obj, sort_keys=True, ensure_ascii=False, allow_nan=False, default=_json_default)
+
+
+def _json_default(o: Any) -> Any:
+    if hasattr(o, "item"):
+        return _cell(o.item())
+    return str(o)
+
+
+def _clean(obj: Any) -> Any:
+    """JSON-ready copy: NaN -> None, tuples -> lists, numpy scalars -> Python."""
+    if isinstance(obj, Mapping):
+        return {str(k): _clean(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_clean(v) for v in obj]
+    return _cell(obj)
+
+
+# ---------------------------------------------------------------------------------------------- the work
+def _extract(scan: ScanSpec, settings: PipelineSettings, ct: Any) -> Any:
+    from pofa.imaging.extract import extract
+
+    seg: dict[str, Any] = ({"mask": scan.mask} if scan.mask is not None
+                           else {"threshold": threshold_argument(str(scan.threshold))})
+    return extract(scan.pet, ct=ct, organs=scan.organs, patient_id=scan.patient_id,
+                   min_volume_ml=settings.min_volume_ml, suv=settings.suv, detect_suv=settings.detect_suv,
+                   margin_mm=settings.margin_41pct_mm, **seg)
+
+
+def _read_ct(scan: ScanSpec) -> Any:
+    from pofa.imaging.extract import read_image
+
+    return None if scan.ct is None else read_image(scan.ct, "CT")
+
+
+def _scan_record(scan: ScanSpec, res: Any) -> dict[str, Any]:
+    """What was done to one scan. Manifest row and file names are not stored (they are not part of the content
+    key, so a reused result could carry stale ones); the study merge adds them from the current manifest."""
+    return {
+        "role": scan.role.value,
+        "scan_date": scan.scan_date,
+        "threshold": scan.threshold,
+        "suv": res.suv.factors.method,
+        "suv_units": res.suv.factors.units,
+        "segmentation": res.segmentation.method,
+        "n_lesions": len(res.lesions),
+        "warnings": list(res.warnings),
+    }
+
+
+def process_patient(scans: PatientScans, settings: PipelineSettings | None = None,
+                    label_dir: str | os.PathLike[str] | None = None) -> PatientResult:
+    """Lesion rows (baseline) and failure rows (each failure scan) of one patient.
+
+    Parameters
+    ----------
+    scans : PatientScans
+        The patient's scans from the manifest (absolute paths).
+    settings : PipelineSettings, optional
+        Defaults to ``PipelineSettings()``.
+    label_dir : path, optional
+        Folder for the label maps (``baseline_labels.nii.gz``, ``failure_<date>_labels.nii.gz``) when
+        ``settings.label_maps``.
+
+    Returns
+    -------
+    PatientResult
+
+    Raises
+    ------
+    PatientError
+        A scan cannot be read, segmented, registered or matched; ``stage`` names the scan and manifest row.
+    """
+    st = settings if settings is not None else PipelineSettings()
+    with itk_threads():
+        return _process(scans, st, Path(label_dir) if label_dir is not None and st.label_maps else None)
+
+
+def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) -> PatientResult:
+    pid = scans.patient_id
+    base = scans.baseline
+
+    def stage(what: str, scan: ScanSpec) -> str:
+        return f"{what} of the {scan.where()}"
+
+    with _stage(pid, stage("extraction", base)):
+        base_ct = _read_ct(base)
+        base_res = _extract(base, st, base_ct)
+        records = [_scan_record(base, base_res)]
+        if out_dir is not None:
+            base_res.write_label_map(out_dir / "baseline_labels.nii.gz")
+        lesions = Table.from_records(base_res.rows())
+    failure_rows: list[dict[str, Any]] = []
+    for k, scan in enumerate(scans.failures, start=1):
+        with _stage(pid, stage("extraction", scan)):
+            fu_ct = _read_ct(scan)
+            fu_res = _extract(scan, st, fu_ct)
+            rec = _scan_record(scan, fu_res)
+            if out_dir is not None:
+                fu_res.write_label_map(out_dir / f"failure_{scan.scan_date}_labels.nii.gz")
+        with _stage(pid, stage("registration", scan)):
+            reg = _register(scan, base_res, fu_res, base_ct, fu_ct, st)
+            rec["registration"] = {
+                "stages": list(reg.stages),
+                "metric_values": list(reg.metric_values),
+                "body_dice_before": reg.body_dice_before,
+                "body_dice_after": reg.body_dice_after,
+                "method": reg.method,
+            }
+        with _stage(pid, stage("lesion matching", scan)):
+            rows, summary = _match(scan, k, base_res, fu_res, reg, st)
+        rec["matching"] = summary
+        failure_rows.extend(rows)
+        records.append(rec)
+    failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
+    return PatientResult(pid, lesions, failures, _canonical(_clean(records)))
+
+
+def _register(scan: ScanSpec, base_res: Any, fu_res: Any, base_ct: Any, fu_ct: Any,
+              st: PipelineSettings) -> Any:
+    from pofa.imaging.registration import Modality, RegistrationSettings, register_scans, transform_from_file
+
+    if scan.transform is not None:
+        both_ct = base_ct is not None and fu_ct is not None
+        return transform_from_file(scan.transform, base_ct if both_ct else base_res.suv.volume,
+                                   fu_ct if both_ct else fu_res.suv.volume,
+                                   Modality.CT if both_ct else Modality.PET)
+    rs = RegistrationSettings(deformable=st.deformable, affine=st.affine,
+                              iterations=st.registration_iterations)
+    return register_scans(base_res.suv.volume, fu_res.suv.volume, base_ct, fu_ct, rs)
+
+
+def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
+           st: PipelineSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Failure rows of the ``k``-th failure scan: its lesions matched to the baseline lesions.
+
+    Rows from :func:`pofa.imaging.matching.match_to_failures_rows`: ``baseline_lesion_id`` is filled for local
+    failures only (a follow-up lesion covering several baseline lesions, a merge, gives one row per covered
+    lesion); marginal, de novo and outside-the-baseline-scan lesions leave it blank, so the study counts them
+    as new lesions (``match_class`` keeps the finer class). Centres are in baseline LPS mm (comparable with
+    the baseline lesions); diameter, SUVmax and MTV are the failure lesion's own. Failure ids get the scan's
+    number: ``S<k>-F<label>``, unique over the patient's failure scans.
+    """
+    from pofa.imaging.matching import MatchClass, match_patient, match_to_failures_rows
+
+    m = match_patient(base_res.labels, fu_res.labels, reg, tolerance_mm=st.local_tolerance_mm,
+                      margin_mm=st.marginal_margin_mm)
+    base_id = {les.label: les.lesion_id for les in base_res.lesions}
+    fu_les = {les.label: les for les in fu_res.lesions}
+    rows = match_to_failures_rows(m, patient_id=scan.patient_id, scan_date=scan.scan_date,
+                                  followup_features=fu_res.lesions, lesion_ids=base_id)
+    for r in rows:
+        les = fu_les[int(r["followup_label"])]
+        r["failure_id"] = f"S{k}-{r['failure_id']}"
+        r["suvmax"] = les.suvmax
+        r["mtv_ml"] = les.mtv_ml
+    counts = m.counts()
+    warnings = []
+    if counts[MatchClass.OUTSIDE]:
+        warnings.append(f"{counts[MatchClass.OUTSIDE]} failure lesion(s) lie outside the baseline scan's "
+                        "field of view: they count as new lesions, but whether they were there before is "
+                        "unknown")
+    unseen = [base_id[b.baseline_label] for b in m.baseline if not b.in_followup_scan]
+    if unseen:
+        warnings.append(f"baseline lesion(s) {', '.join(unseen)} lie outside the failure scan: 'not failed' "
+                        "means 'not seen' for them")
+    summary = {
+        "counts": {c.value: n for c, n in counts.items()},
+        "baseline_failed": [base_id[b.baseline_label] for b in m.baseline if b.failed],
+        "groups": {g: sum(1 for x in m.groups if x.kind.value == g)
+                   for g in sorted({x.kind.value for x in m.groups})},
+        "method": m.method,
+        "warnings": warnings,
+    }
+    return rows, summary

@@ -1,0 +1,292 @@
+"""From per-patient imaging results to a study folder that ``pofa analyze`` reads.
+
+The study folder (docs/study-format.md) gets:
+
+- ``patients.csv``: the rows of the manifest's patients table for the patients whose scans were processed,
+every
+  column kept as written (text cells copied, not re-typed);
+- ``lesions.csv``: the baseline lesions of every processed patient (study lesion format, then the feature
+  columns of :data:`pofa.imaging.extract.LESION_COLUMNS` as covariates);
+- ``failures.csv``: the lesions seen at the failure scans, matched to the baseline lesions;
+- ``study.toml``: copied from the manifest's folder when there is one, else a name and description;
+- ``imaging.json``: the manifest's and patients table's SHA-256, the pipeline settings, each patient's content
+  key and per-scan provenance (SUV method, segmentation, registration quality, matching), and the patients
+  left out with the reason.
+
+Patients are in manifest order, lesions and failure rows in the order the pipeline made them; numbers are
+written with ``repr`` (the shortest text that reads back to the same double), so the folder is the same byte
+for byte whichever machine or worker computed each patient.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import json
+import shutil
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from pofa import __version__
+from pofa.atomic import check_output_dir, output_dir
+from pofa.batch.cache import Status
+from pofa.batch.job import PatientJob, PatientOutcome, load_result, run_patient_job
+from pofa.batch.manifest import Manifest, PatientScans, load_manifest
+from pofa.batch.pipeline import FAILURE_COLUMNS, Cell, PatientResult, PipelineSettings
+from pofa.errors import PofaError
+from pofa.settings import SETTINGS_FILE
+
+__all__ = ["IMAGING_JSON", "BuildError", "ExcludedPatient", "build_study_from_manifest", "csv_text",
+           "error_rows", "format_cell", "write_study"]
+
+IMAGING_JSON = "imaging.json"
+
+
+class BuildError(PofaError):
+    """Some patients' scans could not be processed (``pofa build-study`` without ``--skip-errors``)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ExcludedPatient:
+    """A patient left out of the study, with where and why it failed."""
+
+    patient_id: str
+    error_kind: str
+    stage: str
+    reason: str
+
+    @classmethod
+    def of(cls, o: PatientOutcome) -> ExcludedPatient:
+        return cls(o.patient_id, "" if o.error_kind is None else o.error_kind.value, o.stage, o.reason)
+
+    def to_json(self) -> dict[str, str]:
+        return {"patient_id": self.patient_id, "error_kind": self.error_kind, "stage": self.stage,
+                "reason": self.reason}
+
+
+def format_cell(v: Cell) -> str:
+    """A cell as CSV text: blank for None, yes/no for booleans, ``repr`` for floats (exact round trip)."""
+    if v is None:
+        return ""
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, float):
+        return repr(v)
+    return str(v)
+
+
+def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
+    """CSV text (comma, minimal quoting, ``\\n`` line ends) of a header and rows."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(columns)
+    for r in rows:
+        w.writerow([format_cell(v) for v in r])
+    return buf.getvalue()
+
+
+def _union_columns(tables: Sequence[tuple[str, ...]], first: Sequence[str] = ()) -> list[str]:
+    cols = list(first)
+    for t in tables:
+        cols.extend(c for c in t if c not in cols)
+    return cols
+
+
+def _stack(results: Sequence[PatientResult], which: str, first: Sequence[str] = ()) -> tuple[list[str], list]:
+    tables = [getattr(r, which) for r in results]
+    cols = _union_columns([t.columns for t in tables], first)
+    rows = []
+    for t in tables:
+        pos = {c: i for i, c in enumerate(t.columns)}
+        rows.extend([r[pos[c]] if c in pos else None for c in cols] for r in t.rows)
+    return cols, rows
+
+
+def _with_sources(result: PatientResult, scans: PatientScans | None) -> list[dict[str, Any]]:
+    """The per-scan provenance with the manifest row and file names of the current manifest."""
+    by_scan = {(s.role.value, s.scan_date): s for s in (scans.scans if scans is not None else ())}
+    out = []
+    for rec in result.provenance:
+        s = by_scan.get((rec.get("role"), rec.get("scan_date")))
+        names = {} if s is None else {
+            "row": s.row, **{c: Path(getattr(s, c)).name if getattr(s, c) else "" for c in
+                             ("pet", "ct", "mask", "organs", "transform")}}
+        out.append({**names, **rec})
+    return out
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str | Path, *,
+                settings: PipelineSettings, keys: Mapping[str, str] | None = None,
+                excluded: Sequence[ExcludedPatient] = (), force: bool = False) -> Path:
+    """Write the study folder for ``results`` (atomically: complete or not at all).
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The manifest the results came from (its patients table gives patients.csv).
+    results : sequence of PatientResult
+        One per processed patient, in manifest order.
+    out : path
+        The study folder; an existing non-empty folder is replaced only with ``force``.
+    settings : PipelineSettings
+        Recorded in imaging.json.
+    keys : mapping, optional
+        Patient id -> content key, recorded in imaging.json.
+    excluded : sequence of ExcludedPatient
+        Patients left out (recorded in imaging.json).
+
+    Returns
+    -------
+    pathlib.Path
+        The study folder (absolute).
+    """
+    if not results:
+        raise PofaError("no patient's scans could be processed, so there is no study to write; see the "
+                        "errors listed for each patient")
+    ids = [r.patient_id for r in results]
+    if len(set(ids)) != len(ids):
+        twice = sorted({i for i in ids if ids.count(i) > 1})
+        raise PofaError(f"a patient appears twice among the results: {twice}")
+    scans = {p.patient_id: p for p in manifest.patients()}
+    clinical = manifest.clinical
+    keep = clinical["patient_id"].astype(str).isin(set(ids))
+    clinical = clinical.loc[keep]
+    from pofa.imaging.extract import LESION_COLUMNS
+
+    les_cols, les_rows = _stack(results, "lesions", LESION_COLUMNS)
+    fail_cols, fail_rows = _stack(results, "failures", FAILURE_COLUMNS)
+    info: dict[str, Any] = {
+        "format": 1,
+        "pofa_version": __version__,
+        "manifest": manifest.path.name,
+        "manifest_sha256": _sha256(manifest.path),
+        "patients_table": manifest.patients_path.name,
+        "patients_table_sha256": _sha256(manifest.patients_path),
+        "default_threshold": manifest.default_threshold,
+        "settings": settings.to_json(),
+        "patients": [{"patient_id": r.patient_id, "key": (keys or {}).get(r.patient_id),
+                      "scans": _with_sources(r, scans.get(r.patient_id))} for r in results],
+        "excluded": [e.to_json() for e in excluded],
+        "columns": {
+            "lesions.csv": "baseline lesions from pofa.imaging.extract (docs/imaging.md)",
+            "failures.csv": "lesions of the failure scans matched to the baseline lesions (docs/batch.md)",
+        },
+    }
+    toml = manifest.path.parent / SETTINGS_FILE
+    with output_dir(Path(out), force) as tmp:
+        (tmp / "patients.csv").write_text(
+            csv_text(list(clinical.columns), clinical.astype(str).to_numpy().tolist()), encoding="utf-8")
+        (tmp / "lesions.csv").write_text(csv_text(les_cols, les_rows), encoding="utf-8")
+        (tmp / "failures.csv").write_text(csv_text(fail_cols, fail_rows), encoding="utf-8")
+        if toml.is_file():
+            shutil.copyfile(toml, tmp / SETTINGS_FILE)
+        else:
+            name = manifest.path.parent.name or manifest.path.stem
+            (tmp / SETTINGS_FILE).write_text(
+                "# Written by pofa from an imaging manifest; edit to change the analysis settings.\n[study]\n"
+                f"name = {json.dumps(name)}\n"
+                f"description = {json.dumps('Built from the imaging manifest ' + manifest.path.name)}\n",
+                encoding="utf-8")
+        (tmp / IMAGING_JSON).write_text(
+            json.dumps(info, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
+    return Path(out).absolute()
+
+
+def _failure_list(errors: Sequence[PatientOutcome], limit: int = 10) -> str:
+    lines = [f"  patient {o.patient_id!r}, {o.stage}: {o.reason}" for o in errors[:limit]]
+    if len(errors) > limit:
+        lines.append(f"  ... and {len(errors) - limit} more")
+    return "\n".join(lines)
+
+
+def build_study_from_manifest(
+    manifest: str | Path | Manifest,
+    out: str | Path,
+    *,
+    patients: str | Path | None = None,
+    threshold: str | float | None = None,
+    settings: PipelineSettings | None = None,
+    force: bool = False,
+    skip_errors: bool = False,
+    work: str | Path | None = None,
+    on_outcome: Callable[[PatientOutcome], None] | None = None,
+) -> Path:
+    """Build a study folder from an imaging manifest in the current process (no cluster).
+
+    Runs :func:`pofa.batch.pipeline.process_patient` for each patient, one after the other, then
+    :func:`write_study`. The numbers are the same as ``pofa batch`` gives (same function, same serialisation).
+
+    Parameters
+    ----------
+    manifest : path or Manifest
+        The imaging manifest (read with :func:`pofa.batch.manifest.load_manifest` when a path).
+    out : path
+        The study folder to write (replaced only with ``force``).
+    patients : path, optional
+        The patients table (default: patients.csv beside the manifest).
+    threshold : str or float, optional
+        Segmentation rule for manifest rows with neither a mask nor a threshold.
+    settings : PipelineSettings, optional
+    force : bool
+        Replace a non-empty ``out``.
+    skip_errors : bool
+        Leave out the patients whose scans fail (listed in imaging.json) instead of stopping with an error.
+    work : path, optional
+        A work folder kept between runs: patients already done with the same inputs and settings are reused
+        (as in ``pofa batch``). Default: a temporary folder, removed afterwards.
+    on_outcome : callable, optional
+        Called with each patient's :class:`~pofa.batch.job.PatientOutcome` (progress).
+
+    Returns
+    -------
+    pathlib.Path
+        The study folder (absolute).
+
+    Raises
+    ------
+    ManifestError
+        The manifest or its patients table has errors (nothing is processed).
+    BuildError
+        A patient's scans failed and ``skip_errors`` is off (nothing is written).
+    """
+    st = settings if settings is not None else PipelineSettings()
+    m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest, patients, threshold)
+    if not m.ok:
+        from pofa.batch.manifest import ManifestError
+
+        raise ManifestError(m.report)
+    check_output_dir(Path(out).absolute(), force)
+    with tempfile.TemporaryDirectory(prefix="pofa-work-") as tmp_work:
+        work_dir = Path(work).absolute() if work is not None else Path(tmp_work)
+        outcomes = []
+        for p in m.patients():
+            o = run_patient_job(PatientJob(p, st, str(work_dir)))
+            outcomes.append(o)
+            if on_outcome is not None:
+                on_outcome(o)
+        errors = [o for o in outcomes if o.status is Status.ERROR]
+        if errors and not skip_errors:
+            raise BuildError(f"the scans of {len(errors)} of {len(outcomes)} patient(s) could not be "
+                             f"processed, so no study was written:\n{_failure_list(errors)}\nFix or remove "
+                             "these scans, or use --skip-errors to build the study without these patients")
+        ok = [o for o in outcomes if o.status is Status.OK]
+        results = [load_result(PatientJob(p, st, str(work_dir)).folder, o.key)
+                   for p, o in zip(m.patients(), outcomes, strict=True) if o.status is Status.OK]
+        return write_study(m, results, out, settings=st, keys={o.patient_id: o.key for o in ok},
+                           excluded=[ExcludedPatient.of(o) for o in errors], force=force)
+
+
+def error_rows(outcomes: Sequence[PatientOutcome]) -> str:
+    """errors.csv text: one row per failed patient (kind, stage, reason)."""
+    rows = [[o.patient_id, o.error_kind.value if o.error_kind else "", o.stage, o.reason]
+            for o in outcomes if o.status is Status.ERROR]
+    return csv_text(["patient_id", "error_kind", "stage", "reason"], rows)
+
