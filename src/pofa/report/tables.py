@@ -1040,7 +1040,7 @@ def cutpoint_table(results: Mapping[str, Any]) -> ReportTable | None:
             "Feature",
             "Endpoint",
             "Cut-point",
-            "Patients below / at or above",
+            "Patients at or below / above the cut-point",
             "Statistic",
             "p (Lau92)",
             "p (Lau94)",
