@@ -183,3 +183,14 @@ def test_pickle_round_trip_stays_read_only():
     np.testing.assert_array_equal(w.affine, v.affine)
     with pytest.raises(ValueError):
         w.voxels[0, 0, 0] = 1
+
+
+def test_truncated_nifti_is_a_clear_error(tmp_path):
+    import nibabel as nib
+
+    path = tmp_path / "cut.nii.gz"
+    nib.save(nib.Nifti1Image(np.arange(27000, dtype=np.float32).reshape(30, 30, 30), np.eye(4)), str(path))
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(ImagingError, match="truncated or corrupt"):
+        Volume.from_nifti(path)

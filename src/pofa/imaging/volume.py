@@ -22,6 +22,7 @@ grid. ``vol.affine`` returns a copy.
 from __future__ import annotations
 
 import os
+import zlib
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -192,7 +193,11 @@ class Volume:
                 raise ImagingError(f"Cannot read {path} as NIfTI: {exc}") from exc
         else:
             img = source
-        data = np.asanyarray(img.dataobj)
+        try:
+            data = np.asanyarray(img.dataobj)
+        except (OSError, EOFError, ValueError, zlib.error) as exc:  # truncated or corrupt voxel data
+            raise ImagingError(f"Cannot read the voxels of {source}: the file is truncated or corrupt "
+                               f"({type(exc).__name__}: {exc}). Export the image again.") from exc
         if data.ndim == 4 and data.shape[3] == 1:
             data = data[..., 0]
         if data.ndim != 3:
