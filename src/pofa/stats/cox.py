@@ -463,7 +463,9 @@ class _RiskSets:
         if efron:
             reps = self.d[self.ev].astype(np.int64)
             self.rows = np.repeat(self.ev, reps)
-            self.frac = np.concatenate([np.arange(k) / k for k in reps])
+            # Efron's fractions 0/d, 1/d, ..., (d-1)/d for each tied event time, without a Python loop
+            first = np.repeat(np.cumsum(reps) - reps, reps)
+            self.frac = (np.arange(self.rows.size) - first) / np.repeat(reps, reps)
             self.wt = np.ones(self.rows.size)
         else:
             self.rows = self.ev
