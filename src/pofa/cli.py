@@ -258,6 +258,7 @@ def demo(
 from pofa.batch.commands import batch_command, build_study_command  # noqa: E402
 from pofa.imaging.commands import extract_command  # noqa: E402
 from pofa.imaging.match_commands import match_command  # noqa: E402
+from pofa.power.commands import power_command  # noqa: E402
 from pofa.riskmodel.commands import model_fit_command, predict_command  # noqa: E402
 from pofa.simulate.commands import simulate_command  # noqa: E402
 
@@ -267,6 +268,7 @@ model_app.command("fit")(model_fit_command)
 app.add_typer(model_app, name="model")
 app.command("predict")(predict_command)
 app.command("simulate")(simulate_command)
+app.command("power")(power_command)
 app.command("extract")(extract_command)
 app.command("match")(match_command)
 app.command("batch")(batch_command)
