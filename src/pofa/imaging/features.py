@@ -135,7 +135,8 @@ def _feret(points: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
             try:
                 points = points[ConvexHull(points, qhull_options="QJ").vertices]
             except (QhullError, ValueError):
-                pass  # degenerate (collinear): all pairs below is exact
+                # Degenerate (collinear or coplanar) points: no hull; the all-pairs search below is exact.
+                return _farthest_pair(points, None)
     return _farthest_pair(points, None)
 
 

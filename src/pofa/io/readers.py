@@ -351,7 +351,15 @@ def _arrow_texts(column: object) -> pd.Series | list[str] | None:
             return [_float_text(v) for v in pc.cast(column, pa.float64()).to_pylist()]
         return [cell_text(v) for v in column.to_pylist()]  # type: ignore[attr-defined]
     except (ValueError, OverflowError, TypeError, pa.ArrowException):
-        pass  # e.g. a date beyond year 9999, which Python's datetime cannot hold
+        # e.g. a date beyond year 9999, which Python's datetime cannot hold: fall back to Arrow's own text
+        return _arrow_text(column)
+
+
+def _arrow_text(column: object) -> list[str] | None:
+    """Cells as Arrow's text cast gives them, or None when even that fails."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     try:
         return [cell_text(v) for v in pc.cast(column, pa.string()).to_pylist()]
     except (ValueError, OverflowError, TypeError, pa.ArrowException):
