@@ -12,6 +12,9 @@ process), so the cluster and the single-machine path give the same numbers:
    manifest's precomputed transform); matching of the follow-up lesions to the baseline lesions
    (:func:`pofa.imaging.matching.match_patient`) -> failure rows in the study's failures format
    (``baseline_lesion_id`` filled for local failures, blank for new lesions).
+3. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
+   the lesions' projections and their outcome or class (:func:`pofa.imaging.mip.match_mip`), kept as plain
+   JSON in :attr:`PatientResult.figure` (the study writes it into imaging.json; the report draws it).
 
 The result (:class:`PatientResult`) holds only plain values (text, numbers, None), so it survives a JSON round
 trip exactly: the batch stores it per patient and the merge reads it back bit for bit.
@@ -223,26 +226,37 @@ class PatientResult:
     scans : str
         Canonical JSON: per scan its manifest row, SUV method, segmentation method, lesion count, warnings and
         (failure scans) the registration and matching summaries.
+    figure : str
+        Canonical JSON of the baseline-and-failure figure of the first failure scan
+        (:meth:`pofa.imaging.mip.MatchMip.to_json`); "" when the patient has no failure scan or the figure
+        could not be made (the reason is in that scan's matching warnings).
     """
 
     patient_id: str
     lesions: Table
     failures: Table
     scans: str
+    figure: str = ""
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
         """The per-scan provenance as JSON objects."""
         return list(json.loads(self.scans))
 
+    @property
+    def figure_data(self) -> dict[str, Any] | None:
+        """The figure data as a JSON object (None without a figure)."""
+        return json.loads(self.figure) if self.figure else None
+
     def to_json(self) -> dict[str, Any]:
         return {"patient_id": self.patient_id, "lesions": self.lesions.to_json(),
-                "failures": self.failures.to_json(), "scans": self.provenance}
+                "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PatientResult:
+        fig = d.get("figure")
         return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
-                   _canonical(d["scans"]))
+                   _canonical(d["scans"]), _canonical(fig) if fig else "")
 
 
 def _canonical(obj: Any) -> str:
@@ -339,6 +353,7 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
             base_res.write_label_map(out_dir / "baseline_labels.nii.gz")
         lesions = Table.from_records(base_res.rows())
     failure_rows: list[dict[str, Any]] = []
+    figure = ""
     for k, scan in enumerate(scans.failures, start=1):
         with _stage(pid, stage("extraction", scan)):
             fu_ct = _read_ct(scan)
@@ -356,12 +371,31 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
                 "method": reg.method,
             }
         with _stage(pid, stage("lesion matching", scan)):
-            rows, summary = _match(scan, k, base_res, fu_res, reg, st)
+            rows, summary, match = _match(scan, k, base_res, fu_res, reg, st)
+        if k == 1:
+            with _stage(pid, stage("report figure", scan)):
+                figure = _figure(base, scan, base_res, fu_res, match, summary["warnings"])
         rec["matching"] = summary
         failure_rows.extend(rows)
         records.append(rec)
     failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
-    return PatientResult(pid, lesions, failures, _canonical(_clean(records)))
+    return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
+
+
+def _figure(base: ScanSpec, scan: ScanSpec, base_res: Any, fu_res: Any, match: Any,
+            warnings: list[str]) -> str:
+    """Canonical JSON of the report figure of this failure scan ("" and a warning when it cannot be made,
+    e.g. an oblique PET whose head-foot axis is not an image axis: the patient's rows are still good)."""
+    from pofa.errors import ImagingError
+    from pofa.imaging.mip import match_mip
+
+    try:
+        mip = match_mip(match, base_res.suv.volume, fu_res.suv.volume, base_res.labels, fu_res.labels,
+                        baseline_date=base.scan_date, failure_date=scan.scan_date)
+    except ImagingError as exc:
+        warnings.append(f"no report figure for this scan: {exc}")
+        return ""
+    return _canonical(mip.to_json())
 
 
 def _register(scan: ScanSpec, base_res: Any, fu_res: Any, base_ct: Any, fu_ct: Any,
@@ -379,7 +413,7 @@ def _register(scan: ScanSpec, base_res: Any, fu_res: Any, base_ct: Any, fu_ct: A
 
 
 def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
-           st: PipelineSettings) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+           st: PipelineSettings) -> tuple[list[dict[str, Any]], dict[str, Any], Any]:
     """Failure rows of the ``k``-th failure scan: its lesions matched to the baseline lesions.
 
     Rows from :func:`pofa.imaging.matching.match_to_failures_rows`: ``baseline_lesion_id`` is filled for local
@@ -387,7 +421,8 @@ def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
     lesion); marginal, de novo and outside-the-baseline-scan lesions leave it blank, so the study counts them
     as new lesions (``match_class`` keeps the finer class). Centres are in baseline LPS mm (comparable with
     the baseline lesions); diameter, SUVmax and MTV are the failure lesion's own. Failure ids get the scan's
-    number: ``S<k>-F<label>``, unique over the patient's failure scans.
+    number: ``S<k>-F<label>``, unique over the patient's failure scans. Also returns the
+    :class:`~pofa.imaging.matching.MatchResult`.
     """
     from pofa.imaging.matching import MatchClass, match_patient, match_to_failures_rows
 
@@ -420,4 +455,4 @@ def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
         "method": m.method,
         "warnings": warnings,
     }
-    return rows, summary
+    return rows, summary, m

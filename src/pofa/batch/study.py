@@ -10,8 +10,10 @@ every
 - ``failures.csv``: the lesions seen at the failure scans, matched to the baseline lesions;
 - ``study.toml``: copied from the manifest's folder when there is one, else a name and description;
 - ``imaging.json``: the manifest's and patients table's SHA-256, the pipeline settings, each patient's content
-  key and per-scan provenance (SUV method, segmentation, registration quality, matching), and the patients
-  left out with the reason.
+  key and per-scan provenance (SUV method, segmentation, registration quality, matching), the data of each
+  patient's baseline-and-failure figure (``figure``: coronal MIPs and lesion outlines of the first failure
+  scan, :meth:`pofa.imaging.mip.MatchMip.to_json`; null without a failure scan), which the report draws, and
+  the patients left out with the reason.
 
 Patients are in manifest order, lesions and failure rows in the order the pipeline made them; numbers are
 written with ``repr`` (the shortest text that reads back to the same double), so the folder is the same byte
@@ -173,7 +175,8 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
         "default_threshold": manifest.default_threshold,
         "settings": settings.to_json(),
         "patients": [{"patient_id": r.patient_id, "key": (keys or {}).get(r.patient_id),
-                      "scans": _with_sources(r, scans.get(r.patient_id))} for r in results],
+                      "scans": _with_sources(r, scans.get(r.patient_id)), "figure": r.figure_data}
+                     for r in results],
         "excluded": [e.to_json() for e in excluded],
         "columns": {
             "lesions.csv": "baseline lesions from pofa.imaging.extract (docs/imaging.md)",

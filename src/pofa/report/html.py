@@ -282,6 +282,7 @@ def render_html(
         fig_by=fig_by,
         tables=tab_by,
         km_figs=[f for f in figs if f["name"].startswith("km_")],
+        scan_figs=[f for f in figs if f["name"].startswith("scans_")],
         methods=list(methods),
         settings_json=json.dumps(inp.settings.to_json(), indent=2, ensure_ascii=False),
         input_hashes=sorted(inp.input_hashes.items()),
@@ -336,6 +337,7 @@ def write_report(
     versions: Mapping[str, str] | None = None,
     manifest: bool = True,
     write_results: bool = True,
+    study_folder: str | Path | None = None,
 ) -> ReportFiles:
     """Write report.html, figures/ (PNG 300 dpi + SVG), tables/ (CSV + XLSX) and manifest.json.
 
@@ -357,13 +359,17 @@ def write_report(
         results.json after its writers calls :func:`pofa.report.write_run_manifest` itself instead.
     write_results : bool
         Write results.json from the results given when the folder has none (standalone use).
+    study_folder : str or Path, optional
+        The analysed study folder (default: the result's ``study_path``). When it was built from images
+        (``imaging.json`` with figure data), the report gets a section "Baseline and failure scans" with one
+        figure per patient with a failure scan (:func:`pofa.report.figures.build_scan_figures`).
 
     Returns
     -------
     ReportFiles
         The paths written.
     """
-    from pofa.report.figures import build_figures, rc_context, render_figure
+    from pofa.report.figures import build_figures, build_scan_figures, rc_context, render_figure
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
     from pofa.report.tables import build_tables, write_table
@@ -376,11 +382,17 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     v = dict(versions) if versions is not None else dependency_versions()
     results_path = _check_results_file(out, inp, write_results)
+    if study_folder is None:
+        study_folder = getattr(result_like, "study_path", None)
 
     fig_paths: list[Path] = []
     rendered = []
     with rc_context():
-        for built in build_figures(inp, show_ids=ids, versions=v):
+        built_figures = (
+            *build_figures(inp, show_ids=ids, versions=v),
+            *build_scan_figures(inp, study_folder, show_ids=ids, versions=v),
+        )
+        for built in built_figures:
             rf = render_figure(built)
             built.figure.clear()
             rendered.append(rf)
