@@ -52,8 +52,9 @@ def test_analyze_writes_the_outputs(example_study: Path, tmp_path: Path) -> None
     out = tmp_path / "out"
     res = analyze(example_study, "--out", out)
     assert res.exit_code == 0, res.output
-    assert sorted(p.name for p in out.iterdir()) == ["failures.csv", "figures", "lesions.csv", "manifest.json",
-                                                     "patients.csv", "report.html", "results.json", "tables"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "failures.csv", "figures", "lesions.csv", "manifest.json", "patients.csv", "report.html",
+        "results.json", "tables"]
     assert str(out) in res.output.replace("\n", "")
     r = results(out)
     assert list(r["patterns"]) == PATTERN_KEYS

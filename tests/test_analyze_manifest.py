@@ -1,4 +1,4 @@
-"""`pofa analyze MANIFEST.csv`: from PET/CT images to the report in one command (issue 8, study-level path)."""
+"""`pofa analyze MANIFEST.csv`: from PET/CT images to the report in one command (issue 8, study level)."""
 
 from __future__ import annotations
 

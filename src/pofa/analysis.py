@@ -164,9 +164,9 @@ class AnalysisStep:
     """One further analysis (e.g. lesion-level models): its results.json key and the function that makes it.
 
     ``run`` receives the result so far and returns a JSON-ready value (numbers, text, lists, mappings;
-    non-finite numbers become ``null``; objects with ``to_json()`` are converted), stored under ``key``. A step
-    whose ``key`` is ``"*"`` returns a mapping of several results.json keys to their values (one fit feeding
-    several entries, e.g. ``lesion_models`` and ``lesion_models_info``).
+    non-finite numbers become ``null``; objects with ``to_json()`` are converted), stored under ``key``.
+    A step whose ``key`` is ``"*"`` returns a mapping of several results.json keys to their values (one fit
+    feeding several entries, e.g. ``lesion_models`` and ``lesion_models_info``).
     """
 
     key: str

@@ -59,8 +59,8 @@ def output_dir(path: Path, force: bool = False) -> Iterator[Path]:
     """Build an output folder atomically.
 
     Yields a temporary folder beside ``path``; when the block ends without an exception the temporary folder
-    replaces ``path`` (an existing folder is replaced only with ``force``). On an exception nothing at ``path``
-    changes and the temporary folder is removed.
+    replaces ``path`` (an existing folder is replaced only with ``force``). On an exception nothing
+    at ``path`` changes and the temporary folder is removed.
     """
     path = Path(path).absolute()
     check_output_dir(path, force)

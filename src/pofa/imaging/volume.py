@@ -22,8 +22,8 @@ grid. ``vol.affine`` returns a copy.
 from __future__ import annotations
 
 import os
-import zlib
 import tempfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
