@@ -18,13 +18,11 @@ use ``"firth"``.
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from firthmodels import FirthLogisticRegression
 from scipy.special import expit
 
 from pofa import __version__
@@ -46,6 +44,7 @@ from pofa.stats.factors import (
     estimability_problems,
     parse_factor,
 )
+from pofa.stats.firth import firth_estimates
 from pofa.stats.gee import GEE_MD_METHOD, GEE_METHOD, few_clusters_note, gee_exchangeable_logit
 from pofa.stats.separation import check_separation
 
@@ -216,45 +215,6 @@ def _fit_gee(design: LesionDesign, small_sample: bool) -> _Estimates:
         covariance_type=GEE_MD_COVARIANCE if small_sample else GEE_COVARIANCE,
         notes=tuple(notes),
     )
-
-
-def firth_estimates(design: LesionDesign) -> tuple[np.ndarray, np.ndarray]:
-    """Firth-penalized coefficients (intercept first) and ``(X'WX)^-1`` at the estimate.
-
-    The coefficients are those of :func:`pofa.stats.firth.fit_firth` (same firthmodels fit and tolerances:
-    gradient 1e-9, 1e-6 if step halving stalls; a test checks they agree), without its profile-likelihood
-    CIs, which prediction does not need and which take ~100x longer (cross-validation fits many models).
-
-    Raises
-    ------
-    EstimationError
-        When the penalized fit does not converge.
-    """
-    X = np.asarray(design.X)[:, 1:]  # firthmodels adds the intercept itself
-    y = np.asarray(design.y)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        try:
-            m = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-9, xtol=1e-9).fit(X, y)
-            if not m.converged_:
-                caught.clear()
-                m = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-6, xtol=1e-6).fit(X, y)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            raise EstimationError(f"the Firth-penalized model cannot be estimated: {exc}") from None
-    if not m.converged_:
-        msgs = "; ".join(sorted({str(w.message) for w in caught}))
-        raise EstimationError("the Firth-penalized fit did not converge" + (f" ({msgs})" if msgs else ""))
-    beta = np.r_[m.intercept_, m.coef_].astype(float)
-    eta = design.X @ beta
-    w = expit(eta) * expit(-eta)
-    info = (design.X * w[:, None]).T @ design.X
-    try:
-        cov = np.linalg.inv(info)
-    except np.linalg.LinAlgError:
-        raise EstimationError(
-            "the Fisher information of the Firth fit is singular (collinear terms?)"
-        ) from None
-    return beta, (cov + cov.T) / 2.0
 
 
 def _fit_firth(design: LesionDesign) -> _Estimates:

@@ -17,12 +17,10 @@ import pandas as pd
 
 from pofa.errors import SettingsError
 from pofa.riskmodel.model import Feature
-from pofa.stats.factors import FactorKind, Scale
 
 # The column conversion of build_design (booleans as 0/1, numbers as float, text refused) is reused so that
 # the two can never disagree.
-from pofa.stats.factors import _is_boolean as is_boolean
-from pofa.stats.factors import _numeric as numeric_column
+from pofa.stats.factors import FactorKind, Scale, is_boolean, numeric_column
 
 
 @dataclass(frozen=True, slots=True)

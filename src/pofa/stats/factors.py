@@ -219,7 +219,8 @@ class LesionDesign:
         return f"{self.n_dropped} {s} with a missing value ({cols}) left out"
 
 
-def _is_boolean(s: pd.Series) -> bool:
+def is_boolean(s: pd.Series) -> bool:
+    """Whether a column holds yes/no values (a bool dtype, or objects that are all booleans)."""
     if pd.api.types.is_bool_dtype(s.dtype):
         return True
     if s.dtype == object:
@@ -228,9 +229,9 @@ def _is_boolean(s: pd.Series) -> bool:
     return False
 
 
-def _numeric(s: pd.Series, what: str) -> pd.Series:
+def numeric_column(s: pd.Series, what: str) -> pd.Series:
     """The column as float (booleans as 0/1), NaN where missing; error for text."""
-    if _is_boolean(s):
+    if is_boolean(s):
         return s.astype("float64")
     if pd.api.types.is_numeric_dtype(s.dtype):
         return s.astype("float64")
@@ -304,7 +305,7 @@ def build_design(
             f"Columns present: {', '.join(map(str, lesions.columns))}."
         )
     data = lesions.loc[:, list(dict.fromkeys(used))].copy()
-    y = _numeric(data[outcome], f"The outcome column {outcome!r}")
+    y = numeric_column(data[outcome], f"The outcome column {outcome!r}")
     bad = y.notna() & ~y.isin([0.0, 1.0])
     if bad.any():
         raise SettingsError(
@@ -315,12 +316,12 @@ def build_design(
     for f in specs:
         if f.column not in cols:
             col = data[f.column]
-            if f.kind is not FactorKind.AS_IS and _is_boolean(col):
+            if f.kind is not FactorKind.AS_IS and is_boolean(col):
                 raise SettingsError(
                     f"Risk factor {f.name!r}: column {f.column!r} holds yes/no values; use it as it is "
                     f"({f.column!r}) without a threshold or scale."
                 )
-            cols[f.column] = _numeric(col, f"Column {f.column!r}")
+            cols[f.column] = numeric_column(col, f"Column {f.column!r}")
     na = y.isna() | groups.isna()
     for c in cols.values():
         na |= c.isna()

@@ -23,6 +23,7 @@ import numpy as np
 from firthmodels import FirthLogisticRegression
 from scipy.special import expit
 
+from pofa.errors import EstimationError
 from pofa.stats.factors import LesionDesign, estimability_problems
 from pofa.stats.logistic import CoefficientTable
 
@@ -30,6 +31,61 @@ FIRTH_METHOD = (
     "Firth-penalized logistic regression, profile penalized-likelihood 95% CI and penalized "
     "likelihood-ratio p (R logistf)"
 )
+
+
+def _penalized_fit(X: np.ndarray, y: np.ndarray) -> FirthLogisticRegression:
+    """The firthmodels fit of the point estimates (``X`` without the intercept column).
+
+    The estimates are fitted with gradient tolerance 1e-9 (firthmodels' default 1e-4 leaves coefficients
+    ~1e-5 off); if step halving stalls at float precision there, 1e-6 is used.
+
+    Raises
+    ------
+    EstimationError
+        When the fit fails or does not converge (the message says why).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-9, xtol=1e-9).fit(X, y)
+            if not model.converged_:
+                caught.clear()
+                model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-6, xtol=1e-6).fit(X, y)
+        except (ValueError, np.linalg.LinAlgError) as exc:
+            raise EstimationError(f"Firth fit failed: {exc}") from None
+    if not model.converged_:
+        msgs = "; ".join(sorted({str(w.message) for w in caught}))
+        raise EstimationError("Firth-penalized fit did not converge" + (f" ({msgs})" if msgs else ""))
+    return model
+
+
+def _information(design: LesionDesign, beta: np.ndarray) -> np.ndarray:
+    """Unpenalized Fisher information ``X' W X`` at ``beta`` (intercept first)."""
+    eta = design.X @ beta
+    w = expit(eta) * expit(-eta)
+    return (design.X * w[:, None]).T @ design.X
+
+
+def firth_estimates(design: LesionDesign) -> tuple[np.ndarray, np.ndarray]:
+    """Firth-penalized coefficients (intercept first) and ``(X'WX)^-1`` at the estimate.
+
+    The point estimates of :func:`fit_firth` without its profile-likelihood CIs and LR tests, which take
+    ~100x longer (the risk model's cross-validation fits many models).
+
+    Raises
+    ------
+    EstimationError
+        When the penalized fit fails or does not converge, or the information matrix is singular.
+    """
+    model = _penalized_fit(np.asarray(design.X)[:, 1:], np.asarray(design.y))
+    beta = np.r_[model.intercept_, model.coef_].astype(float)
+    try:
+        cov = np.linalg.inv(_information(design, beta))
+    except np.linalg.LinAlgError:
+        raise EstimationError(
+            "the Fisher information of the Firth fit is singular (collinear terms?)"
+        ) from None
+    return beta, (cov + cov.T) / 2.0
 
 
 def fit_firth(design: LesionDesign) -> CoefficientTable:
@@ -52,31 +108,17 @@ def fit_firth(design: LesionDesign) -> CoefficientTable:
     if problems:
         return CoefficientTable.not_estimable(design.columns, method=FIRTH_METHOD, notes=problems)
     X = np.asarray(design.X)[:, 1:]  # firthmodels adds the intercept (as its last coefficient)
-    y = np.asarray(design.y)
-    # The estimates are fitted with gradient tolerance 1e-9 (firthmodels' default 1e-4 leaves coefficients
-    # ~1e-5 off); if step halving stalls at float precision there, 1e-6 is used. The constrained fits of the
-    # profile CIs and LR tests use 1e-6: tighter values make their step halving fail at float precision, and
-    # the limits and p-values are stationary in the nuisance coefficients (1e-12 relative in the tests).
+    try:
+        model = _penalized_fit(X, np.asarray(design.y))
+    except EstimationError as exc:
+        return CoefficientTable.not_estimable(design.columns, method=FIRTH_METHOD, notes=(str(exc),))
+    # The constrained fits of the profile CIs and LR tests use 1e-6: tighter values make their step halving
+    # fail at float precision, and the limits and p-values are stationary in the nuisance coefficients
+    # (1e-12 relative in the tests).
     notes: list[str] = []
+    model.set_params(gtol=1e-6, xtol=1e-6)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        try:
-            model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-9, xtol=1e-9).fit(X, y)
-            if not model.converged_:
-                caught.clear()
-                model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-6, xtol=1e-6).fit(X, y)
-        except (ValueError, np.linalg.LinAlgError) as exc:
-            return CoefficientTable.not_estimable(
-                design.columns, method=FIRTH_METHOD, notes=(f"Firth fit failed: {exc}",)
-            )
-        model.set_params(gtol=1e-6, xtol=1e-6)
-        if not model.converged_:
-            msgs = "; ".join(sorted({str(w.message) for w in caught}))
-            return CoefficientTable.not_estimable(
-                design.columns,
-                method=FIRTH_METHOD,
-                notes=("Firth-penalized fit did not converge" + (f" ({msgs})" if msgs else ""),),
-            )
         try:
             ci = model.conf_int(method="pl", max_iter=200, tol=1e-9)
             model.lrt()
@@ -88,11 +130,8 @@ def fit_firth(design: LesionDesign) -> CoefficientTable:
     # firthmodels orders (coefficients..., intercept); pofa puts the intercept first.
     order = np.r_[X.shape[1], np.arange(X.shape[1])]
     beta = np.r_[model.intercept_, model.coef_]
-    eta = design.X @ beta
-    w = expit(eta) * expit(-eta)
-    info = (design.X * w[:, None]).T @ design.X
     try:
-        se = np.sqrt(np.diag(np.linalg.inv(info)))
+        se = np.sqrt(np.diag(np.linalg.inv(_information(design, beta))))
     except np.linalg.LinAlgError:
         se = np.full(beta.shape, math.nan)
     lo, hi = ci[order, 0], ci[order, 1]
