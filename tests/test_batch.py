@@ -299,7 +299,7 @@ def test_batch_folder_guards(study: StudyFiles, tmp_path: Path) -> None:
 def test_build_study_command(study: StudyFiles, tmp_path: Path) -> None:
     import typer
 
-    from pofa.batch.commands import batch_command, build_study_command
+    from pofa.cli.batch import batch_command, build_study_command
 
     app = typer.Typer()
     app.command("build-study")(build_study_command)

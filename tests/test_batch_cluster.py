@@ -206,7 +206,7 @@ def test_a_patient_whose_worker_dies_too_often_is_recorded_and_retried(tmp_path:
 def test_batch_command_on_a_local_cluster(tmp_path: Path) -> None:
     import typer
 
-    from pofa.batch.commands import batch_command
+    from pofa.cli.batch import batch_command
 
     s = make_study(tmp_path / "data", 3, seed=2)
     shutil.copy(s.root / "patients.csv", tmp_path / "clinical.csv")

@@ -491,7 +491,7 @@ def test_study_and_run_settings_refused() -> None:
 # --------------------------------------------------------------------------------------------------------
 
 def _app() -> typer.Typer:
-    from pofa.power.commands import power_command
+    from pofa.cli.power import power_command
 
     app = typer.Typer()
     app.command("power")(power_command)
@@ -551,7 +551,7 @@ def test_importing_the_command_is_light() -> None:
     import subprocess
     import sys
 
-    code = ("import sys; import pofa; before = set(sys.modules); import pofa.power.commands; "
+    code = ("import sys; import pofa; before = set(sys.modules); import pofa.cli.power; "
             "print(sorted(m for m in set(sys.modules) - before if m.split('.')[0] in "
             "('numpy', 'scipy', 'pandas', 'statsmodels', 'dask', 'distributed')))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

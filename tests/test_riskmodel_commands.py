@@ -1,4 +1,4 @@
-"""The command functions `pofa model fit` and `pofa predict` (pofa.riskmodel.commands) on a simulated study.
+"""The command functions `pofa model fit` and `pofa predict` (pofa.cli.model) on a simulated study.
 
 The lead registers the functions in pofa.cli; here they are registered on a local typer app the same way.
 """
@@ -14,8 +14,8 @@ import typer
 from typer.testing import CliRunner
 
 from pofa import load_study
+from pofa.cli.model import model_fit_command, output_paths, predict_command
 from pofa.riskmodel import load_model
-from pofa.riskmodel.commands import model_fit_command, output_paths, predict_command
 from pofa.simulate import preset, simulate, write_study
 
 ENV = {"COLUMNS": "300", "NO_COLOR": "1"}

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 from scipy import special, stats
 from typer.testing import CliRunner
 
+from pofa.cli.simulate import simulate_command
 from pofa.data import bundled_study
 from pofa.errors import PofaError, SettingsError
 from pofa.simulate import apply_overrides, load_params, preset, simulate, write_study
-from pofa.simulate.commands import simulate_command
 from pofa.simulate.figures import km_median, lesion_outcomes
 from pofa.simulate.generator import DAYS_PER_MONTH, STREAMS, SimulatedStudy, draw_latent
 from pofa.simulate.params import BODY_BOX_MM, DEFAULT_SITES, PRESETS, SimulationParams, parse_assignment
@@ -493,7 +493,7 @@ def test_cli_simulate(tmp_path: Path) -> None:
 
 
 def test_importing_the_command_module_is_light() -> None:
-    code = ("import sys, pofa; before = set(sys.modules); import pofa.simulate.commands; "
+    code = ("import sys, pofa; before = set(sys.modules); import pofa.cli.simulate; "
             "new = set(sys.modules) - before; "
             "print(sorted(m for m in new if m.split('.')[0] in {'numpy', 'scipy', 'pandas', 'statsmodels'}))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout

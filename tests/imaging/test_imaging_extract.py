@@ -28,8 +28,8 @@ from pet_synthetic import (
 )
 from typer.testing import CliRunner
 
+from pofa.cli.extract import extract_command
 from pofa.errors import ImagingError, SettingsError
-from pofa.imaging.commands import extract_command
 from pofa.imaging.extract import LESION_COLUMNS, extract
 from pofa.imaging.volume import Volume
 
@@ -198,7 +198,7 @@ def test_importing_the_command_is_light():
     import sys
 
     code = (
-        "import sys, pofa.imaging.commands; "
+        "import sys, pofa.cli.extract; "
         "print(sorted(m for m in ('SimpleITK', 'highdicom', 'pydicom', 'nibabel', 'cc3d', 'scipy') "
         "if m in sys.modules))"
     )

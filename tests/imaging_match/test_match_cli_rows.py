@@ -16,9 +16,9 @@ from match_phantoms import RIGID_DEMO, PhantomPair, make_pair
 from typer.testing import CliRunner
 
 import pofa
+from pofa.cli.match import match_command
 from pofa.errors import ImagingError, SettingsError
 from pofa.imaging.features import LesionFeatures
-from pofa.imaging.match_commands import match_command
 from pofa.imaging.matching import (
     FAILURE_COLUMNS,
     MatchClass,

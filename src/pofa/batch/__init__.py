@@ -9,7 +9,7 @@
 - :mod:`pofa.batch.study`: :func:`~pofa.batch.study.build_study_from_manifest` (no cluster) and the merge into
 a
   study folder.
-- :mod:`pofa.batch.commands`: the ``pofa batch`` and ``pofa build-study`` commands.
+- :mod:`pofa.cli.batch`: the ``pofa batch`` and ``pofa build-study`` commands.
 
 Importing this package is light; each module imports what it needs.
 """

@@ -9,7 +9,7 @@
 >>> scores = predict_lesions(load_model("model.json"), new_lesions)              # doctest: +SKIP
 
 See docs/risk-model.md. Importing this package is light: the numerical modules load when one of their names
-is first used, and the command functions in :mod:`pofa.riskmodel.commands` load them only when they run.
+is first used, and the command functions in :mod:`pofa.cli.model` load them only when they run.
 """
 
 from __future__ import annotations

@@ -1,7 +1,6 @@
-"""The ``pofa`` command-line program: a thin layer over the Python API.
+"""``pofa validate``, ``pofa analyze`` and ``pofa demo``: a study folder (or imaging manifest) to a report.
 
-Every command catches :class:`pofa.errors.PofaError` and prints its message with what to do next; the exit
-code is non-zero. Heavy libraries are imported inside the commands so that ``pofa --help`` stays quick.
+Heavy libraries are imported inside the commands so that ``pofa --help`` stays quick.
 """
 
 from __future__ import annotations
@@ -12,75 +11,16 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pofa import __version__
+from pofa.cli.output import console, err_console, fail, print_report
 from pofa.errors import PofaError
-from pofa.findings import Severity, ValidationReport
 
 if TYPE_CHECKING:
     from pofa.analysis import AnalysisResult
 
-app = typer.Typer(
-    name="pofa",
-    help="Patterns-of-failure analysis after CAR T-cell therapy: lesion outcomes, failure patterns, "
-    "predictors and a publication-ready report.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
 
-
-def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error that says what to do, and return the Exit to raise."""
-    err_console.print(Text.assemble(("error: ", "bold red"), message))
-    return typer.Exit(code)
-
-
-def _version(value: bool) -> None:
-    if value:
-        console.print(f"pofa {__version__}")
-        raise typer.Exit(0)
-
-
-@app.callback()
-def _main(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
-                                          help="Print the version and exit.")] = False,
-) -> None:
-    """pofa command-line program."""
-
-
-def print_report(report: ValidationReport, limit: int) -> None:
-    """Findings as a table (file, row, column, what is wrong, what to do).
-
-    Everything taken from the study (file names, cell values in messages) is printed as plain text, never as
-    rich markup: ``study.xlsx[patients]`` must show its brackets.
-    """
-    from rich.text import Text
-
-    if not report.findings:
-        console.print(Text.assemble(("valid:", "green"), f" {report.study} has no problems."))
-        return
-    table = Table(show_lines=False, title=Text(f"Findings for {report.study}"), title_justify="left")
-    for col in ("", "file", "row", "column", "problem", "what to do"):
-        table.add_column(col, overflow="fold")
-    for f in report.findings[:max(limit, 0)]:
-        mark = Text("error", "red") if f.severity is Severity.ERROR else Text("warning", "yellow")
-        table.add_row(mark, Text(f.file), "" if f.row is None else str(f.row), Text(f.column or ""),
-                      Text(f.message), Text(f.hint))
-    console.print(table)
-    if len(report.findings) > limit:
-        console.print(f"... and {len(report.findings) - max(limit, 0)} more findings "
-                      "(use --limit N or --json to see all)")
-    console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s).")
-
-
-@app.command()
 def validate(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")] = False,
@@ -218,7 +158,6 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         return code
 
 
-@app.command()
 def analyze(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables), Excel workbook, or an "
                                           "imaging manifest (.csv) to build the study from the scans.")],
@@ -238,7 +177,6 @@ def analyze(
     raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids))
 
 
-@app.command()
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo results.")] = Path("pofa-demo"),
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
@@ -252,37 +190,3 @@ def demo(
         path = bundled_study("example")
     console.print(f"Bundled study '{path.name}': {path}", markup=False)
     raise typer.Exit(run_analyze(path, out, force, show_dates=False))
-
-
-# Commands of the other modules (each module keeps its heavy imports inside the command function).
-from pofa.batch.commands import batch_command, build_study_command  # noqa: E402
-from pofa.imaging.commands import extract_command  # noqa: E402
-from pofa.imaging.match_commands import match_command  # noqa: E402
-from pofa.power.commands import power_command  # noqa: E402
-from pofa.riskmodel.commands import model_fit_command, predict_command  # noqa: E402
-from pofa.simulate.commands import simulate_command  # noqa: E402
-
-model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.",
-                        no_args_is_help=True)
-model_app.command("fit")(model_fit_command)
-app.add_typer(model_app, name="model")
-app.command("predict")(predict_command)
-app.command("simulate")(simulate_command)
-app.command("power")(power_command)
-app.command("extract")(extract_command)
-app.command("match")(match_command)
-app.command("batch")(batch_command)
-app.command("build-study")(build_study_command)
-
-
-def main() -> None:
-    """Entry point of the console script."""
-    try:
-        app()
-    except PofaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
-        sys.exit(2)
-
-
-if __name__ == "__main__":
-    main()

@@ -57,21 +57,21 @@ def _print_error(message: str) -> None:
     """An error message as plain text (paths and ids may hold brackets that are not rich markup)."""
     from rich.text import Text
 
-    from pofa.cli import err_console
+    from pofa.cli.output import err_console
 
     err_console.print(Text.assemble(("error:", "bold red"), " ", message))
 
 
 def _print_manifest_warnings(manifest: Manifest) -> None:
     """The manifest's warnings (it has no errors here), as a table."""
-    from pofa.cli import print_report
+    from pofa.cli.output import print_report
 
     if manifest.report.warnings:
         print_report(manifest.report, 20)
 
 
 def _print_manifest_errors(exc: Exception) -> None:
-    from pofa.cli import err_console, print_report
+    from pofa.cli.output import err_console, print_report
 
     report = getattr(exc, "report", None)
     if report is not None:
@@ -114,7 +114,7 @@ def batch_command(
     """
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import run_batch
-    from pofa.cli import console, err_console
+    from pofa.cli.output import console, err_console
     from pofa.errors import PofaError
 
     if scheduler is not None and workers is not None:
@@ -182,7 +182,7 @@ def build_study_command(
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import progress_bar
     from pofa.batch.study import IMAGING_JSON, build_study_from_manifest
-    from pofa.cli import console, err_console, print_report
+    from pofa.cli.output import console, err_console, print_report
     from pofa.errors import PofaError
     from pofa.study import load_study
 

@@ -1,0 +1,76 @@
+"""The ``pofa`` command-line program: a thin layer over the Python API.
+
+Every command catches :class:`pofa.errors.PofaError` and prints its message with what to do next; the exit
+code is non-zero. Each command module keeps its heavy imports inside the command function, so that
+``pofa --help`` stays quick. No library module imports this package.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+
+from pofa import __version__
+from pofa.cli.batch import batch_command, build_study_command
+from pofa.cli.extract import extract_command
+from pofa.cli.match import match_command
+from pofa.cli.model import model_fit_command, predict_command
+from pofa.cli.output import console, err_console
+from pofa.cli.power import power_command
+from pofa.cli.simulate import simulate_command
+from pofa.cli.study import analyze, demo, validate
+from pofa.errors import PofaError
+
+app = typer.Typer(
+    name="pofa",
+    help="Patterns-of-failure analysis after CAR T-cell therapy: lesion outcomes, failure patterns, "
+    "predictors and a publication-ready report.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"pofa {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _main(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """pofa command-line program."""
+
+
+app.command("validate")(validate)
+app.command("analyze")(analyze)
+app.command("demo")(demo)
+model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.",
+                        no_args_is_help=True)
+model_app.command("fit")(model_fit_command)
+app.add_typer(model_app, name="model")
+app.command("predict")(predict_command)
+app.command("simulate")(simulate_command)
+app.command("power")(power_command)
+app.command("extract")(extract_command)
+app.command("match")(match_command)
+app.command("batch")(batch_command)
+app.command("build-study")(build_study_command)
+
+
+def main() -> None:
+    """Entry point of the console script."""
+    try:
+        app()
+    except PofaError as exc:
+        err_console.print(f"[bold red]error:[/] {exc}")
+        sys.exit(2)
+
+
+if __name__ == "__main__":
+    main()
