@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from pofa.covariates import Covariate
 from pofa.findings import Finding, Severity
 
 SETTINGS_FILE = "study.toml"
@@ -119,11 +120,17 @@ class Settings:
     survival: SurvivalSettings = field(default_factory=SurvivalSettings)
     lesion_models: LesionModelSettings = field(default_factory=LesionModelSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
+    # Declared covariates (``[covariates.NAME]``, pofa.covariates) and header renaming (``[columns]``,
+    # file header -> the format's column name). Not sections of fixed keys: parsed apart from the others.
+    covariates: tuple[Covariate, ...] = ()
+    columns: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, dict[str, Any]]:
         """The settings as plain JSON (tuples as lists)."""
         out: dict[str, dict[str, Any]] = {}
         for f in fields(self):
+            if f.name in ("covariates", "columns"):
+                continue
             section = getattr(self, f.name)
             vals: dict[str, Any] = {}
             for sf in fields(section):
@@ -180,7 +187,7 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
     """Settings from a parsed TOML document, with a finding for each unknown or ill-typed entry."""
     findings: list[Finding] = []
     defaults = Settings()
-    sections = {f.name: f for f in fields(Settings)}
+    sections = {f.name: f for f in fields(Settings) if f.name not in ("covariates", "columns")}
     updates: dict[str, Any] = {}
     for sec_name, sec_value in data.items():
         if sec_name not in sections:
