@@ -382,12 +382,25 @@ def test_api_pull_never_writes_the_token(tmp_path: Path, monkeypatch: pytest.Mon
     assert res.exit_code == 0, res.output
     assert calls == ["https://redcap.example.org/api/"]
     _assert_same_study(pofa.load_study(out), expected)
-    results = tmp_path / "results"
-    from pofa.analysis import run_analysis, write_outputs
-
-    write_outputs(run_analysis(pofa.load_study(out)), results)
     written = [p for p in tmp_path.rglob("*") if p.is_file()]
-    assert len(written) > 5
+    assert len(written) == 3
+    for p in written:
+        assert TOKEN.encode() not in p.read_bytes(), p
+    assert TOKEN not in res.output
+
+
+@pytest.mark.slow
+def test_api_pull_then_analysis_never_writes_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _fake_pycap(monkeypatch, export_text(Project()), dictionary_text(Project()))
+    monkeypatch.setenv("POFA_REDCAP_TOKEN", TOKEN)
+    out = tmp_path / "study"
+    res = CliRunner().invoke(app, ["import", "redcap", "--api-url", "https://redcap.example.org/api/",
+                                   "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    res = CliRunner().invoke(app, ["analyze", str(out), "--out", str(tmp_path / "results")])
+    assert res.exit_code == 0, res.output
+    written = [p for p in tmp_path.rglob("*") if p.is_file()]
+    assert len(written) > 10  # the study, the report, results.json, manifest.json, tables, figures
     for p in written:
         assert TOKEN.encode() not in p.read_bytes(), p
     assert TOKEN not in res.output
