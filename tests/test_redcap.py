@@ -164,8 +164,8 @@ def _line_of(text: str, record: str, instrument: str = "", instance: str = "") -
     raise AssertionError("no such row")
 
 
-def _import(tmp_path: Path, text: str, project: Project = Project()) -> pofa.ValidationReport:
-    export, dictionary = _write(tmp_path, text, dictionary_text(project))
+def _import(tmp_path: Path, text: str, project: Project | None = None) -> pofa.ValidationReport:
+    export, dictionary = _write(tmp_path, text, dictionary_text(project or Project()))
     return import_export(export, dictionary)[1]
 
 
@@ -350,7 +350,8 @@ def test_unreadable_referenced_export_is_a_finding(tmp_path: Path) -> None:
 TOKEN = "0123456789ABCDEF0123456789ABCDEF"
 
 
-def _fake_pycap(monkeypatch: pytest.MonkeyPatch, export: str, dictionary: str, fail: bool = False) -> list[str]:
+def _fake_pycap(monkeypatch: pytest.MonkeyPatch, export: str, dictionary: str,
+                fail: bool = False) -> list[str]:
     calls: list[str] = []
 
     class Project:
@@ -390,7 +391,8 @@ def test_api_pull_never_writes_the_token(tmp_path: Path, monkeypatch: pytest.Mon
 
 
 @pytest.mark.slow
-def test_api_pull_then_analysis_never_writes_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_api_pull_then_analysis_never_writes_the_token(tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
     _fake_pycap(monkeypatch, export_text(Project()), dictionary_text(Project()))
     monkeypatch.setenv("POFA_REDCAP_TOKEN", TOKEN)
     out = tmp_path / "study"

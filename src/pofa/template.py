@@ -188,15 +188,16 @@ def workbook_bytes(examples: bool = True) -> bytes:
                 dv.error = "yes or no"
             elif col.kind is Kind.NUMBER:
                 if col.positive:
-                    dv = DataValidation(type="decimal", operator="greaterThan", formula1="0", allow_blank=True)
+                    dv = DataValidation(type="decimal", operator="greaterThan", formula1="0",
+                                        allow_blank=True)
                     dv.error = "A number greater than 0 (decimal point)."
                 else:
                     dv = DataValidation(type="decimal", operator="between", formula1="-100000",
                                         formula2="100000", allow_blank=True)
                     dv.error = "A number (decimal point)."
-            ws.cell(row=1, column=j).comment = Comment(
-                f"{col.description}\nAllowed: {allowed_values(table, col)}.\nRequired: {_required(table, col)}.",
-                "pofa")
+            note = (f"{col.description}\nAllowed: {allowed_values(table, col)}.\n"
+                    f"Required: {_required(table, col)}.")
+            ws.cell(row=1, column=j).comment = Comment(note, "pofa")
             if dv is not None:
                 dv.showErrorMessage = True
                 dv.errorTitle = col.name

@@ -12,15 +12,19 @@ from pofa.cli.output import console, fail
 
 def template_command(
     out: Annotated[Path | None, typer.Option(
-        "--out", help="The file to write: study.xlsx (the workbook) or, with --redcap, dictionary.csv.")] = None,
+        "--out", help="The file to write: study.xlsx (the workbook) or, with --redcap, dictionary.csv."
+    )] = None,
     csv_dir: Annotated[Path | None, typer.Option(
-        "--csv", help="Write patients.csv, lesions.csv and failures.csv into this new folder instead.")] = None,
+        "--csv", help="Write patients.csv, lesions.csv and failures.csv into this new folder instead."
+    )] = None,
     redcap: Annotated[bool, typer.Option(
-        "--redcap", help="Write a REDCap data dictionary (CSV) to upload into a new REDCap project.")] = False,
-    no_examples: Annotated[bool, typer.Option(
-        "--no-examples", help="Leave out the example rows (ids EXAMPLE-1, ...) of the workbook or CSV files."
+        "--redcap", help="Write a REDCap data dictionary (CSV) to upload into a new REDCap project."
     )] = False,
-    force: Annotated[bool, typer.Option("--force", help="Replace an existing file or non-empty folder.")] = False,
+    no_examples: Annotated[bool, typer.Option(
+        "--no-examples", help="Leave out the example rows (ids EXAMPLE-1, ...) of the workbook or CSVs."
+    )] = False,
+    force: Annotated[bool, typer.Option(
+        "--force", help="Replace an existing file or non-empty folder.")] = False,
 ) -> None:
     """Write an empty study to fill in: an Excel workbook, CSV files, or a REDCap data dictionary.
 
@@ -39,8 +43,8 @@ def template_command(
             from pofa.template import write_csv_templates
 
             write_csv_templates(csv_dir, examples=not no_examples, force=force)
-            console.print(f"wrote {csv_dir}/patients.csv, lesions.csv and failures.csv; fill them in, then run "
-                          f"pofa validate {csv_dir}")
+            console.print(f"wrote {csv_dir}/patients.csv, lesions.csv and failures.csv; fill them in, "
+                          f"then run pofa validate {csv_dir}", markup=False)
             return
         if out is None:
             raise fail("--redcap needs --out dictionary.csv")

@@ -55,7 +55,8 @@ _E, _W = Severity.ERROR, Severity.WARNING
 #: Every REDCap finding code with its severity and meaning (docs/data-entry.md lists the same table).
 REDCAP_CODES: dict[RedcapCode, tuple[Severity, str]] = {
     RedcapCode.BAD_EXPORT: (_E, "The export has no record id column, or a row is not a CSV row."),
-    RedcapCode.UNKNOWN_COLUMN: (_W, "A column of the export is not a field of the dictionary; it is ignored."),
+    RedcapCode.UNKNOWN_COLUMN: (
+        _W, "A column of the export is not a field of the dictionary; it is ignored."),
     RedcapCode.MISSING_FIELD: (
         _E, "A field the format needs is not in the dictionary, not on the right form, or not exported."),
     RedcapCode.MISSING_RECORD: (
@@ -65,7 +66,8 @@ REDCAP_CODES: dict[RedcapCode, tuple[Severity, str]] = {
     RedcapCode.DUPLICATE_INSTANCE: (_E, "The same record, event, instrument and instance appear twice."),
     RedcapCode.NOT_REPEATING: (
         _W, "Lesions or failures data on the record's own row: the instrument is not marked as repeating."),
-    RedcapCode.UNUSED_INSTRUMENT: (_W, "A repeating instrument that is neither lesions nor failures: ignored."),
+    RedcapCode.UNUSED_INSTRUMENT: (
+        _W, "A repeating instrument that is neither lesions nor failures: ignored."),
     RedcapCode.UNKNOWN_CHOICE: (_E, "A coded field holds a value that is neither a code nor a label."),
     RedcapCode.CONFLICT: (_E, "A patient field has different values in two events of the same record."),
     RedcapCode.INCOMPLETE_FORM: (_W, "A form is marked Incomplete (0); it is read as it is."),
@@ -429,7 +431,8 @@ def _rows(text: str, source: str) -> tuple[list[str], list[tuple[int, list[str]]
             rows.append((start, cells))
             start = reader.line_num + 1
     except csv.Error as exc:
-        raise RedcapError(f"{source}, line {start}: not a CSV row ({exc}); export the records again") from None
+        raise RedcapError(f"{source}, line {start}: not a CSV row ({exc}); export the records "
+                          "again") from None
     return header, rows
 
 
@@ -572,8 +575,8 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
     missing: set[str] = set()
     for table in (TableName.LESIONS, TableName.FAILURES):
         for line, rec, _, where in instances[table]:
-            data = {k for k in records.get(rec, {}) if k != "\0line"}
-            if not data and rec not in missing:
+            own = {k for k in records.get(rec, {}) if k != "\0line"}
+            if not own and rec not in missing:
                 missing.add(rec)
                 r.findings.append(_rf(
                     RedcapCode.MISSING_RECORD, source, line, header[r.rec_col],
@@ -622,7 +625,8 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
                         frozenset(missing))
 
 
-def _raw(table: TableName, source: str, path: Path, cols: list[str], rows: dict[int, list[str]]) -> RawTable:
+def _raw(table: TableName, source: str, path: Path, cols: list[str],
+         rows: dict[int, list[str]]) -> RawTable:
     lines = sorted(rows)
     data = {c: pd.Series([rows[ln][j] for ln in lines], dtype=TEXT_DTYPE) for j, c in enumerate(cols)}
     frame = pd.DataFrame(data, columns=pd.Index(cols, dtype=object))
