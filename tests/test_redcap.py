@@ -263,7 +263,7 @@ def test_duplicate_instance_and_not_repeating(tmp_path: Path) -> None:
     assert dup.row == line and "already on line" in dup.message
     nr = _only(report, "redcap-not-repeating")
     assert nr.row == own and nr.severity is pofa.Severity.WARNING
-    assert "mark 'lesions' as a repeating instrument" in nr.hint
+    assert "make 'lesions' a repeating instrument" in nr.hint
 
 
 def test_conflicting_values_across_events(tmp_path: Path) -> None:
@@ -316,6 +316,16 @@ def test_mapping_from_study_toml(tmp_path: Path, expected: pofa.Study) -> None:
     study = pofa.load_study(folder)
     assert not study.validate().findings
     _assert_same_study(study, expected, same_rows=False)
+
+
+def test_missing_field_is_one_finding(tmp_path: Path) -> None:
+    export, dictionary = _write(tmp_path, export_text(Project()),
+                                dictionary_text(Project()).replace('"lesion_site"', '"where"'))
+    report = import_export(export, dictionary)[1]
+    f = _only(report, "redcap-missing-field")
+    assert (f.file, f.column) == ("dictionary.csv", "lesion_site")
+    assert "for lesions.site" in f.message and "[redcap.lesions]" in f.hint
+    assert not [x for x in report.findings if x.code == "missing-column"]
 
 
 def test_redcap_settings_are_checked() -> None:
@@ -419,3 +429,11 @@ def test_api_errors_hide_the_token(tmp_path: Path, monkeypatch: pytest.MonkeyPat
     res = CliRunner().invoke(app, ["import", "redcap", "--api-url", "https://x/api/", "--out",
                                    str(tmp_path / "s")])
     assert res.exit_code == 2 and "POFA_REDCAP_TOKEN holds no REDCap API token" in res.output
+
+
+def test_docs_list_every_redcap_code() -> None:
+    from pofa.redcap import REDCAP_CODES
+
+    text = (Path(__file__).resolve().parents[1] / "docs" / "data-entry.md").read_text(encoding="utf-8")
+    for code, (severity, meaning) in REDCAP_CODES.items():
+        assert f"| `{code}` | {severity.value} | {meaning} |" in text

@@ -56,8 +56,9 @@ def template_command(
             from pofa.redcap.dictionary import dictionary_csv
 
             atomic.write_text(out, dictionary_csv())
-            console.print(f"wrote {out}: upload it in REDCap (Project Setup > Data Dictionary), then make "
-                          "'lesions' and 'failures' repeating instruments (docs/data-entry.md)")
+            console.print(f"wrote {out}: upload it in REDCap (Project Setup > Design your data collection "
+                          "instruments > Data Dictionary), then make 'lesions' and 'failures' repeating "
+                          "instruments (docs/data-entry.md)", markup=False)
             return
         if out.suffix.lower() != ".xlsx":
             raise fail("the template workbook is an .xlsx file: --out study.xlsx (or --csv FOLDER for CSV)")

@@ -265,8 +265,8 @@ def parse_dictionary(text: str, source: str) -> DataDictionary:
                if k not in index]
     if lacking:
         raise RedcapError(f"{source} is not a REDCap data dictionary: it has no column "
-                          f"{', '.join(repr(c) for c in lacking)}; download it from the project's "
-                          "Dictionary page (Project Setup > Data Dictionary)")
+                          f"{', '.join(repr(c) for c in lacking)}; download it from the project "
+                          "(Project Setup > Design your data collection instruments > Data Dictionary)")
     fields: list[Field] = []
     problems: list[str] = []
     try:

@@ -205,6 +205,7 @@ class RedcapImport:
     _fields: dict[TableName, dict[str, str]] = field(default_factory=dict)
     _cell_lines: dict[tuple[int, str], int] = field(default_factory=dict)
     _missing_records: frozenset[str] = frozenset()
+    _missing_fields: frozenset[tuple[TableName, str]] = frozenset()
 
     def locate(self, findings: Iterable[Finding]) -> list[Finding]:
         """Point the study checks' findings at the export: its line, the REDCap field, the record.
@@ -233,6 +234,8 @@ class RedcapImport:
                     table].frame.index else None
                 if rec in self._missing_records:
                     continue
+            if f.code == "missing-column" and (table, f.column or "") in self._missing_fields:
+                continue  # already reported against the dictionary or the export's header
             column = self._fields.get(table, {}).get(f.column or "", f.column)
             row = f.row
             if row is not None and f.column is not None and table is TableName.PATIENTS:
@@ -252,6 +255,7 @@ class _Reader:
     def __init__(self, header: list[str], d: DataDictionary, settings: RedcapSettings, source: str) -> None:
         self.d, self.settings, self.source = d, settings, source
         self.findings: list[Finding] = []
+        self.missing_fields: set[tuple[TableName, str]] = set()
         self.cols, self.labels = _resolve_header(header, d)
         self.header = header
         for i, c in enumerate(self.cols):
@@ -288,6 +292,7 @@ class _Reader:
         required = spec is not None and spec.required and not spec.blank_ok
         form = self.form_of.get(table) if table is not TableName.PATIENTS else None
         if f is None:
+            self.missing_fields.add((table, col))
             if required and (table is TableName.PATIENTS or form is not None):
                 self.findings.append(_rf(
                     RedcapCode.MISSING_FIELD, self.d.source, None, fname,
@@ -298,6 +303,7 @@ class _Reader:
         wrong = ((table is TableName.PATIENTS and f.form in self.repeating_forms)
                  or (table is not TableName.PATIENTS and f.form != form))
         if wrong:
+            self.missing_fields.add((table, col))
             where = "a non-repeating form" if table is TableName.PATIENTS else f"the form '{form}'"
             self.findings.append(_rf(
                 RedcapCode.MISSING_FIELD, self.d.source, f.line, fname,
@@ -305,6 +311,7 @@ class _Reader:
                 "move the field to that form, or map the column to another field in study.toml"))
             return None
         if f.name not in self.index and f.type != "checkbox":
+            self.missing_fields.add((table, col))
             if required:
                 self.findings.append(_rf(
                     RedcapCode.MISSING_FIELD, self.source, 1, fname,
@@ -566,8 +573,8 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
                         RedcapCode.NOT_REPEATING, source, line, header[r.targets[table][0].index],
                         f"{where}: {form} data on the record's own row; only one {form} row per record "
                         "and event is possible",
-                        f"mark '{form}' as a repeating instrument (Project Setup > Enable repeating "
-                        "instruments and events), see docs/data-entry.md"))
+                        f"make '{form}' a repeating instrument (Project Setup > Enable optional modules and "
+                        "customizations > Repeating instruments), see docs/data-entry.md"))
                 instance_row(table, cells, line, rec, where)
                 r.complete(cells, form, line, where)
 
@@ -622,7 +629,7 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
         fields_of[table] = {"patient_id": dictionary.record_id} | {
             t.column: t.field.name for t in r.targets[table] if t.kind is not None}
     return RedcapImport(tables, tuple(r.findings), source, (), where_of, fields_of, cell_lines,
-                        frozenset(missing))
+                        frozenset(missing), frozenset(r.missing_fields))
 
 
 def _raw(table: TableName, source: str, path: Path, cols: list[str],
