@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import datetime as dt
+import enum
 import io
 from pathlib import Path
 
@@ -21,8 +22,15 @@ from pofa.schema import MAX_YEAR, MIN_YEAR, TABLES, Column, Kind, TableName
 
 #: Ids of example rows start with this (case ignored).
 EXAMPLE_PREFIX = "EXAMPLE-"
-#: The code of the warning for an example row left in a study.
-EXAMPLE_ROW = "example-row"
+
+
+class TemplateCode(enum.StrEnum):
+    """The code of the warning for a template's example row left in a study (docs/data-entry.md)."""
+
+    EXAMPLE_ROW = "example-row"
+
+
+EXAMPLE_ROW = TemplateCode.EXAMPLE_ROW
 #: Rows of the sheets that get data validation (header excluded).
 VALIDATED_ROWS = 5000
 HELP_SHEET = "columns"

@@ -13,11 +13,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from pofa import atomic
-from pofa.findings import Finding, Severity, ValidationReport
+from pofa.findings import Finding, ValidationReport
 from pofa.io.readers import ReadResult, StudyFormat
 from pofa.redcap.config import SETTINGS_FILE, RedcapSettings, read_redcap_settings
 from pofa.redcap.dictionary import RedcapError, read_dictionary
-from pofa.redcap.export import RedcapImport, read_export
+from pofa.redcap.export import REDCAP_CODES, RedcapCode, RedcapImport, read_export
 from pofa.schema import TableName
 
 
@@ -45,7 +45,8 @@ class RedcapReference:
 
 
 def _error(file: str, message: str, hint: str) -> Finding:
-    return Finding(Severity.ERROR, "redcap-bad-export", file, None, None, message, hint)
+    return Finding(REDCAP_CODES[RedcapCode.BAD_EXPORT][0], RedcapCode.BAD_EXPORT, file, None, None, message,
+                   hint)
 
 
 def read_referenced_export(folder: Path) -> RedcapReference | None:
