@@ -252,6 +252,15 @@ def test_orphan_repeating_instances(tmp_path: Path) -> None:
     assert "the repeat instance '0' is not a whole number" in orphans[1].message
 
 
+def test_custom_instrument_label_in_a_labels_export(tmp_path: Path, expected: pofa.Study) -> None:
+    text = export_text(Project(), True, True).replace(",Lesions,", ",Baseline lesions (PET),")
+    assert "Baseline lesions (PET)" in text
+    export, dictionary = _write(tmp_path, text, dictionary_text(Project()))
+    imported, report = import_export(export, dictionary)
+    assert report.findings == ()
+    _assert_same_study(pofa.load_study(write_study(imported, tmp_path / "study")), expected)
+
+
 def test_duplicate_instance_and_not_repeating(tmp_path: Path) -> None:
     text = export_text(Project())
     line = _line_of(text, "P001", "lesions", "2")

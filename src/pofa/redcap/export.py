@@ -403,6 +403,13 @@ class _Reader:
             f"{where}: '{text}' is not a choice of the field '{t.field.name}' ({choices})",
             "correct the value in REDCap, or export with the project's current data dictionary"))
 
+    def form_of_row(self, cells: list[str]) -> str | None:
+        """The one form whose fields (or completion status) hold values on a row, else ``None``."""
+        forms = {c.form for i, c in enumerate(self.cols)
+                 if c is not None and c.kind in ("field", "checkbox", "complete") and i < len(cells)
+                 and cells[i].strip() and cells[i].strip().casefold() not in ("0", "unchecked")}
+        return forms.pop() if len(forms) == 1 else None
+
     def complete(self, cells: list[str], form: str, line: int, where: str) -> None:
         i = self.index.get(f"{form}_complete")
         if i is None or i >= len(cells):
@@ -501,6 +508,8 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
         if instr_text:
             form = next((fm for fm in dictionary.forms
                          if instr_text.lower() == fm or _form_key(instr_text) == fm), None)
+            if form is None and r.labels:
+                form = r.form_of_row(cells)  # a custom instrument label: the form whose fields hold data
             where = _where(rec, event, form or instr_text, inst)
             if form is None:
                 r.findings.append(_rf(
