@@ -337,6 +337,26 @@ def test_missing_field_is_one_finding(tmp_path: Path) -> None:
     assert not [x for x in report.findings if x.code == "missing-column"]
 
 
+def test_cli_settings_map_fields_and_carry_the_analysis_settings(tmp_path: Path) -> None:
+    project = Project()
+    text = export_text(project).replace("lesion_site", "where_is_it", 1)
+    export, dictionary = _write(tmp_path / "rc", text,
+                                dictionary_text(project).replace('"lesion_site"', '"where_is_it"', 1))
+    toml = tmp_path / "rc" / "study.toml"
+    toml.write_text('[study]\nname = "from redcap"\n[redcap]\nignore = ["age"]\n'
+                    '[redcap.lesions]\nsite = "where_is_it"\n[classification]\nwindow_days = 45\n',
+                    encoding="utf-8")
+    res = CliRunner().invoke(app, ["import", "redcap", str(export), "--dictionary", str(dictionary),
+                                   "--settings", str(toml), "--out", str(tmp_path / "study")])
+    assert res.exit_code == 0, res.output
+    study = pofa.load_study(tmp_path / "study")
+    assert not study.validate().findings
+    assert study.name == "from redcap" and study.settings.classification.window_days == 45
+    assert "[redcap" not in (tmp_path / "study" / "study.toml").read_text()
+    assert "age" not in study.covariates("patients")  # ignored
+    assert study.lesions["site"].iloc[0] == "mediastinum"
+
+
 def test_redcap_settings_are_checked() -> None:
     settings, findings = parse_redcap_settings({"export": "e.csv", "lesion": {}, "lesions": {"sight": "x"}})
     messages = [f.message for f in findings]

@@ -31,7 +31,8 @@ def redcap_command(
         "--dictionary", help="The project's data dictionary (CSV) from REDCap's Dictionary page.")] = None,
     out: Annotated[Path, typer.Option("--out", help="The study folder to write.")] = Path("study"),
     settings: Annotated[Path | None, typer.Option(
-        "--settings", help="A study.toml whose [redcap] section maps REDCap fields to the format's columns."
+        "--settings", help="A study.toml whose [redcap] section maps REDCap fields to the format's columns; "
+        "its other sections are copied into the study."
     )] = None,
     api_url: Annotated[str | None, typer.Option(
         "--api-url", help="Pull the export and dictionary from this REDCap API URL instead (PyCap).")] = None,
@@ -56,10 +57,12 @@ def redcap_command(
 
     try:
         conf = RedcapSettings()
+        settings_text: str | None = None
         if settings is not None:
             if not settings.is_file():
                 raise fail(f"--settings {settings}: no such file")
             conf, bad = read_redcap_settings(settings)
+            settings_text = settings.read_bytes().decode("utf-8", errors="replace")
             if bad:
                 _print_findings(list(bad))
                 raise fail("fix the [redcap] section of the settings file")
@@ -83,7 +86,7 @@ def redcap_command(
                               "written. Correct the records in REDCap, export again and re-run.",
                               markup=False)
             raise typer.Exit(2)
-        write_study(imported, out, force)
+        write_study(imported, out, force, settings_text)
     except PofaError as exc:
         raise fail(str(exc)) from None
     n = {t.value: len(raw.frame) for t, raw in imported.tables.items()}

@@ -138,7 +138,33 @@ def table_csv(imported: RedcapImport, table: TableName) -> str | None:
     return buf.getvalue()
 
 
-def write_study(imported: RedcapImport, out: Path, force: bool = False) -> Path:
+def settings_without_redcap(text: str) -> str:
+    """A ``study.toml`` text without its ``[redcap]`` tables (the analysis settings an import carries over).
+
+    Parameters
+    ----------
+    text : str
+        The TOML text.
+
+    Returns
+    -------
+    str
+        The text with every ``[redcap]`` and ``[redcap.*]`` table (header to the next header) removed.
+    """
+    out: list[str] = []
+    skipping = False
+    for line in text.splitlines(keepends=True):
+        head = line.strip()
+        if head.startswith("[") and not head.startswith("[["):
+            name = head.strip("[]").split("]")[0].strip().strip('"')
+            skipping = name == "redcap" or name.startswith("redcap.")
+        if not skipping:
+            out.append(line)
+    return "".join(out)
+
+
+def write_study(imported: RedcapImport, out: Path, force: bool = False,
+                settings_text: str | None = None) -> Path:
     """Write an import as a study folder (patients.csv, lesions.csv, failures.csv), atomically.
 
     Parameters
@@ -149,6 +175,8 @@ def write_study(imported: RedcapImport, out: Path, force: bool = False) -> Path:
         The study folder to create.
     force : bool
         Replace a non-empty existing folder.
+    settings_text : str, optional
+        A ``study.toml`` to write beside the tables (its ``[redcap]`` tables are left out).
 
     Returns
     -------
@@ -165,4 +193,8 @@ def write_study(imported: RedcapImport, out: Path, force: bool = False) -> Path:
             text = table_csv(imported, table)
             if text is not None:
                 atomic.write_text(tmp / f"{table.value}.csv", text)
+        if settings_text is not None:
+            kept = settings_without_redcap(settings_text)
+            if kept.strip():
+                atomic.write_text(tmp / SETTINGS_FILE, kept)
     return Path(out)
