@@ -147,9 +147,9 @@ def load_study(path: str | Path) -> Study:
     settings_folder = _settings_folder(p, read.format)
     settings, setting_findings = load_settings(settings_folder)
     typed, findings = validate_tables(read.tables)
+    findings = [*findings, *example_row_findings(read.tables)]
     if redcap is not None:  # a REDCap export named in study.toml: findings point at its lines and fields
         findings = [*redcap.findings, *redcap.locate(findings)]
-    findings = [*findings, *example_row_findings(read.tables)]
     files = list(read.files)
     if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
         files.append(settings_folder / SETTINGS_FILE)

@@ -48,12 +48,10 @@ def redcap_command(
     See docs/data-entry.md.
     """
     from pofa.errors import PofaError
-    from pofa.findings import ValidationReport
     from pofa.redcap.config import RedcapSettings, read_redcap_settings
     from pofa.redcap.dictionary import parse_dictionary, read_dictionary
     from pofa.redcap.export import parse_export, read_export
-    from pofa.redcap.study import write_study
-    from pofa.validation import validate_tables
+    from pofa.redcap.study import check_import, write_study
 
     try:
         conf = RedcapSettings()
@@ -78,8 +76,7 @@ def redcap_command(
             if export is None or dictionary is None:
                 raise fail("give the EXPORT file and --dictionary DICTIONARY.csv (or --api-url URL)")
             imported = read_export(export, read_dictionary(dictionary), conf)
-        _, checks = validate_tables(imported.tables)
-        report = ValidationReport.of(imported.source, [*imported.findings, *imported.locate(checks)])
+        report = check_import(imported)
         _print_findings(list(report.findings))
         if report.errors:
             err_console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s); nothing "

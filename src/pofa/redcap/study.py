@@ -105,12 +105,29 @@ def import_export(export: Path, dictionary: Path,
     RedcapError
         When the export or dictionary cannot be used at all.
     """
+    imported = read_export(Path(export), read_dictionary(Path(dictionary)), settings)
+    return imported, check_import(imported)
+
+
+def check_import(imported: RedcapImport) -> ValidationReport:
+    """Check an import as ``pofa validate`` checks a study, every finding located in the export.
+
+    Parameters
+    ----------
+    imported : RedcapImport
+        The import.
+
+    Returns
+    -------
+    ValidationReport
+        The export's own findings and the study checks' (cells, identifiers, dates, template rows).
+    """
+    from pofa.template import example_row_findings
     from pofa.validation import validate_tables
 
-    imported = read_export(Path(export), read_dictionary(Path(dictionary)), settings)
     _, findings = validate_tables(imported.tables)
-    report = ValidationReport.of(Path(export).name, [*imported.findings, *imported.locate(findings)])
-    return imported, report
+    located = imported.locate([*findings, *example_row_findings(imported.tables)])
+    return ValidationReport.of(imported.source, [*imported.findings, *located])
 
 
 def table_csv(imported: RedcapImport, table: TableName) -> str | None:
