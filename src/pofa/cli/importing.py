@@ -25,14 +25,14 @@ def _print_findings(findings: list[object]) -> None:
 
 @import_app.command("redcap")
 def redcap_command(
+    out: Annotated[Path, typer.Option("--out", help="The study folder to write (a new folder).")],
     export: Annotated[Path | None, typer.Argument(
         help="The records export (CSV, raw or labels) downloaded from REDCap.")] = None,
     dictionary: Annotated[Path | None, typer.Option(
         "--dictionary", help="The project's data dictionary (CSV) from REDCap's Dictionary page.")] = None,
-    out: Annotated[Path, typer.Option("--out", help="The study folder to write.")] = Path("study"),
     settings: Annotated[Path | None, typer.Option(
-        "--settings", help="A study.toml whose [redcap] section maps REDCap fields to the format's columns; "
-        "its other sections are copied into the study."
+        "--settings", help="A study.toml whose \\[redcap] section maps REDCap fields to the format's "
+        "columns; its other sections are copied into the study."
     )] = None,
     api_url: Annotated[str | None, typer.Option(
         "--api-url", help="Pull the export and dictionary from this REDCap API URL instead (PyCap).")] = None,
