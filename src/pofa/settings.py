@@ -144,6 +144,8 @@ class Settings:
 
 
 CI_METHODS = ("log-log", "log", "plain")
+#: Sections read by other modules (``[redcap]``: pofa.redcap.config), skipped here.
+EXTERNAL_SECTIONS = ("redcap",)
 MARGINAL_COUNTS_AS = ("de novo", "local")
 
 
@@ -190,6 +192,8 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
     sections = {f.name: f for f in fields(Settings) if f.name not in ("covariates", "columns")}
     updates: dict[str, Any] = {}
     for sec_name, sec_value in data.items():
+        if sec_name in EXTERNAL_SECTIONS:
+            continue
         if sec_name not in sections:
             close = difflib.get_close_matches(sec_name, sections, n=1)
             findings.append(_finding(f"unknown section [{sec_name}]",

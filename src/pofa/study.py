@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -19,7 +20,11 @@ from pofa.findings import Finding, ValidationReport
 from pofa.io.readers import StudyFormat, read_study_tables
 from pofa.schema import TableName
 from pofa.settings import SETTINGS_FILE, Settings, load_settings
+from pofa.template import example_row_findings
 from pofa.validation import TypedTable, empty_table, validate_tables
+
+if TYPE_CHECKING:
+    from pofa.redcap.study import RedcapReference
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,6 +112,18 @@ def _settings_folder(path: Path, fmt: StudyFormat) -> Path | None:
     return None
 
 
+def _redcap_reference(path: Path) -> RedcapReference | None:
+    """The ``[redcap]`` section of the folder's study.toml, with the export it names read (pofa.redcap)."""
+    try:
+        if not path.is_dir():
+            return None
+    except OSError:
+        return None
+    from pofa.redcap.study import read_referenced_export
+
+    return read_referenced_export(path)
+
+
 def load_study(path: str | Path) -> Study:
     """Read a study folder (CSV, Parquet or one Excel workbook) and check it.
 
@@ -117,17 +134,22 @@ def load_study(path: str | Path) -> Study:
     ----------
     path : str or pathlib.Path
         The study folder, or the path of an Excel workbook with sheets ``patients``, ``lesions`` and
-        optionally ``failures`` (``study.toml`` is then read from the workbook's folder).
+        optionally ``failures`` (``study.toml`` is then read from the workbook's folder). A folder whose
+        ``study.toml`` names a REDCap export (``[redcap] export``, ``dictionary``) is read from the export.
 
     Returns
     -------
     Study
     """
     p = Path(path)
-    read = read_study_tables(p)
+    redcap = _redcap_reference(p)
+    read = redcap.read if redcap is not None and redcap.read is not None else read_study_tables(p)
     settings_folder = _settings_folder(p, read.format)
     settings, setting_findings = load_settings(settings_folder)
     typed, findings = validate_tables(read.tables)
+    findings = [*findings, *example_row_findings(read.tables)]
+    if redcap is not None:  # a REDCap export named in study.toml: findings point at its lines and fields
+        findings = [*redcap.findings, *redcap.locate(findings)]
     files = list(read.files)
     if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
         files.append(settings_folder / SETTINGS_FILE)

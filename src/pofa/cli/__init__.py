@@ -15,12 +15,14 @@ import typer
 from pofa import __version__
 from pofa.cli.batch import batch_command, build_study_command
 from pofa.cli.extract import extract_command
+from pofa.cli.importing import import_app
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
 from pofa.cli.output import console, err_console
 from pofa.cli.power import power_command
 from pofa.cli.simulate import simulate_command
 from pofa.cli.study import analyze, demo, validate
+from pofa.cli.template import template_command
 from pofa.errors import PofaError
 
 app = typer.Typer(
@@ -61,6 +63,8 @@ app.command("extract")(extract_command)
 app.command("match")(match_command)
 app.command("batch")(batch_command)
 app.command("build-study")(build_study_command)
+app.command("template")(template_command)
+app.add_typer(import_app, name="import")
 
 
 def main() -> None:
