@@ -14,6 +14,7 @@ import typer
 
 from pofa import __version__
 from pofa.cli.batch import batch_command, build_study_command
+from pofa.cli.dose import dose_command
 from pofa.cli.extract import extract_command
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
@@ -61,6 +62,7 @@ app.command("extract")(extract_command)
 app.command("match")(match_command)
 app.command("batch")(batch_command)
 app.command("build-study")(build_study_command)
+app.command("dose")(dose_command)
 
 
 def main() -> None:
