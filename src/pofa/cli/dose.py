@@ -29,7 +29,8 @@ def dose_command(
     rtplan: Annotated[Path | None, typer.Option(
         "--rtplan", help="The RTPLAN: prescription, fractions, frame of reference checked.")] = None,
     transform: Annotated[Path | None, typer.Option(
-        "--transform", help="ITK transform from registration, planning scan (fixed) -> failure scan.")] = None,
+        "--transform", help="ITK transform from registration: planning scan (fixed) -> failure scan.")
+    ] = None,
     settings: Annotated[Path | None, typer.Option(
         "--settings", help="A study.toml whose [radiotherapy] section sets the thresholds.")] = None,
 ) -> None:
@@ -64,4 +65,5 @@ def dose_command(
         raise fail(str(exc)) from exc
     agree = sum(r.classes_agree for r in run.lesions)
     console.print(Text(f"{len(run.lesions)} failure lesion(s) written to {out}; prescription "
-                  f"{run.prescription_gy:g} Gy, isodose {run.isodose_gy:g} Gy; the two rules agree on {agree}."))
+                       f"{run.prescription_gy:g} Gy, isodose {run.isodose_gy:g} Gy; "
+                       f"the two rules agree on {agree}."))

@@ -5,8 +5,8 @@ RTDOSE (DICOM PS3.3 C.8.8.3, RT Dose module):
 - dose = stored pixel value x DoseGridScaling (3004,000E); a grid without DoseGridScaling is refused.
 - Frame ``k`` lies at ImagePositionPatient + GridFrameOffsetVector[k] x normal, the normal being the cross
   product of the row and column directions of ImageOrientationPatient. The offsets are *relative* (the first
-  is 0) or, for axial grids only, *absolute* (the first equals the z of ImagePositionPatient); they need not be
-  evenly spaced, and may decrease (the frames are then reversed so that they increase).
+  is 0) or, for axial grids only, *absolute* (the first equals the z of ImagePositionPatient); they need not
+  be evenly spaced, and may decrease (the frames are then reversed so that they increase).
 - Pixel ``(r, c)`` of a frame lies at ImagePositionPatient + c x PixelSpacing[1] x row direction + r x
   PixelSpacing[0] x column direction (PixelSpacing is row spacing, column spacing).
 - DoseUnits GY is taken as is; RELATIVE (some vendors write it) is read with a warning, its values taken as
@@ -176,7 +176,7 @@ class DoseGrid:
         pofa.errors.ImagingError
             When a point lies outside the grid.
         """
-        from scipy import ndimage
+        from scipy import ndimage  # type: ignore[import-untyped]
 
         idx, inside = self.lps_to_index(xyz)
         if not np.all(inside):
@@ -278,7 +278,8 @@ def read_rtdose(path: str | os.PathLike[str], prescription_gy: float | None = No
     row_dir, col_dir = iop[:3], iop[3:]
     nr, nc = np.linalg.norm(row_dir), np.linalg.norm(col_dir)
     if abs(nr - 1) > 1e-3 or abs(nc - 1) > 1e-3 or abs(float(row_dir @ col_dir)) > 1e-3:
-        raise ImagingError(f"{name}: ImageOrientationPatient {iop.tolist()} is not two orthogonal unit vectors.")
+        raise ImagingError(
+            f"{name}: ImageOrientationPatient {iop.tolist()} is not two orthogonal unit vectors.")
     row_dir, col_dir = row_dir / nr, col_dir / nc
     try:
         arr = np.asarray(ds.pixel_array, dtype=np.float64)
@@ -330,7 +331,8 @@ def read_rtdose(path: str | os.PathLike[str], prescription_gy: float | None = No
         dose = dose * int(fractions)
         warnings.append(f"{name}: DoseSummationType FRACTION; multiplied by {int(fractions)} fractions.")
     elif summation in _PARTIAL_SUMMATIONS:
-        warnings.append(f"{name}: DoseSummationType {summation}: the grid holds only part of the plan's dose.")
+        warnings.append(
+            f"{name}: DoseSummationType {summation}: the grid holds only part of the plan's dose.")
     plan_uid = ""
     ref = ds.get("ReferencedRTPlanSequence")
     if ref:
@@ -439,8 +441,10 @@ def check_plan_matches(dose: DoseGrid, plan: PlanInfo) -> list[str]:
             f"{dose.source} is in frame of reference {dose.frame_of_reference_uid}, but its plan "
             f"{plan.source} is in {plan.frame_of_reference_uid}: the dose grid does not belong to that plan.")
     out = []
-    if dose.referenced_plan_uid and plan.sop_instance_uid and dose.referenced_plan_uid != plan.sop_instance_uid:
-        out.append(f"{dose.source} names another RTPLAN than {plan.source} (ReferencedSOPInstanceUID differs).")
+    ref, uid = dose.referenced_plan_uid, plan.sop_instance_uid
+    if ref and uid and ref != uid:
+        out.append(
+            f"{dose.source} names another RTPLAN than {plan.source} (ReferencedSOPInstanceUID differs).")
     return out
 
 
@@ -511,7 +515,8 @@ def read_structures(path: str | os.PathLike[str]) -> list[Structure]:
     out = []
     for roi in ds.get("StructureSetROISequence", []) or []:
         num = int(roi.ROINumber)
-        out.append(Structure(number=num, name=str(roi.get("ROIName", "")), interpreted_type=types.get(num, ""),
+        out.append(Structure(number=num, name=str(roi.get("ROIName", "")),
+                             interpreted_type=types.get(num, ""),
                              frame_of_reference_uid=str(roi.get("ReferencedFrameOfReferenceUID", "")),
                              contours=tuple(contours.get(num, []))))
     return out

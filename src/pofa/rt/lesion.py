@@ -4,14 +4,15 @@ For each label of a failure label map, the dose is sampled at the centres of the
 space: each voxel centre is mapped (through the registration transform when the labels are not in the dose's
 frame) to the dose grid and the dose there is interpolated trilinearly between the eight surrounding grid
 points. Trilinear interpolation is the model treatment-planning systems and DVH tools use between dose grid
-points (dose is smooth at the scale of a 2-5 mm grid; nearest-neighbour sampling would shift the 95% isodose by
-up to half a grid step, a 1-2.5 mm error at the field edge); it is exact for a dose that is linear across a
+points (dose is smooth at the scale of a 2-5 mm grid; nearest-neighbour sampling would shift the 95% isodose
+by up to half a grid step, a 1-2.5 mm error at the field edge); it is exact for a dose that is linear across a
 grid cell. Every voxel has the label map's voxel volume, so volume and dose-volume figures are voxel counts.
 
 Definitions (docs/radiotherapy.md has the literature):
 
 - ``V95``: % of the lesion's voxels whose dose is at least ``isodose_pct`` (95%) of the prescription.
-- ``D95``: the highest dose that at least 95% of the lesion's voxels receive (the ``ceil(0.95 n)``-th largest).
+- ``D95``: the highest dose that at least 95% of the lesion's voxels receive (the ``ceil(0.95 n)``-th
+  largest).
 - By volume: in-field when V95 >= ``in_field_volume_pct`` (95), marginal from ``marginal_volume_pct`` (20),
   otherwise out-of-field (Dawson et al. 2000).
 - By centroid: in-field when the dose at the lesion's centroid reaches the isodose; marginal when the centroid
@@ -172,7 +173,7 @@ def _to_dose_frame(points: NDArray[np.float64], transform: sitk.Transform | None
     if transform is None:
         return points
     try:
-        inv = transform.GetInverse()
+        inv = transform.GetInverse()  # type: ignore[no-untyped-call]
     except RuntimeError:
         inv = None
     if inv is not None and hasattr(inv, "GetMatrix") and inv.GetName() in (
@@ -187,13 +188,15 @@ def _to_dose_frame(points: NDArray[np.float64], transform: sitk.Transform | None
 
     out = invert_points(transform, points)
     if np.any(~np.isfinite(out)):
-        raise ImagingError("The transform cannot be inverted at some lesion voxels (Newton did not converge).")
+        raise ImagingError(
+            "The transform cannot be inverted at some lesion voxels (Newton did not converge).")
     return out
 
 
 def lesion_doses(labels: Volume, dose: DoseGrid, prescription_gy: float,
                  settings: RadiotherapySettings | None = None,
-                 transform: sitk.Transform | None = None, label_source: str = "the labels") -> list[LesionDose]:
+                 transform: sitk.Transform | None = None,
+                 label_source: str = "the labels") -> list[LesionDose]:
     """Dose statistics and field classes of every lesion (non-zero label) of a label map.
 
     Parameters
@@ -223,7 +226,7 @@ def lesion_doses(labels: Volume, dose: DoseGrid, prescription_gy: float,
         When the label map holds no lesion or non-integer labels, the prescription is not positive, or a
         lesion lies (partly) outside the dose grid.
     """
-    from scipy.spatial import cKDTree
+    from scipy.spatial import cKDTree  # type: ignore[import-untyped]
 
     s = settings or RadiotherapySettings()
     if not (math.isfinite(prescription_gy) and prescription_gy > 0):
@@ -250,12 +253,13 @@ def lesion_doses(labels: Volume, dose: DoseGrid, prescription_gy: float,
     centroids = np.atleast_2d(labels.index_to_lps(means))
     cpts = _to_dose_frame(centroids, transform)
     _, c_inside = dose.lps_to_index(cpts)
-    outside += [int(lab) for lab, ok in zip(uniq, c_inside, strict=True) if not ok and int(lab) not in outside]
+    outside += [int(lab) for lab, ok in zip(uniq, c_inside, strict=True)
+                if not ok and int(lab) not in outside]
     if outside:
         raise ImagingError(
-            f"Lesion(s) {', '.join(str(v) for v in sorted(outside))} of {label_source} lie (partly) outside the "
-            f"dose grid of {dose.source}; a dose grid covering every failure lesion is needed (or the wrong "
-            "transform or frame of reference).")
+            f"Lesion(s) {', '.join(str(v) for v in sorted(outside))} of {label_source} lie (partly) outside "
+            f"the dose grid of {dose.source}; a dose grid covering every failure lesion is needed (or the "
+            "wrong transform or frame of reference).")
     doses = dose.sample(pts)
     c_doses = dose.sample(cpts)
     surface = dose.isodose_surface(isodose)
@@ -371,8 +375,8 @@ def read_failure_labels(path: str | os.PathLike[str], dose: DoseGrid | None = No
 
 
 #: The columns of ``pofa dose``'s table, in order.
-DOSE_COLUMNS = ("label", "volume_ml", "dmin_gy", "dmean_gy", "dmax_gy", "d95_gy", "v95_pct", "centroid_dose_gy",
-                "class_volume", "class_centroid", "classes_agree")
+DOSE_COLUMNS = ("label", "volume_ml", "dmin_gy", "dmean_gy", "dmax_gy", "d95_gy", "v95_pct",
+                "centroid_dose_gy", "class_volume", "class_centroid", "classes_agree")
 
 
 @dataclass(frozen=True, slots=True)
