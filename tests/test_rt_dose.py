@@ -397,3 +397,47 @@ def test_vendor_rtdose_plan_and_structures(tmp_path: Path) -> None:
     rows = lesion_doses(labels, grid, 30.826203)
     assert rows[0].dmean_gy == pytest.approx(raw.pixel_array[5, 3, 3] * 1e-6 * 30.826203, rel=1e-12)
     assert rows[1].volume_ml == pytest.approx(9 * 0.5)
+
+
+def write_rtstruct(path: Path, for_uid: str, half: float = 5.0, zs=(-2.0, -1.0, 0.0, 1.0, 2.0)) -> Path:
+    """An RTSTRUCT with one GTV: a square of side 2 x ``half`` mm about the axis on each plane of ``zs``."""
+    sop = "1.2.840.10008.5.1.4.1.1.481.3"
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(path), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID, ds.Modality = sop, meta.MediaStorageSOPInstanceUID, "RTSTRUCT"
+    ref = pydicom.Dataset()
+    ref.FrameOfReferenceUID = for_uid
+    ds.ReferencedFrameOfReferenceSequence = [ref]
+    roi = pydicom.Dataset()
+    roi.ROINumber, roi.ROIName, roi.ReferencedFrameOfReferenceUID = 1, "failure 1", for_uid
+    ds.StructureSetROISequence = [roi]
+    obs = pydicom.Dataset()
+    obs.ObservationNumber, obs.ReferencedROINumber, obs.RTROIInterpretedType = 1, 1, "GTV"
+    ds.RTROIObservationsSequence = [obs]
+    contours = []
+    for z in zs:
+        c = pydicom.Dataset()
+        c.ContourGeometricType = "CLOSED_PLANAR"
+        pts = [(-half, -half), (half, -half), (half, half), (-half, half)]
+        c.ContourData = [v for x, y in pts for v in (x, y, z)]
+        c.NumberOfContourPoints = 4
+        contours.append(c)
+    rc = pydicom.Dataset()
+    rc.ReferencedROINumber, rc.ContourSequence = 1, contours
+    ds.ROIContourSequence = [rc]
+    ds.save_as(path, enforce_file_format=True)
+    return path
+
+
+def test_rtstruct_failure_labels(sphere_dose: Path, tmp_path: Path) -> None:
+    rs = write_rtstruct(tmp_path / "rs.dcm", FOR_UID)
+    run = dose_for_failures(rs, sphere_dose, P)
+    (row,) = run.lesions
+    # 10 x 10 voxel centres of 1 mm inside the 10 mm square on each of the 5 planes (1 mm apart)
+    assert row.n_voxels == 500 and row.volume_ml == pytest.approx(0.5)
+    assert row.class_volume == row.class_centroid == "in-field" and row.dmin_gy == pytest.approx(P, abs=1e-6)
+    other = write_rtstruct(tmp_path / "other.dcm", "1.2.3.4.5")
+    with pytest.raises(ImagingError, match="other.dcm is in frame of reference 1.2.3.4.5"):
+        dose_for_failures(other, sphere_dose, P)

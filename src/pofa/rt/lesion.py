@@ -308,7 +308,8 @@ def _rtstruct_grid(path: Path, spacing_mm: float) -> Volume:
     zs = np.unique(np.round(allpts[:, 2], 3))
     steps = np.diff(zs)
     dz = float(steps.min()) if steps.size else spacing_mm
-    lo = allpts.min(axis=0) - 2 * spacing_mm
+    # voxel centres half a step off the contours' lowest x and y, so that none lies on a straight edge there
+    lo = allpts.min(axis=0) - 2.5 * spacing_mm
     hi = allpts.max(axis=0) + 2 * spacing_mm
     nx = int(math.ceil((hi[0] - lo[0]) / spacing_mm)) + 1
     ny = int(math.ceil((hi[1] - lo[1]) / spacing_mm)) + 1
