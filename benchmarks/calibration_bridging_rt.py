@@ -22,7 +22,8 @@ TARGET_RT, TARGET_NO_RT = 0.21, 0.46
 BRIDGED = 0.5
 
 
-def expected_rates(intercept: float, log_or: float, n: int = 400_000, seed: int = 20240) -> tuple[float, float]:
+def expected_rates(intercept: float, log_or: float, n: int = 400_000,
+                   seed: int = 20240) -> tuple[float, float]:
     """Expected local failure of irradiated lesions and of would-be targets without RT."""
     params = FIGURA2021.with_values({"cohort.n_patients": n, "failure.bridging_rt_prob": BRIDGED,
                                      "failure.intercept": intercept, "failure.log_or_bridging_rt": log_or})
