@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from pofa.stats.radiotherapy import radiotherapy_statistics
 REF = Path(__file__).parent / "reference" / "radiotherapy"
 
 
+@functools.cache
 def _study() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     les = pd.read_csv(REF / "lesions.csv", dtype={"patient_id": str, "lesion_id": str})
     for c in ("bridging_rt", "extranodal"):
