@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 
 import pandas as pd
+import pytest
 
 from pofa.report.radiotherapy import dose_response_png, insert_radiotherapy_section, radiotherapy_section
 from pofa.settings import RiskFactorSettings, Settings
@@ -51,3 +52,26 @@ def test_insertion_before_methods_and_nothing_without_results() -> None:
     out = insert_radiotherapy_section(page, {"radiotherapy": rt}, les)
     assert out.index('id="survival"') < out.index('id="radiotherapy"') < out.index('id="methods"')
     assert insert_radiotherapy_section(page, {}, les) == page
+
+
+@pytest.mark.slow
+def test_analyze_carries_radiotherapy_into_results_and_report(example_study: Path, tmp_path: Path) -> None:
+    """The bundled example has one irradiated lesion: results.json gets ``radiotherapy``, the report its
+    section, and an rt_field column of the failures table is counted."""
+    from typer.testing import CliRunner
+
+    from pofa.cli import app
+
+    fail = pd.read_csv(example_study / "failures.csv", dtype=str, keep_default_na=False)
+    fail["rt_field"] = ["in-field"] + [""] * (len(fail) - 1)
+    fail.to_csv(example_study / "failures.csv", index=False)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(example_study), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rt = json.loads((out / "results.json").read_text())["radiotherapy"]
+    les = pd.read_csv(example_study / "lesions.csv", dtype=str)
+    assert rt["n_irradiated"] == int((les["bridging_rt"] == "yes").sum()) == 1
+    assert rt["field_classes"] == {"in-field": 1, "marginal": 0, "out-of-field": 0}
+    assert rt["odds_ratios"][0]["estimate"] is None and "separation" in rt["odds_ratios"][0]["notes"][0]
+    page = (out / "report.html").read_text()
+    assert page.index('id="radiotherapy"') < page.index('id="methods"')
