@@ -44,6 +44,14 @@ def radial(points: np.ndarray) -> np.ndarray:
     return P * np.clip(1.0 - (r - R0) / (R1 - R0), 0.0, 1.0)
 
 
+def _save(ds: FileDataset, path: Path) -> None:
+    """Write a DICOM file with its file meta (pydicom 3 ``enforce_file_format``; pydicom 2 spelling)."""
+    try:
+        ds.save_as(path, enforce_file_format=True)
+    except TypeError:  # pragma: no cover - pydicom 2
+        ds.save_as(path, write_like_original=False)
+
+
 def write_rtdose(path: Path, dose_gy: np.ndarray, origin, iop, spacing, offsets, scaling: float | None = 1e-5,
                  units: str = "GY", summation: str = "PLAN", for_uid: str = FOR_UID,
                  plan_uid: str | None = None) -> Path:
@@ -79,7 +87,7 @@ def write_rtdose(path: Path, dose_gy: np.ndarray, origin, iop, spacing, offsets,
         item.ReferencedSOPInstanceUID = plan_uid
         ds.ReferencedRTPlanSequence = [item]
     ds.PixelData = np.round(dose_gy / s).astype("<u4").tobytes()
-    ds.save_as(path, enforce_file_format=True)
+    _save(ds, path)
     return path
 
 
@@ -98,7 +106,7 @@ def write_rtplan(path: Path, prescription: float, fractions: int, for_uid: str |
     fg = pydicom.Dataset()
     fg.FractionGroupNumber, fg.NumberOfFractionsPlanned = 1, fractions
     ds.FractionGroupSequence = [fg]
-    ds.save_as(path, enforce_file_format=True)
+    _save(ds, path)
     return path
 
 
@@ -427,7 +435,7 @@ def write_rtstruct(path: Path, for_uid: str, half: float = 5.0, zs=(-2.0, -1.0, 
     rc = pydicom.Dataset()
     rc.ReferencedROINumber, rc.ContourSequence = 1, contours
     ds.ROIContourSequence = [rc]
-    ds.save_as(path, enforce_file_format=True)
+    _save(ds, path)
     return path
 
 
