@@ -333,6 +333,8 @@ def read_rtdose(path: str | os.PathLike[str], prescription_gy: float | None = No
     elif summation in _PARTIAL_SUMMATIONS:
         warnings.append(
             f"{name}: DoseSummationType {summation}: the grid holds only part of the plan's dose.")
+    for a in (dose, ipp, row_dir, col_dir, off):
+        a.flags.writeable = False  # the grid is immutable
     plan_uid = ""
     ref = ds.get("ReferencedRTPlanSequence")
     if ref:
