@@ -173,7 +173,7 @@ def test_every_key_round_trips_through_to_dict() -> None:
     d = BASE.to_dict()
     flat = {f"{s}.{k}": v for s, sec in d.items() for k, v in sec.items()}
     assert apply_overrides(BASE, flat) == BASE
-    assert set(PRESETS) == {"figura2021"}
+    assert set(PRESETS) == {"figura2021", "bridging_rt"}
 
 
 def test_spleen_and_waldeyer_are_nodal() -> None:

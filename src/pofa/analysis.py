@@ -191,7 +191,16 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
         AnalysisStep("*", lambda r: ss.patient_level(r.patients, r.lesions, r.settings)),
         AnalysisStep("*", lambda r: ss.competing_risks(r.patients, r.lesions, r.settings)),
         AnalysisStep("*", lambda r: ss.cutpoints(r.patients, r.settings)),
+        AnalysisStep("*", _radiotherapy_step),
     )
+
+
+def _radiotherapy_step(r: AnalysisResult) -> dict[str, Any]:
+    """``radiotherapy`` in results.json when lesions carry ``bridging_rt`` (docs/radiotherapy.md)."""
+    from pofa.stats.radiotherapy import radiotherapy_statistics
+
+    res = radiotherapy_statistics(r.lesions, r.failures, r.patients, r.settings)
+    return {} if res is None else {"radiotherapy": res.to_json()}
 
 
 #: The analysis steps run by default, in order: the statistics of :mod:`pofa.stats.study_stats`.

@@ -46,6 +46,7 @@ class FindingCode(enum.StrEnum):
     NON_POSITIVE = "non-positive"
     IMPLAUSIBLE = "implausible"
     PARTIAL_COORDINATES = "partial-coordinates"
+    BAD_RADIOTHERAPY = "bad-radiotherapy"
     # Identifiers and links between tables
     DUPLICATE_ID = "duplicate-id"
     UNKNOWN_PATIENT = "unknown-patient"
@@ -93,8 +94,11 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
     FindingCode.BAD_NUMBER: (_E, "A number cell is not a finite number with a decimal point."),
     FindingCode.BAD_BOOLEAN: (_E, "A yes/no cell is not yes/no, true/false, y/n or 1/0."),
     FindingCode.NON_POSITIVE: (_E, "A size, SUV, volume or TLG is zero or negative."),
-    FindingCode.IMPLAUSIBLE: (_W, "SUVmax > 100, diameter > 40 cm, or follow-up > 20 years."),
+    FindingCode.IMPLAUSIBLE: (_W, "SUVmax > 100, diameter > 40 cm, RT dose > 80 Gy or > 50 fractions, or "
+                                  "follow-up > 20 years."),
     FindingCode.PARTIAL_COORDINATES: (_E, "A lesion centre has some of x_mm, y_mm, z_mm but not all three."),
+    FindingCode.BAD_RADIOTHERAPY: (
+        _E, "rt_field is not in-field/marginal/out-of-field, or rt_dose_gy/rt_fractions incomplete."),
     FindingCode.DUPLICATE_ID: (
         _E, "A patient, lesion (within its patient) or failure id repeats an earlier row."),
     FindingCode.UNKNOWN_PATIENT: (_E, "A lesion or failure row names a patient that is not in patients."),

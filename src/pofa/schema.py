@@ -110,6 +110,10 @@ LESIONS = TableSpec(
         Column("mtv_ml", Kind.NUMBER, False, True, "Metabolic tumour volume in ml (> 0).", True),
         Column("tlg", Kind.NUMBER, False, True, "Total lesion glycolysis (SUVmean x MTV) (> 0).", True),
         Column("bridging_rt", Kind.BOOLEAN, False, True, "Lesion received bridging radiotherapy."),
+        Column("rt_dose_gy", Kind.NUMBER, False, True,
+               "Total physical dose of the bridging course to the lesion in Gy (> 0).", True, 80.0),
+        Column("rt_fractions", Kind.NUMBER, False, True,
+               "Number of fractions of the bridging course (whole number > 0).", True, 50.0),
     ),
 )
 
@@ -132,8 +136,13 @@ FAILURES = TableSpec(
         Column("y_mm", Kind.NUMBER, False, True, "Lesion centre, patient y (LPS) in mm."),
         Column("z_mm", Kind.NUMBER, False, True, "Lesion centre, patient z (LPS) in mm."),
         Column("diameter_cm", Kind.NUMBER, False, True, "Longest diameter in cm (> 0).", True, 40.0),
+        Column("rt_field", Kind.TEXT, False, True,
+               "Failure relative to the radiation field: in-field, marginal or out-of-field."),
     ),
 )
+
+#: The values of the failures column ``rt_field`` (docs/radiotherapy.md).
+RT_FIELD_CLASSES = ("in-field", "marginal", "out-of-field")
 
 TABLES: dict[TableName, TableSpec] = {t.name: t for t in (PATIENTS, LESIONS, FAILURES)}
 

@@ -103,6 +103,33 @@ class LesionModelSettings:
 
 
 @dataclass(frozen=True, slots=True)
+class RadiotherapySettings:
+    """Radiotherapy dose and failure location (``[radiotherapy]``, docs/radiotherapy.md).
+
+    Attributes
+    ----------
+    alpha_beta_gy : float
+        alpha/beta of the linear-quadratic model for EQD2 and BED (10 Gy: lymphoma, an early-responding
+        tissue).
+    isodose_pct : float
+        The isodose (% of the prescription) that defines "inside the field" (95%: Dawson et al. 2000).
+    in_field_volume_pct : float
+        In-field by volume when at least this % of the failure volume is inside the isodose (95%).
+    marginal_volume_pct : float
+        Marginal by volume from this % up to ``in_field_volume_pct``; out-of-field below it (20%).
+    centroid_margin_mm : float
+        By centroid: marginal when the centroid (outside the isodose) lies within this distance of the
+        isodose surface (10 mm); in-field when the centroid dose reaches the isodose.
+    """
+
+    alpha_beta_gy: float = 10.0
+    isodose_pct: float = 95.0
+    in_field_volume_pct: float = 95.0
+    marginal_volume_pct: float = 20.0
+    centroid_margin_mm: float = 10.0
+
+
+@dataclass(frozen=True, slots=True)
 class ReportSettings:
     """Report settings (``[report]``)."""
 
@@ -119,6 +146,7 @@ class Settings:
     risk_factors: RiskFactorSettings = field(default_factory=RiskFactorSettings)
     survival: SurvivalSettings = field(default_factory=SurvivalSettings)
     lesion_models: LesionModelSettings = field(default_factory=LesionModelSettings)
+    radiotherapy: RadiotherapySettings = field(default_factory=RadiotherapySettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     # Declared covariates (``[covariates.NAME]``, pofa.covariates) and header renaming (``[columns]``,
     # file header -> the format's column name). Not sections of fixed keys: parsed apart from the others.
@@ -247,6 +275,14 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
     if any(t <= 0 for t in settings.survival.landmarks_months):
         findings.append(_finding("survival.landmarks_months must be positive", "e.g. [6, 12, 24]",
                                  "landmarks_months"))
+    r = settings.radiotherapy
+    if r.alpha_beta_gy <= 0 or r.isodose_pct <= 0 or r.centroid_margin_mm < 0:
+        findings.append(_finding("radiotherapy.alpha_beta_gy and isodose_pct must be > 0, "
+                                 "centroid_margin_mm >= 0", "e.g. alpha_beta_gy = 10", "alpha_beta_gy"))
+    if not 0 <= r.marginal_volume_pct <= r.in_field_volume_pct <= 100:
+        findings.append(_finding("radiotherapy: need 0 <= marginal_volume_pct <= in_field_volume_pct <= 100",
+                                 "e.g. in_field_volume_pct = 95, marginal_volume_pct = 20",
+                                 "marginal_volume_pct"))
     return settings, findings
 
 

@@ -383,10 +383,36 @@ def _check_coordinates(t: TypedTable, out: _Collector) -> None:
                 "fill in all three coordinates or leave all blank")
 
 
+def _check_radiotherapy(t: TypedTable, out: _Collector) -> None:
+    """The radiotherapy columns: rt_field from its set; rt_fractions whole; rt_dose_gy with rt_fractions."""
+    from pofa.schema import RT_FIELD_CLASSES
+
+    df, src = t.frame, t.source
+    if "rt_field" in df:
+        text = df["rt_field"].astype(object).where(df["rt_field"].notna(), None)
+        norm = text.map(lambda v: None if v is None else str(v).strip().lower())
+        bad = _flag(norm.notna() & ~norm.isin(RT_FIELD_CLASSES))
+        out.rows(bad, C.BAD_RADIOTHERAPY, src, "rt_field",
+                 lambda r: f"rt_field {_quote(text[r])} is not a field class",
+                 f"write one of {', '.join(RT_FIELD_CLASSES)}, or leave it blank")
+    if "rt_fractions" in df:
+        n = df["rt_fractions"]
+        out.rows(_flag(n.notna() & (n > 0) & (n != n.round())), C.BAD_RADIOTHERAPY, src, "rt_fractions",
+                 lambda r: f"rt_fractions = {n[r]:g} is not a whole number", "write the number of fractions")
+    if "rt_dose_gy" in df or "rt_fractions" in df:
+        for have, lack in (("rt_dose_gy", "rt_fractions"), ("rt_fractions", "rt_dose_gy")):
+            given = df[have].notna() if have in df else pd.Series(False, index=df.index)
+            absent = ~df[lack].notna() if lack in df else pd.Series(True, index=df.index)
+            out.rows(_flag(given & absent), C.BAD_RADIOTHERAPY, src, lack,
+                     f"{have} is given but {lack} is blank",
+                     "give both the total dose and the number of fractions, or neither")
+
+
 def check_lesions(t: TypedTable, patients: TypedTable | None, out: _Collector) -> None:
     """Unique lesion ids within a patient, known patients, whole coordinates; patients without lesions."""
     df = t.frame
     _check_coordinates(t, out)
+    _check_radiotherapy(t, out)
     if "patient_id" not in df:
         return
     _duplicates(t, ["patient_id", "lesion_id"], out, "lesion")
@@ -405,6 +431,7 @@ def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTab
     """Failure rows against the patients (known, progressed, dates in order) and the baseline lesions."""
     df, src = t.frame, t.source
     _check_coordinates(t, out)
+    _check_radiotherapy(t, out)
     if "patient_id" not in df:
         return
     _duplicates(t, ["patient_id", "failure_id"], out, "failure lesion")

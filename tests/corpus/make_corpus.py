@@ -398,6 +398,21 @@ def _(d: Path) -> None:
     write_csv(d, ex().set("lesions", 7, "z_mm", ""))
 
 
+@case("csv_bad_radiotherapy", "a dose without fractions, half a fraction, and an unknown field class",
+      [E("bad-radiotherapy", L, 2, "rt_fractions"), E("bad-radiotherapy", L, 3, "rt_fractions"),
+       E("bad-radiotherapy", F, 2, "rt_field")])
+def _(d: Path) -> None:
+    t = ex()
+    les, fail = t.data["lesions"], t.data["failures"]
+    les[0] += ["rt_dose_gy", "rt_fractions"]
+    for k, row in enumerate(les[1:], start=2):
+        row += {2: ["30", ""], 3: ["20", "2.5"], 4: ["24", "12"]}.get(k, ["", ""])
+    fail[0].append("rt_field")
+    for k, row in enumerate(fail[1:], start=2):
+        row.append("inside" if k == 2 else "in-field" if k == 3 else "")
+    write_csv(d, t)
+
+
 # --- CSV: ids and links -----------------------------------------------------------------------------------
 
 @case("csv_duplicate_patient", "P003 appears twice", [E("duplicate-id", P, 7, "patient_id")])

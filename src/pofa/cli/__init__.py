@@ -14,6 +14,7 @@ import typer
 
 from pofa import __version__
 from pofa.cli.batch import batch_command, build_study_command
+from pofa.cli.dose import dose_command
 from pofa.cli.extract import extract_command
 from pofa.cli.importing import import_app
 from pofa.cli.match import match_command
@@ -65,6 +66,7 @@ app.command("batch")(batch_command)
 app.command("build-study")(build_study_command)
 app.command("template")(template_command)
 app.add_typer(import_app, name="import")
+app.command("dose")(dose_command)
 
 
 def main() -> None:

@@ -63,7 +63,7 @@ def power_command(
     step: Annotated[int, typer.Option("--step", min=1, help="Precision of the search (patients).")] = 1,
     test: Annotated[int, typer.Option(
         "--test", min=0, help="Which test the search targets with --preset (0-3: diameter, SUVmax, "
-                              "extranodal, PFS).")] = 0,
+                              "extranodal, PFS; 4: bridging RT, with --preset bridging_rt).")] = 0,
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     baseline_risk: Annotated[float | None, typer.Option(
         "--baseline-risk", help="Risk of the outcome in lesions without the factor, averaged over patients "

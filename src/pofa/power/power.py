@@ -79,7 +79,10 @@ def analyses(study: PlannedStudy) -> tuple[str, ...]:
 
 
 def _simulator_tests(o: SimulatorOutcome) -> tuple[tuple[str, str | None], ...]:
-    return _SIMULATOR_TESTS if o.include_pfs else _SIMULATOR_TESTS[:3]
+    tests = _SIMULATOR_TESTS if o.include_pfs else _SIMULATOR_TESTS[:3]
+    if o.params.failure.bridging_rt_prob > 0:  # cohorts with bridging RT: its GEE comes last
+        tests = (*tests, ("local failure: bridging RT (GEE)", "bridging_rt"))
+    return tests
 
 
 def _methods(study: PlannedStudy) -> tuple[str, ...]:
@@ -89,7 +92,7 @@ def _methods(study: PlannedStudy) -> tuple[str, ...]:
         return (gee,)
     if isinstance(o, SurvivalOutcome):
         return (COX_TEST,)
-    return (gee, gee, gee, COX_TEST)[:len(_simulator_tests(o))]
+    return tuple(COX_TEST if name is None else gee for _, name in _simulator_tests(o))
 
 
 def _true_effects(study: PlannedStudy) -> tuple[float | None, ...]:

@@ -219,12 +219,15 @@ class SimulatorReplicates:
     patient_bulky: np.ndarray
     n_patients: int
     n_replicates: int
+    bridging_rt: np.ndarray | None = None
 
     def lesions(self, r: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
         """``(y, {factor: x}, groups)`` of replicate ``r``."""
         a, b = int(self.lesion_start[r]), int(self.lesion_start[r + 1])
         factors = {"bulky": self.bulky[a:b], "suv_high": self.suv_high[a:b],
                    "extranodal": self.extranodal[a:b]}
+        if self.bridging_rt is not None:
+            factors["bridging_rt"] = self.bridging_rt[a:b]
         return self.local_failure[a:b], factors, self.patient[a:b]
 
 
@@ -274,4 +277,5 @@ def draw_simulator_replicates(outcome: SimulatorOutcome, n_patients: int, n_repl
         patient_bulky=bulky_patient.astype(float).reshape(shape),
         n_patients=n_patients,
         n_replicates=n_replicates,
+        bridging_rt=np.concatenate([p.bridging_rt for p in parts]).astype(float),
     )

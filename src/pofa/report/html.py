@@ -415,6 +415,10 @@ def write_report(
         versions=v,
         files=[REPORT_NAME, RESULTS_NAME, *listed, MANIFEST_NAME],
     )
+    from pofa.report.radiotherapy import insert_radiotherapy_section  # radiotherapy section hook
+
+    html = insert_radiotherapy_section(html, inp.results, getattr(result_like, "lesions", inp.lesions),
+                                       getattr(result_like, "failures", None), inp.settings)
     report_path = out / REPORT_NAME
     write_text(report_path, html)
     manifest_path = None

@@ -401,7 +401,16 @@ class SimulationParams:
 #: table).
 FIGURA2021 = SimulationParams()
 
-PRESETS: Mapping[str, SimulationParams] = types.MappingProxyType({"figura2021": FIGURA2021})
+#: Bridging radiotherapy (docs/radiotherapy.md): figura2021 with half the patients bridged (each one's bulky
+#: lesions, else its largest), the lesion intercept and the conditional log odds ratio of bridging RT
+#: calibrated by ``benchmarks/calibration_bridging_rt.py`` so that the expected local failure is 21% in
+#: irradiated lesions and 46% in the lesions RT would have treated in patients without it (Blood Adv
+#: 2024;8:4877).
+BRIDGING_RT = replace(FIGURA2021, failure=replace(FIGURA2021.failure, bridging_rt_prob=0.5, intercept=-0.5166,
+                                                  log_or_bridging_rt=-2.7648))
+
+PRESETS: Mapping[str, SimulationParams] = types.MappingProxyType({"figura2021": FIGURA2021,
+                                                                  "bridging_rt": BRIDGING_RT})
 
 
 def preset(name: str) -> SimulationParams:

@@ -1,0 +1,242 @@
+"""The report's radiotherapy section: irradiated lesions and doses, failures by field class, dose-response.
+
+Rendered from results.json's ``radiotherapy`` entry (:class:`pofa.stats.radiotherapy.RadiotherapyResults`)
+as one HTML ``<section id="radiotherapy">`` with its dose-response figure embedded (PNG, base64), and
+inserted before the methods section by :func:`insert_radiotherapy_section`. Every text taken from the study
+is escaped.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd  # type: ignore[import-untyped]
+
+from pofa.settings import Settings
+
+__all__ = ["dose_response_png", "insert_radiotherapy_section", "radiotherapy_section"]
+
+
+def _num(x: Any, digits: int = 2) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return f"{float(x):.{digits}f}"
+
+
+def _p(x: Any) -> str:
+    if x is None or (isinstance(x, float) and not math.isfinite(x)):
+        return "n/a"
+    return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+
+
+def _pct(num: int, den: int) -> str:
+    return f"{num}/{den} ({100.0 * num / den:.1f}%)" if den else f"{num}/0"
+
+
+def dose_response_png(lesions: pd.DataFrame, alpha_beta_gy: float) -> bytes | None:
+    """The dose-response figure: local failure of irradiated lesions against EQD2, as a PNG.
+
+    Each lesion is a tick at 0 (controlled) or 1 (failed); the observed failure rate at each EQD2 with its
+    exact 95% CI; the fitted logistic curve (R ``glm``).
+
+    Parameters
+    ----------
+    lesions : pandas.DataFrame
+        Lesions with ``bridging_rt``, ``rt_dose_gy``, ``rt_fractions`` and ``local_failure``.
+    alpha_beta_gy : float
+        alpha/beta of EQD2.
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None when fewer than two distinct EQD2 values are known.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from pofa.rt.fractionation import eqd2
+    from pofa.stats.factors import build_design
+    from pofa.stats.logistic import fit_logistic
+    from pofa.stats.radiotherapy import clopper_pearson
+
+    need = {"bridging_rt", "rt_dose_gy", "rt_fractions", "local_failure", "patient_id"}
+    if not need <= set(lesions.columns):
+        return None
+    df = lesions[lesions["bridging_rt"].fillna(False).astype(bool) & lesions["local_failure"].notna()].copy()
+    df = df[df["rt_dose_gy"].notna() & df["rt_fractions"].notna()]
+    if df.empty:
+        return None
+    df["eqd2_gy"] = eqd2(df["rt_dose_gy"].to_numpy(float), df["rt_fractions"].to_numpy(float), alpha_beta_gy)
+    df["local_failure"] = df["local_failure"].astype(int)
+    levels = np.unique(np.round(df["eqd2_gy"].to_numpy(float), 6))
+    if levels.size < 2:
+        return None
+    fig, ax = plt.subplots(figsize=(5.0, 3.4), dpi=150)
+    rng = np.random.default_rng(0)
+    y = df["local_failure"].to_numpy(float)
+    ax.scatter(df["eqd2_gy"], y + rng.uniform(-0.03, 0.03, y.size), s=8, color="0.55", lw=0,
+               label="lesions (0 controlled, 1 failed)")
+    for lvl in levels:
+        sub = df[np.isclose(df["eqd2_gy"], lvl)]
+        pr = clopper_pearson(int(sub["local_failure"].sum()), len(sub))
+        ax.errorbar([lvl], [pr.estimate], yerr=[[pr.estimate - pr.ci_low], [pr.ci_high - pr.estimate]],
+                    fmt="o", color="#0072B2", ms=4, capsize=2, lw=1)
+    table = fit_logistic(build_design(df, ["eqd2_gy"], outcome="local_failure", cluster="patient_id"))
+    if table.converged:
+        xs = np.linspace(levels.min(), levels.max(), 100)
+        ax.plot(xs, 1.0 / (1.0 + np.exp(-(table.coef[0] + table.coef[1] * xs))), color="#D55E00", lw=1.5,
+                label="logistic fit")
+    ax.set_xlabel(f"EQD2 (Gy, alpha/beta {alpha_beta_gy:g} Gy)")
+    ax.set_ylabel("local failure")
+    ax.set_ylim(-0.08, 1.08)
+    ax.legend(fontsize=7, frameon=False, loc="upper right")
+    fig.tight_layout()
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _or_rows(rows: list[Mapping[str, Any]]) -> str:
+    out = []
+    for r in rows:
+        adj = ", ".join(r.get("adjusted_for") or []) or "none"
+        notes = "; ".join(r.get("notes") or [])
+        out.append(
+            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
+                r.get("term"), "GEE (geepack)" if r.get("method") == "gee" else "logistic (glm)", adj,
+                _num(r.get("estimate")), f"{_num(r.get('ci_low'))}-{_num(r.get('ci_high'))}", _p(r.get("p")),
+                r.get("n_lesions"), notes)) + "</tr>")
+    head = "".join(f"<th>{h}</th>" for h in ("term", "method", "adjusted for", "OR", "95% CI", "p",
+                                               "lesions", "notes"))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(out)}</tbody></table>"
+
+
+def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | None = None,
+                         failures: pd.DataFrame | None = None, settings: Settings | None = None) -> str:
+    """The radiotherapy section as an HTML fragment ("" when results.json has no ``radiotherapy``).
+
+    Parameters
+    ----------
+    results : Mapping
+        The results.json document.
+    lesions : pandas.DataFrame, optional
+        Lesions for the dose-response figure.
+    failures : pandas.DataFrame, optional
+        Failure rows; where they carry ``class_volume`` and ``class_centroid`` (from ``pofa dose``), the
+        lesions whose two classes disagree are listed.
+    settings : Settings, optional
+        For alpha/beta and the thresholds quoted in the methods text.
+
+    Returns
+    -------
+    str
+        ``<section id="radiotherapy">...</section>`` or "".
+    """
+    rt = results.get("radiotherapy")
+    if not rt:
+        return ""
+    s = (settings or Settings()).radiotherapy
+    parts = ['<section id="radiotherapy">', "<h2>Bridging radiotherapy</h2>"]
+    n_irr, n_no = int(rt["n_irradiated"]), int(rt["n_no_rt"])
+    lf_rt, lf_no = int(rt["local_failures_rt"]), int(rt["local_failures_no_rt"])
+    eq = ""
+    if rt.get("eqd2_median_gy") is not None and math.isfinite(float(rt["eqd2_median_gy"])):
+        eq = (f" Median EQD2 of irradiated lesions {_num(rt['eqd2_median_gy'], 1)} Gy (range "
+              f"{_num(rt['eqd2_min_gy'], 1)}-{_num(rt['eqd2_max_gy'], 1)} Gy).")
+    parts.append(f"<p>{n_irr} of {n_irr + n_no} lesions with a known outcome were irradiated before CAR T. "
+                 f"Local failure: {_pct(lf_rt, n_irr)} of irradiated and {_pct(lf_no, n_no)} of unirradiated "
+                 f"lesions.{html.escape(eq)}</p>")
+    inf = rt.get("in_field")
+    if inf and inf.get("n"):
+        parts.append(f"<p>In-field failures: {_pct(int(inf['events']), int(inf['n']))} of irradiated "
+                     "lesions, "
+                     f"exact 95% CI {100 * float(inf['ci_low']):.1f}-{100 * float(inf['ci_high']):.1f}% "
+                     f"({html.escape(str(inf.get('definition', '')))}).</p>")
+    fc = rt.get("field_classes") or {}
+    if fc:
+        cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{int(v)}</td></tr>" for k, v in fc.items())
+        parts.append("<h3>Failures by field class (rt_field)</h3><table><thead><tr><th>class</th>"
+                     f"<th>failure lesions</th></tr></thead><tbody>{cells}</tbody></table>")
+    if failures is not None and {"class_volume", "class_centroid"} <= set(failures.columns):
+        both = failures[failures["class_volume"].notna() & failures["class_centroid"].notna()]
+        dis = both[both["class_volume"] != both["class_centroid"]]
+        parts.append(f"<p>Field class by volume and by centroid agree for {len(both) - len(dis)} of "
+                     f"{len(both)} failure lesions.</p>")
+        if len(dis):
+            rows = "".join(f"<tr><td>{k}</td><td>{html.escape(str(r.class_volume))}</td>"
+                           f"<td>{html.escape(str(r.class_centroid))}</td></tr>"
+                           for k, r in enumerate(dis.itertuples(), start=1))
+            parts.append("<table><thead><tr><th>#</th><th>by volume</th><th>by centroid</th></tr></thead>"
+                         f"<tbody>{rows}</tbody></table>")
+    if rt.get("odds_ratios"):
+        parts.append("<h3>Local failure, irradiated vs unirradiated lesions</h3>"
+                     + _or_rows(rt["odds_ratios"]))
+    if rt.get("dose_response"):
+        parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>" + _or_rows(rt["dose_response"]))
+    png = dose_response_png(lesions, s.alpha_beta_gy) if lesions is not None else None
+    if png is not None:
+        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
+        parts.append(f'<figure class="fig" id="fig-dose-response"><img src="{src}" alt="Local failure of '
+                     'irradiated lesions against EQD2: lesions, observed rate per dose level with exact 95% '
+                     'CI, and the fitted logistic curve"><figcaption>Local failure of irradiated lesions by '
+                     "EQD2.</figcaption></figure>")
+    pfs = rt.get("pfs")
+    if pfs:
+        parts.append(
+            f"<p>PFS with bridging RT ({pfs['n_rt']} patients, {pfs['events_rt']} events; median "
+            f"{_num(pfs['median_rt_months'], 1)} months) vs without ({pfs['n_no_rt']} patients, "
+            f"{pfs['events_no_rt']} events; median {_num(pfs['median_no_rt_months'], 1)} months): log-rank p "
+            f"{_p(pfs['logrank_p'])}; Cox HR {_num(pfs['hr'])} (95% CI {_num(pfs['hr_ci_low'])}-"
+            f"{_num(pfs['hr_ci_high'])}).</p>")
+    for note in rt.get("notes") or []:
+        parts.append(f"<p class=\"note\">{html.escape(str(note))}</p>")
+    parts.append(
+        "<p class=\"methods\">EQD2 was computed with the linear-quadratic model, "
+        f"EQD2 = D (d + a/b) / (2 + a/b), with a/b = {s.alpha_beta_gy:g} Gy. Failures were classified "
+        f"relative to the {s.isodose_pct:g}% isodose by volume (in-field when at least "
+        f"{s.in_field_volume_pct:g}% of the failure volume lay inside, "
+        f"marginal from {s.marginal_volume_pct:g}%, otherwise out-of-field; Dawson et al. 2000) and by "
+        f"the dose at the failure's centroid (marginal within {s.centroid_margin_mm:g} mm of the isodose "
+        "surface). "
+        "Local failure of irradiated vs unirradiated lesions was compared by logistic regression and GEE "
+        "with patients as clusters (exchangeable correlation), unadjusted and adjusted for the lesion risk "
+        "factors; the in-field failure rate has an exact Clopper-Pearson 95% CI; PFS was compared by the "
+        "log-rank test and Cox regression.</p>")
+    parts.append("</section>")
+    return "\n".join(parts)
+
+
+def insert_radiotherapy_section(page: str, results: Mapping[str, Any],
+                                lesions: pd.DataFrame | None = None, failures: pd.DataFrame | None = None,
+                                settings: Settings | None = None) -> str:
+    """``page`` with the radiotherapy section inserted before its methods section (or before ``</main>``).
+
+    Parameters
+    ----------
+    page : str
+        The report's HTML.
+    results, lesions, failures, settings
+        As :func:`radiotherapy_section`.
+
+    Returns
+    -------
+    str
+        The page, unchanged when there is nothing to add.
+    """
+    frag = radiotherapy_section(results, lesions, failures, settings)
+    if not frag:
+        return page
+    for anchor in ('<section id="methods"', "</main>", "</body>"):
+        i = page.find(anchor)
+        if i >= 0:
+            return page[:i] + frag + "\n" + page[i:]
+    return page + frag

@@ -1,0 +1,1 @@
+"""Radiotherapy: dose grids from DICOM RT, dose to failure lesions, field classes, fractionation."""

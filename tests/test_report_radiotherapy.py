@@ -1,0 +1,77 @@
+"""The report's radiotherapy section, rendered from the statistics of the R-checked synthetic study."""
+
+from __future__ import annotations
+
+import functools
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from pofa.report.radiotherapy import dose_response_png, insert_radiotherapy_section, radiotherapy_section
+from pofa.settings import RiskFactorSettings, Settings
+from pofa.stats.radiotherapy import radiotherapy_statistics
+
+REF = Path(__file__).parent / "reference" / "radiotherapy"
+
+
+@functools.cache
+def _study() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    les = pd.read_csv(REF / "lesions.csv", dtype={"patient_id": str, "lesion_id": str})
+    for c in ("bridging_rt", "extranodal"):
+        les[c] = les[c].map({"yes": True, "no": False}).astype("boolean")
+    pat = pd.read_csv(REF / "patients.csv", dtype={"patient_id": str})
+    factors = ("diameter_cm>=5", "suvmax>=10", "extranodal")
+    settings = Settings(risk_factors=RiskFactorSettings(lesion=factors))
+    res = radiotherapy_statistics(les, None, pat, settings)
+    assert res is not None
+    return les, pat, json.loads(json.dumps(res.to_json()))
+
+
+def test_section_shows_the_numbers_and_the_figure() -> None:
+    les, _, rt = _study()
+    failures = pd.DataFrame({"class_volume": ["in-field", "marginal", "<b>x</b>"],
+                             "class_centroid": ["in-field", "in-field", "out-of-field"]})
+    frag = radiotherapy_section({"radiotherapy": rt}, les, failures)
+    n_irr, lf = rt["n_irradiated"], rt["local_failures_rt"]
+    assert f"{lf}/{n_irr} ({100 * lf / n_irr:.1f}%) of irradiated" in frag
+    gee_adj = rt["odds_ratios"][3]
+    assert f"<td>{gee_adj['estimate']:.2f}</td>" in frag
+    assert "agree for 1 of 3 failure lesions" in frag
+    assert "&lt;b&gt;x&lt;/b&gt;" in frag and "<b>x</b>" not in frag  # study text is escaped
+    assert 'id="fig-dose-response"' in frag and "data:image/png;base64," in frag
+    assert "a/b = 10 Gy" in frag
+    png = dose_response_png(les, 10.0)
+    assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_insertion_before_methods_and_nothing_without_results() -> None:
+    les, _, rt = _study()
+    page = '<main><section id="survival"></section><section id="methods"></section></main>'
+    out = insert_radiotherapy_section(page, {"radiotherapy": rt}, les)
+    assert out.index('id="survival"') < out.index('id="radiotherapy"') < out.index('id="methods"')
+    assert insert_radiotherapy_section(page, {}, les) == page
+
+
+@pytest.mark.slow
+def test_analyze_carries_radiotherapy_into_results_and_report(example_study: Path, tmp_path: Path) -> None:
+    """The bundled example has one irradiated lesion: results.json gets ``radiotherapy``, the report its
+    section, and an rt_field column of the failures table is counted."""
+    from typer.testing import CliRunner
+
+    from pofa.cli import app
+
+    fail = pd.read_csv(example_study / "failures.csv", dtype=str, keep_default_na=False)
+    fail["rt_field"] = ["in-field"] + [""] * (len(fail) - 1)
+    fail.to_csv(example_study / "failures.csv", index=False)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(example_study), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    rt = json.loads((out / "results.json").read_text())["radiotherapy"]
+    les = pd.read_csv(example_study / "lesions.csv", dtype=str)
+    assert rt["n_irradiated"] == int((les["bridging_rt"] == "yes").sum()) == 1
+    assert rt["field_classes"] == {"in-field": 1, "marginal": 0, "out-of-field": 0}
+    assert rt["odds_ratios"][0]["estimate"] is None and "separation" in rt["odds_ratios"][0]["notes"][0]
+    page = (out / "report.html").read_text()
+    assert page.index('id="radiotherapy"') < page.index('id="methods"')
