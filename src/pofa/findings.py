@@ -145,6 +145,9 @@ class Finding:
         What is wrong.
     hint : str
         What to do about it.
+    more : int
+        For a summary finding (row ``None``): how many further findings of the same code, file and column it
+        stands for, beyond the :data:`MAX_PER_KIND` listed one by one. 0 for an ordinary finding.
     """
 
     severity: Severity
@@ -154,6 +157,7 @@ class Finding:
     column: str | None
     message: str
     hint: str
+    more: int = 0
 
     def location(self) -> str:
         """``file, row N, column C`` as far as known."""
@@ -174,6 +178,7 @@ class Finding:
             "column": self.column,
             "message": self.message,
             "hint": self.hint,
+            "more": self.more,
         }
 
 
@@ -183,9 +188,88 @@ def finding(code: FindingCode, file: str, row: int | None, column: str | None, m
     return Finding(severity_of(code), code, file, row, column, message, hint)
 
 
-def _sort_key(f: Finding) -> tuple[int, str, int, str]:
+#: At most this many findings of one kind (code, file and column) are kept one by one; the rest of the kind
+#: is summed up in one summary finding (:attr:`Finding.more`). A million junk cells give 20 findings and one
+#: count, not a million lines.
+MAX_PER_KIND = 20
+
+_Kind = tuple[str, str, str | None]
+
+
+def _kind(f: Finding) -> _Kind:
+    return (str(f.code), f.file, f.column)
+
+
+def more_finding(first: Finding, more: int, first_row: int | None, last_row: int | None) -> Finding:
+    """The summary finding of ``more`` further findings like ``first`` (same code, file and column).
+
+    Parameters
+    ----------
+    first : Finding
+        One finding of the kind (its severity, code, file, column and hint are reused).
+    more : int
+        How many findings of the kind were not kept one by one.
+    first_row, last_row : int or None
+        The first and last row of those findings, when they concern rows.
+
+    Returns
+    -------
+    Finding
+        A finding with row ``None`` and :attr:`Finding.more` set.
+    """
+    where = f" in column {first.column}" if first.column else ""
+    rows = ""
+    if first_row is not None and last_row is not None:
+        rows = f" (rows {first_row}-{last_row})" if last_row != first_row else f" (row {first_row})"
+    message = (f"{more:,} more finding(s) of this kind ({first.code}){where}{rows}, beyond the "
+               f"{MAX_PER_KIND} listed")
+    return Finding(first.severity, first.code, first.file, None, first.column, message,
+                   "fix the cells listed; the others are most likely the same mistake", more)
+
+
+def cap_findings(findings: Iterable[Finding], limit: int = MAX_PER_KIND) -> list[Finding]:
+    """Keep at most ``limit`` findings of each kind (code, file, column); sum up the rest in one finding each.
+
+    Findings that already summarise others (:attr:`Finding.more`) are merged into the new summary.
+
+    Parameters
+    ----------
+    findings : iterable of Finding
+        The findings, in the order they were made.
+    limit : int
+        Findings kept one by one per kind.
+
+    Returns
+    -------
+    list of Finding
+        The kept findings followed by one summary finding per kind that had more.
+    """
+    kept: list[Finding] = []
+    count: Counter[_Kind] = Counter()
+    extra: dict[_Kind, list[Finding]] = {}
+    for f in findings:
+        k = _kind(f)
+        if f.more == 0 and count[k] < limit:
+            count[k] += 1
+            kept.append(f)
+        else:
+            extra.setdefault(k, []).append(f)
+    out = kept
+    for group in extra.values():
+        if len(group) == 1 and group[0].more:  # already a summary (made while checking): keep it
+            out.append(group[0])
+            continue
+        rows = [f.row for f in group if f.row is not None and not f.more]
+        out.append(more_finding(group[0], sum(f.more or 1 for f in group), min(rows, default=None),
+                                max(rows, default=None)))
+    return out
+
+
+def _sort_key(f: Finding) -> tuple[int, str, int, str, int]:
     severity = 0 if f.severity is Severity.ERROR else 1
-    return (severity, f.file, f.row if f.row is not None else 0, f.column or "")
+    # A summary finding comes after the findings it continues.
+    row = f.row if f.row is not None else (2**62 if f.more else 0)
+    return (severity, f.file, row, f.column or "", 1 if f.more else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,7 +281,8 @@ class ValidationReport:
 
     @classmethod
     def of(cls, study: str, findings: Iterable[Finding]) -> ValidationReport:
-        return cls(study, tuple(sorted(findings, key=_sort_key)))
+        """The report of ``findings``: at most :data:`MAX_PER_KIND` of a kind one by one, sorted."""
+        return cls(study, tuple(sorted(cap_findings(findings), key=_sort_key)))
 
     @property
     def errors(self) -> tuple[Finding, ...]:

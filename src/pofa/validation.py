@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pofa.findings import Finding, finding
+from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
 from pofa.findings import FindingCode as C
 from pofa.io.readers import TEXT_DTYPE, RawTable
 from pofa.schema import (
@@ -71,10 +73,35 @@ class TypedTable:
 
 
 class _Collector:
-    """Accumulates findings; one call per (mask, message) so that the work stays vectorised."""
+    """Accumulates findings; one call per (mask, message) so that the work stays vectorised.
 
-    def __init__(self) -> None:
-        self.items: list[Finding] = []
+    At most :data:`~pofa.findings.MAX_PER_KIND` findings of one kind (code, file, column) are made one by
+    one; the rest are only counted and become one summary finding, so that memory and time are bounded by the
+    findings kept, not by the number of bad cells.
+    """
+
+    def __init__(self, limit: int = MAX_PER_KIND) -> None:
+        self._items: list[Finding] = []
+        self._limit = limit
+        self._kept: Counter[tuple[str, str, str | None]] = Counter()
+        self._more: dict[tuple[str, str, str | None], list[Any]] = {}
+
+    @property
+    def items(self) -> list[Finding]:
+        """The findings kept, then one summary finding per kind with more findings than the limit."""
+        return self._items + [more_finding(f, n, lo, hi) for f, n, lo, hi in self._more.values()]
+
+    def _room(self, key: tuple[str, str, str | None]) -> int:
+        return max(self._limit - self._kept[key], 0)
+
+    def _count_more(self, key: tuple[str, str, str | None], first: Finding, n: int, lo: int | None,
+                    hi: int | None) -> None:
+        entry = self._more.setdefault(key, [first, 0, lo, hi])
+        entry[1] += n
+        if lo is not None:
+            entry[2] = lo if entry[2] is None else min(entry[2], lo)
+        if hi is not None:
+            entry[3] = hi if entry[3] is None else max(entry[3], hi)
 
     def rows(self, mask: pd.Series, code: C, source: str, column: str | None, message: Message,
              hint: Message) -> None:
@@ -82,13 +109,31 @@ class _Collector:
         m = mask.fillna(False).to_numpy(dtype=bool) if mask.dtype != bool else mask.to_numpy()
         if not m.any():
             return
-        for row in mask.index[m]:
+        key = (str(code), source, column)
+        rows = mask.index[m]
+        room = self._room(key)
+        for row in rows[:room]:
             r = int(row)
-            self.items.append(finding(code, source, r, column, message(r) if callable(message) else message,
-                                      hint(r) if callable(hint) else hint))
+            self._items.append(finding(code, source, r, column, message(r) if callable(message) else message,
+                                       hint(r) if callable(hint) else hint))
+        self._kept[key] += min(room, len(rows))
+        if len(rows) > room:
+            r = int(rows[room])
+            first = finding(code, source, r, column, "", hint(r) if callable(hint) else hint)
+            self._count_more(key, first, len(rows) - room, r, int(rows[-1]))
 
     def add(self, code: C, source: str, row: int | None, column: str | None, message: str, hint: str) -> None:
-        self.items.append(finding(code, source, row, column, message, hint))
+        f = finding(code, source, row, column, message, hint)
+        key = (str(code), source, column)
+        if self._room(key):
+            self._kept[key] += 1
+            self._items.append(f)
+        else:
+            self._count_more(key, f, 1, row, row)
+
+    def full(self, code: C, source: str, column: str | None) -> bool:
+        """Whether no further finding of this kind would be kept one by one (callers may just count)."""
+        return not self._room((str(code), source, column))
 
 
 def _quote(v: object, limit: int = 40) -> str:
@@ -284,14 +329,17 @@ def _duplicates(t: TypedTable, keys: list[str], out: _Collector, what: str) -> N
     dup = k.duplicated(keep="first") & valid
     if not dup.any():
         return
-    seen: dict[tuple[object, ...], int] = {}
-    for row, v in zip(k.index[valid], k[valid].itertuples(index=False, name=None), strict=True):
-        seen.setdefault(v, int(row))
-    for row in dup.index[dup.to_numpy()]:
-        key = tuple(k.loc[row])
-        out.add(C.DUPLICATE_ID, t.source, int(row), keys[-1],
-                f"{what} {' / '.join(map(str, key))} repeats row {seen[key]}",
-                f"give each {what} its own {keys[-1]}, or remove the repeated row")
+    # The first row of each key that repeats (vectorised: no loop over all rows).
+    firsts = k[valid & k.duplicated(keep=False) & ~dup]
+    seen = {tuple(v): int(r) for r, v in zip(firsts.index, firsts.itertuples(index=False, name=None),
+                                             strict=True)}
+
+    def message(r: int) -> str:
+        key = tuple(k.loc[r])
+        return f"{what} {' / '.join(map(str, key))} repeats row {seen[key]}"
+
+    out.rows(dup, C.DUPLICATE_ID, t.source, keys[-1], message,
+             f"give each {what} its own {keys[-1]}, or remove the repeated row")
 
 
 def check_patients(t: TypedTable, out: _Collector) -> None:

@@ -262,6 +262,56 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
         csv.field_size_limit(old)
 
 
+#: CSV files of at least this many bytes are read by Arrow's CSV reader (C++, multi-threaded, cells kept as
+#: Arrow text) when they are UTF-8 and every record has as many cells as the header; others, and every
+#: smaller file, by Python's csv module. Both give the same cells and row numbers (tests/test_validate_scale.py).
+FAST_CSV_BYTES = 1 << 20
+
+
+def _read_csv_fast(data: bytes, text: str, delimiter: str) -> tuple[list[str], list[pd.Series], int] | None:
+    """Header and text columns of a CSV file read by Arrow; ``None`` when a record is not header-wide.
+
+    A record with more or fewer cells than the header (a ragged row, a blank line) sends the file to the
+    Python reader, which reports such rows with their numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+    except (csv.Error, StopIteration):
+        return None
+    if not header or not any(c.strip() for c in header):
+        return None
+    width = len(header)
+    ragged: list[object] = []
+
+    def invalid(row: object) -> str:
+        ragged.append(row)
+        return "skip"
+
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=0, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             ignore_empty_lines=False, invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except (pa.ArrowException, ValueError):
+        return None
+    if ragged or table.num_rows == 0:
+        return None
+    first = [table.column(j)[0].as_py() for j in range(width)]
+    if first != header:  # Arrow and Python split the header differently: let Python read it all
+        return None
+    body = table.slice(1)
+    columns = [pd.Series(body.column(j), dtype=TEXT_DTYPE) for j in range(width)]
+    return [c.strip() for c in header], columns, body.num_rows
+
+
 def _read_file_bytes(path: Path, source: str, findings: list[Finding]) -> bytes | None:
     try:
         return path.read_bytes()
@@ -285,7 +335,9 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if raw is None:
         return None
     binary = b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    before = len(findings)
     text = None if binary else _decode(raw, source, findings)
+    utf8 = len(findings) == before and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if binary or (text is not None and "\x00" in text):
         findings.append(finding(C.UNREADABLE_FILE, source, None, None,
                                 "the file holds binary data, not CSV text (a workbook renamed .csv?)",
@@ -296,8 +348,16 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if not text.strip():
         findings.append(finding(C.EMPTY_FILE, source, None, None, "the file is empty", _EMPTY_HINT))
         return None
+    delimiter = _detect_delimiter(text, name)
+    if len(raw) >= FAST_CSV_BYTES and utf8:
+        fast = _read_csv_fast(raw.removeprefix(codecs.BOM_UTF8), text, delimiter)
+        if fast is not None:
+            del raw, text  # the Arrow columns are all that is kept of a large file
+            header, columns, n_rows = fast
+            frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
+            return RawTable(name, source, path, frame, headers)
     try:
-        rows = _parse_csv(text, _detect_delimiter(text, name))
+        rows = _parse_csv(text, delimiter)
     except csv.Error as exc:  # only for malformed input the lenient reader still refuses
         findings.append(finding(C.UNREADABLE_FILE, source, None, None, f"not a well-formed CSV file: {exc}",
                                 "export the table again as CSV (comma-separated, UTF-8)"))
