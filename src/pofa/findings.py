@@ -46,6 +46,10 @@ class FindingCode(enum.StrEnum):
     NON_POSITIVE = "non-positive"
     IMPLAUSIBLE = "implausible"
     PARTIAL_COORDINATES = "partial-coordinates"
+    DECIMAL_COMMA = "decimal-comma"
+    UNKNOWN_COLUMN = "unknown-column"
+    ODD_CELL = "odd-cell"
+    BAD_CATEGORY = "bad-category"
     # Identifiers and links between tables
     DUPLICATE_ID = "duplicate-id"
     UNKNOWN_PATIENT = "unknown-patient"
@@ -95,6 +99,13 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
     FindingCode.NON_POSITIVE: (_E, "A size, SUV, volume or TLG is zero or negative."),
     FindingCode.IMPLAUSIBLE: (_W, "SUVmax > 100, diameter > 40 cm, or follow-up > 20 years."),
     FindingCode.PARTIAL_COORDINATES: (_E, "A lesion centre has some of x_mm, y_mm, z_mm but not all three."),
+    FindingCode.DECIMAL_COMMA: (
+        _E, "A file writes numbers with a decimal comma (one finding per file, at its first such cell)."),
+    FindingCode.UNKNOWN_COLUMN: (
+        _W, "Columns that are neither the format's nor declared covariates (listed once per file)."),
+    FindingCode.ODD_CELL: (
+        _W, "A cell of an undeclared column that is mostly of one type (80% or more) but not this cell."),
+    FindingCode.BAD_CATEGORY: (_E, "A cell of a declared category covariate is not one of its levels."),
     FindingCode.DUPLICATE_ID: (
         _E, "A patient, lesion (within its patient) or failure id repeats an earlier row."),
     FindingCode.UNKNOWN_PATIENT: (_E, "A lesion or failure row names a patient that is not in patients."),

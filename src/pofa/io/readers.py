@@ -27,7 +27,7 @@ import pandas as pd
 
 from pofa.findings import Finding, finding
 from pofa.findings import FindingCode as C
-from pofa.schema import TABLES, Kind, TableName
+from pofa.schema import TABLES, Kind, TableName, normalise_header
 
 
 class StudyFormat(enum.Enum):
@@ -51,8 +51,6 @@ DELIMITERS = (",", ";", "\t")
 _EMPTY_HINT = "the first row must hold the column names, the rows below one record each"
 #: Text cells are held as Arrow-backed strings: comparisons, regular expressions and stripping run in C++.
 TEXT_DTYPE = pd.StringDtype("pyarrow")
-#: Characters removed from the ends of headers besides blanks (a stray BOM, zero-width space).
-_INVISIBLE = "\ufeff\u200b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +125,6 @@ def cell_text(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace").strip()
     return str(value).strip()
-
-
-def normalise_header(header: object) -> str:
-    """Header as matched against the format: blanks around removed, lower case, inner blanks as ``_``."""
-    return "_".join(str(header).strip().strip(_INVISIBLE).lower().split())
 
 
 def _column_letter(pos: int) -> str:
@@ -577,6 +570,48 @@ def _sheet_table(path: Path, name: TableName, source: str, rows: list[list[objec
     return RawTable(name, source, path, frame, headers)
 
 
+def rename_columns(table: RawTable, columns: Sequence[tuple[str, str]], findings: list[Finding]) -> RawTable:
+    """Apply the ``[columns]`` mapping of ``study.toml`` (normalised header -> column name) to a table.
+
+    The file is not changed: only the names under which its columns are read. A mapped header whose target
+    is also a header of the file is a ``duplicate-column`` error (the first of the two is read).
+
+    Parameters
+    ----------
+    table : RawTable
+        The table as read.
+    columns : sequence of (str, str)
+        Normalised header -> normalised column name.
+    findings : list of Finding
+        Problems are appended here.
+
+    Returns
+    -------
+    RawTable
+        The table with its columns renamed (the same object when nothing applies).
+    """
+    mapping = dict(columns)
+    if not any(c in mapping for c in table.frame.columns):
+        return table
+    names: list[str] = []
+    keep: list[str] = []
+    headers: dict[str, str] = {}
+    for col in table.frame.columns:
+        new = mapping.get(col, col)
+        if new in headers:
+            findings.append(finding(
+                C.DUPLICATE_COLUMN, table.source, 1, new,
+                f"the header {table.headers[col]!r} is read as '{new}' ([columns] of study.toml), but "
+                f"the file also has {headers[new]!r}; only the first of the two is read",
+                "remove one of the columns, or the line of [columns]"))
+            continue
+        headers[new] = table.headers[col]
+        names.append(new)
+        keep.append(col)
+    frame = table.frame[keep].set_axis(pd.Index(names, dtype=object), axis=1)
+    return RawTable(table.name, table.source, table.path, frame, headers)
+
+
 def _is_file(p: Path) -> bool:
     try:
         return p.is_file()
@@ -584,13 +619,14 @@ def _is_file(p: Path) -> bool:
         return False
 
 
-def read_study_tables(path: Path) -> ReadResult:
+def read_study_tables(path: Path, columns: Sequence[tuple[str, str]] = ()) -> ReadResult:
     """Find and read the tables of a study.
 
     A study is a folder holding ``patients``, ``lesions`` and optionally ``failures`` as CSV or Parquet files
     (names in any case), or one Excel workbook with one sheet per table; or the path of such a workbook.
     CSV and Parquet files take precedence: a workbook in the folder is read only when the folder has no table
-    file.
+    file. ``columns`` (normalised header -> column name, the ``[columns]`` of ``study.toml``) renames headers
+    as they are read.
     """
     findings: list[Finding] = []
     tables: dict[TableName, RawTable] = {}
@@ -689,5 +725,7 @@ def read_study_tables(path: Path) -> ReadResult:
                         "table)")
             findings.append(finding(C.MISSING_TABLE, where, None, None,
                                     f"the required table '{name.value}' was not found", hint))
+    if columns:
+        tables = {name: rename_columns(t, columns, findings) for name, t in tables.items()}
     fmt = formats.pop() if len(formats) == 1 else (StudyFormat.MIXED if formats else StudyFormat.CSV)
     return ReadResult(tables, tuple(findings), fmt, tuple(files))
