@@ -348,8 +348,8 @@ def _infer_covariate(text: pd.Series, source: str = "", column: str = "", out: _
     def hint(r: int) -> str:
         if str(text[r]).lower() in MISSING_WORDS:
             return "leave the cell empty when the value is unknown"
-        return (f"write a {what} ({_KIND_HINT[kind]}), or declare the column in study.toml "
-                f'([covariates.{column}] with its type, e.g. type = "category") to keep such cells')
+        return (f"{_ODD_HINT[kind]}, or leave it empty; to keep such cells, declare the column in study.toml "
+                f'as [covariates.{column}] with type = "category" and its levels')
 
     out.rows(odd, C.ODD_CELL, source, column, message, hint)
     return typed
@@ -359,6 +359,11 @@ _KIND_HINT = {
     Kind.DATE: "write dates as YYYY-MM-DD (e.g. 2019-03-14); in Excel, use a Date cell",
     Kind.NUMBER: "write a plain number with a decimal point (e.g. 4.5)",
     Kind.BOOLEAN: "write yes or no (also accepted: true/false, y/n, t/f, 1/0)",
+}
+_ODD_HINT = {
+    Kind.DATE: "write the date as YYYY-MM-DD",
+    Kind.NUMBER: "write the number alone (no unit or words, a decimal point: 67 or 4.5)",
+    Kind.BOOLEAN: "write yes or no",
 }
 _BAD_CODE = {Kind.DATE: C.BAD_DATE, Kind.NUMBER: C.BAD_NUMBER, Kind.BOOLEAN: C.BAD_BOOLEAN}
 _PARSERS = {Kind.DATE: parse_dates, Kind.BOOLEAN: parse_booleans}
