@@ -99,7 +99,8 @@ TRICKY = [
 
 
 @pytest.mark.parametrize("text", TRICKY)
-def test_arrow_reader_agrees_on_tricky_csv(text: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_arrow_reader_agrees_on_tricky_csv(text: str, tmp_path: Path,
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
     path = tmp_path / "patients.csv"
     path.write_bytes(text.encode("utf-8"))
     a, b, fa, fb = _read_both(path, TableName.PATIENTS, monkeypatch)
@@ -115,8 +116,8 @@ def write_junk(folder: Path, rows: int, seed: int = 1) -> None:
     def junk() -> str:
         return "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 12)))
 
-    for name, header, n in (("patients", ["patient_id", "index_date", "last_followup_date", "progression_date",
-                                          "death_date", "age"], rows),
+    patients = ["patient_id", "index_date", "last_followup_date", "progression_date", "death_date", "age"]
+    for name, header, n in (("patients", patients, rows),
                             ("lesions", ["patient_id", "lesion_id", "site", "extranodal", "diameter_cm",
                                          "suvmax"], 1000)):
         with open(folder / f"{name}.csv", "w", newline="", encoding="utf-8") as fh:

@@ -1,6 +1,7 @@
 """Declared covariates: what a study column holds, how it is labelled and how it is reported.
 
-A study may declare each covariate in ``study.toml`` (``[covariates.age]``: type, label, unit, reporting step).
+A study may declare each covariate in ``study.toml`` (``[covariates.age]``: type, label, unit, reporting
+step).
 The declaration decides how cells are checked (a non-conforming cell of a declared column is an error) and how
 the column appears in Table 1, the forest plot and the methods text.
 """
@@ -9,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 
 class CovariateType(StrEnum):
@@ -130,7 +132,8 @@ def _norm(name: str) -> str:
 
 
 def parse_declarations(covariates: object, columns: object, text: str = ""
-                       ) -> tuple[tuple[Covariate, ...], tuple[tuple[str, str], ...], list[DeclarationProblem]]:
+                       ) -> tuple[tuple[Covariate, ...], tuple[tuple[str, str], ...],
+                                  list[DeclarationProblem]]:
     """``[covariates.NAME]`` tables and the ``[columns]`` table of ``study.toml``, checked.
 
     Parameters
@@ -181,10 +184,12 @@ def parse_declarations(covariates: object, columns: object, text: str = ""
             if key not in DECLARATION_KEYS:
                 close = difflib.get_close_matches(key, DECLARATION_KEYS, n=1)
                 problem(f"{section}.{key}", _line_of(lines, section, key), f"unknown key {section}.{key}",
-                        f"did you mean {close[0]}?" if close else f"known keys: {', '.join(DECLARATION_KEYS)}")
+                        f"did you mean {close[0]}?" if close
+                        else f"known keys: {', '.join(DECLARATION_KEYS)}")
                 ok = False
 
-        def text_value(key: str, default: str) -> str | None:
+        def text_value(key: str, default: str, decl: dict[str, Any] = decl, section: str = section
+                       ) -> str | None:
             v = decl.get(key, default)
             if not isinstance(v, str):
                 problem(f"{section}.{key}", _line_of(lines, section, key),
@@ -257,7 +262,8 @@ def parse_declarations(covariates: object, columns: object, text: str = ""
             else:
                 step = float(v)
         if ok:
-            out.append(Covariate(column=column, table=TableName(table).value, type=kind, label=label.strip(),
+            out.append(Covariate(column=column, table=TableName(table).value, type=kind,
+                                 label=(label or "").strip(),
                                  unit=(unit or "").strip(), levels=levels, step=step,
                                  summary=Summary(summary_text)))
     mapping: list[tuple[str, str]] = []

@@ -20,9 +20,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from pofa.covariates import Covariate, CovariateType
 from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
 from pofa.findings import FindingCode as C
-from pofa.covariates import Covariate, CovariateType
 from pofa.io.readers import TEXT_DTYPE, RawTable
 from pofa.schema import (
     COORDINATES,
@@ -432,7 +432,8 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
     unparsed: dict[str, pd.Series] = {}
     commas = _Commas()
     declared = {c.column: c for c in covariates if c.table == raw.name.value}
-    unknown = {c: raw.headers.get(c, c) for c in frame.columns if spec.column(c) is None and c not in declared}
+    unknown = {c: raw.headers.get(c, c) for c in frame.columns
+               if spec.column(c) is None and c not in declared}
     missing_required = False
     for col in spec.columns:
         if col.name not in frame.columns:
@@ -444,8 +445,8 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
         typed[col.name], unparsed[col.name] = _parse_column(raw, col, out, decimal, commas)
     for name, cov in declared.items():
         if name not in frame.columns:
-            _missing_column(raw, name, f"add the column '{name}', or correct [covariates.{name}] in study.toml "
-                            f"(its name or table = \"{cov.table}\")", unknown, out, covariate=True)
+            _missing_column(raw, name, f"add the column '{name}', or correct [covariates.{name}] in "
+                            f"study.toml (its name or table = \"{cov.table}\")", unknown, out, covariate=True)
     names = [c for c in frame.columns if spec.column(c) is None]
     for c in names:
         if c in declared:
@@ -457,7 +458,8 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
         out.add(C.UNKNOWN_COLUMN, raw.source, 1, None,
                 f"column(s) neither of the format nor declared as covariates: {listed}",
                 "rename each to the format's name or map it under [columns] in study.toml; declare a "
-                "covariate under [covariates.NAME]; until then such columns are read as undeclared covariates")
+                "covariate under [covariates.NAME]; until then such columns are read as undeclared "
+                "covariates")
     commas.report(raw.source, out)
     df = pd.DataFrame(typed, index=frame.index, columns=list(typed))
     bad = pd.DataFrame(unparsed, index=frame.index, columns=list(unparsed), dtype=bool)
@@ -602,7 +604,8 @@ def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
         if "last_followup_date" in has:
             years = (df["last_followup_date"] - index).dt.days / 365.25
             rule("last_followup_date", "index_date", years > MAX_FOLLOWUP_YEARS, C.IMPLAUSIBLE,
-                 lambda r: f"follow-up of {years[r]:.1f} years is implausibly long (> {MAX_FOLLOWUP_YEARS:g})",
+                 lambda r: f"follow-up of {years[r]:.1f} years is implausibly long "
+                           f"(> {MAX_FOLLOWUP_YEARS:g})",
                  "check index_date and last_followup_date")
     if {"progression_date", "death_date"} <= has:
         rule("progression_date", "death_date", df["progression_date"] > df["death_date"],
@@ -752,14 +755,16 @@ def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTab
             if col not in look:
                 continue
             date = look[col]
-            flagged = _flag(look[f"_flag_{col}"]) if f"_flag_{col}" in look else pd.Series(False, index=df.index)
+            flag_col = f"_flag_{col}"
+            flagged = _flag(look[flag_col]) if flag_col in look else pd.Series(False, index=df.index)
             if patients is not None:  # the checks of these rows are skipped: counted on the patient's cell
-                per_patient = look["_row"][known & flagged & (scan.notna() | t.unparsed.get("scan_date", False))]
+                scanned = scan.notna() | t.unparsed.get("scan_date", False)
+                per_patient = look["_row"][known & flagged & scanned]
                 out.skip(patients.source, col, per_patient.value_counts())
             if col == "progression_date":
                 out.rows(known & ~flagged & (scan < date), code, src, "scan_date",
-                         lambda r, d=date: f"scan_date {_day(scan[r])} is before the patient's progression_date "
-                                           f"{_day(d[r])}",
+                         lambda r, d=date: f"scan_date {_day(scan[r])} is before the patient's "
+                                           f"progression_date {_day(d[r])}",
                          "check scan_date; the first failure scan defines progression_date")
             else:
                 out.rows(known & ~flagged & (scan > date), code, src, "scan_date",

@@ -569,9 +569,10 @@ def _headers(t: Tables, table: str, names: dict[str, str]) -> Tables:
 _CLINICAL_HEADERS = {"suvmax": "SUV max", "diameter_cm": "Diameter (cm)", "lesion_id": "Lesion ID"}
 
 
-@case("csv_header_suv_max", "lesions.csv headed 'SUV max' and 'SUVmax (g/ml)'-style: the missing columns "
-      "name the headers present", [E("missing-column", L, 1, "suvmax"), E("missing-column", L, 1, "diameter_cm"),
-                                   W("unknown-column", L, 1)])
+@case("csv_header_suv_max", "lesions.csv headed 'SUVmax (g/ml)' and 'Diameter (cm)': the missing columns "
+      "name the headers present",
+      [E("missing-column", L, 1, "suvmax"), E("missing-column", L, 1, "diameter_cm"),
+       W("unknown-column", L, 1)])
 def _(d: Path) -> None:
     write_csv(d, _headers(ex(), "lesions", {"suvmax": "SUVmax (g/ml)", "diameter_cm": "Diameter (cm)"}))
 

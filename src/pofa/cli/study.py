@@ -27,7 +27,8 @@ def validate(
         help="table (the default on a terminal), text (one finding per line, the default when the output "
              "is not a terminal) or json.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
-    limit: Annotated[int, typer.Option(min=0, help="Show at most this many findings (table and text).")] = 500,
+    limit: Annotated[int, typer.Option(min=0,
+                                       help="Show at most this many findings (table and text).")] = 500,
 ) -> None:
     """Check a study and report every problem at once (exit 0 valid, 1 warnings only, 2 errors).
 

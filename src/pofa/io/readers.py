@@ -257,7 +257,8 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
 
 #: CSV files of at least this many bytes are read by Arrow's CSV reader (C++, multi-threaded, cells kept as
 #: Arrow text) when they are UTF-8 and every record has as many cells as the header; others, and every
-#: smaller file, by Python's csv module. Both give the same cells and row numbers (tests/test_validate_scale.py).
+#: smaller file, by Python's csv module. Both give the same cells and row numbers
+#: (tests/test_validate_scale.py).
 FAST_CSV_BYTES = 1 << 20
 
 
