@@ -146,3 +146,18 @@ def test_header_help_names_the_present_column() -> None:
 def test_skipped_checks_are_counted() -> None:
     (line,) = plain_lines("csv_bad_progression_year")[:-1]
     assert "(2 check(s) that depend on this cell were skipped)" in line
+
+
+def test_the_real_program_into_a_pipe() -> None:
+    """`pofa validate STUDY | cat`: the program's standard output is a pipe, so plain lines."""
+    import os
+    import subprocess
+    import sys
+
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1", "COLUMNS": "40"}
+    done = subprocess.run([sys.executable, "-m", "pofa", "validate", str(CORPUS / "csv_header_suv_max")],
+                          capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 2
+    lines = done.stdout.splitlines()
+    assert len(lines) == 4 and all(LINE.match(ln) for ln in lines[:-1]), done.stdout
+    assert lines[-1] == "2 error(s), 1 warning(s)."

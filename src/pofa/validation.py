@@ -23,7 +23,7 @@ import pandas as pd
 from pofa.covariates import Covariate, CovariateType
 from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
 from pofa.findings import FindingCode as C
-from pofa.io.readers import TEXT_DTYPE, RawTable
+from pofa.io.readers import TEXT_DTYPE, RawTable, release_arrow_memory
 from pofa.schema import (
     COORDINATES,
     FALSE_WORDS,
@@ -809,6 +809,7 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
         check_failures(failures, patients, lesions, out, flags)
+    release_arrow_memory()
     return typed, out.items
 
 

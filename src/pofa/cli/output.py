@@ -26,7 +26,7 @@ from rich.text import Text
 from pofa.findings import Finding, Severity, ValidationReport
 
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages are never cut
 
 
 class FindingsFormat(enum.StrEnum):

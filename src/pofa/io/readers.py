@@ -262,6 +262,13 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
 FAST_CSV_BYTES = 1 << 20
 
 
+def release_arrow_memory() -> None:
+    """Give memory that Arrow's allocator keeps after large temporary arrays back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
 def _read_csv_fast(data: bytes, text: str, delimiter: str) -> tuple[list[str], list[pd.Series], int] | None:
     """Header and text columns of a CSV file read by Arrow; ``None`` when a record is not header-wide.
 
@@ -349,6 +356,8 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
             del raw, text  # the Arrow columns are all that is kept of a large file
             header, columns, n_rows = fast
             frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
+            del columns
+            release_arrow_memory()
             return RawTable(name, source, path, frame, headers)
     try:
         rows = _parse_csv(text, delimiter)
