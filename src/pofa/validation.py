@@ -567,6 +567,18 @@ def _duplicates(t: TypedTable, keys: list[str], out: _Collector, what: str) -> N
 _DATES = ("index_date", "last_followup_date", "progression_date", "death_date")
 
 
+def _before_index(df: pd.DataFrame, col: str) -> Callable[[int], str]:
+    def message(r: int) -> str:
+        return f"{col} {_day(df.at[r, col])} is before index_date {_day(df.at[r, 'index_date'])}"
+    return message
+
+
+def _scan_message(scan: pd.Series, what: str, date: pd.Series) -> Callable[[int], str]:
+    def message(r: int) -> str:
+        return f"scan_date {_day(scan[r])} {what} {_day(date[r])}"
+    return message
+
+
 def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
     """Unique patient ids and a coherent order of each patient's dates.
 
@@ -597,9 +609,7 @@ def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
         index = df["index_date"]
         for col in ("last_followup_date", "progression_date", "death_date"):
             if col in has:
-                rule(col, "index_date", df[col] < index, C.BEFORE_INDEX,
-                     lambda r, col=col: f"{col} {_day(df.at[r, col])} is before index_date "
-                                        f"{_day(index[r])}",
+                rule(col, "index_date", df[col] < index, C.BEFORE_INDEX, _before_index(df, col),
                      "check both dates (the index date is the CAR T infusion)")
         if "last_followup_date" in has:
             years = (df["last_followup_date"] - index).dt.days / 365.25
@@ -763,13 +773,11 @@ def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTab
                 out.skip(patients.source, col, per_patient.value_counts())
             if col == "progression_date":
                 out.rows(known & ~flagged & (scan < date), code, src, "scan_date",
-                         lambda r, d=date: f"scan_date {_day(scan[r])} is before the patient's "
-                                           f"progression_date {_day(d[r])}",
+                         _scan_message(scan, "is before the patient's progression_date", date),
                          "check scan_date; the first failure scan defines progression_date")
             else:
                 out.rows(known & ~flagged & (scan > date), code, src, "scan_date",
-                         lambda r, d=date: f"scan_date {_day(scan[r])} is after the patient's "
-                                           f"last_followup_date {_day(d[r])}",
+                         _scan_message(scan, "is after the patient's last_followup_date", date),
                          "last_followup_date must be on or after every scan")
     if patients is not None and "progression_date" in patients.frame:
         pf = patients.frame
