@@ -164,3 +164,12 @@ def test_undeclared_columns_mostly_of_one_type(tmp_path: Path) -> None:
     assert str(p["dob"].dtype).startswith("datetime64") and pd.isna(p["dob"].iloc[2])
     assert p["prior_asct"].dtype == "boolean" and pd.isna(p["prior_asct"].iloc[4])
     assert p["sex"].tolist() == ["F", "F", "F", "F", "M"]  # F/M are not yes/no
+
+
+def test_decimal_commas_in_covariates_join_the_one_finding_of_the_file(tmp_path: Path) -> None:
+    folder = study(tmp_path, "", {"weight": ["70,5", "82", "", "64,25", "90"],
+                                  "height": ["1,70", "1,82", "1,64", "1,75", "1,80"]})
+    findings = pofa.load_study(folder).validate().findings
+    assert [(f.code, f.file, f.row, f.column) for f in findings] == [
+        ("decimal-comma", "patients.csv", 2, "height")]
+    assert "'1,70' (and 6 more cell(s) in 2 column(s))" in findings[0].message
