@@ -53,6 +53,7 @@ def test_a_full_declaration() -> None:
     ('[covariates.age]\ntype = "number"\nsummary = "mode"\n', [("covariates.age.summary", 3)]),
     ('[covariates.suvmax]\ntype = "number"\n', [("covariates.suvmax", 1)]),
     ('[covariates]\nage = 3\n', [("covariates.age", None)]),
+    ('[covariates.""]\ntype = "number"\n', [("covariates.", 1)]),
     ('[columns]\n"SUV max" = 3\n', [("columns", 2)]),
     ('[columns]\n"SUV max" = "suvmax"\n"SUVmax" = "suvmax"\n', [("columns", 3)]),
 ])

@@ -175,6 +175,10 @@ def parse_declarations(covariates: object, columns: object, text: str = ""
         if not isinstance(decl, dict):
             problem(section, where, f"[{section}] must be a table", f'write [{section}] then type = "number"')
             continue
+        if not column:
+            problem(section, where, "a covariate without a name ([covariates.\"\"])",
+                    "name the table after the column: [covariates.age]")
+            continue
         if column in format_columns:
             problem(section, where, f"'{column}' is a column of the format, not a covariate",
                     "declare only further columns; the format's columns have fixed types")
