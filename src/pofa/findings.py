@@ -47,6 +47,10 @@ class FindingCode(enum.StrEnum):
     IMPLAUSIBLE = "implausible"
     PARTIAL_COORDINATES = "partial-coordinates"
     BAD_RADIOTHERAPY = "bad-radiotherapy"
+    DECIMAL_COMMA = "decimal-comma"
+    UNKNOWN_COLUMN = "unknown-column"
+    ODD_CELL = "odd-cell"
+    BAD_CATEGORY = "bad-category"
     # Identifiers and links between tables
     DUPLICATE_ID = "duplicate-id"
     UNKNOWN_PATIENT = "unknown-patient"
@@ -99,6 +103,13 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
     FindingCode.PARTIAL_COORDINATES: (_E, "A lesion centre has some of x_mm, y_mm, z_mm but not all three."),
     FindingCode.BAD_RADIOTHERAPY: (
         _E, "rt_field is not in-field/marginal/out-of-field, or rt_dose_gy/rt_fractions incomplete."),
+    FindingCode.DECIMAL_COMMA: (
+        _E, "A file writes numbers with a decimal comma (one finding per file, at its first such cell)."),
+    FindingCode.UNKNOWN_COLUMN: (
+        _W, "Columns that are neither the format's nor declared covariates (listed once per file)."),
+    FindingCode.ODD_CELL: (
+        _W, "A cell of an undeclared column that is mostly of one type (80% or more) but not this cell."),
+    FindingCode.BAD_CATEGORY: (_E, "A cell of a declared category covariate is not one of its levels."),
     FindingCode.DUPLICATE_ID: (
         _E, "A patient, lesion (within its patient) or failure id repeats an earlier row."),
     FindingCode.UNKNOWN_PATIENT: (_E, "A lesion or failure row names a patient that is not in patients."),
@@ -149,6 +160,9 @@ class Finding:
         What is wrong.
     hint : str
         What to do about it.
+    more : int
+        For a summary finding (row ``None``): how many further findings of the same code, file and column it
+        stands for, beyond the :data:`MAX_PER_KIND` listed one by one. 0 for an ordinary finding.
     """
 
     severity: Severity
@@ -158,6 +172,7 @@ class Finding:
     column: str | None
     message: str
     hint: str
+    more: int = 0
 
     def location(self) -> str:
         """``file, row N, column C`` as far as known."""
@@ -178,6 +193,7 @@ class Finding:
             "column": self.column,
             "message": self.message,
             "hint": self.hint,
+            "more": self.more,
         }
 
 
@@ -187,9 +203,88 @@ def finding(code: FindingCode, file: str, row: int | None, column: str | None, m
     return Finding(severity_of(code), code, file, row, column, message, hint)
 
 
-def _sort_key(f: Finding) -> tuple[int, str, int, str]:
+#: At most this many findings of one kind (code, file and column) are kept one by one; the rest of the kind
+#: is summed up in one summary finding (:attr:`Finding.more`). A million junk cells give 20 findings and one
+#: count, not a million lines.
+MAX_PER_KIND = 20
+
+_Kind = tuple[str, str, str | None]
+
+
+def _kind(f: Finding) -> _Kind:
+    return (str(f.code), f.file, f.column)
+
+
+def more_finding(first: Finding, more: int, first_row: int | None, last_row: int | None) -> Finding:
+    """The summary finding of ``more`` further findings like ``first`` (same code, file and column).
+
+    Parameters
+    ----------
+    first : Finding
+        One finding of the kind (its severity, code, file, column and hint are reused).
+    more : int
+        How many findings of the kind were not kept one by one.
+    first_row, last_row : int or None
+        The first and last row of those findings, when they concern rows.
+
+    Returns
+    -------
+    Finding
+        A finding with row ``None`` and :attr:`Finding.more` set.
+    """
+    where = f" in column {first.column}" if first.column else ""
+    rows = ""
+    if first_row is not None and last_row is not None:
+        rows = f" (rows {first_row}-{last_row})" if last_row != first_row else f" (row {first_row})"
+    message = (f"{more:,} more finding(s) of this kind ({first.code}){where}{rows}, beyond the "
+               f"{MAX_PER_KIND} listed")
+    return Finding(first.severity, first.code, first.file, None, first.column, message,
+                   "fix the cells listed; the others are most likely the same mistake", more)
+
+
+def cap_findings(findings: Iterable[Finding], limit: int = MAX_PER_KIND) -> list[Finding]:
+    """Keep at most ``limit`` findings of each kind (code, file, column); sum up the rest in one finding each.
+
+    Findings that already summarise others (:attr:`Finding.more`) are merged into the new summary.
+
+    Parameters
+    ----------
+    findings : iterable of Finding
+        The findings, in the order they were made.
+    limit : int
+        Findings kept one by one per kind.
+
+    Returns
+    -------
+    list of Finding
+        The kept findings followed by one summary finding per kind that had more.
+    """
+    kept: list[Finding] = []
+    count: Counter[_Kind] = Counter()
+    extra: dict[_Kind, list[Finding]] = {}
+    for f in findings:
+        k = _kind(f)
+        if f.more == 0 and count[k] < limit:
+            count[k] += 1
+            kept.append(f)
+        else:
+            extra.setdefault(k, []).append(f)
+    out = kept
+    for group in extra.values():
+        if len(group) == 1 and group[0].more:  # already a summary (made while checking): keep it
+            out.append(group[0])
+            continue
+        rows = [f.row for f in group if f.row is not None and not f.more]
+        out.append(more_finding(group[0], sum(f.more or 1 for f in group), min(rows, default=None),
+                                max(rows, default=None)))
+    return out
+
+
+def _sort_key(f: Finding) -> tuple[int, str, int, str, int]:
     severity = 0 if f.severity is Severity.ERROR else 1
-    return (severity, f.file, f.row if f.row is not None else 0, f.column or "")
+    # A summary finding comes after the findings it continues.
+    row = f.row if f.row is not None else (2**62 if f.more else 0)
+    return (severity, f.file, row, f.column or "", 1 if f.more else 0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,7 +296,8 @@ class ValidationReport:
 
     @classmethod
     def of(cls, study: str, findings: Iterable[Finding]) -> ValidationReport:
-        return cls(study, tuple(sorted(findings, key=_sort_key)))
+        """The report of ``findings``: at most :data:`MAX_PER_KIND` of a kind one by one, sorted."""
+        return cls(study, tuple(sorted(cap_findings(findings), key=_sort_key)))
 
     @property
     def errors(self) -> tuple[Finding, ...]:

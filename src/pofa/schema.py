@@ -161,3 +161,79 @@ MAX_FOLLOWUP_YEARS = 20.0
 #: Dates must fall in these years (inclusive); anything else is a typing error such as 0019 for 2019.
 MIN_YEAR = 1900
 MAX_YEAR = 2099
+
+#: Characters removed from the ends of headers besides blanks (a stray BOM, zero-width space).
+INVISIBLE = "\ufeff\u200b"
+
+
+def normalise_header(header: object) -> str:
+    """Header as matched against the format: blanks around removed, lower case, inner blanks as ``_``.
+
+    Parameters
+    ----------
+    header : object
+        The header as written (any value; it is turned into text).
+
+    Returns
+    -------
+    str
+        The normalised name (``"Lesion ID"`` -> ``"lesion_id"``).
+    """
+    return "_".join(str(header).strip().strip(INVISIBLE).lower().split())
+
+
+#: Unit words that may end a column name of the format (``diameter_cm``) and that a header may leave out or
+#: put in brackets (``Diameter (cm)``).
+_UNIT_SUFFIXES = ("cm", "mm", "ml", "date", "id")
+
+
+def header_key(header: str) -> str:
+    """A header reduced for "did you mean": lower case, units in brackets, blanks and punctuation removed.
+
+    ``"SUVmax (g/ml)"``, ``"SUV max"`` and ``"suv_max"`` all give ``"suvmax"``.
+
+    Parameters
+    ----------
+    header : str
+        A header as written, or a column name of the format.
+
+    Returns
+    -------
+    str
+        The key (letters and digits only).
+    """
+    import re
+
+    text = re.sub(r"[\(\[\{][^\)\]\}]*[\)\]\}]", " ", str(header).lower())
+    return re.sub(r"[\W_]+", "", text)
+
+
+def likely_header(column: str, headers: dict[str, str]) -> str | None:
+    """The present header that most likely means the format's ``column``, or ``None``.
+
+    Parameters
+    ----------
+    column : str
+        A column name of the format (``"diameter_cm"``).
+    headers : dict of str to str
+        Normalised name -> header as written, of the columns that are not in the format.
+
+    Returns
+    -------
+    str or None
+        The header as written (``"Diameter (cm)"``) when its :func:`header_key` equals the column's key,
+        with or without the column's unit word, or is a close spelling of it; else ``None``.
+    """
+    import difflib
+
+    key = header_key(column)
+    keys = {key}
+    parts = column.split("_")
+    if len(parts) > 1 and parts[-1] in _UNIT_SUFFIXES:
+        keys.add(header_key("_".join(parts[:-1])))
+    by_key = {header_key(written): written for written in headers.values() if header_key(written)}
+    for k in (key, *sorted(keys - {key})):
+        if k in by_key:
+            return by_key[k]
+    close = difflib.get_close_matches(key, list(by_key), n=1, cutoff=0.85)
+    return by_key[close[0]] if close else None

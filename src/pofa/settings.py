@@ -13,7 +13,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pofa.covariates import Covariate
+from pofa.covariates import Covariate, parse_declarations
 from pofa.findings import Finding, Severity
 
 SETTINGS_FILE = "study.toml"
@@ -25,6 +25,8 @@ class StudyInfo:
 
     name: str = ""
     description: str = ""
+    #: The decimal separator of numbers in the study's CSV files: ``"."`` or ``","`` (European exports).
+    decimal: str = "."
     extra: tuple[tuple[str, Any], ...] = ()
 
 
@@ -174,6 +176,7 @@ class Settings:
 CI_METHODS = ("log-log", "log", "plain")
 #: Sections read by other modules (``[redcap]``: pofa.redcap.config), skipped here.
 EXTERNAL_SECTIONS = ("redcap",)
+DECIMAL_SEPARATORS = (".", ",")
 MARGINAL_COUNTS_AS = ("de novo", "local")
 
 
@@ -213,20 +216,38 @@ def _finding(message: str, hint: str, column: str | None = None) -> Finding:
     return Finding(Severity.ERROR, "bad-setting", SETTINGS_FILE, None, column, message, hint)
 
 
-def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
-    """Settings from a parsed TOML document, with a finding for each unknown or ill-typed entry."""
+def parse_settings(data: dict[str, Any], text: str = "") -> tuple[Settings, list[Finding]]:
+    """Settings from a parsed TOML document, with a finding for each unknown or ill-typed entry.
+
+    Parameters
+    ----------
+    data : dict
+        The parsed TOML document.
+    text : str
+        The TOML text, used only to locate problems of ``[covariates]`` and ``[columns]`` by line.
+
+    Returns
+    -------
+    tuple of Settings and list of Finding
+        The settings (defaults where a value is missing or bad) and the problems.
+    """
     findings: list[Finding] = []
     defaults = Settings()
     sections = {f.name: f for f in fields(Settings) if f.name not in ("covariates", "columns")}
     updates: dict[str, Any] = {}
+    covariates, columns, problems = parse_declarations(data.get("covariates"), data.get("columns"), text)
+    findings.extend(Finding(Severity.ERROR, "bad-setting", SETTINGS_FILE, p.line, p.key, p.message, p.hint)
+                    for p in problems)
+    updates["covariates"], updates["columns"] = covariates, columns
     for sec_name, sec_value in data.items():
-        if sec_name in EXTERNAL_SECTIONS:
+        if sec_name in ("covariates", "columns", *EXTERNAL_SECTIONS):
             continue
         if sec_name not in sections:
-            close = difflib.get_close_matches(sec_name, sections, n=1)
+            known_sections = [*sections, "covariates", "columns", *EXTERNAL_SECTIONS]
+            close = difflib.get_close_matches(sec_name, known_sections, n=1)
             findings.append(_finding(f"unknown section [{sec_name}]",
                                      f"did you mean [{close[0]}]?" if close else
-                                     f"known sections: {', '.join(sections)}"))
+                                     f"known sections: {', '.join(known_sections)}"))
             continue
         if not isinstance(sec_value, dict):
             findings.append(_finding(f"'{sec_name}' must be a section [{sec_name}]",
@@ -256,6 +277,10 @@ def parse_settings(data: dict[str, Any]) -> tuple[Settings, list[Finding]]:
         if vals:
             updates[sec_name] = replace(section_default, **vals)
     settings = replace(defaults, **updates)
+    if settings.study.decimal not in DECIMAL_SEPARATORS:
+        findings.append(_finding(f"study.decimal = {settings.study.decimal!r} is not a decimal separator",
+                                 'write decimal = "." (the default) or decimal = ","', "decimal"))
+        settings = replace(settings, study=replace(settings.study, decimal="."))
     c = settings.classification
     if c.window_days < 0:
         findings.append(_finding("classification.window_days must be 0 or more", "e.g. window_days = 30",
@@ -292,10 +317,11 @@ def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
         return Settings(), []
     path = folder / SETTINGS_FILE
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
+        text = path.read_bytes().decode("utf-8")
+        data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
     except OSError as exc:
         return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}",
                                      "check the file's permissions")]
-    return parse_settings(data)
+    return parse_settings(data, text)

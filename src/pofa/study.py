@@ -17,7 +17,7 @@ import pandas as pd
 
 from pofa.errors import StudyError
 from pofa.findings import Finding, ValidationReport
-from pofa.io.readers import StudyFormat, read_study_tables
+from pofa.io.readers import EXCEL_SUFFIXES, StudyFormat, read_study_tables
 from pofa.schema import TableName
 from pofa.settings import SETTINGS_FILE, Settings, load_settings
 from pofa.template import example_row_findings
@@ -100,12 +100,12 @@ class Study:
         return out
 
 
-def _settings_folder(path: Path, fmt: StudyFormat) -> Path | None:
+def _settings_folder(path: Path) -> Path | None:
     """Where study.toml is looked for: the study folder, or the folder of a workbook given by its path."""
     try:
         if path.is_dir():
             return path
-        if path.is_file() and fmt is StudyFormat.EXCEL:
+        if path.is_file() and path.suffix.lower() in EXCEL_SUFFIXES:
             return path.parent
     except OSError:
         return None
@@ -142,11 +142,13 @@ def load_study(path: str | Path) -> Study:
     Study
     """
     p = Path(path)
-    redcap = _redcap_reference(p)
-    read = redcap.read if redcap is not None and redcap.read is not None else read_study_tables(p)
-    settings_folder = _settings_folder(p, read.format)
+    settings_folder = _settings_folder(p)
     settings, setting_findings = load_settings(settings_folder)
-    typed, findings = validate_tables(read.tables)
+    redcap = _redcap_reference(p)
+    read = (redcap.read if redcap is not None and redcap.read is not None
+            else read_study_tables(p, settings.columns))
+    typed, findings = validate_tables(read.tables, covariates=settings.covariates,
+                                      decimal=settings.study.decimal)
     findings = [*findings, *example_row_findings(read.tables)]
     if redcap is not None:  # a REDCap export named in study.toml: findings point at its lines and fields
         findings = [*redcap.findings, *redcap.locate(findings)]

@@ -12,15 +12,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from pofa.findings import Finding, finding
+from pofa.covariates import Covariate, CovariateType
+from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
 from pofa.findings import FindingCode as C
-from pofa.io.readers import TEXT_DTYPE, RawTable
+from pofa.io.readers import TEXT_DTYPE, RawTable, release_arrow_memory
 from pofa.schema import (
     COORDINATES,
     FALSE_WORDS,
@@ -33,6 +36,7 @@ from pofa.schema import (
     Column,
     Kind,
     TableName,
+    likely_header,
 )
 
 #: ISO 8601 date, optionally with a time (as Excel and pandas write date-times) and a zone; only the date
@@ -71,10 +75,65 @@ class TypedTable:
 
 
 class _Collector:
-    """Accumulates findings; one call per (mask, message) so that the work stays vectorised."""
+    """Accumulates findings; one call per (mask, message) so that the work stays vectorised.
 
-    def __init__(self) -> None:
-        self.items: list[Finding] = []
+    At most :data:`~pofa.findings.MAX_PER_KIND` findings of one kind (code, file, column) are made one by
+    one; the rest are only counted and become one summary finding, so that memory and time are bounded by the
+    findings kept, not by the number of bad cells.
+    """
+
+    def __init__(self, limit: int = MAX_PER_KIND) -> None:
+        self._items: list[Finding] = []
+        self._limit = limit
+        self._kept: Counter[tuple[str, str, str | None]] = Counter()
+        self._more: dict[tuple[str, str, str | None], list[Any]] = {}
+        self._cells: dict[tuple[str, str | None], set[int]] = {}  # (file, column) -> rows with a finding
+        self._skipped: Counter[tuple[str, int, str | None]] = Counter()
+
+    @property
+    def items(self) -> list[Finding]:
+        """The findings kept, then one summary finding per kind with more findings than the limit.
+
+        A finding whose cell made other checks pointless says how many were skipped.
+        """
+        items = self._items
+        if self._skipped:
+            items = [self._with_skipped(f) for f in items]
+        return items + [more_finding(f, n, lo, hi) for f, n, lo, hi in self._more.values()]
+
+    def _with_skipped(self, f: Finding) -> Finding:
+        n = self._skipped.get((f.file, f.row, f.column), 0) if f.row is not None else 0
+        if not n:
+            return f
+        return replace(f, message=f"{f.message} ({n} check(s) that depend on this cell were skipped)")
+
+    def skip(self, source: str, column: str, counts: pd.Series) -> None:
+        """Count checks skipped because the cell (``source``, row, ``column``) already has a finding.
+
+        ``counts`` holds, by row, how many checks were skipped (a mask counts 1 per true row). Only the cells
+        whose findings are kept one by one are counted (the others are not shown).
+        """
+        rows = self._cells.get((source, column))
+        if not rows:
+            return
+        c = counts.astype("int64") if counts.dtype == bool else counts
+        for r in rows:
+            if r in c.index:
+                n = int(c.loc[r])
+                if n:
+                    self._skipped[(source, r, column)] += n
+
+    def _room(self, key: tuple[str, str, str | None]) -> int:
+        return max(self._limit - self._kept[key], 0)
+
+    def _count_more(self, key: tuple[str, str, str | None], first: Finding, n: int, lo: int | None,
+                    hi: int | None) -> None:
+        entry = self._more.setdefault(key, [first, 0, lo, hi])
+        entry[1] += n
+        if lo is not None:
+            entry[2] = lo if entry[2] is None else min(entry[2], lo)
+        if hi is not None:
+            entry[3] = hi if entry[3] is None else max(entry[3], hi)
 
     def rows(self, mask: pd.Series, code: C, source: str, column: str | None, message: Message,
              hint: Message) -> None:
@@ -82,13 +141,35 @@ class _Collector:
         m = mask.fillna(False).to_numpy(dtype=bool) if mask.dtype != bool else mask.to_numpy()
         if not m.any():
             return
-        for row in mask.index[m]:
+        key = (str(code), source, column)
+        rows = mask.index[m]
+        room = self._room(key)
+        cells = self._cells.setdefault((source, column), set())
+        for row in rows[:room]:
             r = int(row)
-            self.items.append(finding(code, source, r, column, message(r) if callable(message) else message,
-                                      hint(r) if callable(hint) else hint))
+            cells.add(r)
+            self._items.append(finding(code, source, r, column, message(r) if callable(message) else message,
+                                       hint(r) if callable(hint) else hint))
+        self._kept[key] += min(room, len(rows))
+        if len(rows) > room:
+            r = int(rows[room])
+            first = finding(code, source, r, column, "", hint(r) if callable(hint) else hint)
+            self._count_more(key, first, len(rows) - room, r, int(rows[-1]))
 
     def add(self, code: C, source: str, row: int | None, column: str | None, message: str, hint: str) -> None:
-        self.items.append(finding(code, source, row, column, message, hint))
+        f = finding(code, source, row, column, message, hint)
+        key = (str(code), source, column)
+        if self._room(key):
+            self._kept[key] += 1
+            self._items.append(f)
+            if row is not None:
+                self._cells.setdefault((source, column), set()).add(row)
+        else:
+            self._count_more(key, f, 1, row, row)
+
+    def full(self, code: C, source: str, column: str | None) -> bool:
+        """Whether no further finding of this kind would be kept one by one (callers may just count)."""
+        return not self._room((str(code), source, column))
 
 
 def _quote(v: object, limit: int = 40) -> str:
@@ -129,12 +210,18 @@ def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     return out, bad
 
 
-def parse_numbers(text: pd.Series) -> tuple[pd.Series, pd.Series]:
+def parse_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
     """Finite decimal numbers (``4.5``, ``-0.5``, ``.5``, ``1e3``; a decimal point, not a comma).
+
+    With ``decimal=","`` a decimal comma is accepted as well (``4,5``; ``[study] decimal`` of study.toml).
 
     Returns (floats, mask of non-blank cells that are not such a number).
     """
     text = _as_text(text)
+    if decimal == ",":
+        comma = _flag(text.str.match(_DECIMAL_COMMA_RE))
+        if comma.any():
+            text = text.where(~comma, text.str.replace(",", ".", regex=False))
     blank = _flag(text == _EMPTY)
     shaped = _flag(text.str.match(_NUMBER_RE))
     out = pd.Series(np.nan, index=text.index, dtype="float64")
@@ -161,28 +248,111 @@ def parse_booleans(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 #: Whole numbers up to this size are exact in float64 and become an Int64 covariate.
 _MAX_EXACT_INT = 2.0**53
+#: An undeclared column whose non-blank cells are at least this share of one type is read as that type; each
+#: other cell is an ``odd-cell`` warning (and read as blank).
+MOSTLY = 0.8
+#: Boolean words that are also common category codes (sex F/M, T stage): they do not make a column yes/no.
+_AMBIGUOUS_BOOLEAN = frozenset({"t", "f"})
 
 
-def _infer_covariate(text: pd.Series) -> pd.Series:
-    """A covariate kept with its type: whole number, number, yes/no, date or text (blank = missing)."""
+@dataclass
+class _Commas:
+    """The cells of one file written with a decimal comma: counted, the first kept as the example."""
+
+    first: tuple[int, str, str] | None = None  # row, column, cell text
+    cells: int = 0
+    columns: set[str] | None = None
+
+    def add(self, mask: pd.Series, column: str, text: pd.Series) -> None:
+        m = mask.to_numpy(dtype=bool)
+        if not m.any():
+            return
+        rows = mask.index[m]
+        r = int(rows[0])
+        if self.first is None or (r, column) < self.first[:2]:
+            self.first = (r, column, str(text[r]))
+        self.cells += int(m.sum())
+        self.columns = (self.columns or set()) | {column}
+
+    def report(self, source: str, out: _Collector) -> None:
+        if self.first is None:
+            return
+        row, column, value = self.first
+        others = self.cells - 1
+        cols = len(self.columns or ())
+        more = (f" (and {others} more cell(s) in {cols} column(s))" if others else "")
+        out.add(C.DECIMAL_COMMA, source, row, column,
+                f"the file writes numbers with a decimal comma: {_quote(value)}{more}",
+                'write decimal = "," under [study] in study.toml to read such numbers, or export the file '
+                "with a decimal point (Excel: set the decimal separator to '.')")
+
+
+def _integers(nums: pd.Series) -> pd.Series | None:
+    """Whole numbers as Int64, or ``None`` when some value has a fraction or is too large to be exact."""
+    v = nums.dropna().to_numpy()
+    if np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) <= _MAX_EXACT_INT):
+        return nums.astype("Int64")
+    return None
+
+
+def _infer_covariate(text: pd.Series, source: str = "", column: str = "", out: _Collector | None = None,
+                     decimal: str = ".", commas: _Commas | None = None) -> pd.Series:
+    """An undeclared covariate kept with its type: whole number, number, yes/no, date or text.
+
+    A column all of one type gets that type (blank = missing). A column mostly of one type (:data:`MOSTLY` of
+    its non-blank cells or more) gets that type too, and each other cell an ``odd-cell`` warning (the cell is
+    read as blank) -- never silently: ``age`` with one ``unknown`` stays a number column. Other columns are
+    text.
+    """
     text = _as_text(text)
     given = _flag(text != _EMPTY)
-    nonblank = text[given]
-    if nonblank.empty:
+    n = int(given.sum())
+    if n == 0:
         return pd.Series(pd.NA, index=text.index, dtype="object")
-    nums, bad = parse_numbers(text)
-    if not bad.any():
-        v = nums.dropna().to_numpy()
-        if np.all(np.mod(v, 1) == 0) and np.all(np.abs(v) <= _MAX_EXACT_INT):
-            return nums.astype("Int64")
-        return nums
-    low = nonblank.str.lower()
-    if low.isin(TRUE_WORDS | FALSE_WORDS).all():
+    nums, bad_num = parse_numbers(text, decimal)
+    comma = bad_num & _flag(text.str.match(_DECIMAL_COMMA_RE)) if decimal == "." else bad_num & False
+    if not bad_num.any():
+        ints = _integers(nums)
+        return ints if ints is not None else nums
+    low = text.str.lower()
+    true, false = _flag(low.isin(TRUE_WORDS)), _flag(low.isin(FALSE_WORDS))
+    if not (given & ~true & ~false).any():
         return parse_booleans(text)[0]
-    dates, bad = parse_dates(text)
-    if not bad.any():
+    dates, bad_date = parse_dates(text)
+    if not bad_date.any():
         return dates
-    return text.astype(object).where(given, None)
+    plain_bool = (true | false) & _flag(~low.isin(_AMBIGUOUS_BOOLEAN))
+    counts = {Kind.NUMBER: n - int((bad_num & ~comma).sum()), Kind.BOOLEAN: int(plain_bool.sum()),
+              Kind.DATE: n - int(bad_date.sum())}
+    kind = max(counts, key=lambda k: counts[k])  # ties: number, then yes/no, then date
+    if out is None or counts[kind] < MOSTLY * n:
+        return text.astype(object).where(given, None)
+    if kind is Kind.NUMBER:
+        odd, typed = bad_num & ~comma, nums
+        if commas is not None:
+            commas.add(comma, column, text)
+        ints = _integers(nums)
+        typed = ints if ints is not None else nums
+        what = "whole number" if ints is not None else "number"
+    elif kind is Kind.BOOLEAN:
+        typed, odd = parse_booleans(text)
+        what = "yes/no"
+    else:
+        typed, odd, what = dates, bad_date, "date"
+    share = counts[kind] / n
+
+    def message(r: int) -> str:
+        return (f"{_quote(text[r])} is not a {what}, unlike {share:.0%} of the column '{column}': the cell "
+                "is read as blank")
+
+    def hint(r: int) -> str:
+        if str(text[r]).lower() in MISSING_WORDS:
+            return "leave the cell empty when the value is unknown"
+        return (f"{_ODD_HINT[kind]}, or leave it empty; to keep such cells, declare the column in study.toml "
+                f'as [covariates.{column}] with type = "category" and its levels')
+
+    out.rows(odd, C.ODD_CELL, source, column, message, hint)
+    return typed
 
 
 _KIND_HINT = {
@@ -190,30 +360,124 @@ _KIND_HINT = {
     Kind.NUMBER: "write a plain number with a decimal point (e.g. 4.5)",
     Kind.BOOLEAN: "write yes or no (also accepted: true/false, y/n, t/f, 1/0)",
 }
+_ODD_HINT = {
+    Kind.DATE: "write the date as YYYY-MM-DD",
+    Kind.NUMBER: "write the number alone (no unit or words, a decimal point: 67 or 4.5)",
+    Kind.BOOLEAN: "write yes or no",
+}
 _BAD_CODE = {Kind.DATE: C.BAD_DATE, Kind.NUMBER: C.BAD_NUMBER, Kind.BOOLEAN: C.BAD_BOOLEAN}
-_PARSERS = {Kind.DATE: parse_dates, Kind.NUMBER: parse_numbers, Kind.BOOLEAN: parse_booleans}
+_PARSERS = {Kind.DATE: parse_dates, Kind.BOOLEAN: parse_booleans}
 
 
-def parse_table(raw: RawTable, out: _Collector) -> TypedTable:
-    """Typed columns of one table, with a finding for each missing column and unparsable or blank cell."""
+def _parse_declared(raw: RawTable, cov: Covariate, out: _Collector, decimal: str,
+                    commas: _Commas) -> pd.Series:
+    """A declared covariate parsed by its declared type; every non-conforming cell is an error."""
+    text = _as_text(raw.frame[cov.column])
+    src, name = raw.source, cov.column
+    declared = f'(study.toml: [covariates.{name}] type = "{cov.type.value}")'
+
+    def hint_for(what: str) -> Callable[[int], str]:
+        def hint(r: int) -> str:
+            if str(text[r]).lower() in MISSING_WORDS:
+                return "leave the cell empty when the value is unknown"
+            return what
+        return hint
+
+    if cov.type in (CovariateType.NUMBER, CovariateType.WHOLE_NUMBER):
+        nums, bad = parse_numbers(text, decimal)
+        comma = bad & _flag(text.str.match(_DECIMAL_COMMA_RE)) if decimal == "." else bad & False
+        commas.add(comma, name, text)
+        bad = bad & ~comma
+        out.rows(bad, C.BAD_NUMBER, src, name, lambda r: f"{_quote(text[r])} is not a number {declared}",
+                 hint_for(_KIND_HINT[Kind.NUMBER] + (f" in {cov.unit}" if cov.unit else "")))
+        if cov.type is CovariateType.WHOLE_NUMBER:
+            frac = _flag(nums.notna() & ((np.mod(nums.fillna(0), 1) != 0) | (nums.abs() > _MAX_EXACT_INT)))
+            out.rows(frac, C.BAD_NUMBER, src, name,
+                     lambda r: f"{_quote(text[r])} is not a whole number {declared}",
+                     "write a whole number (e.g. 2), or declare the covariate as type = \"number\"")
+            return nums.where(~frac).astype("Int64")
+        return nums
+    if cov.type is CovariateType.YES_NO:
+        values, bad = parse_booleans(text)
+        out.rows(bad, C.BAD_BOOLEAN, src, name, lambda r: f"{_quote(text[r])} is not yes/no {declared}",
+                 hint_for(_KIND_HINT[Kind.BOOLEAN]))
+        return values
+    if cov.type is CovariateType.DATE:
+        dates, bad = parse_dates(text)
+        out.rows(bad, C.BAD_DATE, src, name, lambda r: f"{_quote(text[r])} is not a date {declared}",
+                 hint_for(_KIND_HINT[Kind.DATE]))
+        return dates
+    by_lower = {level.lower(): level for level in cov.levels}
+    level = text.str.lower().map(by_lower.get, na_action="ignore").astype(object)
+    given = _flag(text != _EMPTY)
+    bad = given & _flag(level.isna())
+    levels = ", ".join(cov.levels)
+    out.rows(bad, C.BAD_CATEGORY, src, name,
+             lambda r: f"{_quote(text[r])} is not one of the levels {levels} {declared}",
+             hint_for(f"write one of {levels}, or add the level to levels in [covariates.{name}]"))
+    return pd.Series(pd.Categorical(level.where(given & ~bad), categories=list(cov.levels)),
+                     index=text.index)
+
+
+def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...] = (),
+                decimal: str = ".") -> TypedTable:
+    """Typed columns of one table, with a finding for each missing column and unparsable or blank cell.
+
+    ``covariates`` are the study's declared covariates (those of this table are parsed by their type);
+    ``decimal`` is the decimal separator (``"."`` or ``","``).
+    """
     spec = TABLES[raw.name]
     frame = raw.frame
     typed: dict[str, pd.Series] = {}
     unparsed: dict[str, pd.Series] = {}
+    commas = _Commas()
+    declared = {c.column: c for c in covariates if c.table == raw.name.value}
+    unknown = {c: raw.headers.get(c, c) for c in frame.columns
+               if spec.column(c) is None and c not in declared}
+    missing_required = False
     for col in spec.columns:
         if col.name not in frame.columns:
             if col.required:
-                out.add(C.MISSING_COLUMN, raw.source, 1, col.name,
-                        f"the required column '{col.name}' is missing",
-                        f"add a column headed '{col.name}': {col.description}")
+                missing_required = True
+                _missing_column(raw, col.name, f"add a column headed '{col.name}': {col.description}",
+                                unknown, out)
             continue
-        typed[col.name], unparsed[col.name] = _parse_column(raw, col, out)
-    covariates = [c for c in frame.columns if spec.column(c) is None]
-    for c in covariates:
-        typed[c] = _infer_covariate(frame[c])
+        typed[col.name], unparsed[col.name] = _parse_column(raw, col, out, decimal, commas)
+    for name, cov in declared.items():
+        if name not in frame.columns:
+            _missing_column(raw, name, f"add the column '{name}', or correct [covariates.{name}] in "
+                            f"study.toml (its name or table = \"{cov.table}\")", unknown, out, covariate=True)
+    names = [c for c in frame.columns if spec.column(c) is None]
+    for c in names:
+        if c in declared:
+            typed[c] = _parse_declared(raw, declared[c], out, decimal, commas)
+        else:
+            typed[c] = _infer_covariate(frame[c], raw.source, c, out, decimal, commas)
+    if unknown and (missing_required or covariates):
+        listed = ", ".join(repr(w) for w in unknown.values())
+        out.add(C.UNKNOWN_COLUMN, raw.source, 1, None,
+                f"column(s) neither of the format nor declared as covariates: {listed}",
+                "rename each to the format's name or map it under [columns] in study.toml; declare a "
+                "covariate under [covariates.NAME]; until then such columns are read as undeclared "
+                "covariates")
+    commas.report(raw.source, out)
     df = pd.DataFrame(typed, index=frame.index, columns=list(typed))
     bad = pd.DataFrame(unparsed, index=frame.index, columns=list(unparsed), dtype=bool)
-    return TypedTable(raw.name, raw.source, df, tuple(covariates), bad)
+    return TypedTable(raw.name, raw.source, df, tuple(names), bad)
+
+
+def _missing_column(raw: RawTable, name: str, hint: str, unknown: dict[str, str], out: _Collector,
+                    covariate: bool = False) -> None:
+    """A ``missing-column`` finding that names the present column most likely meant, if any."""
+    what = f"the declared covariate '{name}'" if covariate else f"the required column '{name}'"
+    likely = likely_header(name, unknown)
+    if likely is None:
+        out.add(C.MISSING_COLUMN, raw.source, 1, name, f"{what} is missing", hint)
+        return
+    out.add(C.MISSING_COLUMN, raw.source, 1, name,
+            f"{what} is missing; the column {likely!r} most likely means it",
+            f"rename the header {likely!r} to '{name}', or keep the file as it is and add to study.toml: "
+            f'[columns] "{likely}" = "{name}"')
 
 
 def _bad_message(raw: RawTable, col: Column, text: pd.Series) -> Callable[[int], str]:
@@ -243,7 +507,8 @@ def _bad_hint(raw: RawTable, col: Column, text: pd.Series) -> Callable[[int], st
     return hint
 
 
-def _parse_column(raw: RawTable, col: Column, out: _Collector) -> tuple[pd.Series, pd.Series]:
+def _parse_column(raw: RawTable, col: Column, out: _Collector, decimal: str = ".",
+                  commas: _Commas | None = None) -> tuple[pd.Series, pd.Series]:
     text = raw.frame[col.name]
     blank = _flag(text == _EMPTY)
     if not col.blank_ok:
@@ -251,15 +516,17 @@ def _parse_column(raw: RawTable, col: Column, out: _Collector) -> tuple[pd.Serie
                  f"'{col.name}' is blank", f"fill in {col.name}: {col.description}")
     if col.kind in (Kind.ID, Kind.TEXT):
         return text.astype(object).where(~blank, None), pd.Series(False, index=text.index)
-    values, bad = _PARSERS[col.kind](text)
+    if col.kind is Kind.NUMBER:
+        values, bad = parse_numbers(text, decimal)
+    else:
+        values, bad = _PARSERS[col.kind](text)
     code = _BAD_CODE[col.kind]
     reported = bad
-    if col.kind is Kind.NUMBER:
+    if col.kind is Kind.NUMBER and decimal == ".":
+        # Decimal commas are one finding for the file (see _Commas), not one per cell.
         comma = bad & _flag(text.str.match(_DECIMAL_COMMA_RE))
-        out.rows(comma, code, raw.source, col.name,
-                 lambda r: f"{_quote(text[r])} uses a comma as decimal separator",
-                 "write a decimal point (e.g. 4.5); in Excel, set the decimal separator to '.' before "
-                 "exporting CSV, or give pofa the .xlsx workbook")
+        if commas is not None:
+            commas.add(comma, col.name, text)
         reported = bad & ~comma
     out.rows(reported, code, raw.source, col.name, _bad_message(raw, col, text), _bad_hint(raw, col, text))
     if col.kind is Kind.NUMBER and col.positive:
@@ -284,66 +551,112 @@ def _duplicates(t: TypedTable, keys: list[str], out: _Collector, what: str) -> N
     dup = k.duplicated(keep="first") & valid
     if not dup.any():
         return
-    seen: dict[tuple[object, ...], int] = {}
-    for row, v in zip(k.index[valid], k[valid].itertuples(index=False, name=None), strict=True):
-        seen.setdefault(v, int(row))
-    for row in dup.index[dup.to_numpy()]:
-        key = tuple(k.loc[row])
-        out.add(C.DUPLICATE_ID, t.source, int(row), keys[-1],
-                f"{what} {' / '.join(map(str, key))} repeats row {seen[key]}",
-                f"give each {what} its own {keys[-1]}, or remove the repeated row")
+    # The first row of each key that repeats (vectorised: no loop over all rows).
+    firsts = k[valid & k.duplicated(keep=False) & ~dup]
+    seen = {tuple(v): int(r) for r, v in zip(firsts.index, firsts.itertuples(index=False, name=None),
+                                             strict=True)}
+
+    def message(r: int) -> str:
+        key = tuple(k.loc[r])
+        return f"{what} {' / '.join(map(str, key))} repeats row {seen[key]}"
+
+    out.rows(dup, C.DUPLICATE_ID, t.source, keys[-1], message,
+             f"give each {what} its own {keys[-1]}, or remove the repeated row")
 
 
-def check_patients(t: TypedTable, out: _Collector) -> None:
-    """Unique patient ids and a coherent order of each patient's dates."""
+_DATES = ("index_date", "last_followup_date", "progression_date", "death_date")
+
+
+def _before_index(df: pd.DataFrame, col: str) -> Callable[[int], str]:
+    def message(r: int) -> str:
+        return f"{col} {_day(df.at[r, col])} is before index_date {_day(df.at[r, 'index_date'])}"
+    return message
+
+
+def _scan_message(scan: pd.Series, what: str, date: pd.Series) -> Callable[[int], str]:
+    def message(r: int) -> str:
+        return f"scan_date {_day(scan[r])} {what} {_day(date[r])}"
+    return message
+
+
+def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
+    """Unique patient ids and a coherent order of each patient's dates.
+
+    One root cause, one finding: a date cell that is unreadable, or already reported by an earlier rule, is
+    not compared again; the checks so skipped are counted in its finding. Returns, per date column, the
+    cells that have a finding (the failure checks skip them too).
+    """
     df, src = t.frame, t.source
     _duplicates(t, ["patient_id"], out, "patient")
     has = set(df.columns)
+    flag = {c: (_flag(t.unparsed[c]) if c in t.unparsed else pd.Series(False, index=df.index))
+            for c in _DATES if c in has}
+
+    def rule(col: str, other: str, fires: pd.Series, code: C, message: Message, hint: str) -> None:
+        """Report ``col`` where ``fires``, unless one of the two cells already has a finding."""
+        if not {col, other} <= has:
+            return
+        fires = _flag(fires)
+        blocked = flag[col] | flag[other]
+        out.rows(fires & ~blocked, code, src, col, message, hint)
+        # A check that cannot be made (an unreadable cell) or would repeat a finding is counted as skipped.
+        given_col, given_other = df[col].notna() | flag[col], df[other].notna() | flag[other]
+        out.skip(src, col, flag[col] & given_other)
+        out.skip(src, other, flag[other] & given_col & ~flag[col])
+        flag[col] = flag[col] | (fires & ~blocked)
+
     if "index_date" in has:
         index = df["index_date"]
         for col in ("last_followup_date", "progression_date", "death_date"):
             if col in has:
-                out.rows(df[col] < index, C.BEFORE_INDEX, src, col,
-                         lambda r, col=col: f"{col} {_day(df.at[r, col])} is before index_date "
-                                            f"{_day(index[r])}",
-                         "check both dates (the index date is the CAR T infusion)")
+                rule(col, "index_date", df[col] < index, C.BEFORE_INDEX, _before_index(df, col),
+                     "check both dates (the index date is the CAR T infusion)")
         if "last_followup_date" in has:
             years = (df["last_followup_date"] - index).dt.days / 365.25
-            out.rows(years > MAX_FOLLOWUP_YEARS, C.IMPLAUSIBLE, src, "last_followup_date",
-                     lambda r: f"follow-up of {years[r]:.1f} years is implausibly long "
-                               f"(> {MAX_FOLLOWUP_YEARS:g})",
-                     "check index_date and last_followup_date")
+            rule("last_followup_date", "index_date", years > MAX_FOLLOWUP_YEARS, C.IMPLAUSIBLE,
+                 lambda r: f"follow-up of {years[r]:.1f} years is implausibly long "
+                           f"(> {MAX_FOLLOWUP_YEARS:g})",
+                 "check index_date and last_followup_date")
     if {"progression_date", "death_date"} <= has:
-        out.rows(df["progression_date"] > df["death_date"], C.PROGRESSION_AFTER_DEATH, src,
-                 "progression_date",
-                 lambda r: f"progression_date {_day(df.at[r, 'progression_date'])} is after death_date "
-                           f"{_day(df.at[r, 'death_date'])}",
-                 "check both dates; progression cannot follow death")
+        rule("progression_date", "death_date", df["progression_date"] > df["death_date"],
+             C.PROGRESSION_AFTER_DEATH,
+             lambda r: f"progression_date {_day(df.at[r, 'progression_date'])} is after death_date "
+                       f"{_day(df.at[r, 'death_date'])}",
+             "check both dates; progression cannot follow death")
     if {"progression_date", "last_followup_date"} <= has:
-        out.rows(df["progression_date"] > df["last_followup_date"], C.PROGRESSION_AFTER_FOLLOWUP, src,
-                 "progression_date",
-                 lambda r: f"progression_date {_day(df.at[r, 'progression_date'])} is after "
-                           f"last_followup_date {_day(df.at[r, 'last_followup_date'])}",
-                 "last_followup_date must be on or after every event date")
+        rule("progression_date", "last_followup_date", df["progression_date"] > df["last_followup_date"],
+             C.PROGRESSION_AFTER_FOLLOWUP,
+             lambda r: f"progression_date {_day(df.at[r, 'progression_date'])} is after "
+                       f"last_followup_date {_day(df.at[r, 'last_followup_date'])}",
+             "last_followup_date must be on or after every event date")
     if {"death_date", "last_followup_date"} <= has:
         death, last = df["death_date"], df["last_followup_date"]
-        out.rows(last > death, C.FOLLOWUP_AFTER_DEATH, src, "last_followup_date",
-                 lambda r: f"last_followup_date {_day(last[r])} is after death_date {_day(death[r])}",
-                 "for a patient who died, last_followup_date is the date of death")
-        out.rows(death > last, C.DEATH_AFTER_FOLLOWUP, src, "death_date",
-                 lambda r: f"death_date {_day(death[r])} is after last_followup_date {_day(last[r])}",
-                 "pofa ends follow-up at the death date; set last_followup_date to the death date")
+        rule("last_followup_date", "death_date", last > death, C.FOLLOWUP_AFTER_DEATH,
+             lambda r: f"last_followup_date {_day(last[r])} is after death_date {_day(death[r])}",
+             "for a patient who died, last_followup_date is the date of death")
+        rule("death_date", "last_followup_date", death > last, C.DEATH_AFTER_FOLLOWUP,
+             lambda r: f"death_date {_day(death[r])} is after last_followup_date {_day(last[r])}",
+             "pofa ends follow-up at the death date; set last_followup_date to the death date")
+    return flag
 
 
-def _known_patients(patients: TypedTable | None) -> pd.DataFrame | None:
-    """The first row of each patient id, indexed by id (``None`` when there is no usable patients table)."""
+def _known_patients(patients: TypedTable | None,
+                    flags: dict[str, pd.Series] | None = None) -> pd.DataFrame | None:
+    """The first row of each patient id, indexed by id (``None`` when there is no usable patients table).
+
+    Columns: the patient dates, ``_row`` (the patient's row) and ``_flag_<date>`` (the date cell has a
+    finding of its own, from :func:`check_patients`).
+    """
     if patients is None or "patient_id" not in patients.frame:
         return None
     pf = patients.frame
     cols = [c for c in ("index_date", "last_followup_date", "progression_date") if c in pf]
     p = pf.loc[pf["patient_id"].notna(), ["patient_id", *cols]]
+    p = p.assign(_row=p.index.to_numpy())
     if "progression_date" in cols:
         p = p.assign(_progression_blank=patients.blank("progression_date")[p.index])
+    for c, mask in (flags or {}).items():
+        p[f"_flag_{c}"] = mask[p.index].to_numpy(dtype=bool)
     return p.drop_duplicates("patient_id").set_index("patient_id")
 
 
@@ -427,15 +740,19 @@ def check_lesions(t: TypedTable, patients: TypedTable | None, out: _Collector) -
 
 
 def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTable | None,
-                   out: _Collector) -> None:
-    """Failure rows against the patients (known, progressed, dates in order) and the baseline lesions."""
+                   out: _Collector, flags: dict[str, pd.Series] | None = None) -> None:
+    """Failure rows against the patients (known, progressed, dates in order) and the baseline lesions.
+
+    ``flags`` (from :func:`check_patients`) marks patient date cells that have a finding of their own: the
+    failure rows' checks against such a date are skipped and counted in that finding.
+    """
     df, src = t.frame, t.source
     _check_coordinates(t, out)
     _check_radiotherapy(t, out)
     if "patient_id" not in df:
         return
     _duplicates(t, ["patient_id", "failure_id"], out, "failure lesion")
-    known_patients = _known_patients(patients)
+    known_patients = _known_patients(patients, flags)
     known = _unknown_patients(t, known_patients, out)
     if "baseline_lesion_id" in df:
         base = df["baseline_lesion_id"]
@@ -470,18 +787,25 @@ def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTab
                  "fill in the patient's progression_date, or remove the failure row")
     if "scan_date" in df:
         scan = df["scan_date"]
-        if "progression_date" in look:
-            prog = look["progression_date"]
-            out.rows(known & (scan < prog), C.FAILURE_BEFORE_PROGRESSION, src, "scan_date",
-                     lambda r: f"scan_date {_day(scan[r])} is before the patient's progression_date "
-                               f"{_day(prog[r])}",
-                     "check scan_date; the first failure scan defines progression_date")
-        if "last_followup_date" in look:
-            last = look["last_followup_date"]
-            out.rows(known & (scan > last), C.FAILURE_AFTER_FOLLOWUP, src, "scan_date",
-                     lambda r: f"scan_date {_day(scan[r])} is after the patient's last_followup_date "
-                               f"{_day(last[r])}",
-                     "last_followup_date must be on or after every scan")
+        for col, code in (("progression_date", C.FAILURE_BEFORE_PROGRESSION),
+                          ("last_followup_date", C.FAILURE_AFTER_FOLLOWUP)):
+            if col not in look:
+                continue
+            date = look[col]
+            flag_col = f"_flag_{col}"
+            flagged = _flag(look[flag_col]) if flag_col in look else pd.Series(False, index=df.index)
+            if patients is not None:  # the checks of these rows are skipped: counted on the patient's cell
+                scanned = scan.notna() | t.unparsed.get("scan_date", False)
+                per_patient = look["_row"][known & flagged & scanned]
+                out.skip(patients.source, col, per_patient.value_counts())
+            if col == "progression_date":
+                out.rows(known & ~flagged & (scan < date), code, src, "scan_date",
+                         _scan_message(scan, "is before the patient's progression_date", date),
+                         "check scan_date; the first failure scan defines progression_date")
+            else:
+                out.rows(known & ~flagged & (scan > date), code, src, "scan_date",
+                         _scan_message(scan, "is after the patient's last_followup_date", date),
+                         "last_followup_date must be on or after every scan")
     if patients is not None and "progression_date" in patients.frame:
         pf = patients.frame
         with_failures = df["patient_id"].dropna().unique()
@@ -492,19 +816,35 @@ def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTab
                  "add the lesions seen at the failure scan; without them the failure pattern is unknown")
 
 
-def validate_tables(tables: dict[TableName, RawTable]) -> tuple[dict[TableName, TypedTable], list[Finding]]:
-    """Parse every table and run every check; returns typed tables and all findings."""
+def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covariate, ...] = (),
+                    decimal: str = ".") -> tuple[dict[TableName, TypedTable], list[Finding]]:
+    """Parse every table and run every check; returns typed tables and all findings.
+
+    Parameters
+    ----------
+    tables : dict
+        The tables as read.
+    covariates : tuple of Covariate
+        The covariates declared in study.toml (parsed by their declared type).
+    decimal : str
+        The decimal separator of numbers (``"."`` or ``","``).
+
+    Returns
+    -------
+    tuple
+        The typed tables and the findings (at most :data:`~pofa.findings.MAX_PER_KIND` of a kind one by one).
+    """
     out = _Collector()
-    typed = {name: parse_table(raw, out) for name, raw in tables.items()}
+    typed = {name: parse_table(raw, out, covariates, decimal) for name, raw in tables.items()}
     patients = typed.get(TableName.PATIENTS)
     lesions = typed.get(TableName.LESIONS)
-    if patients is not None:
-        check_patients(patients, out)
+    flags = check_patients(patients, out) if patients is not None else None
     if lesions is not None:
         check_lesions(lesions, patients, out)
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
-        check_failures(failures, patients, lesions, out)
+        check_failures(failures, patients, lesions, out, flags)
+    release_arrow_memory()
     return typed, out.items
 
 

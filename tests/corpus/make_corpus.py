@@ -336,14 +336,12 @@ def _(d: Path) -> None:
 
 
 @case("csv_decimal_comma", "one diameter with a decimal comma (quoted)",
-      [E("bad-number", L, 3, "diameter_cm")])
+      [E("decimal-comma", L, 3, "diameter_cm")])
 def _(d: Path) -> None:
     write_csv(d, ex().set("lesions", 3, "diameter_cm", "2,1"))
 
 
-@case("csv_semicolon_decimal_comma", "lesions.csv exported by a European Excel: ';' and decimal commas",
-      [E("bad-number", L, r, c) for r in range(2, 11) for c in ("diameter_cm", "suvmax")])
-def _(d: Path) -> None:
+def _european_lesions(d: Path) -> None:
     t = ex()
     for r in range(2, 11):
         for c in ("diameter_cm", "suvmax"):
@@ -351,6 +349,19 @@ def _(d: Path) -> None:
     write_csv(d, t, skip=("lesions",))
     lesions = Tables({"lesions": t.data["lesions"]})
     write_csv(d, lesions, delimiter=";")
+
+
+@case("csv_semicolon_decimal_comma", "lesions.csv exported by a European Excel: ';' and decimal commas "
+      "(one finding for the file, at its first such cell)",
+      [E("decimal-comma", L, 2, "diameter_cm")])
+def _(d: Path) -> None:
+    _european_lesions(d)
+
+
+@case("csv_decimal_comma_declared", "decimal commas with decimal = \",\" in study.toml: read as numbers", [])
+def _(d: Path) -> None:
+    _european_lesions(d)
+    (d / "study.toml").write_text('[study]\ndecimal = ","\n', encoding="utf-8")
 
 
 @case("csv_bad_boolean", "extranodal 'maybe'", [E("bad-boolean", L, 4, "extranodal")])
@@ -474,8 +485,7 @@ def _(d: Path) -> None:
 
 
 @case("csv_progression_after_followup", "P004's progression after the last follow-up",
-      [E("progression-after-followup", P, 5, "progression_date"), E("failure-before-progression", F, 5,
-                                                                     "scan_date")])
+      [E("progression-after-followup", P, 5, "progression_date")])  # not also its failure row (skipped)
 def _(d: Path) -> None:
     write_csv(d, ex().set("patients", 5, "progression_date", "2019-02-01"))
 
@@ -509,6 +519,85 @@ def _(d: Path) -> None:
       [W("progression-without-failures", P, 5, "progression_date")])
 def _(d: Path) -> None:
     write_csv(d, ex().delete_row("failures", 5))
+
+
+@case("csv_bad_progression_year", "P001's progression typed 2081 for 2018: one finding, not one per "
+      "failure row", [E("progression-after-followup", P, 2, "progression_date")])
+def _(d: Path) -> None:
+    write_csv(d, ex().set("patients", 2, "progression_date", "2081-04-02"))
+
+
+# --- CSV: covariates and headers ---------------------------------------------------------------------------
+
+def _with_column(t: Tables, table: str, name: str, values: list[str]) -> Tables:
+    t.data[table] = [r + [v] for r, v in zip(t.data[table], [name, *values], strict=True)]
+    return t
+
+
+@case("csv_covariate_unknown", "age 'unknown' in an undeclared number column",
+      [W("odd-cell", P, 4, "age")])
+def _(d: Path) -> None:
+    write_csv(d, ex().set("patients", 4, "age", "unknown"))
+
+
+@case("csv_covariate_unit_in_cell", "age '67 y' in an undeclared number column",
+      [W("odd-cell", P, 5, "age")])
+def _(d: Path) -> None:
+    write_csv(d, ex().set("patients", 5, "age", "67 y"))
+
+
+@case("csv_covariate_ecog_word", "'ECOG 1' in an undeclared number column ecog",
+      [W("odd-cell", P, 3, "ecog")])
+def _(d: Path) -> None:
+    write_csv(d, _with_column(ex(), "patients", "ecog", ["0", "ECOG 1", "1", "2", "0"]))
+
+
+@case("csv_covariate_declared_number", "age declared a number in study.toml; one cell '67 y'",
+      [E("bad-number", P, 5, "age")])
+def _(d: Path) -> None:
+    write_csv(d, ex().set("patients", 5, "age", "67 y"))
+    (d / "study.toml").write_text('[covariates.age]\ntype = "number"\nlabel = "Age"\nunit = "years"\n'
+                                  'step = 10\n\n[covariates.sex]\ntype = "category"\nlevels = ["F", "M"]\n',
+                                  encoding="utf-8")
+
+
+@case("csv_covariate_declared_category", "ecog declared a category 0/1/2; one cell '3'; a column not "
+      "declared is listed", [E("bad-category", P, 6, "ecog"), W("unknown-column", P, 1)])
+def _(d: Path) -> None:
+    write_csv(d, _with_column(ex(), "patients", "ecog", ["0", "1", "1", "2", "3"]))
+    (d / "study.toml").write_text('[covariates.ecog]\ntype = "category"\nlevels = ["0", "1", "2"]\n\n'
+                                  '[covariates.age]\ntype = "whole number"\n', encoding="utf-8")
+
+
+@case("csv_covariate_bad_declaration", "a covariate type misspelt in study.toml (located at its line)",
+      [E("bad-setting", "study.toml", 3, "covariates.age.type")])
+def _(d: Path) -> None:
+    write_csv(d, ex())
+    (d / "study.toml").write_text('# covariates\n[covariates.age]\ntype = "nmber"\n', encoding="utf-8")
+
+
+def _headers(t: Tables, table: str, names: dict[str, str]) -> Tables:
+    t.data[table][0] = [names.get(h, h) for h in t.data[table][0]]
+    return t
+
+
+_CLINICAL_HEADERS = {"suvmax": "SUV max", "diameter_cm": "Diameter (cm)", "lesion_id": "Lesion ID"}
+
+
+@case("csv_header_suv_max", "lesions.csv headed 'SUVmax (g/ml)' and 'Diameter (cm)': the missing columns "
+      "name the headers present",
+      [E("missing-column", L, 1, "suvmax"), E("missing-column", L, 1, "diameter_cm"),
+       W("unknown-column", L, 1)])
+def _(d: Path) -> None:
+    write_csv(d, _headers(ex(), "lesions", {"suvmax": "SUVmax (g/ml)", "diameter_cm": "Diameter (cm)"}))
+
+
+@case("csv_header_mapped", "clinical headers ('SUV max', 'Diameter (cm)', 'Lesion ID') mapped by [columns]",
+      [])
+def _(d: Path) -> None:
+    write_csv(d, _headers(ex(), "lesions", _CLINICAL_HEADERS))
+    lines = "".join(f'"{v}" = "{k}"\n' for k, v in _CLINICAL_HEADERS.items())
+    (d / "study.toml").write_text(f"[columns]\n{lines}", encoding="utf-8")
 
 
 # --- study.toml -------------------------------------------------------------------------------------------

@@ -1,16 +1,40 @@
-"""What the command-line program prints: the consoles, errors that say what to do, findings as a table."""
+"""What the command-line program prints: the consoles, errors that say what to do, findings.
+
+Findings are printed in one of three forms (``pofa validate --format``):
+
+``text``
+    One finding per line, ``file:row:column: error|warning: message (what to do)``, never wrapped, as
+    compilers and linters write them; the default when standard output is not a terminal (a pipe, a file).
+``table``
+    A table for the terminal (the default there). Cells wrap at word boundaries only: the file, row and
+    column cells are never broken, and when the terminal is too narrow for that, the text form is printed.
+``json``
+    The report as JSON (:meth:`pofa.findings.ValidationReport.to_json`).
+"""
 
 from __future__ import annotations
 
+import enum
+import json
+
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pofa.findings import Severity, ValidationReport
+from pofa.findings import Finding, Severity, ValidationReport
 
 console = Console(stderr=False, highlight=False)
-err_console = Console(stderr=True, highlight=False)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)  # messages are never cut
+
+
+class FindingsFormat(enum.StrEnum):
+    """How findings are printed (the values are the words of ``--format``)."""
+
+    TABLE = "table"
+    TEXT = "text"
+    JSON = "json"
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -19,26 +43,113 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
-def print_report(report: ValidationReport, limit: int) -> None:
-    """Findings as a table (file, row, column, what is wrong, what to do).
+def _one_line(text: str) -> str:
+    """Text with line breaks and tabs as blanks, so that a finding stays on its line."""
+    return " ".join(text.replace("\r", " ").replace("\n", " ").replace("\t", " ").split(" ")).strip()
+
+
+def finding_line(f: Finding) -> str:
+    """One finding as one line: ``file:row:column: severity: message (what to do)``.
+
+    The row and column parts are left out when the finding concerns a whole file or column.
+
+    Parameters
+    ----------
+    f : Finding
+        The finding.
+
+    Returns
+    -------
+    str
+        The line, without a line break.
+    """
+    where = [_one_line(f.file)]
+    if f.row is not None:
+        where.append(str(f.row))
+    if f.column is not None:
+        where.append(_one_line(f.column))
+    hint = f" ({_one_line(f.hint)})" if f.hint else ""
+    return f"{':'.join(where)}: {f.severity.value}: {_one_line(f.message)}{hint}"
+
+
+def summary_line(report: ValidationReport) -> str:
+    """The one-line count of errors and warnings that ends the printed findings."""
+    return f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)."
+
+
+def resolve_format(fmt: FindingsFormat | None) -> FindingsFormat:
+    """The format asked for, else a table on a terminal and plain lines elsewhere (a pipe, a file)."""
+    if fmt is not None:
+        return fmt
+    return FindingsFormat.TABLE if console.is_terminal else FindingsFormat.TEXT
+
+
+def print_report(report: ValidationReport, limit: int, fmt: FindingsFormat | None = None,
+                 strict: bool = False) -> None:
+    """Print the findings of a report (see the module docstring for the forms), then one summary line.
 
     Everything taken from the study (file names, cell values in messages) is printed as plain text, never as
     rich markup: ``study.xlsx[patients]`` must show its brackets.
-    """
-    from rich.text import Text
 
-    if not report.findings:
-        console.print(Text.assemble(("valid:", "green"), f" {report.study} has no problems."))
+    Parameters
+    ----------
+    report : ValidationReport
+        The findings.
+    limit : int
+        Print at most this many findings (``json`` prints all).
+    fmt : FindingsFormat or None
+        The form; ``None`` chooses by whether standard output is a terminal.
+    strict : bool
+        Passed to the JSON form (warnings count as errors).
+    """
+    fmt = resolve_format(fmt)
+    if fmt is FindingsFormat.JSON:
+        click.echo(json.dumps(report.to_json(strict), indent=2))
         return
-    table = Table(show_lines=False, title=Text(f"Findings for {report.study}"), title_justify="left")
-    for col in ("", "file", "row", "column", "problem", "what to do"):
-        table.add_column(col, overflow="fold")
-    for f in report.findings[:max(limit, 0)]:
+    if not report.findings:
+        if fmt is FindingsFormat.TEXT:
+            click.echo(f"valid: {_one_line(report.study)} has no problems.")
+        else:
+            console.print(Text.assemble(("valid:", "green"), f" {report.study} has no problems."))
+        return
+    shown = report.findings[:max(limit, 0)]
+    if fmt is FindingsFormat.TABLE and _print_table(report.study, shown):
+        pass
+    else:
+        for f in shown:
+            click.echo(finding_line(f))
+    rest = len(report.findings) - len(shown)
+    if rest > 0:
+        click.echo(f"... and {rest} more findings (use --limit N or --format json to see all)")
+    click.echo(summary_line(report))
+
+
+#: Below this many characters a message or hint column is too narrow to read: the text form is printed.
+_MIN_TEXT_WIDTH = 12
+
+
+def _print_table(study: str, findings: tuple[Finding, ...]) -> bool:
+    """Findings as a table that wraps at word boundaries only; False (nothing printed) if it cannot fit."""
+    fixed = {
+        "file": max(len("file"), *(len(f.file) for f in findings)),
+        "row": max(len("row"), *(len(str(f.row or "")) for f in findings)),
+        "column": max(len("column"), *(len(f.column or "") for f in findings)),
+    }
+    longest_word = max(len(w) for f in findings for w in (f.message + " " + f.hint).split() or [""])
+    text_width = max(_MIN_TEXT_WIDTH, longest_word)
+    # The frame: a border and a blank on each side of every cell (3 characters per column, 1 at the end).
+    needed = len("warning") + sum(fixed.values()) + 2 * text_width + 3 * 6 + 1
+    if needed > console.width:
+        return False
+    table = Table(show_lines=False, title=Text(f"Findings for {study}"), title_justify="left")
+    table.add_column("", no_wrap=True, min_width=len("warning"))
+    for name, width in fixed.items():
+        table.add_column(name, no_wrap=True, min_width=width, overflow="ignore")
+    for name in ("problem", "what to do"):
+        table.add_column(name, overflow="fold", min_width=text_width)
+    for f in findings:
         mark = Text("error", "red") if f.severity is Severity.ERROR else Text("warning", "yellow")
         table.add_row(mark, Text(f.file), "" if f.row is None else str(f.row), Text(f.column or ""),
                       Text(f.message), Text(f.hint))
     console.print(table)
-    if len(report.findings) > limit:
-        console.print(f"... and {len(report.findings) - max(limit, 0)} more findings "
-                      "(use --limit N or --json to see all)")
-    console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s).")
+    return True

@@ -5,8 +5,6 @@ Heavy libraries are imported inside the commands so that ``pofa --help`` stays q
 
 from __future__ import annotations
 
-import json
-import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -14,7 +12,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pofa.cli.output import console, err_console, fail, print_report
+from pofa.cli.output import FindingsFormat, console, err_console, fail, print_report
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -24,8 +22,13 @@ if TYPE_CHECKING:
 def validate(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")] = False,
-    as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON on stdout.")] = False,
-    limit: Annotated[int, typer.Option(min=0, help="Show at most this many findings on screen.")] = 500,
+    fmt: Annotated[FindingsFormat | None, typer.Option(
+        "--format", case_sensitive=False,
+        help="table (the default on a terminal), text (one finding per line, the default when the output "
+             "is not a terminal) or json.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="The same as --format json.")] = False,
+    limit: Annotated[int, typer.Option(min=0,
+                                       help="Show at most this many findings (table and text).")] = 500,
 ) -> None:
     """Check a study and report every problem at once (exit 0 valid, 1 warnings only, 2 errors).
 
@@ -33,11 +36,13 @@ def validate(
     """
     from pofa.study import load_study
 
-    report = load_study(study).validate()
     if as_json:
-        sys.stdout.write(json.dumps(report.to_json(strict), indent=2) + "\n")
-    else:
-        print_report(report, limit)
+        if fmt not in (None, FindingsFormat.JSON):
+            raise fail(f"--json and --format {fmt.value} contradict each other; give one of them")
+        fmt = FindingsFormat.JSON
+    report = load_study(study).validate()
+    print_report(report, limit, fmt, strict)
+    if fmt is not FindingsFormat.JSON:
         if report.errors:
             err_console.print("Fix the errors above, then run pofa validate again.")
         elif report.warnings and strict:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from pofa.findings import Finding, finding
 from pofa.findings import FindingCode as C
-from pofa.schema import TABLES, Kind, TableName
+from pofa.schema import TABLES, Kind, TableName, normalise_header
 
 
 class StudyFormat(enum.Enum):
@@ -51,8 +51,6 @@ DELIMITERS = (",", ";", "\t")
 _EMPTY_HINT = "the first row must hold the column names, the rows below one record each"
 #: Text cells are held as Arrow-backed strings: comparisons, regular expressions and stripping run in C++.
 TEXT_DTYPE = pd.StringDtype("pyarrow")
-#: Characters removed from the ends of headers besides blanks (a stray BOM, zero-width space).
-_INVISIBLE = "\ufeff\u200b"
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,11 +125,6 @@ def cell_text(value: object) -> str:
     if isinstance(value, bytes | bytearray):
         return bytes(value).decode("utf-8", errors="replace").strip()
     return str(value).strip()
-
-
-def normalise_header(header: object) -> str:
-    """Header as matched against the format: blanks around removed, lower case, inner blanks as ``_``."""
-    return "_".join(str(header).strip().strip(_INVISIBLE).lower().split())
 
 
 def _column_letter(pos: int) -> str:
@@ -262,6 +255,64 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
         csv.field_size_limit(old)
 
 
+#: CSV files of at least this many bytes are read by Arrow's CSV reader (C++, multi-threaded, cells kept as
+#: Arrow text) when they are UTF-8 and every record has as many cells as the header; others, and every
+#: smaller file, by Python's csv module. Both give the same cells and row numbers
+#: (tests/test_validate_scale.py).
+FAST_CSV_BYTES = 1 << 20
+
+
+def release_arrow_memory() -> None:
+    """Give memory that Arrow's allocator keeps after large temporary arrays back to the system."""
+    import pyarrow as pa
+
+    pa.default_memory_pool().release_unused()
+
+
+def _read_csv_fast(data: bytes, text: str, delimiter: str) -> tuple[list[str], list[pd.Series], int] | None:
+    """Header and text columns of a CSV file read by Arrow; ``None`` when a record is not header-wide.
+
+    A record with more or fewer cells than the header (a ragged row, a blank line) sends the file to the
+    Python reader, which reports such rows with their numbers.
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    try:
+        header = next(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
+    except (csv.Error, StopIteration):
+        return None
+    if not header or not any(c.strip() for c in header):
+        return None
+    width = len(header)
+    ragged: list[object] = []
+
+    def invalid(row: object) -> str:
+        ragged.append(row)
+        return "skip"
+
+    names = [f"c{j}" for j in range(width)]
+    try:
+        table = pacsv.read_csv(
+            io.BytesIO(data),
+            read_options=pacsv.ReadOptions(column_names=names, skip_rows=0, block_size=1 << 24),
+            parse_options=pacsv.ParseOptions(delimiter=delimiter, newlines_in_values=True,
+                                             ignore_empty_lines=False, invalid_row_handler=invalid),
+            convert_options=pacsv.ConvertOptions(column_types={n: pa.string() for n in names},
+                                                 null_values=[], strings_can_be_null=False,
+                                                 quoted_strings_can_be_null=False))
+    except (pa.ArrowException, ValueError):
+        return None
+    if ragged or table.num_rows == 0:
+        return None
+    first = [table.column(j)[0].as_py() for j in range(width)]
+    if first != header:  # Arrow and Python split the header differently: let Python read it all
+        return None
+    body = table.slice(1)
+    columns = [pd.Series(body.column(j), dtype=TEXT_DTYPE) for j in range(width)]
+    return [c.strip() for c in header], columns, body.num_rows
+
+
 def _read_file_bytes(path: Path, source: str, findings: list[Finding]) -> bytes | None:
     try:
         return path.read_bytes()
@@ -285,7 +336,9 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if raw is None:
         return None
     binary = b"\x00" in raw and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+    before = len(findings)
     text = None if binary else _decode(raw, source, findings)
+    utf8 = len(findings) == before and not raw.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
     if binary or (text is not None and "\x00" in text):
         findings.append(finding(C.UNREADABLE_FILE, source, None, None,
                                 "the file holds binary data, not CSV text (a workbook renamed .csv?)",
@@ -296,8 +349,18 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if not text.strip():
         findings.append(finding(C.EMPTY_FILE, source, None, None, "the file is empty", _EMPTY_HINT))
         return None
+    delimiter = _detect_delimiter(text, name)
+    if len(raw) >= FAST_CSV_BYTES and utf8:
+        fast = _read_csv_fast(raw.removeprefix(codecs.BOM_UTF8), text, delimiter)
+        if fast is not None:
+            del raw, text  # the Arrow columns are all that is kept of a large file
+            header, columns, n_rows = fast
+            frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
+            del columns
+            release_arrow_memory()
+            return RawTable(name, source, path, frame, headers)
     try:
-        rows = _parse_csv(text, _detect_delimiter(text, name))
+        rows = _parse_csv(text, delimiter)
     except csv.Error as exc:  # only for malformed input the lenient reader still refuses
         findings.append(finding(C.UNREADABLE_FILE, source, None, None, f"not a well-formed CSV file: {exc}",
                                 "export the table again as CSV (comma-separated, UTF-8)"))
@@ -517,6 +580,48 @@ def _sheet_table(path: Path, name: TableName, source: str, rows: list[list[objec
     return RawTable(name, source, path, frame, headers)
 
 
+def rename_columns(table: RawTable, columns: Sequence[tuple[str, str]], findings: list[Finding]) -> RawTable:
+    """Apply the ``[columns]`` mapping of ``study.toml`` (normalised header -> column name) to a table.
+
+    The file is not changed: only the names under which its columns are read. A mapped header whose target
+    is also a header of the file is a ``duplicate-column`` error (the first of the two is read).
+
+    Parameters
+    ----------
+    table : RawTable
+        The table as read.
+    columns : sequence of (str, str)
+        Normalised header -> normalised column name.
+    findings : list of Finding
+        Problems are appended here.
+
+    Returns
+    -------
+    RawTable
+        The table with its columns renamed (the same object when nothing applies).
+    """
+    mapping = dict(columns)
+    if not any(c in mapping for c in table.frame.columns):
+        return table
+    names: list[str] = []
+    keep: list[str] = []
+    headers: dict[str, str] = {}
+    for col in table.frame.columns:
+        new = mapping.get(col, col)
+        if new in headers:
+            findings.append(finding(
+                C.DUPLICATE_COLUMN, table.source, 1, new,
+                f"the header {table.headers[col]!r} is read as '{new}' ([columns] of study.toml), but "
+                f"the file also has {headers[new]!r}; only the first of the two is read",
+                "remove one of the columns, or the line of [columns]"))
+            continue
+        headers[new] = table.headers[col]
+        names.append(new)
+        keep.append(col)
+    frame = table.frame[keep].set_axis(pd.Index(names, dtype=object), axis=1)
+    return RawTable(table.name, table.source, table.path, frame, headers)
+
+
 def _is_file(p: Path) -> bool:
     try:
         return p.is_file()
@@ -524,13 +629,14 @@ def _is_file(p: Path) -> bool:
         return False
 
 
-def read_study_tables(path: Path) -> ReadResult:
+def read_study_tables(path: Path, columns: Sequence[tuple[str, str]] = ()) -> ReadResult:
     """Find and read the tables of a study.
 
     A study is a folder holding ``patients``, ``lesions`` and optionally ``failures`` as CSV or Parquet files
     (names in any case), or one Excel workbook with one sheet per table; or the path of such a workbook.
     CSV and Parquet files take precedence: a workbook in the folder is read only when the folder has no table
-    file.
+    file. ``columns`` (normalised header -> column name, the ``[columns]`` of ``study.toml``) renames headers
+    as they are read.
     """
     findings: list[Finding] = []
     tables: dict[TableName, RawTable] = {}
@@ -629,5 +735,7 @@ def read_study_tables(path: Path) -> ReadResult:
                         "table)")
             findings.append(finding(C.MISSING_TABLE, where, None, None,
                                     f"the required table '{name.value}' was not found", hint))
+    if columns:
+        tables = {name: rename_columns(t, columns, findings) for name, t in tables.items()}
     fmt = formats.pop() if len(formats) == 1 else (StudyFormat.MIXED if formats else StudyFormat.CSV)
     return ReadResult(tables, tuple(findings), fmt, tuple(files))
