@@ -181,7 +181,8 @@ def export_text(project: Project, labels: bool = False, label_header: bool = Fal
                         continue
                     kind = TABLES[table].column(col)
                     assert kind is not None
-                    row[fld] = yn(r[col]) if kind.kind.value == "yes/no" else r[col]
+                    value = r.get(col, "")
+                    row[fld] = yn(value) if kind.kind.value == "yes/no" else value
                 rows.append(row)
     buf = io.StringIO()
     w = csv.writer(buf, quoting=csv.QUOTE_MINIMAL, lineterminator="\n")

@@ -644,6 +644,13 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
 def _raw(table: TableName, source: str, path: Path, cols: list[str],
          rows: dict[int, list[str]]) -> RawTable:
     lines = sorted(rows)
+    # An optional format column that no record fills (a project made from the full dictionary, say the
+    # radiotherapy fields, used without them) is left out: the study then equals the CSV folder without it.
+    keep = [j for j, c in enumerate(cols)
+            if not ((spec := TABLES[table].column(c)) is not None and not spec.required
+                    and all(not rows[ln][j].strip() for ln in lines))]
+    cols = [cols[j] for j in keep]
+    rows = {ln: [rows[ln][j] for j in keep] for ln in lines}
     data = {c: pd.Series([rows[ln][j] for ln in lines], dtype=TEXT_DTYPE) for j, c in enumerate(cols)}
     frame = pd.DataFrame(data, columns=pd.Index(cols, dtype=object))
     frame.index = pd.Index(lines, name="row", dtype="int64")
