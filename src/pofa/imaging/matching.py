@@ -434,9 +434,90 @@ def _to_lps(
     return out
 
 
-def _points(fg: _Foreground, select: NDArray[np.bool_], affine: NDArray[np.float64]) -> NDArray[np.float64]:
-    """LPS mm of the selected foreground voxels."""
-    return _to_lps(tuple(c[select] for c in fg.coords), affine)  # type: ignore[arg-type]
+def _index_rows(fg: _Foreground, select: NDArray[np.bool_]) -> NDArray[np.int64]:
+    """(n, 3) array indices of the selected foreground voxels."""
+    out = np.empty((int(np.count_nonzero(select)), 3), dtype=np.int64)
+    for a in range(3):
+        out[:, a] = fg.coords[a][select]
+    return out
+
+
+def _voxel_diagonal_mm(affine: NDArray[np.float64]) -> float:
+    """The longest diagonal of one voxel in mm (the most a face gap can fall short of a centre distance)."""
+    return max(
+        float(np.linalg.norm(affine[:3, :3] @ np.array([1.0, sy, sz])))
+        for sy in (-1.0, 1.0)
+        for sz in (-1.0, 1.0)
+    )
+
+
+def _face_gap_mm(
+    a: NDArray[np.int64], b: NDArray[np.int64], affine: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """Distance in mm between the surfaces (faces) of voxel ``a[n]`` and voxel ``b[n]`` of one grid.
+
+    Each voxel is the box of half a voxel around its centre. Two boxes whose indices differ by ``d`` along an
+    axis are ``max(|d| - 1, 0)`` voxels apart along it: touching voxels (a shared face, edge or corner) are 0
+    apart, the next ones one voxel. When the grid's axes are orthogonal (any rotation, any spacing per axis)
+    these per-axis gaps are perpendicular and the distance between the boxes is the length of their vector
+    in mm, exactly -- which a distance between voxel centres is not (it counts one voxel too many: 4 mm for
+    touching lesions on a 4 mm grid). On a sheared grid (non-orthogonal axes, which pofa's DICOM reader
+    refuses) the same vector joins two points of the two boxes, so it bounds the gap from above.
+    """
+    d = (a - b).astype(np.float64)
+    gap = d - np.clip(d, -1.0, 1.0)
+    out = np.zeros(gap.shape[0])
+    for r in range(3):  # broadcast multiply-adds, not an (n, 3) x (3, 3) BLAS product (see _to_lps)
+        comp = gap[:, 0] * affine[r, 0] + gap[:, 1] * affine[r, 1] + gap[:, 2] * affine[r, 2]
+        out += comp * comp
+    return np.sqrt(out)
+
+
+def _nearest_by_gap(
+    tree: Any,
+    b_index: NDArray[np.int64],
+    b_code: NDArray[np.int64],
+    f_index: NDArray[np.int64],
+    f_code: NDArray[np.int64],
+    nf: int,
+    affine: NDArray[np.float64],
+) -> tuple[NDArray[np.float64], NDArray[np.int64]]:
+    """Per follow-up lesion code (0..nf-1): the smallest face gap (mm) from the queried follow-up voxels to the
+    baseline voxels in ``tree``, and the code of that baseline lesion (-1 where nothing was queried).
+
+    Exact, from a k-d tree on voxel centres: a face gap is at most the centre distance and at least the centre
+    distance minus one voxel diagonal ``D``. The gap of each voxel to its nearest centre bounds every lesion's
+    gap from above (``U``); every pair that could beat it has its centres within ``U + D``, so those pairs
+    are gathered (a ball query around the follow-up voxels whose nearest centre is that close) and their
+    gaps computed. Ties: the nearer centres, then the lower baseline code.
+    """
+    diag = _voxel_diagonal_mm(affine)
+    pts = _to_lps(f_index, affine)
+    d_c, k = tree.query(pts, k=1)
+    g0 = _face_gap_mm(f_index, b_index[k], affine)
+    o = np.lexsort((g0, f_code))
+    head = np.ones(o.size, dtype=bool)
+    head[1:] = f_code[o][1:] != f_code[o][:-1]
+    upper = np.full(nf, np.inf)
+    upper[f_code[o[head]]] = g0[o[head]]
+    radius = upper[f_code] + diag + _EPS_MM
+    cand = np.flatnonzero(d_c <= radius)
+    hits = tree.query_ball_point(pts[cand], radius[cand], return_sorted=False)
+    lens = np.fromiter((len(h) for h in hits), dtype=np.int64, count=len(hits))
+    fi = np.repeat(cand, lens)
+    bi = np.fromiter((i for h in hits for i in h), dtype=np.int64, count=int(lens.sum()))
+    gap = _face_gap_mm(f_index[fi], b_index[bi], affine)
+    centre = np.linalg.norm(pts[fi] - _to_lps(b_index[bi], affine), axis=1)
+    codes = f_code[fi]
+    order = np.lexsort((b_code[bi], centre, gap, codes))  # by lesion, gap, centre distance, baseline code
+    first = np.ones(order.size, dtype=bool)
+    first[1:] = codes[order][1:] != codes[order][:-1]
+    best = order[first]
+    dist = np.full(nf, np.inf)
+    near = np.full(nf, -1, dtype=np.int64)
+    dist[codes[best]] = gap[best]
+    near[codes[best]] = b_code[bi[best]]
+    return dist, near
 
 
 def _components(n_nodes: int, edges: list[tuple[int, int]]) -> NDArray[np.int64]:
@@ -529,7 +610,8 @@ def match_label_arrays(
     overlapping_f = np.zeros(nf, dtype=bool)
     overlapping_f[pair_f] = True
 
-    # distances from follow-up lesions to the nearest baseline lesion (exact, nearest voxel centres)
+    # distances from follow-up lesions to the nearest baseline lesion: the gap between their surfaces (voxel
+    # faces), as a reader measures it; touching lesions are 0 mm apart (see _face_gap_mm)
     dist = np.full(nf, np.inf)
     nearest = np.full(nf, -1, dtype=np.int64)
     # overlapping lesions: distance 0, nearest = the baseline lesion they overlap most (first on ties)
@@ -540,8 +622,9 @@ def match_label_arrays(
     tol_edges: dict[tuple[int, int], float] = {}
     if nb and (tol > 0 or not overlapping_f.all()):
         bb = _boundary(bfg, b_arr)
+        b_index = _index_rows(bfg, bb)
         # an unbalanced tree without compacted nodes builds 4x and queries 2x faster on lattice points here
-        tree = cKDTree(_points(bfg, bb, aff), balanced_tree=False, compact_nodes=False)
+        tree = cKDTree(_to_lps(b_index, aff), balanced_tree=False, compact_nodes=False)
         b_code_of_point = bfg.code[bb]
         fcode = ffg.code
         need = ~overlapping_f if tol == 0 else np.ones(nf, dtype=bool)
@@ -549,31 +632,35 @@ def match_label_arrays(
         # only the boundary voxels of the lesions that overlap nothing are queried
         sel = fb & ~overlapping_f[fcode]
         if sel.any():
-            d, k = tree.query(_points(ffg, sel, aff), k=1)
-            codes = fcode[sel]
-            order = np.lexsort(
-                (d, codes)
-            )  # by lesion, then distance: the first of each lesion is its minimum
-            first = np.ones(order.size, dtype=bool)
-            first[1:] = codes[order][1:] != codes[order][:-1]
-            best = order[first]
-            dist[codes[best]] = d[best]
-            nearest[codes[best]] = b_code_of_point[k[best]]
+            d_sel, near_sel = _nearest_by_gap(tree, b_index, b_code_of_point, _index_rows(ffg, sel),
+                                              fcode[sel], nf, aff)
+            found = near_sel >= 0
+            dist[found] = d_sel[found]
+            nearest[found] = near_sel[found]
         if tol > 0:
-            # every (baseline, follow-up) pair closer than the tolerance, from the boundary voxels of the
-            # follow-up lesions within the tolerance of anything
+            # every (baseline, follow-up) pair whose surfaces are within the tolerance, from the boundary voxels
+            # of the follow-up lesions within the tolerance of anything: centre pairs within tolerance + one
+            # voxel diagonal are the candidates, their face gap decides
             near = fb & (dist <= tol + _EPS_MM)[fcode]
             if near.any():
+                f_index = _index_rows(ffg, near)
                 pairs = tree.sparse_distance_matrix(
-                    cKDTree(_points(ffg, near, aff)), tol + _EPS_MM, output_type="ndarray"
+                    cKDTree(_to_lps(f_index, aff)), tol + _voxel_diagonal_mm(aff) + _EPS_MM,
+                    output_type="ndarray",
                 )
                 if pairs.size:
-                    keys = np.unique(b_code_of_point[pairs["i"]] * nf + fcode[near][pairs["j"]])
+                    gap = _face_gap_mm(f_index[pairs["j"]], b_index[pairs["i"]], aff)
+                    ok = gap <= tol + _EPS_MM
+                    keys = np.unique(b_code_of_point[pairs["i"][ok]] * nf + fcode[near][pairs["j"][ok]])
                     for key in keys.tolist():
                         bi, fj = divmod(int(key), nf)
                         if (bi, fj) not in overlap:
                             tol_edges[(bi, fj)] = 0.0
-    local = dist <= tol + _EPS_MM
+    # local: overlaps a baseline lesion grown by the tolerance (tolerance 0: shares a voxel; touching is not
+    # overlapping)
+    local = overlapping_f.copy()
+    if tol > 0:
+        local |= dist <= tol + _EPS_MM
     edges = {**{k: float(v) for k, v in overlap.items()}, **tol_edges}
 
     # groups: connected components over nodes 0..nb-1 (baseline) and nb..nb+nf-1 (follow-up)
@@ -698,7 +785,8 @@ def match_label_arrays(
     ]
     method = (
         f"Follow-up lesions classified against baseline lesions on the baseline grid: local = overlap with a "
-        f"baseline lesion grown by {tol:g} mm (Euclidean, voxel centres), marginal = within {margin:g} mm, "
+        f"baseline lesion grown by {tol:g} mm, marginal = within {margin:g} mm (distances between lesion "
+        f"surfaces, voxel faces: touching lesions are 0 mm apart), "
         f"de novo = farther; split/merge groups = connected components of the overlap graph; one-to-one "
         f"identity by linear assignment (scipy.optimize.linear_sum_assignment) maximising "
         f"{'overlap volume' if how is AssignBy.OVERLAP else 'Dice'}."

@@ -59,6 +59,10 @@ __all__ = [
     "invert_points",
 ]
 
+#: The follow-up image is cropped to its body's box grown by ``body_margin_mm`` plus this much, so that the
+#: baseline sampling region still maps inside it while the transform is wrong by up to this much.
+MOVING_CROP_EXTRA_MM = 30.0
+
 #: Transform files SimpleITK reads and writes.
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".mat", ".xfm")
 
@@ -152,6 +156,7 @@ class RegistrationSettings:
     seed: int = 20210601
     threads: int = 1
     working_spacing_mm: float | None = 4.0
+    body_margin_mm: float | None = 10.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sampling_percentage <= 1.0:
@@ -547,6 +552,38 @@ def _exclusion_mask(labels: Volume | None, image: Volume, margin_mm: float) -> s
     return image.with_voxels(keep.astype(np.uint8), units="mask").to_sitk()
 
 
+def _crop_to_body(image: sitk.Image, body: Volume, margin_mm: float) -> tuple[sitk.Image, Volume, Volume]:
+    """``image`` (on ``body``'s grid), as a Volume, and ``body`` cropped to the body's box grown by
+    ``margin_mm``."""
+    inside = np.asarray(body.voxels) != 0
+    lo: list[int] = []
+    hi: list[int] = []
+    for axis, sp in enumerate(body.spacing):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(inside.any(axis=other))
+        pad = int(math.ceil(margin_mm / sp))
+        lo.append(max(int(idx[0]) - pad, 0))
+        hi.append(min(int(idx[-1]) + pad + 1, inside.shape[axis]))
+    cropped = image[lo[2] : hi[2], lo[1] : hi[1], lo[0] : hi[0]]  # SimpleITK indexes (x, y, z)
+    vol = Volume.from_sitk(cropped)
+    box = inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    return cropped, vol, vol.with_voxels(box.astype(np.uint8), units="mask")
+
+
+def _sampling_mask(body: Volume, margin_mm: float | None, lesions_out: sitk.Image | None) -> sitk.Image | None:
+    """1 where the metric samples the fixed image: the body grown by ``margin_mm``, minus the lesions."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    if margin_mm is None:
+        return lesions_out
+    inside = np.asarray(body.voxels) != 0
+    grown = ndimage.distance_transform_edt(~inside, sampling=body.spacing) <= margin_mm
+    if lesions_out is not None:
+        grown &= sitk.GetArrayViewFromImage(lesions_out) != 0
+    return body.with_voxels(grown.astype(np.uint8), units="mask").to_sitk()
+
+
 def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     """``image`` as float32, smoothed and resampled to an isotropic ``spacing_mm`` grid when it is finer."""
     import SimpleITK as sitk
@@ -635,10 +672,6 @@ def _register(
     moving_v = Volume.from_sitk(moving)
     bm = body_mask(fixed_v, mod)
     fm = body_mask(moving_v, mod)
-    masks = (
-        _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm),
-        _exclusion_mask(followup_lesions, moving_v, st.lesion_margin_mm),
-    )
 
     init = Initializer(st.initializer)
     if init is Initializer.NONE:
@@ -660,6 +693,18 @@ def _register(
                 fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
             )
         )
+
+    # Only the body matters: both images are cropped to their body's box (plus a margin) and the metric samples
+    # the baseline body grown by body_margin_mm (its outline included), not the air around it.
+    if st.body_margin_mm is not None:
+        fixed, fixed_v, bm_w = _crop_to_body(fixed, bm, st.body_margin_mm + 2.0 * max(bm.spacing))
+        moving, moving_v, _ = _crop_to_body(moving, fm, st.body_margin_mm + MOVING_CROP_EXTRA_MM)
+    else:
+        bm_w = bm
+    masks = (
+        _sampling_mask(bm_w, st.body_margin_mm, _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm)),
+        _exclusion_mask(followup_lesions, moving_v, st.lesion_margin_mm),
+    )
 
     stages: list[str] = []
     values: list[float] = []
