@@ -13,8 +13,11 @@ stage, whose cost per sample grows with its number of parameters). The rigid and
 regular-step gradient descent with optimizer scales from the physical shift of each parameter. CT drives the
 registration when both scans have a CT (mean squares by default, Mattes mutual information as an option);
 otherwise the PET does (Mattes mutual information). Images finer than 4 mm are smoothed and resampled to 4 mm
-first; lesion label maps, when given, take the lesions (grown by 10 mm) out of the metric. With one ITK
-thread (the default) the same inputs give a bit-identical transform.
+first. Only the body counts: both images are cropped to their body's box and the metric samples the baseline
+body grown by 10 mm (its outline included), not the air of the field of view -- on a 110 x 90 x 120 PET of
+4 mm voxels that is a tenth of the samples and of the CPU time. Lesion label maps, when given, take the
+lesions (grown by 10 mm) out of the metric. With one ITK thread (the default) the same inputs give a
+bit-identical transform.
 
 Direction convention: as in ITK, the transform maps **baseline (fixed) LPS points to follow-up (moving) LPS
 points**. That is what resampling the follow-up onto the baseline grid needs (for each baseline voxel, where
@@ -137,6 +140,13 @@ class RegistrationSettings:
         Images with finer voxels are smoothed (Gaussian, sigma = half this spacing) and resampled to this
         isotropic spacing before registration (a full-resolution CT would cost minutes for no gain in
         lesion-level accuracy). None: register on the native grids.
+    body_margin_mm : float or None
+        The metric samples only the baseline body (:func:`body_mask`) grown by this margin, so that its
+        outline counts but the air around it does not, and both images are cropped to their body's box
+        (plus this margin; the follow-up plus 30 mm more) before the pyramid is built. On a 110 x 90 x 120
+        PET of 4 mm voxels this cut the CPU time of a rigid + affine registration about ninefold with the
+        same accuracy (benchmarks/registration.py). None: sample the whole field of view, uncropped (the
+        behaviour before; kept for comparison).
     """
 
     deformable: bool = False
@@ -187,6 +197,8 @@ class RegistrationSettings:
             raise ImagingError(f"threads must be >= 1; got {self.threads}.")
         if self.working_spacing_mm is not None and not self.working_spacing_mm > 0:
             raise ImagingError(f"working_spacing_mm must be > 0 or None; got {self.working_spacing_mm}.")
+        if self.body_margin_mm is not None and not self.body_margin_mm >= 0:
+            raise ImagingError(f"body_margin_mm must be >= 0 or None; got {self.body_margin_mm}.")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -570,7 +582,9 @@ def _crop_to_body(image: sitk.Image, body: Volume, margin_mm: float) -> tuple[si
     return cropped, vol, vol.with_voxels(box.astype(np.uint8), units="mask")
 
 
-def _sampling_mask(body: Volume, margin_mm: float | None, lesions_out: sitk.Image | None) -> sitk.Image | None:
+def _sampling_mask(
+    body: Volume, margin_mm: float | None, lesions_out: sitk.Image | None
+) -> sitk.Image | None:
     """1 where the metric samples the fixed image: the body grown by ``margin_mm``, minus the lesions."""
     import SimpleITK as sitk
     from scipy import ndimage
@@ -694,15 +708,17 @@ def _register(
             )
         )
 
-    # Only the body matters: both images are cropped to their body's box (plus a margin) and the metric samples
-    # the baseline body grown by body_margin_mm (its outline included), not the air around it.
+    # Only the body matters: both images are cropped to their body's box (plus a margin) and the metric
+    # samples the baseline body grown by body_margin_mm (its outline included), not the air around it.
     if st.body_margin_mm is not None:
         fixed, fixed_v, bm_w = _crop_to_body(fixed, bm, st.body_margin_mm + 2.0 * max(bm.spacing))
         moving, moving_v, _ = _crop_to_body(moving, fm, st.body_margin_mm + MOVING_CROP_EXTRA_MM)
     else:
         bm_w = bm
     masks = (
-        _sampling_mask(bm_w, st.body_margin_mm, _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm)),
+        _sampling_mask(
+            bm_w, st.body_margin_mm, _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm)
+        ),
         _exclusion_mask(followup_lesions, moving_v, st.lesion_margin_mm),
     )
 
@@ -753,6 +769,12 @@ def _register(
         + f"; {metric.value}, random sampling {st.sampling_percentage:.0%} (seed {st.seed}), shrink factors "
         + f"{list(st.shrink_factors)}, smoothing {list(st.smoothing_sigmas_mm)} mm; "
         + f"{init.value} initialisation; regular-step gradient descent with scales from physical shift"
+        + (
+            f"; metric sampled in the baseline body grown by {st.body_margin_mm:g} mm, images cropped to the "
+            "body"
+            if st.body_margin_mm is not None
+            else ""
+        )
         + (
             f"; images finer than {st.working_spacing_mm:g} mm smoothed and resampled to it"
             if st.working_spacing_mm is not None
