@@ -202,9 +202,9 @@ def face_edt(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarra
 
 def brute_force(
     b: np.ndarray, f: np.ndarray, spacing: tuple[float, float, float], tol: float, margin: float
-) -> dict[int, tuple[str, float, int | None, frozenset[int]]]:
-    """Per follow-up label: class, surface distance, nearest baseline labels, baseline labels it is local to --
-    from scipy's exact EDT (the definition the matcher must reproduce)."""
+) -> dict[int, tuple[str, float, frozenset[int], frozenset[int]]]:
+    """Per follow-up label: class, surface distance, nearest baseline labels, baseline labels it is local
+    to -- from scipy's exact EDT (the definition the matcher must reproduce)."""
     out: dict[int, tuple[str, float, frozenset[int], frozenset[int]]] = {}
     fl = [int(v) for v in np.unique(f) if v]
     bl = [int(v) for v in np.unique(b) if v]
@@ -366,7 +366,7 @@ def test_bad_inputs_give_clear_errors() -> None:
         match_label_arrays(b, f, affine_of(), tolerance_mm=-1.0)
     with pytest.raises(ImagingError, match="margin_mm"):
         match_label_arrays(b, f, affine_of(), tolerance_mm=5.0, margin_mm=2.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ImagingError, match="assign_by"):
         match_label_arrays(b, f, affine_of(), assign_by="volume")
     pet = Volume.from_spacing(np.full((4, 4, 4), 2.7, dtype=np.float32))
     with pytest.raises(PofaError, match="not a label map"):
