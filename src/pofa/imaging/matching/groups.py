@@ -49,7 +49,7 @@ def _components(n_nodes: int, edges: list[tuple[int, int]]) -> NDArray[np.int64]
     e = np.asarray(edges, dtype=np.int64)
     g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(n_nodes, n_nodes))
     _, comp = connected_components(g, directed=False)
-    return comp.astype(np.int64)
+    return np.asarray(comp, dtype=np.int64)
 
 
 def _kind(n_baseline: int, n_followup: int) -> GroupKind:

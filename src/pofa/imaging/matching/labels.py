@@ -130,7 +130,7 @@ def _boundary(
 
 
 def _to_lps(
-    index: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | NDArray[np.float64], affine: NDArray[np.float64]
+    index: tuple[NDArray[Any], NDArray[Any], NDArray[Any]] | NDArray[Any], affine: NDArray[np.float64]
 ) -> NDArray[np.float64]:
     """Array indices (three arrays, or an (n, 3) array) -> (n, 3) LPS mm.
 
