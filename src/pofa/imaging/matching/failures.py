@@ -146,7 +146,20 @@ def match_to_failures_rows(
 
 
 def write_failures_csv(rows: list[dict[str, Any]], path: str | os.PathLike[str]) -> Path:
-    """Write failures rows (:data:`FAILURE_COLUMNS`) as CSV, atomically (blank for None)."""
+    """Write failures rows (:data:`FAILURE_COLUMNS`) as CSV, atomically (blank for None).
+
+    Parameters
+    ----------
+    rows : list of dict
+        Rows of :func:`match_to_failures_rows`.
+    path : path-like
+        The CSV file (replaced atomically).
+
+    Returns
+    -------
+    Path
+        ``path``.
+    """
     import csv
     import io
 

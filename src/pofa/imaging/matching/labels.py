@@ -15,7 +15,25 @@ __all__ = ["as_label_map", "overlap_pairs"]
 
 
 def as_label_map(volume: Volume, what: str) -> Volume:
-    """``volume`` with integer labels >= 0 (float files of whole numbers are accepted), or a clear error."""
+    """``volume`` with integer labels >= 0 (float files of whole numbers are accepted), or a clear error.
+
+    Parameters
+    ----------
+    volume : Volume
+        A label map read from a file.
+    what : str
+        Its name in error messages ("baseline", "follow-up").
+
+    Returns
+    -------
+    Volume
+        The same volume (integers), uint8 for booleans, int32 for whole-number floats.
+
+    Raises
+    ------
+    ImagingError
+        Negative labels, NaN, non-whole values (an image, not a label map), labels beyond int32, other dtypes.
+    """
     v = volume.voxels
     if v.dtype == np.bool_:
         return volume.with_voxels(v.astype(np.uint8))
@@ -48,7 +66,20 @@ def overlap_pairs(
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.int64]]:
     """Voxel counts of every (baseline label, follow-up label) pair that overlaps, in one pass.
 
-    Returns ``(baseline_labels, followup_labels, voxels)`` sorted by baseline then follow-up label.
+    Parameters
+    ----------
+    baseline, followup : ndarray of int
+        Label maps of the same shape (0 = background).
+
+    Returns
+    -------
+    baseline_labels, followup_labels, voxels : ndarray of int64
+        One entry per overlapping pair, sorted by baseline then follow-up label.
+
+    Raises
+    ------
+    ImagingError
+        Maps of different sizes.
     """
     b = np.asarray(baseline).ravel()
     f = np.asarray(followup).ravel()

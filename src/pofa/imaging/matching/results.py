@@ -166,7 +166,12 @@ class MatchResult:
     method: str
 
     def followup_lesion(self, label: int) -> FollowupLesionMatch:
-        """The row of follow-up lesion ``label``."""
+        """The row of follow-up lesion ``label``.
+
+        Returns
+        -------
+        FollowupLesionMatch
+        """
         for r in self.followup:
             if r.followup_label == label:
                 return r
@@ -176,7 +181,12 @@ class MatchResult:
         )
 
     def baseline_lesion(self, label: int) -> BaselineLesionStatus:
-        """The status of baseline lesion ``label``."""
+        """The status of baseline lesion ``label``.
+
+        Returns
+        -------
+        BaselineLesionStatus
+        """
         for b in self.baseline:
             if b.baseline_label == label:
                 return b
@@ -186,7 +196,12 @@ class MatchResult:
         )
 
     def counts(self) -> dict[MatchClass, int]:
-        """Number of follow-up lesions per class."""
+        """Number of follow-up lesions per class.
+
+        Returns
+        -------
+        dict of MatchClass to int
+        """
         out = {c: 0 for c in MatchClass}
         for r in self.followup:
             out[r.match_class] += 1
@@ -194,7 +209,12 @@ class MatchResult:
 
     @property
     def assignments(self) -> dict[int, int]:
-        """One-to-one identities: baseline label -> follow-up label."""
+        """One-to-one identities: baseline label -> follow-up label.
+
+        Returns
+        -------
+        dict of int to int
+        """
         return {
             r.baseline_label: r.followup_label
             for r in self.followup
@@ -202,7 +222,12 @@ class MatchResult:
         }
 
     def to_frame(self) -> pd.DataFrame:
-        """One row per follow-up lesion (a pandas DataFrame)."""
+        """One row per follow-up lesion (a pandas DataFrame).
+
+        Returns
+        -------
+        pandas.DataFrame
+        """
         import pandas as pd
 
         rows = []
@@ -229,7 +254,12 @@ class MatchResult:
         return pd.DataFrame(rows)
 
     def summary(self) -> str:
-        """A few lines for the terminal or a report."""
+        """A few lines for the terminal or a report.
+
+        Returns
+        -------
+        str
+        """
         c = self.counts()
         failed = sum(b.failed for b in self.baseline)
         lines = [
