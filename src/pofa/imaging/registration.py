@@ -268,7 +268,17 @@ class RegistrationResult:
 
 # ---------------------------------------------------------------------------------------------- helpers
 def dice(a: NDArray[Any], b: NDArray[Any]) -> float:
-    """Dice overlap 2|A and B| / (|A| + |B|) of two boolean masks (NaN when both are empty)."""
+    """Dice overlap 2|A and B| / (|A| + |B|) of two boolean masks (NaN when both are empty).
+
+    Parameters
+    ----------
+    a, b : ndarray
+        Masks of the same shape (non-zero = inside).
+
+    Returns
+    -------
+    float
+    """
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
     n = int(a.sum()) + int(b.sum())
@@ -280,6 +290,23 @@ def body_mask(volume: Volume, modality: Modality | str) -> Volume:
 
     CT: HU > -500. PET: 30% of the median uptake of the voxels above Otsu's threshold (SimpleITK; computed on
     the image clipped at its 99th percentile so that hot lesions and the bladder do not move it).
+
+    Parameters
+    ----------
+    volume : Volume
+        A CT (HU) or PET (SUV or activity) image.
+    modality : {"CT", "PET"}
+        Which rule to use.
+
+    Returns
+    -------
+    Volume
+        uint8 mask (1 = body) on ``volume``'s grid.
+
+    Raises
+    ------
+    ImagingError
+        No voxel above the threshold.
     """
     import cc3d
     import SimpleITK as sitk
@@ -362,7 +389,19 @@ def _geometry_image(reference: Volume) -> sitk.Image:
 
 
 def transform_points(transform: sitk.Transform | None, points: ArrayLike) -> NDArray[np.float64]:
-    """Apply ``transform`` (baseline -> follow-up) to LPS points, shape (n, 3)."""
+    """Apply ``transform`` (baseline -> follow-up) to LPS points, shape (n, 3).
+
+    Parameters
+    ----------
+    transform : SimpleITK.Transform or None
+        None is the identity.
+    points : array_like, shape (n, 3) or (3,)
+        LPS mm.
+
+    Returns
+    -------
+    ndarray, shape (n, 3)
+    """
     pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
     if transform is None:
         return pts.copy()
@@ -379,6 +418,22 @@ def invert_points(
     Uses the transform's exact inverse when SimpleITK has one (rigid, affine); otherwise (B-spline,
     displacement field) Newton iterations with a finite-difference Jacobian (converges for the smooth,
     invertible transforms registration produces). Points not converging to ``tol_mm`` are returned as NaN.
+
+    Parameters
+    ----------
+    transform : SimpleITK.Transform or None
+        Baseline -> follow-up (None: identity).
+    points : array_like, shape (n, 3) or (3,)
+        Follow-up LPS mm.
+    tol_mm : float
+        Newton convergence tolerance (mm).
+    max_iter : int
+        Newton iterations at most.
+
+    Returns
+    -------
+    ndarray, shape (n, 3)
+        Baseline LPS mm (NaN rows where Newton did not converge).
     """
 
     q = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -812,6 +867,21 @@ def register_scans(
 
     The PET and CT of one scan share scanner coordinates (a PET/CT), so a transform found on the CTs applies
     to the PETs and to label maps drawn on either.
+
+    Parameters
+    ----------
+    baseline_pet, followup_pet : Volume
+        The PETs (used when a CT is missing).
+    baseline_ct, followup_ct : Volume, optional
+        The CTs (used when both are given).
+    settings : RegistrationSettings, optional
+        Options of :func:`register`.
+    baseline_lesions, followup_lesions : Volume, optional
+        Lesion label maps, left out of the metric (see :func:`register`).
+
+    Returns
+    -------
+    RegistrationResult
     """
     kw = {"baseline_lesions": baseline_lesions, "followup_lesions": followup_lesions}
     if baseline_ct is not None and followup_ct is not None:
