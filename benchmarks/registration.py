@@ -23,6 +23,7 @@ matching, in patients per minute of CPU, for both settings.
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -63,6 +64,7 @@ SETTINGS = {
 }
 
 Pair = tuple[Volume, Volume, Volume, Volume, Volume, Volume]
+print = functools.partial(print, flush=True)  # noqa: A001 - progress shows when the output is a file
 
 
 def make_pair(g: KnownMap) -> Pair:
