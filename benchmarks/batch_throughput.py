@@ -49,8 +49,10 @@ def main() -> None:
             total = time.perf_counter() - t
             assert res.n_computed == args.patients and not res.errors
             rates[n] = args.patients / res.elapsed_s
-            print(f"{n} worker(s): {res.elapsed_s:7.1f} s processing, {rates[n]:6.2f} studies/s "
-                  f"({total:.1f} s with cluster start and worker imports)")
+            print(f"{n} worker(s): {res.elapsed_s:7.1f} s processing, {rates[n]:6.2f} studies/s = "
+                  f"{60.0 * rates[n]:6.1f} patients per minute "
+                  f"({'registration' if not args.transforms else 'transform files'}; "
+                  f"{total:.1f} s with cluster start and worker imports)")
             t = time.perf_counter()
             again = run_batch(s.manifest, root / f"out{n}", workers=n)
             assert again.n_reused == args.patients

@@ -26,7 +26,8 @@ from collections.abc import Callable
 import numpy as np
 import SimpleITK as sitk
 
-import pofa.imaging.matching as matching
+import pofa.imaging.matching.patient as matching_patient
+import pofa.imaging.matching.resample as matching
 from pofa.imaging.matching import match_label_arrays, match_patient, resample_label_map
 from pofa.imaging.registration import resample_volume
 from pofa.imaging.volume import Volume
@@ -106,12 +107,12 @@ def main(repeat: int = 7) -> int:
         print("ERROR: the lesion-box resampling differs from SimpleITK's full resampling")
         return 1
     fast_match = match_patient(vb, vf, rigid)
-    original = matching._resample_labels
-    matching._resample_labels = _whole_grid  # type: ignore[assignment]
+    original = matching_patient._resample_labels
+    matching_patient._resample_labels = _whole_grid  # type: ignore[assignment]
     try:
         full_match = match_patient(vb, vf, rigid)
     finally:
-        matching._resample_labels = original
+        matching_patient._resample_labels = original
     if "near the follow-up lesions only" not in fast_match.method:
         print("ERROR: match_patient did not take the lesion-box path")
         return 1
@@ -129,11 +130,11 @@ def main(repeat: int = 7) -> int:
     core = timed(lambda: match_label_arrays(base, fu, aff), repeat)
     patient = timed(lambda: match_patient(vb, vf), repeat)
     rigid_fast = timed(lambda: match_patient(vb, vf, rigid), repeat)
-    matching._resample_labels = _whole_grid  # type: ignore[assignment]
+    matching_patient._resample_labels = _whole_grid  # type: ignore[assignment]
     try:
         rigid_full = timed(lambda: match_patient(vb, vf, rigid), max(3, repeat // 2))
     finally:
-        matching._resample_labels = original
+        matching_patient._resample_labels = original
 
     c = res.counts()
     print(

@@ -83,17 +83,18 @@ def test_overlap_dice_closed_form() -> None:
 
 @pytest.mark.parametrize("gap", [1, 2, 3, 7, 8])
 def test_distance_along_axis_and_classes(gap: int) -> None:
-    # follow-up box starts `gap` voxels after the baseline box ends: nearest voxel centres are gap * dx apart
+    # follow-up box starts `gap` voxels after the baseline box ends: gap - 1 empty voxels lie between their
+    # faces, so they are (gap - 1) * dx apart (touching boxes, gap 1: 0 mm)
     b, f = two_boxes(gap)
     dx = SPACING[2]
     r = match_label_arrays(b, f, affine_of(), tolerance_mm=1.5 * 2, margin_mm=10.0)
     row = r.followup_lesion(1)
-    assert row.distance_mm == pytest.approx(gap * dx, abs=1e-9)
+    assert row.distance_mm == pytest.approx((gap - 1) * dx, abs=1e-9)
     expected = (
         MatchClass.LOCAL
-        if gap * dx <= 3.0
+        if (gap - 1) * dx <= 3.0
         else MatchClass.MARGINAL
-        if gap * dx <= 10.0
+        if (gap - 1) * dx <= 10.0
         else MatchClass.DE_NOVO
     )
     assert row.match_class is expected
@@ -107,9 +108,11 @@ def test_distance_along_axis_and_classes(gap: int) -> None:
 
 
 def test_tolerance_zero_means_voxel_overlap() -> None:
-    b, f = two_boxes(1)  # adjacent, 1.5 mm apart
+    b, f = two_boxes(1)  # touching (a shared face): 0 mm apart, but no shared voxel
     r = match_label_arrays(b, f, affine_of(), tolerance_mm=0.0)
     assert r.followup_lesion(1).match_class is MatchClass.MARGINAL
+    assert r.followup_lesion(1).distance_mm == 0.0
+    b, f = two_boxes(2)  # one empty voxel between: 1.5 mm apart
     r = match_label_arrays(b, f, affine_of(), tolerance_mm=1.5)  # the boundary counts (<=)
     assert r.followup_lesion(1).match_class is MatchClass.LOCAL
 
@@ -186,29 +189,38 @@ def test_overlap_pairs_brute_force() -> None:
 
 
 # ---------------------------------------------------------------------------------------------- brute force
+def face_edt(mask: np.ndarray, spacing: tuple[float, float, float]) -> np.ndarray:
+    """Per voxel: the gap in mm between its faces and the nearest voxel of ``mask`` (axis-aligned grid).
+
+    Independent of the matcher's k-d tree: the gap between voxel boxes whose indices differ by ``d`` is the
+    centre distance with every ``|d|`` shortened by one, which is the centre distance to the mask grown by one
+    voxel in all 26 directions -- scipy's exact EDT of that grown mask.
+    """
+    grown = ndimage.binary_dilation(mask, structure=np.ones((3, 3, 3), dtype=bool))
+    return ndimage.distance_transform_edt(~grown, sampling=spacing)
+
+
 def brute_force(
     b: np.ndarray, f: np.ndarray, spacing: tuple[float, float, float], tol: float, margin: float
-) -> dict[int, tuple[str, float, int | None, frozenset[int]]]:
-    """Per follow-up label: class, distance, nearest baseline label, baseline labels it is local to -- from
-    scipy's exact EDT (the definition the matcher must reproduce)."""
-    out: dict[int, tuple[str, float, int | None, frozenset[int]]] = {}
+) -> dict[int, tuple[str, float, frozenset[int], frozenset[int]]]:
+    """Per follow-up label: class, surface distance, nearest baseline labels, baseline labels it is local
+    to -- from scipy's exact EDT (the definition the matcher must reproduce)."""
+    out: dict[int, tuple[str, float, frozenset[int], frozenset[int]]] = {}
     fl = [int(v) for v in np.unique(f) if v]
     bl = [int(v) for v in np.unique(b) if v]
-    if bl:
-        edt, ind = ndimage.distance_transform_edt(b == 0, sampling=spacing, return_indices=True)
-        per = {i: ndimage.distance_transform_edt(b != i, sampling=spacing) for i in bl}
+    per = {i: face_edt(b == i, spacing) for i in bl}
     for j in fl:
         m = f == j
         if not bl:
-            out[j] = ("de novo", np.inf, None, frozenset())
+            out[j] = ("de novo", np.inf, frozenset(), frozenset())
             continue
-        d = edt[m]
-        k = int(np.argmin(d))
-        dmin = float(d[k])
-        near_idx = tuple(ind[a][m][k] for a in range(3))
-        local_to = frozenset(i for i in bl if float(per[i][m].min()) <= tol + 1e-6)
-        cls = "local" if dmin <= tol + 1e-6 else "marginal" if dmin <= margin + 1e-6 else "de novo"
-        out[j] = (cls, dmin, int(b[near_idx]), local_to)
+        dj = {i: float(per[i][m].min()) for i in bl}
+        overlaps = frozenset(i for i in bl if np.any(m & (b == i)))
+        dmin = 0.0 if overlaps else min(dj.values())
+        nearest = overlaps or frozenset(i for i in bl if dj[i] <= dmin + 1e-9)
+        local_to = overlaps | (frozenset(i for i in bl if dj[i] <= tol + 1e-6) if tol > 0 else frozenset())
+        cls = "local" if local_to else "marginal" if dmin <= margin + 1e-6 else "de novo"
+        out[j] = (cls, dmin, nearest, local_to)
     return out
 
 
@@ -227,10 +239,9 @@ def test_matches_scipy_edt_definition(seed: int, tol: float) -> None:
         assert row.match_class.value == cls
         # distances are sums of squared multiples of the spacing: both sides compute the same sqrt
         assert row.distance_mm == pytest.approx(d, abs=1e-9)
-        if d > 0 and near is not None:
-            # ties between equidistant baseline lesions may pick either: check the distance to the one chosen
-            per = ndimage.distance_transform_edt(b != row.nearest_baseline_label, sampling=SPACING)
-            assert float(per[f == row.followup_label].min()) == pytest.approx(d, abs=1e-9)
+        if near:
+            # ties between equidistant baseline lesions may pick either: the one chosen is among them
+            assert row.nearest_baseline_label in near
         assert frozenset(b_ for b_, _ in row.local_to) == local_to
         if cls == "local":
             assert row.baseline_label in local_to
@@ -355,7 +366,7 @@ def test_bad_inputs_give_clear_errors() -> None:
         match_label_arrays(b, f, affine_of(), tolerance_mm=-1.0)
     with pytest.raises(ImagingError, match="margin_mm"):
         match_label_arrays(b, f, affine_of(), tolerance_mm=5.0, margin_mm=2.0)
-    with pytest.raises(ValueError):
+    with pytest.raises(ImagingError, match="assign_by"):
         match_label_arrays(b, f, affine_of(), assign_by="volume")
     pet = Volume.from_spacing(np.full((4, 4, 4), 2.7, dtype=np.float32))
     with pytest.raises(PofaError, match="not a label map"):

@@ -39,6 +39,12 @@ from pofa.imaging.registration import (
 RIGID = RIGID_DEMO
 SMOOTH = KnownMap(rot_deg=(2.0, 1.0, -3.0), shift_mm=(-5.0, 4.0, 9.0), amplitude_mm=5.0)
 TRE_LIMIT_MM = 2.0  # the issue's target
+# Measured here (docs/matching.md): rigid + affine 0.13 (CT) and 0.17 mm (PET) at worst; B-spline on PET with
+# the lesions masked 0.71 mm (1.14 mm before the metric was restricted to the body). The bounds leave room for
+# other ITK builds (a different last bit changes the random samples' sums), not for a lost pyramid level or
+# a metric sampling the air.
+RIGID_TRE_MM = 0.5
+DEFORMABLE_TRE_MM = 1.14
 
 LANDMARKS = np.vstack(
     [np.array([s.centre for s in BASELINE_LESIONS]), np.array([e.centre for e in ANATOMY[1:]])]
@@ -128,8 +134,9 @@ def test_rigid_registration_error(modality: str, rigid_pair: PhantomPair) -> Non
     f = pair.followup_ct if modality == "CT" else pair.followup_pet
     reg = register(b, f, modality)
     assert reg.stages == ("rigid", "affine")
+    assert "cropped to the body" in reg.method
     err = tre(reg.transform, RIGID)
-    assert err.max() < TRE_LIMIT_MM, err
+    assert err.max() < RIGID_TRE_MM, err
     assert reg.body_dice_after > reg.body_dice_before
     assert reg.body_dice_after > 0.95
     assert len(reg.metric_values) == 2 and all(math.isfinite(v) for v in reg.metric_values)
@@ -176,6 +183,15 @@ def test_registration_is_reproducible(rigid_pair: PhantomPair) -> None:
     c = register(rigid_pair.baseline_pet, rigid_pair.followup_pet, "PET", st2)
     d = register(rigid_pair.baseline_pet, rigid_pair.followup_pet, "PET", st2)
     assert np.allclose(c.transform.GetParameters(), d.transform.GetParameters(), rtol=0, atol=1e-9)
+
+
+@pytest.mark.slow
+def test_whole_field_of_view_registration_still_available(rigid_pair: PhantomPair) -> None:
+    # body_margin_mm=None: the previous behaviour (metric over the whole field of view, uncropped)
+    st = RegistrationSettings(body_margin_mm=None)
+    reg = register(rigid_pair.baseline_pet, rigid_pair.followup_pet, "PET", st)
+    assert "cropped to the body" not in reg.method
+    assert tre(reg.transform, RIGID).max() < RIGID_TRE_MM
 
 
 def test_register_scans_prefers_ct(rigid_pair: PhantomPair) -> None:
@@ -240,6 +256,7 @@ def test_bad_settings() -> None:
         {"working_spacing_mm": 0.0},
         {"bspline_sampling_percentage": 2.0},
         {"lesion_margin_mm": -1.0},
+        {"body_margin_mm": -1.0},
     ):
         with pytest.raises(ImagingError):
             RegistrationSettings(**kw)
@@ -259,7 +276,7 @@ def test_deformable_registration_error_and_matching(smooth_pair: PhantomPair) ->
     assert reg.stages == ("rigid", "affine", "bspline")
     assert "left out of the metric" in reg.method
     err = tre(reg.transform, SMOOTH)
-    assert err.max() < TRE_LIMIT_MM, err
+    assert err.max() < DEFORMABLE_TRE_MM, err
     # the B-spline's inverse has no closed form: Newton inversion must agree with the forward map
     q = transform_points(reg.transform, LANDMARKS)
     assert np.abs(invert_points(reg.transform, q) - LANDMARKS).max() < 1e-3

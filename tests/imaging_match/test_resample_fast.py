@@ -14,9 +14,9 @@ import numpy as np
 import pytest
 import SimpleITK as sitk
 
-import pofa.imaging.matching as matching
+import pofa.imaging.matching.patient as matching_patient
+import pofa.imaging.matching.resample as matching
 from pofa.imaging.matching import (
-    _resample_labels,
     match_patient,
     resample_label_map,
 )
@@ -111,7 +111,7 @@ def test_fast_path_equals_full_resampling(seed: int) -> None:
     kinds_done: set[str] = set()
     for kind, base, fu, t in _cases(seed, 60):
         full = resample_volume(fu, base, t, "nearest").voxels
-        fast = _resample_labels(fu, base, t)
+        fast = matching._resample_labels(fu, base, t)
         assert fast.lesion_boxes, kind  # the lesion-box path, not the fallback
         assert np.array_equal(fast.voxels, full), kind
         assert fast.voxels.dtype == full.dtype
@@ -177,7 +177,7 @@ def test_ties_are_resampled_whole_and_exactly() -> None:
     fallback = differs = 0
     for base, fu, t in _tie_cases():
         full = resample_volume(fu, base, t, "nearest").voxels
-        res = _resample_labels(fu, base, t)
+        res = matching._resample_labels(fu, base, t)
         assert np.array_equal(res.voxels, full)
         if res.lesion_boxes:
             continue
@@ -245,7 +245,7 @@ def test_nonlinear_transforms_use_full_resampling() -> None:
     affine = sitk.AffineTransform(3)
     affine.SetTranslation((1.0, 2.0, -1.0))
     for t in (bs, sitk.CompositeTransform([affine, bs])):
-        res = _resample_labels(fu, base, t)
+        res = matching._resample_labels(fu, base, t)
         assert not res.lesion_boxes
         assert np.array_equal(res.voxels, resample_volume(fu, base, t, "nearest").voxels)
 
@@ -254,10 +254,10 @@ def test_lesions_outside_the_reference_and_empty_maps() -> None:
     rng = np.random.default_rng(8)
     fu = Volume.from_spacing(_balls((20, 20, 20), rng, 4, border=False), (2.0, 2.0, 2.0), units="label")
     far = Volume.from_spacing(np.zeros((10, 10, 10)), (2.0, 2.0, 2.0), (500.0, 500.0, 500.0))
-    res = _resample_labels(fu, far, None)
+    res = matching._resample_labels(fu, far, None)
     assert res.lesion_boxes and not res.voxels.any() and res.present.size == 0
     empty = fu.with_voxels(np.zeros(fu.shape, np.uint16))
-    res = _resample_labels(empty, far, sitk.Euler3DTransform())
+    res = matching._resample_labels(empty, far, sitk.Euler3DTransform())
     assert not res.voxels.any() and res.voxels.shape == far.shape
 
 
@@ -281,7 +281,7 @@ def test_match_patient_equals_matching_the_fully_resampled_map(monkeypatch: pyte
         arr = np.array(resample_volume(moving, reference, transform, "nearest").voxels)  # type: ignore[arg-type]
         return matching._Resampled(arr, np.unique(arr[arr != 0]).astype(np.int64), False)
 
-    monkeypatch.setattr(matching, "_resample_labels", whole)
+    monkeypatch.setattr(matching_patient, "_resample_labels", whole)
     full = match_patient(base, fu, t, margin_mm=8.0)
     assert "whole grid" in full.method
     assert fast.followup == full.followup and fast.baseline == full.baseline and fast.groups == full.groups

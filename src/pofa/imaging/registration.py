@@ -13,8 +13,11 @@ stage, whose cost per sample grows with its number of parameters). The rigid and
 regular-step gradient descent with optimizer scales from the physical shift of each parameter. CT drives the
 registration when both scans have a CT (mean squares by default, Mattes mutual information as an option);
 otherwise the PET does (Mattes mutual information). Images finer than 4 mm are smoothed and resampled to 4 mm
-first; lesion label maps, when given, take the lesions (grown by 10 mm) out of the metric. With one ITK
-thread (the default) the same inputs give a bit-identical transform.
+first. Only the body counts: both images are cropped to their body's box and the metric samples the baseline
+body grown by 10 mm (its outline included), not the air of the field of view -- on a 110 x 90 x 120 PET of
+4 mm voxels that is a tenth of the samples and of the CPU time. Lesion label maps, when given, take the
+lesions (grown by 10 mm) out of the metric. With one ITK thread (the default) the same inputs give a
+bit-identical transform.
 
 Direction convention: as in ITK, the transform maps **baseline (fixed) LPS points to follow-up (moving) LPS
 points**. That is what resampling the follow-up onto the baseline grid needs (for each baseline voxel, where
@@ -58,6 +61,10 @@ __all__ = [
     "transform_points",
     "invert_points",
 ]
+
+#: The follow-up image is cropped to its body's box grown by ``body_margin_mm`` plus this much, so that the
+#: baseline sampling region still maps inside it while the transform is wrong by up to this much.
+MOVING_CROP_EXTRA_MM = 30.0
 
 #: Transform files SimpleITK reads and writes.
 TRANSFORM_SUFFIXES = (".tfm", ".txt", ".h5", ".hdf5", ".mat", ".xfm")
@@ -133,6 +140,13 @@ class RegistrationSettings:
         Images with finer voxels are smoothed (Gaussian, sigma = half this spacing) and resampled to this
         isotropic spacing before registration (a full-resolution CT would cost minutes for no gain in
         lesion-level accuracy). None: register on the native grids.
+    body_margin_mm : float or None
+        The metric samples only the baseline body (:func:`body_mask`) grown by this margin, so that its
+        outline counts but the air around it does not, and both images are cropped to their body's box
+        (plus this margin; the follow-up plus 30 mm more) before the pyramid is built. On a 110 x 90 x 120
+        PET of 4 mm voxels this cut the CPU time of a rigid + affine registration about ninefold with the
+        same accuracy (benchmarks/registration.py). None: sample the whole field of view, uncropped (the
+        behaviour before; kept for comparison).
     """
 
     deformable: bool = False
@@ -152,6 +166,7 @@ class RegistrationSettings:
     seed: int = 20210601
     threads: int = 1
     working_spacing_mm: float | None = 4.0
+    body_margin_mm: float | None = 10.0
 
     def __post_init__(self) -> None:
         if not 0.0 < self.sampling_percentage <= 1.0:
@@ -182,6 +197,8 @@ class RegistrationSettings:
             raise ImagingError(f"threads must be >= 1; got {self.threads}.")
         if self.working_spacing_mm is not None and not self.working_spacing_mm > 0:
             raise ImagingError(f"working_spacing_mm must be > 0 or None; got {self.working_spacing_mm}.")
+        if self.body_margin_mm is not None and not self.body_margin_mm >= 0:
+            raise ImagingError(f"body_margin_mm must be >= 0 or None; got {self.body_margin_mm}.")
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -251,7 +268,17 @@ class RegistrationResult:
 
 # ---------------------------------------------------------------------------------------------- helpers
 def dice(a: NDArray[Any], b: NDArray[Any]) -> float:
-    """Dice overlap 2|A and B| / (|A| + |B|) of two boolean masks (NaN when both are empty)."""
+    """Dice overlap 2|A and B| / (|A| + |B|) of two boolean masks (NaN when both are empty).
+
+    Parameters
+    ----------
+    a, b : ndarray
+        Masks of the same shape (non-zero = inside).
+
+    Returns
+    -------
+    float
+    """
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
     n = int(a.sum()) + int(b.sum())
@@ -263,6 +290,23 @@ def body_mask(volume: Volume, modality: Modality | str) -> Volume:
 
     CT: HU > -500. PET: 30% of the median uptake of the voxels above Otsu's threshold (SimpleITK; computed on
     the image clipped at its 99th percentile so that hot lesions and the bladder do not move it).
+
+    Parameters
+    ----------
+    volume : Volume
+        A CT (HU) or PET (SUV or activity) image.
+    modality : {"CT", "PET"}
+        Which rule to use.
+
+    Returns
+    -------
+    Volume
+        uint8 mask (1 = body) on ``volume``'s grid.
+
+    Raises
+    ------
+    ImagingError
+        No voxel above the threshold.
     """
     import cc3d
     import SimpleITK as sitk
@@ -345,7 +389,19 @@ def _geometry_image(reference: Volume) -> sitk.Image:
 
 
 def transform_points(transform: sitk.Transform | None, points: ArrayLike) -> NDArray[np.float64]:
-    """Apply ``transform`` (baseline -> follow-up) to LPS points, shape (n, 3)."""
+    """Apply ``transform`` (baseline -> follow-up) to LPS points, shape (n, 3).
+
+    Parameters
+    ----------
+    transform : SimpleITK.Transform or None
+        None is the identity.
+    points : array_like, shape (n, 3) or (3,)
+        LPS mm.
+
+    Returns
+    -------
+    ndarray, shape (n, 3)
+    """
     pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
     if transform is None:
         return pts.copy()
@@ -362,6 +418,22 @@ def invert_points(
     Uses the transform's exact inverse when SimpleITK has one (rigid, affine); otherwise (B-spline,
     displacement field) Newton iterations with a finite-difference Jacobian (converges for the smooth,
     invertible transforms registration produces). Points not converging to ``tol_mm`` are returned as NaN.
+
+    Parameters
+    ----------
+    transform : SimpleITK.Transform or None
+        Baseline -> follow-up (None: identity).
+    points : array_like, shape (n, 3) or (3,)
+        Follow-up LPS mm.
+    tol_mm : float
+        Newton convergence tolerance (mm).
+    max_iter : int
+        Newton iterations at most.
+
+    Returns
+    -------
+    ndarray, shape (n, 3)
+        Baseline LPS mm (NaN rows where Newton did not converge).
     """
 
     q = np.atleast_2d(np.asarray(points, dtype=np.float64))
@@ -547,6 +619,40 @@ def _exclusion_mask(labels: Volume | None, image: Volume, margin_mm: float) -> s
     return image.with_voxels(keep.astype(np.uint8), units="mask").to_sitk()
 
 
+def _crop_to_body(image: sitk.Image, body: Volume, margin_mm: float) -> tuple[sitk.Image, Volume, Volume]:
+    """``image`` (on ``body``'s grid), as a Volume, and ``body`` cropped to the body's box grown by
+    ``margin_mm``."""
+    inside = np.asarray(body.voxels) != 0
+    lo: list[int] = []
+    hi: list[int] = []
+    for axis, sp in enumerate(body.spacing):
+        other = tuple(a for a in range(3) if a != axis)
+        idx = np.flatnonzero(inside.any(axis=other))
+        pad = int(math.ceil(margin_mm / sp))
+        lo.append(max(int(idx[0]) - pad, 0))
+        hi.append(min(int(idx[-1]) + pad + 1, inside.shape[axis]))
+    cropped = image[lo[2] : hi[2], lo[1] : hi[1], lo[0] : hi[0]]  # SimpleITK indexes (x, y, z)
+    vol = Volume.from_sitk(cropped)
+    box = inside[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]]
+    return cropped, vol, vol.with_voxels(box.astype(np.uint8), units="mask")
+
+
+def _sampling_mask(
+    body: Volume, margin_mm: float | None, lesions_out: sitk.Image | None
+) -> sitk.Image | None:
+    """1 where the metric samples the fixed image: the body grown by ``margin_mm``, minus the lesions."""
+    import SimpleITK as sitk
+    from scipy import ndimage
+
+    if margin_mm is None:
+        return lesions_out
+    inside = np.asarray(body.voxels) != 0
+    grown = ndimage.distance_transform_edt(~inside, sampling=body.spacing) <= margin_mm
+    if lesions_out is not None:
+        grown &= sitk.GetArrayViewFromImage(lesions_out) != 0
+    return body.with_voxels(grown.astype(np.uint8), units="mask").to_sitk()
+
+
 def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     """``image`` as float32, smoothed and resampled to an isotropic ``spacing_mm`` grid when it is finer."""
     import SimpleITK as sitk
@@ -635,10 +741,6 @@ def _register(
     moving_v = Volume.from_sitk(moving)
     bm = body_mask(fixed_v, mod)
     fm = body_mask(moving_v, mod)
-    masks = (
-        _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm),
-        _exclusion_mask(followup_lesions, moving_v, st.lesion_margin_mm),
-    )
 
     init = Initializer(st.initializer)
     if init is Initializer.NONE:
@@ -660,6 +762,20 @@ def _register(
                 fixed, moving, sitk.Euler3DTransform(), sitk.CenteredTransformInitializerFilter.GEOMETRY
             )
         )
+
+    # Only the body matters: both images are cropped to their body's box (plus a margin) and the metric
+    # samples the baseline body grown by body_margin_mm (its outline included), not the air around it.
+    if st.body_margin_mm is not None:
+        fixed, fixed_v, bm_w = _crop_to_body(fixed, bm, st.body_margin_mm + 2.0 * max(bm.spacing))
+        moving, moving_v, _ = _crop_to_body(moving, fm, st.body_margin_mm + MOVING_CROP_EXTRA_MM)
+    else:
+        bm_w = bm
+    masks = (
+        _sampling_mask(
+            bm_w, st.body_margin_mm, _exclusion_mask(baseline_lesions, fixed_v, st.lesion_margin_mm)
+        ),
+        _exclusion_mask(followup_lesions, moving_v, st.lesion_margin_mm),
+    )
 
     stages: list[str] = []
     values: list[float] = []
@@ -709,6 +825,12 @@ def _register(
         + f"{list(st.shrink_factors)}, smoothing {list(st.smoothing_sigmas_mm)} mm; "
         + f"{init.value} initialisation; regular-step gradient descent with scales from physical shift"
         + (
+            f"; metric sampled in the baseline body grown by {st.body_margin_mm:g} mm, images cropped to the "
+            "body"
+            if st.body_margin_mm is not None
+            else ""
+        )
+        + (
             f"; images finer than {st.working_spacing_mm:g} mm smoothed and resampled to it"
             if st.working_spacing_mm is not None
             else ""
@@ -745,6 +867,21 @@ def register_scans(
 
     The PET and CT of one scan share scanner coordinates (a PET/CT), so a transform found on the CTs applies
     to the PETs and to label maps drawn on either.
+
+    Parameters
+    ----------
+    baseline_pet, followup_pet : Volume
+        The PETs (used when a CT is missing).
+    baseline_ct, followup_ct : Volume, optional
+        The CTs (used when both are given).
+    settings : RegistrationSettings, optional
+        Options of :func:`register`.
+    baseline_lesions, followup_lesions : Volume, optional
+        Lesion label maps, left out of the metric (see :func:`register`).
+
+    Returns
+    -------
+    RegistrationResult
     """
     kw = {"baseline_lesions": baseline_lesions, "followup_lesions": followup_lesions}
     if baseline_ct is not None and followup_ct is not None:
