@@ -117,7 +117,8 @@ def test_template_filled_with_the_demo_study_validates_without_findings(tmp_path
             ws.cell(row=1, column=j, value=name)
         header += extra
         for r in rows:
-            ws.append([_typed(k.kind if (k := TABLES[table].column(c)) else None, r.get(c, "")) for c in header])
+            ws.append([_typed(k.kind if (k := TABLES[table].column(c)) else None, r.get(c, ""))
+                       for c in header])
     wb.save(path)
     study = pofa.load_study(path)
     assert study.validate().findings == ()
