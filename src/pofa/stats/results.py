@@ -116,6 +116,8 @@ class StepCurve:
         The estimate just after each time and its pointwise confidence limits (read-only).
     n_risk : numpy.ndarray
         Number at risk just before each time (Kaplan-Meier curves; empty for cumulative incidence).
+    n_censor : numpy.ndarray
+        Number censored at each time (Kaplan-Meier curves; empty for cumulative incidence).
     start : float
         The value before the first time (1 for survival, 0 for cumulative incidence).
     last_time : float
@@ -129,12 +131,13 @@ class StepCurve:
     ci_low: np.ndarray
     ci_high: np.ndarray
     n_risk: np.ndarray
+    n_censor: np.ndarray
     start: float
     last_time: float
     ci_method: str
 
     def __post_init__(self) -> None:
-        for name in ("times", "estimate", "ci_low", "ci_high", "n_risk"):
+        for name in ("times", "estimate", "ci_low", "ci_high", "n_risk", "n_censor"):
             object.__setattr__(self, name, _frozen_array(getattr(self, name)))
         if not (self.times.shape == self.estimate.shape == self.ci_low.shape == self.ci_high.shape):
             raise ValueError("a step curve's times, estimate and limits must have the same length")
@@ -163,6 +166,18 @@ class StepCurve:
         """
         ok = np.isfinite(self.ci_low) & np.isfinite(self.ci_high)
         return self.times[ok], self.ci_low[ok], self.ci_high[ok]
+
+    def censored(self) -> tuple[np.ndarray, np.ndarray]:
+        """Times with censoring and the curve's value there (the censoring marks of a Kaplan-Meier plot).
+
+        Returns
+        -------
+        tuple of numpy.ndarray
+        """
+        if self.n_censor.size == 0:
+            return np.array([]), np.array([])
+        sel = self.n_censor > 0
+        return self.times[sel], self.estimate[sel]
 
     def value_at(self, t: float) -> float:
         """The curve's value at time ``t`` (the step it is on; no estimation).
@@ -259,6 +274,8 @@ class LesionModels:
         Each method and its description.
     notes : tuple of str
         Notes of the fits.
+    thresholds : tuple of (str, float)
+        The column and threshold of each thresholded factor (``("diameter_cm", 5.0)``), in order.
     """
 
     rows: tuple[LesionModelRow, ...]
@@ -269,6 +286,7 @@ class LesionModels:
     n_events: int
     methods: tuple[tuple[str, str], ...]
     notes: tuple[str, ...]
+    thresholds: tuple[tuple[str, float], ...] = ()
 
     def json_entries(self) -> dict[str, Any]:
         """``{"lesion_models": [...], "lesion_models_info": {...}}`` as in results.json."""
@@ -744,6 +762,9 @@ class CompetingRisksResults:
         The caveat of the lesion-level analysis.
     lesions_by_factor : tuple of IncidenceBlock
         Lesions by each yes/no or thresholded lesion factor.
+    lesions_later_local_failures : int
+        Lesions whose local failure came only after first progression (a local-failure event here, but not
+        a local failure at first progression in the patterns and the lesion models).
     """
 
     patients_overall: IncidenceBlock
@@ -751,6 +772,7 @@ class CompetingRisksResults:
     lesions_overall: IncidenceBlock
     lesions_note: str
     lesions_by_factor: tuple[IncidenceBlock, ...]
+    lesions_later_local_failures: int = 0
 
     def json_entries(self) -> dict[str, Any]:
         """``{"competing_risks": {...}}``."""

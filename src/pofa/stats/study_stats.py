@@ -302,7 +302,15 @@ def lesion_level_results(lesions: pd.DataFrame, settings: Settings) -> LesionMod
                      "sandwich)")
     return LesionModels(tuple(rows), "local failure at first progression", len(known),
                         int(len(lesions) - len(known)), n_patients, int(known["local_failure"].sum()),
-                        tuple(descriptions.items()), tuple(notes))
+                        tuple(descriptions.items()), tuple(notes),
+                        _thresholds(settings))
+
+
+def _thresholds(settings: Settings) -> tuple[tuple[str, float], ...]:
+    from pofa.stats.factors import parse_factor
+
+    factors = [parse_factor(t) for t in settings.risk_factors.lesion]
+    return tuple((f.column, float(f.threshold)) for f in factors if f.threshold is not None)
 
 
 def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
@@ -317,7 +325,8 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
 
 def _km_curve(km: Any) -> StepCurve:
     last = float(km.times[-1]) if len(km.times) else 0.0
-    return StepCurve(km.times, km.survival, km.ci_low, km.ci_high, km.n_risk, 1.0, last, str(km.ci_method))
+    return StepCurve(km.times, km.survival, km.ci_low, km.ci_high, km.n_risk, km.n_censor, 1.0, last,
+                     str(km.ci_method))
 
 
 def _km_summary(endpoint: str, time: np.ndarray, event: np.ndarray, settings: Settings) -> KaplanMeierSummary:
@@ -514,10 +523,11 @@ def _cif_block(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], l
         if code not in cr.causes:
             continue
         curves = tuple(
-            IncidenceCurve(None if c.group is None else str(c.group), int(c.n), int(c.n_events), c.ci_method,
+            IncidenceCurve(None if c.group is None else str(c.group), int(c.n), int(c.n_events),
+                           c.ci_method,
                            tuple(_landmark(t, e) for t, e in c.landmarks(landmarks).items()),
-                           StepCurve(c.times, c.estimate, c.ci_low, c.ci_high, (), 0.0, float(c.last_time),
-                                     c.ci_method))
+                           StepCurve(c.times, c.estimate, c.ci_low, c.ci_high, (), (), 0.0,
+                                     float(c.last_time), c.ci_method))
             for c in cr.curves if c.cause == code)
         gray = None
         if group is not None and len(cr.groups) > 1:
@@ -585,9 +595,13 @@ def competing_risks_results(patients: pd.DataFrame, lesions: pd.DataFrame,
         ok = flag.notna().to_numpy()
         by.append(_cif_block(lt[ok], lc[ok], LESION_CAUSES, landmarks, flag[ok].astype(int).to_numpy(),
                              f.name, term=f.name))
+    later = 0
+    if "local_failure" in lesions.columns:
+        at_first = lesions["local_failure"].astype("Float64").fillna(0).eq(1)
+        later = int((lesions["lf_status"].astype("Float64").fillna(0).eq(1) & ~at_first).sum())
     return CompetingRisksResults(overall, by_group, _cif_block(lt, lc, LESION_CAUSES, landmarks),
                                  "lesions treated as independent: intervals and Gray's test are descriptive "
-                                 "(lesions of one patient are correlated)", tuple(by))
+                                 "(lesions of one patient are correlated)", tuple(by), later)
 
 
 def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
