@@ -140,7 +140,7 @@ def plot_forest(ax: Axes, lines: Sequence[ForestRow], *,
     ax.set_ylim(-0.6, n - 0.4)
     ax.set_yticks([])
     ax.spines["left"].set_visible(False)
-    ax.set_xlabel("Odds ratio of local failure (95% CI, log scale)")
+    ax.set_xlabel("Odds ratio (95% CI), log scale")
     return drawn
 
 
@@ -167,8 +167,8 @@ def plot_forest_table(ax: Axes, lines: Sequence[ForestRow]) -> list[tuple[str, .
         The text written, line by line (header first).
     """
     n = len(lines)
-    cols = [(0.0, "left", "Term"), (0.36, "right", "Lesions (events)"), (0.62, "right", "GEE OR (95% CI)"),
-            (0.72, "right", "p"), (0.94, "right", "Logistic OR (95% CI)"), (1.0, "right", "p")]
+    cols = [(0.0, "left", "Term"), (0.35, "right", "Lesions (events)"), (0.60, "right", "GEE OR (95% CI)"),
+            (0.68, "right", "p"), (0.91, "right", "Logistic OR (95% CI)"), (0.995, "right", "p")]
     ax.set_axis_off()
     ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlim(0, 1)
@@ -209,12 +209,12 @@ def forest_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
         return None
     lines = forest_rows(lm.rows)
     reference = inp.paper_odds_ratios
-    fig = Figure(figsize=(7.2, 1.1 + 0.24 * len(lines)), layout="constrained")
-    ax_t, ax_f = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.3, 1.0]})
+    fig = Figure(figsize=(7.5, 1.2 + 0.24 * len(lines)), layout="constrained")
+    ax_t, ax_f = fig.subplots(1, 2, gridspec_kw={"width_ratios": [2.7, 1.0]})
     table = plot_forest_table(ax_t, lines)
     drawn = plot_forest(ax_f, lines, reference=reference)
     handles, labels = ax_f.get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside lower center", ncols=max(1, len(labels)), fontsize=7)
+    fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)), fontsize=7)
     add_footer(fig, inp.simulated)
     ss = " with the Mancl-DeRouen bias-reduced sandwich" if inp.settings.lesion_models.small_sample else ""
     ref = (f" Open diamonds: the paper's published univariable odds ratios ({CITATION})." if reference else "")

@@ -151,7 +151,7 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
             ax.set_ylabel("Patient (study number)" if labelled and not show_ids else
                           "Patient" if labelled else f"Patients ({n}), sorted by follow-up")
     handles, labs = _legend_handles(axes[0], df)
-    fig.legend(handles, labs, loc="outside lower center", fontsize=7, ncols=3)
+    fig.legend(handles, labs, loc="outside upper center", fontsize=7, ncols=3)
     add_footer(fig, inp.simulated)
     n_dead = int(df["os_event"].fillna(False).astype(bool).sum())
     n_prog = int(df["progression_months"].notna().sum())
