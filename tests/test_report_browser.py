@@ -25,7 +25,8 @@ import pytest
 
 from pofa.report import write_report
 from pofa.report.example import simulated_analysis
-from pofa.report.format import displayed_matches, lookup
+from pofa.report.format import displayed_matches
+from results_path import lookup
 
 SKIP_REASON = "Debian package chromium not installed (.ci/run installs it)"
 

@@ -81,7 +81,7 @@ def _covariate(frame: pd.DataFrame, data: dict[str, pd.Series], out: list[Variab
     if cov is not None:
         label = cov.display_label()
         if cov.type is CovariateType.DATE:
-            skipped.append(f"{label} (a date)")
+            skipped.append(f"{column} (a date)")
         elif cov.type in (CovariateType.NUMBER, CovariateType.WHOLE_NUMBER):
             data[key] = pd.to_numeric(s, errors="coerce")
             out.append(Variable(key, label, "mean" if cov.summary is Summary.MEAN_SD else "median"))
@@ -94,7 +94,7 @@ def _covariate(frame: pd.DataFrame, data: dict[str, pd.Series], out: list[Variab
         return
     label = column.replace("_", " ").strip().capitalize()
     if pd.api.types.is_datetime64_any_dtype(s):
-        skipped.append(f"{label} (a date)")
+        skipped.append(f"{column} (a date)")
         return
     if str(s.dtype) == "boolean" or s.dtype == bool:
         data[key] = _yes_no(s.astype("boolean"))
@@ -112,11 +112,11 @@ def _covariate(frame: pd.DataFrame, data: dict[str, pd.Series], out: list[Variab
         return
     txt = s.dropna().astype(str).str.strip()
     if txt.str.match(_DATE_TEXT).any():
-        skipped.append(f"{label} (holds dates)")
+        skipped.append(f"{column} (holds dates)")
         return
     n_levels = txt.nunique()
     if n_levels > MAX_LEVELS or (len(txt) >= 10 and n_levels > 0.5 * len(txt)):
-        skipped.append(f"{label} ({n_levels} distinct values: may identify patients)")
+        skipped.append(f"{column} ({n_levels} distinct values: may identify patients)")
         return
     data[key] = s.astype(object).where(s.notna(), pd.NA).map(lambda v: v if v is pd.NA else str(v).strip())
     out.append(Variable(key, label, "category"))
@@ -178,22 +178,20 @@ def _rows(t1: Any, variables: Sequence[Variable], groups: Sequence[str],
         p_txt = str(rec.get("P-Value", "")).strip() if grouped else ""
         cells = [str(rec.get("Overall", "")), *(str(rec.get(g, "")) for g in groups), str(rec.get("Missing", ""))]
         extra = [smd, p_txt, str(rec.get("Test", "")).strip()] if grouped else []
+        records.append({"characteristic": var, "level": level,
+                        **{h: v for h, v in zip(header[1:], [*cells, *extra], strict=False)}})
         if level:
             if var != current:
+                # the variable's own row: its name, missing count, SMD, p and test; its levels below it
                 current = var
-                headings_row = [text(var), *(text("") for _ in cells)]
-                if grouped:
-                    headings_row += [text(extra[0]), text(extra[1]), text(extra[2])]
-                headings_row[len(groups) + 2] = text(cells[-1])
-                rows.append(tuple(headings_row))
-                cells[-1] = ""
-                extra = ["", "", ""] if grouped else []
-            rows.append((text("\u2003" + level), *(text(c) for c in cells), *(text(x) for x in extra)))
+                head_row: list[Cell] = [text(var), *(text("") for _ in cells[:-1]), text(cells[-1])]
+                head_row += [text(x) for x in extra]
+                rows.append(tuple(head_row))
+            rows.append((text("\u2003" + level), *(text(c) for c in cells[:-1]), text(""),
+                         *(text("") for _ in extra)))
         else:
             current = var
             rows.append((text(var), *(text(c) for c in cells), *(text(x) for x in extra)))
-        records.append({"characteristic": var, "level": level,
-                        **{h: v for h, v in zip(header[1:], [*cells, *extra], strict=False)}})
     return tuple(header), rows, pd.DataFrame.from_records(records), headings
 
 
