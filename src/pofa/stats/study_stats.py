@@ -323,7 +323,17 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
 # patient level
 
 
-def _km_curve(km: Any) -> StepCurve:
+def km_step_curve(km: Any) -> StepCurve:
+    """The step points of a Kaplan-Meier fit (:func:`pofa.stats.survival.kaplan_meier`) as a typed curve.
+
+    Parameters
+    ----------
+    km : KaplanMeier
+
+    Returns
+    -------
+    StepCurve
+    """
     last = float(km.times[-1]) if len(km.times) else 0.0
     return StepCurve(km.times, km.survival, km.ci_low, km.ci_high, km.n_risk, km.n_censor, 1.0, last,
                      str(km.ci_method))
@@ -336,7 +346,7 @@ def _km_summary(endpoint: str, time: np.ndarray, event: np.ndarray, settings: Se
                               _f(med.ci_high), str(settings.survival.ci_method), med.reason,
                               tuple(_landmark(t, e) for t, e in
                                     km.landmarks(settings.survival.landmarks_months).items()),
-                              km.method, _km_curve(km))
+                              km.method, km_step_curve(km))
 
 
 def survival_results(patients: pd.DataFrame, settings: Settings) -> SurvivalResults:
@@ -411,7 +421,7 @@ def _group_curves(time: np.ndarray, event: np.ndarray, x: np.ndarray, label: str
             text = label if value else "No lesion " + label[len("Any lesion "):]
         else:
             text = f"{label}: {'yes' if value else 'no'}"
-        out.append(GroupCurve(value, text, int(sel.sum()), int(event[sel].sum()), _km_curve(km)))
+        out.append(GroupCurve(value, text, int(sel.sum()), int(event[sel].sum()), km_step_curve(km)))
     return tuple(out)
 
 

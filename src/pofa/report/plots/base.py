@@ -194,15 +194,13 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
         buf = io.BytesIO()
         fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title})
         svg = buf.getvalue()
+        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same drawing
+        fig.set_layout_engine("none")
         png_bytes = b""
         if png:
-            engine = fig.get_layout_engine()
-            fig.set_layout_engine("none")  # the layout computed for the SVG is kept
             buf = io.BytesIO()
             fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": software, "Title": built.spec.title},
                         pil_kwargs={"compress_level": 6})
             png_bytes = buf.getvalue()
-            if engine is not None:
-                fig.set_layout_engine(engine)
     w, h = fig.get_size_inches()
     return RenderedFigure(built.spec, svg, png_bytes, float(w) * 72, float(h) * 72)
