@@ -24,8 +24,11 @@ def _imports(path: Path) -> list[tuple[int, str]]:
             out += [(node.lineno, a.name) for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             out.append((node.lineno, node.module))
-            out += [(node.lineno, f"{node.module}.{a.name}") for a in node.names
-                    if node.module in ("pofa", "pofa.stats")]
+            out += [
+                (node.lineno, f"{node.module}.{a.name}")
+                for a in node.names
+                if node.module in ("pofa", "pofa.stats")
+            ]
     return out
 
 
@@ -47,8 +50,10 @@ def test_report_imports_only_result_types_from_stats() -> None:
 
 def test_the_check_catches_an_estimator_import(tmp_path: Path) -> None:
     sneaky = tmp_path / "probe.py"
-    sneaky.write_text("def f():\n    from pofa.stats.survival import kaplan_meier\n    from pofa import stats\n",
-                      encoding="utf-8")
+    sneaky.write_text(
+        "def f():\n    from pofa.stats.survival import kaplan_meier\n    from pofa import stats\n",
+        encoding="utf-8",
+    )
     bad = _forbidden(sneaky, tmp_path)
     assert len(bad) == 2 and "pofa.stats.survival" in bad[0]
 

@@ -166,10 +166,12 @@ def test_forest_points_equal_the_odds_ratios(cohort: ReportInput, figures: dict)
 def test_forest_marks_not_estimable_terms_and_published_values() -> None:
     from pofa.report.paper import PAPER_ODDS_RATIOS
 
-    rows = [LesionModelRow("univariable", "logistic", "extranodal", "Extranodal", 2.0, 1.5, 3.0, 0.01, 10, 2,
-                           5),
-            LesionModelRow("univariable", "gee", "extranodal", "Extranodal", math.nan, math.nan, math.nan,
-                           math.nan, 10, 2, 5)]
+    rows = [
+        LesionModelRow("univariable", "logistic", "extranodal", "Extranodal", 2.0, 1.5, 3.0, 0.01, 10, 2, 5),
+        LesionModelRow(
+            "univariable", "gee", "extranodal", "Extranodal", math.nan, math.nan, math.nan, math.nan, 10, 2, 5
+        ),
+    ]
     ax = Figure().subplots()
     drawn = plot_forest(ax, forest_rows(rows), reference=PAPER_ODDS_RATIOS)
     assert drawn == {"univariable:logistic": {"extranodal": 2.0}}
@@ -179,9 +181,18 @@ def test_forest_marks_not_estimable_terms_and_published_values() -> None:
 
 
 def test_pattern_bars_equal_the_counts() -> None:
-    counts = PatternCounts(patients=63, lesions=469, recurred=36, local_component=31, strictly_local=13,
-                           strictly_de_novo=5, mixed=18, unknown=0, maintained_control=26,
-                           local_failure_lesions=100)
+    counts = PatternCounts(
+        patients=63,
+        lesions=469,
+        recurred=36,
+        local_component=31,
+        strictly_local=13,
+        strictly_de_novo=5,
+        mixed=18,
+        unknown=0,
+        maintained_control=26,
+        local_failure_lesions=100,
+    )
     ax = Figure().subplots()
     heights = plot_patterns(ax, counts)
     bars = [p for p in ax.patches if (p.get_gid() or "").startswith("pattern:")]
@@ -204,8 +215,9 @@ def test_swimmer_bars_are_follow_up_and_labels_are_sequence_numbers(tmp_path) ->
         with rc_context():
             figs = {b.spec.name: b for b in build_figures(inp, show_ids=show_ids, versions=VERSIONS)}
         ax = figs["swimmer"].figure.axes[0]
-        bars = next(c for c in ax.collections
-                    if isinstance(c, PolyCollection) and c.get_gid() == "swimmer:bars")
+        bars = next(
+            c for c in ax.collections if isinstance(c, PolyCollection) and c.get_gid() == "swimmer:bars"
+        )
         widths = [float(p.vertices[:, 0].max()) for p in bars.get_paths()]
         assert widths == sorted(widths)  # sorted by follow-up
         np.testing.assert_allclose(widths, np.sort(inp.patients["os_months"].to_numpy(float)))
@@ -217,8 +229,9 @@ def test_swimmer_bars_are_follow_up_and_labels_are_sequence_numbers(tmp_path) ->
             assert not any(x.startswith("MRN") for x in labels)
         deaths = next(ln for ln in ax.lines if ln.get_gid() == "swimmer:death")
         assert len(deaths.get_xdata()) == int(inp.patients["os_event"].sum())
-        progressions = sum(len(ln.get_xdata()) for ln in ax.lines
-                           if (ln.get_gid() or "").startswith("swimmer:progression:"))
+        progressions = sum(
+            len(ln.get_xdata()) for ln in ax.lines if (ln.get_gid() or "").startswith("swimmer:progression:")
+        )
         assert progressions == int(inp.patients["progression_months"].notna().sum())
 
 
@@ -275,8 +288,14 @@ def test_rendering_is_reproducible_and_dateless(figures: dict) -> None:
 
 
 def test_every_figure_has_caption_alt_text_method_note_and_the_simulated_mark(figures: dict) -> None:
-    assert {"failure_patterns", "forest_lesion_models", "km_overall", "cumulative_incidence", "swimmer",
-            "lesion_scatter"} <= set(figures)
+    assert {
+        "failure_patterns",
+        "forest_lesion_models",
+        "km_overall",
+        "cumulative_incidence",
+        "swimmer",
+        "lesion_scatter",
+    } <= set(figures)
     assert any(n.startswith("km_by_") for n in figures)
     for b in figures.values():
         assert len(b.spec.caption) > 40 and len(b.spec.alt) > 40 and len(b.spec.how) > 40

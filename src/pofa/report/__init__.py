@@ -6,7 +6,8 @@ Entry points::
     write_report(result, "out_dir")   # report.html, figures/, tables/, manifest.json, results.json
 
 ``result`` is a :class:`pofa.analysis.AnalysisResult` or a :class:`ReportInput` (:mod:`pofa.report.model`, the
-documented input shape: the typed results, the results.json document and the patient and lesion tables). Inside
+documented input shape: the typed results, the results.json document and the patient and lesion tables).
+Inside
 :func:`pofa.analysis.write_outputs`, add :func:`report_writer` to the writers and call
 :func:`write_run_manifest` after results.json is written. matplotlib is imported only when figures are drawn,
 never by ``import pofa`` or ``import pofa.report``.

@@ -91,30 +91,62 @@ def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
     c = inp.pattern_counts
     st = inp.statistics
     if c is not None:
-        s = [num(c.patients, "patterns.patients", fmt_count), Frag(" patients with "),
-             num(c.lesions, "patterns.lesions", fmt_count), Frag(" baseline lesions were analysed")]
+        s = [
+            num(c.patients, "patterns.patients", fmt_count),
+            Frag(" patients with "),
+            num(c.lesions, "patterns.lesions", fmt_count),
+            Frag(" baseline lesions were analysed"),
+        ]
         if st is not None and st.survival is not None:
             f = st.survival.followup
-            s += [Frag("; median follow-up "), num(f.median, "followup.median_months", fmt_months),
-                  Frag(" months (95% CI "), num(f.ci_low, "followup.ci_low", fmt_months), Frag(DASH),
-                  num(f.ci_high, "followup.ci_high", fmt_months), Frag(")")]
+            s += [
+                Frag("; median follow-up "),
+                num(f.median, "followup.median_months", fmt_months),
+                Frag(" months (95% CI "),
+                num(f.ci_low, "followup.ci_low", fmt_months),
+                Frag(DASH),
+                num(f.ci_high, "followup.ci_high", fmt_months),
+                Frag(")"),
+            ]
         out.append(s + [Frag(".")])
 
         def n(key: str) -> Frag:
             return num(getattr(c, key), f"patterns.{key}", fmt_count)
 
-        out.append([
-            n("recurred"), Frag(" patients recurred ("), _pct(c.recurred, c.patients), Frag("). Of them, "),
-            n("local_component"), Frag(" ("), _pct(c.local_component, c.recurred),
-            Frag(") had a component of local failure: "), n("strictly_local"), Frag(" ("),
-            _pct(c.strictly_local, c.recurred), Frag(") strictly local and "), n("mixed"), Frag(" ("),
-            _pct(c.mixed, c.recurred), Frag(") mixed; "), n("strictly_de_novo"), Frag(" ("),
-            _pct(c.strictly_de_novo, c.recurred), Frag(") failed strictly de novo and "), n("unknown"),
-            Frag(" had an unknown pattern. "), n("maintained_control"), Frag(" ("),
-            _pct(c.maintained_control, c.recurred), Frag(") kept at least one baseline lesion controlled; "),
-            n("local_failure_lesions"), Frag(" of "), n("lesions"),
-            Frag(" baseline lesions failed locally at first progression."),
-        ])
+        out.append(
+            [
+                n("recurred"),
+                Frag(" patients recurred ("),
+                _pct(c.recurred, c.patients),
+                Frag("). Of them, "),
+                n("local_component"),
+                Frag(" ("),
+                _pct(c.local_component, c.recurred),
+                Frag(") had a component of local failure: "),
+                n("strictly_local"),
+                Frag(" ("),
+                _pct(c.strictly_local, c.recurred),
+                Frag(") strictly local and "),
+                n("mixed"),
+                Frag(" ("),
+                _pct(c.mixed, c.recurred),
+                Frag(") mixed; "),
+                n("strictly_de_novo"),
+                Frag(" ("),
+                _pct(c.strictly_de_novo, c.recurred),
+                Frag(") failed strictly de novo and "),
+                n("unknown"),
+                Frag(" had an unknown pattern. "),
+                n("maintained_control"),
+                Frag(" ("),
+                _pct(c.maintained_control, c.recurred),
+                Frag(") kept at least one baseline lesion controlled; "),
+                n("local_failure_lesions"),
+                Frag(" of "),
+                n("lesions"),
+                Frag(" baseline lesions failed locally at first progression."),
+            ]
+        )
     if st is None:
         return out
     lm = st.lesion_models
@@ -126,29 +158,55 @@ def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
             s = [Frag(f"Lesion-level risk of local failure ({multi[0][1].model} GEE): ")]
             for k, (i, x) in enumerate(multi):
                 b = f"lesion_models[{i}]"
-                s += [Frag("; " if k else ""), Frag(x.label), Frag(" OR "), num(x.odds_ratio, f"{b}.or", fmt_ratio),
-                      Frag(" (95% CI "), num(x.ci_low, f"{b}.ci_low", fmt_ratio), Frag(DASH),
-                      num(x.ci_high, f"{b}.ci_high", fmt_ratio), Frag(", "), num(x.p, f"{b}.p", p_phrase),
-                      Frag(")")]
+                s += [
+                    Frag("; " if k else ""),
+                    Frag(x.label),
+                    Frag(" OR "),
+                    num(x.odds_ratio, f"{b}.or", fmt_ratio),
+                    Frag(" (95% CI "),
+                    num(x.ci_low, f"{b}.ci_low", fmt_ratio),
+                    Frag(DASH),
+                    num(x.ci_high, f"{b}.ci_high", fmt_ratio),
+                    Frag(", "),
+                    num(x.p, f"{b}.p", p_phrase),
+                    Frag(")"),
+                ]
             out.append(s + [Frag(".")])
     if st.survival is not None:
         for e, word in (("pfs", "PFS"), ("os", "OS")):
             x = st.survival.endpoint(e)
             b = f"survival.{e}"
-            out.append([Frag(f"Median {word} "), num(x.median, f"{b}.median_months", fmt_months),
-                        Frag(" months (95% CI "), num(x.ci_low, f"{b}.ci_low", fmt_months), Frag(DASH),
-                        num(x.ci_high, f"{b}.ci_high", fmt_months), Frag("); "),
-                        num(x.events, f"{b}.events", fmt_count), Frag(" events in "), num(x.n, f"{b}.n", fmt_count),
-                        Frag(" patients.")])
+            out.append(
+                [
+                    Frag(f"Median {word} "),
+                    num(x.median, f"{b}.median_months", fmt_months),
+                    Frag(" months (95% CI "),
+                    num(x.ci_low, f"{b}.ci_low", fmt_months),
+                    Frag(DASH),
+                    num(x.ci_high, f"{b}.ci_high", fmt_months),
+                    Frag("); "),
+                    num(x.events, f"{b}.events", fmt_count),
+                    Frag(" events in "),
+                    num(x.n, f"{b}.n", fmt_count),
+                    Frag(" patients."),
+                ]
+            )
     if st.patient_models is not None:
         for i, x in enumerate(st.patient_models.rows):
             b = f"patient_models[{i}]"
             s = [Frag(x.label)]
             if x.binary:
                 s += [Frag(" ("), num(x.n_with, f"{b}.n_with", fmt_count), Frag(" patients)")]
-            s += [Frag(f", {x.endpoint.upper()}: HR "), num(x.hr, f"{b}.hr", fmt_ratio), Frag(" (95% CI "),
-                  num(x.ci_low, f"{b}.ci_low", fmt_ratio), Frag(DASH), num(x.ci_high, f"{b}.ci_high", fmt_ratio),
-                  Frag(", Cox "), num(x.p, f"{b}.p", p_phrase)]
+            s += [
+                Frag(f", {x.endpoint.upper()}: HR "),
+                num(x.hr, f"{b}.hr", fmt_ratio),
+                Frag(" (95% CI "),
+                num(x.ci_low, f"{b}.ci_low", fmt_ratio),
+                Frag(DASH),
+                num(x.ci_high, f"{b}.ci_high", fmt_ratio),
+                Frag(", Cox "),
+                num(x.p, f"{b}.p", p_phrase),
+            ]
             if x.binary:
                 s += [Frag("; log-rank "), num(x.logrank_p, f"{b}.logrank_p", p_phrase)]
             out.append(s + [Frag(").")])
@@ -172,12 +230,22 @@ def flow_boxes(inp: ReportInput) -> list[tuple[str, list[Frag], list[Frag]]]:
     if c is not None:
         boxes.append(("Patients included", [num(c.patients, "patterns.patients", fmt_count)], []))
     if st is not None and st.survival is not None:
-        boxes.append(("Eligible for survival", [num(st.survival.pfs.n, "survival.pfs.n", fmt_count)],
-                      [Frag("PFS; OS: "), num(st.survival.os.n, "survival.os.n", fmt_count)]))
+        boxes.append(
+            (
+                "Eligible for survival",
+                [num(st.survival.pfs.n, "survival.pfs.n", fmt_count)],
+                [Frag("PFS; OS: "), num(st.survival.os.n, "survival.os.n", fmt_count)],
+            )
+        )
     if c is not None:
         boxes.append(("Recurred", [num(c.recurred, "patterns.recurred", fmt_count)], []))
-        boxes.append(("Pattern known", [Frag(fmt_count(c.recurred - c.unknown))],
-                      [Frag("unknown: "), num(c.unknown, "patterns.unknown", fmt_count)]))
+        boxes.append(
+            (
+                "Pattern known",
+                [Frag(fmt_count(c.recurred - c.unknown))],
+                [Frag("unknown: "), num(c.unknown, "patterns.unknown", fmt_count)],
+            )
+        )
     return boxes
 
 
@@ -321,9 +389,9 @@ def write_report(
     ReportFiles
         The paths written.
     """
-    from pofa.report.plots import build_figures, build_scan_figures, rc_context, render_figure
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
+    from pofa.report.plots import build_figures, build_scan_figures, rc_context, render_figure
     from pofa.report.tables import build_tables, write_table
 
     inp = as_report_input(result_like)

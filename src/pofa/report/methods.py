@@ -110,7 +110,8 @@ def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[s
         f"Kaplan-Meier method. The patient factors ({_join([_lower(t) for t in pterms])}) were analysed by "
         "Cox proportional-hazards regression with Efron's tie handling, reporting hazard ratios (HR) with "
         "Wald 95% confidence intervals and p-values (as R survival::coxph; a numeric factor per its "
-        "declared unit step), and yes/no factors also by the log-rank test; proportional hazards were checked with the "
+        "declared unit step), and yes/no factors also by the log-rank test; proportional hazards were "
+        "checked with the "
         "score test of survival 3.x (as R survival::cox.zph), reported as not estimable where the fit is "
         "singular."
     )

@@ -306,7 +306,11 @@ class ReportInput:
             raise ReportError("statistics must be a pofa.stats.results.StudyResults")
         if self.patterns is None and isinstance(self.results.get("patterns"), Mapping):
             try:
-                set_(self, "patterns", PatternCounts(**{k: int(v) for k, v in self.results["patterns"].items()}))
+                set_(
+                    self,
+                    "patterns",
+                    PatternCounts(**{k: int(v) for k, v in self.results["patterns"].items()}),
+                )
             except (TypeError, ValueError) as exc:
                 raise ReportError(f"results.json 'patterns' is not the pattern counts: {exc}") from None
         if not isinstance(self.settings, Settings):
@@ -362,10 +366,11 @@ class ReportInput:
 
     @property
     def lesion_thresholds(self) -> dict[str, float]:
-        """``{column: threshold}`` of the thresholded lesion factors (first of each column), from the results."""
+        """``{column: threshold}`` of the thresholded lesion factors (first of each column), from the
+        results."""
         lm = self.statistics.lesion_models if self.statistics is not None else None
         out: dict[str, float] = {}
-        for col, x in (lm.thresholds if lm is not None else ()):
+        for col, x in lm.thresholds if lm is not None else ():
             out.setdefault(col, x)
         return out
 
@@ -428,7 +433,8 @@ def as_report_input(result_like: Any) -> ReportInput:
     (or dict) with ``results`` (or a ``to_json()`` method, as :class:`pofa.analysis.AnalysisResult`),
     ``patients`` and ``lesions``, and optionally ``settings`` (or ``study.settings``), ``input_hashes`` /
     ``inputs`` (or ``study.input_hashes()``), ``seeds``, ``patient_covariates``, ``lesion_covariates``,
-    ``study_name`` (or ``study.name``), ``statistics`` (the typed results) and ``patterns``. Without covariate lists, the tables'
+    ``study_name`` (or ``study.name``), ``statistics`` (the typed results) and ``patterns``. Without
+    covariate lists, the tables'
     extra columns are used (:func:`guess_covariates`); ``progression_months`` is derived when missing
     (``fp_months`` of recurred patients).
     """

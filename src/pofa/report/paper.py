@@ -9,7 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-__all__ = ["CITATION", "PAPER_HAZARD_RATIOS", "PAPER_ODDS_RATIOS", "PAPER_PATTERNS", "PaperRatio", "is_paper_demo"]
+__all__ = [
+    "CITATION",
+    "PAPER_HAZARD_RATIOS",
+    "PAPER_ODDS_RATIOS",
+    "PAPER_PATTERNS",
+    "PaperRatio",
+    "is_paper_demo",
+]
 
 CITATION = "Figura NB et al. Int J Radiat Oncol Biol Phys 2021;111(5):1145-1154"
 

@@ -24,7 +24,14 @@ from pofa.report.plots.base import (
 )
 from pofa.report.plots.forest import forest_figure, plot_forest, plot_forest_table
 from pofa.report.plots.incidence import incidence_figure, plot_cumulative_incidence
-from pofa.report.plots.km import KMDrawn, KMSeries, km_by_figure, km_overall_figure, plot_km, plot_numbers_at_risk
+from pofa.report.plots.km import (
+    KMDrawn,
+    KMSeries,
+    km_by_figure,
+    km_overall_figure,
+    plot_km,
+    plot_numbers_at_risk,
+)
 from pofa.report.plots.patterns import patterns_figure, plot_patterns
 from pofa.report.plots.scans import build_scan_figures, scan_figure_data
 from pofa.report.plots.scatter import lesion_outcome_class, plot_lesion_scatter, scatter_figure
@@ -55,8 +62,9 @@ __all__ = [
 ]
 
 
-def build_figures(inp: ReportInput, *, show_ids: bool = False,
-                  versions: Mapping[str, str] | None = None) -> tuple[BuiltFigure, ...]:
+def build_figures(
+    inp: ReportInput, *, show_ids: bool = False, versions: Mapping[str, str] | None = None
+) -> tuple[BuiltFigure, ...]:
     """Every figure of the report, drawn (not yet rendered), with caption, alt text and how-made note.
 
     Figures whose results are absent are left out. Call it inside :func:`rc_context` (as

@@ -165,8 +165,9 @@ def add_footer(fig: Figure, simulated: bool) -> None:
         Whether the study is simulated (``[study] simulated = true``).
     """
     if simulated:
-        fig.supxlabel(SIMULATED_MARK, fontsize=6.5, color=OKABE_ITO["vermillion"], fontweight="bold",
-                      x=0.99, ha="right")
+        fig.supxlabel(
+            SIMULATED_MARK, fontsize=6.5, color=OKABE_ITO["vermillion"], fontweight="bold", x=0.99, ha="right"
+        )
 
 
 def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> RenderedFigure:
@@ -192,15 +193,23 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     software = f"pofa {__version__} (matplotlib {matplotlib.__version__})"
     with rc_context():
         buf = io.BytesIO()
-        fig.savefig(buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title})
+        fig.savefig(
+            buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title}
+        )
         svg = buf.getvalue()
-        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same drawing
+        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same
+        # drawing
         fig.set_layout_engine("none")
         png_bytes = b""
         if png:
             buf = io.BytesIO()
-            fig.savefig(buf, format="png", dpi=dpi, metadata={"Software": software, "Title": built.spec.title},
-                        pil_kwargs={"compress_level": 6})
+            fig.savefig(
+                buf,
+                format="png",
+                dpi=dpi,
+                metadata={"Software": software, "Title": built.spec.title},
+                pil_kwargs={"compress_level": 6},
+            )
             png_bytes = buf.getvalue()
     w, h = fig.get_size_inches()
     return RenderedFigure(built.spec, svg, png_bytes, float(w) * 72, float(h) * 72)

@@ -69,8 +69,9 @@ def _finite_pos(x: float) -> bool:
     return math.isfinite(x) and x > 0
 
 
-def plot_forest(ax: Axes, lines: Sequence[ForestRow], *,
-                reference: Sequence[PaperRatio] = ()) -> dict[str, dict[str, float]]:
+def plot_forest(
+    ax: Axes, lines: Sequence[ForestRow], *, reference: Sequence[PaperRatio] = ()
+) -> dict[str, dict[str, float]]:
     """Odds ratios (points) and 95% CIs (bars) on a log axis, one line per term, methods offset vertically.
 
     Parameters
@@ -89,8 +90,10 @@ def plot_forest(ax: Axes, lines: Sequence[ForestRow], *,
     """
     n = len(lines)
     methods = [m for m in METHOD_STYLE if any(m in ln.fits for ln in lines)]
-    offsets = {m: (0.18 - 0.36 * k / max(1, len(methods) - 1)) if len(methods) > 1 else 0.0
-               for k, m in enumerate(methods)}
+    offsets = {
+        m: (0.18 - 0.36 * k / max(1, len(methods) - 1)) if len(methods) > 1 else 0.0
+        for k, m in enumerate(methods)
+    }
     drawn: dict[str, dict[str, float]] = {}
     lo_all, hi_all = [1.0], [1.0]
     for m in methods:
@@ -114,8 +117,19 @@ def plot_forest(ax: Axes, lines: Sequence[ForestRow], *,
             hi_all.append(hi)
             drawn.setdefault(f"{ln.model}:{m}", {})[ln.term] = r.odds_ratio
         if xs:
-            ax.errorbar(xs, ys, xerr=[el, eh], fmt=marker, color=colour, ecolor=colour, markersize=4.5,
-                        capsize=2, elinewidth=1.1, label=label, gid=f"forest:{m}")
+            ax.errorbar(
+                xs,
+                ys,
+                xerr=[el, eh],
+                fmt=marker,
+                color=colour,
+                ecolor=colour,
+                markersize=4.5,
+                capsize=2,
+                elinewidth=1.1,
+                label=label,
+                gid=f"forest:{m}",
+            )
     ref_x, ref_y = [], []
     for i, ln in enumerate(lines):
         if ln.model != "univariable":
@@ -126,9 +140,18 @@ def plot_forest(ax: Axes, lines: Sequence[ForestRow], *,
                 ref_y.append(n - 1 - i)
                 hi_all.append(p.estimate)
     if ref_x:
-        ax.plot(ref_x, ref_y, linestyle="none", marker="D", markersize=6, markerfacecolor="none",
-                markeredgecolor=OKABE_ITO["vermillion"], markeredgewidth=1.1, label="Published OR (paper)",
-                gid="forest:published")
+        ax.plot(
+            ref_x,
+            ref_y,
+            linestyle="none",
+            marker="D",
+            markersize=6,
+            markerfacecolor="none",
+            markeredgecolor=OKABE_ITO["vermillion"],
+            markeredgewidth=1.1,
+            label="Published OR (paper)",
+            gid="forest:published",
+        )
     ax.axvline(1.0, color=GREY, linewidth=0.8, linestyle="--", zorder=0)
     ax.set_xscale("log")
     ax.set_xlim(min(0.5, min(lo_all) / 1.25), max(2.0, max(hi_all) * 1.25))
@@ -167,8 +190,14 @@ def plot_forest_table(ax: Axes, lines: Sequence[ForestRow]) -> list[tuple[str, .
         The text written, line by line (header first).
     """
     n = len(lines)
-    cols = [(0.0, "left", "Term"), (0.35, "right", "Lesions (events)"), (0.60, "right", "GEE OR (95% CI)"),
-            (0.68, "right", "p"), (0.91, "right", "Logistic OR (95% CI)"), (0.995, "right", "p")]
+    cols = [
+        (0.0, "left", "Term"),
+        (0.35, "right", "Lesions (events)"),
+        (0.60, "right", "GEE OR (95% CI)"),
+        (0.68, "right", "p"),
+        (0.91, "right", "Logistic OR (95% CI)"),
+        (0.995, "right", "p"),
+    ]
     ax.set_axis_off()
     ax.set_ylim(-0.6, n - 0.4)
     ax.set_xlim(0, 1)
@@ -217,19 +246,30 @@ def forest_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     fig.legend(handles, labels, loc="outside upper center", ncols=max(1, len(labels)), fontsize=7)
     add_footer(fig, inp.simulated)
     ss = " with the Mancl-DeRouen bias-reduced sandwich" if inp.settings.lesion_models.small_sample else ""
-    ref = (f" Open diamonds: the paper's published univariable odds ratios ({CITATION})." if reference else "")
-    caption = (f"Odds ratios of local failure of a baseline lesion ({lm.n_lesions} lesions with a known outcome, "
-               f"{lm.n_events} with local failure, in {lm.n_patients} patients), univariable and multivariable, "
-               "by GEE with patients as clusters and by plain logistic regression (lesions treated as "
-               "independent). Points are odds ratios, bars 95% confidence intervals, on a log scale; NE = not "
-               f"estimable.{ref}")
-    alt = "Forest plot of lesion-level odds ratios: " + "; ".join(
-        f"{ln.model} {ln.label}: GEE {_or_text(ln.fits.get('gee'))[0]}, logistic "
-        f"{_or_text(ln.fits.get('logistic'))[0]}" for ln in lines if ln.term) + "."
-    how = ("Odds ratios and Wald 95% CIs from the analysis' lesion models (results.json 'lesion_models'). "
-           "Logistic: maximum likelihood (R glm, binomial). GEE: logit link, exchangeable working correlation, "
-           f"robust sandwich standard errors{ss} (R geepack::geeglm). Firth (R logistf), when fitted, is drawn "
-           f"and listed in the lesion-model table. Lesions (events): lesions in the model (with local failure). "
-           f"{sw}")
+    ref = f" Open diamonds: the paper's published univariable odds ratios ({CITATION})." if reference else ""
+    caption = (
+        f"Odds ratios of local failure of a baseline lesion ({lm.n_lesions} lesions with a known outcome, "
+        f"{lm.n_events} with local failure, in {lm.n_patients} patients), univariable and multivariable, "
+        "by GEE with patients as clusters and by plain logistic regression (lesions treated as "
+        "independent). Points are odds ratios, bars 95% confidence intervals, on a log scale; NE = not "
+        f"estimable.{ref}"
+    )
+    alt = (
+        "Forest plot of lesion-level odds ratios: "
+        + "; ".join(
+            f"{ln.model} {ln.label}: GEE {_or_text(ln.fits.get('gee'))[0]}, logistic "
+            f"{_or_text(ln.fits.get('logistic'))[0]}"
+            for ln in lines
+            if ln.term
+        )
+        + "."
+    )
+    how = (
+        "Odds ratios and Wald 95% CIs from the analysis' lesion models (results.json 'lesion_models'). "
+        "Logistic: maximum likelihood (R glm, binomial). GEE: logit link, exchangeable working correlation, "
+        f"robust sandwich standard errors{ss} (R geepack::geeglm). Firth (R logistf), when fitted, is drawn "
+        f"and listed in the lesion-model table. Lesions (events): lesions in the model (with local failure). "
+        f"{sw}"
+    )
     spec = FigureSpec("forest_lesion_models", "Lesion-level odds ratios of local failure", caption, alt, how)
     return BuiltFigure(spec, fig, {"points": drawn, "table": table})

@@ -26,8 +26,9 @@ CAUSE_LABELS: dict[int, str] = {
 }
 
 
-def plot_cumulative_incidence(ax: Axes, curves: Sequence[tuple[str, StepCurve]], *,
-                              annotation: str | None = None) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+def plot_cumulative_incidence(
+    ax: Axes, curves: Sequence[tuple[str, StepCurve]], *, annotation: str | None = None
+) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     """Cumulative incidence of each cause (step functions from 0, flat to the last follow-up); the first two
     causes with their pointwise confidence bands; the legend above the axes.
 
@@ -45,8 +46,12 @@ def plot_cumulative_incidence(ax: Axes, curves: Sequence[tuple[str, StepCurve]],
     dict
         ``{label: (x, y)}`` of the steps drawn.
     """
-    styles = {0: (OKABE_ITO["vermillion"], "-"), 1: (OKABE_ITO["blue"], "--"), 2: (OKABE_ITO["black"], ":"),
-              3: (GREY, "-.")}
+    styles = {
+        0: (OKABE_ITO["vermillion"], "-"),
+        1: (OKABE_ITO["blue"], "--"),
+        2: (OKABE_ITO["black"], ":"),
+        3: (GREY, "-."),
+    }
     drawn = {}
     max_t = 0.0
     for k, (label, c) in enumerate(curves):
@@ -56,9 +61,15 @@ def plot_cumulative_incidence(ax: Axes, curves: Sequence[tuple[str, StepCurve]],
         bx, lo, hi = c.band()
         if k < 2 and bx.size:
             end = [c.last_time] if c.last_time > bx[-1] else []
-            ax.fill_between(np.concatenate(([0.0], bx, end)), np.concatenate(([0.0], lo, lo[-1:] if end else [])),
-                            np.concatenate(([0.0], hi, hi[-1:] if end else [])), step="post", color=colour,
-                            alpha=0.12, linewidth=0)
+            ax.fill_between(
+                np.concatenate(([0.0], bx, end)),
+                np.concatenate(([0.0], lo, lo[-1:] if end else [])),
+                np.concatenate(([0.0], hi, hi[-1:] if end else [])),
+                step="post",
+                color=colour,
+                alpha=0.12,
+                linewidth=0,
+            )
         drawn[label] = (x, y)
         max_t = max(max_t, float(x[-1]))
     tks = time_ticks(max_t)
@@ -68,8 +79,18 @@ def plot_cumulative_incidence(ax: Axes, curves: Sequence[tuple[str, StepCurve]],
     ax.set_ylim(0, min(1.0, max(0.2, top * 1.15 + 0.05)))
     ax.set_ylabel("Cumulative incidence")
     ax.set_xlabel("Months from CAR T infusion")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), borderaxespad=0.0, handlelength=2.2,
-              title=annotation, title_fontsize=7, fontsize=7, alignment="left", frameon=False, ncols=2)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        borderaxespad=0.0,
+        handlelength=2.2,
+        title=annotation,
+        title_fontsize=7,
+        fontsize=7,
+        alignment="left",
+        frameon=False,
+        ncols=2,
+    )
     return drawn
 
 
@@ -89,7 +110,9 @@ def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
     """
     if block is None:
         return None
-    parts = [f"{c.cause} {p_phrase(c.gray.p)}" for c in block.causes if c.code in (1, 2) and c.gray is not None]
+    parts = [
+        f"{c.cause} {p_phrase(c.gray.p)}" for c in block.causes if c.code in (1, 2) and c.gray is not None
+    ]
     if not parts:
         return None
     return f"Gray's test by {label[:1].lower() + label[1:]}: " + "; ".join(parts)
@@ -111,8 +134,9 @@ def incidence_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     cr = inp.statistics.competing_risks if inp.statistics is not None else None
     if cr is None or not cr.patients_overall.causes:
         return None
-    curves = [(CAUSE_LABELS.get(c.code, c.cause), c.curves[0].curve) for c in cr.patients_overall.causes
-              if c.curves]
+    curves = [
+        (CAUSE_LABELS.get(c.code, c.cause), c.curves[0].curve) for c in cr.patients_overall.causes if c.curves
+    ]
     pm = inp.statistics.patient_models if inp.statistics is not None else None
     by_label = pm.rows[0].label if pm is not None and pm.rows else "group"
     ann = gray_annotation(cr.patients_by_group, by_label)
@@ -120,18 +144,33 @@ def incidence_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     drawn = plot_cumulative_incidence(fig.add_subplot(), curves, annotation=ann)
     add_footer(fig, inp.simulated)
     lm = list(inp.settings.survival.landmarks_months)
-    at = "; ".join(f"{c.cause}: " + ", ".join(
-        f"{100 * x.estimate:.0f}% at {x.months:g} mo" for x in c.curves[0].landmarks if x.estimate == x.estimate)
-        for c in cr.patients_overall.causes[:2] if c.curves)
-    caption = ("Cumulative incidence of first failure by type from CAR T infusion: with a local component "
-               "(strictly local or mixed) or strictly de novo, with death without progression (and progression "
-               "of unknown pattern) as competing events. Shaded: pointwise 95% confidence bands. Landmark "
-               "estimates with confidence intervals are in the competing-risks table."
-               + (f" {ann}." if ann else ""))
-    how = (f"{cr.patients_overall.method}. The cause of each patient's first failure follows its "
-           "first-progression pattern (local component = strictly local or mixed); the curves run to the last "
-           f"follow-up; landmarks at {', '.join(f'{t:g}' for t in lm)} months. From results.json "
-           f"'competing_risks'. {sw}")
-    spec = FigureSpec("cumulative_incidence", "Cumulative incidence of local and de novo failure", caption,
-                      f"Cumulative incidence curves: {at}.", how)
+    at = "; ".join(
+        f"{c.cause}: "
+        + ", ".join(
+            f"{100 * x.estimate:.0f}% at {x.months:g} mo"
+            for x in c.curves[0].landmarks
+            if x.estimate == x.estimate
+        )
+        for c in cr.patients_overall.causes[:2]
+        if c.curves
+    )
+    caption = (
+        "Cumulative incidence of first failure by type from CAR T infusion: with a local component "
+        "(strictly local or mixed) or strictly de novo, with death without progression (and progression "
+        "of unknown pattern) as competing events. Shaded: pointwise 95% confidence bands. Landmark "
+        "estimates with confidence intervals are in the competing-risks table." + (f" {ann}." if ann else "")
+    )
+    how = (
+        f"{cr.patients_overall.method}. The cause of each patient's first failure follows its "
+        "first-progression pattern (local component = strictly local or mixed); the curves run to the last "
+        f"follow-up; landmarks at {', '.join(f'{t:g}' for t in lm)} months. From results.json "
+        f"'competing_risks'. {sw}"
+    )
+    spec = FigureSpec(
+        "cumulative_incidence",
+        "Cumulative incidence of local and de novo failure",
+        caption,
+        f"Cumulative incidence curves: {at}.",
+        how,
+    )
     return BuiltFigure(spec, fig, {"curves": drawn})

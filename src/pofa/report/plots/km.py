@@ -63,9 +63,16 @@ class KMDrawn:
     at_risk: dict[str, tuple[int, ...]]
 
 
-def plot_km(ax: Axes, series: Sequence[KMSeries], *, ticks: Sequence[float] | None = None,
-            ylabel: str = "Survival probability", title: str = "", annotation: str | None = None,
-            show_ci: bool = True) -> tuple[float, ...]:
+def plot_km(
+    ax: Axes,
+    series: Sequence[KMSeries],
+    *,
+    ticks: Sequence[float] | None = None,
+    ylabel: str = "Survival probability",
+    title: str = "",
+    annotation: str | None = None,
+    show_ci: bool = True,
+) -> tuple[float, ...]:
     """Kaplan-Meier curves with confidence bands and censoring marks; the legend above the axes.
 
     Parameters
@@ -98,13 +105,27 @@ def plot_km(ax: Axes, series: Sequence[KMSeries], *, ticks: Sequence[float] | No
         if show_ci:
             bx, lo, hi = s.curve.band()
             if bx.size:
-                ax.fill_between(np.concatenate(([0.0], bx)), np.concatenate(([1.0], lo)),
-                                np.concatenate(([1.0], hi)), step="post", color=s.colour, alpha=0.15,
-                                linewidth=0)
+                ax.fill_between(
+                    np.concatenate(([0.0], bx)),
+                    np.concatenate(([1.0], lo)),
+                    np.concatenate(([1.0], hi)),
+                    step="post",
+                    color=s.colour,
+                    alpha=0.15,
+                    linewidth=0,
+                )
         ct, cy = s.curve.censored()
         if ct.size:
-            ax.plot(ct, cy, linestyle="none", marker="|", markersize=5, markeredgewidth=0.9, color=s.colour,
-                    gid=f"censor:{s.label}")
+            ax.plot(
+                ct,
+                cy,
+                linestyle="none",
+                marker="|",
+                markersize=5,
+                markeredgewidth=0.9,
+                color=s.colour,
+                gid=f"censor:{s.label}",
+            )
     ax.axhline(0.5, color=GREY, linewidth=0.6, linestyle=":", zorder=0)
     ax.set_ylim(0, 1.03)
     ax.set_xlim(0, max(max_t, tks[-1] if tks else 0.0) * 1.02 or 1.0)
@@ -114,15 +135,25 @@ def plot_km(ax: Axes, series: Sequence[KMSeries], *, ticks: Sequence[float] | No
     ax.set_xlabel("Months from CAR T infusion")
     head = "\n".join(x for x in (title, annotation or "") if x)
     # above the axes: a legend never hides a curve
-    leg = ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), borderaxespad=0.0, handlelength=1.8,
-                    title=head or None, title_fontsize=7.5, fontsize=7, alignment="left", frameon=False)
+    leg = ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        borderaxespad=0.0,
+        handlelength=1.8,
+        title=head or None,
+        title_fontsize=7.5,
+        fontsize=7,
+        alignment="left",
+        frameon=False,
+    )
     if title:
         leg.get_title().set_fontweight("normal")
     return tks
 
 
-def plot_numbers_at_risk(ax: Axes, series: Sequence[KMSeries], ticks: Sequence[float], *,
-                         row_labels: bool = True) -> dict[str, tuple[int, ...]]:
+def plot_numbers_at_risk(
+    ax: Axes, series: Sequence[KMSeries], ticks: Sequence[float], *, row_labels: bool = True
+) -> dict[str, tuple[int, ...]]:
     """The numbers at risk, #{T >= t} at each tick (R/SAS), centred under the ticks of the curves' axes.
 
     Parameters
@@ -145,8 +176,10 @@ def plot_numbers_at_risk(ax: Axes, series: Sequence[KMSeries], ticks: Sequence[f
     for spine in ax.spines.values():
         spine.set_visible(False)
     ax.tick_params(axis="x", length=0, labelbottom=False)
-    ax.set_yticks([n_rows - 1 - i for i in range(n_rows)],
-                  [s.risk_label for s in series] if row_labels else [""] * n_rows)
+    ax.set_yticks(
+        [n_rows - 1 - i for i in range(n_rows)],
+        [s.risk_label for s in series] if row_labels else [""] * n_rows,
+    )
     for lab, s in zip(ax.get_yticklabels(), series, strict=True):
         lab.set_color(s.colour)
     ax.tick_params(axis="y", length=0, labelsize=7, pad=14)
@@ -154,8 +187,16 @@ def plot_numbers_at_risk(ax: Axes, series: Sequence[KMSeries], ticks: Sequence[f
     for i, s in enumerate(series):
         out[s.label] = s.curve.at_risk(ticks)
         for t, v in zip(ticks, out[s.label], strict=True):
-            ax.text(t, n_rows - 1 - i, str(v), ha="center", va="center", fontsize=7,
-                    color=s.colour if n_rows > 1 else "black", gid=f"n-at-risk:{i}:{t:g}")
+            ax.text(
+                t,
+                n_rows - 1 - i,
+                str(v),
+                ha="center",
+                va="center",
+                fontsize=7,
+                color=s.colour if n_rows > 1 else "black",
+                gid=f"n-at-risk:{i}:{t:g}",
+            )
     ax.set_title("Number at risk", loc="left", fontsize=7.5, pad=2)
     return out
 
@@ -195,27 +236,44 @@ def km_overall_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     for j, ((ax, rax), e) in enumerate(zip(_panels(fig, len(endpoints), 0.7), endpoints, strict=True)):
         s = surv.endpoint(e)
         words = ENDPOINT_WORDS[e]
-        median = (f"{fmt_months(s.median)} months (95% CI {fmt_months(s.ci_low)}{DASH}"
-                  f"{fmt_months(s.ci_high)})")
+        median = f"{fmt_months(s.median)} months (95% CI {fmt_months(s.ci_low)}{DASH}{fmt_months(s.ci_high)})"
         series = [KMSeries(f"All patients (n = {fmt_count(s.n)})", s.curve, row_label="All patients")]
-        ticks = plot_km(ax, series, ylabel=words[0], title=f"{'AB'[j]}  {words[0]}",
-                        annotation=f"Median {median.replace(' months', ' mo')}")
+        ticks = plot_km(
+            ax,
+            series,
+            ylabel=words[0],
+            title=f"{'AB'[j]}  {words[0]}",
+            annotation=f"Median {median.replace(' months', ' mo')}",
+        )
         at_risk = plot_numbers_at_risk(rax, series, ticks, row_labels=(j == 0))
         drawn[e] = KMDrawn(ticks, at_risk)
-        cap.append(f"({'AB'[j]}) {words[1]}: {fmt_count(s.events)} events in {fmt_count(s.n)} patients, "
-                   f"median {median}")
-        alt.append(f"{words[0]} curve for {fmt_count(s.n)} patients with {fmt_count(s.events)} events; median "
-                   f"{fmt_months(s.median)} months")
+        cap.append(
+            f"({'AB'[j]}) {words[1]}: {fmt_count(s.events)} events in {fmt_count(s.n)} patients, "
+            f"median {median}"
+        )
+        alt.append(
+            f"{words[0]} curve for {fmt_count(s.n)} patients with {fmt_count(s.events)} events; median "
+            f"{fmt_months(s.median)} months"
+        )
     add_footer(fig, inp.simulated)
-    caption = ("Kaplan-Meier estimates from CAR T infusion. " + "; ".join(cap) + ". Shaded: pointwise 95% "
-               "confidence band; ticks: censored patients; the table gives the number at risk.")
-    how = (f"Kaplan-Meier estimator with Greenwood variance; pointwise 95% CI by the {ci_method} transform "
-           "(R survival::survfit conf.type); medians and their CIs as R quantile.survfit (midpoint on an "
-           "exact 0.5 plateau), from results.json 'survival'. PFS event: progression or death; OS event: "
-           "death. Numbers at risk are #{T >= t} at each tick (R/SAS convention). Months = days / 30.4375. "
-           f"{sw}")
-    spec = FigureSpec("km_overall", "Kaplan-Meier estimates of PFS and OS", caption,
-                      "Kaplan-Meier plots. " + "; ".join(alt) + ".", how)
+    caption = (
+        "Kaplan-Meier estimates from CAR T infusion. " + "; ".join(cap) + ". Shaded: pointwise 95% "
+        "confidence band; ticks: censored patients; the table gives the number at risk."
+    )
+    how = (
+        f"Kaplan-Meier estimator with Greenwood variance; pointwise 95% CI by the {ci_method} transform "
+        "(R survival::survfit conf.type); medians and their CIs as R quantile.survfit (midpoint on an "
+        "exact 0.5 plateau), from results.json 'survival'. PFS event: progression or death; OS event: "
+        "death. Numbers at risk are #{T >= t} at each tick (R/SAS convention). Months = days / 30.4375. "
+        f"{sw}"
+    )
+    spec = FigureSpec(
+        "km_overall",
+        "Kaplan-Meier estimates of PFS and OS",
+        caption,
+        "Kaplan-Meier plots. " + "; ".join(alt) + ".",
+        how,
+    )
     return BuiltFigure(spec, fig, drawn)
 
 
@@ -261,24 +319,38 @@ def km_by_figure(inp: ReportInput, rows: Sequence[CoxRow], sw: str) -> BuiltFigu
     for j, ((ax, rax), r) in enumerate(zip(_panels(fig, len(rows), 1.1), rows, strict=True)):
         words = ENDPOINT_WORDS[r.endpoint]
         groups = sorted(r.groups, key=lambda g: g.value)
-        series = [KMSeries(f"{g.label} (n = {g.n})", g.curve, *styles[g.value], row_label=g.label)
-                  for g in groups]
+        series = [
+            KMSeries(f"{g.label} (n = {g.n})", g.curve, *styles[g.value], row_label=g.label) for g in groups
+        ]
         hr = f"{fmt_ratio(r.hr)} (95% CI {fmt_ratio(r.ci_low)}{DASH}{fmt_ratio(r.ci_high)})"
         ann = f"HR {hr}\nCox {p_phrase(r.p)}; {p_phrase(r.logrank_p, 'log-rank p')}"
         ticks = plot_km(ax, series, ylabel=words[0], title=f"{'AB'[j]}  {words[0]}", annotation=ann)
         at_risk = plot_numbers_at_risk(rax, series, ticks, row_labels=(j == 0))
         drawn[r.endpoint] = KMDrawn(ticks, at_risk)
-        cap.append(f"({'AB'[j]}) {words[1]}: hazard ratio {hr}, {p_phrase(r.p)}; "
-                   f"{p_phrase(r.logrank_p, 'log-rank p')} ("
-                   + "; ".join(f"{g.label.lower()}: {g.n} patients, {g.events} events" for g in groups) + ")")
+        cap.append(
+            f"({'AB'[j]}) {words[1]}: hazard ratio {hr}, {p_phrase(r.p)}; "
+            f"{p_phrase(r.logrank_p, 'log-rank p')} ("
+            + "; ".join(f"{g.label.lower()}: {g.n} patients, {g.events} events" for g in groups)
+            + ")"
+        )
         alt.append(f"{words[0]} by {label.lower()}: {ann.replace(chr(10), '; ')}")
     add_footer(fig, inp.simulated)
-    caption = (f"Kaplan-Meier estimates by {label.lower()} (dashed) or not (solid). " + "; ".join(cap)
-               + ". Tick marks: censored patients; the table gives the number at risk.")
-    how = (f"Kaplan-Meier estimator with Greenwood variance, {ci_method} 95% CI (R survival::survfit). Hazard "
-           "ratio: Cox proportional hazards, Efron ties, Wald CI and p (R coxph); log-rank test as R "
-           "survdiff; from results.json 'patient_models'. Numbers at risk are #{T >= t} at each tick. "
-           f"{sw}")
-    spec = FigureSpec(f"km_by_{file_stem(rows[0].term)}", f"PFS and OS by {label.lower()}", caption,
-                      f"Kaplan-Meier plots by {label.lower()}. " + ". ".join(alt) + ".", how)
+    caption = (
+        f"Kaplan-Meier estimates by {label.lower()} (dashed) or not (solid). "
+        + "; ".join(cap)
+        + ". Tick marks: censored patients; the table gives the number at risk."
+    )
+    how = (
+        f"Kaplan-Meier estimator with Greenwood variance, {ci_method} 95% CI (R survival::survfit). Hazard "
+        "ratio: Cox proportional hazards, Efron ties, Wald CI and p (R coxph); log-rank test as R "
+        "survdiff; from results.json 'patient_models'. Numbers at risk are #{T >= t} at each tick. "
+        f"{sw}"
+    )
+    spec = FigureSpec(
+        f"km_by_{file_stem(rows[0].term)}",
+        f"PFS and OS by {label.lower()}",
+        caption,
+        f"Kaplan-Meier plots by {label.lower()}. " + ". ".join(alt) + ".",
+        how,
+    )
     return BuiltFigure(spec, fig, drawn)

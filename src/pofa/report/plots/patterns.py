@@ -54,14 +54,28 @@ def plot_patterns(ax: Axes, counts: PatternCounts) -> dict[str, int]:
     heights = {p: int(getattr(counts, PATTERN_KEYS[p])) for p in PATTERNS}
     xs = np.arange(len(PATTERNS))
     vals = [heights[p] for p in PATTERNS]
-    bars = ax.bar(xs, vals, color=[PATTERN_COLOURS[p] for p in PATTERNS], edgecolor="black", linewidth=0.6,
-                  width=0.65, label="patients")
+    bars = ax.bar(
+        xs,
+        vals,
+        color=[PATTERN_COLOURS[p] for p in PATTERNS],
+        edgecolor="black",
+        linewidth=0.6,
+        width=0.65,
+        label="patients",
+    )
     for patch, p in zip(bars.patches, PATTERNS, strict=True):
         patch.set_gid(f"pattern:{p}")
         patch.set_hatch({"strictly local": "", "mixed": "//", "strictly de novo": "..", "unknown": "xx"}[p])
     for x, v in zip(xs, vals, strict=True):
-        ax.annotate(f"{v} ({fmt_pct(v, counts.recurred)})", (x, v), xytext=(0, 3), textcoords="offset points",
-                    ha="center", va="bottom", fontsize=8)
+        ax.annotate(
+            f"{v} ({fmt_pct(v, counts.recurred)})",
+            (x, v),
+            xytext=(0, 3),
+            textcoords="offset points",
+            ha="center",
+            va="bottom",
+            fontsize=8,
+        )
     ax.set_xticks(xs, ["Strictly\nlocal", "Mixed", "Strictly\nde novo", "Unknown"])
     ax.set_ylabel("Patients")
     top = max(vals) if vals else 0
@@ -91,15 +105,21 @@ def patterns_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     heights = plot_patterns(fig.add_subplot(), counts)
     add_footer(fig, inp.simulated)
     rec = counts.recurred
-    parts = [f"{pattern_label(p).split(' (')[0].lower()} {heights[p]} ({fmt_pct(heights[p], rec)})"
-             for p in PATTERNS]
+    parts = [
+        f"{pattern_label(p).split(' (')[0].lower()} {heights[p]} ({fmt_pct(heights[p], rec)})"
+        for p in PATTERNS
+    ]
     w = inp.settings.classification.window_days
-    caption = (f"Pattern of failure at first progression among {fmt_count(rec)} of "
-               f"{fmt_count(counts.patients)} patients who recurred: {', '.join(parts)}. Percentages are of "
-               "recurred patients.")
+    caption = (
+        f"Pattern of failure at first progression among {fmt_count(rec)} of "
+        f"{fmt_count(counts.patients)} patients who recurred: {', '.join(parts)}. Percentages are of "
+        "recurred patients."
+    )
     alt = f"Bar chart of failure patterns among {fmt_count(rec)} recurred patients: {'; '.join(parts)}."
-    how = ("Counts from results.json 'patterns'. A baseline lesion failed locally when a failure lesion seen "
-           f"within {w} days after the progression date was linked to it; 'unknown' = progression recorded "
-           f"without failure lesions (never counted as de novo). {sw}")
+    how = (
+        "Counts from results.json 'patterns'. A baseline lesion failed locally when a failure lesion seen "
+        f"within {w} days after the progression date was linked to it; 'unknown' = progression recorded "
+        f"without failure lesions (never counted as de novo). {sw}"
+    )
     spec = FigureSpec("failure_patterns", "Pattern of failure at first progression", caption, alt, how)
     return BuiltFigure(spec, fig, {"heights": heights})

@@ -19,7 +19,6 @@ if TYPE_CHECKING:
 __all__ = ["IMAGING_JSON", "build_scan_figures", "scan_figure_data"]
 
 
-
 #: The file of a study folder built from images (``pofa build-study``, ``pofa analyze MANIFEST.csv``) that
 #: holds each patient's baseline-and-failure figure data (:mod:`pofa.batch.study`).
 IMAGING_JSON = "imaging.json"
@@ -151,4 +150,3 @@ def build_scan_figures(
         add_footer(fig, inp.simulated)
         out.append(BuiltFigure(spec, fig, drawn))
     return tuple(out)
-

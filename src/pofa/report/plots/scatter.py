@@ -53,8 +53,9 @@ def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Se
     return pd.Series(res, index=lesions.index, dtype=object)
 
 
-def plot_lesion_scatter(ax: Axes, lesions: pd.DataFrame, outcome: pd.Series, *,
-                        thresholds: Mapping[str, float]) -> dict[str, np.ndarray]:
+def plot_lesion_scatter(
+    ax: Axes, lesions: pd.DataFrame, outcome: pd.Series, *, thresholds: Mapping[str, float]
+) -> dict[str, np.ndarray]:
     """Scatter of lesion diameter (x) vs SUVmax (y) on log axes, by outcome, thresholds drawn; legend above.
 
     Parameters
@@ -79,24 +80,54 @@ def plot_lesion_scatter(ax: Axes, lesions: pd.DataFrame, outcome: pd.Series, *,
     size = 14 if n <= 300 else 7 if n <= 2000 else 3
     for cls, (colour, marker, label) in OUTCOME_STYLE.items():
         sel = ok & (outcome == cls)
-        pts = np.column_stack([lesions.loc[sel, "diameter_cm"].to_numpy(float),
-                               lesions.loc[sel, "suvmax"].to_numpy(float)])
+        pts = np.column_stack(
+            [lesions.loc[sel, "diameter_cm"].to_numpy(float), lesions.loc[sel, "suvmax"].to_numpy(float)]
+        )
         drawn[cls] = pts
         if len(pts):
-            ax.scatter(pts[:, 0], pts[:, 1], s=size, c=colour, marker=marker, alpha=0.75, linewidths=0.3,
-                       edgecolors="black" if n <= 300 else "none", rasterized=n > RASTERIZE_ABOVE,
-                       label=f"{label} ({len(pts)})", gid=f"scatter:{cls}")
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                s=size,
+                c=colour,
+                marker=marker,
+                alpha=0.75,
+                linewidths=0.3,
+                edgecolors="black" if n <= 300 else "none",
+                rasterized=n > RASTERIZE_ABOVE,
+                label=f"{label} ({len(pts)})",
+                gid=f"scatter:{cls}",
+            )
     if "diameter_cm" in thresholds:
-        ax.axvline(thresholds["diameter_cm"], color="black", linestyle="--", linewidth=0.8,
-                   gid="threshold:diameter_cm")
-        ax.annotate(f"{thresholds['diameter_cm']:g} cm", (thresholds["diameter_cm"], 1.0),
-                    xycoords=("data", "axes fraction"), xytext=(2, -2), textcoords="offset points", ha="left",
-                    va="top", fontsize=7)
+        ax.axvline(
+            thresholds["diameter_cm"],
+            color="black",
+            linestyle="--",
+            linewidth=0.8,
+            gid="threshold:diameter_cm",
+        )
+        ax.annotate(
+            f"{thresholds['diameter_cm']:g} cm",
+            (thresholds["diameter_cm"], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+        )
     if "suvmax" in thresholds:
         ax.axhline(thresholds["suvmax"], color="black", linestyle=":", linewidth=0.8, gid="threshold:suvmax")
-        ax.annotate(f"SUVmax {thresholds['suvmax']:g}", (1.0, thresholds["suvmax"]),
-                    xycoords=("axes fraction", "data"), xytext=(-2, 2), textcoords="offset points", ha="right",
-                    va="bottom", fontsize=7)
+        ax.annotate(
+            f"SUVmax {thresholds['suvmax']:g}",
+            (1.0, thresholds["suvmax"]),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+        )
     for axis, col in ((ax.xaxis, "diameter_cm"), (ax.yaxis, "suvmax")):
         vals = lesions.loc[ok, col].to_numpy(float)
         extra = [v for k, v in thresholds.items() if k == col]
@@ -110,8 +141,14 @@ def plot_lesion_scatter(ax: Axes, lesions: pd.DataFrame, outcome: pd.Series, *,
         axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
     ax.set_xlabel("Longest diameter (cm, log scale)")
     ax.set_ylabel("SUVmax (log scale)")
-    ax.legend(loc="lower left", bbox_to_anchor=(0.0, 1.01), ncols=2, fontsize=7, borderaxespad=0.0,
-              markerscale=1.5 if n > 300 else 1.0)
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncols=2,
+        fontsize=7,
+        borderaxespad=0.0,
+        markerscale=1.5 if n > 300 else 1.0,
+    )
     return drawn
 
 
@@ -136,16 +173,30 @@ def scatter_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     pts = plot_lesion_scatter(fig.add_subplot(), les, lesion_outcome_class(les, inp.patients), thresholds=th)
     add_footer(fig, inp.simulated)
     counts = ", ".join(f"{OUTCOME_STYLE[k][2].lower()} {len(v)}" for k, v in pts.items() if len(v))
-    th_words = " and ".join(("diameter " if k == "diameter_cm" else "SUVmax ") + f"{v:g}"
-                            + (" cm" if k == "diameter_cm" else "") for k, v in th.items()) or "none"
-    raster = (f" With more than {RASTERIZE_ABOVE} lesions the points of the SVG are a 300-dpi image."
-              if len(les) > RASTERIZE_ABOVE else "")
-    caption = (f"Each of {len(les)} baseline lesions by longest diameter and SUVmax: {counts}. Dashed and "
-               f"dotted lines: risk-factor thresholds ({th_words}).")
+    th_words = (
+        " and ".join(
+            ("diameter " if k == "diameter_cm" else "SUVmax ")
+            + f"{v:g}"
+            + (" cm" if k == "diameter_cm" else "")
+            for k, v in th.items()
+        )
+        or "none"
+    )
+    raster = (
+        f" With more than {RASTERIZE_ABOVE} lesions the points of the SVG are a 300-dpi image."
+        if len(les) > RASTERIZE_ABOVE
+        else ""
+    )
+    caption = (
+        f"Each of {len(les)} baseline lesions by longest diameter and SUVmax: {counts}. Dashed and "
+        f"dotted lines: risk-factor thresholds ({th_words})."
+    )
     alt = f"Scatter plot of lesion diameter against SUVmax: {counts}; threshold lines at {th_words}."
-    how = ("Lesion outcome at first progression as classified by pofa: local failure; controlled (the patient "
-           "progressed elsewhere); no progression; unknown (progression without recorded failure lesions). "
-           "Thresholds are the lesion risk factors of the analysis settings ([risk_factors] lesion). Lesions "
-           f"with a missing diameter or SUVmax are not drawn.{raster} {sw}")
+    how = (
+        "Lesion outcome at first progression as classified by pofa: local failure; controlled (the patient "
+        "progressed elsewhere); no progression; unknown (progression without recorded failure lesions). "
+        "Thresholds are the lesion risk factors of the analysis settings ([risk_factors] lesion). Lesions "
+        f"with a missing diameter or SUVmax are not drawn.{raster} {sw}"
+    )
     spec = FigureSpec("lesion_scatter", "Lesion diameter and SUVmax by outcome", caption, alt, how)
     return BuiltFigure(spec, fig, {"points": pts})

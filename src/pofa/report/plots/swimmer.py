@@ -74,24 +74,54 @@ def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool 
     colours = [PATTERN_COLOURS.get(p, GREY) for p in df["pattern"]]
     w = df["os_months"].to_numpy(float)
     half = height / 2
-    verts = [((0.0, yy - half), (ww, yy - half), (ww, yy + half), (0.0, yy + half)) for yy, ww in zip(y, w, strict=True)]
-    ax.add_collection(PolyCollection(verts, facecolors=colours, alpha=0.45, linewidths=0, gid="swimmer:bars"),
-                      autolim=True)
+    verts = [
+        ((0.0, yy - half), (ww, yy - half), (ww, yy + half), (0.0, yy + half))
+        for yy, ww in zip(y, w, strict=True)
+    ]
+    ax.add_collection(
+        PolyCollection(verts, facecolors=colours, alpha=0.45, linewidths=0, gid="swimmer:bars"), autolim=True
+    )
     msize = 4.0 if n <= 70 else 1.6
     prog = df["progression_months"].notna().to_numpy()
     for p in PATTERNS:
         sel = prog & (df["pattern"] == p).to_numpy()
         if sel.any():
-            ax.plot(df["progression_months"].to_numpy(float)[sel], y[sel], linestyle="none",
-                    marker=PATTERN_MARKERS[p], markersize=msize, color=PATTERN_COLOURS[p], markeredgecolor="black",
-                    markeredgewidth=0.4, label=f"Progression: {pattern_label(p)}", gid=f"swimmer:progression:{p}")
+            ax.plot(
+                df["progression_months"].to_numpy(float)[sel],
+                y[sel],
+                linestyle="none",
+                marker=PATTERN_MARKERS[p],
+                markersize=msize,
+                color=PATTERN_COLOURS[p],
+                markeredgecolor="black",
+                markeredgewidth=0.4,
+                label=f"Progression: {pattern_label(p)}",
+                gid=f"swimmer:progression:{p}",
+            )
     dead = df["os_event"].fillna(False).astype(bool).to_numpy()
     if dead.any():
-        ax.plot(w[dead], y[dead], linestyle="none", marker="x", markersize=msize, color="black",
-                markeredgewidth=0.9, label="Death", gid="swimmer:death")
+        ax.plot(
+            w[dead],
+            y[dead],
+            linestyle="none",
+            marker="x",
+            markersize=msize,
+            color="black",
+            markeredgewidth=0.9,
+            label="Death",
+            gid="swimmer:death",
+        )
     if (~dead).any():
-        ax.plot(w[~dead], y[~dead], linestyle="none", marker=">", markersize=msize * 0.8, color=GREY,
-                label="Alive at last follow-up", gid="swimmer:alive")
+        ax.plot(
+            w[~dead],
+            y[~dead],
+            linestyle="none",
+            marker=">",
+            markersize=msize * 0.8,
+            color=GREY,
+            label="Alive at last follow-up",
+            gid="swimmer:alive",
+        )
     labels = list(df["_label"])
     if labelled:
         ax.set_yticks(y, labels)
@@ -145,11 +175,16 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     order: list[str] = []
     # panel k holds the k-th slice of the sorted patients (the longest follow-up in the last panel)
     for k, ax in enumerate(axes):
-        part = df.iloc[k * rows:(k + 1) * rows]
+        part = df.iloc[k * rows : (k + 1) * rows]
         order = plot_swimmer(ax, part, max_time=max_t, labelled=labelled) + order
         if k == 0:
-            ax.set_ylabel("Patient (study number)" if labelled and not show_ids else
-                          "Patient" if labelled else f"Patients ({n}), sorted by follow-up")
+            ax.set_ylabel(
+                "Patient (study number)"
+                if labelled and not show_ids
+                else "Patient"
+                if labelled
+                else f"Patients ({n}), sorted by follow-up"
+            )
     handles, labs = _legend_handles(axes[0], df)
     fig.legend(handles, labs, loc="outside upper center", fontsize=7, ncols=3)
     add_footer(fig, inp.simulated)
@@ -157,15 +192,27 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     n_prog = int(df["progression_months"].notna().sum())
     who = "patient identifiers" if show_ids else "study sequence numbers (not identifiers)"
     panels = f" in {n_panels} panels (shortest follow-up first)" if n_panels > 1 else ""
-    lab = f"Patients are labelled by {who}{panels}." if labelled else (
-        f"With more than {MAX_LABELLED} patients the bars are not labelled.")
-    caption = (f"Follow-up of each of {n} patients from CAR T infusion (bar), first progression marked by its "
-               f"pattern ({n_prog} patients), death by a cross ({n_dead}); arrows: alive at last follow-up. "
-               f"{lab}")
-    alt = (f"Swimmer plot with one horizontal bar per patient for {n} patients; {n_prog} progressions marked by "
-           f"pattern and {n_dead} deaths.")
-    how = ("Bars run from the index date (CAR T infusion, month 0) to death or last follow-up (os_months); the "
-           "bar colour and the marker give the pattern at first progression. Patients sorted by follow-up, "
-           f"ties by study number. No calendar dates are shown. {sw}")
-    return BuiltFigure(FigureSpec("swimmer", "Swimmer plot of follow-up", caption, alt, how), fig,
-                       {"order": order, "panels": n_panels})
+    lab = (
+        f"Patients are labelled by {who}{panels}."
+        if labelled
+        else (f"With more than {MAX_LABELLED} patients the bars are not labelled.")
+    )
+    caption = (
+        f"Follow-up of each of {n} patients from CAR T infusion (bar), first progression marked by its "
+        f"pattern ({n_prog} patients), death by a cross ({n_dead}); arrows: alive at last follow-up. "
+        f"{lab}"
+    )
+    alt = (
+        f"Swimmer plot with one horizontal bar per patient for {n} patients; {n_prog} progressions marked by "
+        f"pattern and {n_dead} deaths."
+    )
+    how = (
+        "Bars run from the index date (CAR T infusion, month 0) to death or last follow-up (os_months); the "
+        "bar colour and the marker give the pattern at first progression. Patients sorted by follow-up, "
+        f"ties by study number. No calendar dates are shown. {sw}"
+    )
+    return BuiltFigure(
+        FigureSpec("swimmer", "Swimmer plot of follow-up", caption, alt, how),
+        fig,
+        {"order": order, "panels": n_panels},
+    )

@@ -5,7 +5,16 @@
 from __future__ import annotations
 
 from pofa.report.model import ReportInput
-from pofa.report.tables.base import Cell, Frag, ReportTable, cell_text, num, table_csv_bytes, text, write_table
+from pofa.report.tables.base import (
+    Cell,
+    Frag,
+    ReportTable,
+    cell_text,
+    num,
+    table_csv_bytes,
+    text,
+    write_table,
+)
 from pofa.report.tables.cohort import cohort_table, lesion_table
 from pofa.report.tables.incidence import competing_risks_table
 from pofa.report.tables.results import (
@@ -71,9 +80,13 @@ def build_tables(inp: ReportInput) -> tuple[ReportTable, ...]:
     if st.competing_risks is not None:
         pm = st.patient_models
         lm = st.lesion_models
-        out.append(competing_risks_table(
-            st.competing_risks, pm.rows[0].label if pm is not None and pm.rows else None,
-            {r.term: r.label for r in lm.rows} if lm is not None else {}))
+        out.append(
+            competing_risks_table(
+                st.competing_risks,
+                pm.rows[0].label if pm is not None and pm.rows else None,
+                {r.term: r.label for r in lm.rows} if lm is not None else {},
+            )
+        )
     if st.cutpoints is not None:
         cp = cutpoint_table(st.cutpoints)
         if cp is not None:

@@ -134,8 +134,14 @@ def ratio_ci(est: float, lo: float, hi: float, base: str, est_key: str, fmt: Cal
     -------
     Cell
     """
-    return (num(est, f"{base}.{est_key}", fmt), Frag(" ("), num(lo, f"{base}.ci_low", fmt), Frag(DASH),
-            num(hi, f"{base}.ci_high", fmt), Frag(")"))
+    return (
+        num(est, f"{base}.{est_key}", fmt),
+        Frag(" ("),
+        num(lo, f"{base}.ci_low", fmt),
+        Frag(DASH),
+        num(hi, f"{base}.ci_high", fmt),
+        Frag(")"),
+    )
 
 
 def cell_text(cell: Sequence[Frag]) -> str:

@@ -36,8 +36,13 @@ MAX_SITES = 10
 
 _DATE_TEXT = re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\s*$")
 
-_GROUP_LABELS = {NO_FAILURE: "No progression", "strictly local": "Strictly local", "mixed": "Mixed",
-                 "strictly de novo": "Strictly de novo", "unknown": "Pattern unknown"}
+_GROUP_LABELS = {
+    NO_FAILURE: "No progression",
+    "strictly local": "Strictly local",
+    "mixed": "Mixed",
+    "strictly de novo": "Strictly de novo",
+    "unknown": "Pattern unknown",
+}
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,9 +78,15 @@ def _declared(inp: ReportInput, column: str, table: str) -> Covariate | None:
     return next((c for c in inp.settings.covariates if c.column == column and c.table == table), None)
 
 
-def _covariate(frame: pd.DataFrame, data: dict[str, pd.Series], out: list[Variable], skipped: list[str],
-               column: str, cov: Covariate | None) -> None:
-    """Add one study covariate: as declared, else by what the column holds (dates and identifiers left out)."""
+def _covariate(
+    frame: pd.DataFrame,
+    data: dict[str, pd.Series],
+    out: list[Variable],
+    skipped: list[str],
+    column: str,
+    cov: Covariate | None,
+) -> None:
+    """Add one study covariate: as declared, else by what the column holds (dates, identifiers left out)."""
     s = frame[column]
     key = f"cov:{column}"
     if cov is not None:
@@ -122,8 +133,9 @@ def _covariate(frame: pd.DataFrame, data: dict[str, pd.Series], out: list[Variab
     out.append(Variable(key, label, "category"))
 
 
-def summary_table(frame: pd.DataFrame, variables: Sequence[Variable], group: str | None,
-                  group_order: Sequence[str]) -> Any:
+def summary_table(
+    frame: pd.DataFrame, variables: Sequence[Variable], group: str | None, group_order: Sequence[str]
+) -> Any:
     """The ``tableone.TableOne`` of ``frame`` (the numbers of Table 1).
 
     Parameters
@@ -148,15 +160,27 @@ def summary_table(frame: pd.DataFrame, variables: Sequence[Variable], group: str
         order[group] = list(group_order)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # tableone warns about small counts; the test column says which test
-        return TableOne(frame, columns=[v.column for v in variables], categorical=cats,
-                        nonnormal=[v.column for v in variables if v.kind == "median"], groupby=group,
-                        rename={v.column: v.label for v in variables}, pval=group is not None,
-                        htest_name=group is not None, smd=group is not None, missing=True, include_null=False,
-                        order=order or None, overall=True, decimals=1)
+        return TableOne(
+            frame,
+            columns=[v.column for v in variables],
+            categorical=cats,
+            nonnormal=[v.column for v in variables if v.kind == "median"],
+            groupby=group,
+            rename={v.column: v.label for v in variables},
+            pval=group is not None,
+            htest_name=group is not None,
+            smd=group is not None,
+            missing=True,
+            include_null=False,
+            order=order or None,
+            overall=True,
+            decimals=1,
+        )
 
 
-def _rows(t1: Any, variables: Sequence[Variable], groups: Sequence[str],
-          group_labels: dict[str, str]) -> tuple[tuple[str, ...], list[tuple[Cell, ...]], pd.DataFrame, set[int]]:
+def _rows(
+    t1: Any, variables: Sequence[Variable], groups: Sequence[str], group_labels: dict[str, str]
+) -> tuple[tuple[str, ...], list[tuple[Cell, ...]], pd.DataFrame, set[int]]:
     """The HTML rows and the CSV data of a TableOne (its printed strings, unchanged)."""
     tab = t1.tableone
     tab = tab.droplevel(0, axis=1) if isinstance(tab.columns, pd.MultiIndex) else tab
@@ -176,10 +200,19 @@ def _rows(t1: Any, variables: Sequence[Variable], groups: Sequence[str],
             vals = pd.to_numeric(rec[smd_cols], errors="coerce").abs()
             smd = f"{vals.mean():.3f}" if vals.notna().any() else ""
         p_txt = str(rec.get("P-Value", "")).strip() if grouped else ""
-        cells = [str(rec.get("Overall", "")), *(str(rec.get(g, "")) for g in groups), str(rec.get("Missing", ""))]
+        cells = [
+            str(rec.get("Overall", "")),
+            *(str(rec.get(g, "")) for g in groups),
+            str(rec.get("Missing", "")),
+        ]
         extra = [smd, p_txt, str(rec.get("Test", "")).strip()] if grouped else []
-        records.append({"characteristic": var, "level": level,
-                        **{h: v for h, v in zip(header[1:], [*cells, *extra], strict=False)}})
+        records.append(
+            {
+                "characteristic": var,
+                "level": level,
+                **{h: v for h, v in zip(header[1:], [*cells, *extra], strict=False)},
+            }
+        )
         if level:
             if var != current:
                 # the variable's own row: its name, missing count, SMD, p and test; its levels below it
@@ -187,8 +220,9 @@ def _rows(t1: Any, variables: Sequence[Variable], groups: Sequence[str],
                 head_row: list[Cell] = [text(var), *(text("") for _ in cells[:-1]), text(cells[-1])]
                 head_row += [text(x) for x in extra]
                 rows.append(tuple(head_row))
-            rows.append((text("\u2003" + level), *(text(c) for c in cells[:-1]), text(""),
-                         *(text("") for _ in extra)))
+            rows.append(
+                (text("\u2003" + level), *(text(c) for c in cells[:-1]), text(""), *(text("") for _ in extra))
+            )
         else:
             current = var
             rows.append((text(var), *(text(c) for c in cells), *(text(x) for x in extra)))
@@ -220,14 +254,18 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
             data[col] = pd.to_numeric(p[col], errors="coerce")
             variables.append(Variable(col, label, "median"))
     ext = les.assign(e=les["extranodal"].astype("boolean")).groupby("patient_id")["e"].any()
-    data["any_extranodal"] = _yes_no(pd.Series(ext.reindex(p["patient_id"]).to_numpy(), index=p.index)
-                                     .astype("boolean"))
+    data["any_extranodal"] = _yes_no(
+        pd.Series(ext.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
+    )
     variables.append(Variable("any_extranodal", "Any extranodal lesion", "category", ("no", "yes")))
     if "bridging_rt" in les.columns:
         br = les.assign(b=les["bridging_rt"].astype("boolean")).groupby("patient_id")["b"].any()
-        data["any_bridging"] = _yes_no(pd.Series(br.reindex(p["patient_id"]).to_numpy(), index=p.index)
-                                       .astype("boolean"))
-        variables.append(Variable("any_bridging", "Bridging radiotherapy to any lesion", "category", ("no", "yes")))
+        data["any_bridging"] = _yes_no(
+            pd.Series(br.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
+        )
+        variables.append(
+            Variable("any_bridging", "Bridging radiotherapy to any lesion", "category", ("no", "yes"))
+        )
     for c in inp.patient_covariates:
         _covariate(p, data, variables, skipped, c, _declared(inp, c, "patients"))
     group = None
@@ -239,8 +277,11 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
 
             raise ReportError(raise_missing)
         g = p[by].astype(object).where(p[by].notna(), pd.NA)
-        present = [x for x in (NO_FAILURE, *PATTERNS) if (g == x).any()] if by == "pattern" else sorted(
-            {str(x) for x in g.dropna()})
+        present = (
+            [x for x in (NO_FAILURE, *PATTERNS) if (g == x).any()]
+            if by == "pattern"
+            else sorted({str(x) for x in g.dropna()})
+        )
         data["_group"] = g.map(lambda v: v if v is pd.NA else str(v))
         if len(present) > 1:
             group, groups = "_group", present
@@ -249,16 +290,29 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
     labels = _GROUP_LABELS if by == "pattern" else {}
     header, rows, df, headings = _rows(t1, variables, groups, labels)
     by_words = "the failure pattern at first progression" if by == "pattern" else by
-    note = ("Median [Q1,Q3] or mean (SD) as declared; n (%) of patients with a known value; Missing: patients "
-            f"without a value. Columns: {by_words}. p: the test named per row (Kruskal-Wallis for a median, "
-            "one-way ANOVA or Welch's t-test for a mean, chi-square for categories; Fisher's exact test for a "
-            "2 x 2 table with an expected count under 5; \"warning: expected count < 5\" marks a larger table "
-            "whose chi-square test may be invalid). SMD: standardised mean difference (with more than two "
-            "groups, the mean of the pairwise absolute SMDs). Made by tableone.")
+    note = (
+        "Median [Q1,Q3] or mean (SD) as declared; n (%) of patients with a known value; Missing: patients "
+        f"without a value. Columns: {by_words}. p: the test named per row (Kruskal-Wallis for a median, "
+        "one-way ANOVA or Welch's t-test for a mean, chi-square for categories; Fisher's exact test for a "
+        '2 x 2 table with an expected count under 5; "warning: expected count < 5" marks a larger table '
+        "whose chi-square test may be invalid). SMD: standardised mean difference (with more than two "
+        "groups, the mean of the pairwise absolute SMDs). Made by tableone."
+    )
     if skipped:
-        note += " Not summarised, to keep identifiers and calendar dates out of the report: " + "; ".join(skipped) + "."
-    return ReportTable("table1_cohort", "Table 1. Patient characteristics", header, tuple(rows), df, note,
-                       frozenset(headings))
+        note += (
+            " Not summarised, to keep identifiers and calendar dates out of the report: "
+            + "; ".join(skipped)
+            + "."
+        )
+    return ReportTable(
+        "table1_cohort",
+        "Table 1. Patient characteristics",
+        header,
+        tuple(rows),
+        df,
+        note,
+        frozenset(headings),
+    )
 
 
 def lesion_table(inp: ReportInput) -> ReportTable:
@@ -290,27 +344,42 @@ def lesion_table(inp: ReportInput) -> ReportTable:
     if "bridging_rt" in les.columns:
         data["bridging_rt"] = _yes_no(les["bridging_rt"].astype("boolean"))
         variables.append(Variable("bridging_rt", "Bridging radiotherapy", "category", ("no", "yes")))
-    site = les["site"].astype(object).where(les["site"].notna(), pd.NA).map(
-        lambda v: v if v is pd.NA else str(v).strip().lower())
+    site = (
+        les["site"]
+        .astype(object)
+        .where(les["site"].notna(), pd.NA)
+        .map(lambda v: v if v is pd.NA else str(v).strip().lower())
+    )
     top = site.value_counts().sort_values(ascending=False, kind="mergesort").index[:MAX_SITES]
     data["site"] = site.map(lambda v: v if v is pd.NA or v in set(top) else "other sites")
     variables.append(Variable("site", "Site", "category"))
     for c in inp.lesion_covariates:
         _covariate(les, data, variables, skipped, c, _declared(inp, c, "lesions"))
     lf = les["local_failure"].astype("boolean")
-    data["_group"] = pd.Series(np.where(lf.isna(), "unknown", np.where(lf.fillna(False), "yes", "no")),
-                               index=les.index, dtype=object)
+    data["_group"] = pd.Series(
+        np.where(lf.isna(), "unknown", np.where(lf.fillna(False), "yes", "no")), index=les.index, dtype=object
+    )
     groups = [g for g in ("yes", "no", "unknown") if (data["_group"] == g).any()]
     frame = pd.DataFrame(data)
-    t1 = summary_table(frame, variables, "_group" if len(groups) > 1 else None, groups if len(groups) > 1 else [])
+    t1 = summary_table(
+        frame, variables, "_group" if len(groups) > 1 else None, groups if len(groups) > 1 else []
+    )
     labels = {"yes": "Local failure", "no": "No local failure", "unknown": "Outcome unknown"}
     header, rows, df, headings = _rows(t1, variables, groups if len(groups) > 1 else [], labels)
-    note = ("Baseline lesions by local failure at first progression (outcome unknown: lesions of patients whose "
-            "pattern is unknown). Median [Q1,Q3]; n (%) of lesions with a known value. p-values treat lesions "
-            "as independent (the lesions of one patient are not): descriptive only; the lesion-level odds "
-            "ratios (GEE) account for the clustering. Made by tableone.")
+    note = (
+        "Baseline lesions by local failure at first progression (outcome unknown: lesions of patients whose "
+        "pattern is unknown). Median [Q1,Q3]; n (%) of lesions with a known value. p-values treat lesions "
+        "as independent (the lesions of one patient are not): descriptive only; the lesion-level odds "
+        "ratios (GEE) account for the clustering. Made by tableone."
+    )
     if skipped:
         note += " Not summarised: " + "; ".join(skipped) + "."
-    return ReportTable("table1_lesions", "Baseline lesions by local failure", header, tuple(rows), df, note,
-                       frozenset(headings))
-
+    return ReportTable(
+        "table1_lesions",
+        "Baseline lesions by local failure",
+        header,
+        tuple(rows),
+        df,
+        note,
+        frozenset(headings),
+    )
