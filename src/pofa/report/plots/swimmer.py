@@ -168,7 +168,7 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     labelled = n <= MAX_LABELLED
     n_panels = max(1, math.ceil(n / ROWS_PER_PANEL)) if labelled else 1
     rows = math.ceil(n / n_panels)
-    height = min(9.0, max(3.0, 1.3 + 0.115 * rows)) if labelled else 7.5
+    height = min(9.0, max(3.0, 1.2 + 0.1 * rows)) if labelled else 7.5
     fig = Figure(figsize=(7.0, height), layout="constrained")
     axes = fig.subplots(1, n_panels, squeeze=False)[0]
     max_t = float(df["os_months"].max())
