@@ -225,7 +225,10 @@ def patient_term_label(term: PatientTerm, settings: Settings, step: float = 1.0)
     cov = _covariate(settings, term.text, "patients")
     word, unit = _words(term.text, settings, "patients")
     if cov is not None and cov.type.value in ("number", "whole number"):
-        per = f"{step:g} {unit}".strip() if (unit or step != 1) else "unit"
+        if step == 1:
+            per = (unit[:-1] if unit.endswith("s") else f"1 {unit}") if unit else "unit"
+        else:
+            per = f"{step:g} {unit}".strip()
         return _cap(f"{word} (per {per})")
     return _cap(word)
 

@@ -93,7 +93,7 @@ def plot_lesion_scatter(
                 marker=marker,
                 alpha=0.75,
                 linewidths=0.3,
-                edgecolors="black" if n <= 300 else "none",
+                edgecolors=None if marker == "x" else ("black" if n <= 300 else "none"),
                 rasterized=n > RASTERIZE_ABOVE,
                 label=f"{label} ({len(pts)})",
                 gid=f"scatter:{cls}",
