@@ -887,11 +887,16 @@ class StudyResults:
         TypeError
             For an object that is not a step result.
         """
-        for name, cls in (("lesion_models", LesionModels), ("survival", SurvivalResults),
-                          ("patient_models", PatientModels), ("competing_risks", CompetingRisksResults),
-                          ("cutpoints", Cutpoints)):
-            if isinstance(part, cls):
-                return replace(self, **{name: part})
+        if isinstance(part, LesionModels):
+            return replace(self, lesion_models=part)
+        if isinstance(part, SurvivalResults):
+            return replace(self, survival=part)
+        if isinstance(part, PatientModels):
+            return replace(self, patient_models=part)
+        if isinstance(part, CompetingRisksResults):
+            return replace(self, competing_risks=part)
+        if isinstance(part, Cutpoints):
+            return replace(self, cutpoints=part)
         raise TypeError(f"not a step result: {type(part).__name__}")
 
     def json_entries(self) -> dict[str, Any]:

@@ -54,7 +54,7 @@ def rc_context() -> Any:
     """
     rc = dict(RC)
     rc["axes.prop_cycle"] = cycler(color=_CYCLE)
-    return matplotlib.rc_context(rc)
+    return matplotlib.rc_context(rc)  # type: ignore[arg-type]
 
 
 @dataclass(frozen=True, slots=True)

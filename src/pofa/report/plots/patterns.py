@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from pofa.classify import PatternCounts
 from pofa.report.format import fmt_count, fmt_pct
@@ -80,7 +81,7 @@ def plot_patterns(ax: Axes, counts: PatternCounts) -> dict[str, int]:
     ax.set_ylabel("Patients")
     top = max(vals) if vals else 0
     ax.set_ylim(0, max(1.0, top * 1.18 + 0.5))
-    ax.yaxis.get_major_locator().set_params(integer=True)
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_title(f"Pattern at first progression ({fmt_count(counts.recurred)} recurred patients)", loc="left")
     return heights
 

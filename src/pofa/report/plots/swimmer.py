@@ -9,6 +9,7 @@ from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
 from matplotlib.collections import PolyCollection
 from matplotlib.figure import Figure
@@ -137,7 +138,7 @@ def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool 
     return labels[::-1]
 
 
-def _legend_handles(ax: Axes, df: pd.DataFrame) -> tuple[list[object], list[str]]:
+def _legend_handles(ax: Axes, df: pd.DataFrame) -> tuple[list[Artist], list[str]]:
     handles, labs = ax.get_legend_handles_labels()
     for p in (NO_FAILURE, *PATTERNS):
         if (df["pattern"] == p).any():

@@ -221,7 +221,8 @@ def _xlsx_value(v: Any) -> Any:
 
 def table_csv_bytes(table: ReportTable) -> bytes:
     """The table's data as UTF-8 CSV (full precision; blank = missing)."""
-    return table.data.to_csv(index=False, lineterminator="\n").encode("utf-8")
+    text: str = table.data.to_csv(index=False, lineterminator="\n")
+    return text.encode("utf-8")
 
 
 def write_table(table: ReportTable, folder: Path) -> list[Path]:
