@@ -154,6 +154,7 @@ def summary_table(
     """
     from tableone import TableOne
 
+    variables = [v for v in variables if frame[v.column].notna().any()]  # a column without values: no row
     cats = [v.column for v in variables if v.kind == "category"]
     order = {v.column: list(v.levels) for v in variables if v.kind == "category" and v.levels}
     if group is not None:
@@ -286,6 +287,7 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
         if len(present) > 1:
             group, groups = "_group", present
     frame = pd.DataFrame(data)
+    skipped += [f"{v.label} (no values)" for v in variables if not frame[v.column].notna().any()]
     t1 = summary_table(frame, variables, group, groups)
     labels = _GROUP_LABELS if by == "pattern" else {}
     header, rows, df, headings = _rows(t1, variables, groups, labels)
@@ -300,7 +302,7 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
     )
     if skipped:
         note += (
-            " Not summarised, to keep identifiers and calendar dates out of the report: "
+            " Not summarised (dates and identifier-like text never are): "
             + "; ".join(skipped)
             + "."
         )
@@ -361,6 +363,7 @@ def lesion_table(inp: ReportInput) -> ReportTable:
     )
     groups = [g for g in ("yes", "no", "unknown") if (data["_group"] == g).any()]
     frame = pd.DataFrame(data)
+    skipped += [f"{v.label} (no values)" for v in variables if not frame[v.column].notna().any()]
     t1 = summary_table(
         frame, variables, "_group" if len(groups) > 1 else None, groups if len(groups) > 1 else []
     )
