@@ -147,7 +147,7 @@ def plot_forest(
             marker="D",
             markersize=6,
             markerfacecolor="none",
-            markeredgecolor=OKABE_ITO["vermillion"],
+            markeredgecolor=OKABE_ITO["black"],
             markeredgewidth=1.1,
             label="Published OR (paper)",
             gid="forest:published",
