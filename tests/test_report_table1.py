@@ -115,3 +115,36 @@ def test_identifiers_and_dates_are_not_summarised(inp: ReportInput) -> None:
     )
     assert "full_name (80 distinct values" in t.note and "birth (a date)" in t.note
     assert not any("Name 1" in str(v) for v in t.data.to_numpy().ravel())
+
+
+@pytest.mark.slow
+def test_bundled_demo_sets_the_paper_beside_its_own_and_reconciles_counts() -> None:
+    from pofa.data import bundled_study
+    from pofa.report.tables import build_tables
+
+    result = run_analysis(pofa.load_study(bundled_study("demo")))
+    inp = as_report_input(result)
+    assert inp.simulated and inp.paper_demo
+    tables = {t.name: t for t in build_tables(inp)}
+    paper = tables["paper_comparison"].data
+    assert list(paper["paper"][:3]) == ["36/63 (57%)", "31/36 (86%)", "13/36 (36%)"]
+    assert list(paper["demo"][:3]) == [
+        result.patterns.recurred,
+        result.patterns.local_component,
+        result.patterns.strictly_local,
+    ]
+    assert [float(x) for x in paper["paper"][4:]] == [2.34, 2.08, 1.49, 2.41, 3.36]
+    # 123 lesions failed locally at first progression; the competing-risk table counts 127 local-failure
+    # events (any time): its note says how many came later, and the numbers add up
+    doc = result.to_json()
+    events = doc["competing_risks"]["lesions"]["overall"]["causes"][0]["curves"][0]["events"]
+    at_first = doc["patterns"]["local_failure_lesions"]
+    later = result.statistics.competing_risks.lesions_later_local_failures
+    assert events == at_first + later and later > 0
+    assert f"{later} lesion(s) failed locally only after first progression" in tables["competing_risks"].note
+    assert result.statistics.lesion_models.n_events == at_first
+    # the exploratory caveat of the cut-points is written once
+    cut = tables["cutpoints"]
+    assert cut.note.count("EXPLORATORY") == 1 and "exploratory" not in " ".join(
+        str(c) for c in cut.data.get("reason", [])
+    )

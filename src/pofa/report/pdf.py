@@ -187,6 +187,20 @@ class DevTools:
                 return result
             self.events.append(reply)
 
+    def drain(self, seconds: float) -> None:
+        """Collect late events for a while.
+
+        Parameters
+        ----------
+        seconds : float
+        """
+        deadline = time.monotonic() + seconds
+        try:
+            while True:
+                self.events.append(self.read_message(deadline))
+        except TimeoutError:
+            pass
+
     def open_page(self, url: str, timeout: float = 60.0) -> str:
         """Open ``url`` in a new target and wait until it has loaded; returns the session id.
 
