@@ -20,10 +20,12 @@ import pytest
 import pofa
 from pofa.report import ReportError, ReportInput, report_writer, write_report, write_run_manifest
 from pofa.report.example import analyse, simulated_analysis
-from pofa.report.format import displayed_matches, fmt_p, fmt_pct, lookup, p_phrase, term_label
+from pofa.report.format import displayed_matches, fmt_p, fmt_pct, p_phrase
 from pofa.report.methods import methods_text
 from pofa.report.model import as_report_input, sequence_numbers
 from pofa.settings import Settings
+from pofa.stats.study_stats import lesion_term_label
+from results_path import lookup
 
 VERSIONS = {"pofa": "0.1.0", "python": "3.11", "numpy": "2", "matplotlib": "3"}
 
@@ -222,10 +224,10 @@ def test_every_number_shown_equals_results_json(out: Path) -> None:
     assert {f"patient_models[{i}].hr" for i in range(len(results["patient_models"]))} <= shown
     assert any(p.startswith("competing_risks.patients.overall.causes[0].curves[0].landmarks") for p in shown)
     assert any(p.startswith("competing_risks.patients.by_group.causes[0].gray.p") for p in shown)
-    # images: PNG data URIs, each with alt text
+    # images: SVG data URIs (the drawing the PNG files are rendered from), each with alt text
     assert len(parser.img) >= 7
     assert all(
-        str(i["src"]).startswith("data:image/png;base64,") and len(str(i["alt"])) > 30 for i in parser.img
+        str(i["src"]).startswith("data:image/svg+xml;base64,") and len(str(i["alt"])) > 30 for i in parser.img
     )
 
 
@@ -327,16 +329,19 @@ def test_tables_hold_the_results_and_the_cohort(out: Path, analysed) -> None:
     xl = pd.read_excel(out / "tables" / "lesion_models.xlsx", sheet_name="lesion_models")
     pd.testing.assert_frame_equal(xl, lm, check_dtype=False)
     t1 = pd.read_csv(out / "tables" / "table1_cohort.csv")
-    per = analysed.lesions.groupby("patient_id").size()
-    row = t1.loc[t1["characteristic"] == "Baseline lesions per patient, median (IQR)"].iloc[0]
-    assert (
-        row["median"] == per.median() and row["q1"] == per.quantile(0.25) and row["q3"] == per.quantile(0.75)
-    )
-    ext = t1.loc[t1["characteristic"] == "Extranodal, n (%)"].iloc[0]
-    assert ext["n"] == int(analysed.lesions["extranodal"].sum())
-    assert "age, median (IQR)" in set(t1["characteristic"]) and "sex: F" in set(t1["characteristic"])
+    per = analysed.lesions.groupby("patient_id").size().reindex(analysed.patients["patient_id"], fill_value=0)
+    row = t1.loc[t1["characteristic"] == "Baseline lesions per patient, median [Q1,Q3]"].iloc[0]
+    q = per.quantile([0.5, 0.25, 0.75]).to_numpy()
+    assert row["Overall"] == f"{q[0]:.1f} [{q[1]:.1f},{q[2]:.1f}]" and row["Test"] == "Kruskal-Wallis"
+    les = pd.read_csv(out / "tables" / "table1_lesions.csv", keep_default_na=False)
+    ext = les.loc[(les["characteristic"] == "Extranodal, n (%)") & (les["level"] == "yes")].iloc[0]
+    n_ext = int(analysed.lesions["extranodal"].sum())
+    assert ext["Overall"] == f"{n_ext} ({100 * n_ext / len(analysed.lesions):.1f})"
+    chars = set(t1["characteristic"])
+    assert "Age, median [Q1,Q3]" in chars and "Sex, n (%)" in chars
+    assert {"No progression", "Mixed", "Missing", "p", "Test"} <= set(t1.columns)
     pats = pd.read_csv(out / "tables" / "failure_patterns.csv")
-    assert dict(zip(pats["key"], pats["patients"], strict=True))["mixed"] == results["patterns"]["mixed"]
+    assert dict(zip(pats["key"], pats["count"], strict=True))["mixed"] == results["patterns"]["mixed"]
     xlsx = zipfile.ZipFile(out / "tables" / "table1_cohort.xlsx")
     assert all(i.date_time == (1980, 1, 1, 0, 0, 0) for i in xlsx.infolist())
     assert "dcterms:created" not in xlsx.read("docProps/core.xml").decode()
@@ -405,9 +410,10 @@ def test_number_formats() -> None:
     ]
     assert p_phrase(0.0004) == "p < 0.001" and p_phrase(0.02) == "p = 0.02"
     assert [fmt_pct(13, 40), fmt_pct(31, 36), fmt_pct(5, 36), fmt_pct(1, 0)] == ["33%", "86%", "14%", "NE"]
-    assert term_label("diameter_cm>=5") == "Diameter \u2265 5 cm"
-    assert term_label("any diameter_cm>=5") == "Any lesion diameter \u2265 5 cm"
-    assert term_label("suvmax>=10") == "SUVmax \u2265 10" and term_label("extranodal") == "Extranodal"
+    s = Settings()
+    assert lesion_term_label("diameter_cm>=5", s) == "Diameter \u2265 5 cm"
+    assert lesion_term_label("suvmax>=10", s) == "SUVmax \u2265 10"
+    assert lesion_term_label("extranodal", s) == "Extranodal"
 
 
 def test_analyse_adds_the_statistics(analysed) -> None:

@@ -1,6 +1,7 @@
 """report.html in a real browser: Debian's headless Chromium, driven over the DevTools protocol.
 
-The test talks to Chromium through ``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-separated JSON
+The test talks to Chromium (pofa.report.pdf's client, the one ``pofa analyze --pdf`` uses) through
+``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-separated JSON
 messages), so it needs no driver, no websocket library and no network port. It checks that every image
 loads, that the console shows no error, that no request leaves the file, and that every number the report
 shows equals results.json. A full-page screenshot and a PDF print are saved under the test's temporary folder
@@ -10,11 +11,9 @@ shows equals results.json. A full-page screenshot and a PDF print are saved unde
 from __future__ import annotations
 
 import base64
-import fcntl
 import json
 import os
 import re
-import select
 import shutil
 import subprocess
 import time
@@ -25,140 +24,11 @@ import pytest
 
 from pofa.report import write_report
 from pofa.report.example import simulated_analysis
-from pofa.report.format import displayed_matches, lookup
+from pofa.report.format import displayed_matches
+from pofa.report.pdf import DevTools, find_chromium
+from results_path import lookup
 
 SKIP_REASON = "Debian package chromium not installed (.ci/run installs it)"
-
-
-def find_chromium() -> str | None:
-    for name in ("chromium", "chromium-browser", "google-chrome"):
-        path = shutil.which(name)
-        if path:
-            return path
-    return "/usr/bin/chromium" if os.access("/usr/bin/chromium", os.X_OK) else None
-
-
-class DevTools:
-    """A minimal Chrome DevTools Protocol client over --remote-debugging-pipe."""
-
-    def __init__(self, exe: str, profile: Path) -> None:
-        to_child_r, self._to_child = os.pipe()
-        self._from_child, from_child_w = os.pipe()
-        # park the child's ends on high descriptors first, so the dup2 calls below cannot clobber them
-        hi_r = fcntl.fcntl(to_child_r, fcntl.F_DUPFD_CLOEXEC, 100)
-        hi_w = fcntl.fcntl(from_child_w, fcntl.F_DUPFD_CLOEXEC, 100)
-        os.close(to_child_r)
-        os.close(from_child_w)
-
-        def child_fds() -> None:  # runs in the child between fork and exec
-            os.dup2(hi_r, 3)  # Chromium reads commands from fd 3 ...
-            os.dup2(hi_w, 4)  # ... and writes replies and events to fd 4
-
-        args = [
-            exe,
-            "--headless",
-            "--no-sandbox",
-            "--disable-gpu",
-            "--disable-quic",
-            "--no-first-run",
-            "--disable-background-networking",
-            "--disable-component-update",
-            "--disable-sync",
-            "--disable-extensions",
-            "--disable-default-apps",
-            "--mute-audio",
-            "--hide-scrollbars",
-            f"--user-data-dir={profile}",
-            "--remote-debugging-pipe",
-            "about:blank",
-        ]
-        self.proc = subprocess.Popen(
-            args,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.PIPE,
-            close_fds=False,
-            preexec_fn=child_fds,
-        )
-        os.close(hi_r)
-        os.close(hi_w)
-        self._buf = b""
-        self._id = 0
-        self.events: list[dict[str, Any]] = []
-
-    def _read_message(self, deadline: float) -> dict[str, Any]:
-        while b"\0" not in self._buf:
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError("Chromium did not answer in time")
-            ready, _, _ = select.select([self._from_child], [], [], left)
-            if ready:
-                chunk = os.read(self._from_child, 1 << 20)
-                if not chunk:
-                    err = self.proc.stderr.read().decode(errors="replace") if self.proc.stderr else ""
-                    raise RuntimeError(f"Chromium closed the DevTools pipe: {err[-2000:]}")
-                self._buf += chunk
-        msg, self._buf = self._buf.split(b"\0", 1)
-        return json.loads(msg)
-
-    def send(
-        self,
-        method: str,
-        params: dict[str, Any] | None = None,
-        session: str | None = None,
-        timeout: float = 60.0,
-    ) -> dict[str, Any]:
-        self._id += 1
-        msg: dict[str, Any] = {"id": self._id, "method": method, "params": params or {}}
-        if session:
-            msg["sessionId"] = session
-        os.write(self._to_child, json.dumps(msg).encode() + b"\0")
-        deadline = time.monotonic() + timeout
-        while True:
-            reply = self._read_message(deadline)
-            if reply.get("id") == self._id:
-                if "error" in reply:
-                    raise RuntimeError(f"{method} failed: {reply['error']}")
-                return reply.get("result", {})
-            self.events.append(reply)
-
-    def wait_for(self, method: str, timeout: float = 60.0) -> dict[str, Any]:
-        for ev in self.events:
-            if ev.get("method") == method:
-                return ev
-        deadline = time.monotonic() + timeout
-        while True:
-            ev = self._read_message(deadline)
-            self.events.append(ev)
-            if ev.get("method") == method:
-                return ev
-
-    def drain(self, seconds: float) -> None:
-        """Collect late events for a while."""
-        deadline = time.monotonic() + seconds
-        try:
-            while True:
-                self.events.append(self._read_message(deadline))
-        except TimeoutError:
-            pass
-
-    def close(self) -> None:
-        try:
-            self.send("Browser.close", timeout=10)
-        except Exception:  # noqa: BLE001 - the browser may already be gone
-            pass
-        try:
-            self.proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(timeout=10)
-        for fd in (self._to_child, self._from_child):
-            try:
-                os.close(fd)
-            except OSError:
-                pass
-        if self.proc.stderr:
-            self.proc.stderr.close()
 
 
 _PAGE_PROBE = """
@@ -215,7 +85,7 @@ def visit(dt: DevTools, session: str, url: str) -> list[dict[str, Any]]:
     dt.send("Page.navigate", {"url": url}, session=session)
     deadline = time.monotonic() + 60
     while not any(ev.get("method") == "Page.loadEventFired" for ev in dt.events[first:]):
-        dt.events.append(dt._read_message(deadline))
+        dt.events.append(dt.read_message(deadline))
     dt.drain(0.5)
     return dt.events[first:]
 
@@ -351,3 +221,51 @@ def test_report_in_headless_chromium(tmp_path: Path) -> None:
         assert heading in page["text"]
     assert not re.search(r"\b(19|20)\d\d-\d\d-\d\d\b", page["text"])
     assert not any(pid in page["text"] for pid in result.patients["patient_id"])
+
+
+def _pdf_pages_text(pdf: Path) -> list[str]:
+    out = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True)
+    return out.stdout.split("\f")
+
+
+@pytest.mark.browser
+@pytest.mark.slow
+def test_demo_report_prints_to_few_pages_with_each_figure_beside_its_caption(tmp_path: Path) -> None:
+    """The bundled demo printed by Chromium (``pofa analyze --pdf``'s writer): at most 10 A4 pages, and each
+    figure's caption on the page of its figure.
+
+    Each figure of a simulated study carries "SIMULATED DATA, NOT PATIENTS" in its footer (text of the SVG,
+    so pdftotext reads it on the page where the figure is drawn): on every page, the figure captions
+    ("Figure N.") and the figure footers must be as many. A caption pushed to another page than its figure
+    breaks the count on both pages.
+    """
+    import pofa
+    from pofa.analysis import WRITERS, run_analysis, write_outputs
+    from pofa.data import bundled_study
+    from pofa.report.pdf import PDF_NAME, pdf_page_count, pdf_writer, print_pdf
+
+    chromium = require_chromium()
+    if shutil.which("pdftotext") is None:
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail("pdftotext (poppler-utils) not installed; .ci/run installs it")
+        pytest.skip("pdftotext (poppler-utils) not installed")
+    result = run_analysis(pofa.load_study(bundled_study("demo")))
+    out = write_outputs(result, tmp_path / "out", writers=(*WRITERS, pdf_writer))
+    pdf = out / PDF_NAME
+    data = pdf.read_bytes()
+    assert data[:5] == b"%PDF-"
+    assert PDF_NAME in json.loads((out / "results.json").read_text(encoding="utf-8"))["files"]
+    n_pages = pdf_page_count(data)
+    assert 3 <= n_pages <= 10, n_pages
+    pages = _pdf_pages_text(pdf)
+    assert "SIMULATED DATA, NOT PATIENTS. This study" in pages[0]  # the first screen says so
+    n_figures = 0
+    for k, page in enumerate(pages, start=1):
+        captions = len(re.findall(r"Figure \d+\. ", page))
+        footers = len(re.findall(r"SIMULATED DATA, NOT PATIENTS\s*$", page, flags=re.MULTILINE))
+        assert captions == footers, (k, captions, footers)
+        n_figures += captions
+    assert n_figures >= 7
+    # Letter paper too, within one page of A4
+    letter = tmp_path / "letter.pdf"
+    assert print_pdf(out / "report.html", letter, paper="Letter", chromium=chromium) <= n_pages + 1

@@ -80,7 +80,7 @@ def test_one_mip_figure_per_recurred_patient(analysed: tuple[StudyFiles, Path]) 
         assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
         assert f"Baseline and failure scans of patient {k}." in section
     # self-contained: embedded images, no file links
-    assert section.count('src="data:image/png;base64,') == len(names)
+    assert section.count('src="data:image/svg+xml;base64,') == len(names)
     # no identifiers and no dates unless --show-ids (in the text: the images are base64)
     text = re.sub(r'src="data:[^"]*"', "", section)
     for t in files.truth:

@@ -45,6 +45,7 @@ from pofa.errors import PofaError, StudyError
 from pofa.features import patient_features, survival_endpoints
 from pofa.schema import TABLES, TableName
 from pofa.settings import Settings
+from pofa.stats.results import StudyResults
 from pofa.study import Study
 
 RESULTS_JSON = "results.json"
@@ -103,7 +104,11 @@ class AnalysisResult:
     classification : Classification
         Failure rows, lesion outcomes, patient patterns and notes.
     stats : Mapping[str, Any]
-        JSON-ready results of the analysis steps, by results.json key.
+        JSON-ready results of the analysis steps, by results.json key (for the statistics of
+        :mod:`pofa.stats.study_stats`, written from :attr:`statistics`).
+    statistics : StudyResults
+        The typed results of the statistics steps (what the report renders; results.json is written from
+        them).
     """
 
     pofa_version: str
@@ -115,6 +120,7 @@ class AnalysisResult:
     classification: Classification
     _patients: pd.DataFrame = field(repr=False)
     stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    statistics: StudyResults = field(default_factory=StudyResults)
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -142,6 +148,23 @@ class AnalysisResult:
                             "key")
         return replace(self, stats=MappingProxyType({**self.stats, key: value}))
 
+    def with_statistics(self, part: Any) -> AnalysisResult:
+        """A copy holding a typed step result (:mod:`pofa.stats.results`) and its results.json entries.
+
+        Parameters
+        ----------
+        part : pofa.stats.results.StepResult
+            A typed result with ``json_entries()``.
+
+        Returns
+        -------
+        AnalysisResult
+        """
+        result = replace(self, statistics=self.statistics.with_part(part))
+        for k, v in part.json_entries().items():
+            result = result.with_stats(k, v)
+        return result
+
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
         """The content of results.json (``files``: the files written beside it)."""
         out: dict[str, Any] = {
@@ -165,8 +188,9 @@ class AnalysisStep:
 
     ``run`` receives the result so far and returns a JSON-ready value (numbers, text, lists, mappings;
     non-finite numbers become ``null``; objects with ``to_json()`` are converted), stored under ``key``.
-    A step whose ``key`` is ``"*"`` returns a mapping of several results.json keys to their values (one fit
-    feeding several entries, e.g. ``lesion_models`` and ``lesion_models_info``).
+    A step whose ``key`` is ``"*"`` returns either a typed result of :mod:`pofa.stats.results` (kept in
+    ``statistics``; its ``json_entries()`` go to results.json) or a mapping of several results.json keys to
+    their values (one fit feeding several entries, e.g. ``lesion_models`` and ``lesion_models_info``).
     """
 
     key: str
@@ -177,6 +201,8 @@ class AnalysisStep:
         value = self.run(result)
         if self.key != "*":
             return result.with_stats(self.key, value)
+        if callable(getattr(value, "json_entries", None)):
+            return result.with_statistics(value)
         for k, v in value.items():
             result = result.with_stats(k, v)
         return result
@@ -186,11 +212,11 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
     from pofa.stats import study_stats as ss
 
     return (
-        AnalysisStep("*", lambda r: ss.lesion_level(r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.survival(r.patients, r.settings)),
-        AnalysisStep("*", lambda r: ss.patient_level(r.patients, r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.competing_risks(r.patients, r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.cutpoints(r.patients, r.settings)),
+        AnalysisStep("*", lambda r: ss.lesion_level_results(r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.survival_results(r.patients, r.settings)),
+        AnalysisStep("*", lambda r: ss.patient_level_results(r.patients, r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.competing_risks_results(r.patients, r.lesions, r.settings)),
+        AnalysisStep("*", lambda r: ss.cutpoints_results(r.patients, r.settings)),
         AnalysisStep("*", _radiotherapy_step),
     )
 

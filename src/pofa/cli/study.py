@@ -173,13 +173,25 @@ def analyze(
     show_ids: Annotated[bool, typer.Option("--show-ids",
                                            help="Show patient ids in the report (default: sequence numbers)."
                                            )] = False,
+    pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
+                                      "Chromium).")] = False,
+    paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
     An invalid study stops with its findings (exit 2) and nothing is written. The output folder appears
     complete or not at all.
     """
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids))
+    extra: tuple[Any, ...] = ()
+    if pdf:
+        from functools import partial
+
+        from pofa.report.pdf import PAPER_SIZES, pdf_writer
+
+        if paper not in PAPER_SIZES:
+            raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
+        extra = (partial(pdf_writer, paper=paper),)
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra))
 
 
 def demo(

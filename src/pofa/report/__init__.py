@@ -6,7 +6,8 @@ Entry points::
     write_report(result, "out_dir")   # report.html, figures/, tables/, manifest.json, results.json
 
 ``result`` is a :class:`pofa.analysis.AnalysisResult` or a :class:`ReportInput` (:mod:`pofa.report.model`, the
-documented input shape: the results.json document and the patient and lesion tables). Inside
+documented input shape: the typed results, the results.json document and the patient and lesion tables).
+Inside
 :func:`pofa.analysis.write_outputs`, add :func:`report_writer` to the writers and call
 :func:`write_run_manifest` after results.json is written. matplotlib is imported only when figures are drawn,
 never by ``import pofa`` or ``import pofa.report``.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from pofa.report.model import CumulativeIncidenceCurve, ReportError, ReportInput, as_report_input
+from pofa.report.model import ReportError, ReportInput, as_report_input
 
 if TYPE_CHECKING:
     from pathlib import Path
@@ -24,7 +25,6 @@ if TYPE_CHECKING:
     from pofa.report.html import ReportFiles
 
 __all__ = [
-    "CumulativeIncidenceCurve",
     "ReportError",
     "ReportFiles",
     "ReportInput",

@@ -21,17 +21,10 @@ __all__ = ["analyse", "simulated_analysis"]
 
 
 def analyse(study: Any) -> Any:
-    """:func:`pofa.analysis.run_analysis` of a study plus every statistic of
-    :func:`pofa.stats.study_stats.study_statistics` not already among its results."""
+    """:func:`pofa.analysis.run_analysis` of a study (every statistic of :mod:`pofa.stats.study_stats`)."""
     from pofa.analysis import run_analysis
-    from pofa.stats.study_stats import study_statistics
 
-    result = run_analysis(study)
-    stats = study_statistics(result.patients, result.lesions, result.settings)
-    for key, value in stats.items():
-        if key not in result.stats:
-            result = result.with_stats(key, value)
-    return result
+    return run_analysis(study)
 
 
 def simulated_analysis(

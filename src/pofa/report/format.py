@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 __all__ = [
@@ -28,9 +27,7 @@ __all__ = [
     "fmt_pct",
     "fmt_prob",
     "fmt_ratio",
-    "lookup",
     "p_phrase",
-    "term_label",
 ]
 
 #: Text shown for a number that could not be estimated.
@@ -118,66 +115,6 @@ def fmt_prob(x: Any) -> str:
     if v is None:
         return NOT_ESTIMABLE
     return f"{100.0 * v:.1f}%"
-
-
-_PATH_RE = re.compile(r"([^.\[\]]+)|\[(\d+)\]")
-
-
-def lookup(document: Mapping[str, Any], path: str) -> Any:
-    """The value at ``path`` (``"survival.pfs.median_months"``, ``"lesion_models[3].or"``) of a JSON document.
-
-    Raises ``KeyError`` (with the path) when a key or index is missing.
-    """
-    node: Any = document
-    for m in _PATH_RE.finditer(path):
-        key, index = m.group(1), m.group(2)
-        try:
-            if index is not None:
-                if not isinstance(node, Sequence) or isinstance(node, str):
-                    raise KeyError(path)
-                node = node[int(index)]
-            else:
-                if not isinstance(node, Mapping):
-                    raise KeyError(path)
-                node = node[key]
-        except (IndexError, KeyError):
-            raise KeyError(f"results.json has no {path!r}") from None
-    return node
-
-
-_COLUMN_WORDS = {
-    "diameter_cm": ("diameter", " cm"),
-    "suvmax": ("SUVmax", ""),
-    "mtv_ml": ("MTV", " ml"),
-    "tlg": ("TLG", ""),
-    "extranodal": ("extranodal", ""),
-    "bridging_rt": ("bridging RT", ""),
-}
-_TERM_RE = re.compile(
-    r"^(?P<any>any\s+)?(?P<col>[A-Za-z_][A-Za-z0-9_]*)\s*(?P<op>>=|<=|>|<)\s*(?P<x>[-+0-9.eE]+)$"
-)
-
-
-def term_label(term: str) -> str:
-    """Readable label of a risk-factor term: ``"diameter_cm>=5"`` -> ``"Diameter \u2265 5 cm"``,
-    ``"any diameter_cm>=5"`` -> ``"Any lesion diameter \u2265 5 cm"``; other terms are returned as they are
-    (the term itself is always shown in the tables as well)."""
-    t = term.strip()
-    m = _TERM_RE.match(t)
-    ops = {">=": "\u2265", "<=": "\u2264", ">": ">", "<": "<"}
-    if m:
-        word, unit = _COLUMN_WORDS.get(m.group("col"), (m.group("col"), ""))
-        body = f"{word} {ops[m.group('op')]} {m.group('x')}{unit}"
-        if m.group("any"):
-            return f"Any lesion {body}"
-        return body[0].upper() + body[1:]
-    if t in _COLUMN_WORDS:
-        word = _COLUMN_WORDS[t][0]
-        return word[0].upper() + word[1:]
-    if t.startswith("any "):
-        rest = _COLUMN_WORDS.get(t[4:], (t[4:], ""))[0]
-        return f"Any {rest} lesion" if rest != t[4:] else t
-    return t
 
 
 def displayed_matches(text: str, value: Any) -> bool:

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa.atomic import write_bytes, write_text
-from pofa.report.format import DASH, fmt_count, fmt_months, fmt_pct, fmt_ratio, lookup, p_phrase, term_label
+from pofa.report.format import DASH, fmt_count, fmt_months, fmt_pct, fmt_ratio, p_phrase
 from pofa.report.model import ReportError, ReportInput, as_report_input
 from pofa.report.tables import Frag, ReportTable, num
 
@@ -72,166 +72,180 @@ def _environment() -> Any:
 # ------------------------------------------------------------------------------------------------------
 
 
-def _has(results: Mapping[str, Any], path: str) -> bool:
-    try:
-        lookup(results, path)
-        return True
-    except KeyError:
-        return False
+def _pct(k: int, d: int) -> Frag:
+    return Frag(fmt_pct(k, d))
 
 
-def _pct_frag(results: Mapping[str, Any], path: str, denom_path: str) -> Frag:
-    try:
-        return Frag(fmt_pct(lookup(results, path), lookup(results, denom_path)))
-    except KeyError:
-        return Frag("NE")
+def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
+    """Key findings as sentences of fragments (numbers carry their results.json paths).
 
+    Parameters
+    ----------
+    inp : ReportInput
 
-def summary_sentences(results: Mapping[str, Any]) -> list[list[Frag]]:
-    """Key findings as sentences of fragments (numbers carry their results.json paths)."""
+    Returns
+    -------
+    list of list of Frag
+    """
     out: list[list[Frag]] = []
-    r = results
-    if _has(r, "patterns.patients"):
+    c = inp.pattern_counts
+    st = inp.statistics
+    if c is not None:
         s = [
-            num(r, "patterns.patients", fmt_count),
+            num(c.patients, "patterns.patients", fmt_count),
             Frag(" patients with "),
-            num(r, "patterns.lesions", fmt_count),
+            num(c.lesions, "patterns.lesions", fmt_count),
             Frag(" baseline lesions were analysed"),
         ]
-        if _has(r, "followup.median_months"):
+        if st is not None and st.survival is not None:
+            f = st.survival.followup
             s += [
                 Frag("; median follow-up "),
-                num(r, "followup.median_months", fmt_months),
+                num(f.median, "followup.median_months", fmt_months),
                 Frag(" months (95% CI "),
-                num(r, "followup.ci_low", fmt_months),
+                num(f.ci_low, "followup.ci_low", fmt_months),
                 Frag(DASH),
-                num(r, "followup.ci_high", fmt_months),
+                num(f.ci_high, "followup.ci_high", fmt_months),
                 Frag(")"),
             ]
         out.append(s + [Frag(".")])
+
+        def n(key: str) -> Frag:
+            return num(getattr(c, key), f"patterns.{key}", fmt_count)
+
         out.append(
             [
-                num(r, "patterns.recurred", fmt_count),
+                n("recurred"),
                 Frag(" patients recurred ("),
-                _pct_frag(r, "patterns.recurred", "patterns.patients"),
+                _pct(c.recurred, c.patients),
                 Frag("). Of them, "),
-                num(r, "patterns.local_component", fmt_count),
+                n("local_component"),
                 Frag(" ("),
-                _pct_frag(r, "patterns.local_component", "patterns.recurred"),
+                _pct(c.local_component, c.recurred),
                 Frag(") had a component of local failure: "),
-                num(r, "patterns.strictly_local", fmt_count),
+                n("strictly_local"),
                 Frag(" ("),
-                _pct_frag(r, "patterns.strictly_local", "patterns.recurred"),
+                _pct(c.strictly_local, c.recurred),
                 Frag(") strictly local and "),
-                num(r, "patterns.mixed", fmt_count),
+                n("mixed"),
                 Frag(" ("),
-                _pct_frag(r, "patterns.mixed", "patterns.recurred"),
+                _pct(c.mixed, c.recurred),
                 Frag(") mixed; "),
-                num(r, "patterns.strictly_de_novo", fmt_count),
+                n("strictly_de_novo"),
                 Frag(" ("),
-                _pct_frag(r, "patterns.strictly_de_novo", "patterns.recurred"),
+                _pct(c.strictly_de_novo, c.recurred),
                 Frag(") failed strictly de novo and "),
-                num(r, "patterns.unknown", fmt_count),
+                n("unknown"),
                 Frag(" had an unknown pattern. "),
-                num(r, "patterns.maintained_control", fmt_count),
+                n("maintained_control"),
                 Frag(" ("),
-                _pct_frag(r, "patterns.maintained_control", "patterns.recurred"),
+                _pct(c.maintained_control, c.recurred),
                 Frag(") kept at least one baseline lesion controlled; "),
-                num(r, "patterns.local_failure_lesions", fmt_count),
+                n("local_failure_lesions"),
                 Frag(" of "),
-                num(r, "patterns.lesions", fmt_count),
-                Frag(" baseline lesions failed locally."),
+                n("lesions"),
+                Frag(" baseline lesions failed locally at first progression."),
             ]
         )
-    rows = r.get("lesion_models") or []
-    multi = [
-        (i, x)
-        for i, x in enumerate(rows)
-        if isinstance(x, Mapping) and x.get("method") == "gee" and x.get("model") == "multivariable"
-    ]
-    if not multi:
-        multi = [(i, x) for i, x in enumerate(rows) if isinstance(x, Mapping) and x.get("method") == "gee"]
-    if multi:
-        s = [Frag(f"Lesion-level risk of local failure ({multi[0][1].get('model')} GEE): ")]
-        for k, (i, x) in enumerate(multi):
-            b = f"lesion_models[{i}]"
-            s += [
-                Frag("; " if k else ""),
-                Frag(term_label(str(x.get("term")))),
-                Frag(" OR "),
-                num(r, f"{b}.or", fmt_ratio),
-                Frag(" (95% CI "),
-                num(r, f"{b}.ci_low", fmt_ratio),
-                Frag(DASH),
-                num(r, f"{b}.ci_high", fmt_ratio),
-                Frag(", "),
-                num(r, f"{b}.p", p_phrase),
-                Frag(")"),
-            ]
-        out.append(s + [Frag(".")])
-    for e, word in (("pfs", "PFS"), ("os", "OS")):
-        if _has(r, f"survival.{e}.median_months"):
+    if st is None:
+        return out
+    lm = st.lesion_models
+    if lm is not None:
+        multi = [(i, x) for i, x in enumerate(lm.rows) if x.method == "gee" and x.model == "multivariable"]
+        if not multi:
+            multi = [(i, x) for i, x in enumerate(lm.rows) if x.method == "gee"]
+        if multi:
+            s = [Frag(f"Lesion-level risk of local failure ({multi[0][1].model} GEE): ")]
+            for k, (i, x) in enumerate(multi):
+                b = f"lesion_models[{i}]"
+                s += [
+                    Frag("; " if k else ""),
+                    Frag(x.label),
+                    Frag(" OR "),
+                    num(x.odds_ratio, f"{b}.or", fmt_ratio),
+                    Frag(" (95% CI "),
+                    num(x.ci_low, f"{b}.ci_low", fmt_ratio),
+                    Frag(DASH),
+                    num(x.ci_high, f"{b}.ci_high", fmt_ratio),
+                    Frag(", "),
+                    num(x.p, f"{b}.p", p_phrase),
+                    Frag(")"),
+                ]
+            out.append(s + [Frag(".")])
+    if st.survival is not None:
+        for e, word in (("pfs", "PFS"), ("os", "OS")):
+            x = st.survival.endpoint(e)
+            b = f"survival.{e}"
             out.append(
                 [
                     Frag(f"Median {word} "),
-                    num(r, f"survival.{e}.median_months", fmt_months),
+                    num(x.median, f"{b}.median_months", fmt_months),
                     Frag(" months (95% CI "),
-                    num(r, f"survival.{e}.ci_low", fmt_months),
+                    num(x.ci_low, f"{b}.ci_low", fmt_months),
                     Frag(DASH),
-                    num(r, f"survival.{e}.ci_high", fmt_months),
+                    num(x.ci_high, f"{b}.ci_high", fmt_months),
                     Frag("); "),
-                    num(r, f"survival.{e}.events", fmt_count),
+                    num(x.events, f"{b}.events", fmt_count),
                     Frag(" events in "),
-                    num(r, f"survival.{e}.n", fmt_count),
+                    num(x.n, f"{b}.n", fmt_count),
                     Frag(" patients."),
                 ]
             )
-    for i, x in enumerate(r.get("patient_models") or []):
-        if not isinstance(x, Mapping):
-            continue
-        b = f"patient_models[{i}]"
-        out.append(
-            [
-                Frag(f"{term_label(str(x.get('term')))} ("),
-                num(r, f"{b}.n_with", fmt_count),
-                Frag(f" patients), {str(x.get('endpoint', '')).upper()}: HR "),
-                num(r, f"{b}.hr", fmt_ratio),
+    if st.patient_models is not None:
+        for i, x in enumerate(st.patient_models.rows):
+            b = f"patient_models[{i}]"
+            s = [Frag(x.label)]
+            if x.binary:
+                s += [Frag(" ("), num(x.n_with, f"{b}.n_with", fmt_count), Frag(" patients)")]
+            s += [
+                Frag(f", {x.endpoint.upper()}: HR "),
+                num(x.hr, f"{b}.hr", fmt_ratio),
                 Frag(" (95% CI "),
-                num(r, f"{b}.ci_low", fmt_ratio),
+                num(x.ci_low, f"{b}.ci_low", fmt_ratio),
                 Frag(DASH),
-                num(r, f"{b}.ci_high", fmt_ratio),
+                num(x.ci_high, f"{b}.ci_high", fmt_ratio),
                 Frag(", Cox "),
-                num(r, f"{b}.p", p_phrase),
-                Frag("; log-rank "),
-                num(r, f"{b}.logrank_p", p_phrase),
-                Frag(")."),
+                num(x.p, f"{b}.p", p_phrase),
             ]
-        )
+            if x.binary:
+                s += [Frag("; log-rank "), num(x.logrank_p, f"{b}.logrank_p", p_phrase)]
+            out.append(s + [Frag(").")])
     return out
 
 
-def flow_boxes(results: Mapping[str, Any]) -> list[tuple[str, list[Frag], list[Frag]]]:
-    """Boxes of the patient-flow diagram: (label, number fragments, side-note fragments)."""
-    r = results
+def flow_boxes(inp: ReportInput) -> list[tuple[str, list[Frag], list[Frag]]]:
+    """Boxes of the patient-flow diagram: (label, number fragments, side-note fragments).
+
+    Parameters
+    ----------
+    inp : ReportInput
+
+    Returns
+    -------
+    list of tuple
+    """
+    c = inp.pattern_counts
+    st = inp.statistics
     boxes: list[tuple[str, list[Frag], list[Frag]]] = []
-    if _has(r, "patterns.patients"):
-        boxes.append(("Patients included", [num(r, "patterns.patients", fmt_count)], []))
-    if _has(r, "survival.pfs.n"):
-        side = [Frag("PFS; OS: "), num(r, "survival.os.n", fmt_count)] if _has(r, "survival.os.n") else []
-        boxes.append(("Eligible for survival analysis", [num(r, "survival.pfs.n", fmt_count)], side))
-    if _has(r, "patterns.recurred"):
-        boxes.append(("Recurred", [num(r, "patterns.recurred", fmt_count)], []))
-        try:
-            known = int(lookup(r, "patterns.recurred")) - int(lookup(r, "patterns.unknown"))
-            boxes.append(
-                (
-                    "Pattern known",
-                    [Frag(fmt_count(known))],
-                    [Frag("unknown (no failure lesions recorded): "), num(r, "patterns.unknown", fmt_count)],
-                )
+    if c is not None:
+        boxes.append(("Patients included", [num(c.patients, "patterns.patients", fmt_count)], []))
+    if st is not None and st.survival is not None:
+        boxes.append(
+            (
+                "Eligible for survival",
+                [num(st.survival.pfs.n, "survival.pfs.n", fmt_count)],
+                [Frag("PFS; OS: "), num(st.survival.os.n, "survival.os.n", fmt_count)],
             )
-        except (KeyError, TypeError):
-            pass
+        )
+    if c is not None:
+        boxes.append(("Recurred", [num(c.recurred, "patterns.recurred", fmt_count)], []))
+        boxes.append(
+            (
+                "Pattern known",
+                [Frag(fmt_count(c.recurred - c.unknown))],
+                [Frag("unknown: "), num(c.unknown, "patterns.unknown", fmt_count)],
+            )
+        )
     return boxes
 
 
@@ -263,11 +277,11 @@ def render_html(
                 "caption": f.spec.caption,
                 "alt": f.spec.alt,
                 "how": f.spec.how,
-                "src": "data:image/png;base64," + base64.b64encode(f.png).decode("ascii"),
-                # shown at 1.25 x the size it was drawn (300 dpi -> 96 CSS pixels per inch), at most the page
-                # width
-                "width": round(f.width_px * 1.25 * 96 / 300),
-                "height": round(f.height_px * 1.25 * 96 / 300),
+                "src": "data:image/svg+xml;base64," + base64.b64encode(f.svg).decode("ascii"),
+                # shown at the size it was drawn (points -> CSS pixels), at most the page width
+                "width": round(f.width_pt * 96 / 72),
+                "height": round(f.height_pt * 96 / 72),
+                "png": bool(f.png),
             }
         )
     fig_by = {f["name"]: f for f in figs}
@@ -276,8 +290,10 @@ def render_html(
         title=inp.study_label,
         show_ids=show_ids,
         versions=versions,
-        summary=summary_sentences(inp.results),
-        flow=flow_boxes(inp.results),
+        summary=summary_sentences(inp),
+        flow=flow_boxes(inp),
+        simulated=inp.simulated,
+        paper_demo=inp.paper_demo,
         figures=figs,
         fig_by=fig_by,
         tables=tab_by,
@@ -338,8 +354,10 @@ def write_report(
     manifest: bool = True,
     write_results: bool = True,
     study_folder: str | Path | None = None,
+    png: bool = True,
 ) -> ReportFiles:
-    """Write report.html, figures/ (PNG 300 dpi + SVG), tables/ (CSV + XLSX) and manifest.json.
+    """Write report.html, figures/ (SVG, embedded in the report, and a 300-dpi PNG of the same drawing),
+    tables/ (CSV + XLSX) and manifest.json.
 
     Parameters
     ----------
@@ -362,16 +380,18 @@ def write_report(
     study_folder : str or Path, optional
         The analysed study folder (default: the result's ``study_path``). When it was built from images
         (``imaging.json`` with figure data), the report gets a section "Baseline and failure scans" with one
-        figure per patient with a failure scan (:func:`pofa.report.figures.build_scan_figures`).
+        figure per patient with a failure scan (:func:`pofa.report.plots.build_scan_figures`).
+    png : bool
+        Also write each figure as a 300-dpi PNG (rendered from the drawing the SVG was made of).
 
     Returns
     -------
     ReportFiles
         The paths written.
     """
-    from pofa.report.figures import build_figures, build_scan_figures, rc_context, render_figure
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
+    from pofa.report.plots import build_figures, build_scan_figures, rc_context, render_figure
     from pofa.report.tables import build_tables, write_table
 
     inp = as_report_input(result_like)
@@ -393,10 +413,12 @@ def write_report(
             *build_scan_figures(inp, study_folder, show_ids=ids, versions=v),
         )
         for built in built_figures:
-            rf = render_figure(built)
+            rf = render_figure(built, png=png)
             built.figure.clear()
             rendered.append(rf)
-            for ext, data in (("png", rf.png), ("svg", rf.svg)):
+            for ext, data in (("svg", rf.svg), ("png", rf.png)):
+                if not data:
+                    continue
                 p = out / FIGURES_DIR / f"{rf.spec.name}.{ext}"
                 write_bytes(p, data)
                 fig_paths.append(p)

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from pofa.report.format import term_label
 from pofa.report.model import ReportInput
 
 __all__ = ["methods_paragraphs", "methods_text"]
@@ -24,16 +23,15 @@ def _join(items: list[str]) -> str:
     return ", ".join(items[:-1]) + " and " + items[-1]
 
 
-def _label(term: str) -> str:
-    lab = term_label(term)
-    return lab[0].lower() + lab[1:] if not lab.startswith("SUV") else lab
+def _lower(lab: str) -> str:
+    return lab[0].lower() + lab[1:] if lab and not lab.startswith("SUV") else lab
 
 
 def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[str, ...]:
     """The methods as paragraphs (plain text, no markup)."""
     s = inp.settings
     c = s.classification
-    r = inp.results
+    st = inp.statistics
     out: list[str] = []
 
     # lesion outcomes and patterns
@@ -61,13 +59,14 @@ def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[s
     )
 
     # lesion-level models
-    rows = [x for x in r.get("lesion_models") or [] if isinstance(x, Mapping)]
-    methods = {str(x.get("method")) for x in rows}
-    terms = list(dict.fromkeys(str(x.get("term")) for x in rows)) or list(s.risk_factors.lesion)
-    n_pat = max((int(x["n_patients"]) for x in rows if x.get("n_patients") is not None), default=None)
+    lmr = st.lesion_models if st is not None else None
+    rows = lmr.rows if lmr is not None else ()
+    methods = {x.method for x in rows}
+    terms = list(dict.fromkeys(x.label for x in rows)) or list(s.risk_factors.lesion)
+    n_pat = lmr.n_patients if lmr is not None else None
     lm = s.lesion_models
     parts = [
-        f"Lesion-level risk factors of local failure ({_join([_label(t) for t in terms])}) were analysed "
+        f"Lesion-level risk factors of local failure ({_join([_lower(t) for t in terms])}) were analysed "
         "univariably and in one multivariable model by logistic regression treating lesions as independent "
         "(R glm, Wald confidence intervals), shown for comparison, and by generalized estimating equations "
         "(GEE) with patients as clusters, a logit link, an exchangeable working correlation and robust "
@@ -98,7 +97,8 @@ def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[s
 
     # survival
     sv = s.survival
-    pterms = inp.patient_terms()
+    pm = st.patient_models if st is not None else None
+    pterms = list(dict.fromkeys(x.label for x in pm.rows)) if pm is not None else list(s.risk_factors.patient)
     landmarks = ", ".join(f"{t:g}" for t in sv.landmarks_months)
     out.append(
         "Progression-free survival (PFS; event: progression or death) and overall survival (OS; event: "
@@ -107,11 +107,13 @@ def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[s
         f"intervals on the {sv.ci_method} scale (as R survival::survfit). Medians and their confidence "
         "intervals follow R survival::quantile.survfit (the midpoint where the curve lies exactly at 0.5); "
         f"survival is also given at {landmarks} months. Median follow-up was estimated by the reverse "
-        f"Kaplan-Meier method. Patients with {_join([_label(t) for t in pterms])} were compared with the "
-        "others by the log-rank test and Cox proportional-hazards regression with Efron's tie handling, "
-        "reporting hazard ratios (HR) with Wald 95% confidence intervals and p-values (as R "
-        "survival::coxph); proportional hazards were checked with scaled Schoenfeld residuals (as R "
-        "survival::cox.zph)."
+        f"Kaplan-Meier method. The patient factors ({_join([_lower(t) for t in pterms])}) were analysed by "
+        "Cox proportional-hazards regression with Efron's tie handling, reporting hazard ratios (HR) with "
+        "Wald 95% confidence intervals and p-values (as R survival::coxph; a numeric factor per its "
+        "declared unit step), and yes/no factors also by the log-rank test; proportional hazards were "
+        "checked with the "
+        "score test of survival 3.x (as R survival::cox.zph), reported as not estimable where the fit is "
+        "singular."
     )
 
     # competing risks

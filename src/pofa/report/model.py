@@ -2,11 +2,12 @@
 
 The report needs three things, and nothing else:
 
-1. ``results``: the results.json document (a plain JSON dict). **Every number the report prints is read from
-   it** (by its path, e.g. ``survival.pfs.median_months``), so the report and results.json cannot disagree.
+1. ``statistics``: the analysis' typed results (:class:`pofa.stats.results.StudyResults`), from which
+   results.json is written. **Every number and curve the report shows is read from them**: the report
+   computes no estimate. ``results`` is the results.json document itself (checked against results.json on
+   disk and summarised in the provenance section), and ``patterns`` the pattern counts.
 2. ``patients``: one row per patient with the columns of :data:`PATIENT_COLUMNS` (times in months from the
-   index date, events, the first-progression pattern), plus any covariates. Curves are fitted from it with
-   pofa's own estimators (:func:`pofa.stats.survival.kaplan_meier`).
+   index date, events, the first-progression pattern), plus any covariates (Table 1, the swimmer plot).
 3. ``lesions``: one row per baseline lesion with the columns of :data:`LESION_COLUMNS` (the study's columns
    plus the lesion outcome ``local_failure``), plus any covariates.
 
@@ -22,13 +23,18 @@ import math
 import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from pofa.classify import PatternCounts
 from pofa.errors import PofaError
 from pofa.settings import Settings
+from pofa.stats.results import StudyResults
+
+if TYPE_CHECKING:
+    from pofa.report.paper import PaperRatio
 
 __all__ = [
     "LESION_COLUMNS",
@@ -36,7 +42,6 @@ __all__ = [
     "PATIENT_COLUMNS",
     "PATTERNS",
     "PATTERN_KEYS",
-    "CumulativeIncidenceCurve",
     "ReportError",
     "ReportInput",
     "as_report_input",
@@ -97,61 +102,6 @@ _PATTERN_ALIASES = {
     "de novo": "strictly de novo",
     "unknown": "unknown",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class CumulativeIncidenceCurve:
-    """One cause's cumulative incidence as a right-continuous step function.
-
-    Parameters
-    ----------
-    cause : str
-        What the curve counts (``"local failure"``, ``"de novo failure"``, ``"death without failure"``).
-    time : numpy.ndarray
-        Times (months) at which the estimate changes, increasing.
-    estimate : numpy.ndarray
-        Cumulative incidence just after each time.
-    method : str
-        Estimator and the R function it matches (shown in the figure's notes).
-    ci_low, ci_high : numpy.ndarray or None
-        Pointwise confidence band, when the estimator gives one.
-    last_time : float or None
-        Last follow-up time: the curve is drawn flat to it (not beyond).
-    """
-
-    cause: str
-    time: np.ndarray
-    estimate: np.ndarray
-    method: str
-    ci_low: np.ndarray | None = None
-    ci_high: np.ndarray | None = None
-    last_time: float | None = None
-
-    def __post_init__(self) -> None:
-        t = _readonly(self.time)
-        e = _readonly(self.estimate)
-        if t.shape != e.shape or t.ndim != 1:
-            raise ReportError(
-                f"cumulative incidence of {self.cause!r}: time and estimate must be 1-D arrays of the same "
-                "length"
-            )
-        object.__setattr__(self, "time", t)
-        object.__setattr__(self, "estimate", e)
-        for name in ("ci_low", "ci_high"):
-            v = getattr(self, name)
-            if v is not None:
-                object.__setattr__(self, name, _readonly(v))
-
-    def at(self, t: float) -> float:
-        """The estimate at time ``t`` (0 before the first time)."""
-        i = int(np.searchsorted(self.time, t, side="right"))
-        return 0.0 if i == 0 else float(self.estimate[i - 1])
-
-
-def _readonly(a: Any) -> np.ndarray:
-    out = np.array(a, dtype=float, copy=True)
-    out.setflags(write=False)
-    return out
 
 
 def _json_default(obj: Any) -> Any:
@@ -278,8 +228,13 @@ class ReportInput:
         Extra columns summarised in Table 1 (the study's covariates).
     study_name : str
         Shown in the title.
-    cumulative_incidence : tuple of CumulativeIncidenceCurve or None
-        Fitted competing-risk curves to draw. ``None``: the report fits them from ``patients``.
+    statistics : StudyResults or None
+        The analysis' typed results (``None``: only what needs no statistics is shown).
+    patterns : PatternCounts or None
+        The pattern counts (``None``: read from ``results["patterns"]`` when present).
+    table1_by : str
+        The patient column Table 1 is stratified by (default ``"pattern"``, the failure pattern at first
+        progression; ``""``: not stratified).
     """
 
     results: Mapping[str, Any]
@@ -291,7 +246,9 @@ class ReportInput:
     patient_covariates: tuple[str, ...] = ()
     lesion_covariates: tuple[str, ...] = ()
     study_name: str = ""
-    cumulative_incidence: tuple[CumulativeIncidenceCurve, ...] | None = None
+    statistics: StudyResults | None = None
+    patterns: PatternCounts | None = None
+    table1_by: str = "pattern"
 
     def __post_init__(self) -> None:
         set_ = object.__setattr__
@@ -345,8 +302,17 @@ class ReportInput:
         set_(self, "seeds", {str(k): int(v) for k, v in dict(self.seeds).items()})
         set_(self, "patient_covariates", tuple(self.patient_covariates))
         set_(self, "lesion_covariates", tuple(self.lesion_covariates))
-        if self.cumulative_incidence is not None:
-            set_(self, "cumulative_incidence", tuple(self.cumulative_incidence))
+        if self.statistics is not None and not isinstance(self.statistics, StudyResults):
+            raise ReportError("statistics must be a pofa.stats.results.StudyResults")
+        if self.patterns is None and isinstance(self.results.get("patterns"), Mapping):
+            try:
+                set_(
+                    self,
+                    "patterns",
+                    PatternCounts(**{k: int(v) for k, v in self.results["patterns"].items()}),
+                )
+            except (TypeError, ValueError) as exc:
+                raise ReportError(f"results.json 'patterns' is not the pattern counts: {exc}") from None
         if not isinstance(self.settings, Settings):
             raise ReportError("settings must be a pofa.settings.Settings (study.settings)")
 
@@ -372,42 +338,41 @@ class ReportInput:
         out["event"] = out[f"{endpoint}_event"].astype(bool).astype(int)
         return out
 
-    def patient_terms(self) -> tuple[str, ...]:
-        """Patient risk-factor terms: those of results.json ``patient_models``, else the settings'."""
-        terms = [
-            str(r.get("term"))
-            for r in self.results.get("patient_models") or []
-            if isinstance(r, Mapping) and r.get("term") is not None
-        ]
-        if not terms:
-            terms = list(self.settings.risk_factors.patient)
-        return tuple(dict.fromkeys(terms))
+    @property
+    def pattern_counts(self) -> PatternCounts | None:
+        """The pattern counts (results.json ``patterns``)."""
+        return self.patterns
 
-    def patient_group(self, term: str) -> pd.Series:
-        """Boolean per patient for a patient risk factor (index = patients' index).
+    @property
+    def simulated(self) -> bool:
+        """Whether the study is simulated (``[study] simulated = true``): every figure and the report's first
+        screen then say so."""
+        return dict(self.settings.study.extra).get("simulated") is True
 
-        Reads the column named as the term, or ``any_COL_ge_X``; else, for an ``any COL>=X`` term, derives it
-        from the lesions (any lesion of the patient with ``COL >= X``; missing values do not count).
-        """
-        p = self.patients
-        m = re.match(r"^any\s+([A-Za-z_][A-Za-z0-9_]*)\s*>=\s*([-+0-9.eE]+)$", term.strip())
-        candidates = [term]
-        if m:
-            x = float(m.group(2))
-            xs = {m.group(2), f"{x:g}", f"{x:g}".replace(".", "_"), str(x)}
-            candidates += [f"any_{m.group(1)}_ge_{s}" for s in sorted(xs)]
-        for c in candidates:
-            if c in p.columns:
-                return _bool_column(p[c], f"patients.{c}").fillna(False).astype(bool)
-        if m and m.group(1) in self.lesions.columns:
-            col, x = m.group(1), float(m.group(2))
-            vals = pd.to_numeric(self.lesions[col], errors="coerce")
-            hit = self.lesions.loc[vals >= x, "patient_id"].unique()
-            return p["patient_id"].isin(set(hit))
-        raise ReportError(
-            f"the report cannot find the patient risk factor {term!r}: add a boolean column {term!r} to the "
-            "patients table"
-        )
+    @property
+    def paper_demo(self) -> bool:
+        """Whether the study is the simulation of the paper (the bundled demo): the report then sets the
+        paper's headline figures beside its own."""
+        from pofa.report.paper import is_paper_demo
+
+        return is_paper_demo(dict(self.settings.study.extra))
+
+    @property
+    def paper_odds_ratios(self) -> tuple[PaperRatio, ...]:
+        """The paper's odds ratios to mark on the forest plot (the bundled demo only)."""
+        from pofa.report.paper import PAPER_ODDS_RATIOS
+
+        return PAPER_ODDS_RATIOS if self.paper_demo else ()
+
+    @property
+    def lesion_thresholds(self) -> dict[str, float]:
+        """``{column: threshold}`` of the thresholded lesion factors (first of each column), from the
+        results."""
+        lm = self.statistics.lesion_models if self.statistics is not None else None
+        out: dict[str, float] = {}
+        for col, x in lm.thresholds if lm is not None else ():
+            out.setdefault(col, x)
+        return out
 
 
 def _get(obj: Any, names: Sequence[str]) -> Any:
@@ -468,7 +433,8 @@ def as_report_input(result_like: Any) -> ReportInput:
     (or dict) with ``results`` (or a ``to_json()`` method, as :class:`pofa.analysis.AnalysisResult`),
     ``patients`` and ``lesions``, and optionally ``settings`` (or ``study.settings``), ``input_hashes`` /
     ``inputs`` (or ``study.input_hashes()``), ``seeds``, ``patient_covariates``, ``lesion_covariates``,
-    ``study_name`` (or ``study.name``) and ``cumulative_incidence``. Without covariate lists, the tables'
+    ``study_name`` (or ``study.name``), ``statistics`` (the typed results) and ``patterns``. Without
+    covariate lists, the tables'
     extra columns are used (:func:`guess_covariates`); ``progression_months`` is derived when missing
     (``fp_months`` of recurred patients).
     """
@@ -524,5 +490,6 @@ def as_report_input(result_like: Any) -> ReportInput:
         patient_covariates=tuple(c for c in pcov if c in patients.columns),
         lesion_covariates=tuple(c for c in lcov if c in lesions.columns),
         study_name=str(name or ""),
-        cumulative_incidence=_get(result_like, ("cumulative_incidence",)),
+        statistics=_get(result_like, ("statistics",)),
+        patterns=_get(result_like, ("patterns",)) if not isinstance(result_like, Mapping) else None,
     )

@@ -27,10 +27,11 @@ OKABE_ITO: dict[str, str] = {
 #: Neutral grey for "unknown" / "no failure" (not a data colour).
 GREY = "#999999"
 
-#: Colour of each first-progression pattern (and "none" for patients without progression).
+#: Colour of each first-progression pattern (and "none" for patients without progression): no two similar
+#: hues side by side (vermillion / reddish purple / blue / bluish green), and a marker each as well.
 PATTERN_COLOURS: dict[str, str] = {
     "strictly local": OKABE_ITO["vermillion"],
-    "mixed": OKABE_ITO["orange"],
+    "mixed": OKABE_ITO["reddish purple"],
     "strictly de novo": OKABE_ITO["blue"],
     "unknown": GREY,
     "none": OKABE_ITO["bluish green"],
@@ -47,16 +48,16 @@ PATTERN_MARKERS: dict[str, str] = {
 #: (colour, marker, label) of each lesion outcome class in the lesion scatter.
 OUTCOME_STYLE: dict[str, tuple[str, str, str]] = {
     "local failure": (OKABE_ITO["vermillion"], "o", "Local failure"),
-    "controlled": (OKABE_ITO["orange"], "^", "Controlled (patient progressed elsewhere)"),
+    "controlled": (OKABE_ITO["bluish green"], "^", "Controlled (patient progressed elsewhere)"),
     "no progression": (OKABE_ITO["blue"], "s", "Patient without progression"),
     "unknown": (GREY, "x", "Outcome unknown (no failure lesions recorded)"),
 }
 
 #: Colour of each lesion-model method in the forest plot, with its marker and label.
 METHOD_STYLE: dict[str, tuple[str, str, str]] = {
-    "logistic": (OKABE_ITO["sky blue"], "s", "Logistic regression"),
+    "logistic": (OKABE_ITO["orange"], "s", "Logistic regression"),
     "gee": (OKABE_ITO["blue"], "o", "GEE (patients as clusters)"),
-    "firth": (OKABE_ITO["reddish purple"], "D", "Firth logistic regression"),
+    "firth": (OKABE_ITO["reddish purple"], "^", "Firth logistic regression"),
 }
 
 #: Resolution of the PNG files.

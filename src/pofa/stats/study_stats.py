@@ -3,7 +3,9 @@
 
 Each function takes the analysed tables (:class:`pofa.analysis.AnalysisResult`'s ``patients`` and
 ``lesions``, with the outcome and feature columns of :mod:`pofa.classify` and :mod:`pofa.features`) and
-returns plain JSON (numbers, text, lists, mappings; ``None`` where not estimable, with the reason beside it).
+returns a typed, immutable result (:mod:`pofa.stats.results`: estimates, ``nan`` where not estimable with the
+reason beside it, and the fitted curves); ``*_results`` functions return those objects and the functions named
+after the results.json keys return their plain JSON (``json_entries``).
 The numbers come from the estimators of this package, each tested against R (docs/statistics-lesion.md,
 docs/statistics-survival.md); tests/test_pipeline_vs_r.py compares a whole results.json with R
 (docs/statistics.md).
@@ -11,21 +13,46 @@ docs/statistics-survival.md); tests/test_pipeline_vs_r.py compares a whole resul
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from pofa.covariates import Covariate
 from pofa.errors import EstimationError, PofaError, SettingsError
 from pofa.settings import Settings
 from pofa.stats.competing import cumulative_incidence
 from pofa.stats.cox import COX_METHOD, cox_ph, proportional_hazards_test
 from pofa.stats.cutpoint import EXPLORATORY_NOTE, maxstat_cutpoint
 from pofa.stats.lesion_level import lesion_models
-from pofa.stats.results import Estimate, json_number
+from pofa.stats.results import (
+    CompetingRisksResults,
+    CoxRow,
+    Cutpoint,
+    Cutpoints,
+    Estimate,
+    FollowUp,
+    GrayResult,
+    GroupCurve,
+    IncidenceBlock,
+    IncidenceCause,
+    IncidenceCurve,
+    KaplanMeierSummary,
+    Landmark,
+    LesionModelRow,
+    LesionModels,
+    MultiCoxRow,
+    PatientModels,
+    PHCheck,
+    StepCurve,
+    StudyResults,
+    SurvivalResults,
+    json_number,
+)
 from pofa.stats.survival import kaplan_meier, log_rank_test, median_follow_up
 
 #: Fewer patients than this: a note that the robust (sandwich) GEE SEs may be too small.
@@ -106,25 +133,136 @@ def _num(x: float | int | None) -> float | int | None:
     return json_number(x)
 
 
-def _estimate_json(e: Estimate, value_key: str = "estimate") -> dict[str, Any]:
-    out: dict[str, Any] = {value_key: _num(e.estimate), "ci_low": _num(e.ci_low), "ci_high": _num(e.ci_high)}
-    if e.reason:
-        out["reason"] = e.reason
-    return out
+def _f(x: float | int | None) -> float:
+    """A float for a typed result: ``nan`` for a missing value."""
+    return math.nan if x is None else float(x)
+
+
+def _landmark(months: float, e: Estimate) -> Landmark:
+    return Landmark(float(months), _f(e.estimate), _f(e.ci_low), _f(e.ci_high), e.reason)
+
+
+_COLUMN_WORDS = {
+    "diameter_cm": ("diameter", "cm"),
+    "suvmax": ("SUVmax", ""),
+    "mtv_ml": ("MTV", "ml"),
+    "tlg": ("TLG", ""),
+    "extranodal": ("extranodal", ""),
+    "bridging_rt": ("bridging RT", ""),
+}
+
+
+def _covariate(settings: Settings, column: str, table: str) -> Covariate | None:
+    return next((c for c in settings.covariates if c.column == column and c.table == table), None)
+
+
+def _words(column: str, settings: Settings, table: str) -> tuple[str, str]:
+    """A column's words and unit: the declared covariate's label, else pofa's names for the format's own."""
+    cov = _covariate(settings, column, table)
+    if cov is not None:
+        return (cov.label or cov.column.replace("_", " ").strip()), cov.unit
+    return _COLUMN_WORDS.get(column, (column, ""))
+
+
+def _cap(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _threshold_text(x: float) -> str:
+    return f"{x:g}"
+
+
+def lesion_term_label(text: str, settings: Settings) -> str:
+    """A lesion risk factor as a reader reads it: ``"diameter_cm>=5"`` -> ``"Diameter ≥ 5 cm"``.
+
+    Parameters
+    ----------
+    text : str
+        The factor as written in ``[risk_factors] lesion``.
+    settings : Settings
+        For the declared covariates' labels and units.
+
+    Returns
+    -------
+    str
+    """
+    from pofa.stats.factors import parse_factor
+
+    try:
+        f = parse_factor(text)
+    except PofaError:
+        return text
+    word, unit = _words(f.column, settings, "lesions")
+    if f.threshold is not None:
+        return _cap(f"{word} \u2265 {_threshold_text(f.threshold)}" + (f" {unit}" if unit else ""))
+    if f.scale is not None:
+        per = "SD" if str(f.scale) in ("sd", "Scale.SD") or getattr(f.scale, "value", "") == "sd" else (
+            unit or "unit")
+        return _cap(f"{word} (per {per})")
+    return _cap(f"{word} ({unit})" if unit else word)
+
+
+def patient_term_label(term: PatientTerm, settings: Settings, step: float = 1.0) -> str:
+    """A patient term as a reader reads it: ``"Any lesion diameter ≥ 5 cm"``, ``"Age (per 10 years)"``.
+
+    Parameters
+    ----------
+    term : PatientTerm
+        The parsed term.
+    settings : Settings
+        For the declared covariates' labels and units.
+    step : float
+        Units per hazard ratio of a numeric term.
+
+    Returns
+    -------
+    str
+    """
+    if term.lesion_column is not None:
+        word, unit = _words(term.lesion_column, settings, "lesions")
+        return f"Any lesion {word} \u2265 {_threshold_text(float(term.threshold or 0))}" + (
+            f" {unit}" if unit else "")
+    cov = _covariate(settings, term.text, "patients")
+    word, unit = _words(term.text, settings, "patients")
+    if cov is not None and cov.type.value in ("number", "whole number"):
+        if step == 1:
+            per = (unit[:-1] if unit.endswith("s") else f"1 {unit}") if unit else "unit"
+        else:
+            per = f"{step:g} {unit}".strip()
+        return _cap(f"{word} (per {per})")
+    return _cap(word)
+
+
+def _step_of(term: PatientTerm, settings: Settings) -> float:
+    if term.lesion_column is not None:
+        return 1.0
+    cov = _covariate(settings, term.text, "patients")
+    return float(cov.step) if cov is not None and cov.step > 0 else 1.0
 
 
 # -----------------------------------------------------------------------------------------------------------
 # lesion level
 
 
-def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+def lesion_level_results(lesions: pd.DataFrame, settings: Settings) -> LesionModels:
     """Odds ratios of local failure at first progression: logistic and GEE, univariable and multivariable.
 
     Lesions of patients whose pattern is unknown (progression without failure rows) have no outcome and are
     left out (counted in ``n_lesions_unknown_outcome``); every other lesion counts (no failure = 0). Rows of
-    both models and both methods are always present: ``None`` where not estimable, the reason in
-    ``lesion_models_info.notes``; with a single risk factor the multivariable rows repeat the univariable
-    ones (one model).
+    both models and both methods are always present (``nan`` where not estimable, the reason in ``notes``);
+    with a single risk factor the multivariable rows repeat the univariable ones (one model). The estimators
+    equal R ``glm``, ``geepack::geeglm`` and ``logistf`` (docs/statistics-lesion.md).
+
+    Parameters
+    ----------
+    lesions : DataFrame
+        Analysed lesions (``local_failure``, ``patient_id`` and the factors' columns).
+    settings : Settings
+        ``[risk_factors] lesion`` and ``[lesion_models]``.
+
+    Returns
+    -------
+    LesionModels
     """
     known = lesions[lesions["local_failure"].notna()].copy()
     known["local_failure"] = known["local_failure"].astype("int64")
@@ -135,11 +273,22 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
                            factors=list(settings.risk_factors.lesion), methods=tuple(methods),
                            small_sample=settings.lesion_models.small_sample,
                            firth=settings.lesion_models.firth)
-    rows: list[dict[str, Any]] = []
+    from pofa.stats.factors import parse_factor
+
+    def events(model: str, term: str) -> int:
+        cols = ([parse_factor(t).column for t in settings.risk_factors.lesion] if model == "multivariable"
+                else [parse_factor(term).column])
+        ok = known[[c for c in cols if c in known.columns]].notna().all(axis=1)
+        return int(known.loc[ok, "local_failure"].sum())
+
+    rows: list[LesionModelRow] = []
     notes: list[str] = []
     descriptions: dict[str, str] = {}
     for m in models:
-        rows.extend(m.to_rows())
+        for t in m.terms:
+            rows.append(LesionModelRow(m.model, m.method, t.term, lesion_term_label(t.term, settings),
+                                       _f(t.odds_ratio), _f(t.ci_low), _f(t.ci_high), _f(t.p),
+                                       int(m.n_lesions), int(m.n_patients), events(m.model, t.term)))
         descriptions[m.method] = m.method_description
         for n in m.notes:
             note = f"{m.model} {m.method}: {n}"
@@ -147,51 +296,90 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
                 notes.append(note)
     if len(settings.risk_factors.lesion) == 1:
         # results.json always has univariable and multivariable rows; with one factor they are one model
-        rows.extend({**r, "model": "multivariable"} for r in list(rows))
+        rows.extend(replace(r, model="multivariable") for r in list(rows))
         notes.append("one risk factor: the multivariable model is the univariable model")
     n_patients = int(known["patient_id"].nunique())
-    if n_patients < FEW_CLUSTERS:
+    if n_patients < FEW_CLUSTERS and not settings.lesion_models.small_sample:
         notes.append(f"only {n_patients} patients (< {FEW_CLUSTERS}): robust GEE standard errors may be too "
                      "small; consider [lesion_models] small_sample = true (Mancl-DeRouen bias-reduced "
                      "sandwich)")
-    return {"lesion_models": rows,
-            "lesion_models_info": {"outcome": "local failure at first progression",
-                                   "n_lesions": len(known), "n_lesions_unknown_outcome": int(len(lesions) -
-                                                                                           len(known)),
-                                   "n_patients": n_patients, "methods": descriptions, "notes": notes}}
+    return LesionModels(tuple(rows), "local failure at first progression", len(known),
+                        int(len(lesions) - len(known)), n_patients, int(known["local_failure"].sum()),
+                        tuple(descriptions.items()), tuple(notes),
+                        _thresholds(settings))
+
+
+def _thresholds(settings: Settings) -> tuple[tuple[str, float], ...]:
+    from pofa.stats.factors import parse_factor
+
+    factors = [parse_factor(t) for t in settings.risk_factors.lesion]
+    return tuple((f.column, float(f.threshold)) for f in factors if f.threshold is not None)
+
+
+def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The ``lesion_models`` and ``lesion_models_info`` entries of results.json (see
+    :func:`lesion_level_results`)."""
+    return lesion_level_results(lesions, settings).json_entries()
 
 
 # -----------------------------------------------------------------------------------------------------------
 # patient level
 
 
-def _km_json(time: np.ndarray, event: np.ndarray, settings: Settings) -> dict[str, Any]:
+def km_step_curve(km: Any) -> StepCurve:
+    """The step points of a Kaplan-Meier fit (:func:`pofa.stats.survival.kaplan_meier`) as a typed curve.
+
+    Parameters
+    ----------
+    km : KaplanMeier
+
+    Returns
+    -------
+    StepCurve
+    """
+    last = float(km.times[-1]) if len(km.times) else 0.0
+    return StepCurve(km.times, km.survival, km.ci_low, km.ci_high, km.n_risk, km.n_censor, 1.0, last,
+                     str(km.ci_method))
+
+
+def _km_summary(endpoint: str, time: np.ndarray, event: np.ndarray, settings: Settings) -> KaplanMeierSummary:
     km = kaplan_meier(time, event, ci_method=settings.survival.ci_method)
     med = km.median()
-    out: dict[str, Any] = {"n": int(km.n), "events": int(np.sum(event)), "median_months": _num(med.estimate),
-                           "ci_low": _num(med.ci_low), "ci_high": _num(med.ci_high),
-                           "ci_method": settings.survival.ci_method}
-    if med.reason:
-        out["reason"] = med.reason
-    out["landmarks"] = [{"months": t, **_estimate_json(e, "survival")}
-                        for t, e in km.landmarks(settings.survival.landmarks_months).items()]
-    out["method"] = km.method
-    return out
+    return KaplanMeierSummary(endpoint, int(km.n), int(np.sum(event)), _f(med.estimate), _f(med.ci_low),
+                              _f(med.ci_high), str(settings.survival.ci_method), med.reason,
+                              tuple(_landmark(t, e) for t, e in
+                                    km.landmarks(settings.survival.landmarks_months).items()),
+                              km.method, km_step_curve(km))
+
+
+def survival_results(patients: pd.DataFrame, settings: Settings) -> SurvivalResults:
+    """PFS and OS (Kaplan-Meier medians with CI, landmark survival, the curves) and median follow-up.
+
+    Kaplan-Meier as R ``survival::survfit`` (median as ``quantile.survfit``); follow-up by reverse
+    Kaplan-Meier.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients (``pfs_months``, ``pfs_event``, ``os_months``, ``os_event``).
+    settings : Settings
+        ``[survival]``.
+
+    Returns
+    -------
+    SurvivalResults
+    """
+    eps = {ep: _km_summary(ep, patients[f"{ep}_months"].to_numpy(float),
+                           patients[f"{ep}_event"].to_numpy(int), settings) for ep in ("pfs", "os")}
+    fu = median_follow_up(patients["os_months"].to_numpy(float), patients["os_event"].to_numpy(int),
+                          ci_method=settings.survival.ci_method)
+    return SurvivalResults(eps["pfs"], eps["os"],
+                           FollowUp(_f(fu.estimate), _f(fu.ci_low), _f(fu.ci_high), fu.method, fu.reason))
 
 
 def survival(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """PFS and OS (Kaplan-Meier medians with CI, landmark survival) and median follow-up (reverse KM)."""
-    out: dict[str, Any] = {}
-    for ep in ("pfs", "os"):
-        out[ep] = _km_json(patients[f"{ep}_months"].to_numpy(float), patients[f"{ep}_event"].to_numpy(int),
-                           settings)
-    fu = median_follow_up(patients["os_months"].to_numpy(float), patients["os_event"].to_numpy(int),
-                          ci_method=settings.survival.ci_method)
-    followup = {"median_months": _num(fu.estimate), "ci_low": _num(fu.ci_low), "ci_high": _num(fu.ci_high),
-                "method": fu.method}
-    if fu.reason:
-        followup["reason"] = fu.reason
-    return {"survival": out, "followup": followup}
+    """The ``survival`` and ``followup`` entries of results.json (see :func:`survival_results`)."""
+    return survival_results(patients, settings).json_entries()
 
 
 def _as_covariate(values: pd.Series) -> pd.Series:
@@ -200,12 +388,74 @@ def _as_covariate(values: pd.Series) -> pd.Series:
     return values
 
 
-def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """Hazard ratios (Cox, Efron ties, Wald CI) and log-rank p of each patient term for PFS and OS."""
+def _ph_check(fit: Any, endpoint: str, term: str) -> PHCheck:
+    """cox.zph's global test, or "not estimable" where R refuses it (a singular or non-finite fit)."""
+    singular = (not np.all(np.isfinite(fit.coef)) or not np.all(np.isfinite(fit.std_err))
+                or not np.all(np.isfinite(fit.covariance))
+                or np.linalg.matrix_rank(np.atleast_2d(fit.covariance)) < len(fit.coef))
+    reason = ""
+    if not singular:
+        try:
+            ph = proportional_hazards_test(fit)
+        except (EstimationError, np.linalg.LinAlgError) as exc:
+            reason = f"not estimable: {exc}"
+        else:
+            stat = ph.global_test.statistic
+            if np.isfinite(stat) and not (stat <= 1e-12 and ph.global_test.p >= 1 - 1e-12):
+                return PHCheck(endpoint, term, float(stat), int(ph.global_test.df), float(ph.global_test.p),
+                               ph.method)
+            reason = ("not estimable: the fit is singular (the score test is degenerate; "
+                      "R cox.zph refuses it)")
+    else:
+        reason = "not estimable: the Cox fit is singular (an infinite or undefined coefficient)"
+    return PHCheck(endpoint, term, math.nan, None, math.nan,
+                   "Proportional-hazards score test, g(t) = km (survival::cox.zph, survival 3.x)", reason)
+
+
+def _group_curves(time: np.ndarray, event: np.ndarray, x: np.ndarray, label: str,
+                  settings: Settings) -> tuple[GroupCurve, ...]:
+    out = []
+    for value in (True, False):
+        sel = (x == 1.0) if value else (x == 0.0)
+        if not sel.any():
+            return ()
+        km = kaplan_meier(time[sel], event[sel], ci_method=settings.survival.ci_method)
+        if label.startswith("Any lesion "):
+            text = label if value else "No lesion " + label[len("Any lesion "):]
+        else:
+            text = f"{label}: {'yes' if value else 'no'}"
+        out.append(GroupCurve(value, text, int(sel.sum()), int(event[sel].sum()), km_step_curve(km)))
+    return tuple(out)
+
+
+def patient_level_results(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> PatientModels:
+    """Hazard ratios (Cox, Efron ties, Wald CI: R ``survival::coxph``) and log-rank p (R ``survdiff``) of each
+    patient term for PFS and OS, the PH test (R ``cox.zph``), and the Kaplan-Meier curves of yes/no terms.
+
+    A numeric term (a patient column such as ``age``) gives a hazard ratio per declared unit step
+    (``[covariates.age] step``, default 1), as R ``coxph(Surv(t, e) ~ I(age / step))``.
+
+    Parameters
+    ----------
+    patients, lesions : DataFrame
+        Analysed tables.
+    settings : Settings
+        ``[risk_factors] patient``, ``[survival]`` and the declared covariates.
+
+    Returns
+    -------
+    PatientModels
+
+    Raises
+    ------
+    SettingsError
+        When a term names a missing or text column.
+    """
     terms = [PatientTerm.parse(t) for t in settings.risk_factors.patient]
-    rows: list[dict[str, Any]] = []
-    checks: list[dict[str, Any]] = []
-    multi: list[dict[str, Any]] = []
+    rows: list[CoxRow] = []
+    checks: list[PHCheck] = []
+    multi: list[MultiCoxRow] = []
+    steps = {t.text: _step_of(t, settings) for t in terms}
     values = {t.text: _as_covariate(t.values(patients, lesions)) for t in terms}
     for ep in ("pfs", "os"):
         time_all = patients[f"{ep}_months"]
@@ -213,122 +463,131 @@ def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Setti
         for t in terms:
             x = values[t.text]
             ok = x.notna() & time_all.notna()
-            row: dict[str, Any] = {"endpoint": ep, "term": t.text, "hr": None, "ci_low": None,
-                                   "ci_high": None, "p": None, "logrank_p": None, "n_with": None}
-            binary = set(pd.unique(x[ok].astype("float64"))) <= {0.0, 1.0}
-            if binary:
-                row["n_with"] = int((x[ok].astype("float64") == 1).sum())
+            xs = x[ok].astype("float64")
+            binary = set(pd.unique(xs)) <= {0.0, 1.0}
+            step = 1.0 if binary else steps[t.text]
+            label = patient_term_label(t, settings, step)
+            hr = ci_low = ci_high = p = logrank_p = math.nan
+            reasons: list[str] = []
+            tt, ee = time_all[ok].to_numpy(float), event_all[ok].to_numpy(int)
             try:
-                fit = cox_ph(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int),
-                             pd.DataFrame({t.text: x[ok].astype("float64")}))
-                hr = fit.hazard_ratios[0]
-                row.update(hr=_num(hr.estimate), ci_low=_num(hr.ci_low), ci_high=_num(hr.ci_high),
-                           p=_num(hr.p))
-                ph = proportional_hazards_test(fit)
-                checks.append({"endpoint": ep, "term": t.text, "chisq": _num(ph.global_test.statistic),
-                               "df": ph.global_test.df, "p": _num(ph.global_test.p), "method": ph.method})
+                fit = cox_ph(tt, ee, pd.DataFrame({t.text: xs / step}))
+                est = fit.hazard_ratios[0]
+                hr, ci_low, ci_high, p = _f(est.estimate), _f(est.ci_low), _f(est.ci_high), _f(est.p)
+                checks.append(_ph_check(fit, ep, t.text))
             except (EstimationError, PofaError, np.linalg.LinAlgError, ValueError) as exc:
-                row["reason"] = f"Cox model not estimable: {exc}"
-            reasons = [row.pop("reason")] if "reason" in row else []
+                reasons.append(f"Cox model not estimable: {exc}")
+            groups: tuple[GroupCurve, ...] = ()
             if binary:
+                groups = _group_curves(tt, ee, xs.to_numpy(), label, settings)
                 try:
-                    lr = log_rank_test(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int),
-                                       x[ok].astype("float64").to_numpy())
-                    row["logrank_p"] = _num(lr.p)
+                    logrank_p = _f(log_rank_test(tt, ee, xs.to_numpy()).p)
                 except (EstimationError, PofaError, ValueError) as exc:
                     reasons.append(f"log-rank test not possible: {exc}")
             else:
-                reasons.append(f"{t.text!r} is not a yes/no term: the hazard ratio is per unit; logrank_p "
+                per = f"per {step:g} units" if step != 1 else "per unit"
+                reasons.append(f"{t.text!r} is not a yes/no term: the hazard ratio is {per}; logrank_p "
                                "and n_with apply to yes/no terms only")
-            if reasons:
-                row["reason"] = "; ".join(r.rstrip(".") for r in reasons)
-            row["n"] = int(ok.sum())
-            rows.append(row)
+            rows.append(CoxRow(ep, t.text, label, hr, ci_low, ci_high, p, logrank_p,
+                               int((xs == 1).sum()) if binary else None, int(ok.sum()), binary, step,
+                               "; ".join(r.rstrip(".") for r in reasons), groups))
         if len(terms) > 1:
             frame = pd.DataFrame(values)
             ok = frame.notna().all(axis=1)
+            design = frame[ok].astype("float64")
+            for t in terms:
+                if not (set(pd.unique(design[t.text])) <= {0.0, 1.0}):
+                    design[t.text] = design[t.text] / steps[t.text]
             try:
-                fit = cox_ph(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int),
-                             frame[ok].astype("float64"))
-                for name, hr in zip(fit.coef_names, fit.hazard_ratios, strict=True):
-                    multi.append({"endpoint": ep, "term": name, "hr": _num(hr.estimate),
-                                  "ci_low": _num(hr.ci_low), "ci_high": _num(hr.ci_high), "p": _num(hr.p),
-                                  "n": int(ok.sum())})
+                fit = cox_ph(time_all[ok].to_numpy(float), event_all[ok].to_numpy(int), design)
+                for name, est in zip(fit.coef_names, fit.hazard_ratios, strict=True):
+                    multi.append(MultiCoxRow(ep, name, _f(est.estimate), _f(est.ci_low), _f(est.ci_high),
+                                             _f(est.p), int(ok.sum())))
             except (EstimationError, PofaError, np.linalg.LinAlgError, ValueError) as exc:
-                multi.append({"endpoint": ep, "reason": f"multivariable Cox model not estimable: {exc}"})
-    # keep exactly the documented keys in patient_models; n goes to the info block
-    info_n = [{"endpoint": r["endpoint"], "term": r["term"], "n": r.pop("n")} for r in rows]
-    return {"patient_models": rows,
-            "patient_models_info": {"method": COX_METHOD,
-                                    "logrank": "log-rank test (survival::survdiff, rho = 0)",
-                                    "n": info_n, "ph_checks": checks, "multivariable": multi}}
+                multi.append(MultiCoxRow(ep, None, math.nan, math.nan, math.nan, math.nan, None,
+                                         f"multivariable Cox model not estimable: {exc}"))
+    return PatientModels(tuple(rows), COX_METHOD, "log-rank test (survival::survdiff, rho = 0)",
+                         tuple(checks), tuple(multi))
+
+
+def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The ``patient_models`` and ``patient_models_info`` entries of results.json (see
+    :func:`patient_level_results`)."""
+    return patient_level_results(patients, lesions, settings).json_entries()
 
 
 # -----------------------------------------------------------------------------------------------------------
 # competing risks
 
+_CIF_METHOD = "Cumulative incidence (Aalen-Johansen) with Gray's test (cmprsk::cuminc)"
 
-def _cif_json(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], landmarks: Sequence[float],
-              group: np.ndarray | None = None, group_name: str | None = None) -> dict[str, Any]:
-    """One cmprsk::cuminc fit as JSON; when it cannot be estimated (e.g. no failure of any cause), an empty
-    ``causes`` list with the reason."""
+
+def _cif_block(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], landmarks: Sequence[float],
+               group: np.ndarray | None = None, group_name: str | None = None,
+               term: str | None = None) -> IncidenceBlock:
+    """One cmprsk::cuminc fit; when it cannot be estimated (e.g. no failure of any cause), no causes and the
+    reason."""
     try:
         cr = cumulative_incidence(time, cause, group=group)
     except (EstimationError, PofaError, ValueError) as exc:
-        return {"n": len(time), "method": "Cumulative incidence (Aalen-Johansen) with Gray's test "
-                "(cmprsk::cuminc)", "causes": [], "reason": f"not estimable: {exc}"}
-    out: dict[str, Any] = {"n": int(cr.n), "method": cr.method, "causes": []}
+        return IncidenceBlock(len(time), _CIF_METHOD, (), f"not estimable: {exc}", term)
+    entries: list[IncidenceCause] = []
     for code, label in causes.items():
         if code not in cr.causes:
             continue
-        entry: dict[str, Any] = {"cause": label, "code": code, "curves": []}
-        for curve in cr.curves:
-            if curve.cause != code:
-                continue
-            entry["curves"].append({
-                "group": None if curve.group is None else str(curve.group),
-                "n": int(curve.n), "events": int(curve.n_events), "ci_method": curve.ci_method,
-                "landmarks": [{"months": t, **_estimate_json(e, "incidence")}
-                              for t, e in curve.landmarks(landmarks).items()]})
+        curves = tuple(
+            IncidenceCurve(None if c.group is None else str(c.group), int(c.n), int(c.n_events),
+                           c.ci_method,
+                           tuple(_landmark(t, e) for t, e in c.landmarks(landmarks).items()),
+                           StepCurve(c.times, c.estimate, c.ci_low, c.ci_high, (), (), 0.0,
+                                     float(c.last_time), c.ci_method))
+            for c in cr.curves if c.cause == code)
+        gray = None
         if group is not None and len(cr.groups) > 1:
             g = cr.test(code)
-            entry["gray"] = {"statistic": _num(g.statistic), "df": g.df, "p": _num(g.p), "by": group_name}
-            if g.reason:
-                entry["gray"]["reason"] = g.reason
-        out["causes"].append(entry)
-    return out
+            gray = GrayResult(_f(g.statistic), g.df, _f(g.p), group_name, g.reason)
+        entries.append(IncidenceCause(label, code, curves, gray))
+    return IncidenceBlock(int(cr.n), cr.method, tuple(entries), "", term)
 
 
-def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+def competing_risks_results(patients: pd.DataFrame, lesions: pd.DataFrame,
+                            settings: Settings) -> CompetingRisksResults:
     """Cumulative incidence of local vs de novo failure (patients) and of local failure (lesions).
 
     Patients: cause of first progression (local component, strictly de novo) with death without progression
     and progression of unknown pattern as competing causes, overall and by the first patient term, with Gray's
-    test (by_group only when that term is yes/no). Lesions: local failure with death competing, by each
+    test (by group only when that term is yes/no). Lesions: local failure with death competing, by each
     thresholded or yes/no lesion factor (continuous factors have no groups; lesions with a blank value are in
     neither group); these intervals and tests treat lesions as independent (the lesions of one patient are
-    not), so read them as descriptive. A block that cannot be estimated (no failure of any cause) has no
-    ``causes`` and a ``reason``.
+    not), so read them as descriptive. Equal to R ``cmprsk::cuminc``.
+
+    Parameters
+    ----------
+    patients, lesions : DataFrame
+        Analysed tables (``fp_months``/``fp_status``, ``lf_months``/``lf_status``).
+    settings : Settings
+        Risk factors and landmarks.
+
+    Returns
+    -------
+    CompetingRisksResults
     """
     landmarks = settings.survival.landmarks_months
     t = patients["fp_months"].to_numpy(float)
     c = patients["fp_status"].to_numpy(int)
-    out: dict[str, Any] = {"patients": {"overall": _cif_json(t, c, PATIENT_CAUSES, landmarks)}}
+    overall = _cif_block(t, c, PATIENT_CAUSES, landmarks)
+    by_group = None
     terms = [PatientTerm.parse(x) for x in settings.risk_factors.patient]
     if terms:
         g = _as_covariate(terms[0].values(patients, lesions))
         ok = g.notna().to_numpy()
         if set(pd.unique(g[ok].astype("float64"))) <= {0.0, 1.0} and ok.sum() > 0:
-            out["patients"]["by_group"] = _cif_json(t[ok], c[ok], PATIENT_CAUSES, landmarks,
-                                                    g[ok].astype("float64").astype(int).to_numpy(),
-                                                    terms[0].text)
+            by_group = _cif_block(t[ok], c[ok], PATIENT_CAUSES, landmarks,
+                                  g[ok].astype("float64").astype(int).to_numpy(), terms[0].text)
     known = lesions["lf_status"].notna() & lesions["lf_months"].notna()
     lt = lesions.loc[known, "lf_months"].to_numpy(float)
     lc = lesions.loc[known, "lf_status"].astype("int64").to_numpy()
-    lesion_out: dict[str, Any] = {"overall": _cif_json(lt, lc, LESION_CAUSES, landmarks),
-                                  "note": "lesions treated as independent: intervals and Gray's test are "
-                                          "descriptive (lesions of one patient are correlated)"}
-    by: list[dict[str, Any]] = []
+    by: list[IncidenceBlock] = []
     from pofa.stats.factors import parse_factor
 
     for text in settings.risk_factors.lesion:
@@ -338,7 +597,7 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
         try:
             col = lesions.loc[known, f.column].astype("float64")
         except (TypeError, ValueError):
-            continue
+            continue  # a text column has no yes/no groups: no by-factor block (the models say why)
         if f.threshold is not None:
             # a lesion with a blank value is in neither group (NaN >= x would put it in the "no" group)
             flag = (col >= f.threshold).astype("float64").where(col.notna())
@@ -347,47 +606,83 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
         else:
             continue  # a continuous term has no groups
         ok = flag.notna().to_numpy()
-        by.append({"term": f.name, **_cif_json(lt[ok], lc[ok], LESION_CAUSES, landmarks,
-                                               flag[ok].astype(int).to_numpy(), f.name)})
-    lesion_out["by_factor"] = by
-    out["lesions"] = lesion_out
-    return {"competing_risks": out}
+        by.append(_cif_block(lt[ok], lc[ok], LESION_CAUSES, landmarks, flag[ok].astype(int).to_numpy(),
+                             f.name, term=f.name))
+    later = 0
+    if "local_failure" in lesions.columns:
+        at_first = lesions["local_failure"].astype("Float64").fillna(0).eq(1)
+        later = int((lesions["lf_status"].astype("Float64").fillna(0).eq(1) & ~at_first).sum())
+    return CompetingRisksResults(overall, by_group, _cif_block(lt, lc, LESION_CAUSES, landmarks),
+                                 "lesions treated as independent: intervals and Gray's test are descriptive "
+                                 "(lesions of one patient are correlated)", tuple(by), later)
+
+
+def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The ``competing_risks`` entry of results.json (see :func:`competing_risks_results`)."""
+    return competing_risks_results(patients, lesions, settings).json_entries()
 
 
 # -----------------------------------------------------------------------------------------------------------
 # cut-points
 
 
-def cutpoints(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+def cutpoints_results(patients: pd.DataFrame, settings: Settings) -> Cutpoints:
     """Exploratory cut-points (maximally selected log-rank statistics) of largest diameter and highest SUVmax
-    for PFS, with the Lausen-Schumacher corrected p (maxstat::maxstat.test, Lau92 and Lau94)."""
-    rows: list[dict[str, Any]] = []
+    for PFS, with the Lausen-Schumacher corrected p (R ``maxstat::maxstat.test``, Lau92 and Lau94).
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients (``max_diameter_cm``, ``max_suvmax``, PFS).
+    settings : Settings
+        Unused today (kept for a uniform step signature).
+
+    Returns
+    -------
+    Cutpoints
+    """
+    rows: list[Cutpoint] = []
     for col in ("max_diameter_cm", "max_suvmax"):
         if col not in patients.columns:
             continue
         ok = patients[col].notna()
-        entry: dict[str, Any] = {"feature": col, "endpoint": "pfs", "note": EXPLORATORY_NOTE,
-                                 "cutpoint": None, "statistic": None, "p_lau92": None, "p_lau94": None,
-                                 "n": int(ok.sum()), "n_low": None, "n_high": None}
         try:
             r = maxstat_cutpoint(patients.loc[ok, "pfs_months"].to_numpy(float),
                                  patients.loc[ok, "pfs_event"].to_numpy(int),
                                  patients.loc[ok, col].to_numpy(float))
-            entry.update(cutpoint=_num(r.cutpoint), statistic=_num(r.statistic), p_lau92=_num(r.p_lau92),
-                         p_lau94=_num(r.p_lau94), n=r.n, n_low=r.n_low, n_high=r.n_high, method=r.method)
         except (EstimationError, PofaError, ValueError) as exc:
-            entry["reason"] = f"not estimable: {exc}"
-        rows.append(entry)
-    return {"cutpoints": rows}
+            rows.append(Cutpoint(col, "pfs", EXPLORATORY_NOTE, math.nan, math.nan, math.nan, math.nan,
+                                 int(ok.sum()), None, None, "", f"not estimable: {exc}"))
+            continue
+        rows.append(Cutpoint(col, "pfs", EXPLORATORY_NOTE, _f(r.cutpoint), _f(r.statistic), _f(r.p_lau92),
+                             _f(r.p_lau94), r.n, r.n_low, r.n_high, r.method))
+    return Cutpoints(tuple(rows))
+
+
+def cutpoints(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
+    """The ``cutpoints`` entry of results.json (see :func:`cutpoints_results`)."""
+    return cutpoints_results(patients, settings).json_entries()
+
+
+def study_results(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> StudyResults:
+    """Every statistic of the analysis, typed.
+
+    Parameters
+    ----------
+    patients, lesions : DataFrame
+        Analysed tables.
+    settings : Settings
+
+    Returns
+    -------
+    StudyResults
+    """
+    return StudyResults(lesion_level_results(lesions, settings), survival_results(patients, settings),
+                        patient_level_results(patients, lesions, settings),
+                        competing_risks_results(patients, lesions, settings),
+                        cutpoints_results(patients, settings))
 
 
 def study_statistics(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
     """Every statistic of the analysis, keyed as in results.json."""
-    out: dict[str, Any] = {}
-    out.update(lesion_level(lesions, settings))
-    out.update(survival(patients, settings))
-    out.update(patient_level(patients, lesions, settings))
-    out.update(competing_risks(patients, lesions, settings))
-    out.update(cutpoints(patients, settings))
-    return out
-
+    return study_results(patients, lesions, settings).json_entries()

@@ -1,0 +1,95 @@
+"""The report's figures: one module per figure, each plot function drawing on a matplotlib ``Axes`` it is
+given (never ``plt.show()``; pyplot is not used).
+
+Every figure is drawn from the analysis' typed results (:mod:`pofa.stats.results`): the curves drawn are the
+curves the analysis estimated, the numbers printed are the numbers of results.json. :func:`build_figures`
+makes every figure of the report with its caption, alt text and "how it was made" note;
+:func:`render_figure` renders one drawing to SVG (embedded in the report) and, from the same drawing, PNG.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from pofa.report.model import ReportInput
+from pofa.report.plots.base import (
+    BuiltFigure,
+    FigureSpec,
+    RenderedFigure,
+    add_footer,
+    rc_context,
+    render_figure,
+    software_line,
+    time_ticks,
+)
+from pofa.report.plots.forest import forest_figure, plot_forest, plot_forest_table
+from pofa.report.plots.incidence import incidence_figure, plot_cumulative_incidence
+from pofa.report.plots.km import (
+    KMDrawn,
+    KMSeries,
+    km_by_figure,
+    km_overall_figure,
+    plot_km,
+    plot_numbers_at_risk,
+)
+from pofa.report.plots.patterns import patterns_figure, plot_patterns
+from pofa.report.plots.scans import build_scan_figures, scan_figure_data
+from pofa.report.plots.scatter import lesion_outcome_class, plot_lesion_scatter, scatter_figure
+from pofa.report.plots.swimmer import plot_swimmer, swimmer_figure
+
+__all__ = [
+    "BuiltFigure",
+    "FigureSpec",
+    "KMDrawn",
+    "KMSeries",
+    "RenderedFigure",
+    "add_footer",
+    "build_figures",
+    "build_scan_figures",
+    "lesion_outcome_class",
+    "plot_cumulative_incidence",
+    "plot_forest",
+    "plot_forest_table",
+    "plot_km",
+    "plot_lesion_scatter",
+    "plot_numbers_at_risk",
+    "plot_patterns",
+    "plot_swimmer",
+    "rc_context",
+    "render_figure",
+    "scan_figure_data",
+    "time_ticks",
+]
+
+
+def build_figures(
+    inp: ReportInput, *, show_ids: bool = False, versions: Mapping[str, str] | None = None
+) -> tuple[BuiltFigure, ...]:
+    """Every figure of the report, drawn (not yet rendered), with caption, alt text and how-made note.
+
+    Figures whose results are absent are left out. Call it inside :func:`rc_context` (as
+    :func:`pofa.report.html.write_report` does) for the report's style.
+
+    Parameters
+    ----------
+    inp : ReportInput
+    show_ids : bool
+        Label patients by identifiers (default: study numbers).
+    versions : Mapping, optional
+        Software versions for the notes (default: those installed).
+
+    Returns
+    -------
+    tuple of BuiltFigure
+    """
+    from pofa.report.manifest import dependency_versions
+
+    v = dict(versions) if versions is not None else dependency_versions()
+    sw = f"Drawn with {software_line(v)}."
+    figs = [patterns_figure(inp, sw), forest_figure(inp, sw), km_overall_figure(inp, sw)]
+    pm = inp.statistics.patient_models if inp.statistics is not None else None
+    if pm is not None:
+        for term in dict.fromkeys(r.term for r in pm.rows):
+            figs.append(km_by_figure(inp, [r for r in pm.rows if r.term == term], sw))
+    figs += [incidence_figure(inp, sw), swimmer_figure(inp, show_ids, sw), scatter_figure(inp, sw)]
+    return tuple(f for f in figs if f is not None)

@@ -1,0 +1,215 @@
+"""What every report figure shares: the style context, the records of a figure, ticks and the footer.
+
+Plot functions (one module per figure in this package) take an ``Axes`` and draw on it; they never create
+windows or call ``plt.show()`` (pyplot is not used: figures are ``matplotlib.figure.Figure`` objects).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import matplotlib
+from cycler import cycler
+from matplotlib.figure import Figure
+
+from pofa.report.style import OKABE_ITO, RC
+
+__all__ = [
+    "ENDPOINT_WORDS",
+    "BuiltFigure",
+    "FigureSpec",
+    "RenderedFigure",
+    "add_footer",
+    "rc_context",
+    "render_figure",
+    "software_line",
+    "time_ticks",
+]
+
+_CYCLE = [
+    OKABE_ITO[k]
+    for k in ("black", "vermillion", "blue", "orange", "bluish green", "reddish purple", "sky blue", "yellow")
+]
+
+#: Words of each survival endpoint: title, abbreviation, event.
+ENDPOINT_WORDS = {
+    "pfs": ("Progression-free survival", "PFS", "progression or death"),
+    "os": ("Overall survival", "OS", "death from any cause"),
+}
+
+#: The mark on every figure of a simulated study.
+SIMULATED_MARK = "SIMULATED DATA, NOT PATIENTS"
+
+
+def rc_context() -> Any:
+    """``matplotlib.rc_context`` with the report's settings (the global settings are left alone).
+
+    Returns
+    -------
+    contextlib.AbstractContextManager
+    """
+    rc = dict(RC)
+    rc["axes.prop_cycle"] = cycler(color=_CYCLE)
+    return matplotlib.rc_context(rc)  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True, slots=True)
+class FigureSpec:
+    """Texts that go with a figure.
+
+    Parameters
+    ----------
+    name : str
+        File stem (``figures/<name>.png`` and ``.svg``) and HTML anchor.
+    title : str
+        Short title (first words of the caption).
+    caption : str
+        Caption under the figure: what it shows, with the key numbers.
+    alt : str
+        Alternative text for readers who cannot see the image.
+    how : str
+        How it was made: estimator, CI type, tie handling, thresholds, software versions.
+    """
+
+    name: str
+    title: str
+    caption: str
+    alt: str
+    how: str
+
+
+@dataclass(frozen=True, slots=True)
+class BuiltFigure:
+    """A figure and its texts, before rendering.
+
+    Parameters
+    ----------
+    spec : FigureSpec
+    figure : matplotlib.figure.Figure
+    drawn : Mapping
+        What the plot functions drew (for tests and alt text).
+    """
+
+    spec: FigureSpec
+    figure: Figure
+    drawn: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RenderedFigure:
+    """A rendered figure: SVG bytes (embedded in the report) and, when asked for, the 300-dpi PNG of the
+    same drawing.
+
+    Parameters
+    ----------
+    spec : FigureSpec
+    svg : bytes
+    png : bytes
+        Empty when no PNG was asked for.
+    width_pt, height_pt : float
+        The figure's size in points (1/72 inch).
+    """
+
+    spec: FigureSpec
+    svg: bytes
+    png: bytes
+    width_pt: float
+    height_pt: float
+
+
+def time_ticks(max_time: float) -> tuple[float, ...]:
+    """Tick times from 0 to at most ``max_time``: every 3, 6, 12 or 24 months depending on the follow-up.
+
+    Parameters
+    ----------
+    max_time : float
+        Longest time shown (months).
+
+    Returns
+    -------
+    tuple of float
+    """
+    if not math.isfinite(max_time) or max_time <= 0:
+        return (0.0,)
+    step = 3.0 if max_time <= 15 else 6.0 if max_time <= 42 else 12.0 if max_time <= 96 else 24.0
+    n = int(math.floor(max_time / step + 1e-9))
+    return tuple(step * i for i in range(n + 1))
+
+
+def software_line(versions: Mapping[str, str]) -> str:
+    """``"pofa 1.0, python 3.11, ..."``: the versions named in a figure's note.
+
+    Parameters
+    ----------
+    versions : Mapping
+
+    Returns
+    -------
+    str
+    """
+    keys = ("pofa", "python", "numpy", "scipy", "statsmodels", "pandas", "matplotlib")
+    return ", ".join(f"{k} {versions[k]}" for k in keys if k in versions)
+
+
+def add_footer(fig: Figure, simulated: bool) -> None:
+    """Write the "simulated data, not patients" mark in the figure's footer (a simulated study only).
+
+    Parameters
+    ----------
+    fig : Figure
+    simulated : bool
+        Whether the study is simulated (``[study] simulated = true``).
+    """
+    if simulated:
+        fig.supxlabel(
+            SIMULATED_MARK, fontsize=6.5, color=OKABE_ITO["vermillion"], fontweight="bold", x=0.99, ha="right"
+        )
+
+
+def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> RenderedFigure:
+    """SVG bytes of a figure and, with ``png``, PNG bytes of the same drawing (the layout is computed once).
+
+    Both are reproducible byte for byte (no dates in the metadata).
+
+    Parameters
+    ----------
+    built : BuiltFigure
+    png : bool
+        Also write the PNG (from the drawing the SVG was made of; the layout is not computed again).
+    dpi : int
+        PNG resolution.
+
+    Returns
+    -------
+    RenderedFigure
+    """
+    from pofa import __version__
+
+    fig = built.figure
+    software = f"pofa {__version__} (matplotlib {matplotlib.__version__})"
+    with rc_context():
+        buf = io.BytesIO()
+        fig.savefig(
+            buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title}
+        )
+        svg = buf.getvalue()
+        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same
+        # drawing
+        fig.set_layout_engine("none")
+        png_bytes = b""
+        if png:
+            buf = io.BytesIO()
+            fig.savefig(
+                buf,
+                format="png",
+                dpi=dpi,
+                metadata={"Software": software, "Title": built.spec.title},
+                pil_kwargs={"compress_level": 6},
+            )
+            png_bytes = buf.getvalue()
+    w, h = fig.get_size_inches()
+    return RenderedFigure(built.spec, svg, png_bytes, float(w) * 72, float(h) * 72)

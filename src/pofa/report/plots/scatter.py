@@ -1,0 +1,202 @@
+"""Figure: each baseline lesion by longest diameter and SUVmax, coloured and shaped by its outcome."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import numpy as np
+import pandas as pd
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
+
+from pofa.report.model import NO_FAILURE, ReportInput
+from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer
+from pofa.report.style import OUTCOME_STYLE
+
+__all__ = ["RASTERIZE_ABOVE", "lesion_outcome_class", "plot_lesion_scatter", "scatter_figure"]
+
+#: Above this many lesions the scatter's points are embedded in the SVG as a 300-dpi image (axes, text and
+#: threshold lines stay vector): thousands of vector markers make a slow, multi-megabyte SVG.
+RASTERIZE_ABOVE = 3000
+
+
+def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Series:
+    """Outcome of each lesion at first progression: ``local failure``, ``controlled`` (the patient progressed,
+    this lesion did not fail), ``no progression`` or ``unknown`` (progression without failure rows).
+
+    Parameters
+    ----------
+    lesions, patients : DataFrame
+        The report's tables (the analysis' ``lesion_outcome`` when present, else ``local_failure`` and the
+        patient's pattern).
+
+    Returns
+    -------
+    Series
+    """
+    if "lesion_outcome" in lesions.columns:
+        out = lesions["lesion_outcome"].astype(object).where(lesions["lesion_outcome"].notna(), "unknown")
+        return out.map(lambda v: v if v in OUTCOME_STYLE else "unknown").astype(object)
+    pattern = dict(zip(patients["patient_id"], patients["pattern"], strict=True))
+    lf = lesions["local_failure"].astype("boolean")
+    res = []
+    for pid, v in zip(lesions["patient_id"], lf, strict=True):
+        if v is pd.NA:
+            res.append("unknown" if pattern.get(pid, NO_FAILURE) != NO_FAILURE else "no progression")
+        elif bool(v):
+            res.append("local failure")
+        elif pattern.get(pid, NO_FAILURE) == NO_FAILURE:
+            res.append("no progression")
+        else:
+            res.append("controlled")
+    return pd.Series(res, index=lesions.index, dtype=object)
+
+
+def plot_lesion_scatter(
+    ax: Axes, lesions: pd.DataFrame, outcome: pd.Series, *, thresholds: Mapping[str, float]
+) -> dict[str, np.ndarray]:
+    """Scatter of lesion diameter (x) vs SUVmax (y) on log axes, by outcome, thresholds drawn; legend above.
+
+    Parameters
+    ----------
+    ax : Axes
+        Where to draw.
+    lesions : DataFrame
+        Lesions with ``diameter_cm`` and ``suvmax``.
+    outcome : Series
+        Class of each lesion (:func:`lesion_outcome_class`).
+    thresholds : Mapping
+        ``{"diameter_cm": 5.0, "suvmax": 10.0}``: lines drawn (only those given).
+
+    Returns
+    -------
+    dict
+        ``{class: array of (diameter, suvmax) points drawn}``.
+    """
+    drawn = {}
+    ok = lesions["diameter_cm"].notna() & lesions["suvmax"].notna()
+    n = int(ok.sum())
+    size = 14 if n <= 300 else 7 if n <= 2000 else 3
+    for cls, (colour, marker, label) in OUTCOME_STYLE.items():
+        sel = ok & (outcome == cls)
+        pts = np.column_stack(
+            [lesions.loc[sel, "diameter_cm"].to_numpy(float), lesions.loc[sel, "suvmax"].to_numpy(float)]
+        )
+        drawn[cls] = pts
+        if len(pts):
+            ax.scatter(
+                pts[:, 0],
+                pts[:, 1],
+                s=size,
+                c=colour,
+                marker=marker,
+                alpha=0.75,
+                linewidths=0.3,
+                edgecolors=None if marker == "x" else ("black" if n <= 300 else "none"),
+                rasterized=n > RASTERIZE_ABOVE,
+                label=f"{label} ({len(pts)})",
+                gid=f"scatter:{cls}",
+            )
+    if "diameter_cm" in thresholds:
+        ax.axvline(
+            thresholds["diameter_cm"],
+            color="black",
+            linestyle="--",
+            linewidth=0.8,
+            gid="threshold:diameter_cm",
+        )
+        ax.annotate(
+            f"{thresholds['diameter_cm']:g} cm",
+            (thresholds["diameter_cm"], 1.0),
+            xycoords=("data", "axes fraction"),
+            xytext=(2, -2),
+            textcoords="offset points",
+            ha="left",
+            va="top",
+            fontsize=7,
+        )
+    if "suvmax" in thresholds:
+        ax.axhline(thresholds["suvmax"], color="black", linestyle=":", linewidth=0.8, gid="threshold:suvmax")
+        ax.annotate(
+            f"SUVmax {thresholds['suvmax']:g}",
+            (1.0, thresholds["suvmax"]),
+            xycoords=("axes fraction", "data"),
+            xytext=(-2, 2),
+            textcoords="offset points",
+            ha="right",
+            va="bottom",
+            fontsize=7,
+        )
+    for axis, col in ((ax.xaxis, "diameter_cm"), (ax.yaxis, "suvmax")):
+        vals = lesions.loc[ok, col].to_numpy(float)
+        extra = [v for k, v in thresholds.items() if k == col]
+        lo = min([*vals[vals > 0], *extra], default=1.0)
+        hi = max([*vals, *extra], default=10.0)
+        (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
+        (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(lo / 1.15, hi * 1.15)
+        ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100) if lo / 1.15 <= t <= hi * 1.15]
+        axis.set_major_locator(FixedLocator(ticks))
+        axis.set_minor_locator(NullLocator())
+        axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:g}"))
+    ax.set_xlabel("Longest diameter (cm, log scale)")
+    ax.set_ylabel("SUVmax (log scale)")
+    ax.legend(
+        loc="lower left",
+        bbox_to_anchor=(0.0, 1.01),
+        ncols=2,
+        fontsize=7,
+        borderaxespad=0.0,
+        markerscale=1.5 if n > 300 else 1.0,
+    )
+    return drawn
+
+
+def scatter_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
+    """The lesion scatter (``None`` without lesions).
+
+    Parameters
+    ----------
+    inp : ReportInput
+    sw : str
+        The software sentence of the note.
+
+    Returns
+    -------
+    BuiltFigure or None
+    """
+    les = inp.lesions
+    if not len(les):
+        return None
+    fig = Figure(figsize=(5.2, 4.0), layout="constrained")
+    th = inp.lesion_thresholds
+    pts = plot_lesion_scatter(fig.add_subplot(), les, lesion_outcome_class(les, inp.patients), thresholds=th)
+    add_footer(fig, inp.simulated)
+    counts = ", ".join(f"{OUTCOME_STYLE[k][2].lower()} {len(v)}" for k, v in pts.items() if len(v))
+    th_words = (
+        " and ".join(
+            ("diameter " if k == "diameter_cm" else "SUVmax ")
+            + f"{v:g}"
+            + (" cm" if k == "diameter_cm" else "")
+            for k, v in th.items()
+        )
+        or "none"
+    )
+    raster = (
+        f" With more than {RASTERIZE_ABOVE} lesions the points of the SVG are a 300-dpi image."
+        if len(les) > RASTERIZE_ABOVE
+        else ""
+    )
+    caption = (
+        f"Each of {len(les)} baseline lesions by longest diameter and SUVmax: {counts}. Dashed and "
+        f"dotted lines: risk-factor thresholds ({th_words})."
+    )
+    alt = f"Scatter plot of lesion diameter against SUVmax: {counts}; threshold lines at {th_words}."
+    how = (
+        "Lesion outcome at first progression as classified by pofa: local failure; controlled (the patient "
+        "progressed elsewhere); no progression; unknown (progression without recorded failure lesions). "
+        "Thresholds are the lesion risk factors of the analysis settings ([risk_factors] lesion). Lesions "
+        f"with a missing diameter or SUVmax are not drawn.{raster} {sw}"
+    )
+    spec = FigureSpec("lesion_scatter", "Lesion diameter and SUVmax by outcome", caption, alt, how)
+    return BuiltFigure(spec, fig, {"points": pts})

@@ -1,0 +1,235 @@
+"""What every report table shares: the cell fragments, the table record and the CSV/XLSX writers.
+
+A :class:`ReportTable` has two views of the same content:
+
+* ``rows``: what the HTML shows, cell by cell. A cell is a tuple of :class:`Frag` fragments; a fragment that
+  shows a number of results.json carries its results.json path and exact value (the HTML writes them into
+  ``data-result`` and ``data-value`` attributes, which the report's tests compare with results.json);
+* ``data``: a tidy DataFrame written to ``tables/<name>.csv`` and ``.xlsx`` (full-precision numbers).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import re
+import zipfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pofa.atomic import write_bytes
+from pofa.report.format import DASH
+from pofa.stats.results import json_number
+
+__all__ = ["Cell", "Frag", "ReportTable", "cell_text", "num", "ratio_ci", "text", "write_table"]
+
+
+@dataclass(frozen=True, slots=True)
+class Frag:
+    """A piece of a table cell: text, and for a number of results.json its path and exact JSON value.
+
+    Parameters
+    ----------
+    text : str
+        As shown.
+    path : str or None
+        Where results.json stores the number (``"lesion_models[3].or"``), for the report's tests.
+    value : object
+        The number as results.json stores it (``None`` when not estimable).
+    """
+
+    text: str
+    path: str | None = None
+    value: Any = None
+
+
+Cell = tuple[Frag, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class ReportTable:
+    """A table of the report.
+
+    Parameters
+    ----------
+    name : str
+        File stem (``tables/<name>.csv``) and HTML anchor.
+    title : str
+        Table title (``"Table 1. Cohort characteristics"``).
+    header : tuple of str
+        Column headings of the HTML view.
+    rows : tuple of tuple of Cell
+        HTML view.
+    data : DataFrame
+        CSV/XLSX view.
+    note : str
+        Footnote: definitions, methods, abbreviations.
+    heading_rows : frozenset of int
+        Rows of ``rows`` that are section headings (one cell spanning the table).
+    """
+
+    name: str
+    title: str
+    header: tuple[str, ...]
+    rows: tuple[tuple[Cell, ...], ...]
+    data: pd.DataFrame
+    note: str = ""
+    heading_rows: frozenset[int] = field(default_factory=frozenset)
+
+
+def text(t: str) -> Cell:
+    """A cell of plain text.
+
+    Parameters
+    ----------
+    t : str
+
+    Returns
+    -------
+    Cell
+    """
+    return (Frag(t),)
+
+
+def num(value: float | int | None, path: str, fmt: Callable[[Any], str]) -> Frag:
+    """A fragment showing a result's number formatted by ``fmt``, with its results.json path and JSON value.
+
+    Parameters
+    ----------
+    value : float, int or None
+        The number (``nan``/``None`` when not estimable: shown as ``NE``).
+    path : str
+        Its results.json path.
+    fmt : callable
+        The formatter (:mod:`pofa.report.format`).
+
+    Returns
+    -------
+    Frag
+    """
+    v = json_number(value)
+    return Frag(fmt(v), path, v)
+
+
+def ratio_ci(est: float, lo: float, hi: float, base: str, est_key: str, fmt: Callable[[Any], str]) -> Cell:
+    """``2.34 (1.55–3.55)``: an estimate and its CI, each fragment with its results.json path.
+
+    Parameters
+    ----------
+    est, lo, hi : float
+        Estimate and limits.
+    base : str
+        results.json path of the object holding them.
+    est_key : str
+        The key of the estimate (``"or"``, ``"hr"``, ``"median_months"``).
+    fmt : callable
+        The formatter.
+
+    Returns
+    -------
+    Cell
+    """
+    return (
+        num(est, f"{base}.{est_key}", fmt),
+        Frag(" ("),
+        num(lo, f"{base}.ci_low", fmt),
+        Frag(DASH),
+        num(hi, f"{base}.ci_high", fmt),
+        Frag(")"),
+    )
+
+
+def cell_text(cell: Sequence[Frag]) -> str:
+    """The text of a cell as shown.
+
+    Parameters
+    ----------
+    cell : sequence of Frag
+
+    Returns
+    -------
+    str
+    """
+    return "".join(f.text for f in cell)
+
+
+# ------------------------------------------------------------------------------------------------------
+# writing
+# ------------------------------------------------------------------------------------------------------
+
+_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
+
+
+def _xlsx_bytes(table: ReportTable) -> bytes:
+    """The table as an XLSX workbook, reproducible byte for byte and free of dates.
+
+    openpyxl stamps the save time into docProps/core.xml and every zip entry; both are removed here (a
+    report must carry no calendar dates, and the same analysis must give the same files).
+    """
+    from openpyxl import Workbook
+    from openpyxl.styles import Font
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = table.name[:31]
+    cols = [str(c) for c in table.data.columns]
+    ws.append(cols)
+    for c in ws[1]:
+        c.font = Font(bold=True)
+    for rec in table.data.itertuples(index=False, name=None):
+        ws.append([_xlsx_value(v) for v in rec])
+    about = wb.create_sheet("about")
+    about.append(["title", table.title])
+    about.append(["note", table.note])
+    about.append(["made by", "pofa"])
+    buf = io.BytesIO()
+    wb.save(buf)
+    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
+        for info in sorted(src.infolist(), key=lambda i: i.filename):
+            data = src.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                text = data.decode("utf-8")
+                text = re.sub(r"<dcterms:(created|modified)[^>]*>[^<]*</dcterms:\1>", "", text)
+                data = text.encode("utf-8")
+            zi = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
+            zi.compress_type = zipfile.ZIP_DEFLATED
+            zi.external_attr = 0o600 << 16
+            dst.writestr(zi, data)
+    return out.getvalue()
+
+
+def _xlsx_value(v: Any) -> Any:
+    if v is None or v is pd.NA:
+        return None
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+        if isinstance(v, float) and not math.isfinite(v):
+            return None
+    if isinstance(v, (list, tuple, dict)):
+        return str(v)
+    return v
+
+
+def table_csv_bytes(table: ReportTable) -> bytes:
+    """The table's data as UTF-8 CSV (full precision; blank = missing)."""
+    text: str = table.data.to_csv(index=False, lineterminator="\n")
+    return text.encode("utf-8")
+
+
+def write_table(table: ReportTable, folder: Path) -> list[Path]:
+    """Write ``<name>.csv`` and ``<name>.xlsx`` into ``folder`` (atomically); returns the paths."""
+    folder = Path(folder)
+    csv_path = folder / f"{table.name}.csv"
+    xlsx_path = folder / f"{table.name}.xlsx"
+    write_bytes(csv_path, table_csv_bytes(table))
+    write_bytes(xlsx_path, _xlsx_bytes(table))
+    return [csv_path, xlsx_path]

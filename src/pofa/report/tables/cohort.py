@@ -1,0 +1,388 @@
+"""Table 1 as journals print it, and its lesion-level companion, made by ``tableone`` (Pollard et al., MIT).
+
+Patients: labels and units (declared covariates, pofa's names for the format's own columns), median [Q1,Q3]
+or mean (SD) as declared, n (%) for categories, missing counts, stratified by the failure pattern at first
+progression (or another patient column), with a p-value per row and the test named (Kruskal-Wallis or
+one-way ANOVA, Welch's t-test for two groups of a normal variable; chi-square, or Fisher's exact test for a
+2 x 2 table with an expected count under 5; an r x c table with a small expected count keeps the chi-square
+test and says so, as tableone does) and standardised mean differences. Lesions: the same by local failure at
+first progression (p-values treat lesions as independent: descriptive).
+
+Dates and text columns with many distinct values (names, record numbers) are never summarised, so no
+identifier or calendar date reaches a table.
+"""
+
+from __future__ import annotations
+
+import re
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from pofa.covariates import Covariate, CovariateType, Summary
+from pofa.report.model import NO_FAILURE, PATTERNS, ReportInput
+from pofa.report.tables.base import Cell, ReportTable, text
+
+__all__ = ["MAX_LEVELS", "Variable", "cohort_table", "lesion_table", "summary_table"]
+
+#: Categorical covariates with more distinct values than this are not summarised (they may identify people).
+MAX_LEVELS = 12
+#: Sites shown one by one (the rest as "other sites").
+MAX_SITES = 10
+
+_DATE_TEXT = re.compile(r"^\s*\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|^\s*\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}\s*$")
+
+_GROUP_LABELS = {
+    NO_FAILURE: "No progression",
+    "strictly local": "Strictly local",
+    "mixed": "Mixed",
+    "strictly de novo": "Strictly de novo",
+    "unknown": "Pattern unknown",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Variable:
+    """One row group of a summary table.
+
+    Parameters
+    ----------
+    column : str
+        Column of the frame given to tableone.
+    label : str
+        As printed (with unit).
+    kind : str
+        ``"median"``, ``"mean"`` or ``"category"``.
+    levels : tuple of str
+        Category order (categories only; empty: tableone's order).
+    """
+
+    column: str
+    label: str
+    kind: str
+    levels: tuple[str, ...] = ()
+
+
+def _yes_no(s: pd.Series) -> pd.Series:
+    out = pd.Series(pd.NA, index=s.index, dtype=object)
+    ok = s.notna()
+    out[ok] = np.where(s[ok].astype(bool), "yes", "no")
+    return out
+
+
+def _declared(inp: ReportInput, column: str, table: str) -> Covariate | None:
+    return next((c for c in inp.settings.covariates if c.column == column and c.table == table), None)
+
+
+def _covariate(
+    frame: pd.DataFrame,
+    data: dict[str, pd.Series],
+    out: list[Variable],
+    skipped: list[str],
+    column: str,
+    cov: Covariate | None,
+) -> None:
+    """Add one study covariate: as declared, else by what the column holds (dates, identifiers left out)."""
+    s = frame[column]
+    key = f"cov:{column}"
+    if cov is not None:
+        label = cov.display_label()
+        if cov.type is CovariateType.DATE:
+            skipped.append(f"{column} (a date)")
+        elif cov.type in (CovariateType.NUMBER, CovariateType.WHOLE_NUMBER):
+            data[key] = pd.to_numeric(s, errors="coerce")
+            out.append(Variable(key, label, "mean" if cov.summary is Summary.MEAN_SD else "median"))
+        elif cov.type is CovariateType.YES_NO:
+            data[key] = _yes_no(s.astype("boolean"))
+            out.append(Variable(key, label, "category", ("no", "yes")))
+        else:
+            data[key] = s.astype(object).where(s.notna(), pd.NA).map(lambda v: v if v is pd.NA else str(v))
+            out.append(Variable(key, label, "category", tuple(cov.levels)))
+        return
+    label = column.replace("_", " ").strip().capitalize()
+    if pd.api.types.is_datetime64_any_dtype(s):
+        skipped.append(f"{column} (a date)")
+        return
+    if str(s.dtype) == "boolean" or s.dtype == bool:
+        data[key] = _yes_no(s.astype("boolean"))
+        out.append(Variable(key, label, "category", ("no", "yes")))
+        return
+    if pd.api.types.is_numeric_dtype(s):
+        vals = pd.to_numeric(s, errors="coerce")
+        levels = sorted(pd.unique(vals.dropna()).tolist())
+        if len(levels) <= 5 and all(float(v).is_integer() for v in levels):
+            data[key] = vals.map(lambda v: pd.NA if pd.isna(v) else str(int(v)))
+            out.append(Variable(key, label, "category", tuple(str(int(v)) for v in levels)))
+        else:
+            data[key] = vals
+            out.append(Variable(key, label, "median"))
+        return
+    txt = s.dropna().astype(str).str.strip()
+    if txt.str.match(_DATE_TEXT).any():
+        skipped.append(f"{column} (holds dates)")
+        return
+    n_levels = txt.nunique()
+    if n_levels > MAX_LEVELS or (len(txt) >= 10 and n_levels > 0.5 * len(txt)):
+        skipped.append(f"{column} ({n_levels} distinct values: may identify patients)")
+        return
+    data[key] = s.astype(object).where(s.notna(), pd.NA).map(lambda v: v if v is pd.NA else str(v).strip())
+    out.append(Variable(key, label, "category"))
+
+
+def summary_table(
+    frame: pd.DataFrame, variables: Sequence[Variable], group: str | None, group_order: Sequence[str]
+) -> Any:
+    """The ``tableone.TableOne`` of ``frame`` (the numbers of Table 1).
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One column per variable (and the group column).
+    variables : sequence of Variable
+    group : str or None
+        The grouping column (``None``: overall only).
+    group_order : sequence of str
+        The groups' order.
+
+    Returns
+    -------
+    tableone.TableOne
+    """
+    from tableone import TableOne
+
+    variables = [v for v in variables if frame[v.column].notna().any()]  # a column without values: no row
+    cats = [v.column for v in variables if v.kind == "category"]
+    order = {v.column: list(v.levels) for v in variables if v.kind == "category" and v.levels}
+    if group is not None:
+        order[group] = list(group_order)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # tableone warns about small counts; the test column says which test
+        return TableOne(
+            frame,
+            columns=[v.column for v in variables],
+            categorical=cats,
+            nonnormal=[v.column for v in variables if v.kind == "median"],
+            groupby=group,
+            rename={v.column: v.label for v in variables},
+            pval=group is not None,
+            htest_name=group is not None,
+            smd=group is not None,
+            missing=True,
+            include_null=False,
+            order=order or None,
+            overall=True,
+            decimals=1,
+        )
+
+
+def _rows(
+    t1: Any, variables: Sequence[Variable], groups: Sequence[str], group_labels: dict[str, str]
+) -> tuple[tuple[str, ...], list[tuple[Cell, ...]], pd.DataFrame, set[int]]:
+    """The HTML rows and the CSV data of a TableOne (its printed strings, unchanged)."""
+    tab = t1.tableone
+    tab = tab.droplevel(0, axis=1) if isinstance(tab.columns, pd.MultiIndex) else tab
+    grouped = bool(groups)
+    smd_cols = [c for c in tab.columns if str(c).startswith("SMD")]
+    header = ["Characteristic", "Overall", *(group_labels.get(g, g) for g in groups), "Missing"]
+    if grouped:
+        header += ["SMD" if len(smd_cols) == 1 else "SMD (mean of pairwise)", "p", "Test"]
+    rows: list[tuple[Cell, ...]] = []
+    headings: set[int] = set()
+    records = []
+    current = None
+    for (var, level), rec in tab.iterrows():
+        var, level = str(var), str(level)
+        smd = ""
+        if grouped and smd_cols:
+            vals = pd.to_numeric(rec[smd_cols], errors="coerce").abs()
+            smd = f"{vals.mean():.3f}" if vals.notna().any() else ""
+        p_txt = str(rec.get("P-Value", "")).strip() if grouped else ""
+        cells = [
+            str(rec.get("Overall", "")),
+            *(str(rec.get(g, "")) for g in groups),
+            str(rec.get("Missing", "")),
+        ]
+        extra = [smd, p_txt, str(rec.get("Test", "")).strip()] if grouped else []
+        records.append(
+            {
+                "characteristic": var,
+                "level": level,
+                **{h: v for h, v in zip(header[1:], [*cells, *extra], strict=False)},
+            }
+        )
+        if level:
+            if var != current:
+                # the variable's own row: its name, missing count, SMD, p and test; its levels below it
+                current = var
+                head_row: list[Cell] = [text(var), *(text("") for _ in cells[:-1]), text(cells[-1])]
+                head_row += [text(x) for x in extra]
+                rows.append(tuple(head_row))
+            rows.append(
+                (text("\u2003" + level), *(text(c) for c in cells[:-1]), text(""), *(text("") for _ in extra))
+            )
+        else:
+            current = var
+            rows.append((text(var), *(text(c) for c in cells), *(text(x) for x in extra)))
+    return tuple(header), rows, pd.DataFrame.from_records(records), headings
+
+
+def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
+    """Table 1: the patients, stratified by ``by`` (default: the failure pattern at first progression).
+
+    Parameters
+    ----------
+    inp : ReportInput
+    by : str
+        A patient column to stratify by (``"pattern"``: the failure pattern; ``""``: overall only).
+
+    Returns
+    -------
+    ReportTable
+    """
+    p, les = inp.patients, inp.lesions
+    data: dict[str, pd.Series] = {}
+    variables: list[Variable] = []
+    skipped: list[str] = []
+    per = les.groupby("patient_id").size().reindex(p["patient_id"], fill_value=0)
+    data["n_lesions"] = pd.Series(per.to_numpy(), index=p.index, dtype=float)
+    variables.append(Variable("n_lesions", "Baseline lesions per patient", "median"))
+    for col, label in (("max_diameter_cm", "Largest lesion diameter (cm)"), ("max_suvmax", "Highest SUVmax")):
+        if col in p.columns:
+            data[col] = pd.to_numeric(p[col], errors="coerce")
+            variables.append(Variable(col, label, "median"))
+    ext = les.assign(e=les["extranodal"].astype("boolean")).groupby("patient_id")["e"].any()
+    data["any_extranodal"] = _yes_no(
+        pd.Series(ext.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
+    )
+    variables.append(Variable("any_extranodal", "Any extranodal lesion", "category", ("no", "yes")))
+    if "bridging_rt" in les.columns:
+        br = les.assign(b=les["bridging_rt"].astype("boolean")).groupby("patient_id")["b"].any()
+        data["any_bridging"] = _yes_no(
+            pd.Series(br.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
+        )
+        variables.append(
+            Variable("any_bridging", "Bridging radiotherapy to any lesion", "category", ("no", "yes"))
+        )
+    for c in inp.patient_covariates:
+        _covariate(p, data, variables, skipped, c, _declared(inp, c, "patients"))
+    group = None
+    groups: list[str] = []
+    if by:
+        if by not in p.columns:
+            raise_missing = f"Table 1 cannot be stratified by {by!r}: the patients table has no such column"
+            from pofa.report.model import ReportError
+
+            raise ReportError(raise_missing)
+        g = p[by].astype(object).where(p[by].notna(), pd.NA)
+        present = (
+            [x for x in (NO_FAILURE, *PATTERNS) if (g == x).any()]
+            if by == "pattern"
+            else sorted({str(x) for x in g.dropna()})
+        )
+        data["_group"] = g.map(lambda v: v if v is pd.NA else str(v))
+        if len(present) > 1:
+            group, groups = "_group", present
+    frame = pd.DataFrame(data)
+    skipped += [f"{v.label} (no values)" for v in variables if not frame[v.column].notna().any()]
+    t1 = summary_table(frame, variables, group, groups)
+    labels = _GROUP_LABELS if by == "pattern" else {}
+    header, rows, df, headings = _rows(t1, variables, groups, labels)
+    by_words = "the failure pattern at first progression" if by == "pattern" else by
+    note = (
+        "Median [Q1,Q3] or mean (SD) as declared; n (%) of patients with a known value; Missing: patients "
+        f"without a value. Columns: {by_words}. p: the test named per row (Kruskal-Wallis for a median, "
+        "one-way ANOVA or Welch's t-test for a mean, chi-square for categories; Fisher's exact test for a "
+        '2 x 2 table with an expected count under 5; "warning: expected count < 5" marks a larger table '
+        "whose chi-square test may be invalid). SMD: standardised mean difference (with more than two "
+        "groups, the mean of the pairwise absolute SMDs). Made by tableone."
+    )
+    if skipped:
+        note += (
+            " Not summarised (dates and identifier-like text never are): "
+            + "; ".join(skipped)
+            + "."
+        )
+    return ReportTable(
+        "table1_cohort",
+        "Table 1. Patient characteristics",
+        header,
+        tuple(rows),
+        df,
+        note,
+        frozenset(headings),
+    )
+
+
+def lesion_table(inp: ReportInput) -> ReportTable:
+    """The baseline lesions by local failure at first progression.
+
+    Parameters
+    ----------
+    inp : ReportInput
+
+    Returns
+    -------
+    ReportTable
+    """
+    les = inp.lesions
+    data: dict[str, pd.Series] = {}
+    variables: list[Variable] = []
+    skipped: list[str] = []
+    data["diameter_cm"] = les["diameter_cm"]
+    variables.append(Variable("diameter_cm", "Longest diameter (cm)", "median"))
+    data["suvmax"] = les["suvmax"]
+    variables.append(Variable("suvmax", "SUVmax", "median"))
+    for col, x in inp.lesion_thresholds.items():
+        v = les[col]
+        data[f"{col}_ge"] = _yes_no((v >= x).astype("boolean").where(v.notna()))
+        label = f"Longest diameter \u2265 {x:g} cm" if col == "diameter_cm" else f"SUVmax \u2265 {x:g}"
+        variables.append(Variable(f"{col}_ge", label, "category", ("no", "yes")))
+    data["extranodal"] = _yes_no(les["extranodal"].astype("boolean"))
+    variables.append(Variable("extranodal", "Extranodal", "category", ("no", "yes")))
+    if "bridging_rt" in les.columns:
+        data["bridging_rt"] = _yes_no(les["bridging_rt"].astype("boolean"))
+        variables.append(Variable("bridging_rt", "Bridging radiotherapy", "category", ("no", "yes")))
+    site = (
+        les["site"]
+        .astype(object)
+        .where(les["site"].notna(), pd.NA)
+        .map(lambda v: v if v is pd.NA else str(v).strip().lower())
+    )
+    top = site.value_counts().sort_values(ascending=False, kind="mergesort").index[:MAX_SITES]
+    data["site"] = site.map(lambda v: v if v is pd.NA or v in set(top) else "other sites")
+    variables.append(Variable("site", "Site", "category"))
+    for c in inp.lesion_covariates:
+        _covariate(les, data, variables, skipped, c, _declared(inp, c, "lesions"))
+    lf = les["local_failure"].astype("boolean")
+    data["_group"] = pd.Series(
+        np.where(lf.isna(), "unknown", np.where(lf.fillna(False), "yes", "no")), index=les.index, dtype=object
+    )
+    groups = [g for g in ("yes", "no", "unknown") if (data["_group"] == g).any()]
+    frame = pd.DataFrame(data)
+    skipped += [f"{v.label} (no values)" for v in variables if not frame[v.column].notna().any()]
+    t1 = summary_table(
+        frame, variables, "_group" if len(groups) > 1 else None, groups if len(groups) > 1 else []
+    )
+    labels = {"yes": "Local failure", "no": "No local failure", "unknown": "Outcome unknown"}
+    header, rows, df, headings = _rows(t1, variables, groups if len(groups) > 1 else [], labels)
+    note = (
+        "Baseline lesions by local failure at first progression (outcome unknown: lesions of patients whose "
+        "pattern is unknown). Median [Q1,Q3]; n (%) of lesions with a known value. p-values treat lesions "
+        "as independent (the lesions of one patient are not): descriptive only; the lesion-level odds "
+        "ratios (GEE) account for the clustering. Made by tableone."
+    )
+    if skipped:
+        note += " Not summarised: " + "; ".join(skipped) + "."
+    return ReportTable(
+        "table1_lesions",
+        "Baseline lesions by local failure",
+        header,
+        tuple(rows),
+        df,
+        note,
+        frozenset(headings),
+    )
