@@ -42,7 +42,7 @@ def test_section_shows_the_numbers_and_the_figure() -> None:
     assert "&lt;b&gt;x&lt;/b&gt;" in frag and "<b>x</b>" not in frag  # study text is escaped
     assert 'id="fig-dose-response"' in frag and "data:image/png;base64," in frag
     assert "a/b = 10 Gy" in frag
-    png = dose_response_png(les, 10.0)
+    png = dose_response_png(rt, les, 10.0)
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"
 
 

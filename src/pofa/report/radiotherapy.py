@@ -39,16 +39,20 @@ def _pct(num: int, den: int) -> str:
     return f"{num}/{den} ({100.0 * num / den:.1f}%)" if den else f"{num}/0"
 
 
-def dose_response_png(lesions: pd.DataFrame, alpha_beta_gy: float) -> bytes | None:
+def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
+                      alpha_beta_gy: float) -> bytes | None:
     """The dose-response figure: local failure of irradiated lesions against EQD2, as a PNG.
 
     Each lesion is a tick at 0 (controlled) or 1 (failed); the observed failure rate at each EQD2 with its
-    exact 95% CI; the fitted logistic curve (R ``glm``).
+    exact 95% CI and the fitted logistic curve (R ``glm``) are drawn as the statistics computed them
+    (``dose_levels`` and ``dose_curve`` of the ``radiotherapy`` results): nothing is estimated here.
 
     Parameters
     ----------
-    lesions : pandas.DataFrame
-        Lesions with ``bridging_rt``, ``rt_dose_gy``, ``rt_fractions`` and ``local_failure``.
+    rt : Mapping
+        The ``radiotherapy`` entry of results.json.
+    lesions : pandas.DataFrame or None
+        Lesions with ``bridging_rt``, ``rt_dose_gy``, ``rt_fractions`` and ``local_failure`` (the ticks).
     alpha_beta_gy : float
         alpha/beta of EQD2.
 
@@ -57,43 +61,34 @@ def dose_response_png(lesions: pd.DataFrame, alpha_beta_gy: float) -> bytes | No
     bytes or None
         PNG data, or None when fewer than two distinct EQD2 values are known.
     """
+    levels = list(rt.get("dose_levels") or [])
+    if len(levels) < 2:
+        return None
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     from pofa.rt.fractionation import eqd2
-    from pofa.stats.factors import build_design
-    from pofa.stats.logistic import fit_logistic
-    from pofa.stats.radiotherapy import clopper_pearson
 
-    need = {"bridging_rt", "rt_dose_gy", "rt_fractions", "local_failure", "patient_id"}
-    if not need <= set(lesions.columns):
-        return None
-    df = lesions[lesions["bridging_rt"].fillna(False).astype(bool) & lesions["local_failure"].notna()].copy()
-    df = df[df["rt_dose_gy"].notna() & df["rt_fractions"].notna()]
-    if df.empty:
-        return None
-    df["eqd2_gy"] = eqd2(df["rt_dose_gy"].to_numpy(float), df["rt_fractions"].to_numpy(float), alpha_beta_gy)
-    df["local_failure"] = df["local_failure"].astype(int)
-    levels = np.unique(np.round(df["eqd2_gy"].to_numpy(float), 6))
-    if levels.size < 2:
-        return None
     fig, ax = plt.subplots(figsize=(5.0, 3.4), dpi=150)
-    rng = np.random.default_rng(0)
-    y = df["local_failure"].to_numpy(float)
-    ax.scatter(df["eqd2_gy"], y + rng.uniform(-0.03, 0.03, y.size), s=8, color="0.55", lw=0,
-               label="lesions (0 controlled, 1 failed)")
+    need = {"bridging_rt", "rt_dose_gy", "rt_fractions", "local_failure"}
+    if lesions is not None and need <= set(lesions.columns):
+        df = lesions[lesions["bridging_rt"].fillna(False).astype(bool) & lesions["local_failure"].notna()
+                     & lesions["rt_dose_gy"].notna() & lesions["rt_fractions"].notna()]
+        x = eqd2(df["rt_dose_gy"].to_numpy(float), df["rt_fractions"].to_numpy(float), alpha_beta_gy)
+        y = df["local_failure"].astype(int).to_numpy(float)
+        rng = np.random.default_rng(0)
+        ax.scatter(x, y + rng.uniform(-0.03, 0.03, y.size), s=8, color="0.55", lw=0,
+                   label="lesions (0 controlled, 1 failed)")
     for lvl in levels:
-        sub = df[np.isclose(df["eqd2_gy"], lvl)]
-        pr = clopper_pearson(int(sub["local_failure"].sum()), len(sub))
-        ax.errorbar([lvl], [pr.estimate], yerr=[[pr.estimate - pr.ci_low], [pr.ci_high - pr.estimate]],
+        r = lvl["rate"]
+        ax.errorbar([lvl["eqd2_gy"]], [r["estimate"]],
+                    yerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
                     fmt="o", color="#0072B2", ms=4, capsize=2, lw=1)
-    table = fit_logistic(build_design(df, ["eqd2_gy"], outcome="local_failure", cluster="patient_id"))
-    if table.converged:
-        xs = np.linspace(levels.min(), levels.max(), 100)
-        ax.plot(xs, 1.0 / (1.0 + np.exp(-(table.coef[0] + table.coef[1] * xs))), color="#D55E00", lw=1.5,
-                label="logistic fit")
+    curve = rt.get("dose_curve")
+    if curve:
+        ax.plot(curve["eqd2_gy"], curve["probability"], color="#D55E00", lw=1.5, label="logistic fit")
     ax.set_xlabel(f"EQD2 (Gy, alpha/beta {alpha_beta_gy:g} Gy)")
     ax.set_ylabel("local failure")
     ax.set_ylim(-0.08, 1.08)
@@ -182,7 +177,7 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
                      + _or_rows(rt["odds_ratios"]))
     if rt.get("dose_response"):
         parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>" + _or_rows(rt["dose_response"]))
-    png = dose_response_png(lesions, s.alpha_beta_gy) if lesions is not None else None
+    png = dose_response_png(rt, lesions, s.alpha_beta_gy)
     if png is not None:
         src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
         parts.append(f'<figure class="fig" id="fig-dose-response"><img src="{src}" alt="Local failure of '

@@ -29,7 +29,8 @@ from pofa.stats.factors import build_design
 from pofa.stats.gee import fit_gee
 from pofa.stats.logistic import CoefficientTable, fit_logistic
 
-__all__ = ["OddsRatio", "PfsByRt", "Proportion", "RadiotherapyResults", "clopper_pearson", "dose_response",
+__all__ = ["DoseCurve", "DoseLevel", "OddsRatio", "PfsByRt", "Proportion", "RadiotherapyResults",
+           "clopper_pearson", "dose_response", "dose_response_curve",
            "local_failure_by_rt", "pfs_by_rt", "radiotherapy_statistics"]
 
 
@@ -121,6 +122,38 @@ class PfsByRt:
 
 
 @dataclass(frozen=True, slots=True)
+class DoseLevel:
+    """Local failure of the irradiated lesions treated to one EQD2 (a point of the dose-response figure).
+
+    Parameters
+    ----------
+    eqd2_gy : float
+        The EQD2 (rounded to 1e-6 Gy to group equal courses).
+    rate : Proportion
+        Local failures among those lesions, with the exact Clopper-Pearson 95% CI (R ``binom.test``).
+    """
+
+    eqd2_gy: float
+    rate: Proportion
+
+
+@dataclass(frozen=True, slots=True)
+class DoseCurve:
+    """The fitted logistic dose-response curve, ``1 / (1 + exp(-(b0 + b1 * EQD2)))`` (R ``glm``).
+
+    Parameters
+    ----------
+    eqd2_gy : tuple of float
+        EQD2 values from the lowest to the highest recorded dose.
+    probability : tuple of float
+        The fitted probability of local failure at each.
+    """
+
+    eqd2_gy: tuple[float, ...]
+    probability: tuple[float, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class RadiotherapyResults:
     """Everything the radiotherapy analysis computed (results.json key ``radiotherapy``).
 
@@ -146,6 +179,10 @@ class RadiotherapyResults:
         PFS by bridging RT (None when one group is empty).
     notes : tuple of str
         Caveats.
+    dose_levels : tuple of DoseLevel
+        Observed local-failure rate at each recorded EQD2 (the points of the dose-response figure).
+    dose_curve : DoseCurve or None
+        The fitted logistic curve (None when the fit is not estimable).
     """
 
     alpha_beta_gy: float
@@ -163,6 +200,8 @@ class RadiotherapyResults:
     dose_response: tuple[OddsRatio, ...]
     pfs: PfsByRt | None
     notes: tuple[str, ...] = ()
+    dose_levels: tuple[DoseLevel, ...] = ()
+    dose_curve: DoseCurve | None = None
 
     def to_json(self) -> dict[str, Any]:
         """The results as plain JSON (non-finite numbers become null when results.json is written)."""
@@ -289,6 +328,50 @@ def dose_response(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
     return tuple(_models(irr, "eqd2_gy", (), small_sample))
 
 
+def dose_response_curve(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
+                        points: int = 100) -> tuple[tuple[DoseLevel, ...], DoseCurve | None]:
+    """The dose-response figure's numbers: observed rates by EQD2 and the fitted logistic curve.
+
+    Parameters
+    ----------
+    lesions : pandas.DataFrame
+        With ``patient_id``, ``local_failure`` (known), ``bridging_rt``, ``rt_dose_gy`` and ``rt_fractions``.
+    alpha_beta_gy : float
+        alpha/beta of EQD2.
+    points : int
+        Number of EQD2 values at which the curve is given.
+
+    Returns
+    -------
+    tuple
+        The rates at each distinct EQD2 (exact Clopper-Pearson CIs, R ``binom.test``) and the logistic
+        curve of R ``glm(local_failure ~ eqd2_gy, binomial)`` (None when not estimable).
+    """
+    irr = _with_eqd2(lesions, alpha_beta_gy)
+    irr = irr[irr["eqd2_gy"].notna() & irr["local_failure"].notna()]
+    if irr.empty:
+        return (), None
+    dose = np.round(irr["eqd2_gy"].to_numpy(float), 6)
+    failed = irr["local_failure"].astype(int).to_numpy()
+    levels = np.unique(dose)
+    rates = tuple(DoseLevel(float(lvl), clopper_pearson(int(failed[dose == lvl].sum()),
+                                                        int((dose == lvl).sum())))
+                  for lvl in levels)
+    if levels.size < 2:
+        return rates, None
+    design = build_design(irr.assign(local_failure=failed), ["eqd2_gy"], outcome="local_failure",
+                          cluster="patient_id")
+    try:
+        table = fit_logistic(design)
+    except PofaError:
+        return rates, None
+    if not table.converged:
+        return rates, None
+    xs = np.linspace(float(levels.min()), float(levels.max()), points)
+    prob = 1.0 / (1.0 + np.exp(-(table.coef[0] + table.coef[1] * xs)))
+    return rates, DoseCurve(tuple(float(x) for x in xs), tuple(float(v) for v in prob))
+
+
 def _with_eqd2(lesions: pd.DataFrame, alpha_beta_gy: float) -> pd.DataFrame:
     df = lesions[lesions["bridging_rt"].fillna(False).astype(bool)].copy()
     if {"rt_dose_gy", "rt_fractions"} <= set(df.columns):
@@ -404,6 +487,7 @@ def radiotherapy_statistics(lesions: pd.DataFrame, failures: pd.DataFrame | None
     else:
         notes.append("dose-response not estimated: fewer than two distinct EQD2 values among irradiated "
                      "lesions (columns rt_dose_gy and rt_fractions)")
+    levels, curve = dose_response_curve(known, ab)
     field: tuple[tuple[str, int], ...] = ()
     if failures is not None and "rt_field" in failures.columns:
         vals = failures["rt_field"].astype("string").str.strip().str.lower()
@@ -428,4 +512,4 @@ def radiotherapy_statistics(lesions: pd.DataFrame, failures: pd.DataFrame | None
         eqd2_median_gy=float(np.median(doses)) if doses.size else math.nan,
         eqd2_min_gy=float(doses.min()) if doses.size else math.nan,
         eqd2_max_gy=float(doses.max()) if doses.size else math.nan,
-        dose_response=dr, pfs=pfs, notes=tuple(notes))
+        dose_response=dr, pfs=pfs, notes=tuple(notes), dose_levels=levels, dose_curve=curve)
