@@ -31,8 +31,9 @@ Convergence is decided by geepack's rule (``geese.control(epsilon = 1e-4, maxit 
 iteration is at most ``epsilon``). When it holds, Fisher scoring goes on until the largest coefficient step is
 below ``tol`` (1e-10; at most ``maxiter`` iterations in all), so that the estimates are the exact root rather
 than geepack's stopping point (~1e-7 away); if float rounding keeps the step above ``tol``, the fit is still
-converged (geepack's rule held) and the last iterate is used. A fit fails, with the reason, only when geepack's
-rule does not hold within 25 iterations or the iterations break down (separation, alpha out of range).
+converged (geepack's rule held) and the last iterate is used. A fit fails, with the reason, only when
+geepack's rule does not hold within 25 iterations or the iterations break down (separation, alpha out of
+range).
 """
 
 from __future__ import annotations
@@ -188,8 +189,8 @@ def gee_exchangeable_logit(
     Returns
     -------
     GeeFit
-        ``converged`` is ``False`` (and the estimates ``nan``) when the iterations diverge, geepack's rule does
-        not hold within ``maxit`` iterations, or alpha leaves the range where the working correlation is
+        ``converged`` is ``False`` (and the estimates ``nan``) when the iterations diverge, geepack's rule
+        does not hold within ``maxit`` iterations, or alpha leaves the range where the working correlation is
         positive definite; ``message`` says which.
 
     Raises
@@ -226,7 +227,6 @@ def gee_exchangeable_logit(
     beta = np.zeros(p)
     alpha = 0.0
     phi = 1.0
-    converged = False
     r_iter = 0  # iteration at which geepack's rule held
     prev_alpha = prev_phi = math.nan
     last_step = math.inf
@@ -289,7 +289,6 @@ def gee_exchangeable_logit(
                 )
             # polished: step below tol, no longer shrinking (float rounding), or out of iterations
             if r_iter and (step < tol or (it > r_iter and step >= last_step) or it >= maxiter):
-                converged = True
                 break
             last_step = step
         # Sandwich at the final beta (alpha, phi and B recomputed there, as geepack reports them).

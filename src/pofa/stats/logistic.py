@@ -4,14 +4,15 @@ The numbers match R ``glm(y ~ ..., family = binomial)``: maximum-likelihood coef
 (inverse Fisher information) standard errors, Wald 95% CIs and Wald p-values (``summary.glm``,
 ``confint.default``).
 
-Convergence is decided as R's ``glm.fit`` decides it (``glm.control(epsilon = 1e-8, maxit = 25)``): IRLS from
-R's starting values ``mu = (y + 0.5) / 2``, converged at the first iteration where
-``|dev - dev_old| / (|dev| + 0.1) < 1e-8``. A fit that R calls converged is therefore never reported as failed,
-whatever the cohort size (an absolute deviance tolerance, as before, is below the rounding of a deviance of
-tens of thousands). Once R's rule holds, IRLS takes a few more steps (at most :data:`POLISH_STEPS`, while the
-largest coefficient change exceeds 1e-10 (1 + |beta|)): IRLS converges quadratically, so these make the
-estimates the exact root (equal to ``glm(..., control = glm.control(epsilon = 1e-14))`` to ~1e-12) instead of
-R's default stopping point, which lies up to ~1e-7 away.
+Convergence is decided as R's ``glm.fit`` decides it (``glm.control(epsilon = 1e-8, maxit = 25)``): IRLS
+from R's starting values ``mu = (y + 0.5) / 2``, converged at the first iteration where
+``|dev - dev_old| / (|dev| + 0.1) < 1e-8``. A fit that R calls converged is therefore never reported as
+failed, whatever the cohort size (an absolute deviance tolerance, as before, is below the rounding of a
+deviance of tens of thousands). Once R's rule holds, IRLS takes a few more steps (at most
+:data:`POLISH_STEPS`, while the largest coefficient change exceeds 1e-10 (1 + |beta|)): IRLS converges
+quadratically, so these make the estimates the exact root (equal to
+``glm(..., control = glm.control(epsilon = 1e-14))`` to ~1e-12) instead of R's default stopping point, which
+lies up to ~1e-7 away.
 """
 
 from __future__ import annotations
@@ -255,7 +256,9 @@ def irls_logit(
             mu = expit(eta)
             dev = _deviance(y, mu)
             if not math.isfinite(dev):
-                return _irls_failed(X.shape[1], it, "the deviance became infinite (fitted probabilities 0 or 1)")
+                return _irls_failed(
+                    X.shape[1], it, "the deviance became infinite (fitted probabilities 0 or 1)"
+                )
             beta = new
             if abs(dev - dev_old) / (abs(dev) + 0.1) < epsilon:
                 converged = True
