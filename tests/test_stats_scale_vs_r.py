@@ -47,6 +47,9 @@ from scipy.stats import norm
 import pofa
 from pofa.analysis import AnalysisOptions, run_analysis
 from pofa.stats import study_stats as ss
+from pofa.stats.cox import cox_ph
+from pofa.stats.factors import build_design, parse_factor
+from pofa.stats.logistic import fit_logistic
 
 HERE = Path(__file__).parent / "reference" / "scale"
 MANIFEST = json.loads((HERE / "cohorts.json").read_text(encoding="utf-8"))
@@ -100,7 +103,7 @@ def case(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactor
     out.update(ss.lesion_level(res.lesions, res.settings))
     out.update(ss.survival(res.patients, res.settings))
     out.update(ss.patient_level(res.patients, res.lesions, res.settings))
-    return {"n": n, "ref": ref, "pofa": out}
+    return {"n": n, "ref": ref, "pofa": out, "analysis": res}
 
 
 def _close(actual: Any, expected: Any, rtol: float, what: str) -> None:
@@ -201,3 +204,23 @@ def test_cox_and_log_rank(case: dict[str, Any]) -> None:
         _close(p["logrank_p"], r["logrank_p"], RTOL_CLOSED_FORM, f"{r['endpoint']} log-rank p")
         c = checks[r["endpoint"]]
         _close([c["chisq"], c["p"]], [r["zph_chisq"], r["zph_p"]], RTOL_ZPH, f"{r['endpoint']} cox.zph")
+
+
+def test_iterations_follow_r_rules(case: dict[str, Any]) -> None:
+    """The convergence rules are R's: glm's and coxph's iteration counts with their default control."""
+    res = case["analysis"]
+    known = res.lesions[res.lesions["local_failure"].notna()].copy()
+    known["local_failure"] = known["local_failure"].astype("int64")
+    for m in case["ref"]["lesion_models"]:
+        factors = tuple(parse_factor(t) for t in np.atleast_1d(m["terms"]))
+        table = fit_logistic(build_design(known, factors, outcome="local_failure", cluster="patient_id"))
+        assert table.converged and table.n_iter == m["glm_default"]["iter"], (m["terms"], table.n_iter)
+        assert "glm.control" in table.convergence
+    pat = res.patients
+    bulky = pat["any_diameter_cm_ge_5"].astype("float64")
+    for r in case["ref"]["cox"]:
+        ep = r["endpoint"]
+        fit = cox_ph(pat[f"{ep}_months"].to_numpy(float), pat[f"{ep}_event"].to_numpy(int),
+                     bulky.to_frame("bulky"))
+        assert fit.n_iter == r["iter_default"], (ep, fit.n_iter)
+        assert "coxph.control" in fit.convergence
