@@ -4,9 +4,9 @@
 Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000]``
 
 Each cohort is a study folder made by the independent generator of the reference tests
-(``tests/reference/scale/make_cohorts.py``; sizes without a fixed seed use seed = 7 * size). For each size,
-two child processes run one after the other, each timed on its own (CPU = user + system from ``os.wait4``, peak
-memory = the child's maximum resident set size):
+(``tests/reference/scale/make_cohorts.py``; sizes without a fixed seed use seed = 7 * size). For each
+size, two child processes run one after the other, each timed on its own (CPU = user + system from
+``os.wait4``, peak memory = the child's maximum resident set size):
 
 * **pofa**: ``python3 -c ...`` importing pofa, reading and classifying the study
   (:func:`pofa.analysis.run_analysis` without report steps) and computing the ``lesion_models``,
