@@ -286,8 +286,8 @@ def irls_logit(
             if step < 1e-10:
                 break
         w = mu * (1.0 - mu)
-        r = np.linalg.qr(X * np.sqrt(w)[:, None], mode="r")
-        rinv = np.linalg.solve(r, np.eye(r.shape[0]))
+        r_final = np.asarray(np.linalg.qr(X * np.sqrt(w)[:, None], mode="r"), dtype=float)
+        rinv = np.linalg.solve(r_final, np.eye(r_final.shape[0]))
         cov = rinv @ rinv.T
     if not (np.all(np.isfinite(beta)) and np.all(np.isfinite(cov))):
         return _irls_failed(X.shape[1], it, "estimates or information not finite")
