@@ -84,3 +84,32 @@ def test_firth_states_its_rule() -> None:
     d = build_design(lesions, (parse_factor("extranodal"),), outcome="local_failure", cluster="patient_id")
     table = fit_firth(d)
     assert table.converged and table.convergence == FIRTH_CONVERGENCE and table.n_iter > 0
+
+
+#: A 40-patient replicate of the power analysis: at the root the log partial likelihood drops by one rounding
+#: unit; testing for a decrease before convergence would halve the step forever and call a finite HR
+#: infinite.
+ROUNDING_TIMES = [
+    13.260812155511637, 19.556486371559775, 16.13418973210897, 5.72771765827681, 0.9905365289326056,
+    1.8691182745227215, 0.1515570374475795, 7.044956926995397, 2.437159085190493, 5.444430515888357,
+    4.864303392083076, 8.906598976456054, 4.529451216560298, 13.151096640259723, 2.1766342135313748,
+    0.6025923569315466, 3.5215425990774816, 8.221762223132346, 6.170987610122557, 9.060622044058851,
+    12.520772597065946, 11.3608394064755, 4.38830642301797, 4.103891846972676, 24.0, 15.744220514477451,
+    15.881442078000495, 5.169007469560128, 17.5466909320215, 24.0, 3.7332959694806145, 24.0,
+    2.2341706567565494, 5.040052272775154, 4.021182724771732, 3.4046571872970754, 10.836678023138413,
+    4.611342983856873, 24.0, 11.839206673377863,
+]
+ROUNDING_EVENTS = "1111111111111111111111110111101011111101"
+ROUNDING_X = "0001011110110110101110110011101011110000"
+
+
+def test_cox_converges_when_the_likelihood_drops_by_a_rounding_unit() -> None:
+    """As survival's coxfit6, the convergence test comes before the test for a decrease."""
+    t = np.array(ROUNDING_TIMES)
+    e = np.array([int(c) for c in ROUNDING_EVENTS])
+    x = pd.DataFrame({"x": [float(c) for c in ROUNDING_X]})
+    fit = cox_module.cox_ph(t, e, x)
+    assert fit.n_iter <= 4
+    # the root: the score is zero there
+    _, u, _ = cox_module._RiskSets(t, e, x.to_numpy(), True).derivatives(np.asarray(fit.coef))
+    assert abs(float(u[0])) < 1e-9

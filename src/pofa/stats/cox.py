@@ -574,17 +574,19 @@ def _newton(
             return beta, it, False
         new = beta + step
         nll, nu, ninfo = rs.derivatives(new)
+        # as coxfit6: the convergence test comes before the test for a decrease (a drop by a rounding unit
+        # at the root is convergence, not a reason to halve)
+        if np.isfinite(nll) and (abs(1.0 - ll / nll) <= eps if nll != 0 else ll == 0):
+            beta, ll, u, info = new, nll, nu, ninfo
+            converged = True
+            break
         halvings = 0
         while (not np.isfinite(nll) or nll < ll) and halvings < 30:
             step = step / 2
             new = beta + step
             nll, nu, ninfo = rs.derivatives(new)
             halvings += 1
-        ok = halvings == 0 and np.isfinite(nll) and abs(1.0 - ll / nll) <= eps if nll != 0 else ll == 0
         beta, ll, u, info = new, nll, nu, ninfo
-        if ok:
-            converged = True
-            break
     if not converged:
         return beta, it, False
     for _ in range(polish):
