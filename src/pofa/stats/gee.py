@@ -396,6 +396,7 @@ def _gee_statsmodels(design: LesionDesign, bias_reduced: bool) -> GeeFit:
         message="",
         n_obs=N,
         n_clusters=G,
+        convergence="statsmodels GEE, largest coefficient step < 1e-10 (ctol) within 100 iterations",
     )
 
 
@@ -453,10 +454,22 @@ def fit_gee(
         notes.append(note)
     if not fit.converged:
         return CoefficientTable.not_estimable(
-            design.columns, method=method, notes=(f"GEE not estimable: {fit.message}", *notes)
+            design.columns,
+            method=method,
+            notes=(f"GEE not estimable: {fit.message}", *notes),
+            n_iter=fit.n_iter,
+            convergence=fit.convergence,
         )
     if fit.n_clusters == fit.n_obs:
         notes.append("every patient has one lesion: GEE equals logistic regression with robust (HC0) SEs")
     se = fit.bse_md if small_sample else fit.bse
     assert se is not None
-    return CoefficientTable.from_wald(design.columns, fit.params, se, method=method, notes=tuple(notes))
+    return CoefficientTable.from_wald(
+        design.columns,
+        fit.params,
+        se,
+        method=method,
+        notes=tuple(notes),
+        n_iter=fit.r_iter or fit.n_iter,
+        convergence=fit.convergence,
+    )
