@@ -124,6 +124,8 @@ cat(toJSON(list(
   times = list(lesion = lesion$t, survival = survival$t, patient = patient$t, competing = competing$t,
                cutpoints = cutpoints$t),
   values = list(gee_multi_or = unname(gee_multi[, "or"]),
+                lesion_all = lapply(unname(lesion$r), function(m) list(logistic = unname(m$logistic),
+                                                                       gee = unname(m$gee))),
                 logistic_multi_or = unname(lesion$r[["x1 + x2 + x3"]]$logistic[, "or"]),
                 pfs = survival$r$pfs, followup = survival$r$followup, cox = patient$r,
                 gray_patients = competing$r[[2]]$gray, gray_lesions_bulky = competing$r[[4]]$gray,
@@ -227,7 +229,18 @@ def agreement(values: dict[str, Any], r: dict[str, Any]) -> dict[str, float]:
     gray_l = [c["gray"]["statistic"] for c in values["competing_risks"]["lesions"]["by_factor"][0]["causes"]]
     cuts = [[c[k] for k in ("cutpoint", "statistic", "p_lau92", "p_lau94")] for c in values["cutpoints"]]
     v = r["values"]
+    # every lesion-model figure: OR, CI limits and p of each univariable and the multivariable model
+    terms = ["diameter_cm>=5", "suvmax>=10", "extranodal"]
+    specs = [("univariable", [t]) for t in terms] + [("multivariable", terms)]
+    diffs = {"logistic": 0.0, "gee": 0.0}
+    for (model, names), rm in zip(specs, v["lesion_all"], strict=True):
+        for method in diffs:
+            mine = [[x[k] for k in ("or", "ci_low", "ci_high", "p")] for x in rows
+                    if (x["model"], x["method"]) == (model, method) and x["term"] in names]
+            diffs[method] = max(diffs[method], _rel(mine, rm[method]))
     return {
+        "logistic ORs, CIs, p, all models (glm default control)": diffs["logistic"],
+        "GEE ORs, CIs, p, all models (geeglm default control)": diffs["gee"],
         "GEE multivariable ORs (geeglm default control)": _rel(ors("gee"), v["gee_multi_or"]),
         "logistic multivariable ORs (glm)": _rel(ors("logistic"), v["logistic_multi_or"]),
         "KM PFS median, CI, landmarks": _rel(km, v["pfs"]),

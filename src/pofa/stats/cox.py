@@ -20,12 +20,11 @@ from __future__ import annotations
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 from scipy import stats as _sps
-from statsmodels.duration.hazard_regression import PHReg
 
 from pofa.errors import EstimationError
 from pofa.stats.results import Estimate
@@ -55,6 +54,14 @@ COX_METHOD = "Cox PH, Efron ties, Wald CI (survival::coxph)"
 Ties = Literal["efron", "breslow"]
 Engine = Literal["numpy", "statsmodels"]
 _TOLER_INF = float(np.sqrt(np.finfo(float).eps))  # R coxph.control(toler.inf)
+#: R ``coxph.control()`` defaults: relative change of the log partial likelihood, maximum iterations.
+COXPH_EPS = 1e-9
+COXPH_ITER_MAX = 20
+#: The convergence rule in words.
+COX_CONVERGENCE = (
+    "Newton-Raphson with step halving from beta = 0, converged when |1 - loglik_old / loglik| <= 1e-9 "
+    "without halving within 20 iterations (survival coxph.control defaults), then polished to the exact root"
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +97,11 @@ class CoxResult:
         The method label.
     time, event, design : numpy.ndarray
         The data the model was fitted on (read-only), kept for :func:`proportional_hazards_test`.
+    n_iter : int
+        Newton-Raphson iterations until R's convergence rule held (as ``coxph()$iter``; 0 for the
+        statsmodels engine).
+    convergence : str
+        The convergence rule applied.
     """
 
     terms: tuple[str, ...]
@@ -114,6 +126,8 @@ class CoxResult:
     time: np.ndarray
     event: np.ndarray
     design: np.ndarray
+    n_iter: int = 0
+    convergence: str = ""
 
     def hazard_ratio(self, name: str) -> Estimate:
         """Hazard ratio of one coefficient (e.g. ``"age"`` or ``"celltype=large"``)."""
@@ -249,15 +263,19 @@ def cox_ph(
     x, names, terms, assign = _design(covariates)
     if e.sum() == 0:
         raise EstimationError("no events: a Cox model needs at least one event.")
+    n_iter, converged, rule = 0, True, ""
     if engine == "numpy":
         rs = _RiskSets(t, e, x, ties == "efron")
         with np.errstate(all="ignore"):
-            beta = _newton(rs)
+            beta, n_iter, converged = _newton(rs)
+        rule = COX_CONVERGENCE
 
         def derivs(b: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
             return rs.derivatives(b)
 
     elif engine == "statsmodels":
+        from statsmodels.duration.hazard_regression import PHReg
+
         model = PHReg(t, x, status=e.astype(float), ties=ties)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
@@ -283,6 +301,12 @@ def cox_ph(
         raise EstimationError(
             f"the Cox model does not converge: the coefficient(s) of {bad} run off to infinity (monotone "
             "likelihood: e.g. no events in one group). Merge sparse categories or use Firth-penalized Cox."
+        )
+    if not converged:
+        raise EstimationError(
+            f"the Cox model did not converge: the log partial likelihood still changed by more than "
+            f"{COXPH_EPS:g} (relative) after {n_iter} Newton-Raphson iterations (R coxph: 'Ran out of "
+            "iterations and did not converge')."
         )
     try:
         cov = np.linalg.inv(info)
@@ -336,10 +360,12 @@ def cox_ph(
         time=_frozen(t),
         event=_frozen(e),
         design=_frozen(x),
+        n_iter=int(n_iter),
+        convergence=rule,
     )
 
 
-def _polish(model: PHReg, beta: np.ndarray, steps: int = 4) -> np.ndarray:
+def _polish(model: Any, beta: np.ndarray, steps: int = 4) -> np.ndarray:
     """A few Newton steps on statsmodels' likelihood, kept only while the log-likelihood does not drop."""
     b = beta.copy()
     ll = model.loglike(b)
@@ -525,28 +551,58 @@ class _RiskSets:
         return np.concatenate((u1, u2)), np.block([[i11, i12], [i12.T, i22]])
 
 
-def _newton(rs: _RiskSets, max_iter: int = 30) -> np.ndarray:
-    """Newton-Raphson with step halving from beta = 0, as R's coxph, run to machine precision."""
+def _newton(
+    rs: _RiskSets, eps: float = COXPH_EPS, iter_max: int = COXPH_ITER_MAX, polish: int = 10
+) -> tuple[np.ndarray, int, bool]:
+    """Newton-Raphson with step halving from beta = 0, with R coxph's convergence rule, then polished.
+
+    Converged (as ``coxfit6``) at the first iteration, without step halving, where
+    ``|1 - loglik_old / loglik| <= eps`` (``coxph.control(eps = 1e-9, iter.max = 20)``). Then at most
+    ``polish`` further Newton steps while the largest step exceeds 1e-10 (1 + |beta|) and the log partial
+    likelihood does not drop: the estimate is the exact root (as ``coxph`` with ``eps = 1e-14``), not R's
+    default stopping point. Returns the estimate, the iteration at which R's rule held (or the iterations
+    run) and whether it held.
+    """
     beta = np.zeros(rs.p)
     ll, u, info = rs.derivatives(beta)
-    for _ in range(max_iter):
+    converged = False
+    it = 0
+    for it in range(1, iter_max + 1):
+        try:
+            step = np.linalg.solve(info, u)
+        except np.linalg.LinAlgError:
+            return beta, it, False
+        new = beta + step
+        nll, nu, ninfo = rs.derivatives(new)
+        # as coxfit6: the convergence test comes before the test for a decrease (a drop by a rounding unit
+        # at the root is convergence, not a reason to halve)
+        if np.isfinite(nll) and (abs(1.0 - ll / nll) <= eps if nll != 0 else ll == 0):
+            beta, ll, u, info = new, nll, nu, ninfo
+            converged = True
+            break
+        halvings = 0
+        while (not np.isfinite(nll) or nll < ll) and halvings < 30:
+            step = step / 2
+            new = beta + step
+            nll, nu, ninfo = rs.derivatives(new)
+            halvings += 1
+        beta, ll, u, info = new, nll, nu, ninfo
+    if not converged:
+        return beta, it, False
+    for _ in range(polish):
         try:
             step = np.linalg.solve(info, u)
         except np.linalg.LinAlgError:
             break
         new = beta + step
         nll, nu, ninfo = rs.derivatives(new)
-        halvings = 0
-        while (not np.isfinite(nll) or nll < ll - 1e-12 * abs(ll)) and halvings < 30:
-            step = step / 2
-            new = beta + step
-            nll, nu, ninfo = rs.derivatives(new)
-            halvings += 1
-        converged = abs(nll - ll) <= 1e-14 * max(1.0, abs(nll)) and np.max(np.abs(step)) < 1e-9
-        beta, ll, u, info = new, nll, nu, ninfo
-        if converged:
+        if not np.isfinite(nll) or nll < ll - 1e-12 * abs(ll):
             break
-    return beta
+        big = float(np.max(np.abs(step) / (1.0 + np.abs(beta))))
+        beta, ll, u, info = new, nll, nu, ninfo
+        if big < 1e-10:
+            break
+    return beta, it, True
 
 
 def proportional_hazards_test(fit: CoxResult, *, transform: str = "km") -> PHTestResult:

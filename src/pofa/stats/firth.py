@@ -33,29 +33,47 @@ FIRTH_METHOD = (
 )
 
 
+#: Tolerances tried in turn for the point estimates (largest gradient component and largest step): 1e-9
+#: first; if step halving stalls at float precision there, 1e-6; then logistf's own defaults
+#: (``logistf.control(xconv = 1e-5, gconv = 1e-5)``), so that a fit logistf calls converged is never reported
+#: as failed.
+FIRTH_TOLERANCES = (1e-9, 1e-6, 1e-5)
+#: The convergence rule in words.
+FIRTH_CONVERGENCE = (
+    "modified-score Newton-Raphson with step halving (firthmodels), converged when the largest gradient "
+    "component and the largest step are both < 1e-9 (else 1e-6, else logistf.control's xconv = gconv = 1e-5) "
+    "within 200 iterations"
+)
+
+
 def _penalized_fit(X: np.ndarray, y: np.ndarray) -> FirthLogisticRegression:
     """The firthmodels fit of the point estimates (``X`` without the intercept column).
 
-    The estimates are fitted with gradient tolerance 1e-9 (firthmodels' default 1e-4 leaves coefficients
-    ~1e-5 off); if step halving stalls at float precision there, 1e-6 is used.
+    The estimates are fitted with gradient and step tolerance 1e-9 (firthmodels' default 1e-4 leaves
+    coefficients ~1e-5 off); if step halving stalls at float precision there, 1e-6 is used, then logistf's
+    defaults 1e-5 (:data:`FIRTH_TOLERANCES`). The tolerance reached is the model's ``gtol``.
 
     Raises
     ------
     EstimationError
-        When the fit fails or does not converge (the message says why).
+        When the fit fails or does not converge even at logistf's tolerance (the message says why).
     """
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:
-            model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-9, xtol=1e-9).fit(X, y)
-            if not model.converged_:
+            for tol in FIRTH_TOLERANCES:
                 caught.clear()
-                model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=1e-6, xtol=1e-6).fit(X, y)
+                model = FirthLogisticRegression(backend="numpy", max_iter=200, gtol=tol, xtol=tol).fit(X, y)
+                if model.converged_:
+                    break
         except (ValueError, np.linalg.LinAlgError) as exc:
             raise EstimationError(f"Firth fit failed: {exc}") from None
     if not model.converged_:
         msgs = "; ".join(sorted({str(w.message) for w in caught}))
-        raise EstimationError("Firth-penalized fit did not converge" + (f" ({msgs})" if msgs else ""))
+        raise EstimationError(
+            "Firth-penalized fit did not converge in 200 iterations even at logistf's tolerance (1e-5 on the "
+            "gradient and the step)" + (f" ({msgs})" if msgs else "")
+        )
     return model
 
 
@@ -116,6 +134,13 @@ def fit_firth(design: LesionDesign) -> CoefficientTable:
     # fail at float precision, and the limits and p-values are stationary in the nuisance coefficients
     # (1e-12 relative in the tests).
     notes: list[str] = []
+    reached = float(model.gtol)
+    if reached > FIRTH_TOLERANCES[0]:
+        notes.append(
+            f"Firth estimates converged to {reached:g} (gradient and step), not {FIRTH_TOLERANCES[0]:g}: "
+            "float rounding stalled the step halving"
+        )
+    n_iter = int(getattr(model, "n_iter_", 0))
     model.set_params(gtol=1e-6, xtol=1e-6)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -146,4 +171,6 @@ def fit_firth(design: LesionDesign) -> CoefficientTable:
         converged=True,
         notes=tuple(notes),
         method=FIRTH_METHOD,
+        n_iter=n_iter,
+        convergence=FIRTH_CONVERGENCE,
     )

@@ -25,6 +25,15 @@ The exchangeable inverse is closed form: for a cluster of size n, ``R^-1 = (I - 
 ``c = alpha / (1 + (n - 1) alpha)``. With ``W = diag(sqrt(v)) X`` and ``D' V^-1 D = W' R^-1 W`` (phi
 cancels in the estimating equations and in the sandwich), every cluster sum reduces to per-cluster column
 sums, computed for all clusters at once with ``np.add.reduceat``.
+
+Convergence is decided by geepack's rule (``geese.control(epsilon = 1e-4, maxit = 25)``; C routine
+``gee_est``: stop when the largest absolute change of the coefficients, the scale and the correlation in one
+iteration is at most ``epsilon``). When it holds, Fisher scoring goes on until the largest coefficient step is
+below ``tol`` (1e-10; at most ``maxiter`` iterations in all), so that the estimates are the exact root rather
+than geepack's stopping point (~1e-7 away); if float rounding keeps the step above ``tol``, the fit is still
+converged (geepack's rule held) and the last iterate is used. A fit fails, with the reason, only when
+geepack's rule does not hold within 25 iterations or the iterations break down (separation, alpha out of
+range).
 """
 
 from __future__ import annotations
@@ -44,6 +53,16 @@ from pofa.stats.logistic import CoefficientTable
 
 #: Below this many patients (clusters) the plain sandwich SE is biased downward (Mancl & DeRouen 2001).
 FEW_CLUSTERS = 50
+
+#: geepack ``geese.control()`` defaults: largest absolute change of (beta, phi, alpha), maximum iterations.
+GEESE_EPSILON = 1e-4
+GEESE_MAXIT = 25
+#: The convergence rule in words.
+GEE_CONVERGENCE = (
+    "Fisher scoring from beta = 0, converged when the largest absolute change of the coefficients, scale and "
+    "correlation is <= 1e-4 within 25 iterations (geepack geese.control defaults), then polished until the "
+    "largest coefficient step is < 1e-10"
+)
 
 GEE_METHOD = (
     "GEE, logit link, exchangeable working correlation, robust sandwich SE (geepack::geeglm), "
@@ -79,6 +98,10 @@ class GeeFit:
         Why it did not converge (empty when it did).
     n_obs, n_clusters : int
         Number of observations (lesions) and of clusters (patients).
+    r_iter : int
+        The iteration at which geepack's rule held (0 when it did not).
+    convergence : str
+        The convergence rule applied (:data:`GEE_CONVERGENCE`).
     """
 
     params: np.ndarray
@@ -91,6 +114,8 @@ class GeeFit:
     message: str
     n_obs: int
     n_clusters: int
+    r_iter: int = 0
+    convergence: str = GEE_CONVERGENCE
 
     @property
     def bse(self) -> np.ndarray:
@@ -131,6 +156,8 @@ def gee_exchangeable_logit(
     bias_reduced: bool = False,
     maxiter: int = 100,
     tol: float = 1e-10,
+    epsilon: float = GEESE_EPSILON,
+    maxit: int = GEESE_MAXIT,
 ) -> GeeFit:
     """GEE with logit link and exchangeable working correlation, fitted by Fisher scoring.
 
@@ -151,15 +178,20 @@ def gee_exchangeable_logit(
     bias_reduced : bool
         Also compute the Mancl-DeRouen bias-reduced sandwich (``cov_md``).
     maxiter : int
-        Maximum Fisher-scoring iterations (alpha and phi are re-estimated at every iteration).
+        Maximum Fisher-scoring iterations in all, polishing included (alpha and phi are re-estimated at every
+        iteration); geepack's rule must hold within ``min(maxit, maxiter)``.
     tol : float
-        Converged when the largest coefficient change is below ``tol``.
+        Polishing stops when the largest coefficient step is below ``tol``.
+    epsilon, maxit : float, int
+        geepack's rule (``geese.control``): converged when the largest absolute change of beta, phi and alpha
+        is at most ``epsilon`` within ``maxit`` iterations.
 
     Returns
     -------
     GeeFit
-        ``converged`` is ``False`` (and the estimates ``nan``) when the iterations diverge, do not converge,
-        or alpha leaves the range where the working correlation is positive definite; ``message`` says which.
+        ``converged`` is ``False`` (and the estimates ``nan``) when the iterations diverge, geepack's rule
+        does not hold within ``maxit`` iterations, or alpha leaves the range where the working correlation is
+        positive definite; ``message`` says which.
 
     Raises
     ------
@@ -195,7 +227,10 @@ def gee_exchangeable_logit(
     beta = np.zeros(p)
     alpha = 0.0
     phi = 1.0
-    converged = False
+    r_iter = 0  # iteration at which geepack's rule held
+    prev_alpha = prev_phi = math.nan
+    last_step = math.inf
+    rlimit = min(maxit, maxiter)
     it = 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
         for it in range(1, maxiter + 1):
@@ -236,20 +271,26 @@ def gee_exchangeable_logit(
             if not np.all(np.isfinite(delta)):
                 return _failed(p, it, "Fisher scoring produced non-finite values", N, G, alpha, phi)
             beta = beta + delta
-            if float(np.max(np.abs(delta))) < tol:
-                converged = True
+            step = float(np.max(np.abs(delta)))
+            change = max(step, abs(alpha - prev_alpha), abs(phi - prev_phi)) if it > 1 else step
+            prev_alpha, prev_phi = alpha, phi
+            if not r_iter and change <= epsilon and it <= rlimit:
+                r_iter = it
+            if not r_iter and it >= rlimit:
+                return _failed(
+                    p,
+                    it,
+                    f"Fisher scoring did not converge in {rlimit} iterations (largest change in the last one "
+                    f"{change:.3g} > {epsilon:g}, geepack's rule; separation?)",
+                    N,
+                    G,
+                    alpha,
+                    phi,
+                )
+            # polished: step below tol, no longer shrinking (float rounding), or out of iterations
+            if r_iter and (step < tol or (it > r_iter and step >= last_step) or it >= maxiter):
                 break
-        if not converged:
-            return _failed(
-                p,
-                it,
-                f"Fisher scoring did not converge in {maxiter} iterations "
-                f"(largest last step {float(np.max(np.abs(delta))):.3g}; separation?)",
-                N,
-                G,
-                alpha,
-                phi,
-            )
+            last_step = step
         # Sandwich at the final beta (alpha, phi and B recomputed there, as geepack reports them).
         eta = Xs @ beta
         mu = expit(eta)
@@ -287,6 +328,7 @@ def gee_exchangeable_logit(
         message="",
         n_obs=N,
         n_clusters=G,
+        r_iter=r_iter,
     )
 
 
@@ -354,6 +396,7 @@ def _gee_statsmodels(design: LesionDesign, bias_reduced: bool) -> GeeFit:
         message="",
         n_obs=N,
         n_clusters=G,
+        convergence="statsmodels GEE, largest coefficient step < 1e-10 (ctol) within 100 iterations",
     )
 
 
@@ -411,10 +454,22 @@ def fit_gee(
         notes.append(note)
     if not fit.converged:
         return CoefficientTable.not_estimable(
-            design.columns, method=method, notes=(f"GEE not estimable: {fit.message}", *notes)
+            design.columns,
+            method=method,
+            notes=(f"GEE not estimable: {fit.message}", *notes),
+            n_iter=fit.n_iter,
+            convergence=fit.convergence,
         )
     if fit.n_clusters == fit.n_obs:
         notes.append("every patient has one lesion: GEE equals logistic regression with robust (HC0) SEs")
     se = fit.bse_md if small_sample else fit.bse
     assert se is not None
-    return CoefficientTable.from_wald(design.columns, fit.params, se, method=method, notes=tuple(notes))
+    return CoefficientTable.from_wald(
+        design.columns,
+        fit.params,
+        se,
+        method=method,
+        notes=tuple(notes),
+        n_iter=fit.r_iter or fit.n_iter,
+        convergence=fit.convergence,
+    )

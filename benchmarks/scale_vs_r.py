@@ -1,0 +1,190 @@
+"""Benchmark: pofa's lesion-model and survival statistics beside R's, in time and peak memory, from 63 to
+100,000 patients.
+
+Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000]``
+
+Each cohort is a study folder made by the independent generator of the reference tests
+(``tests/reference/scale/make_cohorts.py``; sizes without a fixed seed use seed = 7 * size). For each
+size, two child processes run one after the other, each timed on its own (CPU = user + system from
+``os.wait4``, peak memory = the child's maximum resident set size):
+
+* **pofa**: ``python3 -c ...`` importing pofa, reading and classifying the study
+  (:func:`pofa.analysis.run_analysis` without report steps) and computing the ``lesion_models``,
+  ``survival``/``followup`` and ``patient_models`` entries of results.json (:mod:`pofa.stats.study_stats`);
+* **R**: ``Rscript`` reading the same CSVs, deriving the outcomes (as tests/reference/scale/reference.R does)
+  and fitting the same models with their default controls: ``glm`` and ``geepack::geeglm`` (3 univariable +
+  1 multivariable each), ``survfit`` (log-log) medians and landmarks of PFS and OS and the reverse-KM
+  follow-up, ``coxph`` (Efron) + ``survdiff`` + ``cox.zph`` for PFS and OS.
+
+Both processes include their start-up and library loading; the statistics alone (pofa: the study_stats calls;
+R: the model fitting after reading) are also printed, timed inside each process. Ratios are pofa / R (< 1:
+pofa cheaper). A few figures are compared between the two runs as a check that both did the same work.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[1]
+
+POFA_CHILD = r"""
+import json, sys, time
+t0 = time.process_time()
+import pofa
+from pofa.analysis import AnalysisOptions, run_analysis
+from pofa.stats import study_stats as ss
+res = run_analysis(pofa.load_study(sys.argv[1]), AnalysisOptions(), steps=())
+t1 = time.process_time()
+out = {}
+out.update(ss.lesion_level(res.lesions, res.settings))
+out.update(ss.survival(res.patients, res.settings))
+out.update(ss.patient_level(res.patients, res.lesions, res.settings))
+t2 = time.process_time()
+rows = out["lesion_models"]
+multi = [r["or"] for r in rows if r["model"] == "multivariable" and r["method"] == "gee"]
+print(json.dumps({"stats_cpu": t2 - t1, "load_cpu": t1 - t0,
+                  "n_lesions": out["lesion_models_info"]["n_lesions"],
+                  "gee_multi_or": multi, "pfs_hr": out["patient_models"][0]["hr"],
+                  "pfs_median": out["survival"]["pfs"]["median_months"],
+                  "not_estimable": sum(r["or"] is None for r in rows)}))
+"""
+
+R_CHILD = r"""
+suppressMessages({library(survival); library(geepack); library(jsonlite)})
+dir <- commandArgs(trailingOnly = TRUE)[1]
+rd <- function(f) read.csv(file.path(dir, f), stringsAsFactors = FALSE, na.strings = "",
+                           colClasses = c(patient_id = "character"))
+pat <- rd("patients.csv"); les <- rd("lesions.csv"); fai <- rd("failures.csv")
+t0 <- proc.time()
+les$lesion_id <- as.character(les$lesion_id)
+for (v in c("index_date", "last_followup_date", "progression_date", "death_date"))
+  pat[[v]] <- as.Date(pat[[v]])
+fai$scan_date <- as.Date(fai$scan_date)
+prog <- pat$progression_date; death <- pat$death_date; end <- pat$last_followup_date
+pe <- end; pe[!is.na(prog)] <- prog[!is.na(prog)]
+pat$pfs_months <- as.numeric(pe - pat$index_date) / 30.4375
+pat$pfs_event <- as.integer(!is.na(prog) | !is.na(death))
+pat$os_months <- as.numeric(end - pat$index_date) / 30.4375
+pat$os_event <- as.integer(!is.na(death))
+fai$prog <- prog[match(fai$patient_id, pat$patient_id)]
+win <- fai[!is.na(fai$prog) & fai$scan_date >= fai$prog & fai$scan_date <= fai$prog + 30, ]
+named <- paste(win$patient_id, win$baseline_lesion_id)[!is.na(win$baseline_lesion_id)]
+lp <- prog[match(les$patient_id, pat$patient_id)]
+les$local_failure <- ifelse(is.na(lp), 0L, ifelse(!(les$patient_id %in% win$patient_id), NA_integer_,
+                            as.integer(paste(les$patient_id, les$lesion_id) %in% named)))
+les$x1 <- as.integer(les$diameter_cm >= 5); les$x2 <- as.integer(les$suvmax >= 10)
+les$x3 <- as.integer(les$extranodal == "yes")
+pat$bulky <- as.integer(pat$patient_id %in% les$patient_id[les$diameter_cm >= 5])
+k <- les[!is.na(les$local_failure), ]
+k <- k[order(k$patient_id, method = "radix"), ]
+k$id <- match(k$patient_id, unique(k$patient_id))
+z <- qnorm(0.975)
+for (f in c("x1", "x2", "x3", "x1 + x2 + x3")) {
+  fo <- as.formula(paste("local_failure ~", f))
+  g <- summary(glm(fo, family = binomial, data = k))$coefficients
+  e <- summary(geeglm(fo, family = binomial, data = k, id = id, corstr = "exchangeable"))$coefficients
+}
+gee_multi_or <- unname(exp(e$Estimate[-1]))
+km <- function(tt, ev) {
+  f <- survfit(Surv(tt, ev) ~ 1, conf.type = "log-log")
+  list(q = quantile(f, 0.5, conf.int = TRUE), s = summary(f, times = c(6, 12, 24), extend = TRUE))
+}
+pfs <- km(pat$pfs_months, pat$pfs_event); os <- km(pat$os_months, pat$os_event)
+fu <- km(pat$os_months, 1 - pat$os_event)
+hr <- NULL
+for (ep in c("pfs", "os")) {
+  tt <- pat[[paste0(ep, "_months")]]; ev <- pat[[paste0(ep, "_event")]]
+  fit <- coxph(Surv(tt, ev) ~ bulky, data = pat, ties = "efron")
+  lr <- survdiff(Surv(tt, ev) ~ bulky, data = pat); zph <- cox.zph(fit)
+  if (is.null(hr)) hr <- unname(exp(coef(fit)))
+}
+t1 <- proc.time()
+cpu <- function(t) t[["user.self"]] + t[["sys.self"]]
+cat(toJSON(list(stats_cpu = unname(cpu(t1) - cpu(t0)),
+                n_lesions = nrow(k), gee_multi_or = gee_multi_or, pfs_hr = hr,
+                pfs_median = unname(pfs$q$quantile)), digits = NA, auto_unbox = TRUE))
+"""
+
+
+def _generator() -> Any:
+    path = ROOT / "tests" / "reference" / "scale" / "make_cohorts.py"
+    spec = importlib.util.spec_from_file_location("scale_make_cohorts", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, float, str]:
+    """Run a child process; return its CPU seconds (user + system), peak RSS in MB, wall seconds, stdout."""
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        t0 = time.perf_counter()
+        proc = subprocess.Popen(cmd, stdout=out, stderr=err, env=env)
+        _, status, usage = os.wait4(proc.pid, 0)
+        wall = time.perf_counter() - t0
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        if proc.returncode != 0:
+            raise RuntimeError(f"{cmd[0]} failed ({proc.returncode}): {err.read().decode()[-800:]}")
+        return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, wall, out.read().decode()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
+    ap.add_argument("--sizes", type=int, nargs="+", default=[63, 1000, 5000, 20000, 100000])
+    args = ap.parse_args()
+    gen = _generator()
+    rscript = shutil.which("Rscript")
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for n in args.sizes:
+            folder = Path(tmp) / f"n{n}"
+            seed = gen.SEEDS.get(n, 7 * n)
+            folder.mkdir()
+            for name, text in gen.cohort(n, seed).items():
+                (folder / name).write_text(text, encoding="utf-8")
+            p_cpu, p_mem, p_wall, p_out = run_child([sys.executable, "-c", POFA_CHILD, str(folder)], env)
+            p = json.loads(p_out)
+            if rscript:
+                r_cpu, r_mem, _, r_out = run_child([rscript, "-e", R_CHILD, str(folder)])
+                r = json.loads(r_out)
+            else:
+                r_cpu = r_mem = float("nan")
+                r = {"stats_cpu": float("nan"), "n_lesions": p["n_lesions"]}
+            assert p["n_lesions"] == r["n_lesions"], (p, r)
+            pairs = zip(p["gee_multi_or"], r.get("gee_multi_or", []), strict=False)
+            agree = max((abs(a - b) / abs(b) for a, b in pairs), default=float("nan"))
+            rows.append((n, p["n_lesions"], p_cpu, r_cpu, p_mem, r_mem, p["stats_cpu"], r["stats_cpu"], agree,
+                         p["not_estimable"]))
+            print(f"n = {n}: pofa {p_cpu:.1f} s CPU, {p_mem:.0f} MB; R {r_cpu:.1f} s CPU, {r_mem:.0f} MB",
+                  flush=True)
+    print("\nCPU = user + system of the whole process (start-up, reading, outcomes, models); peak = max RSS;")
+    print("stats = the model fitting alone, timed inside each process. Ratios pofa / R.\n")
+    head = (f"{'patients':>9s} {'lesions':>8s} | {'pofa CPU s':>10s} {'R CPU s':>8s} {'ratio':>6s} | "
+            f"{'pofa MB':>8s} {'R MB':>7s} {'ratio':>6s} | "
+            f"{'pofa stats s':>12s} {'R stats s':>9s} {'ratio':>6s}")
+    print(head)
+    print("-" * len(head))
+    for n, m, pc, rc, pm, rm, ps, rs, _, _ in rows:
+        print(f"{n:9,d} {m:8,d} | {pc:10.2f} {rc:8.2f} {pc / rc:6.2f} | {pm:8.0f} {rm:7.0f} {pm / rm:6.2f} | "
+              f"{ps:12.2f} {rs:9.2f} {ps / rs:6.2f}")
+    print("\nagreement: multivariable GEE ORs pofa vs geeglm (default control), max relative difference; "
+          "models not estimable in pofa:")
+    for n, *_, agree, bad in rows:
+        print(f"  {n:9,d} patients: {agree:.1e}; {bad}")
+
+
+if __name__ == "__main__":
+    main()
