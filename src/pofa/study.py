@@ -128,6 +128,9 @@ def load_study(path: str | Path) -> Study:
     settings_folder = _settings_folder(p, read.format)
     settings, setting_findings = load_settings(settings_folder)
     typed, findings = validate_tables(read.tables)
+    from pofa.settings_check import study_findings
+
+    findings = [*findings, *study_findings(settings, typed)]
     files = list(read.files)
     if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
         files.append(settings_folder / SETTINGS_FILE)
