@@ -108,6 +108,8 @@ _SSN = re.compile(r"\d{3}-\d{2}-\d{4}")
 _PERSON = re.compile(r"[A-Z][a-z'\-]+,? [A-Z][a-z'.\-]+( [A-Z][a-z'.\-]+)?")
 _URL = re.compile(r"(https?://|www\.)\S+|\d{1,3}(\.\d{1,3}){3}", re.IGNORECASE)
 _DIGITS = re.compile(r"\d")
+#: A calendar date (handled by the date rules of :mod:`pofa.analysis`, not a phone number).
+_DATE = re.compile(r"\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}[-/.]\d{2,4}")
 _LONG_NUMBER = re.compile(r"\d{6,}")
 
 
@@ -179,7 +181,7 @@ def category_of_content(values: pd.Series) -> str | None:
         long = text.str.lstrip("-").str.len() >= 6
         return "record number" if long.mean() >= 0.9 and distinct >= 0.9 else None
     phone = text.map(lambda v: _PHONE.fullmatch(v) is not None and len(_DIGITS.findall(v)) >= 7
-                     and not v.isdigit())
+                     and not v.isdigit() and _DATE.fullmatch(v) is None)
     if phone.mean() >= 0.5:
         return "phone number"
     if distinct >= 0.8 and len(text) >= 2:

@@ -19,7 +19,7 @@ import pandas as pd
 from pofa.classify import PATIENT_COLUMNS
 from pofa.errors import SettingsError
 from pofa.findings import Finding, FindingCode, Severity
-from pofa.schema import TableName
+from pofa.schema import TABLES, TableName
 from pofa.settings import SETTINGS_FILE, Settings
 from pofa.validation import TypedTable
 
@@ -142,6 +142,8 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
         if lesions is None:
             continue
         if factor.column not in lesions.columns:
+            if TABLES[TableName.LESIONS].column(factor.column) is not None:
+                continue  # a column of the format: its absence is already a missing-column finding
             out.append(_finding("risk_factors.lesion",
                                 f"the lesion risk factor {text!r} names {factor.column!r}, which is not a "
                                 "column of the lesions table", hint_lesion))
@@ -162,6 +164,8 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
             if lesions is None:
                 continue
             if term.lesion_column not in lesions.columns:
+                if TABLES[TableName.LESIONS].column(term.lesion_column) is not None:
+                    continue
                 out.append(_finding("risk_factors.patient",
                                     f"the patient risk factor {text!r} names {term.lesion_column!r}, which is "
                                     "not a column of the lesions table", hint_patient))
