@@ -100,11 +100,10 @@ def test_identifying_content(values: object, category: str | None) -> None:
 
 
 def test_format_columns_are_never_withheld_and_declared_covariates_are_kept() -> None:
-    frame = pd.DataFrame({"patient_id": ["A", "B"], "site": ["Smith, John", "Doe, Jane"],
-                          "notes": ["x", "y"], "mrn": [1, 2]})
-    cols = identifying_columns({"patients": frame}, {"patients": ["site", "notes", "mrn", "patient_id"]},
-                               Settings())
-    assert {c.column for c in cols} == {"notes", "mrn"}  # site/patient_id: not extra columns of patients
+    frame = pd.DataFrame({"patient_id": ["A", "B"], "lesion_id": ["Smith, John", "Doe, Jane"],
+                          "site": ["Smith, John", "Doe, Jane"], "notes": ["x", "y"], "mrn": [1, 2]})
+    cols = identifying_columns({"lesions": frame}, {"lesions": list(frame.columns)}, Settings())
+    assert {c.column for c in cols} == {"notes", "mrn"}  # site, lesion_id, patient_id: columns of the format
     kept = Settings(covariates=(Covariate("notes", "patients"),))
     cols = identifying_columns({"patients": frame}, {"patients": ["notes", "mrn"]}, kept)
     assert [c.column for c in cols] == ["mrn"]
@@ -210,8 +209,9 @@ def test_analyze_output_holds_no_identifier_and_no_formula(example_study: Path, 
     assert "'=2+5" in lesions and "'@A1" in lesions
     table1 = _spreadsheet_cells(out / "tables" / "table1_cohort.xlsx") if (
         out / "tables" / "table1_cohort.xlsx").is_file() else []
-    header_payload = '\'=HYPERLINK("http://evil.example","x")'
-    assert not table1 or any(header_payload in c for c in table1 + _spreadsheet_cells(out / "patients.csv"))
+    header_payload = '\'=hyperlink("http://evil.example","x")'  # headers are read in lower case
+    assert header_payload in _spreadsheet_cells(out / "patients.csv")
+    assert not table1 or any(header_payload in c.lower() for c in table1)
     # the manifest and results.json record which columns were withheld, by name
     manifest = json.loads((out / "manifest.json").read_text("utf-8"))
     withheld = {(c["table"], c["column"]) for c in manifest["privacy"]["withheld_columns"]}

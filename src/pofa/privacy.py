@@ -132,9 +132,11 @@ def category_of_name(header: str) -> str | None:
     """
     words = _words(header)
     joined = "_".join(words)
-    for category, (single, phrases) in _NAME_WORDS.items():
-        if any(w in single for w in words) or any(p in joined for p in phrases) or joined.replace("_", "") \
-                in single:
+    for category, (_, phrases) in _NAME_WORDS.items():  # phrases first: "ip_address" is not a postal one
+        if any(p in joined for p in phrases):
+            return category
+    for category, (single, _) in _NAME_WORDS.items():
+        if any(w in single for w in words) or joined.replace("_", "") in single:
             return category
     return None
 
