@@ -1,6 +1,6 @@
-"""Property-based fuzzing (hypothesis) of the files pofa reads besides the tables: model.json, study.toml and the
-imaging manifest. Whatever their structure and values, pofa gives a clear error (a PofaError, exit 2 at the
-command line) or works; never a traceback. For study.toml the property is stronger: settings that
+"""Property-based fuzzing (hypothesis) of the files pofa reads besides the tables: model.json, study.toml and
+the imaging manifest. Whatever their structure and values, pofa gives a clear error (a PofaError, exit 2 at
+the command line) or works; never a traceback. For study.toml the property is stronger: settings that
 ``pofa validate`` passes are settings ``pofa analyze`` can use.
 """
 
@@ -34,9 +34,11 @@ JSON_SCALAR = st.one_of(
     st.floats(allow_nan=False, allow_infinity=False), st.sampled_from([1e308, -1e308, 5e-324, 0.0, -0.0]),
     st.text(max_size=20), st.sampled_from(PAYLOADS),
 )
-JSON = st.recursive(JSON_SCALAR, lambda inner: st.one_of(st.lists(inner, max_size=5),
-                                                         st.dictionaries(st.text(max_size=8), inner, max_size=5)),
-                    max_leaves=20)
+JSON = st.recursive(
+    JSON_SCALAR,
+    lambda inner: st.one_of(st.lists(inner, max_size=5),
+                            st.dictionaries(st.text(max_size=8), inner, max_size=5)),
+    max_leaves=20)
 
 
 @contextmanager

@@ -1,9 +1,9 @@
 """The red-team corpus (tests/redteam/cases.json): every hostile or careless input with its expected outcome.
 
-One parametrised test drives every case: formula payloads in cells and headers must come out neutralised in the
-output tables; identifying columns must be warned about by ``pofa validate`` (and withheld); hostile model.json
-files must be refused with a clear :class:`~pofa.errors.ModelFileError`; hostile study.toml files must give a
-located ``bad-setting`` finding.
+One parametrised test drives every case: formula payloads in cells and headers must come out neutralised in
+the output tables; identifying columns must be warned about by ``pofa validate`` (and withheld); hostile
+model.json files must be refused with a clear :class:`~pofa.errors.ModelFileError`; hostile study.toml files
+must give a located ``bad-setting`` finding.
 """
 
 from __future__ import annotations

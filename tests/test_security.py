@@ -1,5 +1,6 @@
-"""Outputs safe to open and to share (docs/security.md): no formulas, no identifiers, atomic output folders,
-``--force`` only for pofa's folders, untrusted inputs refused clearly, settings checked by ``pofa validate``."""
+"""Outputs safe to open and to share (docs/security.md): no formulas, no identifiers, atomic output
+folders, ``--force`` only for pofa's folders, untrusted inputs refused clearly, settings checked by
+``pofa validate``."""
 
 from __future__ import annotations
 
@@ -36,7 +37,8 @@ ROOT = Path(__file__).resolve().parents[1]
 @pytest.mark.parametrize(("cell", "written"), [
     ("=1+1", "'=1+1"), ("+1+2", "'+1+2"), ("-2+3", "'-2+3"), ("@SUM(A1)", "'@SUM(A1)"),
     ("\t=1", "'\t=1"), ("\r=1", "'\r=1"), ('=HYPERLINK("http://x","y")', '\'=HYPERLINK("http://x","y")'),
-    ("-", "'-"), ("-1.5", "-1.5"), ("+3", "+3"), ("-2e-3", "-2e-3"), (".5", ".5"), ("mediastinum", "mediastinum"),
+    ("-", "'-"), ("-1.5", "-1.5"), ("+3", "+3"), ("-2e-3", "-2e-3"), (".5", ".5"),
+    ("mediastinum", "mediastinum"),
     ("", ""), ("a=b", "a=b"), ("'=x", "'=x"),
 ])
 def test_neutralise_follows_owasp(cell: str, written: str) -> None:

@@ -422,8 +422,8 @@ def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted, no cell a spreadsheet would
-    run as a formula (:func:`pofa.io.writers.write_csv`)."""
+    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted, no cell a spreadsheet
+    would run as a formula (:func:`pofa.io.writers.write_csv`)."""
     _write_safe_csv(frame, path)
 
 
@@ -510,6 +510,6 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
         else:  # every output folder holds pofa's manifest: it is what lets --force replace the folder later
             from pofa.report.manifest import write_manifest
 
-            write_manifest(tmp, settings=result.settings.to_json(), input_hashes=dict(result.inputs), seeds={},
-                           report_options={"show_ids": result.show_ids})
+            write_manifest(tmp, settings=result.settings.to_json(), input_hashes=dict(result.inputs),
+                           seeds={}, report_options={"show_ids": result.show_ids})
     return target

@@ -117,11 +117,11 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
     FindingCode.PROGRESSION_WITHOUT_FAILURES: (
         _W, "A patient progressed but the failures table has no row for the patient."),
     FindingCode.BAD_SETTING: (
-        _E, "study.toml is not valid TOML, has an unknown or ill-typed setting, or a risk factor that names no "
-        "usable column."),
+        _E, "study.toml is not valid TOML, has an unknown or ill-typed setting, or a risk factor that names "
+        "no usable column."),
     FindingCode.IDENTIFYING_COLUMN: (
-        _W, "An extra column looks identifying (name, MRN, birth date, address, phone, e-mail, free text): it "
-        "is read but never written to the outputs."),
+        _W, "An extra column looks identifying (name, MRN, birth date, address, phone, e-mail, free text): "
+        "it is read but never written to the outputs."),
 }
 
 

@@ -44,7 +44,8 @@ def computed_patient_columns(settings: Settings, lesion_columns: set[str]) -> se
     -------
     set of str
     """
-    from pofa.features import COORDINATES, threshold_column
+    from pofa.features import threshold_column
+    from pofa.schema import COORDINATES
 
     out = {*PATIENT_COLUMNS, *_ALWAYS_COMPUTED}
     out.update(threshold_column("diameter_cm", t) for t in settings.features.diameter_cm_thresholds)
@@ -107,8 +108,8 @@ def _finding(key: str, message: str, hint: str) -> Finding:
 
 def _is_usable(values: pd.Series) -> bool:
     """A model term needs yes/no or numbers (a column that is entirely blank is left to the analysis)."""
-    return (pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
-            or values.dropna().empty)
+    return bool(pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values)
+                or values.dropna().empty)
 
 
 def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataFrame]) -> list[Finding]:
@@ -151,8 +152,8 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
             out.append(_finding("risk_factors.lesion",
                                 f"the lesion risk factor {text!r}: the column {factor.column!r} holds text; "
                                 "a model term needs yes/no or numbers", hint_lesion))
-    hint_patient = ('write "any COLUMN>=X" over the lesions (e.g. "any diameter_cm>=5") or a yes/no or numeric '
-                    'patient column (e.g. "age"); see docs/study-format.md')
+    hint_patient = ('write "any COLUMN>=X" over the lesions (e.g. "any diameter_cm>=5") or a yes/no or '
+                    'numeric patient column (e.g. "age"); see docs/study-format.md')
     computed = computed_patient_columns(settings, set(lesions.columns) if lesions is not None else set())
     for text in settings.risk_factors.patient:
         try:
@@ -167,8 +168,8 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
                 if TABLES[TableName.LESIONS].column(term.lesion_column) is not None:
                     continue
                 out.append(_finding("risk_factors.patient",
-                                    f"the patient risk factor {text!r} names {term.lesion_column!r}, which is "
-                                    "not a column of the lesions table", hint_patient))
+                                    f"the patient risk factor {text!r} names {term.lesion_column!r}, which "
+                                    "is not a column of the lesions table", hint_patient))
             elif not _is_usable(lesions[term.lesion_column]):
                 out.append(_finding("risk_factors.patient",
                                     f"the patient risk factor {text!r}: the lesions column "

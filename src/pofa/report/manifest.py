@@ -3,8 +3,9 @@
 The manifest lets anyone check, later, that a report came from given input files and settings and that no
 file of the folder has changed since. It records what the outputs withheld (``privacy``: identifying columns
 read but never written, patients as sequence numbers, dates as days), and it is how pofa recognises its own
-output folders: ``--force`` replaces only a folder holding pofa's manifest (:func:`pofa.atomic.is_pofa_output`). It contains no calendar dates (not even the run's), so the same
-analysis of the same files gives the same manifest, byte for byte.
+output folders: ``--force`` replaces only a folder holding pofa's manifest
+(:func:`pofa.atomic.is_pofa_output`). It contains no calendar dates (not even the run's), so the same analysis
+of the same files gives the same manifest, byte for byte.
 """
 
 from __future__ import annotations

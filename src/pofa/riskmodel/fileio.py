@@ -239,12 +239,13 @@ class _Reader:
         try:
             x = float(value)
         except OverflowError:
-            raise self.fail(f"{path} is a whole number too large for a model ({len(str(value))} digits)") from None
+            raise self.fail(f"{path} is a whole number too large for a model "
+                            f"({len(str(value))} digits)") from None
         if not math.isfinite(x):
             raise self.fail(f"{path} must be a finite number")
         if limit is not None and abs(x) > limit:
-            raise self.fail(f"{path} = {x:.3g} is outside the range a fitted model can hold (at most {limit:g} "
-                            "in absolute value)")
+            raise self.fail(f"{path} = {x:.3g} is outside the range a fitted model can hold (at most "
+                            f"{limit:g} in absolute value)")
         return x
 
     def t_opt_float(self, value: Any, path: str) -> float | None:
@@ -434,7 +435,8 @@ def model_from_dict(data: Any, where: str = "the model file") -> RiskModel:
         raise r.fail(f"{len(names)} coefficient names but {len(values)} values")
     rows = r.t_list(d["covariance"], "covariance")
     cov = tuple(
-        tuple(r.t_float(x, f"covariance[{i}][{j}]", MAX_COVARIANCE) for j, x in enumerate(r.t_list(row, f"covariance[{i}]")))
+        tuple(r.t_float(x, f"covariance[{i}][{j}]", MAX_COVARIANCE)
+              for j, x in enumerate(r.t_list(row, f"covariance[{i}]")))
         for i, row in enumerate(rows)
     )
     p = len(values)
