@@ -4,9 +4,9 @@ Files are written to a temporary sibling and moved into place with :func:`os.rep
 built in a temporary sibling folder ``.NAME.XXXX.partial`` (marked by a ``.pofa-partial`` file naming the
 process) and then swapped with the existing folder in one step (Linux ``renameat2(RENAME_EXCHANGE)``), so
 that the output folder is never missing, not even for a moment; elsewhere the old folder is first renamed
-aside and the new one renamed into place. A run killed at any moment leaves the previous output intact; its leftovers
-(hidden ``.NAME.*.partial`` and ``.NAME.old-*`` folders) are recognised by their name and by the marker or
-pofa's manifest.json inside them, and removed by the next run. pofa removes nothing else.
+aside and the new one renamed into place. A run killed at any moment leaves the previous output intact; its
+leftovers (hidden ``.NAME.*.partial`` and ``.NAME.old-*`` folders) are recognised by their name and by the
+marker or pofa's manifest.json inside them, and removed by the next run. pofa removes nothing else.
 
 With ``force``, an existing folder is replaced only when ``recognise`` accepts it (for analysis outputs:
 :func:`is_pofa_output`, a folder holding pofa's manifest.json and only the files it lists).
