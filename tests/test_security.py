@@ -332,6 +332,14 @@ def test_leftovers_of_killed_runs_are_removed_and_nothing_else(tmp_path: Path) -
     assert alive.is_dir() and foreign.is_dir() and other.is_dir()
 
 
+def test_symbolic_link_as_output_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(PofaError, match="symbolic link"), output_dir(tmp_path / "link"):
+        pass
+    assert (tmp_path / "link").is_symlink() and not any((tmp_path / "real").iterdir())
+
+
 def test_failed_build_leaves_the_previous_output(tmp_path: Path) -> None:
     target = tmp_path / "out"
     with output_dir(target) as tmp:

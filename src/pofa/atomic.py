@@ -222,8 +222,9 @@ def check_output_dir(path: Path, force: bool,
         ``recognise`` refuses.
     """
     path = Path(path)
-    if path.is_symlink() and not path.is_dir():
-        raise PofaError(f"{path} is a link to no folder; choose another --out")
+    if path.is_symlink():
+        raise PofaError(f"{path} is a symbolic link; give the folder itself as --out (the output folder is "
+                        "replaced as a whole, which would replace the link)")
     if path.exists() and not path.is_dir():
         raise PofaError(f"{path} exists and is not a folder; choose another --out")
     if not path.is_dir():
