@@ -73,15 +73,29 @@ def test_analyze_writes_the_outputs(example_study: Path, tmp_path: Path) -> None
     assert r["classification"]["notes"] == []
     assert "30 days" in r["classification"]["method"]
 
-    lesions = pd.read_csv(out / "lesions.csv", dtype={"patient_id": str})
+    lesions = pd.read_csv(out / "lesions.csv")
     assert len(lesions) == 9
     assert {"lesion_outcome", "local_failure", "lf_months", "lf_status"} <= set(lesions.columns)
-    assert set(lesions["patient_id"]) == {"P001", "P002", "P003", "P004", "007"}  # ids kept as text
-    patients = pd.read_csv(out / "patients.csv", dtype={"patient_id": str})
+    # no patient ids without --show-ids: study sequence numbers (P001..P004 are 1..4, 007 is 5)
+    assert "patient_id" not in lesions.columns
+    assert set(lesions["patient_seq"]) == {1, 2, 3, 4, 5}
+    patients = pd.read_csv(out / "patients.csv")
     assert {"pattern", "maintained_control", "pfs_months", "pfs_event", "os_months", "os_event", "n_lesions",
             "any_diameter_cm_ge_5", "dmax_mm", "fp_months", "fp_status", "age", "sex"} <= set(
         patients.columns)
+    assert patients.set_index("patient_seq")["pattern"].to_dict()[1] == "mixed"
+    for name in ("lesions.csv", "patients.csv", "failures.csv"):
+        assert "P001" not in (out / name).read_text(encoding="utf-8")
+
+
+def test_show_ids_keeps_the_ids(example_study: Path, tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert analyze(example_study, "--out", out, "--show-ids").exit_code == 0
+    lesions = pd.read_csv(out / "lesions.csv", dtype={"patient_id": str})
+    assert set(lesions["patient_id"]) == {"P001", "P002", "P003", "P004", "007"}  # ids kept as text
+    patients = pd.read_csv(out / "patients.csv", dtype={"patient_id": str})
     assert patients.set_index("patient_id")["pattern"].to_dict()["P001"] == "mixed"
+    assert results(out)["privacy"]["show_ids"] is True
 
 
 def test_no_calendar_dates_by_default(example_study: Path, tmp_path: Path) -> None:
@@ -95,11 +109,11 @@ def test_no_calendar_dates_by_default(example_study: Path, tmp_path: Path) -> No
         text = csv.read_text(encoding="utf-8")
         assert not ISO_DATE.search(text), csv.name
         assert "03/14/2018" not in text
-    p = pd.read_csv(out / "patients.csv", dtype={"patient_id": str}).set_index("patient_id")
+    p = pd.read_csv(out / "patients.csv").set_index("patient_seq")
     assert "index_date" not in p.columns and "biopsy" not in p.columns
-    assert p.loc["P001", "progression_days"] == 82  # 2018-01-10 -> 2018-04-02
-    assert p.loc["P001", "surgery_days"] == -8
-    f = pd.read_csv(out / "failures.csv", dtype={"patient_id": str})
+    assert p.loc[1, "progression_days"] == 82  # P001: 2018-01-10 -> 2018-04-02
+    assert p.loc[1, "surgery_days"] == -8
+    f = pd.read_csv(out / "failures.csv")
     assert f["scan_days"].tolist() == [82, 82, 76, 113]
     privacy = results(out)["privacy"]
     assert privacy["date_like_columns_left_out"]["patients"] == ["biopsy"]
@@ -109,10 +123,10 @@ def test_no_calendar_dates_by_default(example_study: Path, tmp_path: Path) -> No
 def test_show_dates_keeps_them(example_study: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
     assert analyze(example_study, "--out", out, "--show-dates").exit_code == 0
-    p = pd.read_csv(out / "patients.csv", dtype=str).set_index("patient_id")
-    assert p.loc["P001", "index_date"] == "2018-01-10"
-    assert p.loc["P001", "progression_date"] == "2018-04-02"
-    assert p.loc["P001", "progression_days"] == "82"
+    p = pd.read_csv(out / "patients.csv", dtype=str).set_index("patient_seq")
+    assert p.loc["1", "index_date"] == "2018-01-10"
+    assert p.loc["1", "progression_date"] == "2018-04-02"
+    assert p.loc["1", "progression_days"] == "82"
     assert results(out)["options"]["show_dates"] is True
 
 
@@ -124,11 +138,20 @@ def test_existing_output_needs_force(example_study: Path, tmp_path: Path) -> Non
     assert res.exit_code == 2
     assert "--force" in res.output
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    # --force replaces only a folder pofa wrote: this one holds a file pofa never wrote
+    res = analyze(example_study, "--out", out, "--force")
+    assert res.exit_code == 2
+    assert "not written by pofa" in " ".join(res.output.split())
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+    (out / "keep.txt").unlink()
+    assert analyze(example_study, "--out", out).exit_code == 0  # an empty folder needs no --force
     res = analyze(example_study, "--out", out, "--force")
     assert res.exit_code == 0, res.output
-    assert "keep.txt" not in {p.name for p in out.iterdir()}
     assert (out / "results.json").is_file()
     assert no_leftovers(tmp_path)
+    (out / "figures" / "mine.txt").write_text("added by hand", encoding="utf-8")
+    assert analyze(example_study, "--out", out, "--force").exit_code == 2  # a file the manifest does not list
+    assert (out / "figures" / "mine.txt").is_file()
 
 
 def test_invalid_study_stops_and_writes_nothing(example_study: Path, tmp_path: Path) -> None:
@@ -168,13 +191,14 @@ def test_geometry_notes_reach_results_json(example_study: Path, tmp_path: Path) 
     r = results(out)
     [note] = r["classification"]["notes"]
     assert note["kind"] == "id-geometry-conflict"
-    where = (note["file"], note["row"], note["patient_id"], note["failure_id"])
-    assert where == ("failures.csv", 4, "P002", "F1")
+    where = (note["file"], note["row"], note["patient_seq"], note["failure_id"])
+    assert where == ("failures.csv", 4, 2, "F1")  # P002 is study patient 2; the file row points back to it
+    assert "patient_id" not in note
     assert r["settings"]["classification"]["use_geometry"] is True
     assert r["patterns"]["strictly_local"] == 2 and r["patterns"]["mixed"] == 0
-    f = pd.read_csv(out / "failures.csv", dtype=str).set_index(["patient_id", "failure_id"])
-    assert f.loc[("P001", "F2"), "assigned_by"] == "geometry"
-    assert f.loc[("P001", "F2"), "assigned_lesion_id"] == "L2"
+    f = pd.read_csv(out / "failures.csv", dtype=str).set_index(["patient_seq", "failure_id"])
+    assert f.loc[("1", "F2"), "assigned_by"] == "geometry"
+    assert f.loc[("1", "F2"), "assigned_lesion_id"] == "L2"
 
 
 def test_demo_runs_the_full_analysis(tmp_path: Path) -> None:
@@ -185,8 +209,15 @@ def test_demo_runs_the_full_analysis(tmp_path: Path) -> None:
     r = results(out)
     assert list(r["patterns"]) == PATTERN_KEYS
     assert r["patterns"]["patients"] >= 5
-    assert runner.invoke(app, ["demo", "--out", str(out)]).exit_code == 2  # not replaced without --force
+    # run again, the demo replaces its own previous output (recognised by its manifest) without --force
+    assert runner.invoke(app, ["demo", "--out", str(out)]).exit_code == 0
     assert runner.invoke(app, ["demo", "--out", str(out), "--force"]).exit_code == 0
+    assert no_leftovers(tmp_path)
+    # ... but nothing else: a folder with a file pofa did not write is refused, with or without --force
+    (out / "notes.txt").write_text("mine", encoding="utf-8")
+    assert runner.invoke(app, ["demo", "--out", str(out)]).exit_code == 2
+    assert runner.invoke(app, ["demo", "--out", str(out), "--force"]).exit_code == 2
+    assert (out / "notes.txt").read_text(encoding="utf-8") == "mine"
 
 
 # ------------------------------------------------------------------------------------------------------------

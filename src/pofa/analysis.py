@@ -13,7 +13,10 @@ before it in ``result.stats``. :func:`write_outputs` builds the output folder at
 (``WRITERS``; e.g. the HTML report) writes its files into it, then ``results.json`` lists them.
 
 Outputs carry no calendar dates unless ``show_dates``: each date column becomes ``<name>_days`` (days from
-the patient's index date) and text covariates that look like dates are left out (docs/patterns.md).
+the patient's index date) and text covariates that look like dates are left out (docs/patterns.md). They carry
+no patient ids unless ``show_ids``: ``patient_id`` becomes ``patient_seq``, the study sequence number. Extra
+columns that look identifying (:mod:`pofa.privacy`) are read but dropped before the analysis, so no output
+holds them; every CSV cell goes through :mod:`pofa.io.writers` (no spreadsheet formulas). docs/security.md.
 """
 
 from __future__ import annotations
@@ -32,7 +35,7 @@ import numpy as np
 import pandas as pd
 
 from pofa import __version__
-from pofa.atomic import output_dir
+from pofa.atomic import is_pofa_output, output_dir
 from pofa.classify import (
     FAILURE_COLUMNS,
     LESION_COLUMNS,
@@ -43,6 +46,8 @@ from pofa.classify import (
 )
 from pofa.errors import PofaError, StudyError
 from pofa.features import patient_features, survival_endpoints
+from pofa.io.writers import write_csv as _write_safe_csv
+from pofa.privacy import IdentifyingColumn, identifying_columns
 from pofa.schema import TABLES, TableName
 from pofa.settings import Settings
 from pofa.stats.results import StudyResults
@@ -109,6 +114,8 @@ class AnalysisResult:
     statistics : StudyResults
         The typed results of the statistics steps (what the report renders; results.json is written from
         them).
+    withheld : tuple of IdentifyingColumn
+        Extra columns that look identifying: read, dropped before the analysis, never written.
     """
 
     pofa_version: str
@@ -121,6 +128,14 @@ class AnalysisResult:
     _patients: pd.DataFrame = field(repr=False)
     stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     statistics: StudyResults = field(default_factory=StudyResults)
+    withheld: tuple[IdentifyingColumn, ...] = ()
+
+    @property
+    def show_ids(self) -> bool:
+        """Whether outputs carry the study's patient ids (else study sequence numbers)."""
+        if self.options.show_ids is not None:
+            return bool(self.options.show_ids)
+        return bool(self.settings.report.show_ids)
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -165,6 +180,20 @@ class AnalysisResult:
             result = result.with_stats(k, v)
         return result
 
+    def _classification_json(self) -> dict[str, Any]:
+        """classification of results.json; without ``show_ids`` its notes name patients by sequence number."""
+        out = self.classification.to_json()
+        if not self.show_ids:
+            seq = patient_sequence(self._patients["patient_id"])
+            notes = []
+            for n in out.get("notes", []):
+                n = dict(n)
+                pid = n.pop("patient_id", None)
+                n["patient_seq"] = seq.get(str(pid)) if pid is not None else None
+                notes.append(n)
+            out["notes"] = notes
+        return out
+
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
         """The content of results.json (``files``: the files written beside it)."""
         out: dict[str, Any] = {
@@ -174,7 +203,7 @@ class AnalysisResult:
             "options": self.options.to_json(),
             "inputs": dict(self.inputs),
             "patterns": self.patterns.to_json(),
-            "classification": self.classification.to_json(),
+            "classification": self._classification_json(),
             "privacy": privacy_summary(self),
             "files": list(files),
         }
@@ -274,9 +303,17 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
                          f"{first.location()}: {first.message}; run 'pofa validate {study.path}' to see them "
                          "all")
     settings = options.settings if options.settings is not None else study.settings
-    patients, lesions = study.patients, study.lesions
+    patients, lesions, failures = study.patients, study.lesions, study.failures
+    frames = {"patients": patients, "lesions": lesions, "failures": failures}
+    withheld = identifying_columns(frames, {t: study.covariates(t) for t in frames}, settings)
+    if withheld:
+        def keep(frame: pd.DataFrame, table: str) -> pd.DataFrame:
+            return frame.drop(columns=[c.column for c in withheld if c.table == table])
+
+        patients, lesions, failures = keep(patients, "patients"), keep(lesions, "lesions"), keep(failures,
+                                                                                             "failures")
     classification = classify_tables(
-        patients, lesions, study.failures, settings.classification,
+        patients, lesions, failures, settings.classification,
         sources={"patients": study.source(TableName.PATIENTS), "failures": study.source(TableName.FAILURES)},
     )
     derived = pd.concat([classification.patients.drop(columns="patient_id"),
@@ -291,6 +328,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         study_path=Path(study.path),
         classification=classification,
         _patients=_merge(patients, derived, "patients"),
+        withheld=withheld,
     )
     for step in (STEPS if steps is None else steps):
         result = step.apply(result)
@@ -364,15 +402,41 @@ def _index_dates(result: AnalysisResult, frame: pd.DataFrame) -> pd.Series:
     return s
 
 
+def patient_sequence(patient_ids: pd.Series) -> dict[str, int]:
+    """Study sequence numbers 1..n of the patient ids (the numbers the report shows; natural order of the
+    ids, so the same study always gets the same numbers)."""
+    from pofa.report.model import sequence_numbers
+
+    return sequence_numbers(patient_ids)
+
+
+def _sequence_column(frame: pd.DataFrame, seq: Mapping[str, int]) -> pd.DataFrame:
+    """``patient_id`` replaced, in place, by ``patient_seq`` (the study sequence number, Int64)."""
+    out = frame.copy()
+    pos = out.columns.get_loc("patient_id")
+    numbers = out["patient_id"].astype(str).map(seq).astype("Int64")
+    out = out.drop(columns="patient_id")
+    out.insert(pos, "patient_seq", numbers)
+    return out
+
+
 def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
-    """The tables as written (keys ``lesions``, ``patients``, ``failures`` are the file stems)."""
+    """The tables as written (keys ``lesions``, ``patients``, ``failures`` are the file stems).
+
+    Dates become days from the index date (unless ``show_dates``); ``patient_id`` becomes ``patient_seq``
+    (unless ``show_ids``). Identifying columns were dropped before the analysis (``result.withheld``).
+    """
     show = result.options.show_dates
     patients, lesions, failures = result.patients, result.lesions, result.failures
-    return {
+    out = {
         "lesions": deidentify(lesions, _index_dates(result, lesions), TableName.LESIONS, show),
         "patients": deidentify(patients, patients["index_date"], TableName.PATIENTS, show),
         "failures": deidentify(failures, _index_dates(result, failures), TableName.FAILURES, show),
     }
+    if not result.show_ids:
+        seq = patient_sequence(patients["patient_id"])
+        out = {k: _sequence_column(v, seq) for k, v in out.items()}
+    return out
 
 
 def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
@@ -383,20 +447,19 @@ def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
              "failures": date_plan(result.failures, TableName.FAILURES, show)}
     return {
         "show_dates": show,
+        "show_ids": result.show_ids,
+        "patients_as": "patient_id" if result.show_ids else "patient_seq (study sequence number)",
         "index_date_kept": show,
         "dates_as_days_from_index": {k: list(v.converted) for k, v in plans.items()},
         "date_like_columns_left_out": {k: list(v.dropped) for k, v in plans.items()},
+        "withheld_columns": [c.to_json() for c in result.withheld],
     }
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted (pyarrow's writer: about 6x
-    faster than ``DataFrame.to_csv`` here, which spends its time formatting floats)."""
-    import pyarrow as pa
-    import pyarrow.csv as pacsv
-
-    table = pa.Table.from_pandas(frame, preserve_index=False)
-    pacsv.write_csv(table, path, pacsv.WriteOptions(quoting_style="needed"))
+    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted, no cell a spreadsheet
+    would run as a formula (:func:`pofa.io.writers.write_csv`)."""
+    _write_safe_csv(frame, path)
 
 
 def write_tables(result: AnalysisResult, folder: Path) -> tuple[str, ...]:
@@ -452,7 +515,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     out_dir : str or pathlib.Path
         The output folder. An existing non-empty folder is replaced only with ``force``.
     force : bool
-        Replace a non-empty ``out_dir``.
+        Replace a non-empty ``out_dir``: only a folder pofa wrote (:func:`pofa.atomic.is_pofa_output`).
     writers : sequence of Writer, optional
         Defaults to :data:`WRITERS`.
 
@@ -466,7 +529,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     if target.resolve() == study or target.resolve() in study.parents:
         raise PofaError(f"the output folder {target} holds the study itself; choose another --out (replacing "
                         "it would delete the study)")
-    with output_dir(target, force) as tmp:
+    with output_dir(target, force, recognise=is_pofa_output) as tmp:
         files: list[str] = []
         for writer in (WRITERS if writers is None else writers):
             files.extend(writer(result, tmp))
@@ -479,4 +542,9 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
             from pofa.report import write_run_manifest
 
             write_run_manifest(result, tmp)
+        else:  # every output folder holds pofa's manifest: it is what lets --force replace the folder later
+            from pofa.report.manifest import write_manifest
+
+            write_manifest(tmp, settings=result.settings.to_json(), input_hashes=dict(result.inputs),
+                           seeds={}, report_options={"show_ids": result.show_ids})
     return target

@@ -1,19 +1,53 @@
 """Atomic outputs: a file or folder appears complete or not at all.
 
-Files are written to a temporary sibling and moved into place with :func:`os.replace`; output folders are
-built in a temporary sibling folder and renamed, so an interrupted run never leaves half a report.
+Files are written to a temporary sibling and moved into place with :func:`os.replace`. Output folders are
+built in a temporary sibling folder ``.NAME.XXXX.partial`` (marked by a ``.pofa-partial`` file naming the
+process) and then swapped with the existing folder in one step (Linux ``renameat2(RENAME_EXCHANGE)``), so
+that the output folder is never missing, not even for a moment; elsewhere the old folder is first renamed
+aside and the new one renamed into place. A run killed at any moment leaves the previous output intact; its
+leftovers (hidden ``.NAME.*.partial`` and ``.NAME.old-*`` folders) are recognised by their name and by the
+marker or pofa's manifest.json inside them, and removed by the next run. pofa removes nothing else.
+
+With ``force``, an existing folder is replaced only when ``recognise`` accepts it (for analysis outputs:
+:func:`is_pofa_output`, a folder holding pofa's manifest.json and only the files it lists).
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import json
 import os
 import shutil
+import stat
+import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from pofa.errors import PofaError
+
+__all__ = [
+    "MANIFEST_NAME",
+    "PARTIAL_MARKER",
+    "check_output_dir",
+    "clean_leftovers",
+    "is_pofa_output",
+    "output_dir",
+    "read_regular_bytes",
+    "write_bytes",
+    "write_text",
+]
+
+#: The manifest every analysis output folder holds (written by :mod:`pofa.report.manifest`).
+MANIFEST_NAME = "manifest.json"
+#: The file that marks a folder pofa is building (holds the builder's process id).
+PARTIAL_MARKER = ".pofa-partial"
+#: Files an operating system or desktop may add to any folder; they do not make a folder "not pofa's".
+_SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", PARTIAL_MARKER})
+#: A manifest larger than this is not pofa's (pofa's list the files of one output folder).
+_MAX_MANIFEST_BYTES = 64 << 20
 
 
 def _umask() -> int:
@@ -23,7 +57,14 @@ def _umask() -> int:
 
 
 def write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` atomically."""
+    """Write ``data`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file; its folder is created if needed.
+    data : bytes
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -40,48 +81,316 @@ def write_bytes(path: Path, data: bytes) -> None:
 
 
 def write_text(path: Path, text: str) -> None:
-    """Write UTF-8 ``text`` to ``path`` atomically."""
+    """Write UTF-8 ``text`` to ``path`` atomically.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+    text : str
+    """
     write_bytes(path, text.encode("utf-8"))
 
 
-def check_output_dir(path: Path, force: bool) -> None:
-    """Refuse a non-empty existing output folder unless ``force``."""
+def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) -> bytes:
+    """The bytes of ``path``, refusing anything but a regular file (a FIFO, device or folder).
+
+    A FIFO would block the reader forever and a device could be read without end; both are refused before
+    the file is opened for reading.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+    what : str
+        What the file is, for the message (``"the model file"``).
+    limit : int, optional
+        Refuse a file larger than this many bytes.
+
+    Returns
+    -------
+    bytes
+
+    Raises
+    ------
+    PofaError
+        When the file is missing, not a regular file, too large or unreadable.
+    """
+    p = Path(path)
+    try:
+        st = os.stat(p)
+    except OSError as exc:
+        raise PofaError(f"cannot read {what} {p}: {exc.strerror or exc}; check the path") from None
+    if not stat.S_ISREG(st.st_mode):
+        kind = "a folder" if stat.S_ISDIR(st.st_mode) else "not a regular file (a pipe, device or socket)"
+        raise PofaError(f"{what} {p} is {kind}; give an ordinary file")
+    if limit is not None and st.st_size > limit:
+        raise PofaError(f"{what} {p} is {st.st_size} bytes, more than the {limit} pofa reads; give the "
+                        "file pofa wrote")
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0)  # never block on a pipe swapped in after stat
+    try:
+        fd = os.open(p, flags)
+    except OSError as exc:
+        raise PofaError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):  # swapped for a pipe between stat and open
+            raise PofaError(f"{what} {p} is not a regular file; give an ordinary file")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            data = fh.read() if limit is None else fh.read(limit + 1)
+    except OSError as exc:
+        raise PofaError(f"cannot read {what} {p}: {exc.strerror or exc}") from None
+    finally:
+        os.close(fd)
+    if limit is not None and len(data) > limit:
+        raise PofaError(f"{what} {p} is larger than the {limit} bytes pofa reads")
+    return data
+
+
+def _manifest_files(folder: Path) -> set[str] | None:
+    """The files listed by ``folder/manifest.json`` when it is pofa's manifest, else ``None``."""
+    path = folder / MANIFEST_NAME
+    try:
+        data: Any = json.loads(read_regular_bytes(path, "the manifest", _MAX_MANIFEST_BYTES).decode("utf-8"))
+    except (PofaError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or not isinstance(data.get("manifest_version"), int) \
+            or not isinstance(data.get("pofa_version"), str) or not isinstance(data.get("files"), list):
+        return None
+    listed = set()
+    for entry in data["files"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str):
+            return None
+        listed.add(entry["path"])
+    return listed
+
+
+def _unlisted(folder: Path, listed: set[str]) -> list[str]:
+    """Files and folders under ``folder`` that the manifest does not list (system files aside)."""
+    out: list[str] = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = Path(dirpath).relative_to(folder)
+        for name in filenames:
+            rel = (rel_dir / name).as_posix()
+            if rel == MANIFEST_NAME or name in _SYSTEM_FILES or rel in listed:
+                continue
+            out.append(rel)
+        for name in dirnames:
+            p = Path(dirpath) / name
+            if p.is_symlink():
+                out.append((rel_dir / name).as_posix())
+        dirnames[:] = [d for d in dirnames if not (Path(dirpath) / d).is_symlink()]
+    return out
+
+
+def is_pofa_output(folder: str | Path) -> bool:
+    """Whether ``folder`` is an output folder pofa wrote: it holds pofa's manifest.json and no file the
+    manifest does not list (besides system files such as ``.DS_Store``).
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+
+    Returns
+    -------
+    bool
+    """
+    p = Path(folder)
+    try:
+        if p.is_symlink() or not p.is_dir():
+            return False
+        listed = _manifest_files(p)
+        return listed is not None and not _unlisted(p, listed)
+    except OSError:
+        return False
+
+
+def check_output_dir(path: Path, force: bool,
+                     recognise: Callable[[Path], bool] | None = None) -> None:
+    """Refuse an existing output ``path`` that may not be replaced.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The output folder.
+    force : bool
+        Replace a non-empty folder (only one ``recognise`` accepts, when given).
+    recognise : callable, optional
+        Says whether a folder is one pofa wrote (e.g. :func:`is_pofa_output`); ``None`` accepts any folder.
+
+    Raises
+    ------
+    PofaError
+        When ``path`` is a file, or a non-empty folder without ``force``, or with ``force`` a folder that
+        ``recognise`` refuses.
+    """
     path = Path(path)
+    if path.is_symlink():
+        raise PofaError(f"{path} is a symbolic link; give the folder itself as --out (the output folder is "
+                        "replaced as a whole, which would replace the link)")
     if path.exists() and not path.is_dir():
         raise PofaError(f"{path} exists and is not a folder; choose another --out")
-    if path.is_dir() and any(path.iterdir()) and not force:
-        raise PofaError(f"the output folder {path} is not empty; choose another --out, or add --force to "
-                        "replace its contents")
-
-
-@contextlib.contextmanager
-def output_dir(path: Path, force: bool = False) -> Iterator[Path]:
-    """Build an output folder atomically.
-
-    Yields a temporary folder beside ``path``; when the block ends without an exception the temporary folder
-    replaces ``path`` (an existing folder is replaced only with ``force``). On an exception nothing
-    at ``path`` changes and the temporary folder is removed.
-    """
-    path = Path(path).absolute()
-    check_output_dir(path, force)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
-    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; the finished folder gets the usual mode
+    if not path.is_dir():
+        return
     try:
-        yield tmp
-    except BaseException:
+        empty = not any(path.iterdir())
+    except OSError as exc:
+        raise PofaError(f"cannot list the output folder {path}: {exc.strerror or exc}") from None
+    if empty:
+        return
+    if not force:
+        raise PofaError(f"the output folder {path} is not empty; choose another --out, or add --force to "
+                        "replace a folder pofa wrote")
+    if recognise is not None and not recognise(path):
+        raise PofaError(f"the output folder {path} was not written by pofa (it has no pofa manifest.json, or "
+                        "holds files the manifest does not list); --force replaces only pofa's own output "
+                        "folders, so choose another --out (pofa never deletes files it did not write)")
+
+
+def _marker_pid(folder: Path) -> int | None:
+    try:
+        text = read_regular_bytes(folder / PARTIAL_MARKER, "the marker", 64).decode("ascii").strip()
+        return int(text)
+    except (PofaError, UnicodeDecodeError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
+
+
+def clean_leftovers(path: Path) -> list[Path]:
+    """Remove the leftovers of interrupted runs that built ``path``; returns what was removed.
+
+    A leftover is a hidden sibling named ``.NAME.*.partial`` or ``.NAME.old-*`` that either carries the
+    marker of a process no longer running, or holds pofa's manifest.json (an old output swapped aside).
+    Nothing else is touched.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The output folder (absolute).
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    path = Path(path)
+    removed: list[Path] = []
+    try:
+        siblings = list(path.parent.iterdir())
+    except OSError:
+        return removed
+    prefix = f".{path.name}."
+    for p in siblings:
+        name = p.name
+        if not name.startswith(prefix):
+            continue
+        rest = name[len(prefix):]
+        if not (rest.endswith(".partial") or rest.startswith("old-")):
+            continue
+        try:
+            if p.is_symlink() or not p.is_dir():
+                continue
+        except OSError:
+            continue
+        pid = _marker_pid(p)
+        if pid is not None:
+            ours = not _alive(pid)
+        else:
+            ours = _manifest_files(p) is not None
+        if ours:
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
+_RENAME_EXCHANGE = 2
+_AT_FDCWD = -100
+
+
+def _exchange(a: Path, b: Path) -> bool:
+    """Swap two paths in one step (Linux renameat2 RENAME_EXCHANGE); False where it is not available."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        fn = libc.renameat2
+    except (OSError, AttributeError):
+        return False
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p, ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    if fn(_AT_FDCWD, os.fsencode(a), _AT_FDCWD, os.fsencode(b), _RENAME_EXCHANGE) == 0:
+        return True
+    err = ctypes.get_errno()
+    if err in (38, 22, 95):  # ENOSYS, EINVAL, EOPNOTSUPP: the file system cannot exchange
+        return False
+    raise OSError(err, os.strerror(err), str(b))
+
+
+def _swap_into_place(tmp: Path, path: Path) -> None:
+    """Put the finished folder ``tmp`` at ``path``; the previous folder (if any) is removed afterwards."""
+    if not path.exists() and not path.is_symlink():
+        os.replace(tmp, path)
+        return
+    if _exchange(tmp, path):
+        # tmp now holds the previous output; it is pofa's (checked before) and is removed
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    old: Path | None = None
-    if path.exists():
-        old = path.with_name(f".{path.name}.old-{os.getpid()}")
-        os.replace(path, old)
+        return
+    old = path.with_name(f".{path.name}.old-{os.getpid()}")
+    os.replace(path, old)
     try:
         os.replace(tmp, path)
     except BaseException:
-        if old is not None:
-            os.replace(old, path)
+        os.replace(old, path)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def output_dir(path: Path, force: bool = False,
+               recognise: Callable[[Path], bool] | None = None) -> Iterator[Path]:
+    """Build an output folder atomically.
+
+    Yields a temporary folder beside ``path``; when the block ends without an exception the temporary folder
+    replaces ``path`` in one step. An existing non-empty folder is replaced only with ``force`` and, when
+    ``recognise`` is given, only if it accepts the folder (:func:`check_output_dir`). On an exception nothing
+    at ``path`` changes and the temporary folder is removed; a killed run leaves ``path`` as it was, and its
+    leftovers are removed by the next run (:func:`clean_leftovers`).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The output folder.
+    force : bool
+        Replace an existing non-empty folder.
+    recognise : callable, optional
+        Which folders ``force`` may replace (``None``: any).
+
+    Yields
+    ------
+    pathlib.Path
+        The temporary folder to write into.
+    """
+    path = Path(path).absolute()
+    check_output_dir(path, force, recognise)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(path)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".partial", dir=path.parent))
+    os.chmod(tmp, 0o777 & ~_umask())  # mkdtemp makes it 0700; the finished folder gets the usual mode
+    try:
+        (tmp / PARTIAL_MARKER).write_text(f"{os.getpid()}\n", encoding="ascii")
+        yield tmp
+        # the folder may have changed while the output was built: check again just before replacing it
+        check_output_dir(path, force, recognise)
+        (tmp / PARTIAL_MARKER).unlink()
+        _swap_into_place(tmp, path)
+    except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    clean_leftovers(path)

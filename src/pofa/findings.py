@@ -69,6 +69,8 @@ class FindingCode(enum.StrEnum):
     PROGRESSION_WITHOUT_FAILURES = "progression-without-failures"
     # study.toml
     BAD_SETTING = "bad-setting"
+    # Privacy
+    IDENTIFYING_COLUMN = "identifying-column"
 
 
 _E, _W = Severity.ERROR, Severity.WARNING
@@ -129,7 +131,12 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
         _W, "A failure scan_date is after the patient's last_followup_date."),
     FindingCode.PROGRESSION_WITHOUT_FAILURES: (
         _W, "A patient progressed but the failures table has no row for the patient."),
-    FindingCode.BAD_SETTING: (_E, "study.toml is not valid TOML, or has an unknown or ill-typed setting."),
+    FindingCode.BAD_SETTING: (
+        _E, "study.toml is not valid TOML, has an unknown or ill-typed setting, or a risk factor that names "
+        "no usable column."),
+    FindingCode.IDENTIFYING_COLUMN: (
+        _W, "An extra column looks identifying (name, MRN, birth date, address, phone, e-mail, free text): "
+        "it is read but never written to the outputs."),
 }
 
 

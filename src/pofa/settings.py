@@ -313,15 +313,29 @@ def parse_settings(data: dict[str, Any], text: str = "") -> tuple[Settings, list
 
 def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
     """Read ``study.toml`` from a study folder; defaults when there is none."""
-    if folder is None or not (folder / SETTINGS_FILE).is_file():
+    if folder is None:
         return Settings(), []
     path = folder / SETTINGS_FILE
+    if not path.is_file():
+        if not path.exists() and not path.is_symlink():
+            return Settings(), []
+        return Settings(), [_finding("study.toml is not a regular file (a folder, pipe or device)",
+                                     "make study.toml an ordinary text file, or remove it")]
+    from pofa.atomic import read_regular_bytes
+    from pofa.errors import PofaError
+
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = read_regular_bytes(path, "study.toml", MAX_SETTINGS_BYTES).decode("utf-8")
         data = tomllib.loads(text)
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
-    except OSError as exc:
-        return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}",
-                                     "check the file's permissions")]
+    except RecursionError:
+        return Settings(), [_finding("not valid settings: study.toml is nested too deeply",
+                                     "fix the syntax of study.toml (see docs)")]
+    except PofaError as exc:
+        return Settings(), [_finding(f"cannot read study.toml: {exc}", "check the file and its permissions")]
     return parse_settings(data, text)
+
+
+#: Largest study.toml read (a settings file is a few kilobytes).
+MAX_SETTINGS_BYTES = 1 << 20

@@ -152,6 +152,9 @@ def load_study(path: str | Path) -> Study:
     findings = [*findings, *example_row_findings(read.tables)]
     if redcap is not None:  # a REDCap export named in study.toml: findings point at its lines and fields
         findings = [*redcap.findings, *redcap.locate(findings)]
+    from pofa.settings_check import study_findings
+
+    findings = [*findings, *study_findings(settings, typed)]
     files = list(read.files)
     if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
         files.append(settings_folder / SETTINGS_FILE)

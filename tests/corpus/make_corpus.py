@@ -622,6 +622,24 @@ def _(d: Path) -> None:
     (d / "study.toml").write_text("[classification]\nwindow_days = \"thirty\"\n", encoding="utf-8")
 
 
+@case("toml_unknown_risk_factor", "study.toml names a patient risk factor that is no column",
+      [E("bad-setting", "study.toml", None, "risk_factors.patient")])
+def _(d: Path) -> None:
+    write_csv(d, ex())
+    (d / "study.toml").write_text('[risk_factors]\npatient = ["nosuchcov"]\n', encoding="utf-8")
+
+
+@case("csv_identifying_column", "patients.csv has a column of patient names (read, never written)",
+      [W("identifying-column", P, None, "patient_name")])
+def _(d: Path) -> None:
+    t = ex()
+    rows = t.data["patients"]
+    names = ["Anna Alpha", "Bert Beta", "Carl Gamma", "Dora Delta", "Emil Epsilon", "Fritz Zeta"]
+    t.data["patients"] = [rows[0] + ["patient_name"]] + [r + [names[i % len(names)]]
+                                                         for i, r in enumerate(rows[1:])]
+    write_csv(d, t)
+
+
 # --- Excel ------------------------------------------------------------------------------------------------
 
 X = "study.xlsx"

@@ -186,7 +186,9 @@ def _model_fit(
         paths["calibration_plot"],
         calibration_png(fit.cross_validation, title=f"Cross-validated calibration: {loaded.name}"),
     )
-    write_text(paths["cross_validation"], fit.cross_validation.table.to_csv(index=False, lineterminator="\n"))
+    from pofa.io.writers import csv_text
+
+    write_text(paths["cross_validation"], csv_text(fit.cross_validation.table))
     _print_model(fit.model)
     _console.print(
         f"Wrote [bold]{escape(str(paths['model']))}[/] (model), "

@@ -5,6 +5,7 @@ Heavy libraries are imported inside the commands so that ``pofa --help`` stays q
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -86,14 +87,14 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     from rich.text import Text
 
     from pofa.analysis import WRITERS, AnalysisOptions, run_analysis, write_outputs
-    from pofa.atomic import check_output_dir
+    from pofa.atomic import check_output_dir, is_pofa_output
     from pofa.study import load_study
 
     try:
         target, source = out.resolve(), study.resolve()
         if target == source or target in source.parents:
             raise PofaError(f"the output folder {out} holds the study itself; choose another --out")
-        check_output_dir(out.absolute(), force)
+        check_output_dir(out.absolute(), force, recognise=is_pofa_output)
         if study.is_file() and study.suffix.lower() == ".csv":
             return _analyze_manifest(study, out, force, show_dates, show_ids)
         loaded = load_study(study)
@@ -167,7 +168,9 @@ def analyze(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables), Excel workbook, or an "
                                           "imaging manifest (.csv) to build the study from the scans.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the results (replaced only with --force).")],
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder that pofa wrote "
+                                        "(one holding pofa's manifest.json); any other folder is refused."
+                                        )] = False,
     show_dates: Annotated[bool, typer.Option("--show-dates",
                                              help="Keep calendar dates in the output tables.")] = False,
     show_ids: Annotated[bool, typer.Option("--show-ids",
@@ -196,9 +199,13 @@ def analyze(
 
 def demo(
     out: Annotated[Path, typer.Option(help="Folder for the demo results.")] = Path("pofa-demo"),
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder that pofa wrote.")
+                     ] = False,
 ) -> None:
-    """Run the full analysis on the bundled study (simulated patients, no real data) into --out."""
+    """Run the full analysis on the bundled study (simulated patients, no real data) into --out.
+
+    Run again, it replaces its own previous output (recognised by its manifest.json) without --force.
+    """
     from pofa.data import bundled_study
 
     try:
@@ -206,4 +213,20 @@ def demo(
     except FileNotFoundError:
         path = bundled_study("example")
     console.print(f"Bundled study '{path.name}': {path}", markup=False)
-    raise typer.Exit(run_analyze(path, out, force, show_dates=False))
+    raise typer.Exit(run_analyze(path, out, force or _is_demo_output(out, path), show_dates=False))
+
+
+def _is_demo_output(out: Path, study: Path) -> bool:
+    """Whether ``out`` holds a previous ``pofa demo`` output: pofa's manifest, listing only its own files,
+    whose input checksums are those of the bundled study."""
+    from pofa.atomic import MANIFEST_NAME, is_pofa_output, read_regular_bytes
+    from pofa.study import load_study
+
+    if not is_pofa_output(out):
+        return False
+    try:
+        manifest = json.loads(read_regular_bytes(out / MANIFEST_NAME, "the manifest").decode("utf-8"))
+        recorded = manifest["inputs"]["sha256"]
+        return isinstance(recorded, dict) and recorded == load_study(study).input_hashes()
+    except (PofaError, ValueError, KeyError, TypeError):
+        return False

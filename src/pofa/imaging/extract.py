@@ -170,8 +170,10 @@ class ExtractionResult:
         """Write the lesion table (atomic). Floats with 6 significant digits (enough for every feature)."""
         out = Path(path)
         df = self.to_frame()
+        from pofa.io.writers import safe_frame
+
         with atomic_path(out) as tmp:
-            df.to_csv(tmp, index=False, float_format="%.6g")
+            safe_frame(df).to_csv(tmp, index=False, float_format="%.6g")
         return out
 
     def write_label_map(self, path: str | os.PathLike[str]) -> Path:

@@ -675,14 +675,23 @@ def read_study_tables(path: Path, columns: Sequence[tuple[str, str]] = ()) -> Re
             attempted.update(TableName)
     elif is_dir:
         try:
-            entries = {p.name.lower(): p for p in sorted(path.iterdir()) if _is_file(p)}
+            listing = sorted(path.iterdir())
+            entries = {p.name.lower(): p for p in listing if _is_file(p)}
+            irregular = {p.name.lower(): p for p in listing if not _is_file(p)}
         except OSError as exc:
             findings.append(finding(C.UNREADABLE_FILE, label, None, None,
                                     f"cannot list the folder: {exc.strerror or exc}",
                                     "check that you may read the folder"))
-            entries = {}
+            entries, irregular = {}, {}
             attempted.update(TableName)
         for name in TableName:
+            for ext in TABLE_SUFFIXES:  # a folder, pipe or device named like a table is refused, not skipped
+                odd = irregular.get(f"{name.value}{ext}")
+                if odd is not None:
+                    attempted.add(name)
+                    findings.append(finding(C.UNREADABLE_FILE, odd.name, None, None,
+                                            "not a regular file (a folder, pipe or device)",
+                                            f"save the {name.value} table as an ordinary file"))
             candidates = [entries[f"{name.value}{ext}"] for ext in TABLE_SUFFIXES
                           if f"{name.value}{ext}" in entries]
             if not candidates:

@@ -1,8 +1,11 @@
 """manifest.json: what made an output folder (versions, input checksums, settings, seeds, files written).
 
 The manifest lets anyone check, later, that a report came from given input files and settings and that no
-file of the folder has changed since. It contains no calendar dates (not even the run's), so the same
-analysis of the same files gives the same manifest, byte for byte.
+file of the folder has changed since. It records what the outputs withheld (``privacy``: identifying columns
+read but never written, patients as sequence numbers, dates as days), and it is how pofa recognises its own
+output folders: ``--force`` replaces only a folder holding pofa's manifest
+(:func:`pofa.atomic.is_pofa_output`). It contains no calendar dates (not even the run's), so the same analysis
+of the same files gives the same manifest, byte for byte.
 """
 
 from __future__ import annotations
@@ -97,9 +100,16 @@ def build_manifest(
     seeds: Mapping[str, int],
     report_options: Mapping[str, Any] | None = None,
     versions: Mapping[str, str] | None = None,
+    privacy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document of ``out_dir`` (its files are hashed as they are now)."""
+    """The manifest document of ``out_dir`` (its files are hashed as they are now).
+
+    ``privacy`` defaults to the ``privacy`` entry of ``out_dir/results.json`` when that file exists (written
+    before the manifest): which columns were withheld, how patients and dates appear.
+    """
     v = dict(versions) if versions is not None else dependency_versions()
+    if privacy is None:
+        privacy = _results_privacy(Path(out_dir))
     return {
         "manifest_version": MANIFEST_VERSION,
         "pofa_version": v.get("pofa"),
@@ -113,8 +123,19 @@ def build_manifest(
             "the analysis used no random numbers" if not seeds else "seeds of every random step, by step"
         ),
         "report": dict(report_options or {}),
+        "privacy": dict(privacy or {}),
         "files": file_entries(out_dir),
     }
+
+
+def _results_privacy(out_dir: Path) -> dict[str, Any]:
+    path = out_dir / "results.json"
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    privacy = data.get("privacy") if isinstance(data, dict) else None
+    return dict(privacy) if isinstance(privacy, dict) else {}
 
 
 def write_manifest(out_dir: Path, **kwargs: Any) -> Path:

@@ -30,7 +30,9 @@ import math
 from pathlib import Path
 from typing import Any
 
-from pofa.atomic import write_text
+import numpy as np
+
+from pofa.atomic import read_regular_bytes, write_text
 from pofa.errors import ModelFileError, PofaError
 from pofa.riskmodel.model import (
     FORMAT_NAME,
@@ -93,6 +95,13 @@ VALIDATION_KEYS = (
     "notes",
 )
 
+#: Largest coefficient (log odds ratio) a model file may hold: exp(700) is near the largest float; no fit
+#: gives an odds ratio anywhere near it, and a larger one would overflow when scores are computed.
+MAX_COEFFICIENT = 700.0
+#: Largest covariance entry (variance of a log odds ratio) a model file may hold.
+MAX_COVARIANCE = 1e6
+#: Largest model file read (pofa's are a few kilobytes).
+MAX_MODEL_BYTES = 16 << 20
 _HINT = "fit the model again (pofa model fit) or restore the file as pofa wrote it"
 
 
@@ -224,12 +233,19 @@ class _Reader:
     def t_opt_int(self, value: Any, path: str) -> int | None:
         return None if value is None else self.t_int(value, path)
 
-    def t_float(self, value: Any, path: str) -> float:
+    def t_float(self, value: Any, path: str, limit: float | None = None) -> float:
         if isinstance(value, bool) or not isinstance(value, int | float):
             raise self.fail(f"{path} must be a number, got {_type(value)}")
-        x = float(value)
+        try:
+            x = float(value)
+        except OverflowError:
+            raise self.fail(f"{path} is a whole number too large for a model "
+                            f"({len(str(value))} digits)") from None
         if not math.isfinite(x):
             raise self.fail(f"{path} must be a finite number")
+        if limit is not None and abs(x) > limit:
+            raise self.fail(f"{path} = {x:.3g} is outside the range a fitted model can hold (at most "
+                            f"{limit:g} in absolute value)")
         return x
 
     def t_opt_float(self, value: Any, path: str) -> float | None:
@@ -412,14 +428,15 @@ def model_from_dict(data: Any, where: str = "the model file") -> RiskModel:
             f"the coefficient names {list(names)} do not match the features (expected {list(expected)})"
         )
     values = tuple(
-        r.t_float(v, f"coefficients.values[{i}]")
+        r.t_float(v, f"coefficients.values[{i}]", MAX_COEFFICIENT)
         for i, v in enumerate(r.t_list(coefs["values"], "coefficients.values"))
     )
     if len(values) != len(names):
         raise r.fail(f"{len(names)} coefficient names but {len(values)} values")
     rows = r.t_list(d["covariance"], "covariance")
     cov = tuple(
-        tuple(r.t_float(x, f"covariance[{i}][{j}]") for j, x in enumerate(r.t_list(row, f"covariance[{i}]")))
+        tuple(r.t_float(x, f"covariance[{i}][{j}]", MAX_COVARIANCE)
+              for j, x in enumerate(r.t_list(row, f"covariance[{i}]")))
         for i, row in enumerate(rows)
     )
     p = len(values)
@@ -449,6 +466,8 @@ def model_from_dict(data: Any, where: str = "the model file") -> RiskModel:
         if str(exc).startswith(where):
             raise
         raise r.fail(str(exc).removeprefix("the risk model is not valid: ")) from None
+    except (ArithmeticError, ValueError, np.linalg.LinAlgError) as exc:  # numbers no fit can produce
+        raise r.fail(f"the model's numbers cannot be used ({type(exc).__name__}: {exc})") from None
 
 
 def loads_model(text: str, where: str = "the model file") -> RiskModel:
@@ -463,7 +482,12 @@ def loads_model(text: str, where: str = "the model file") -> RiskModel:
         ) from None
     except ValueError as exc:
         raise ModelFileError(f"{where}: {exc}; {_HINT}") from None
-    return model_from_dict(data, where)
+    except RecursionError:
+        raise ModelFileError(f"{where}: not a model file: its JSON is nested too deeply; {_HINT}") from None
+    try:
+        return model_from_dict(data, where)
+    except RecursionError:
+        raise ModelFileError(f"{where}: not a model file: nested too deeply; {_HINT}") from None
 
 
 def load_model(path: str | Path) -> RiskModel:
@@ -476,12 +500,9 @@ def load_model(path: str | Path) -> RiskModel:
     """
     p = Path(path)
     try:
-        raw = p.read_bytes()
-    except OSError as exc:
-        raise ModelFileError(
-            f"cannot read the model file {p}: {exc.strerror or exc}; check the path "
-            "(or use 'published' for the built-in model)"
-        ) from None
+        raw = read_regular_bytes(p, "the model file", MAX_MODEL_BYTES)
+    except PofaError as exc:
+        raise ModelFileError(f"{exc} (or use 'published' for the built-in model)") from None
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError:

@@ -19,7 +19,6 @@ columns the model does not use are listed apart and do not stop it.
 
 from __future__ import annotations
 
-import io
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -160,10 +159,11 @@ class LesionScores:
         return self._table.copy()
 
     def to_csv_text(self) -> str:
-        """The table as CSV text (UTF-8, header first, blank = missing, floats with full precision)."""
-        buf = io.StringIO()
-        self._table.to_csv(buf, index=False, lineterminator="\n")
-        return buf.getvalue()
+        """The table as CSV text (UTF-8, header first, blank = missing, floats with full precision; no cell a
+        spreadsheet would run as a formula, :mod:`pofa.io.writers`)."""
+        from pofa.io.writers import csv_text
+
+        return csv_text(self._table)
 
 
 def _binary(feature: Feature, lesions: pd.DataFrame, raw: pd.DataFrame) -> bool:

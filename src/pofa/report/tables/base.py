@@ -23,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from pofa.atomic import write_bytes
+from pofa.io.writers import append_xlsx_row, csv_text
 from pofa.report.format import DASH
 from pofa.stats.results import json_number
 
@@ -177,16 +178,14 @@ def _xlsx_bytes(table: ReportTable) -> bytes:
     wb = Workbook()
     ws = wb.active
     ws.title = table.name[:31]
-    cols = [str(c) for c in table.data.columns]
-    ws.append(cols)
-    for c in ws[1]:
+    for c in append_xlsx_row(ws, [str(c) for c in table.data.columns]):
         c.font = Font(bold=True)
     for rec in table.data.itertuples(index=False, name=None):
-        ws.append([_xlsx_value(v) for v in rec])
+        append_xlsx_row(ws, [_xlsx_value(v) for v in rec])
     about = wb.create_sheet("about")
-    about.append(["title", table.title])
-    about.append(["note", table.note])
-    about.append(["made by", "pofa"])
+    append_xlsx_row(about, ["title", table.title])
+    append_xlsx_row(about, ["note", table.note])
+    append_xlsx_row(about, ["made by", "pofa"])
     buf = io.BytesIO()
     wb.save(buf)
     src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
@@ -221,8 +220,7 @@ def _xlsx_value(v: Any) -> Any:
 
 def table_csv_bytes(table: ReportTable) -> bytes:
     """The table's data as UTF-8 CSV (full precision; blank = missing)."""
-    text: str = table.data.to_csv(index=False, lineterminator="\n")
-    return text.encode("utf-8")
+    return csv_text(table.data).encode("utf-8")
 
 
 def write_table(table: ReportTable, folder: Path) -> list[Path]:

