@@ -138,6 +138,24 @@ def test_same_frame_of_reference_through_the_failure_registration(tmp_path: Path
     rt = info["patients"][0]["scans"][0]["radiotherapy"]
     assert rt["prescription_gy"] == 30.0 and rt["fractions"] == 10 and rt["isodose_gy"] == pytest.approx(28.5)
     assert "identity" in rt["frame"]
+    # the baseline lesion inside the field is irradiated (30 Gy in 10 fractions), the other is not
+    les = pd.read_csv(study / "lesions.csv", dtype=str, keep_default_na=False)
+    near = ((les["x_mm"].astype(float) - A[0]) ** 2 + (les["y_mm"].astype(float) - A[1]) ** 2) < 25
+    assert near.sum() == 1
+    assert les.loc[near, ["bridging_rt", "rt_dose_gy", "rt_fractions", "rt_v95_pct"]].values.tolist() == [
+        ["yes", "30.0", "10", "100.0"]]
+    assert les.loc[~near, ["bridging_rt", "rt_dose_gy", "rt_fractions", "rt_v95_pct"]].values.tolist() == [
+        ["no", "", "", "0.0"]]
+
+
+def test_study_toml_rules_set_the_classes(tmp_path: Path) -> None:
+    manifest = make_rt_study(tmp_path / "in")
+    # C's centroid lies 59 - 18.5 = 40.5 mm from the isodose: marginal by centroid with a 45 mm margin
+    (tmp_path / "in" / "study.toml").write_text("[radiotherapy]\ncentroid_margin_mm = 45.0\n")
+    study = build_study_from_manifest(manifest, tmp_path / "study")
+    c = _by_lesion(_failures(study))["new"]
+    assert (c["class_volume"], c["class_centroid"], c["classes_agree"]) == ("out-of-field", "marginal", "no")
+    assert json.loads((study / "imaging.json").read_text())["settings"]["rt_centroid_margin_mm"] == 45.0
 
 
 def test_rtplan_gives_the_prescription_and_cli_build_study(tmp_path: Path) -> None:
@@ -172,6 +190,10 @@ def test_batch_and_analyze_carry_the_classes(tmp_path: Path) -> None:
     res = CliRunner().invoke(app, ["analyze", str(manifest), "--out", str(out2)])
     assert res.exit_code == 0, res.output
     _check_classes(out2 / "study")
+    rt = json.loads((out2 / "results.json").read_text())["radiotherapy"]
+    assert (rt["n_irradiated"], rt["local_failures_rt"]) == (1, 1)
+    assert (rt["in_field"]["events"], rt["in_field"]["n"]) == (1, 1)
+    assert rt["field_classes"] == {"in-field": 1, "marginal": 0, "out-of-field": 1}
 
 
 def test_cache_key_includes_the_plan(tmp_path: Path) -> None:

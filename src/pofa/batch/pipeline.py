@@ -164,12 +164,10 @@ class PipelineSettings:
             raise SettingsError(f"detect_suv must be > 0; got {self.detect_suv}.")
         if self.registration_iterations < 1:
             raise SettingsError(f"registration_iterations must be >= 1; got {self.registration_iterations}.")
-        for name in ("rt_isodose_pct", "rt_in_field_volume_pct", "rt_marginal_volume_pct"):
-            v = getattr(self, name)
-            if not (math.isfinite(v) and 0 < v <= 100):
-                raise SettingsError(f"{name} must be a percentage in (0, 100]; got {v}.")
-        if self.rt_marginal_volume_pct > self.rt_in_field_volume_pct:
-            raise SettingsError("rt_marginal_volume_pct must not exceed rt_in_field_volume_pct.")
+        if not (math.isfinite(self.rt_isodose_pct) and self.rt_isodose_pct > 0):
+            raise SettingsError(f"rt_isodose_pct must be > 0; got {self.rt_isodose_pct}.")
+        if not 0 <= self.rt_marginal_volume_pct <= self.rt_in_field_volume_pct <= 100:
+            raise SettingsError("need 0 <= rt_marginal_volume_pct <= rt_in_field_volume_pct <= 100.")
         if not (math.isfinite(self.rt_centroid_margin_mm) and self.rt_centroid_margin_mm >= 0):
             raise SettingsError(f"rt_centroid_margin_mm must be >= 0; got {self.rt_centroid_margin_mm}.")
 
@@ -201,6 +199,37 @@ class PipelineSettings:
         return replace(self, rt_isodose_pct=rt.isodose_pct, rt_in_field_volume_pct=rt.in_field_volume_pct,
                        rt_marginal_volume_pct=rt.marginal_volume_pct,
                        rt_centroid_margin_mm=rt.centroid_margin_mm)
+
+    def with_study_toml(self, folder: str | os.PathLike[str]) -> PipelineSettings:
+        """A copy with the field-class rules of the ``study.toml`` in ``folder`` (unchanged without one).
+
+        The study.toml beside an imaging manifest is copied into the study it builds, so the failures' field
+        classes follow the same ``[radiotherapy]`` rules as the analysis.
+
+        Parameters
+        ----------
+        folder : path-like
+            The manifest's folder.
+
+        Returns
+        -------
+        PipelineSettings
+
+        Raises
+        ------
+        pofa.errors.SettingsError
+            When the study.toml has errors (each listed).
+        """
+        from pofa.findings import Severity
+        from pofa.settings import SETTINGS_FILE, load_settings
+
+        if not (Path(folder) / SETTINGS_FILE).is_file():
+            return self
+        conf, findings = load_settings(Path(folder))
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise SettingsError("; ".join(f"{f.location()}: {f.message}" for f in errors))
+        return self.with_radiotherapy(conf.radiotherapy)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values (what the content key hashes)."""
@@ -396,14 +425,18 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         records = [_scan_record(base, base_res)]
         if out_dir is not None:
             base_res.write_label_map(out_dir / "baseline_labels.nii.gz")
-        lesions = Table.from_records(base_res.rows())
+        lesion_rows = base_res.rows()
     rt = None
     if base.rtdose is not None:
         with _stage(pid, stage("radiotherapy plan", base)):
-            from pofa.batch.rt import prepare_rt
+            from pofa.batch.rt import add_lesion_doses, prepare_rt
 
             rt = prepare_rt(base, base_ct, st.radiotherapy(), st.registration_iterations)
+            rt.summary["warnings"].extend(add_lesion_doses(
+                rt, base_res.labels, {les.lesion_id: les.label for les in base_res.lesions}, lesion_rows,
+                st.radiotherapy()))
             records[0]["radiotherapy"] = rt.summary
+    lesions = Table.from_records(lesion_rows)
     failure_rows: list[dict[str, Any]] = []
     figure = ""
     for k, scan in enumerate(scans.failures, start=1):

@@ -39,10 +39,13 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
 
 __all__ = [
     "RT_FAILURE_COLUMNS",
+    "RT_LESION_COLUMNS",
     "RtPlanning",
     "add_failure_doses",
+    "add_lesion_doses",
     "compose",
     "dicom_header",
+    "doses_by_label",
     "image_frame_uid",
     "prepare_rt",
 ]
@@ -256,6 +259,63 @@ def _num(v: float) -> float | None:
     return float(v) if math.isfinite(v) else None
 
 
+def doses_by_label(rt: RtPlanning, labels: Volume, transform: sitk.Transform | None,
+                   settings: RadiotherapySettings) -> tuple[dict[int, dict[str, Any]], list[int], list[int]]:
+    """Dose columns (:data:`RT_FAILURE_COLUMNS`) of every lesion of a label map, by label.
+
+    Parameters
+    ----------
+    rt : RtPlanning
+        The patient's plan.
+    labels : Volume
+        A lesion label map.
+    transform : SimpleITK.Transform or None
+        Maps dose-frame (planning) LPS points to the label map's LPS points.
+    settings : RadiotherapySettings
+        Thresholds of the two rules.
+
+    Returns
+    -------
+    records : dict
+        Label -> column values; lesions partly outside the grid are absent.
+    partly, wholly : list of int
+        Labels partly, and wholly, outside the dose grid.
+    """
+    from pofa.rt.lesion import _to_dose_frame, grid_coverage, lesion_doses
+
+    cover = grid_coverage(labels, rt.dose, transform)
+    full = sorted(lab for lab, f in cover.items() if f >= 1.0)
+    results: dict[int, dict[str, Any]] = {}
+    if full:
+        keep = np.where(np.isin(labels.voxels, full), labels.voxels, 0)
+        for d in lesion_doses(labels.with_voxels(keep), rt.dose, rt.prescription_gy, settings, transform,
+                              "the lesion labels"):
+            results[d.label] = {
+                "dose_volume_ml": d.volume_ml, "dmin_gy": d.dmin_gy, "dmean_gy": d.dmean_gy,
+                "dmax_gy": d.dmax_gy, "d95_gy": d.d95_gy, "v95_pct": d.v95_pct,
+                "centroid_dose_gy": d.centroid_dose_gy, "class_volume": d.class_volume,
+                "class_centroid": d.class_centroid, "classes_agree": "yes" if d.classes_agree else "no",
+                "rt_field": d.class_volume}
+    partly = sorted(lab for lab, f in cover.items() if 0.0 < f < 1.0)
+    wholly = sorted(lab for lab, f in cover.items() if f == 0.0)
+    if wholly:
+        from scipy.spatial import cKDTree  # type: ignore[import-untyped]
+
+        isodose = settings.isodose_pct / 100.0 * rt.prescription_gy
+        surface = rt.dose.isodose_surface(isodose)
+        tree = cKDTree(surface) if surface.shape[0] else None
+        vox = labels.voxels
+        for lab in wholly:
+            idx = np.argwhere(vox == lab).astype(np.float64).mean(axis=0)
+            c = _to_dose_frame(np.atleast_2d(labels.index_to_lps(idx[None, :])), transform)
+            dist = math.inf if tree is None else float(tree.query(c[0])[0])
+            by_centroid = "out-of-field" if dist > settings.centroid_margin_mm else None
+            results[lab] = {"class_volume": "out-of-field", "class_centroid": by_centroid,
+                            "classes_agree": None if by_centroid is None else "yes",
+                            "rt_field": "out-of-field"}
+    return results, partly, wholly
+
+
 def add_failure_doses(rt: RtPlanning, labels: Volume, baseline_to_failure: sitk.Transform | None,
                       rows: list[dict[str, Any]], settings: RadiotherapySettings) -> list[str]:
     """Add the dose columns (:data:`RT_FAILURE_COLUMNS`) to one failure scan's rows, in place.
@@ -278,49 +338,74 @@ def add_failure_doses(rt: RtPlanning, labels: Volume, baseline_to_failure: sitk.
     list of str
         Warnings (lesions partly or wholly outside the dose grid).
     """
-    from pofa.rt.lesion import _to_dose_frame, grid_coverage, lesion_doses
-
     warnings: list[str] = []
     if not rows:
         return warnings
-    transform = compose(rt.to_baseline, baseline_to_failure)
-    cover = grid_coverage(labels, rt.dose, transform)
-    full = sorted(lab for lab, f in cover.items() if f >= 1.0)
-    results: dict[int, dict[str, Any]] = {}
-    if full:
-        keep = np.where(np.isin(labels.voxels, full), labels.voxels, 0)
-        sub = labels.with_voxels(keep)
-        for d in lesion_doses(sub, rt.dose, rt.prescription_gy, settings, transform, "the failure labels"):
-            results[d.label] = {
-                "dose_volume_ml": d.volume_ml, "dmin_gy": d.dmin_gy, "dmean_gy": d.dmean_gy,
-                "dmax_gy": d.dmax_gy, "d95_gy": d.d95_gy, "v95_pct": d.v95_pct,
-                "centroid_dose_gy": d.centroid_dose_gy, "class_volume": d.class_volume,
-                "class_centroid": d.class_centroid, "classes_agree": "yes" if d.classes_agree else "no",
-                "rt_field": d.class_volume}
-    partly = sorted(lab for lab, f in cover.items() if 0.0 < f < 1.0)
-    wholly = sorted(lab for lab, f in cover.items() if f == 0.0)
+    results, partly, wholly = doses_by_label(rt, labels, compose(rt.to_baseline, baseline_to_failure),
+                                             settings)
     if partly:
         warnings.append(f"failure lesion(s) {', '.join(map(str, partly))} lie partly outside the dose grid "
                         f"of {rt.dose.source}: no dose and no field class")
     if wholly:
-        from scipy.spatial import cKDTree  # type: ignore[import-untyped]
-
-        isodose = settings.isodose_pct / 100.0 * rt.prescription_gy
-        surface = rt.dose.isodose_surface(isodose)
-        tree = cKDTree(surface) if surface.shape[0] else None
-        vox = labels.voxels
-        for lab in wholly:
-            idx = np.argwhere(vox == lab).astype(np.float64).mean(axis=0)
-            c = _to_dose_frame(np.atleast_2d(labels.index_to_lps(idx[None, :])), transform)
-            dist = math.inf if tree is None else float(tree.query(c[0])[0])
-            by_centroid = "out-of-field" if dist > settings.centroid_margin_mm else None
-            results[lab] = {"class_volume": "out-of-field", "class_centroid": by_centroid,
-                            "classes_agree": None if by_centroid is None else "yes",
-                            "rt_field": "out-of-field"}
         warnings.append(f"failure lesion(s) {', '.join(map(str, wholly))} lie wholly outside the dose grid "
                         f"of {rt.dose.source}: out-of-field, no dose")
     for r in rows:
         got = results.get(int(r["followup_label"]), {})
         for col in RT_FAILURE_COLUMNS:
             r[col] = got.get(col)
+    return warnings
+
+
+#: Columns added to the baseline lesion rows of a patient with an RTDOSE.
+RT_LESION_COLUMNS: tuple[str, ...] = ("bridging_rt", "rt_dose_gy", "rt_fractions", "rt_v95_pct",
+                                      "rt_dmean_gy")
+
+
+def add_lesion_doses(rt: RtPlanning, labels: Volume, lesion_labels: dict[str, int],
+                     rows: list[dict[str, Any]], settings: RadiotherapySettings) -> list[str]:
+    """Mark the baseline lesions the plan irradiated (:data:`RT_LESION_COLUMNS`), in place.
+
+    A baseline lesion is irradiated (``bridging_rt`` yes) when it is not out-of-field by volume: at least
+    ``marginal_volume_pct`` (20%) of it lies inside the isodose. Irradiated lesions get the course's
+    ``rt_dose_gy`` (the prescription) and ``rt_fractions`` when the number of fractions is known; every lesion
+    inside the grid gets its V95 and mean dose (``rt_v95_pct``, ``rt_dmean_gy``). A lesion wholly outside the
+    grid is not irradiated; one partly outside is left blank (a warning).
+
+    Parameters
+    ----------
+    rt : RtPlanning
+        The patient's plan.
+    labels : Volume
+        The baseline lesion label map.
+    lesion_labels : dict
+        lesion_id -> label.
+    rows : list of dict
+        The baseline lesion rows (with ``lesion_id``).
+    settings : RadiotherapySettings
+        Thresholds.
+
+    Returns
+    -------
+    list of str
+        Warnings.
+    """
+    warnings: list[str] = []
+    if not rows:
+        return warnings
+    results, partly, _ = doses_by_label(rt, labels, rt.to_baseline, settings)
+    if partly:
+        ids = [i for i, lab in lesion_labels.items() if lab in partly]
+        warnings.append(f"baseline lesion(s) {', '.join(ids)} lie partly outside the dose grid of "
+                        f"{rt.dose.source}: bridging_rt left blank")
+    for r in rows:
+        got = results.get(lesion_labels.get(str(r["lesion_id"]), -1))
+        if got is None:
+            r.update({c: None for c in RT_LESION_COLUMNS})
+            continue
+        irradiated = got["class_volume"] != "out-of-field"
+        course = irradiated and rt.fractions is not None
+        r.update({"bridging_rt": "yes" if irradiated else "no",
+                  "rt_dose_gy": rt.prescription_gy if course else None,
+                  "rt_fractions": rt.fractions if course else None,
+                  "rt_v95_pct": got.get("v95_pct"), "rt_dmean_gy": got.get("dmean_gy")})
     return warnings
