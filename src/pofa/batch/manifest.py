@@ -10,6 +10,10 @@ An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
   (YYYY-MM-DD) and ``pet`` (a NIfTI SUV volume or a DICOM folder) are required; ``ct``, ``mask`` (NIfTI label
   map, DICOM SEG or RTSTRUCT), ``organs`` (organ label map, e.g. TotalSegmentator), ``threshold`` (per-scan
   segmentation rule) and ``transform`` (a precomputed registration, failure rows only) are optional.
+- A baseline row may name its bridging-RT plan: ``rtdose`` and, with it, ``rtplan``, ``rtstruct``, ``rtct``
+  (the planning CT), ``rt_prescription_gy`` and ``rt_fractions`` (:mod:`pofa.batch.rt`). The RT files' DICOM
+  headers are read here to compare frames of reference, so that a dose the pipeline could not place is a
+  finding on its row, not a failure halfway through a batch.
 - Paths are relative to the manifest's folder (absolute paths are used as they are).
 - Each patient has exactly one baseline row and any number of failure rows.
 - The clinical dates are *not* in the manifest: they are in the study format's patients table,
