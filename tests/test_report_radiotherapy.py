@@ -75,3 +75,40 @@ def test_analyze_carries_radiotherapy_into_results_and_report(example_study: Pat
     assert rt["odds_ratios"][0]["estimate"] is None and "separation" in rt["odds_ratios"][0]["notes"][0]
     page = (out / "report.html").read_text()
     assert page.index('id="radiotherapy"') < page.index('id="methods"')
+
+
+def test_dose_response_figure_is_written_to_figures(tmp_path: Path) -> None:
+    from pofa.report.radiotherapy import write_dose_response_figure
+
+    les, _, rt = _study()
+    paths = write_dose_response_figure(tmp_path / "figures", {"radiotherapy": rt}, les)
+    assert [p.name for p in paths] == ["dose_response.png", "dose_response.svg"]
+    png, svg = (p.read_bytes() for p in paths)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
+    width = int.from_bytes(png[16:20], "big")
+    assert width >= 1000  # 300 dpi like the report's other figures (a 5-inch figure)
+    again = write_dose_response_figure(tmp_path / "again", {"radiotherapy": rt}, les)
+    assert [p.read_bytes() for p in again] == [png, svg]  # reproducible bytes (no dates)
+    assert write_dose_response_figure(tmp_path / "none", {}, les) == []
+    assert not (tmp_path / "none").exists()
+
+
+@pytest.mark.slow
+def test_analyze_writes_and_lists_the_dose_response_figure(example_study: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pofa.cli import app
+
+    les = pd.read_csv(example_study / "lesions.csv", dtype=str, keep_default_na=False)
+    les["bridging_rt"] = "yes"
+    les["rt_dose_gy"] = ["20", "30"] * (len(les) // 2) + ["30"] * (len(les) % 2)
+    les["rt_fractions"] = ["5", "10"] * (len(les) // 2) + ["10"] * (len(les) % 2)
+    les.to_csv(example_study / "lesions.csv", index=False)
+    out = tmp_path / "out"
+    res = CliRunner().invoke(app, ["analyze", str(example_study), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    for ext in ("png", "svg"):
+        name = f"figures/dose_response.{ext}"
+        assert (out / name).is_file()
+        assert name in json.loads((out / "results.json").read_text())["files"]
+        assert name in (out / "manifest.json").read_text()

@@ -103,13 +103,23 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
 
 
 def input_hashes(scans: PatientScans) -> list[dict[str, Any]]:
-    """Per scan: role, date, rule and the SHA-256 of each input given (paths left out)."""
+    """Per scan: role, date, rule and the SHA-256 of each input given (paths left out).
+
+    A baseline scan with an RTDOSE adds the SHA-256 of its RTDOSE, RTPLAN, RTSTRUCT and planning CT and the
+    prescription and fractions given in the manifest.
+    """
     out = []
     for s in scans.scans:
         entry: dict[str, Any] = {"role": s.role.value, "scan_date": s.scan_date, "threshold": s.threshold}
         for col in ("pet", "ct", "mask", "organs", "transform"):
             p = getattr(s, col)
             entry[col] = None if p is None else sha256_path(p)
+        if s.rtdose is not None:  # only then, so that the keys of patients without a plan do not change
+            for col in ("rtdose", "rtplan", "rtstruct", "rtct"):
+                p = getattr(s, col)
+                entry[col] = None if p is None else sha256_path(p)
+            entry["rt_prescription_gy"] = s.rt_prescription_gy
+            entry["rt_fractions"] = s.rt_fractions
         out.append(entry)
     return out
 

@@ -10,6 +10,10 @@ An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
   (YYYY-MM-DD) and ``pet`` (a NIfTI SUV volume or a DICOM folder) are required; ``ct``, ``mask`` (NIfTI label
   map, DICOM SEG or RTSTRUCT), ``organs`` (organ label map, e.g. TotalSegmentator), ``threshold`` (per-scan
   segmentation rule) and ``transform`` (a precomputed registration, failure rows only) are optional.
+- A baseline row may name its bridging-RT plan: ``rtdose`` and, with it, ``rtplan``, ``rtstruct``, ``rtct``
+  (the planning CT), ``rt_prescription_gy`` and ``rt_fractions`` (:mod:`pofa.batch.rt`). The RT files' DICOM
+  headers are read here to compare frames of reference, so that a dose the pipeline could not place is a
+  finding on its row, not a failure halfway through a batch.
 - Paths are relative to the manifest's folder (absolute paths are used as they are).
 - Each patient has exactly one baseline row and any number of failure rows.
 - The clinical dates are *not* in the manifest: they are in the study format's patients table,
@@ -30,6 +34,7 @@ import datetime as dt
 import enum
 import hashlib
 import io
+import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -78,9 +83,18 @@ MANIFEST_COLUMNS: dict[str, tuple[bool, str]] = {
     "organs": (False, "Organ label map (NIfTI, TotalSegmentator) or folder of masks: site and extranodal."),
     "threshold": (False, "Segmentation rule for this scan: suv4, suv2.5, 41pct, percist or a number."),
     "transform": (False, "Failure rows: ITK transform file (baseline -> follow-up) instead of registering."),
+    "rtdose": (False, "Baseline row: the bridging-RT plan's RTDOSE (dose and field class of failures)."),
+    "rtplan": (False, "Baseline row, with rtdose: the RTPLAN (prescription and fractions)."),
+    "rtstruct": (False, "Baseline row, with rtdose: the plan's RTSTRUCT (targets listed in imaging.json)."),
+    "rtct": (False, "Baseline row, with rtdose: the planning CT, registered to the baseline CT when the dose "
+                    "is in another frame of reference."),
+    "rt_prescription_gy": (False, "Baseline row, with rtdose: the prescription (Gy) without an rtplan."),
+    "rt_fractions": (False, "Baseline row, with rtdose: the number of fractions when there is no rtplan."),
 }
 
-_PATH_COLUMNS = ("pet", "ct", "mask", "organs", "transform")
+_PATH_COLUMNS = ("pet", "ct", "mask", "organs", "transform", "rtdose", "rtplan", "rtstruct", "rtct")
+#: The radiotherapy columns (baseline rows only; every one but rtdose needs rtdose).
+RT_COLUMNS = ("rtdose", "rtplan", "rtstruct", "rtct", "rt_prescription_gy", "rt_fractions")
 
 
 class ManifestCode(enum.StrEnum):
@@ -112,6 +126,12 @@ class ManifestCode(enum.StrEnum):
     NOT_IMAGED = "not-imaged"
     FAILURE_WITHOUT_PROGRESSION = "failure-without-progression"
     FAILURE_BEFORE_PROGRESSION = "failure-before-progression"
+    RT_ON_FAILURE = "rt-on-failure"
+    RT_WITHOUT_DOSE = "rt-without-dose"
+    BAD_RT_VALUE = "bad-rt-value"
+    BAD_RT_FILE = "bad-rt-file"
+    RT_NO_PRESCRIPTION = "rt-no-prescription"
+    RT_FRAME = "rt-frame"
 
 
 _E, _W = Severity.ERROR, Severity.WARNING
@@ -130,7 +150,8 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
     ManifestCode.BAD_DATE: (_E, "scan_date is not a date YYYY-MM-DD between 1900 and 2099."),
     ManifestCode.BAD_ROLE: (_E, "role is neither baseline nor failure."),
     ManifestCode.BAD_THRESHOLD: (_E, "threshold is not suv4, suv2.5, 41pct, percist or a positive number."),
-    ManifestCode.MISSING_IMAGE: (_E, "A path (pet, ct, mask, organs, transform) names no file or folder."),
+    ManifestCode.MISSING_IMAGE: (_E, "A path (pet, ct, mask, organs, transform, rtdose, rtplan, rtstruct, "
+                                     "rtct) names no file or folder."),
     ManifestCode.MASK_AND_THRESHOLD: (_E, "A row gives both a mask and a threshold."),
     ManifestCode.NO_SEGMENTATION: (_E, "A row has no mask and no threshold, and no default threshold."),
     ManifestCode.PERCIST_WITHOUT_ORGANS: (_E, "The percist threshold needs an organ map with the liver."),
@@ -145,6 +166,15 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
     ManifestCode.NOT_IMAGED: (_W, "A patients-table patient has no scan in the manifest; left out."),
     ManifestCode.FAILURE_WITHOUT_PROGRESSION: (_E, "A failure scan's patient has no progression_date."),
     ManifestCode.FAILURE_BEFORE_PROGRESSION: (_E, "A failure scan is dated before progression_date."),
+    ManifestCode.RT_ON_FAILURE: (_E, "A failure row gives a radiotherapy column (baseline rows only)."),
+    ManifestCode.RT_WITHOUT_DOSE: (_E, "A row gives rtplan, rtstruct, rtct or a prescription but no rtdose."),
+    ManifestCode.BAD_RT_VALUE: (_E, "rt_prescription_gy is not a positive dose or rt_fractions not a whole "
+                                    "number of at least 1."),
+    ManifestCode.BAD_RT_FILE: (_E, "rtdose, rtplan or rtstruct is not a readable DICOM file of that kind."),
+    ManifestCode.RT_NO_PRESCRIPTION: (_E, "An rtdose with neither an rtplan stating the prescription nor "
+                                          "rt_prescription_gy."),
+    ManifestCode.RT_FRAME: (_E, "The RTDOSE is in another frame of reference than the baseline scan (and no "
+                                "rtct), its RTPLAN, RTSTRUCT or planning CT."),
 }
 
 
@@ -184,6 +214,12 @@ class ScanSpec:
         None when a mask is given.
     row : int
         Manifest row (header = row 1).
+    rtdose, rtplan, rtstruct, rtct : str or None
+        Baseline rows: absolute paths of the bridging-RT plan's files, or None.
+    rt_prescription_gy : float or None
+        Baseline rows: the prescription given in the manifest.
+    rt_fractions : int or None
+        Baseline rows: the number of fractions given in the manifest.
     """
 
     patient_id: str
@@ -196,6 +232,12 @@ class ScanSpec:
     threshold: str | None = None
     transform: str | None = None
     row: int = 0
+    rtdose: str | None = None
+    rtplan: str | None = None
+    rtstruct: str | None = None
+    rtct: str | None = None
+    rt_prescription_gy: float | None = None
+    rt_fractions: int | None = None
 
     def where(self) -> str:
         """``role scan of YYYY-MM-DD (manifest row N)`` for messages."""
@@ -204,13 +246,17 @@ class ScanSpec:
     def to_json(self) -> dict[str, Any]:
         return {"patient_id": self.patient_id, "role": self.role.value, "scan_date": self.scan_date,
                 "pet": self.pet, "ct": self.ct, "mask": self.mask, "organs": self.organs,
-                "threshold": self.threshold, "transform": self.transform, "row": self.row}
+                "threshold": self.threshold, "transform": self.transform, "row": self.row,
+                "rtdose": self.rtdose, "rtplan": self.rtplan, "rtstruct": self.rtstruct, "rtct": self.rtct,
+                "rt_prescription_gy": self.rt_prescription_gy, "rt_fractions": self.rt_fractions}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ScanSpec:
+        presc, frac = d.get("rt_prescription_gy"), d.get("rt_fractions")
         return cls(str(d["patient_id"]), Role(d["role"]), str(d["scan_date"]), str(d["pet"]), d.get("ct"),
                    d.get("mask"), d.get("organs"), d.get("threshold"), d.get("transform"),
-                   int(d.get("row", 0)))
+                   int(d.get("row", 0)), d.get("rtdose"), d.get("rtplan"), d.get("rtstruct"), d.get("rtct"),
+                   None if presc is None else float(presc), None if frac is None else int(frac))
 
 
 @dataclass(frozen=True, slots=True)
@@ -565,13 +611,145 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
                                      "no organ map: this scan's lesions get no site and extranodal value",
                                      "give an organ label map (e.g. TotalSegmentator), or fill in site and "
                                      "extranodal in the study's tables before pofa analyze"))
-        if ok and role is not None and date is not None:
+        rt_values = _check_rt(source, row, role, {c: cell(r, c) for c in RT_COLUMNS}, paths, ok, findings)
+        ok = ok and rt_values is not None
+        if ok and role is not None and date is not None and rt_values is not None:
             scans.append(ScanSpec(cell(r, "patient_id"), role, date, str(paths["pet"]), paths["ct"],
                                   paths["mask"], paths["organs"], threshold if not cell(r, "mask") else None,
-                                  paths["transform"], row))
+                                  paths["transform"], row, paths["rtdose"], paths["rtplan"],
+                                  paths["rtstruct"], paths["rtct"], rt_values[0], rt_values[1]))
         else:
             broken.add(cell(r, "patient_id"))
     return scans, broken
+
+
+def _check_rt(source: str, row: int, role: Role | None, text: Mapping[str, str],
+              paths: Mapping[str, str | None], files_ok: bool, findings: list[Finding],
+              ) -> tuple[float | None, int | None] | None:
+    """Check a row's radiotherapy columns; (prescription, fractions), or None when there is an error.
+
+    The DICOM headers of the plan's files are read (never their pixels) to compare frames of reference:
+    the RTDOSE's with the baseline scan's (its CT's, else its PET's), the RTPLAN's, the RTSTRUCT's and the
+    planning CT's. They are only compared when every path of the row exists (``files_ok``).
+    """
+    given = [c for c in RT_COLUMNS if text.get(c)]
+    if not given:
+        return None, None
+    if role is Role.FAILURE:
+        for c in given:
+            findings.append(_finding(ManifestCode.RT_ON_FAILURE, source, row, c,
+                                     f"a failure row cannot have {c} (the plan belongs to the baseline row)",
+                                     "move the radiotherapy columns to the patient's baseline row"))
+        return None
+    ok = True
+    if not text.get("rtdose"):
+        for c in given:
+            findings.append(_finding(ManifestCode.RT_WITHOUT_DOSE, source, row, c,
+                                     f"{c} is given but rtdose is blank",
+                                     "give the plan's RTDOSE in the rtdose column, or delete this cell"))
+        return None
+    presc: float | None = None
+    frac: int | None = None
+    if text.get("rt_prescription_gy"):
+        try:
+            presc = float(text["rt_prescription_gy"])
+        except ValueError:
+            presc = math.nan
+        if not (math.isfinite(presc) and 0 < presc <= 200):
+            findings.append(_finding(ManifestCode.BAD_RT_VALUE, source, row, "rt_prescription_gy",
+                                     f"rt_prescription_gy {text['rt_prescription_gy']!r} is not a dose in Gy",
+                                     "write the prescription in Gy, e.g. 30"))
+            ok = False
+    if text.get("rt_fractions"):
+        try:
+            frac_f = float(text["rt_fractions"])
+        except ValueError:
+            frac_f = math.nan
+        if not (math.isfinite(frac_f) and frac_f >= 1 and frac_f == round(frac_f)):
+            findings.append(_finding(ManifestCode.BAD_RT_VALUE, source, row, "rt_fractions",
+                                     f"rt_fractions {text['rt_fractions']!r} is not a whole number >= 1",
+                                     "write the number of fractions, e.g. 10"))
+            ok = False
+        else:
+            frac = int(frac_f)
+    if not files_ok:
+        return (presc, frac) if ok else None
+    from pofa.batch.rt import dicom_header, image_frame_uid
+
+    def header(col: str, modality: str) -> Any:
+        p = paths.get(col)
+        if p is None:
+            return None
+        ds = dicom_header(p) if Path(p).is_file() else None
+        if ds is None or str(ds.get("Modality", "")).upper() != modality:
+            findings.append(_finding(ManifestCode.BAD_RT_FILE, source, row, col,
+                                     f"{col} {Path(p).name!r} is not a readable DICOM {modality} file",
+                                     f"give the plan's {modality} file (one file, not a folder)"))
+            return False
+        return ds
+
+    dose = header("rtdose", "RTDOSE")
+    plan = header("rtplan", "RTPLAN")
+    struct = header("rtstruct", "RTSTRUCT")
+    if dose is False or plan is False or struct is False:
+        return None
+    dose_uid = str(dose.get("FrameOfReferenceUID", "") or "").strip()
+    if plan is not None:
+        from pofa.rt.dicom import read_rtplan
+
+        info = read_rtplan(str(paths["rtplan"]))
+        if info.frame_of_reference_uid and dose_uid and info.frame_of_reference_uid != dose_uid:
+            findings.append(_finding(ManifestCode.RT_FRAME, source, row, "rtplan",
+                                     f"the RTPLAN is in frame of reference {info.frame_of_reference_uid}, "
+                                     f"the RTDOSE in {dose_uid}: the dose does not belong to this plan",
+                                     "give the RTDOSE and RTPLAN of the same plan"))
+            ok = False
+        if presc is None and info.prescription_gy is None:
+            findings.append(_finding(ManifestCode.RT_NO_PRESCRIPTION, source, row, "rt_prescription_gy",
+                                     f"the RTPLAN {info.source!r} states no TargetPrescriptionDose",
+                                     "give the prescription in Gy in rt_prescription_gy"))
+            ok = False
+    elif presc is None:
+        findings.append(_finding(ManifestCode.RT_NO_PRESCRIPTION, source, row, "rt_prescription_gy",
+                                 "the rtdose has no prescription: there is no rtplan and rt_prescription_gy "
+                                 "is blank", "give the RTPLAN in rtplan, or the prescription in Gy in "
+                                             "rt_prescription_gy"))
+        ok = False
+    if struct is not None:
+        from pofa.rt.lesion import _frame_of_reference
+
+        s_uid = _frame_of_reference(struct)
+        if s_uid and dose_uid and s_uid != dose_uid:
+            findings.append(_finding(ManifestCode.RT_FRAME, source, row, "rtstruct",
+                                     f"the RTSTRUCT is in frame of reference {s_uid}, the RTDOSE in "
+                                     f"{dose_uid}", "give the RTSTRUCT of the same plan"))
+            ok = False
+    base_col = "ct" if paths.get("ct") else "pet"
+    base_uid = image_frame_uid(str(paths[base_col]))
+    if not (dose_uid and dose_uid == base_uid):
+        if paths.get("rtct") is not None:
+            ct_uid = image_frame_uid(str(paths["rtct"]))
+            if ct_uid and dose_uid and ct_uid != dose_uid:
+                findings.append(_finding(ManifestCode.RT_FRAME, source, row, "rtct",
+                                         f"the planning CT is in frame of reference {ct_uid}, the RTDOSE in "
+                                         f"{dose_uid}", "give the CT the plan was made on"))
+                ok = False
+            if not paths.get("ct"):
+                findings.append(_finding(ManifestCode.RT_FRAME, source, row, "ct",
+                                         "the planning CT (rtct) is registered to the baseline CT, but the "
+                                         "row has no ct", "give the baseline CT in the ct column"))
+                ok = False
+        else:
+            where = (f"the baseline {base_col} is in {base_uid}" if base_uid else
+                     f"the baseline {base_col} states none (a DICOM series' FrameOfReferenceUID, or for "
+                     "NIfTI the FrameOfReferenceUID of its JSON sidecar)")
+            findings.append(_finding(ManifestCode.RT_FRAME, source, row, "rtdose",
+                                     f"the RTDOSE is in frame of reference {dose_uid or '(none)'} and "
+                                     f"{where}",
+                                     "add an rtct column with the planning CT (series folder or NIfTI): pofa "
+                                     "registers it to the baseline CT"))
+            ok = False
+    return (presc, frac) if ok else None
 
 
 def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken: set[str],

@@ -28,13 +28,14 @@ import math
 import os
 import traceback
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pofa.batch.manifest import PatientScans, ScanSpec, threshold_argument
 from pofa.errors import PofaError, SettingsError
 from pofa.imaging.matching import FAILURE_COLUMNS as MATCH_COLUMNS
+from pofa.settings import RadiotherapySettings
 
 __all__ = [
     "FAILURE_COLUMNS",
@@ -131,6 +132,9 @@ class PipelineSettings:
         Within this distance (and not local) it is marginal; reported in the failure row.
     label_maps : bool
         Write each scan's lesion label map (NIfTI) into the patient's work folder.
+    rt_isodose_pct, rt_in_field_volume_pct, rt_marginal_volume_pct, rt_centroid_margin_mm : float
+        The field-class rules for patients with an RTDOSE (:class:`pofa.settings.RadiotherapySettings`, same
+        defaults).
     """
 
     suv: str = "bw"
@@ -143,6 +147,10 @@ class PipelineSettings:
     local_tolerance_mm: float = 0.0
     marginal_margin_mm: float = 10.0
     label_maps: bool = True
+    rt_isodose_pct: float = 95.0
+    rt_in_field_volume_pct: float = 95.0
+    rt_marginal_volume_pct: float = 20.0
+    rt_centroid_margin_mm: float = 10.0
 
     def __post_init__(self) -> None:
         if self.suv not in ("bw", "lbm-james", "lbm-janmahasatian"):
@@ -156,6 +164,72 @@ class PipelineSettings:
             raise SettingsError(f"detect_suv must be > 0; got {self.detect_suv}.")
         if self.registration_iterations < 1:
             raise SettingsError(f"registration_iterations must be >= 1; got {self.registration_iterations}.")
+        if not (math.isfinite(self.rt_isodose_pct) and self.rt_isodose_pct > 0):
+            raise SettingsError(f"rt_isodose_pct must be > 0; got {self.rt_isodose_pct}.")
+        if not 0 <= self.rt_marginal_volume_pct <= self.rt_in_field_volume_pct <= 100:
+            raise SettingsError("need 0 <= rt_marginal_volume_pct <= rt_in_field_volume_pct <= 100.")
+        if not (math.isfinite(self.rt_centroid_margin_mm) and self.rt_centroid_margin_mm >= 0):
+            raise SettingsError(f"rt_centroid_margin_mm must be >= 0; got {self.rt_centroid_margin_mm}.")
+
+    def radiotherapy(self) -> RadiotherapySettings:
+        """The field-class rules as :class:`pofa.settings.RadiotherapySettings`.
+
+        Returns
+        -------
+        RadiotherapySettings
+            With this object's isodose, volume and centroid thresholds.
+        """
+        return RadiotherapySettings(isodose_pct=self.rt_isodose_pct,
+                                    in_field_volume_pct=self.rt_in_field_volume_pct,
+                                    marginal_volume_pct=self.rt_marginal_volume_pct,
+                                    centroid_margin_mm=self.rt_centroid_margin_mm)
+
+    def with_radiotherapy(self, rt: RadiotherapySettings) -> PipelineSettings:
+        """A copy with the field-class rules of ``rt`` (a study.toml's ``[radiotherapy]``).
+
+        Parameters
+        ----------
+        rt : RadiotherapySettings
+            The rules.
+
+        Returns
+        -------
+        PipelineSettings
+        """
+        return replace(self, rt_isodose_pct=rt.isodose_pct, rt_in_field_volume_pct=rt.in_field_volume_pct,
+                       rt_marginal_volume_pct=rt.marginal_volume_pct,
+                       rt_centroid_margin_mm=rt.centroid_margin_mm)
+
+    def with_study_toml(self, folder: str | os.PathLike[str]) -> PipelineSettings:
+        """A copy with the field-class rules of the ``study.toml`` in ``folder`` (unchanged without one).
+
+        The study.toml beside an imaging manifest is copied into the study it builds, so the failures' field
+        classes follow the same ``[radiotherapy]`` rules as the analysis.
+
+        Parameters
+        ----------
+        folder : path-like
+            The manifest's folder.
+
+        Returns
+        -------
+        PipelineSettings
+
+        Raises
+        ------
+        pofa.errors.SettingsError
+            When the study.toml has errors (each listed).
+        """
+        from pofa.findings import Severity
+        from pofa.settings import SETTINGS_FILE, load_settings
+
+        if not (Path(folder) / SETTINGS_FILE).is_file():
+            return self
+        conf, findings = load_settings(Path(folder))
+        errors = [f for f in findings if f.severity is Severity.ERROR]
+        if errors:
+            raise SettingsError("; ".join(f"{f.location()}: {f.message}" for f in errors))
+        return self.with_radiotherapy(conf.radiotherapy)
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values (what the content key hashes)."""
@@ -351,7 +425,18 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         records = [_scan_record(base, base_res)]
         if out_dir is not None:
             base_res.write_label_map(out_dir / "baseline_labels.nii.gz")
-        lesions = Table.from_records(base_res.rows())
+        lesion_rows = base_res.rows()
+    rt = None
+    if base.rtdose is not None:
+        with _stage(pid, stage("radiotherapy plan", base)):
+            from pofa.batch.rt import add_lesion_doses, prepare_rt
+
+            rt = prepare_rt(base, base_ct, st.radiotherapy(), st.registration_iterations)
+            rt.summary["warnings"].extend(add_lesion_doses(
+                rt, base_res.labels, {les.lesion_id: les.label for les in base_res.lesions}, lesion_rows,
+                st.radiotherapy()))
+            records[0]["radiotherapy"] = rt.summary
+    lesions = Table.from_records(lesion_rows)
     failure_rows: list[dict[str, Any]] = []
     figure = ""
     for k, scan in enumerate(scans.failures, start=1):
@@ -372,13 +457,24 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
             }
         with _stage(pid, stage("lesion matching", scan)):
             rows, summary, match = _match(scan, k, base_res, fu_res, reg, st)
+        if rt is not None:
+            with _stage(pid, stage("dose to the failure lesions", scan)):
+                from pofa.batch.rt import add_failure_doses
+
+                summary["warnings"].extend(add_failure_doses(rt, fu_res.labels, reg.transform, rows,
+                                                             st.radiotherapy()))
         if k == 1:
             with _stage(pid, stage("report figure", scan)):
                 figure = _figure(base, scan, base_res, fu_res, match, summary["warnings"])
         rec["matching"] = summary
         failure_rows.extend(rows)
         records.append(rec)
-    failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
+    if rt is not None:
+        from pofa.batch.rt import RT_FAILURE_COLUMNS
+
+        failures = Table.from_records(failure_rows, (*FAILURE_COLUMNS, *RT_FAILURE_COLUMNS))
+    else:
+        failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
     return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
 
 

@@ -262,6 +262,7 @@ def build_study_from_manifest(
     """
     st = settings if settings is not None else PipelineSettings()
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest, patients, threshold)
+    st = st.with_study_toml(m.path.parent)
     if not m.ok:
         from pofa.batch.manifest import ManifestError
 

@@ -422,6 +422,10 @@ def write_report(
                 p = out / FIGURES_DIR / f"{rf.spec.name}.{ext}"
                 write_bytes(p, data)
                 fig_paths.append(p)
+        from pofa.report.radiotherapy import write_dose_response_figure  # radiotherapy figure hook
+
+        fig_paths += write_dose_response_figure(out / FIGURES_DIR, inp.results,
+                                                getattr(result_like, "lesions", inp.lesions), inp.settings)
     tables = build_tables(inp)
     tab_paths: list[Path] = []
     for t in tables:

@@ -3,7 +3,8 @@
 Rendered from results.json's ``radiotherapy`` entry (:class:`pofa.stats.radiotherapy.RadiotherapyResults`)
 as one HTML ``<section id="radiotherapy">`` with its dose-response figure embedded (PNG, base64), and
 inserted before the methods section by :func:`insert_radiotherapy_section`. Every text taken from the study
-is escaped.
+is escaped. :func:`write_dose_response_figure` writes the figure into the report's ``figures/`` folder as
+``dose_response.png`` (300 dpi) and ``.svg``, like the report's other figures.
 """
 
 from __future__ import annotations
@@ -12,15 +13,24 @@ import base64
 import html
 import io
 import math
+import os
 from collections.abc import Mapping
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd  # type: ignore[import-untyped]
 
 from pofa.settings import Settings
 
-__all__ = ["dose_response_png", "insert_radiotherapy_section", "radiotherapy_section"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+__all__ = ["DOSE_RESPONSE_FIGURE", "dose_response_png", "insert_radiotherapy_section", "radiotherapy_section",
+           "write_dose_response_figure"]
+
+#: File stem of the dose-response figure in the report's ``figures/`` folder.
+DOSE_RESPONSE_FIGURE = "dose_response"
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -61,6 +71,80 @@ def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
     bytes or None
         PNG data, or None when fewer than two distinct EQD2 values are known.
     """
+    import matplotlib.pyplot as plt
+
+    fig = _dose_response_figure(rt, lesions, alpha_beta_gy)
+    if fig is None:
+        return None
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png")
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def write_dose_response_figure(folder: str | os.PathLike[str], results: Mapping[str, Any],
+                               lesions: pd.DataFrame | None, settings: Settings | None = None) -> list[Path]:
+    """Write the dose-response figure into a report's ``figures/`` folder (PNG 300 dpi and SVG).
+
+    Rendered like the report's other figures (:func:`pofa.report.figures.render_figure`: the report's style,
+    reproducible bytes) and written atomically.
+
+    Parameters
+    ----------
+    folder : path-like
+        The report's figures folder.
+    results : Mapping
+        The results.json document (nothing is written without its ``radiotherapy`` entry).
+    lesions : pandas.DataFrame or None
+        Classified lesions (as for :func:`dose_response_png`).
+    settings : Settings, optional
+        For alpha/beta.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The two files written, or none when there is no figure (fewer than two EQD2 levels).
+    """
+    import matplotlib.pyplot as plt
+
+    from pofa.atomic import write_bytes
+    from pofa.report.figures import BuiltFigure, FigureSpec, rc_context, render_figure
+
+    rt = results.get("radiotherapy")
+    if not rt:
+        return []
+    ab = (settings or Settings()).radiotherapy.alpha_beta_gy
+    with rc_context():
+        fig = _dose_response_figure(rt, lesions, ab)
+        if fig is None:
+            return []
+        spec = FigureSpec(
+            DOSE_RESPONSE_FIGURE, "Local failure of irradiated lesions by EQD2",
+            "Local failure of irradiated lesions by EQD2: each lesion (0 controlled, 1 failed), the observed "
+            "rate per dose level with its exact 95% CI, and the fitted logistic curve.",
+            "Local failure of irradiated lesions against EQD2: lesions, observed rate per dose level with "
+            "exact 95% CI, and the fitted logistic curve",
+            f"EQD2 by the linear-quadratic model with alpha/beta {ab:g} Gy; Clopper-Pearson intervals "
+            "(binom.test); logistic regression (glm, binomial).")
+        try:
+            rendered = render_figure(BuiltFigure(spec, fig))
+        finally:
+            plt.close(fig)
+    out = Path(folder)
+    paths = []
+    for ext, data in (("png", rendered.png), ("svg", rendered.svg)):
+        path = out / f"{DOSE_RESPONSE_FIGURE}.{ext}"
+        write_bytes(path, data)
+        paths.append(path)
+    return paths
+
+
+def _dose_response_figure(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
+                          alpha_beta_gy: float) -> Figure | None:
+    """The dose-response figure (a matplotlib Figure), or None with fewer than two EQD2 levels.
+
+    The rates and the curve are the statistics' (``dose_levels``, ``dose_curve``); the lesions give the ticks.
+    """
     levels = list(rt.get("dose_levels") or [])
     if len(levels) < 2:
         return None
@@ -94,10 +178,7 @@ def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
     ax.set_ylim(-0.08, 1.08)
     ax.legend(fontsize=7, frameon=False, loc="upper right")
     fig.tight_layout()
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    plt.close(fig)
-    return buf.getvalue()
+    return fig
 
 
 def _or_rows(rows: list[Mapping[str, Any]]) -> str:

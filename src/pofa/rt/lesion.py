@@ -38,8 +38,8 @@ from pofa.settings import RadiotherapySettings
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import SimpleITK as sitk
 
-__all__ = ["FIELD_CLASSES", "LesionDose", "class_by_centroid", "class_by_volume", "d95", "lesion_doses",
-           "read_failure_labels"]
+__all__ = ["FIELD_CLASSES", "LesionDose", "class_by_centroid", "class_by_volume", "d95", "grid_coverage",
+           "lesion_doses", "read_failure_labels", "read_plan_dose"]
 
 FIELD_CLASSES = ("in-field", "marginal", "out-of-field")
 
@@ -405,6 +405,96 @@ class DoseRun:
     warnings: tuple[str, ...]
 
 
+def read_plan_dose(rtdose_path: str | os.PathLike[str], prescription_gy: float | None = None,
+                   fractions: int | None = None, rtplan_path: str | os.PathLike[str] | None = None,
+                   ) -> tuple[DoseGrid, float, int | None, list[str]]:
+    """Read a dose grid with its prescription and fractions (given, or from the RTPLAN).
+
+    Parameters
+    ----------
+    rtdose_path : path-like
+        The RTDOSE file.
+    prescription_gy : float, optional
+        The prescription; when None it is taken from the RTPLAN.
+    fractions : int, optional
+        Number of fractions; when None it is taken from the RTPLAN.
+    rtplan_path : path-like, optional
+        The RTPLAN (prescription, fractions, frame of reference checked against the dose grid).
+
+    Returns
+    -------
+    dose : DoseGrid
+        The grid in Gy.
+    prescription_gy : float
+        The prescription used.
+    fractions : int or None
+        The number of fractions (None when neither given nor in the plan).
+    warnings : list of str
+        What was noticed and accepted.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        A bad RTDOSE or RTPLAN, a plan in another frame of reference, or no prescription at all.
+    """
+    from pofa.rt.dicom import check_plan_matches, read_rtdose, read_rtplan
+
+    warnings: list[str] = []
+    plan = read_rtplan(rtplan_path) if rtplan_path is not None else None
+    if plan is not None:
+        if prescription_gy is None:
+            prescription_gy = plan.prescription_gy
+        elif plan.prescription_gy is not None and abs(plan.prescription_gy - prescription_gy) > 1e-6 * max(
+                1.0, prescription_gy):
+            warnings.append(f"The prescription given ({prescription_gy:g} Gy) differs from {plan.source}'s "
+                            f"({plan.prescription_gy:g} Gy); the one given is used.")
+        if fractions is None:
+            fractions = plan.fractions
+    if prescription_gy is None:
+        raise ImagingError("No prescription: give it, or an RTPLAN that states a TargetPrescriptionDose.")
+    dose = read_rtdose(rtdose_path, prescription_gy, fractions)
+    warnings.extend(dose.warnings)
+    if plan is not None:
+        warnings.extend(check_plan_matches(dose, plan))
+    return dose, float(prescription_gy), fractions, warnings
+
+
+def grid_coverage(labels: Volume, dose: DoseGrid, transform: sitk.Transform | None = None
+                  ) -> dict[int, float]:
+    """Fraction of each lesion's voxel centres (and whether its centroid) lying inside the dose grid.
+
+    Parameters
+    ----------
+    labels : Volume
+        Failure lesions, one integer label each (0 = background).
+    dose : DoseGrid
+        The dose grid.
+    transform : SimpleITK.Transform, optional
+        Maps dose-frame LPS points to label-frame LPS points, as in :func:`lesion_doses`.
+
+    Returns
+    -------
+    dict
+        Label -> fraction of its voxels inside the grid (0 to 1); a label whose centroid lies outside the
+        grid gets at most 0.999999 so that only labels :func:`lesion_doses` accepts have 1.0.
+    """
+    vox = np.asarray(labels.voxels)
+    nz = np.nonzero(vox > 0)
+    if nz[0].size == 0:
+        return {}
+    values = np.asarray(vox[nz]).astype(np.int64)
+    index = np.column_stack(nz).astype(np.float64)
+    _, inside = dose.lps_to_index(_to_dose_frame(labels.index_to_lps(index), transform))
+    out: dict[int, float] = {}
+    for lab in np.unique(values):
+        sel = values == lab
+        frac = float(np.count_nonzero(inside[sel])) / float(np.count_nonzero(sel))
+        centroid = labels.index_to_lps(index[sel].mean(axis=0)[None, :])
+        _, c_in = dose.lps_to_index(_to_dose_frame(np.atleast_2d(centroid), transform))
+        out[int(lab)] = frac if bool(c_in[0]) else min(frac, 0.999999)
+    return out
+
+
 def dose_for_failures(labels_path: str | os.PathLike[str], rtdose_path: str | os.PathLike[str],
                       prescription_gy: float | None = None, fractions: int | None = None,
                       rtplan_path: str | os.PathLike[str] | None = None,
@@ -440,35 +530,18 @@ def dose_for_failures(labels_path: str | os.PathLike[str], rtdose_path: str | os
         Any bad input (see :func:`pofa.rt.dicom.read_rtdose`, :func:`pofa.rt.dicom.check_plan_matches`,
         :func:`lesion_doses`), or no prescription from either the caller or the plan.
     """
-    from pofa.rt.dicom import check_plan_matches, read_rtdose, read_rtplan
-
     s = settings or RadiotherapySettings()
-    warnings: list[str] = []
-    plan = read_rtplan(rtplan_path) if rtplan_path is not None else None
-    if plan is not None:
-        if prescription_gy is None:
-            prescription_gy = plan.prescription_gy
-        elif plan.prescription_gy is not None and abs(plan.prescription_gy - prescription_gy) > 1e-6 * max(
-                1.0, prescription_gy):
-            warnings.append(f"The prescription given ({prescription_gy:g} Gy) differs from {plan.source}'s "
-                            f"({plan.prescription_gy:g} Gy); the one given is used.")
-        if fractions is None:
-            fractions = plan.fractions
-    if prescription_gy is None:
-        raise ImagingError("No prescription: give it, or an RTPLAN that states a TargetPrescriptionDose.")
-    dose = read_rtdose(rtdose_path, prescription_gy, fractions)
-    warnings.extend(dose.warnings)
-    if plan is not None:
-        warnings.extend(check_plan_matches(dose, plan))
+    dose, prescription, fractions, warnings = read_plan_dose(rtdose_path, prescription_gy, fractions,
+                                                             rtplan_path)
     transform = None
     if transform_path is not None:
         from pofa.imaging.registration import load_transform
 
         transform = load_transform(transform_path)
     labels = read_failure_labels(labels_path, dose, transformed=transform is not None)
-    rows = lesion_doses(labels, dose, float(prescription_gy), s, transform, Path(labels_path).name)
-    return DoseRun(lesions=tuple(rows), prescription_gy=float(prescription_gy), fractions=fractions,
-                   isodose_gy=s.isodose_pct / 100.0 * float(prescription_gy), warnings=tuple(warnings))
+    rows = lesion_doses(labels, dose, prescription, s, transform, Path(labels_path).name)
+    return DoseRun(lesions=tuple(rows), prescription_gy=prescription, fractions=fractions,
+                   isodose_gy=s.isodose_pct / 100.0 * prescription, warnings=tuple(warnings))
 
 
 def dose_csv(lesions: tuple[LesionDose, ...] | list[LesionDose]) -> str:

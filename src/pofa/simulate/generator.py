@@ -32,7 +32,7 @@ DAYS_PER_MONTH = 30.4375
 
 #: Named random streams (the numbers are part of the format of a seed: never renumber them).
 STREAMS = {"cohort": 1, "covariates": 2, "lesions": 3, "survival": 4, "dates": 5, "failure": 6,
-           "bridging": 7, "positions": 8, "failure_rows": 9}
+           "bridging": 7, "positions": 8, "failure_rows": 9, "rt_field": 10}
 
 #: Patient pattern at first progression (the strings users see).
 PATTERNS = ("none", "strictly local", "strictly de novo", "mixed", "unknown")
@@ -515,6 +515,24 @@ class SimulatedStudy:
                 f"failure rows (seed {self.seed}{', preset ' + self.preset if self.preset else ''}).")
 
 
+def _rt_field(latent: LatentCohort, row_patient: np.ndarray, row_lesion: np.ndarray) -> np.ndarray:
+    """The field class of each failure row (None in patients without bridging RT).
+
+    Each irradiated lesion is in-field with probability ``failure.rt_in_field_prob`` (one uniform per lesion
+    from its own stream, so every row of the lesion has the same class and no other stream moves), otherwise
+    marginal; rows of unirradiated lesions and new lesions are out-of-field.
+    """
+    u = _uniform(_rng(latent.seed, "rt_field"), latent.lesion_patient.size)
+    in_field = latent.bridging_rt & (u < latent.params.failure.rt_in_field_prob)
+    out = np.full(row_patient.size, None, dtype=object)
+    bridged = latent.bridging[row_patient] if row_patient.size else np.zeros(0, bool)
+    j = np.maximum(row_lesion, 0)
+    irradiated = (row_lesion >= 0) & latent.bridging_rt[j] if row_lesion.size else np.zeros(0, bool)
+    out[bridged] = "out-of-field"
+    out[bridged & irradiated] = np.where(in_field[j][bridged & irradiated], "in-field", "marginal")
+    return out
+
+
 def _dates(base: dt.date, index_day: np.ndarray, day: np.ndarray, present: np.ndarray) -> pd.Series:
     d = np.datetime64(base, "D") + (index_day + day).astype("timedelta64[D]")
     d = np.where(present, d, np.datetime64("NaT"))
@@ -592,6 +610,7 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
     rpos = np.array(rows.pos, dtype=float).reshape(-1, 3)[order]
     rsite = np.array(rows.site, dtype=np.int64)[order]
     fid_num = np.arange(rp.size) - np.searchsorted(rp, rp, side="left") + 1
+    fa = params.failure
     failures = pd.DataFrame({
         "patient_id": pid[rp] if rp.size else np.array([], dtype=object),
         "failure_id": np.array([f"F{k}" for k in fid_num], dtype=object),
@@ -604,8 +623,8 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
         "z_mm": rpos[:, 2],
         "diameter_cm": np.array(rows.diameter, dtype=float)[order],
     })
-
-    fa = params.failure
+    if fa.bridging_rt_prob > 0:
+        failures["rt_field"] = _rt_field(latent, rp, rles)
     patient_truth = pd.DataFrame({
         "patient_id": pid,
         "n_lesions": latent.n_lesions,

@@ -220,7 +220,9 @@ class FailureParams:
     + log_or_extranodal*[extranodal] + log_or_bridging_rt*[irradiated] + patient_sd*z_i)``, z_i ~ N(0, 1):
     these are *conditional* (patient-specific) log odds ratios. A progressing patient with no local failure
     has 1 + Poisson(``de_novo_extra_mean``) new lesions; one with local failure has them with probability
-    ``de_novo_prob``.
+    ``de_novo_prob``. In a patient with bridging RT every failure row gets a field class (``rt_field``): each
+    irradiated lesion is, once for all its rows, ``in-field`` with probability ``rt_in_field_prob`` and
+    otherwise ``marginal``; failures of unirradiated lesions and new lesions are ``out-of-field``.
     """
 
     intercept: float = -1.2065
@@ -235,6 +237,7 @@ class FailureParams:
     unknown_pattern_prob: float = 0.0
     bridging_rt_prob: float = 0.0
     log_or_bridging_rt: float = -1.5
+    rt_in_field_prob: float = 1.0
     confirm_scan_prob: float = 0.10
     confirm_scan_min_days: int = 7
     confirm_scan_max_days: int = 28
@@ -261,7 +264,8 @@ class FailureParams:
             _check(math.isfinite(v) and v >= 0, f"failure.{name} = {v!r} must be >= 0")
         for name in ("bulky_cm", "suv_cut", "de_novo_diameter_median_cm"):
             _positive(f"failure.{name}", getattr(self, name))
-        for name in ("de_novo_prob", "unknown_pattern_prob", "bridging_rt_prob", "confirm_scan_prob",
+        for name in ("de_novo_prob", "unknown_pattern_prob", "bridging_rt_prob", "rt_in_field_prob",
+                     "confirm_scan_prob",
                      "confirm_row_prob", "later_scan_prob", "later_reseen_prob", "later_local_prob"):
             _prob(f"failure.{name}", getattr(self, name))
         _check(1 <= self.confirm_scan_min_days <= self.confirm_scan_max_days <= 30,
@@ -401,13 +405,19 @@ class SimulationParams:
 #: table).
 FIGURA2021 = SimulationParams()
 
+#: In-field share of the irradiated lesions' failures in the bridging_rt preset (benchmarks/
+#: calibration_bridging_rt.py --in-field).
+RT_IN_FIELD_PROB = 0.7636
+
 #: Bridging radiotherapy (docs/radiotherapy.md): figura2021 with half the patients bridged (each one's bulky
 #: lesions, else its largest), the lesion intercept and the conditional log odds ratio of bridging RT
 #: calibrated by ``benchmarks/calibration_bridging_rt.py`` so that the expected local failure is 21% in
 #: irradiated lesions and 46% in the lesions RT would have treated in patients without it (Blood Adv
-#: 2024;8:4877).
+#: 2024;8:4877); and the share of irradiated lesions' failures that lie in-field so that 16.9% of irradiated
+#: lesions fail in-field (9 of 53, Saifi et al. 2023).
 BRIDGING_RT = replace(FIGURA2021, failure=replace(FIGURA2021.failure, bridging_rt_prob=0.5, intercept=-0.5166,
-                                                  log_or_bridging_rt=-2.7648))
+                                                  log_or_bridging_rt=-2.7648,
+                                                  rt_in_field_prob=RT_IN_FIELD_PROB))
 
 PRESETS: Mapping[str, SimulationParams] = types.MappingProxyType({"figura2021": FIGURA2021,
                                                                   "bridging_rt": BRIDGING_RT})
