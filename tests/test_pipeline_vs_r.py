@@ -88,7 +88,8 @@ def reference() -> dict[str, Any]:
 
 @pytest.fixture(scope="module")
 def analysed() -> Any:
-    return run_analysis(pofa.load_study(STUDY), AnalysisOptions(show_dates=True))
+    # the tables R read were written with dates and the study's own patient ids (--show-dates --show-ids)
+    return run_analysis(pofa.load_study(STUDY), AnalysisOptions(show_dates=True, show_ids=True))
 
 
 @pytest.fixture(scope="module")
