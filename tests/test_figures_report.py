@@ -11,7 +11,7 @@ from matplotlib.collections import PolyCollection
 from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
-from pofa.report.example import simulated_analysis
+from pofa.examples import simulated_analysis
 from pofa.report.figures import (
     KMSeries,
     build_figures,
