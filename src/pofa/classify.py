@@ -38,9 +38,7 @@ from pofa.errors import SettingsError, StudyError
 from pofa.schema import COORDINATES, TableName
 from pofa.settings import MARGINAL_COUNTS_AS, ClassificationSettings
 from pofa.study import Study
-
-#: Days per month: 365.25 / 12 (docs/statistics.md).
-DAYS_PER_MONTH = 365.25 / 12
+from pofa.units import DAYS_PER_MONTH
 
 #: Geometric comparisons allow this slack (mm) so that spheres given in decimals that touch count as touching.
 GEOMETRY_TOLERANCE_MM = 1e-9

@@ -34,6 +34,7 @@ from pofa.schema import (
     Kind,
     TableName,
 )
+from pofa.units import DAYS_PER_YEAR
 
 #: ISO 8601 date, optionally with a time (as Excel and pandas write date-times) and a zone; only the date
 #: part is used. ASCII digits only ("\d" would also match other scripts' digits).
@@ -308,7 +309,7 @@ def check_patients(t: TypedTable, out: _Collector) -> None:
                                             f"{_day(index[r])}",
                          "check both dates (the index date is the CAR T infusion)")
         if "last_followup_date" in has:
-            years = (df["last_followup_date"] - index).dt.days / 365.25
+            years = (df["last_followup_date"] - index).dt.days / DAYS_PER_YEAR
             out.rows(years > MAX_FOLLOWUP_YEARS, C.IMPLAUSIBLE, src, "last_followup_date",
                      lambda r: f"follow-up of {years[r]:.1f} years is implausibly long "
                                f"(> {MAX_FOLLOWUP_YEARS:g})",

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pofa.units import DAYS_PER_MONTH
+
 __all__ = ["FACTORS", "StudyFigures", "km_median", "km_survival", "lesion_outcomes", "realised_figures"]
 
-DAYS_PER_MONTH = 30.4375
 
 #: Lesion-level risk factors of the paper: name -> (column, threshold or None for a yes/no column).
 FACTORS: dict[str, tuple[str, float | None]] = {

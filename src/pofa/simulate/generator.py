@@ -24,11 +24,10 @@ from scipy import special, stats
 
 from pofa.errors import SettingsError
 from pofa.simulate.params import BODY_BOX_MM, SimulationParams
+from pofa.units import DAYS_PER_MONTH, DAYS_PER_YEAR
 
 __all__ = ["DAYS_PER_MONTH", "LatentCohort", "SimulatedStudy", "draw_latent", "simulate"]
 
-#: Days per month (365.25 / 12), the convention of docs/statistics.md.
-DAYS_PER_MONTH = 30.4375
 
 #: Named random streams (the numbers are part of the format of a seed: never renumber them).
 STREAMS = {"cohort": 1, "covariates": 2, "lesions": 3, "survival": 4, "dates": 5, "failure": 6,
@@ -247,7 +246,7 @@ def draw_latent(params: SimulationParams, seed: int) -> LatentCohort:
     accrual_days = (fu.accrual_end - fu.accrual_start).days
     index_day = np.minimum(np.floor(_uniform(rng, n) * (accrual_days + 1)), accrual_days).astype(np.int64)
     admin = (fu.data_cutoff - fu.accrual_start).days - index_day
-    loss_rate = fu.loss_rate_per_year / 365.25
+    loss_rate = fu.loss_rate_per_year / DAYS_PER_YEAR
     if loss_rate > 0:
         loss = np.maximum(1, np.ceil(np.minimum(e_loss / loss_rate, big))).astype(np.int64)
     else:
