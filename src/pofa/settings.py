@@ -15,6 +15,7 @@ from typing import Any
 
 from pofa.covariates import Covariate
 from pofa.findings import Finding, Severity
+from pofa.vocabulary import PatternComponent
 
 SETTINGS_FILE = "study.toml"
 
@@ -54,7 +55,7 @@ class ClassificationSettings:
     use_geometry: bool = False
     local_margin_mm: float = 0.0
     marginal_margin_mm: float = 10.0
-    marginal_counts_as: str = "de novo"
+    marginal_counts_as: str = PatternComponent.DE_NOVO.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,7 +145,8 @@ class Settings:
 
 
 CI_METHODS = ("log-log", "log", "plain")
-MARGINAL_COUNTS_AS = ("de novo", "local")
+#: What a marginal failure may count as (``classification.marginal_counts_as``).
+MARGINAL_COUNTS_AS = (PatternComponent.DE_NOVO.value, PatternComponent.LOCAL.value)
 
 
 def _check_type(value: Any, default: Any) -> Any:

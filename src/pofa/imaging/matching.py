@@ -50,6 +50,7 @@ from pofa.imaging.registration import (
     transform_from_file,
 )
 from pofa.imaging.volume import Volume
+from pofa.vocabulary import MatchClass
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -79,15 +80,6 @@ _EPS_MM = 1e-6
 # Weight of a "within tolerance, no voxel overlap" edge in the assignment: far below one voxel of overlap, so
 # such an edge is used only when no overlapping pair competes for the same lesions.
 _TOL_EDGE_WEIGHT = 1e-3
-
-
-class MatchClass(enum.StrEnum):
-    """Class of a follow-up lesion (the value is what users see)."""
-
-    LOCAL = "local"
-    MARGINAL = "marginal"
-    DE_NOVO = "de novo"
-    OUTSIDE = "outside baseline scan"
 
 
 class GroupKind(enum.StrEnum):

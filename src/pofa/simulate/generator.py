@@ -25,6 +25,7 @@ from scipy import special, stats
 from pofa.errors import SettingsError
 from pofa.simulate.params import BODY_BOX_MM, SimulationParams
 from pofa.units import DAYS_PER_MONTH, DAYS_PER_YEAR
+from pofa.vocabulary import PatientPattern
 
 __all__ = ["DAYS_PER_MONTH", "LatentCohort", "SimulatedStudy", "draw_latent", "simulate"]
 
@@ -33,8 +34,12 @@ __all__ = ["DAYS_PER_MONTH", "LatentCohort", "SimulatedStudy", "draw_latent", "s
 STREAMS = {"cohort": 1, "covariates": 2, "lesions": 3, "survival": 4, "dates": 5, "failure": 6,
            "bridging": 7, "positions": 8, "failure_rows": 9}
 
-#: Patient pattern at first progression (the strings users see).
-PATTERNS = ("none", "strictly local", "strictly de novo", "mixed", "unknown")
+#: The latent pattern of a patient who does not progress (the study tables then hold no failure rows).
+NO_PROGRESSION = "none"
+
+#: Patient pattern at first progression: :data:`NO_PROGRESSION` then the strings of the patient table.
+PATTERNS = (NO_PROGRESSION, PatientPattern.STRICTLY_LOCAL.value, PatientPattern.STRICTLY_DE_NOVO.value,
+            PatientPattern.MIXED.value, PatientPattern.UNKNOWN.value)
 
 _TWO53 = float(2**53)
 
@@ -127,13 +132,13 @@ class LatentCohort:
     @property
     def pattern(self) -> np.ndarray:
         """Pattern at first progression per patient (strings of :data:`PATTERNS`)."""
-        out = np.full(self.n, "none", dtype=object)
-        out[self.progressed & self.unknown] = "unknown"
+        out = np.full(self.n, NO_PROGRESSION, dtype=object)
+        out[self.progressed & self.unknown] = PatientPattern.UNKNOWN.value
         known = self.progressed & ~self.unknown
         loc, dn = self.n_local > 0, self.n_de_novo > 0
-        out[known & loc & ~dn] = "strictly local"
-        out[known & ~loc & dn] = "strictly de novo"
-        out[known & loc & dn] = "mixed"
+        out[known & loc & ~dn] = PatientPattern.STRICTLY_LOCAL.value
+        out[known & ~loc & dn] = PatientPattern.STRICTLY_DE_NOVO.value
+        out[known & loc & dn] = PatientPattern.MIXED.value
         return out
 
 
