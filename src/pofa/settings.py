@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pofa.covariates import Covariate
 from pofa.findings import Finding, Severity
+from pofa.io.toml import TomlFileError, TomlProblem, read_toml
 from pofa.vocabulary import PatternComponent
 
 SETTINGS_FILE = "study.toml"
@@ -254,10 +254,10 @@ def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
         return Settings(), []
     path = folder / SETTINGS_FILE
     try:
-        data = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
-    except OSError as exc:
-        return Settings(), [_finding(f"cannot read study.toml: {exc.strerror}",
-                                     "check the file's permissions")]
+        data = read_toml(path)
+    except TomlFileError as exc:
+        if exc.reason is TomlProblem.INVALID:
+            return Settings(), [_finding(f"not valid TOML: {exc.detail}",
+                                         "fix the syntax of study.toml (see docs)")]
+        return Settings(), [_finding(f"cannot read study.toml: {exc.detail}", "check the file's permissions")]
     return parse_settings(data)
