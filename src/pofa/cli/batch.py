@@ -112,6 +112,9 @@ def batch_command(
     Each patient is one task; a broken scan is recorded in errors.csv with its reason and the rest completes.
     Results are merged into OUT/study, a study folder for pofa analyze.
     """
+    from pofa.cli.extras import require
+
+    require("imaging", "cluster", command="pofa batch")
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import run_batch
     from pofa.cli.output import console, err_console
@@ -177,6 +180,9 @@ def build_study_command(
 ) -> None:
     """Build a study folder from an imaging manifest in this process (no cluster): lesions and failures from
     the images, patients from patients.csv. Same numbers as pofa batch."""
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa build-study")
     from pofa.batch.cache import Status
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import ManifestError, load_manifest

@@ -103,6 +103,9 @@ def extract_command(
     ] = 5.0,
 ) -> None:
     """Compute SUV, segment lesions, write one row per lesion (SUVmax, SUVpeak, MTV, TLG, diameters)."""
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa extract")
     from pofa.imaging.extract import extract
 
     try:

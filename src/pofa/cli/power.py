@@ -146,6 +146,10 @@ def power_command(
                        followup_months, dropout_per_year, set_, config)
         n_workers = workers if workers is not None else _auto_workers(
             study, replicates, target_power is not None, scheduler)
+        if scheduler is not None or n_workers > 0:
+            from pofa.cli.extras import require
+
+            require("cluster", command="pofa power --workers/--scheduler")
         from pofa.power.dask_runner import ChunkRunner
         from pofa.power.power import power, sample_size
 
@@ -247,10 +251,11 @@ def _auto_workers(study: PlannedStudy, replicates: int, search: bool, scheduler:
     Cost per replicate measured on this project's 2-core machine: a GEE fit about 0.25 ms + 1.2 us per lesion
     (twice that with --small-sample), a Cox fit about 1.4 ms.
     """
+    from pofa.cli.extras import available
     from pofa.power.dask_runner import default_workers
     from pofa.power.design import LesionOutcome, SurvivalOutcome
 
-    if scheduler is not None:
+    if scheduler is not None or not available("cluster"):
         return 0
     cores = default_workers()
     if cores < 2:

@@ -90,6 +90,9 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             raise PofaError(f"the output folder {out} holds the study itself; choose another --out")
         check_output_dir(out.absolute(), force)
         if study.is_file() and study.suffix.lower() == ".csv":
+            from pofa.cli.extras import require
+
+            require("imaging", command="pofa analyze MANIFEST.csv")
             return _analyze_manifest(study, out, force, show_dates, show_ids)
         loaded = load_study(study)
         report = loaded.validate()
