@@ -94,7 +94,7 @@ def model_fit_command(
             "-f",
             help="A model term, repeatable: 'diameter_cm>=5' (threshold), 'extranodal' (column "
             "as it is), 'suvmax/sd' or 'suvmax/unit' (continuous). Default: the study's "
-            "[risk_factors] lesion terms (diameter_cm>=5, suvmax>=10, extranodal).",
+            "\\[risk_factors] lesion terms (diameter_cm>=5, suvmax>=10, extranodal).",
         ),
     ] = None,
     method: Annotated[

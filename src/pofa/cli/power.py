@@ -67,7 +67,7 @@ def power_command(
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     baseline_risk: Annotated[float | None, typer.Option(
         "--baseline-risk", help="Risk of the outcome in lesions without the factor, averaged over patients "
-                                "[default 0.245].", rich_help_panel=_LESION)] = None,
+                                "\\[default 0.245].", rich_help_panel=_LESION)] = None,
     prevalence: Annotated[float | None, typer.Option(
         "--prevalence", help="Share of lesions (--or; default 0.23) or patients (--hr; default 46/69) with "
                              "the factor.")] = None,
@@ -121,7 +121,8 @@ def power_command(
         rich_help_panel=_RUN)] = 50,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=0, help="Worker processes of a local Dask cluster; 0 = in this process "
-                                 "[default: all cores for long runs, else 0].", rich_help_panel=_RUN)] = None,
+                                 "\\[default: all cores for long runs, else 0].",
+        rich_help_panel=_RUN)] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) instead of a local "
                             "cluster.", rich_help_panel=_RUN)] = None,
