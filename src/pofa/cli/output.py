@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+from typing import Any
+
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -42,3 +45,52 @@ def print_report(report: ValidationReport, limit: int) -> None:
         console.print(f"... and {len(report.findings) - max(limit, 0)} more findings "
                       "(use --limit N or --json to see all)")
     console.print(f"{len(report.errors)} error(s), {len(report.warnings)} warning(s).")
+
+
+class StepProgress:
+    """Shows the step running (a spinner on stderr) and, when it ends, its name and duration.
+
+    Use as a context manager; call it with each step's name as the step starts (it is a
+    :data:`pofa.analysis.Progress`). Steps shorter than ``min_seconds`` leave no line behind.
+
+    Parameters
+    ----------
+    title : str
+        What the steps are part of (shown before the step's name).
+    min_seconds : float
+        Finished steps at least this long are listed with their duration.
+    """
+
+    def __init__(self, title: str, min_seconds: float = 0.5) -> None:
+        self.title = title
+        self.min_seconds = min_seconds
+        self._status: Any = None
+        self._step: str | None = None
+        self._started = 0.0
+
+    def __enter__(self) -> StepProgress:
+        self._status = err_console.status(Text(self.title), spinner="dots")
+        self._status.__enter__()
+        return self
+
+    def __call__(self, step: str) -> None:
+        self._finish()
+        self._step, self._started = step, time.perf_counter()
+        if self._status is not None:
+            self._status.update(Text(f"{self.title}: {step} ..."))
+
+    def _finish(self) -> None:
+        if self._step is None:
+            return
+        took = time.perf_counter() - self._started
+        if took >= self.min_seconds:
+            err_console.print(Text.assemble(("  done ", "green"), f"{self._step} ",
+                                            (f"({took:.1f} s)", "dim")))
+        self._step = None
+
+    def __exit__(self, *exc: object) -> None:
+        if exc[0] is None:
+            self._finish()
+        if self._status is not None:
+            self._status.__exit__(*exc)
+            self._status = None

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pofa.cli.output import console, err_console, fail, print_report
+from pofa.cli.output import StepProgress, console, err_console, fail, print_report
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -94,8 +94,11 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
 
             require("imaging", command="pofa analyze MANIFEST.csv")
             return _analyze_manifest(study, out, force, show_dates, show_ids)
-        loaded = load_study(study)
-        report = loaded.validate()
+        with StepProgress("Reading the study") as progress:
+            progress("load")
+            loaded = load_study(study)
+            progress("validate")
+            report = loaded.validate()
         if report.errors:
             print_report(report, 50)
             err_console.print("The study has errors, so nothing was written. Fix them (pofa validate lists "
@@ -104,9 +107,10 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         if report.warnings:
             console.print(Text.assemble((f"{len(report.warnings)} warning(s)", "yellow"),
                                         f": run 'pofa validate {study}' to see them."))
-        with console.status("Analysing: classification, statistics, report ..."):
-            result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None))
-            folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers))
+        with StepProgress("Analysing") as progress:
+            result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None),
+                                  progress=progress)
+            folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers), progress=progress)
     except PofaError as exc:
         raise fail(str(exc)) from None
     print_patterns(result)
