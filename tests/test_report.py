@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import pofa
-from pofa.report import ReportError, ReportInput, report_writer, write_report, write_run_manifest
 from pofa.examples import analyse, simulated_analysis
+from pofa.report import ReportError, ReportInput, report_writer, write_report, write_run_manifest
 from pofa.report.format import displayed_matches, fmt_p, fmt_pct, lookup, p_phrase, term_label
 from pofa.report.methods import methods_text
 from pofa.report.model import as_report_input, sequence_numbers

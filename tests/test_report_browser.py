@@ -23,8 +23,8 @@ from typing import Any
 
 import pytest
 
-from pofa.report import write_report
 from pofa.examples import simulated_analysis
+from pofa.report import write_report
 from pofa.report.format import displayed_matches, lookup
 
 SKIP_REASON = "Debian package chromium not installed (.ci/run installs it)"

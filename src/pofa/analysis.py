@@ -456,8 +456,8 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     target = Path(out_dir).absolute()
     study = result.study_path.resolve()
     if target.resolve() == study or target.resolve() in study.parents:
-        raise PofaError(f"the output folder {target} holds the study itself; choose another --out (replacing "
-                        "it would delete the study)")
+        raise PofaError(f"the output folder {target} holds the study itself (replacing it would delete the "
+                        "study)", advice="choose another {out}")
     with output_dir(target, force) as tmp:
         files: list[str] = []
         report = progress if progress is not None else _no_progress

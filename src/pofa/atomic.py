@@ -48,10 +48,10 @@ def check_output_dir(path: Path, force: bool) -> None:
     """Refuse a non-empty existing output folder unless ``force``."""
     path = Path(path)
     if path.exists() and not path.is_dir():
-        raise PofaError(f"{path} exists and is not a folder; choose another --out")
+        raise PofaError(f"{path} exists and is not a folder", advice="choose another {out}")
     if path.is_dir() and any(path.iterdir()) and not force:
-        raise PofaError(f"the output folder {path} is not empty; choose another --out, or add --force to "
-                        "replace its contents")
+        raise PofaError(f"the output folder {path} is not empty",
+                        advice="choose another {out}, or add {force} to replace its contents")
 
 
 @contextlib.contextmanager

@@ -18,7 +18,7 @@ from pofa.cli.batch import batch_command, build_study_command
 from pofa.cli.extract import extract_command
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
-from pofa.cli.output import console, err_console
+from pofa.cli.output import console, err_console, error_message
 from pofa.cli.power import power_command
 from pofa.cli.simulate import simulate_command
 from pofa.cli.study import analyze, demo, validate
@@ -95,7 +95,7 @@ def main() -> None:
     except PofaError as exc:
         from rich.text import Text
 
-        err_console.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        err_console.print(Text.assemble(("error: ", "bold red"), error_message(exc)))
         sys.exit(2)
 
 

@@ -117,7 +117,7 @@ def batch_command(
     require("imaging", "cluster", command="pofa batch")
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import run_batch
-    from pofa.cli.output import console, err_console
+    from pofa.cli.output import console, err_console, error_message
     from pofa.errors import PofaError
 
     if scheduler is not None and workers is not None:
@@ -135,7 +135,7 @@ def batch_command(
         _print_manifest_errors(exc)
         raise typer.Exit(2) from None
     except PofaError as exc:
-        _print_error(str(exc))
+        _print_error(error_message(exc))
         raise typer.Exit(2) from None
     console.print(result.summary(), soft_wrap=True, markup=False)
     if result.errors:
@@ -188,7 +188,7 @@ def build_study_command(
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import progress_bar
     from pofa.batch.study import IMAGING_JSON, build_study_from_manifest
-    from pofa.cli.output import console, err_console, print_report
+    from pofa.cli.output import console, err_console, error_message, print_report
     from pofa.errors import PofaError
     from pofa.study import load_study
 
@@ -210,7 +210,7 @@ def build_study_command(
         _print_manifest_errors(exc)
         raise typer.Exit(2) from None
     except PofaError as exc:
-        _print_error(str(exc))
+        _print_error(error_message(exc))
         raise typer.Exit(2) from None
     console.print(f"Study written to {folder}", markup=False, soft_wrap=True)
     excluded = json.loads((folder / IMAGING_JSON).read_text(encoding="utf-8")).get("excluded", [])

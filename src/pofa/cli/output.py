@@ -10,10 +10,49 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from pofa.errors import PofaError
 from pofa.findings import Severity, ValidationReport
 
 console = Console(stderr=False, highlight=False)
 err_console = Console(stderr=True, highlight=False)
+
+
+#: Options whose command-line flag is not their parameter name with dashes (``weight_kg`` -> ``--weight-kg``).
+FLAGS: dict[str, str] = {
+    "series_uid": "--pet-series / --ct-series",
+    "normalisation": "--suv",
+    "liver_mask": "--liver",
+}
+
+
+def flag(option: str) -> str:
+    """The command-line flag of a library option name (``weight_kg`` -> ``--weight-kg``).
+
+    Parameters
+    ----------
+    option : str
+        A parameter name the library's error advice refers to.
+
+    Returns
+    -------
+    str
+    """
+    return FLAGS.get(option, "--" + option.replace("_", "-"))
+
+
+def error_message(exc: BaseException) -> str:
+    """An error's message as the command line shows it: the library's advice names flags.
+
+    Parameters
+    ----------
+    exc : BaseException
+        Usually a :class:`pofa.errors.PofaError`, whose options are spelled as flags.
+
+    Returns
+    -------
+    str
+    """
+    return exc.render(flag) if isinstance(exc, PofaError) else str(exc)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:

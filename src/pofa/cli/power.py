@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pofa.cli.output import error_message
 from pofa.errors import PofaError, SettingsError
 
 if TYPE_CHECKING:
@@ -172,7 +173,7 @@ def power_command(
     except PofaError as exc:
         from rich.text import Text
 
-        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        err.print(Text.assemble(("error: ", "bold red"), error_message(exc)))
         raise typer.Exit(2) from None
 
 

@@ -14,7 +14,7 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pofa.cli.output import StepProgress, console, err_console, fail, print_report
+from pofa.cli.output import StepProgress, console, err_console, error_message, fail, print_report
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -112,7 +112,7 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
                                   progress=progress)
             folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers), progress=progress)
     except PofaError as exc:
-        raise fail(str(exc)) from None
+        raise fail(error_message(exc)) from None
     print_patterns(result)
     notes = result.classification.notes
     if notes:
@@ -144,7 +144,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
                 build_study_from_manifest(manifest, built)
         except ManifestError as exc:
             print_report(exc.report, 50)
-            raise fail(str(exc)) from None
+            raise fail(error_message(exc)) from None
         def copy_study(result: object, folder: Path) -> list[str]:
             shutil.copytree(built, folder / "study")
             return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())

@@ -373,7 +373,8 @@ def extract(
     ExtractionResult
     """
     if (mask is None) == (threshold is None):
-        raise SettingsError("Give exactly one of a lesion mask (--mask) or a threshold method (--threshold).")
+        raise SettingsError("Give exactly one of a lesion mask or a threshold method",
+                            advice="give {mask} or {threshold}")
     if not math.isfinite(min_volume_ml) or min_volume_ml < 0:
         raise SettingsError(f"The minimum volume must be >= 0 ml; got {min_volume_ml}.")
     norm = SuvNormalisation(suv) if str(suv) in {m.value for m in SuvNormalisation} else None
@@ -417,7 +418,7 @@ def extract(
         if patient_id is None:
             patient_id = p.name[:-7] if p.name.endswith(".nii.gz") else (p.stem if p.is_file() else p.name)
     if patient_id is None or not str(patient_id).strip():
-        raise SettingsError("Give a patient id (--patient-id).")
+        raise SettingsError("The patient id is missing", advice="give {patient_id}")
     patient_id = str(patient_id).strip()
     suv_vol = suv_res.volume
     # ---- CT

@@ -264,7 +264,8 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: SuvN
     sex = sex.upper()
     if sex not in ("M", "F"):
         raise ImagingError(
-            f"PatientSex (0010,0040) must be M or F for lean body mass; got {sex!r}. Give --sex M or --sex F."
+            f"PatientSex (0010,0040) must be M or F for lean body mass; got {sex!r}",
+            advice="give {sex} M or {sex} F",
         )
     if formula is SuvNormalisation.LBM_JAMES:
         h_cm = height_m * 100.0
@@ -282,7 +283,8 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: SuvN
         raise ImagingError(
             f"The {formula.label} lean body mass is not positive ({lbm:.1f} kg) for weight {weight_kg} kg "
             "and "
-            f"height {height_m} m; check PatientWeight and PatientSize or use --suv bw."
+            f"height {height_m} m",
+            advice="check PatientWeight and PatientSize or use {normalisation} bw",
         )
     return float(lbm)
 
@@ -308,12 +310,12 @@ def _mass(
 ) -> _Mass:
     if weight is None or not math.isfinite(weight) or weight <= 0:
         raise ImagingError(
-            f"Body weight is missing or not positive ({weight_source}); give the weight in kg with "
-            "--weight-kg."
+            f"Body weight is missing or not positive ({weight_source})",
+            advice="give the weight in kg with {weight_kg}",
         )
     if not 1.0 <= weight <= 500.0:
         raise ImagingError(
-            f"Body weight {weight} kg ({weight_source}) is not plausible; give it with --weight-kg."
+            f"Body weight {weight} kg ({weight_source}) is not plausible", advice="give it with {weight_kg}"
         )
     if normalisation is SuvNormalisation.BW:
         return _Mass(
@@ -321,15 +323,17 @@ def _mass(
         )
     if height is None or not math.isfinite(height) or height <= 0:
         raise ImagingError(
-            f"Height is missing or not positive ({height_source}); SUL needs it: give --height-m or use "
-            "--suv bw."
+            f"Height is missing or not positive ({height_source}); SUL needs it",
+            advice="give {height_m} or use {normalisation} bw",
         )
     if not 0.3 <= height <= 2.6:
         raise ImagingError(
-            f"Height {height} ({height_source}) is not in metres; give the height in metres with --height-m."
+            f"Height {height} ({height_source}) is not in metres",
+            advice="give the height in metres with {height_m}",
         )
     if not sex:
-        raise ImagingError(f"Sex is missing ({sex_source}); SUL needs M or F: give --sex or use --suv bw.")
+        raise ImagingError(f"Sex is missing ({sex_source}); SUL needs M or F",
+                           advice="give {sex} or use {normalisation} bw")
     lbm = lean_body_mass_kg(weight, height, sex, normalisation)
     return _Mass(
         lbm * 1000.0,
@@ -456,11 +460,11 @@ def suv_factors(
     rules.append(f"CorrectedImage (0028,0051) contains {', '.join(sorted(corrected & {'ATTN', 'DECY'}))}")
 
     # ---- body mass (needed by every unit except GML + bw)
-    weight_src = "--weight-kg" if weight_kg is not None else "PatientWeight (0010,1030)"
+    weight_src = "weight_kg (given)" if weight_kg is not None else "PatientWeight (0010,1030)"
     w = weight_kg if weight_kg is not None else _float_or_none(h0.get("PatientWeight"))
-    height_src = "--height-m" if height_m is not None else "PatientSize (0010,1020)"
+    height_src = "height_m (given)" if height_m is not None else "PatientSize (0010,1020)"
     hgt = height_m if height_m is not None else _float_or_none(h0.get("PatientSize"))
-    sex_src = "--sex" if sex is not None else "PatientSex (0010,0040)"
+    sex_src = "sex (given)" if sex is not None else "PatientSex (0010,0040)"
     sx = sex if sex is not None else str(h0.get("PatientSex", "") or "")
     n = len(headers)
 
@@ -823,15 +827,15 @@ def suv_factors_from_sidecar(
     units = str(_sidecar_get(meta, "Units", "the unit of the voxel values")).strip()
     uu = units.upper().replace(" ", "")
     w = weight_kg if weight_kg is not None else _float_or_none(meta.get("BodyWeight"))
-    weight_src = "--weight-kg" if weight_kg is not None else "sidecar BodyWeight"
+    weight_src = "weight_kg (given)" if weight_kg is not None else "sidecar BodyWeight"
     if weight_kg is None and str(meta.get("BodyWeightUnits", "kg")).strip().lower() not in ("kg", ""):
         raise ImagingError(
             f"The sidecar's BodyWeightUnits is {meta.get('BodyWeightUnits')!r}; pofa expects kg."
         )
     hgt = height_m if height_m is not None else _float_or_none(meta.get("BodyHeight"))
-    height_src = "--height-m" if height_m is not None else "sidecar BodyHeight"
+    height_src = "height_m (given)" if height_m is not None else "sidecar BodyHeight"
     sx = sex if sex is not None else str(meta.get("PatientSex", "") or "")
-    sex_src = "--sex" if sex is not None else "sidecar PatientSex"
+    sex_src = "sex (given)" if sex is not None else "sidecar PatientSex"
     if uu in ("G/ML", "SUV", "SUVBW", "GML"):
         rules.append(f"sidecar Units {units!r}: values are already SUVbw (factor 1)")
         if norm is SuvNormalisation.BW:
@@ -964,7 +968,8 @@ def suv_from_nifti(
         norm = SuvNormalisation(normalisation)
         if norm is not SuvNormalisation.BW:
             raise ImagingError(
-                "A NIfTI without a JSON sidecar is taken as SUVbw; SUL needs a sidecar or --suv bw."
+                "A NIfTI without a JSON sidecar is taken as SUVbw; SUL needs a sidecar",
+                advice="add the sidecar, or use {normalisation} bw",
             )
         factors = SuvFactors(
             norm,

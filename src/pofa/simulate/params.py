@@ -555,11 +555,12 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         When there is no ``=`` or no key.
     """
     if "=" not in text:
-        raise SettingsError(f"--set {text!r} needs the form key=value, e.g. --set failure.log_or_bulky=1.2")
+        raise SettingsError(f"the assignment {text!r} needs the form key=value, e.g. "
+                            "failure.log_or_bulky=1.2")
     key, raw = text.split("=", 1)
     key, raw = key.strip(), raw.strip()
     if not key:
-        raise SettingsError(f"--set {text!r} has no parameter name before '='")
+        raise SettingsError(f"the assignment {text!r} has no parameter name before '='")
     return key, parse_toml_value(raw)
 
 
