@@ -29,6 +29,7 @@ import pandas as pd
 
 from pofa.errors import PofaError
 from pofa.settings import Settings
+from pofa.units import DAYS_PER_MONTH
 
 __all__ = [
     "LESION_COLUMNS",
@@ -457,7 +458,7 @@ def _with_progression_months(patients: pd.DataFrame) -> pd.DataFrame:
         out["progression_months"] = pd.to_numeric(out["fp_months"], errors="coerce").where(rec)
     elif {"progression_date", "index_date"} <= set(out.columns):
         days = (pd.to_datetime(out["progression_date"]) - pd.to_datetime(out["index_date"])).dt.days
-        out["progression_months"] = days.astype("float64") / 30.4375
+        out["progression_months"] = days.astype("float64") / DAYS_PER_MONTH
     return out
 
 
