@@ -43,7 +43,7 @@ class _Group(TyperGroup):
         command = super().get_command(ctx, cmd_name)
         if command is not None and not isinstance(command, TyperGroup):
             get_params = command.get_params
-            command.get_params = lambda c: _plain_flags(get_params(c))  # type: ignore[method-assign]
+            command.get_params = lambda c: _plain_flags(get_params(c))  # type: ignore[method-assign,assignment]
         return command
 
 
