@@ -232,6 +232,7 @@ def test_chromium_is_required_on_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     chromium = require_chromium()
     out = tmp_path / "out"
