@@ -44,7 +44,7 @@ def main(argv: list[str]) -> int:
     from matplotlib.figure import Figure
 
     from pofa.report import write_report
-    from pofa.report.example import simulated_analysis
+    from pofa.examples import simulated_analysis
     from pofa.report.figures import rc_context
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from batch_data import make_study
 from pofa.cli import app
 
 
+@pytest.mark.slow
 def test_analyze_an_imaging_manifest(tmp_path: Path) -> None:
     files = make_study(tmp_path / "images", 3)
     out = tmp_path / "out"

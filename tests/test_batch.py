@@ -81,6 +81,7 @@ def test_process_patient_finds_local_and_de_novo_failures(study: StudyFiles) -> 
         assert prov[1]["registration"]["body_dice_after"] > 0.95
 
 
+@pytest.mark.slow
 def test_registration_path_gives_the_same_classes(study: StudyFiles, tmp_path: Path) -> None:
     """Without the transform file pofa registers the CTs; the classes and attributions are the same."""
     scans = load_manifest(study.manifest).patients()[0]
@@ -147,6 +148,7 @@ def test_built_study_validates_and_analyses(study: StudyFiles, tmp_path: Path) -
     assert info["excluded"] == []
 
 
+@pytest.mark.slow
 def test_resume_reuses_done_patients_and_recomputes_a_changed_one(study: StudyFiles, tmp_path: Path) -> None:
     manifest = _copy(study, tmp_path / "data")
     work = tmp_path / "work"

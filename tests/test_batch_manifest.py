@@ -155,7 +155,7 @@ def test_missing_patients_table_and_missing_columns(tmp_path: Path) -> None:
 def test_bad_default_threshold_and_empty_manifest(tmp_path: Path) -> None:
     path = _write(tmp_path, "patient_id,role,scan_date,pet\n", PATIENTS.splitlines()[0] + "\n")
     m = read_manifest(path, threshold="hot")
-    assert {(str(f.code), f.file) for f in m.report.errors} == {("bad-threshold", "--threshold"),
+    assert {(str(f.code), f.file) for f in m.report.errors} == {("bad-threshold", "default threshold"),
                                                                 ("empty-file", "manifest.csv")}
 
 

@@ -119,6 +119,7 @@ def test_missing_path(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["findings"][0]["code"] == "not-a-study"
 
 
+@pytest.mark.slow
 def test_console_script_exit_codes(example_study: Path, tmp_path: Path) -> None:
     """The real program (python -m pofa): 0 valid, 1 warnings only, 2 with --strict, 2 errors."""
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}

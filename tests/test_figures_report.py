@@ -15,7 +15,7 @@ from matplotlib.container import ErrorbarContainer
 from matplotlib.figure import Figure
 
 from pofa.classify import PatternCounts
-from pofa.report.example import simulated_analysis
+from pofa.examples import simulated_analysis
 from pofa.report.model import ReportInput, as_report_input
 from pofa.report.plots import (
     KMSeries,

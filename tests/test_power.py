@@ -205,6 +205,7 @@ def test_survival_generator_exponential_rates_and_censoring() -> None:
 # Type I error, closed-form power, monotonicity
 # --------------------------------------------------------------------------------------------------------
 
+@pytest.mark.slow
 def test_type_one_error_lesion_gee() -> None:
     # OR = 1, 100 patients with 1 + Poisson(2) lesions, random-intercept SD 1: measured 0.0507 +- 0.0028 over
     # 6000 replicates, so the robust-sandwich Wald test holds its level here. 2000 replicates: SD 0.0049.
@@ -220,6 +221,7 @@ def test_type_one_error_lesion_gee() -> None:
     assert abs((res.mean_lesions_per_patient or 0.0) - 3.0) < 4 * math.sqrt(2 / 200_000)
 
 
+@pytest.mark.slow
 def test_type_one_error_cox() -> None:
     # HR = 1, 100 patients: measured 0.0528 +- 0.0029 over 6000 replicates. 1000 replicates: SD 0.0069.
     res = power(PlannedStudy(100, SurvivalOutcome(hazard_ratio=1.0)), replicates=1000, seed=11)
@@ -261,6 +263,7 @@ def _wald_power_normal(n: int, prev: float, p0: float, odds_ratio: float, alpha:
     return float((stats.binom.pmf(n1, n, prev) * tails).sum())
 
 
+@pytest.mark.slow
 def test_power_without_clustering_matches_closed_form() -> None:
     # One lesion per patient: GEE = logistic regression, and its HC0 SE equals the Woolf SE exactly for a
     # binary factor, so the simulated test is the logistic Wald test whose exact power is enumerated above.
@@ -280,6 +283,7 @@ def test_power_without_clustering_matches_closed_form() -> None:
     assert abs(sim - normal) <= 3.5 * sd + 0.005
 
 
+@pytest.mark.slow
 def test_power_increases_with_patients_and_effect() -> None:
     # Separated enough that each step is > 6 MC SDs (300 replicates, SD <= 0.029).
     base = LesionOutcome(odds_ratio=2.0)
@@ -415,6 +419,7 @@ def test_crossing_interpolates_the_last_upward_crossing() -> None:
     np.testing.assert_allclose(both, [25.0, 40.0])
 
 
+@pytest.mark.slow
 def test_sample_size_by_simulation() -> None:
     study = PlannedStudy(40, SurvivalOutcome(hazard_ratio=2.5, accrual_months=0.0, followup_months=24.0))
     res = sample_size(study, 0.8, replicates=200, seed=1, n_min=10, n_max=400)
@@ -515,6 +520,7 @@ def test_command_power_writes_json(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*.tmp"))  # atomic write leaves no temporary file
 
 
+@pytest.mark.slow
 def test_command_sample_size_and_options(tmp_path: Path) -> None:
     r = CliRunner().invoke(_app(), ["power", "--hr", "3", "--target-power", "0.8", "--replicates", "100",
                                     "--workers", "0", "--no-progress", "--patients", "20", "--accrual-months",

@@ -18,8 +18,8 @@ import pandas as pd
 import pytest
 
 import pofa
+from pofa.examples import analyse, simulated_analysis
 from pofa.report import ReportError, ReportInput, report_writer, write_report, write_run_manifest
-from pofa.report.example import analyse, simulated_analysis
 from pofa.report.format import displayed_matches, fmt_p, fmt_pct, p_phrase
 from pofa.report.methods import methods_text
 from pofa.report.model import as_report_input, sequence_numbers
@@ -145,6 +145,7 @@ def test_output_folder_holds_report_figures_tables_manifest(out: Path) -> None:
         assert round(int.from_bytes(data[i + 4 : i + 8], "big") * 0.0254) == 300  # 300 dpi
 
 
+@pytest.mark.slow
 def test_no_identifier_name_or_date_in_any_output(out: Path, secrets: Secrets) -> None:
     assert len(secrets.ids) == 50 and len(secrets.dates) > 80 and len(secrets.names) == 100
     needles = set(secrets.ids) | set(secrets.names)

@@ -22,8 +22,8 @@ from typing import Any
 
 import pytest
 
+from pofa.examples import simulated_analysis
 from pofa.report import write_report
-from pofa.report.example import simulated_analysis
 from pofa.report.format import displayed_matches
 from pofa.report.pdf import DevTools, find_chromium
 from results_path import lookup
@@ -102,6 +102,7 @@ def test_chromium_is_required_on_ci(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.browser
+@pytest.mark.slow
 def test_report_in_headless_chromium(tmp_path: Path) -> None:
     chromium = require_chromium()
     out = tmp_path / "out"

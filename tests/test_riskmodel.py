@@ -103,7 +103,7 @@ def test_file_is_plain_json_without_patient_ids(fitted: RiskModel, tmp_path: Pat
 
 def test_save_refuses_to_overwrite(fitted: RiskModel, tmp_path: Path) -> None:
     path = save_model(fitted, tmp_path / "m.json")
-    with pytest.raises(PofaError, match="--force"):
+    with pytest.raises(PofaError, match="exists; choose another out, or add force"):
         save_model(fitted, path)
     save_model(fitted, path, force=True)
     with pytest.raises(PofaError, match="is a folder"):

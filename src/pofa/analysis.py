@@ -224,6 +224,8 @@ class AnalysisStep:
 
     key: str
     run: Callable[[AnalysisResult], Any]
+    #: What the step computes, for progress reports (e.g. ``"survival"``); the key when empty.
+    label: str = ""
 
     def apply(self, result: AnalysisResult) -> AnalysisResult:
         """``result`` with this step's value(s) stored."""
@@ -241,12 +243,14 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
     from pofa.stats import study_stats as ss
 
     return (
-        AnalysisStep("*", lambda r: ss.lesion_level_results(r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.survival_results(r.patients, r.settings)),
-        AnalysisStep("*", lambda r: ss.patient_level_results(r.patients, r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.competing_risks_results(r.patients, r.lesions, r.settings)),
-        AnalysisStep("*", lambda r: ss.cutpoints_results(r.patients, r.settings)),
-        AnalysisStep("*", _radiotherapy_step),
+        AnalysisStep("*", lambda r: ss.lesion_level_results(r.lesions, r.settings), "lesion-level models"),
+        AnalysisStep("*", lambda r: ss.survival_results(r.patients, r.settings), "survival"),
+        AnalysisStep("*", lambda r: ss.patient_level_results(r.patients, r.lesions, r.settings),
+                     "patient-level models"),
+        AnalysisStep("*", lambda r: ss.competing_risks_results(r.patients, r.lesions, r.settings),
+                     "competing risks"),
+        AnalysisStep("*", lambda r: ss.cutpoints_results(r.patients, r.settings), "cut-points"),
+        AnalysisStep("*", _radiotherapy_step, "radiotherapy"),
     )
 
 
@@ -264,6 +268,17 @@ STEPS: tuple[AnalysisStep, ...] = _statistics_steps()
 Writer = Callable[[AnalysisResult, Path], Sequence[str]]
 """Writes files into the (temporary) output folder and returns their names relative to it."""
 
+Progress = Callable[[str], None]
+"""Told the name of each step as it starts (``"classify"``, ``"statistics: survival"``, ``"tables"``, ...).
+
+The library never prints: a caller that wants a progress display (the command-line program draws one on
+stderr) passes a function; it must not raise.
+"""
+
+
+def _no_progress(step: str) -> None:
+    """The default :data:`Progress`: report nothing."""
+
 
 def _merge(base: pd.DataFrame, extra: pd.DataFrame, table: str) -> pd.DataFrame:
     clash = [c for c in extra.columns if c in base.columns]
@@ -274,7 +289,8 @@ def _merge(base: pd.DataFrame, extra: pd.DataFrame, table: str) -> pd.DataFrame:
 
 
 def run_analysis(study: Study, options: AnalysisOptions | None = None,
-                 steps: Sequence[AnalysisStep] | None = None) -> AnalysisResult:
+                 steps: Sequence[AnalysisStep] | None = None,
+                 progress: Progress | None = None) -> AnalysisResult:
     """Classify a study, derive the patient features, and run the analysis steps.
 
     Parameters
@@ -285,6 +301,8 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         Defaults to ``AnalysisOptions()``.
     steps : sequence of AnalysisStep, optional
         Defaults to :data:`STEPS`.
+    progress : Progress, optional
+        Called with ``"validate"``, ``"classify"`` and ``"statistics: <label>"`` as each step starts.
 
     Returns
     -------
@@ -296,6 +314,8 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         When the study has validation errors, or a table has a column named like one pofa computes.
     """
     options = options if options is not None else AnalysisOptions()
+    progress = progress if progress is not None else _no_progress
+    progress("validate")
     report = study.validate()
     if not report.ok:
         first = report.errors[0]
@@ -312,6 +332,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
 
         patients, lesions, failures = keep(patients, "patients"), keep(lesions, "lesions"), keep(failures,
                                                                                              "failures")
+    progress("classify")
     classification = classify_tables(
         patients, lesions, failures, settings.classification,
         sources={"patients": study.source(TableName.PATIENTS), "failures": study.source(TableName.FAILURES)},
@@ -331,6 +352,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         withheld=withheld,
     )
     for step in (STEPS if steps is None else steps):
+        progress(f"statistics: {step.label or step.key}")
         result = step.apply(result)
     return result
 
@@ -481,6 +503,9 @@ def _report_writer(result: AnalysisResult, folder: Path) -> Sequence[str]:
 #: The writers run by :func:`write_outputs`, in order: the tables, then the HTML report (figures/, tables/).
 WRITERS: tuple[Writer, ...] = (write_tables, _report_writer)
 
+#: What :func:`write_outputs` reports to its ``progress`` for each default writer.
+_WRITER_STEPS: Mapping[Writer, str] = {write_tables: "tables", _report_writer: "figures and report"}
+
 
 def json_ready(obj: Any) -> Any:
     """``obj`` as plain JSON: non-finite numbers become None, numpy scalars Python ones, enums their value,
@@ -506,7 +531,7 @@ def json_ready(obj: Any) -> Any:
 
 
 def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = False,
-                  writers: Sequence[Writer] | None = None) -> Path:
+                  writers: Sequence[Writer] | None = None, progress: Progress | None = None) -> Path:
     """Write the output folder atomically: the writers' files, then results.json listing them.
 
     Parameters
@@ -518,6 +543,9 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
         Replace a non-empty ``out_dir``: only a folder pofa wrote (:func:`pofa.atomic.is_pofa_output`).
     writers : sequence of Writer, optional
         Defaults to :data:`WRITERS`.
+    progress : Progress, optional
+        Called with each writer's step (``"tables"``, ``"figures and report"``, else ``"writing <name>"``)
+        as it starts.
 
     Returns
     -------
@@ -527,11 +555,13 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     target = Path(out_dir).absolute()
     study = result.study_path.resolve()
     if target.resolve() == study or target.resolve() in study.parents:
-        raise PofaError(f"the output folder {target} holds the study itself; choose another --out (replacing "
-                        "it would delete the study)")
+        raise PofaError(f"the output folder {target} holds the study itself (replacing it would delete the "
+                        "study)", advice="choose another {out}")
     with output_dir(target, force, recognise=is_pofa_output) as tmp:
         files: list[str] = []
+        report = progress if progress is not None else _no_progress
         for writer in (WRITERS if writers is None else writers):
+            report(_WRITER_STEPS.get(writer) or f"writing {getattr(writer, '__name__', 'files')}")
             files.extend(writer(result, tmp))
         if RESULTS_JSON in files or len(set(files)) != len(files):
             raise PofaError(f"two writers wrote the same file, or a writer wrote {RESULTS_JSON}: {files}")

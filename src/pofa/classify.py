@@ -38,9 +38,15 @@ from pofa.errors import SettingsError, StudyError
 from pofa.schema import COORDINATES, TableName
 from pofa.settings import MARGINAL_COUNTS_AS, ClassificationSettings
 from pofa.study import Study
-
-#: Days per month: 365.25 / 12 (docs/statistics.md).
-DAYS_PER_MONTH = 365.25 / 12
+from pofa.units import DAYS_PER_MONTH
+from pofa.vocabulary import (
+    AssignmentBasis,
+    FailureClass,
+    FailureTiming,
+    LesionOutcome,
+    PatientPattern,
+    PatternComponent,
+)
 
 #: Geometric comparisons allow this slack (mm) so that spheres given in decimals that touch count as touching.
 GEOMETRY_TOLERANCE_MM = 1e-9
@@ -55,58 +61,6 @@ FAILURE_COLUMNS = ("days_after_progression", "timing", "failure_class", "assigne
 PATIENT_COLUMNS = ("recurred", "pattern", "local_component", "maintained_control", "n_local_failure_lesions",
                    "n_de_novo_failures", "n_marginal_failures", "fp_months", "fp_status", "fp_cause",
                    "first_lf_months", "first_lf_status", "first_dn_months", "first_dn_status")
-
-
-class LesionOutcome(enum.Enum):
-    """Outcome of a baseline lesion at the patient's first progression."""
-
-    LOCAL_FAILURE = "local failure"
-    #: The patient progressed (with failure rows in the window) and this lesion did not fail.
-    CONTROLLED = "controlled"
-    NO_PROGRESSION = "no progression"
-    #: The patient progressed but no failure row lies in the window: the lesion's outcome is not known.
-    UNKNOWN = "unknown"
-
-
-class FailureClass(enum.Enum):
-    """Class of one failure row (a lesion seen at a failure scan)."""
-
-    LOCAL = "local"
-    MARGINAL = "marginal"
-    DE_NOVO = "de novo"
-
-
-class PatternComponent(enum.Enum):
-    """What a failure row contributes to the patient pattern (a marginal row maps by setting)."""
-
-    LOCAL = "local"
-    DE_NOVO = "de novo"
-
-
-class FailureTiming(enum.Enum):
-    """Whether a failure row belongs to first progression or is a later event."""
-
-    FIRST_PROGRESSION = "first progression"
-    LATER = "later"
-
-
-class AssignmentBasis(enum.Enum):
-    """How a failure row's class was decided."""
-
-    ID = "baseline_lesion_id"
-    GEOMETRY = "geometry"
-    NEW_LESION = "blank baseline_lesion_id"
-
-
-class PatientPattern(enum.Enum):
-    """Pattern of failure of a patient at first progression."""
-
-    NO_PROGRESSION = "no progression"
-    STRICTLY_LOCAL = "strictly local"
-    STRICTLY_DE_NOVO = "strictly de novo"
-    MIXED = "mixed"
-    #: Progression recorded but no failure row in the window: counted apart, never called de novo.
-    UNKNOWN = "unknown"
 
 
 class LocalFailureStatus(enum.IntEnum):

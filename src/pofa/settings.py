@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import difflib
 import math
-import tomllib
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from pofa.covariates import Covariate, parse_declarations
 from pofa.findings import Finding, Severity
+from pofa.io.toml import TomlFileError, TomlProblem, read_toml_text
+from pofa.vocabulary import PatternComponent
 
 SETTINGS_FILE = "study.toml"
 
@@ -56,7 +57,7 @@ class ClassificationSettings:
     use_geometry: bool = False
     local_margin_mm: float = 0.0
     marginal_margin_mm: float = 10.0
-    marginal_counts_as: str = "de novo"
+    marginal_counts_as: str = PatternComponent.DE_NOVO.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -177,7 +178,8 @@ CI_METHODS = ("log-log", "log", "plain")
 #: Sections read by other modules (``[redcap]``: pofa.redcap.config), skipped here.
 EXTERNAL_SECTIONS = ("redcap",)
 DECIMAL_SEPARATORS = (".", ",")
-MARGINAL_COUNTS_AS = ("de novo", "local")
+#: What a marginal failure may count as (``classification.marginal_counts_as``).
+MARGINAL_COUNTS_AS = (PatternComponent.DE_NOVO.value, PatternComponent.LOCAL.value)
 
 
 def _check_type(value: Any, default: Any) -> Any:
@@ -321,21 +323,12 @@ def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
             return Settings(), []
         return Settings(), [_finding("study.toml is not a regular file (a folder, pipe or device)",
                                      "make study.toml an ordinary text file, or remove it")]
-    from pofa.atomic import read_regular_bytes
-    from pofa.errors import PofaError
-
     try:
-        text = read_regular_bytes(path, "study.toml", MAX_SETTINGS_BYTES).decode("utf-8")
-        data = tomllib.loads(text)
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        return Settings(), [_finding(f"not valid TOML: {exc}", "fix the syntax of study.toml (see docs)")]
-    except RecursionError:
-        return Settings(), [_finding("not valid settings: study.toml is nested too deeply",
-                                     "fix the syntax of study.toml (see docs)")]
-    except PofaError as exc:
-        return Settings(), [_finding(f"cannot read study.toml: {exc}", "check the file and its permissions")]
+        data, text = read_toml_text(path)
+    except TomlFileError as exc:
+        if exc.reason is TomlProblem.INVALID:
+            return Settings(), [_finding(f"not valid TOML: {exc.detail}",
+                                         "fix the syntax of study.toml (see docs)")]
+        return Settings(), [_finding(f"cannot read study.toml: {exc.detail}",
+                                     "check the file and its permissions")]
     return parse_settings(data, text)
-
-
-#: Largest study.toml read (a settings file is a few kilobytes).
-MAX_SETTINGS_BYTES = 1 << 20

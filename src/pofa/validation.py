@@ -38,6 +38,7 @@ from pofa.schema import (
     TableName,
     likely_header,
 )
+from pofa.units import DAYS_PER_YEAR
 
 #: ISO 8601 date, optionally with a time (as Excel and pandas write date-times) and a zone; only the date
 #: part is used. ASCII digits only ("\d" would also match other scripts' digits).
@@ -612,7 +613,7 @@ def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
                 rule(col, "index_date", df[col] < index, C.BEFORE_INDEX, _before_index(df, col),
                      "check both dates (the index date is the CAR T infusion)")
         if "last_followup_date" in has:
-            years = (df["last_followup_date"] - index).dt.days / 365.25
+            years = (df["last_followup_date"] - index).dt.days / DAYS_PER_YEAR
             rule("last_followup_date", "index_date", years > MAX_FOLLOWUP_YEARS, C.IMPLAUSIBLE,
                  lambda r: f"follow-up of {years[r]:.1f} years is implausibly long "
                            f"(> {MAX_FOLLOWUP_YEARS:g})",

@@ -208,7 +208,7 @@ def test_weight_override(tmp_path):
     spec = PetSpec(weight_kg=None)
     res = run(tmp_path, spec, weight_kg=80.0)
     check_voxels(res, spec, bw_factor(80.0, 3.7e8, DT_DEFAULT))
-    assert any("--weight-kg" in r for r in res.factors.rules)
+    assert any("weight_kg (given)" in r for r in res.factors.rules)
 
 
 # ------------------------------------------------------------------------------------------ errors

@@ -8,6 +8,7 @@ import SimpleITK as sitk
 from pet_synthetic import PetSpec, write_ct_series, write_pet_series
 from pydicom.uid import generate_uid
 
+from pofa.cli.output import error_message
 from pofa.errors import ImagingError
 from pofa.imaging.dicom import list_series, read_series
 from pofa.imaging.volume import Volume, resample_to
@@ -124,7 +125,8 @@ def test_two_series_in_one_folder_lists_them_and_one_can_be_chosen(tmp_path):
     with pytest.raises(ImagingError) as info:
         read_series(tmp_path / "mixed")
     msg = str(info.value)
-    assert a.series_uid in msg and b.series_uid in msg and "PET NAC" in msg and "--pet-series" in msg
+    assert a.series_uid in msg and b.series_uid in msg and "PET NAC" in msg and "series_uid" in msg
+    assert "--pet-series" in error_message(info.value)  # the command line names its flag
     s = read_series(tmp_path / "mixed", series_uid=b.series_uid)
     np.testing.assert_allclose(s.volume.voxels, STORED * 2 * b.slope)
     assert len(list_series(tmp_path / "mixed")) == 2

@@ -251,6 +251,7 @@ def test_command_with_transform(
     assert "scan_date" in res3.output  # reminded to fill it in
 
 
+@pytest.mark.slow
 def test_command_registers_when_given_images(
     app: typer.Typer, pair: PhantomPair, truth: sitk.Transform, tmp_path: Path
 ) -> None:

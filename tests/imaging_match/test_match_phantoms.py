@@ -99,6 +99,7 @@ def check_against_expected(result: MatchResult) -> None:
 # ---------------------------------------------------------------------------------------------- known
 # transform
 @pytest.mark.parametrize("which", ["rigid", "smooth"])
+@pytest.mark.slow
 def test_matching_with_true_transform(which: str, rigid_pair: PhantomPair, smooth_pair: PhantomPair) -> None:
     pair = rigid_pair if which == "rigid" else smooth_pair
     truth = pair.g.truth_transform(pair.baseline_labels)
@@ -128,6 +129,7 @@ def test_truth_transform_inverts_the_map(rigid_pair: PhantomPair) -> None:
 
 # ---------------------------------------------------------------------------------------------- registration
 @pytest.mark.parametrize("modality", ["CT", "PET"])
+@pytest.mark.slow
 def test_rigid_registration_error(modality: str, rigid_pair: PhantomPair) -> None:
     pair = rigid_pair
     b = pair.baseline_ct if modality == "CT" else pair.baseline_pet
@@ -168,6 +170,7 @@ def test_fine_followup_is_registered_on_the_working_grid(rigid_pair: PhantomPair
     assert _working_image(pair.followup_ct.to_sitk(), 4.0).GetSize() == pair.followup_ct.to_sitk().GetSize()
 
 
+@pytest.mark.slow
 def test_registration_is_reproducible(rigid_pair: PhantomPair) -> None:
     # one thread (the default): bit-identical (fixed sampling seed)
     fast = {"affine": False, "iterations": 40, "shrink_factors": (4, 2), "smoothing_sigmas_mm": (2.0, 1.0)}

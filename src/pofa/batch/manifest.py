@@ -449,7 +449,7 @@ def read_manifest(path: str | Path, patients: str | Path | None = None,
         try:
             default = canonical_threshold(threshold)
         except ImagingError as exc:
-            findings.append(_finding(ManifestCode.BAD_THRESHOLD, "--threshold", None, None, str(exc),
+            findings.append(_finding(ManifestCode.BAD_THRESHOLD, "default threshold", None, None, str(exc),
                                      "use suv4, suv2.5, 41pct, percist or a positive number"))
     clinical, headers = _read_patients(ppath, findings)
     scans: list[ScanSpec] = []
@@ -484,7 +484,7 @@ def _read_patients(ppath: Path, findings: list[Finding]) -> tuple[pd.DataFrame |
             ManifestCode.MISSING_TABLE, ppath.name, None, None,
             f"the patients table {ppath} is missing",
             "put patients.csv (study format: patient_id, index_date, last_followup_date, progression_date, "
-            "death_date) beside the manifest, or give its path with --patients"))
+            "death_date) beside the manifest, or give its path"))
         return None, ()
     raw_findings: list[Finding] = []
     raw = read_csv_table(ppath, TableName.PATIENTS, raw_findings)
@@ -594,7 +594,8 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
             if threshold is None and not thr_text:
                 findings.append(_finding(ManifestCode.NO_SEGMENTATION, source, row, "mask",
                                          "the row has no mask and no threshold",
-                                         "give a mask, a threshold for the row, or --threshold for all rows"))
+                                         "give a mask, a threshold for the row, or a default threshold for "
+                                         "all rows"))
                 ok = False
         if threshold == "percist" and not cell(r, "organs"):
             findings.append(_finding(ManifestCode.PERCIST_WITHOUT_ORGANS, source, row, "organs",

@@ -149,11 +149,11 @@ def _lock(out: Path) -> Iterator[None]:
 def _prepare(out: Path, force: bool) -> Path:
     """Check and create the batch folder; with ``force`` remove earlier results. Returns the work folder."""
     if out.exists() and not out.is_dir():
-        raise PofaError(f"{out} exists and is not a folder; choose another --out")
+        raise PofaError(f"{out} exists and is not a folder", advice="choose another {out}")
     ours = (out / BATCH_JSON).is_file() or (out / WORK).is_dir()
     if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not ours and not force:
-        raise PofaError(f"the folder {out} is not empty and holds no earlier pofa batch; choose another "
-                        "--out, or add --force")
+        raise PofaError(f"the folder {out} is not empty and holds no earlier pofa batch",
+                        advice="choose another {out}, or add {force}")
     out.mkdir(parents=True, exist_ok=True)
     return out / WORK
 
@@ -304,7 +304,7 @@ def _client(client: Any, scheduler: str | None, workers: int | None, memory_limi
         return
     n = workers if workers is not None else max(1, min(os.cpu_count() or 1, n_tasks))
     if n < 1:
-        raise PofaError(f"--workers must be at least 1; got {n}")
+        raise PofaError(f"the number of workers must be at least 1; got {n}", advice="check {workers}")
     cluster = LocalCluster(n_workers=n, threads_per_worker=1, processes=True, memory_limit=memory_limit,
                            dashboard_address=":0", silence_logs=logging.ERROR)
     try:
@@ -319,8 +319,9 @@ def _check_workers(cl: Any, paths: list[str]) -> None:
     blind = {w: p for w, p in missing.items() if p}
     if blind:
         w, p = next(iter(blind.items()))
-        raise PofaError(f"worker {w} cannot see {', '.join(p)}; the manifest's files and --out must be on a "
-                        "file system every worker sees under the same path")
+        raise PofaError(f"worker {w} cannot see {', '.join(p)}",
+                        advice="put the manifest's files and {out} on a file system every worker sees under "
+                               "the same path")
 
 
 def _run(cl: Any, jobs: dict[str, PatientJob], retries: int, progress: bool,
@@ -364,7 +365,7 @@ def _worker_reason(exc: BaseException) -> str:
     name = type(exc).__name__
     if name == "KilledWorker":
         return ("the workers running this patient died repeatedly (out of memory, or a crash in a native "
-                "library); try a larger --memory-limit, or check the scans")
+                "library); try a larger memory limit per worker, or check the scans")
     return f"the task failed on the cluster: {name}: {exc}"
 
 

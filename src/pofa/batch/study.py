@@ -279,8 +279,9 @@ def build_study_from_manifest(
         errors = [o for o in outcomes if o.status is Status.ERROR]
         if errors and not skip_errors:
             raise BuildError(f"the scans of {len(errors)} of {len(outcomes)} patient(s) could not be "
-                             f"processed, so no study was written:\n{_failure_list(errors)}\nFix or remove "
-                             "these scans, or use --skip-errors to build the study without these patients")
+                             f"processed, so no study was written:\n{_failure_list(errors)}",
+                             advice="fix or remove these scans, or use {skip_errors} to build the study "
+                                    "without these patients")
         ok = [o for o in outcomes if o.status is Status.OK]
         results = [load_result(PatientJob(p, st, str(work_dir)).folder, o.key)
                    for p, o in zip(m.patients(), outcomes, strict=True) if o.status is Status.OK]

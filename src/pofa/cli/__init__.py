@@ -8,9 +8,10 @@ code is non-zero. Each command module keeps its heavy imports inside the command
 from __future__ import annotations
 
 import sys
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from typer.core import TyperGroup
 
 from pofa import __version__
 from pofa.cli.batch import batch_command, build_study_command
@@ -19,14 +20,38 @@ from pofa.cli.extract import extract_command
 from pofa.cli.importing import import_app
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
-from pofa.cli.output import console, err_console
+from pofa.cli.output import console, err_console, error_message
 from pofa.cli.power import power_command
 from pofa.cli.simulate import simulate_command
 from pofa.cli.study import analyze, demo, validate
 from pofa.cli.template import template_command
 from pofa.errors import PofaError
 
+
+def _plain_flags(params: list[Any]) -> list[Any]:
+    """Flags take no value: show no type for them (typer would print ``<bool>`` beside ``--force``)."""
+    for param in params:
+        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
+            param.metavar = ""
+    return params
+
+
+class _Group(TyperGroup):
+    """The command groups of pofa: their own flags and every command's flags are shown without a type."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _plain_flags(super().get_params(ctx))
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = super().get_command(ctx, cmd_name)
+        if command is not None and not isinstance(command, TyperGroup):
+            get_params = command.get_params
+            command.get_params = lambda c: _plain_flags(get_params(c))  # type: ignore[method-assign,assignment]
+        return command
+
+
 app = typer.Typer(
+    cls=_Group,
     name="pofa",
     help="Patterns-of-failure analysis after CAR T-cell therapy: lesion outcomes, failure patterns, "
     "predictors and a publication-ready report.",
@@ -53,7 +78,7 @@ def _main(
 app.command("validate")(validate)
 app.command("analyze")(analyze)
 app.command("demo")(demo)
-model_app = typer.Typer(help="Lesion-level local-failure risk models: fit one on a study.",
+model_app = typer.Typer(cls=_Group, help="Lesion-level local-failure risk models: fit one on a study.",
                         no_args_is_help=True)
 model_app.command("fit")(model_fit_command)
 app.add_typer(model_app, name="model")
@@ -74,7 +99,9 @@ def main() -> None:
     try:
         app()
     except PofaError as exc:
-        err_console.print(f"[bold red]error:[/] {exc}")
+        from rich.text import Text
+
+        err_console.print(Text.assemble(("error: ", "bold red"), error_message(exc)))
         sys.exit(2)
 
 

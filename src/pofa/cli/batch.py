@@ -112,9 +112,12 @@ def batch_command(
     Each patient is one task; a broken scan is recorded in errors.csv with its reason and the rest completes.
     Results are merged into OUT/study, a study folder for pofa analyze.
     """
+    from pofa.cli.extras import require
+
+    require("imaging", "cluster", command="pofa batch")
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import run_batch
-    from pofa.cli.output import console, err_console
+    from pofa.cli.output import console, err_console, error_message
     from pofa.errors import PofaError
 
     if scheduler is not None and workers is not None:
@@ -132,7 +135,7 @@ def batch_command(
         _print_manifest_errors(exc)
         raise typer.Exit(2) from None
     except PofaError as exc:
-        _print_error(str(exc))
+        _print_error(error_message(exc))
         raise typer.Exit(2) from None
     console.print(result.summary(), soft_wrap=True, markup=False)
     if result.errors:
@@ -177,12 +180,15 @@ def build_study_command(
 ) -> None:
     """Build a study folder from an imaging manifest in this process (no cluster): lesions and failures from
     the images, patients from patients.csv. Same numbers as pofa batch."""
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa build-study")
     from pofa.batch.cache import Status
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.runner import progress_bar
     from pofa.batch.study import IMAGING_JSON, build_study_from_manifest
-    from pofa.cli.output import console, err_console, print_report
+    from pofa.cli.output import console, err_console, error_message, print_report
     from pofa.errors import PofaError
     from pofa.study import load_study
 
@@ -204,7 +210,7 @@ def build_study_command(
         _print_manifest_errors(exc)
         raise typer.Exit(2) from None
     except PofaError as exc:
-        _print_error(str(exc))
+        _print_error(error_message(exc))
         raise typer.Exit(2) from None
     console.print(f"Study written to {folder}", markup=False, soft_wrap=True)
     excluded = json.loads((folder / IMAGING_JSON).read_text(encoding="utf-8")).get("excluded", [])

@@ -14,6 +14,7 @@ from typing import Annotated
 
 import typer
 
+from pofa.cli.output import error_message
 from pofa.errors import PofaError
 
 __all__ = ["extract_command"]
@@ -103,6 +104,9 @@ def extract_command(
     ] = 5.0,
 ) -> None:
     """Compute SUV, segment lesions, write one row per lesion (SUVmax, SUVpeak, MTV, TLG, diameters)."""
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa extract")
     from pofa.imaging.extract import extract
 
     try:
@@ -134,7 +138,7 @@ def extract_command(
         manifest = out.with_name(out.name.removesuffix(".csv") + ".manifest.json")
         result.write_manifest(manifest, written)
     except PofaError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_message(exc)) from None
     p = result.patient
     for w in result.warnings:
         typer.echo(f"warning: {w}", err=True)

@@ -135,6 +135,9 @@ def match_command(
     from rich.console import Console
     from rich.table import Table
 
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa match")
     from pofa.imaging.matching import match_patient, match_to_failures_rows, write_failures_csv
     from pofa.imaging.registration import RegistrationSettings, register, transform_from_file
     from pofa.imaging.volume import Volume

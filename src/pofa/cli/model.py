@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from pofa import __version__
+from pofa.cli.output import error_message
 from pofa.errors import PofaError, SettingsError
 
 if TYPE_CHECKING:
@@ -94,7 +95,7 @@ def model_fit_command(
             "-f",
             help="A model term, repeatable: 'diameter_cm>=5' (threshold), 'extranodal' (column "
             "as it is), 'suvmax/sd' or 'suvmax/unit' (continuous). Default: the study's "
-            "[risk_factors] lesion terms (diameter_cm>=5, suvmax>=10, extranodal).",
+            "\\[risk_factors] lesion terms (diameter_cm>=5, suvmax>=10, extranodal).",
         ),
     ] = None,
     method: Annotated[
@@ -126,7 +127,7 @@ def model_fit_command(
     try:
         code = _model_fit(study, out, features, method, folds, seed, force, keep_irradiated)
     except PofaError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_message(exc)) from None
     raise typer.Exit(code)
 
 
@@ -291,7 +292,7 @@ def predict_command(
     try:
         code = _predict(model, lesions, out, baseline_risk, baseline_risk_range, force)
     except PofaError as exc:
-        raise _fail(str(exc)) from None
+        raise _fail(error_message(exc)) from None
     raise typer.Exit(code)
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from pofa.cli.output import error_message
 from pofa.errors import PofaError, SettingsError
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def power_command(
     alpha: Annotated[float, typer.Option("--alpha", help="Two-sided significance level.")] = 0.05,
     baseline_risk: Annotated[float | None, typer.Option(
         "--baseline-risk", help="Risk of the outcome in lesions without the factor, averaged over patients "
-                                "[default 0.245].", rich_help_panel=_LESION)] = None,
+                                "\\[default 0.245].", rich_help_panel=_LESION)] = None,
     prevalence: Annotated[float | None, typer.Option(
         "--prevalence", help="Share of lesions (--or; default 0.23) or patients (--hr; default 46/69) with "
                              "the factor.")] = None,
@@ -121,7 +122,8 @@ def power_command(
         rich_help_panel=_RUN)] = 50,
     workers: Annotated[int | None, typer.Option(
         "--workers", min=0, help="Worker processes of a local Dask cluster; 0 = in this process "
-                                 "[default: all cores for long runs, else 0].", rich_help_panel=_RUN)] = None,
+                                 "\\[default: all cores for long runs, else 0].",
+        rich_help_panel=_RUN)] = None,
     scheduler: Annotated[str | None, typer.Option(
         "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786) instead of a local "
                             "cluster.", rich_help_panel=_RUN)] = None,
@@ -146,6 +148,10 @@ def power_command(
                        followup_months, dropout_per_year, set_, config)
         n_workers = workers if workers is not None else _auto_workers(
             study, replicates, target_power is not None, scheduler)
+        if scheduler is not None or n_workers > 0:
+            from pofa.cli.extras import require
+
+            require("cluster", command="pofa power --workers/--scheduler")
         from pofa.power.dask_runner import ChunkRunner
         from pofa.power.power import power, sample_size
 
@@ -167,7 +173,7 @@ def power_command(
     except PofaError as exc:
         from rich.text import Text
 
-        err.print(Text.assemble(("error: ", "bold red"), str(exc)))
+        err.print(Text.assemble(("error: ", "bold red"), error_message(exc)))
         raise typer.Exit(2) from None
 
 
@@ -247,10 +253,11 @@ def _auto_workers(study: PlannedStudy, replicates: int, search: bool, scheduler:
     Cost per replicate measured on this project's 2-core machine: a GEE fit about 0.25 ms + 1.2 us per lesion
     (twice that with --small-sample), a Cox fit about 1.4 ms.
     """
+    from pofa.cli.extras import available
     from pofa.power.dask_runner import default_workers
     from pofa.power.design import LesionOutcome, SurvivalOutcome
 
-    if scheduler is not None:
+    if scheduler is not None or not available("cluster"):
         return 0
     cores = default_workers()
     if cores < 2:

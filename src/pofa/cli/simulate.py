@@ -23,8 +23,8 @@ def simulate_command(
         "--set", help="Change one parameter, e.g. --set failure.log_or_bulky=1.2 (repeatable; see "
                       "docs/simulation.md for every key).")] = None,
     config: Annotated[Path | None, typer.Option(
-        "--config", help="TOML file of parameters ([cohort], [lesions], [failure], [survival], [followup], "
-                         "[covariates]); applied before --set.")] = None,
+        "--config", help="TOML file of parameters (\\[cohort], \\[lesions], \\[failure], \\[survival], "
+                         "\\[followup], \\[covariates]); applied before --set.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
 ) -> None:
     """Simulate a study (patients, lesions, failures) calibrated to Figura et al. 2021 and write it.

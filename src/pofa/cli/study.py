@@ -13,7 +13,15 @@ import typer
 from rich.table import Table
 from rich.text import Text
 
-from pofa.cli.output import FindingsFormat, console, err_console, fail, print_report
+from pofa.cli.output import (
+    FindingsFormat,
+    StepProgress,
+    console,
+    err_console,
+    error_message,
+    fail,
+    print_report,
+)
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -96,9 +104,15 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             raise PofaError(f"the output folder {out} holds the study itself; choose another --out")
         check_output_dir(out.absolute(), force, recognise=is_pofa_output)
         if study.is_file() and study.suffix.lower() == ".csv":
+            from pofa.cli.extras import require
+
+            require("imaging", command="pofa analyze MANIFEST.csv")
             return _analyze_manifest(study, out, force, show_dates, show_ids)
-        loaded = load_study(study)
-        report = loaded.validate()
+        with StepProgress("Reading the study") as progress:
+            progress("load")
+            loaded = load_study(study)
+            progress("validate")
+            report = loaded.validate()
         if report.errors:
             print_report(report, 50)
             err_console.print("The study has errors, so nothing was written. Fix them (pofa validate lists "
@@ -107,11 +121,12 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         if report.warnings:
             console.print(Text.assemble((f"{len(report.warnings)} warning(s)", "yellow"),
                                         f": run 'pofa validate {study}' to see them."))
-        with console.status("Analysing: classification, statistics, report ..."):
-            result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None))
-            folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers))
+        with StepProgress("Analysing") as progress:
+            result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None),
+                                  progress=progress)
+            folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers), progress=progress)
     except PofaError as exc:
-        raise fail(str(exc)) from None
+        raise fail(error_message(exc)) from None
     print_patterns(result)
     notes = result.classification.notes
     if notes:
@@ -143,7 +158,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
                 build_study_from_manifest(manifest, built)
         except ManifestError as exc:
             print_report(exc.report, 50)
-            raise fail(str(exc)) from None
+            raise fail(error_message(exc)) from None
         def copy_study(result: object, folder: Path) -> list[str]:
             shutil.copytree(built, folder / "study")
             return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())

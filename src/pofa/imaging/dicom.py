@@ -189,8 +189,8 @@ def read_series(
         if len(wanted) > 1:
             listing = "\n".join(sorted(_info(u, m).line() for u, m in wanted.items()))
             raise ImagingError(
-                f"{folder} holds {len(wanted)} {' or '.join(modalities)} series; choose one by its "
-                f"SeriesInstanceUID (option --pet-series / --ct-series, or series_uid=...):\n{listing}"
+                f"{folder} holds {len(wanted)} {' or '.join(modalities)} series:\n{listing}",
+                advice="choose one by its SeriesInstanceUID ({series_uid})",
             )
         series_uid, chosen = next(iter(wanted.items()))
         info = _info(series_uid, chosen)

@@ -13,7 +13,7 @@ import json
 import math
 import os
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -34,7 +34,7 @@ from pofa.imaging.segment import Seeds, Segmentation, ThresholdMethod, segment_m
 from pofa.imaging.suv import SuvFactors, SuvNormalisation, SuvResult, suv_from_dicom, suv_from_nifti
 from pofa.imaging.volume import Volume, atomic_path, resample_to
 
-__all__ = ["ExtractionResult", "LESION_COLUMNS", "extract", "read_image"]
+__all__ = ["ExtractOptions", "ExtractionResult", "LESION_COLUMNS", "extract", "read_image"]
 
 #: Columns of the lesion table, in order: the study folder's lesion format first, then feature columns.
 LESION_COLUMNS: tuple[str, ...] = (
@@ -318,30 +318,219 @@ def read_image(
     return read_series(p, modality, series_uid).volume
 
 
+Source = str | os.PathLike[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ExtractOptions:
+    """The settings of :func:`extract` beyond its inputs (typed, checked when made).
+
+    Attributes
+    ----------
+    organ_names : path or mapping, optional
+        Names of the organ map's labels (default TotalSegmentator v2).
+    liver_mask : path or Volume, optional
+        Liver mask for ``percist`` when no organ map is given.
+    patient_id : str, optional
+        Written in the output; default: the PET file/folder name. Never read from DICOM.
+    seeds : Seeds or path to CSV, optional
+        Reader-confirmed lesion points (``x_mm, y_mm, z_mm`` LPS, optional ``lesion_id``).
+    min_volume_ml : float
+        Drop lesions smaller than this.
+    suv : SuvNormalisation or str
+        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    weight_kg, height_m, sex : optional
+        Override the DICOM header's body measures.
+    pet_series, ct_series : str, optional
+        SeriesInstanceUID to choose when a folder holds several series.
+    roi_names : sequence of str, optional
+        ROIs of an RTSTRUCT or DICOM SEG mask.
+    detect_suv, margin_mm, seed_tolerance_mm : float
+        Threshold segmentation: detection level, search margin, seed distance.
+
+    Raises
+    ------
+    SettingsError
+        For a negative or non-finite minimum volume or an unknown SUV normalisation.
+    """
+
+    organ_names: Source | Mapping[int, str] | None = None
+    liver_mask: Source | Volume | None = None
+    patient_id: str | None = None
+    seeds: Seeds | Source | None = None
+    min_volume_ml: float = 0.0
+    suv: SuvNormalisation | str = SuvNormalisation.BW
+    weight_kg: float | None = None
+    height_m: float | None = None
+    sex: str | None = None
+    pet_series: str | None = None
+    ct_series: str | None = None
+    roi_names: Sequence[str] | None = None
+    detect_suv: float = 2.5
+    margin_mm: float = 10.0
+    seed_tolerance_mm: float = 5.0
+
+    def __post_init__(self) -> None:
+        if not math.isfinite(self.min_volume_ml) or self.min_volume_ml < 0:
+            raise SettingsError(f"The minimum volume must be >= 0 ml; got {self.min_volume_ml}.")
+        if str(self.suv) not in {m.value for m in SuvNormalisation}:
+            raise SettingsError(f"Unknown SUV normalisation {self.suv!r}: use bw, lbm-james or "
+                                "lbm-janmahasatian.")
+
+    @property
+    def normalisation(self) -> SuvNormalisation:
+        """The SUV normalisation as the enum."""
+        return SuvNormalisation(str(self.suv))
+
+
+@dataclass
+class _Run:
+    """What the steps of one extraction share: the records they add to (hashes, warnings, PET series)."""
+
+    options: ExtractOptions
+    hashes: dict[str, str] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)
+    series: DicomSeries | None = None
+
+
+def _default_patient_id(p: Path) -> str:
+    return p.name[:-7] if p.name.endswith(".nii.gz") else (p.stem if p.is_file() else p.name)
+
+
+def _suv_step(pet: Source | Volume | SuvResult | DicomSeries, run: _Run) -> tuple[SuvResult, str | None]:
+    """Step 1: PET -> SUV (and the default patient id, the PET's file or folder name)."""
+    o, norm = run.options, run.options.normalisation
+    if isinstance(pet, SuvResult):
+        return pet, None
+    if isinstance(pet, DicomSeries):
+        run.series = pet
+        return suv_from_dicom(pet, norm, weight_kg=o.weight_kg, height_m=o.height_m, sex=o.sex), None
+    if isinstance(pet, Volume):
+        factors = SuvFactors(norm, "SUV (Volume given)", "", 1.0, (1.0,) * pet.shape[0],
+                             ("Volume given as SUV: used as is",), method="SUV image given by the caller")
+        voxels = pet if np.issubdtype(pet.voxels.dtype, np.floating) else pet.with_voxels(
+            pet.voxels.astype(np.float32))
+        return SuvResult(voxels, factors), None
+    p = Path(pet)
+    if not p.exists():
+        raise ImagingError(f"PET not found: {p}.")
+    run.hashes["pet"] = _hash_path(p)
+    if _is_nifti(p):
+        return suv_from_nifti(p, None, norm, o.weight_kg, o.height_m, o.sex), _default_patient_id(p)
+    run.series = read_series(p, "PT", o.pet_series)
+    suv_res = suv_from_dicom(run.series, norm, weight_kg=o.weight_kg, height_m=o.height_m, sex=o.sex)
+    return suv_res, _default_patient_id(p)
+
+
+def _ct_step(ct: Source | Volume | None, run: _Run) -> Volume | None:
+    """Step 2: the CT, with a warning when its frame of reference differs from the PET's."""
+    if ct is None:
+        return None
+    if isinstance(ct, Volume):
+        return ct
+    if not Path(ct).exists():
+        raise ImagingError(f"CT not found: {ct}.")
+    run.hashes["ct"] = _hash_path(Path(ct))
+    if _is_nifti(Path(ct)):
+        return read_image(ct, "CT")
+    ct_series_read = read_series(Path(ct), "CT", run.options.ct_series)
+    if run.series is not None:
+        f_pet = str(run.series.headers[0].get("FrameOfReferenceUID", ""))
+        f_ct = str(ct_series_read.headers[0].get("FrameOfReferenceUID", ""))
+        if f_pet and f_ct and f_pet != f_ct:
+            run.warnings.append("PET and CT have different FrameOfReferenceUIDs: pofa assumes they are "
+                                "aligned in patient coordinates (no registration).")
+    return ct_series_read.volume
+
+
+def _organs_step(organs: Source | Volume | OrganMap | None, suv_vol: Volume, run: _Run) -> OrganMap | None:
+    """Step 3: the organ map on the PET grid."""
+    if organs is None:
+        return None
+    if isinstance(organs, (str, os.PathLike)):
+        run.hashes["organs"] = _hash_path(Path(organs))
+    organ_map = organs if isinstance(organs, OrganMap) else load_organ_map(organs, run.options.organ_names)
+    return organ_map.on_grid(suv_vol)
+
+
+def _seeds_step(run: _Run) -> Seeds | None:
+    """Step 4: the reader's seed points."""
+    seeds = run.options.seeds
+    if seeds is None or isinstance(seeds, Seeds):
+        return seeds
+    run.hashes["seeds"] = _hash_path(Path(seeds))
+    return Seeds.from_csv(str(seeds))
+
+
+def _segment_step(suv_vol: Volume, mask: Source | Volume | None,
+                  threshold: ThresholdMethod | str | float | None, organ_map: OrganMap | None,
+                  seed_obj: Seeds | None, run: _Run) -> Segmentation:
+    """Step 5: the lesion label map, from the mask or by the threshold method."""
+    o = run.options
+    if mask is not None:
+        if isinstance(mask, Volume):
+            mvol, mdesc = mask, "mask given as a Volume"
+        else:
+            from pofa.imaging.seg_io import read_mask
+
+            run.hashes["mask"] = _hash_path(Path(mask))
+            mvol, mdesc = read_mask(mask, suv_vol, o.roi_names)
+        seg = segment_mask(suv_vol, mvol, min_volume_ml=o.min_volume_ml, seeds=seed_obj,
+                           seed_tolerance_mm=o.seed_tolerance_mm, description=mdesc)
+    else:
+        liver = None
+        if o.liver_mask is not None:
+            lv = o.liver_mask if isinstance(o.liver_mask, Volume) else Volume.from_nifti(o.liver_mask)
+            liver = resample_to(lv, suv_vol, "nearest").voxels > 0
+        elif organ_map is not None and any(n.lower() == "liver" for n in organ_map.names.values()):
+            liver = organ_map.mask_of("liver")
+        assert threshold is not None
+        seg = segment_threshold(suv_vol, threshold, liver_mask=liver, min_volume_ml=o.min_volume_ml,
+                                seeds=seed_obj, seed_tolerance_mm=o.seed_tolerance_mm,
+                                detect_suv=o.detect_suv, margin_mm=o.margin_mm)
+    if seg.unmatched_seeds:
+        run.warnings.append(
+            f"{len(seg.unmatched_seeds)} seed(s) matched no lesion: {', '.join(seg.unmatched_seeds)}"
+        )
+    return seg
+
+
+def _options_record(mask: object, threshold: object, ct: object, organ_map: OrganMap | None,
+                    seed_obj: Seeds | None, o: ExtractOptions) -> dict[str, Any]:
+    """The options as the result records them (no identifying values)."""
+    return {
+        "mask": None if mask is None else ("Volume" if isinstance(mask, Volume) else "file"),
+        "threshold": None if threshold is None else str(threshold),
+        "suv": o.normalisation.value,
+        "min_volume_ml": o.min_volume_ml,
+        "seeds": None if seed_obj is None else len(seed_obj.points_lps),
+        "seed_tolerance_mm": o.seed_tolerance_mm,
+        "detect_suv": o.detect_suv,
+        "margin_mm": o.margin_mm,
+        "ct": ct is not None,
+        "organs": organ_map is not None,
+        "organ_names": _organ_names_option(o.organ_names),
+        "roi_names": None if o.roi_names is None else list(o.roi_names),
+        "weight_kg_override": o.weight_kg,
+        "height_m_override": o.height_m,
+        "sex_override": o.sex,
+    }
+
+
 def extract(
-    pet: str | os.PathLike[str] | Volume | SuvResult | DicomSeries,
-    ct: str | os.PathLike[str] | Volume | None = None,
-    mask: str | os.PathLike[str] | Volume | None = None,
+    pet: Source | Volume | SuvResult | DicomSeries,
+    ct: Source | Volume | None = None,
+    mask: Source | Volume | None = None,
     threshold: ThresholdMethod | str | float | None = None,
-    organs: str | os.PathLike[str] | Volume | OrganMap | None = None,
+    organs: Source | Volume | OrganMap | None = None,
     *,
-    organ_names: str | os.PathLike[str] | Mapping[int, str] | None = None,
-    liver_mask: str | os.PathLike[str] | Volume | None = None,
-    patient_id: str | None = None,
-    seeds: Seeds | str | os.PathLike[str] | None = None,
-    min_volume_ml: float = 0.0,
-    suv: SuvNormalisation | str = SuvNormalisation.BW,
-    weight_kg: float | None = None,
-    height_m: float | None = None,
-    sex: str | None = None,
-    pet_series: str | None = None,
-    ct_series: str | None = None,
-    roi_names: Sequence[str] | None = None,
-    detect_suv: float = 2.5,
-    margin_mm: float = 10.0,
-    seed_tolerance_mm: float = 5.0,
+    options: ExtractOptions | None = None,
+    **settings: Any,
 ) -> ExtractionResult:
     """SUV, lesion label map and lesion features of one PET (+ CT) study.
+
+    The steps: PET -> SUV, the CT, the organ map, the seeds, the segmentation (mask or threshold), the
+    lesion features.
 
     Parameters
     ----------
@@ -357,172 +546,47 @@ def extract(
         ``"suv4"``, ``"suv2.5"``, ``"41pct"``, ``"percist"`` or a number (see :mod:`pofa.imaging.segment`).
     organs : path, Volume or OrganMap, optional
         Organ label map (NIfTI or a folder of TotalSegmentator masks) for site and extranodal; also gives the
-        liver for ``percist``. ``organ_names`` names its labels (default TotalSegmentator v2).
-    liver_mask : path or Volume, optional
-        Liver mask for ``percist`` when no organ map is given.
-    patient_id : str, optional
-        Written in the output; default: the PET file/folder name. Never read from DICOM.
-    seeds : Seeds or path to CSV, optional
-        Reader-confirmed lesion points (``x_mm, y_mm, z_mm`` LPS, optional ``lesion_id``).
-    min_volume_ml : float
-        Drop lesions smaller than this.
-    suv : str
-        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``; ``weight_kg``, ``height_m``, ``sex`` override
-        the DICOM header.
+        liver for ``percist``.
+    options : ExtractOptions, optional
+        The settings; default ``ExtractOptions()``.
+    **settings
+        Fields of :class:`ExtractOptions` to change (e.g. ``patient_id="P1", suv="lbm-james"``).
 
     Returns
     -------
     ExtractionResult
-    """
-    if (mask is None) == (threshold is None):
-        raise SettingsError("Give exactly one of a lesion mask (--mask) or a threshold method (--threshold).")
-    if not math.isfinite(min_volume_ml) or min_volume_ml < 0:
-        raise SettingsError(f"The minimum volume must be >= 0 ml; got {min_volume_ml}.")
-    norm = SuvNormalisation(suv) if str(suv) in {m.value for m in SuvNormalisation} else None
-    if norm is None:
-        raise SettingsError(f"Unknown SUV normalisation {suv!r}: use bw, lbm-james or lbm-janmahasatian.")
-    warnings: list[str] = []
-    hashes: dict[str, str] = {}
-    series: DicomSeries | None = None
-    # ---- PET -> SUV
-    if isinstance(pet, SuvResult):
-        suv_res = pet
-    elif isinstance(pet, DicomSeries):
-        series = pet
-        suv_res = suv_from_dicom(pet, norm, weight_kg=weight_kg, height_m=height_m, sex=sex)
-    elif isinstance(pet, Volume):
-        factors = SuvFactors(
-            norm,
-            "SUV (Volume given)",
-            "",
-            1.0,
-            (1.0,) * pet.shape[0],
-            ("Volume given as SUV: used as is",),
-            method="SUV image given by the caller",
-        )
-        suv_res = SuvResult(
-            pet
-            if np.issubdtype(pet.voxels.dtype, np.floating)
-            else pet.with_voxels(pet.voxels.astype(np.float32)),
-            factors,
-        )
-    else:
-        p = Path(pet)
-        if not p.exists():
-            raise ImagingError(f"PET not found: {p}.")
-        hashes["pet"] = _hash_path(p)
-        if _is_nifti(p):
-            suv_res = suv_from_nifti(p, None, norm, weight_kg, height_m, sex)
-        else:
-            series = read_series(p, "PT", pet_series)
-            suv_res = suv_from_dicom(series, norm, weight_kg=weight_kg, height_m=height_m, sex=sex)
-        if patient_id is None:
-            patient_id = p.name[:-7] if p.name.endswith(".nii.gz") else (p.stem if p.is_file() else p.name)
-    if patient_id is None or not str(patient_id).strip():
-        raise SettingsError("Give a patient id (--patient-id).")
-    patient_id = str(patient_id).strip()
-    suv_vol = suv_res.volume
-    # ---- CT
-    ct_vol: Volume | None = None
-    if ct is not None:
-        if not isinstance(ct, Volume):
-            if not Path(ct).exists():
-                raise ImagingError(f"CT not found: {ct}.")
-            hashes["ct"] = _hash_path(Path(ct))
-            if not _is_nifti(Path(ct)):
-                ct_series_read = read_series(Path(ct), "CT", ct_series)
-                ct_vol = ct_series_read.volume
-                if series is not None:
-                    f_pet = str(series.headers[0].get("FrameOfReferenceUID", ""))
-                    f_ct = str(ct_series_read.headers[0].get("FrameOfReferenceUID", ""))
-                    if f_pet and f_ct and f_pet != f_ct:
-                        warnings.append(
-                            "PET and CT have different FrameOfReferenceUIDs: pofa assumes they are "
-                            "aligned in "
-                            "patient coordinates (no registration)."
-                        )
-        ct_vol = ct_vol if ct_vol is not None else read_image(ct, "CT")
-    # ---- organs
-    organ_map: OrganMap | None = None
-    if organs is not None:
-        if isinstance(organs, (str, os.PathLike)):
-            hashes["organs"] = _hash_path(Path(organs))
-        organ_map = organs if isinstance(organs, OrganMap) else load_organ_map(organs, organ_names)
-        organ_map = organ_map.on_grid(suv_vol)
-    # ---- seeds
-    seed_obj: Seeds | None
-    if seeds is None or isinstance(seeds, Seeds):
-        seed_obj = seeds
-    else:
-        hashes["seeds"] = _hash_path(Path(seeds))
-        seed_obj = Seeds.from_csv(str(seeds))
-    # ---- segmentation
-    seg: Segmentation
-    if mask is not None:
-        if isinstance(mask, Volume):
-            mvol, mdesc = mask, "mask given as a Volume"
-        else:
-            from pofa.imaging.seg_io import read_mask
 
-            hashes["mask"] = _hash_path(Path(mask))
-            mvol, mdesc = read_mask(mask, suv_vol, roi_names)
-        seg = segment_mask(
-            suv_vol,
-            mvol,
-            min_volume_ml=min_volume_ml,
-            seeds=seed_obj,
-            seed_tolerance_mm=seed_tolerance_mm,
-            description=mdesc,
-        )
-    else:
-        liver = None
-        if liver_mask is not None:
-            lv = liver_mask if isinstance(liver_mask, Volume) else Volume.from_nifti(liver_mask)
-            liver = resample_to(lv, suv_vol, "nearest").voxels > 0
-        elif organ_map is not None and any(n.lower() == "liver" for n in organ_map.names.values()):
-            liver = organ_map.mask_of("liver")
-        assert threshold is not None
-        seg = segment_threshold(
-            suv_vol,
-            threshold,
-            liver_mask=liver,
-            min_volume_ml=min_volume_ml,
-            seeds=seed_obj,
-            seed_tolerance_mm=seed_tolerance_mm,
-            detect_suv=detect_suv,
-            margin_mm=margin_mm,
-        )
-    if seg.unmatched_seeds:
-        warnings.append(
-            f"{len(seg.unmatched_seeds)} seed(s) matched no lesion: {', '.join(seg.unmatched_seeds)}"
-        )
+    Raises
+    ------
+    SettingsError
+        For both or neither of ``mask`` and ``threshold``, no patient id, or invalid options.
+    ImagingError
+        When an image cannot be read or used.
+    """
+    o = replace(options if options is not None else ExtractOptions(), **settings)
+    if (mask is None) == (threshold is None):
+        raise SettingsError("Give exactly one of a lesion mask or a threshold method",
+                            advice="give {mask} or {threshold}")
+    run = _Run(o)
+    suv_res, default_id = _suv_step(pet, run)
+    patient_id = o.patient_id if o.patient_id is not None else default_id
+    if patient_id is None or not str(patient_id).strip():
+        raise SettingsError("The patient id is missing", advice="give {patient_id}")
+    suv_vol = suv_res.volume
+    ct_vol = _ct_step(ct, run)
+    organ_map = _organs_step(organs, suv_vol, run)
+    seed_obj = _seeds_step(run)
+    seg = _segment_step(suv_vol, mask, threshold, organ_map, seed_obj, run)
     lesions = lesion_features(suv_vol, seg, organ_map, ct_vol)
-    options = {
-        "mask": None if mask is None else ("Volume" if isinstance(mask, Volume) else "file"),
-        "threshold": None if threshold is None else str(threshold),
-        "suv": norm.value,
-        "min_volume_ml": min_volume_ml,
-        "seeds": None if seed_obj is None else len(seed_obj.points_lps),
-        "seed_tolerance_mm": seed_tolerance_mm,
-        "detect_suv": detect_suv,
-        "margin_mm": margin_mm,
-        "ct": ct is not None,
-        "organs": organ_map is not None,
-        "organ_names": _organ_names_option(organ_names),
-        "roi_names": None if roi_names is None else list(roi_names),
-        "weight_kg_override": weight_kg,
-        "height_m_override": height_m,
-        "sex_override": sex,
-    }
     return ExtractionResult(
-        patient_id=patient_id,
+        patient_id=str(patient_id).strip(),
         lesions=lesions,
         patient=patient_features(lesions),
         suv=suv_res,
         segmentation=seg,
         organs_source="" if organ_map is None else organ_map.source,
-        options=MappingProxyType(options),
-        warnings=tuple(warnings),
-        pet_series=series,
-        input_hashes=MappingProxyType(hashes),
+        options=MappingProxyType(_options_record(mask, threshold, ct, organ_map, seed_obj, o)),
+        warnings=tuple(run.warnings),
+        pet_series=run.series,
+        input_hashes=MappingProxyType(run.hashes),
     )

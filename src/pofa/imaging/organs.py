@@ -239,8 +239,8 @@ def load_organ_map(
     unknown = sorted(present - set(table))
     if unknown:
         raise ImagingError(
-            f"The organ label map has values {unknown[:10]} that the names table ({src}) does not name; "
-            "give the right table with --organ-names."
+            f"The organ label map has values {unknown[:10]} that the names table ({src}) does not name",
+            advice="give the right table with {organ_names}"
         )
     return OrganMap(vol.with_voxels(vol.voxels, units="label"), table, src)
 

@@ -566,8 +566,9 @@ def _execute(reg: Any, fixed: sitk.Image, moving: sitk.Image, stage: str) -> tup
         reg.Execute(fixed, moving)
     except RuntimeError as exc:
         raise ImagingError(
-            f"The {stage} registration stage failed ({_short(exc)}); check that the two scans show "
-            "the same body region, or give a precomputed transform with --transform."
+            f"The {stage} registration stage failed ({_short(exc)})",
+            advice="check that the two scans show the same body region, or give a precomputed transform "
+                   "with {transform}"
         ) from exc
     return float(reg.GetMetricValue()), str(reg.GetOptimizerStopConditionDescription())
 

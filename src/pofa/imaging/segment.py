@@ -437,7 +437,8 @@ def segment_threshold(
     if method is ThresholdMethod.PERCIST:
         if liver_mask is None:
             raise ImagingError(
-                "The PERCIST threshold needs a liver mask (an organ map with 'liver', or --liver)."
+                "The PERCIST threshold needs a liver mask",
+                advice="give an organ map with 'liver', or {liver_mask}",
             )
         liver = percist_liver_reference(suv, liver_mask)
         fixed = liver.threshold

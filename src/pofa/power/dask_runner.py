@@ -45,7 +45,8 @@ class ChunkRunner:
     def __init__(self, workers: int = 0, scheduler: str | None = None, progress: bool = False,
                  connect_timeout: float = 30.0) -> None:
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 0:
-            raise PofaError(f"--workers must be a whole number >= 0 (0 = in this process); got {workers!r}")
+            raise PofaError(f"the number of workers must be a whole number >= 0 (0 = in this process); got "
+                            f"{workers!r}")
         self.workers = workers
         self.scheduler = scheduler
         self.progress = progress

@@ -18,6 +18,7 @@ from scipy import special
 
 from pofa.power.design import LesionDistribution, LesionOutcome, SimulatorOutcome, SurvivalOutcome
 from pofa.power.marginal import LesionTruth
+from pofa.units import DAYS_PER_MONTH
 
 __all__ = [
     "LesionReplicates",
@@ -30,8 +31,6 @@ __all__ = [
     "PATIENT_BLOCK",
 ]
 
-#: Days per month (365.25 / 12), as the simulator and docs/statistics.md.
-_DAYS_PER_MONTH = 30.4375
 #: Patients per block of random draws (see :func:`draw_lesion_replicates`). Part of the seed's meaning:
 #: never change it.
 PATIENT_BLOCK = 16
@@ -272,7 +271,7 @@ def draw_simulator_replicates(outcome: SimulatorOutcome, n_patients: int, n_repl
         extranodal=extranodal.astype(float),
         patient=np.repeat(np.arange(n_lesions.size, dtype=np.int64), n_lesions),
         lesion_start=_offsets(n_lesions, n_replicates),
-        pfs_months=(pfs_day / _DAYS_PER_MONTH).reshape(shape),
+        pfs_months=(pfs_day / DAYS_PER_MONTH).reshape(shape),
         pfs_event=(progressed | died).reshape(shape),
         patient_bulky=bulky_patient.astype(float).reshape(shape),
         n_patients=n_patients,

@@ -32,6 +32,7 @@ from pofa.classify import PatternCounts
 from pofa.errors import PofaError
 from pofa.settings import Settings
 from pofa.stats.results import StudyResults
+from pofa.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
     from pofa.report.paper import PaperRatio
@@ -422,7 +423,7 @@ def _with_progression_months(patients: pd.DataFrame) -> pd.DataFrame:
         out["progression_months"] = pd.to_numeric(out["fp_months"], errors="coerce").where(rec)
     elif {"progression_date", "index_date"} <= set(out.columns):
         days = (pd.to_datetime(out["progression_date"]) - pd.to_datetime(out["index_date"])).dt.days
-        out["progression_months"] = days.astype("float64") / 30.4375
+        out["progression_months"] = days.astype("float64") / DAYS_PER_MONTH
     return out
 
 

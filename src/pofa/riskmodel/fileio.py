@@ -174,9 +174,10 @@ def save_model(model: RiskModel, path: str | Path, *, force: bool = False) -> Pa
     """
     p = Path(path)
     if p.is_dir():
-        raise PofaError(f"{p} is a folder; give the model file's name, e.g. --out {p / 'model.json'}")
+        raise PofaError(f"{p} is a folder, not a model file's name such as {p / 'model.json'}",
+                        advice="give the model file's name with {out}")
     if p.exists() and not force:
-        raise PofaError(f"{p} exists; choose another --out, or add --force to replace it")
+        raise PofaError(f"{p} exists", advice="choose another {out}, or add {force} to replace it")
     write_text(p, dumps_model(model))
     return p
 

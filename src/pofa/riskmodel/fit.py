@@ -199,8 +199,8 @@ def _fit_gee(design: LesionDesign, small_sample: bool) -> _Estimates:
     fit = gee_exchangeable_logit(design.y, design.X, design.groups, bias_reduced=small_sample)
     if not fit.converged:
         raise EstimationError(
-            f"the GEE model cannot be estimated: {fit.message}. Try --method firth, or "
-            "fewer or coarser features."
+            f"the GEE model cannot be estimated: {fit.message}",
+            advice="try {method} firth, or fewer or coarser features",
         )
     cov = fit.cov_md if small_sample else fit.cov
     assert cov is not None
@@ -252,8 +252,9 @@ def estimate(design: LesionDesign, method: str = "gee", *, small_sample: bool = 
     sep = check_separation(design.X, design.y, design.columns)
     if sep.separated:
         raise EstimationError(
-            f"{sep.note()}: the GEE estimates would be infinite. Use --method firth (Firth-penalized "
-            "logistic regression gives finite estimates), or drop the separating feature."
+            f"{sep.note()}: the GEE estimates would be infinite",
+            advice="use {method} firth (Firth-penalized logistic regression gives finite estimates), or drop "
+                   "the separating feature",
         )
     return _fit_gee(design, small_sample)
 

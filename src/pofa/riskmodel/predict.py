@@ -300,7 +300,7 @@ def predict_lesions(model: RiskModel, lesions: pd.DataFrame) -> LesionScores:
         notes.append(
             "the model has no intercept (no baseline risk stated), so probabilities are not "
             "available: lesions are ranked by their odds ratio against the reference lesion; state a "
-            "baseline risk (--baseline-risk) to get probabilities"
+            "baseline risk to get probabilities"
         )
     if any(out["note"].str.contains("extrapolation", regex=False)):
         notes.append("some lesions lie outside the training range of a continuous feature (see note)")

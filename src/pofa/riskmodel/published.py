@@ -146,7 +146,8 @@ def published_model(
     ]
     if baseline_risk is None:
         if baseline_risk_range is not None:
-            raise SettingsError("A baseline-risk range needs the baseline risk itself (--baseline-risk).")
+            raise SettingsError("A baseline-risk range needs the baseline risk itself",
+                                advice="give {baseline_risk}")
         b0, v0, known = 0.0, 0.0, False
         basis = (
             "not stated: Figura et al. do not report the risk of a reference lesion (< 5 cm, SUVmax < 10, "
@@ -154,7 +155,7 @@ def published_model(
             "no probabilities; state a baseline risk to get them"
         )
         label_tail = "no baseline risk stated: ranks and odds ratios only"
-        limitations.append("No intercept: probabilities need a stated baseline risk (--baseline-risk).")
+        limitations.append("No intercept: probabilities need a stated baseline risk.")
     else:
         p0 = _check_risk(baseline_risk, "baseline risk")
         b0, known = _logit(p0), True

@@ -87,8 +87,8 @@ def assign_folds(
         raise SettingsError(f"Cross-validation needs at least 2 folds, got {folds!r}.")
     if folds > len(patients):
         raise SettingsError(
-            f"{folds} folds need at least {folds} patients; the data have {len(patients)}. "
-            "Use fewer folds (--folds)."
+            f"{folds} folds need at least {folds} patients; the data have {len(patients)}",
+            advice="use fewer folds ({folds})",
         )
     if y is not None:
         yy = np.asarray(y, dtype=float)

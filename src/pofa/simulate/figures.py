@@ -19,9 +19,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from pofa.simulate.generator import NO_PROGRESSION
+from pofa.units import DAYS_PER_MONTH
+from pofa.vocabulary import PatientPattern as P
+
 __all__ = ["FACTORS", "StudyFigures", "km_median", "km_survival", "lesion_outcomes", "realised_figures"]
 
-DAYS_PER_MONTH = 30.4375
 
 #: Lesion-level risk factors of the paper: name -> (column, threshold or None for a yes/no column).
 FACTORS: dict[str, tuple[str, float | None]] = {
@@ -124,7 +127,8 @@ def lesion_outcomes(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd.
     out["n_lesions"] = out["patient_id"].map(les.groupby("patient_id").size()).fillna(0).astype(int)
     loc, dn = out["n_local"] > 0, out["n_de_novo"] > 0
     pattern = np.select([~out["progressed"], loc & dn, loc, dn],
-                        ["none", "mixed", "strictly local", "strictly de novo"], "unknown")
+                        [NO_PROGRESSION, P.MIXED.value, P.STRICTLY_LOCAL.value, P.STRICTLY_DE_NOVO.value],
+                        P.UNKNOWN.value)
     out["pattern"] = pattern
     return les, out
 
@@ -148,7 +152,7 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
     n = len(pts)
     rec = pts[pts["progressed"]]
     n_rec = len(rec)
-    local_comp = rec["pattern"].isin(["strictly local", "mixed"])
+    local_comp = rec["pattern"].isin([P.STRICTLY_LOCAL.value, P.MIXED.value])
     lc = rec[local_comp]
     bulky_lesion = les["diameter_cm"] >= 5.0
     any_bulky = pts["patient_id"].map(bulky_lesion.groupby(les["patient_id"]).any()).fillna(False)
@@ -161,10 +165,10 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
         recurrence=_ratio(n_rec, n),
         n_recurrences=n_rec,
         local_component=_ratio(local_comp.sum(), n_rec),
-        strictly_local=_ratio((rec["pattern"] == "strictly local").sum(), n_rec),
-        mixed=_ratio((rec["pattern"] == "mixed").sum(), n_rec),
-        strictly_de_novo=_ratio((rec["pattern"] == "strictly de novo").sum(), n_rec),
-        unknown=_ratio((rec["pattern"] == "unknown").sum(), n_rec),
+        strictly_local=_ratio((rec["pattern"] == P.STRICTLY_LOCAL.value).sum(), n_rec),
+        mixed=_ratio((rec["pattern"] == P.MIXED.value).sum(), n_rec),
+        strictly_de_novo=_ratio((rec["pattern"] == P.STRICTLY_DE_NOVO.value).sum(), n_rec),
+        unknown=_ratio((rec["pattern"] == P.UNKNOWN.value).sum(), n_rec),
         maintained_control=_ratio((lc["n_local"] < lc["n_lesions"]).sum(), len(lc)),
         lesion_failure_rate=float(les["local_failure"].mean()),
         median_total_mtv_ml=float(mtv.median()) if len(mtv) else math.nan,

@@ -24,18 +24,22 @@ from scipy import special, stats
 
 from pofa.errors import SettingsError
 from pofa.simulate.params import BODY_BOX_MM, SimulationParams
+from pofa.units import DAYS_PER_MONTH, DAYS_PER_YEAR
+from pofa.vocabulary import PatientPattern
 
 __all__ = ["DAYS_PER_MONTH", "LatentCohort", "SimulatedStudy", "draw_latent", "simulate"]
 
-#: Days per month (365.25 / 12), the convention of docs/statistics.md.
-DAYS_PER_MONTH = 30.4375
 
 #: Named random streams (the numbers are part of the format of a seed: never renumber them).
 STREAMS = {"cohort": 1, "covariates": 2, "lesions": 3, "survival": 4, "dates": 5, "failure": 6,
            "bridging": 7, "positions": 8, "failure_rows": 9, "rt_field": 10}
 
-#: Patient pattern at first progression (the strings users see).
-PATTERNS = ("none", "strictly local", "strictly de novo", "mixed", "unknown")
+#: The latent pattern of a patient who does not progress (the study tables then hold no failure rows).
+NO_PROGRESSION = "none"
+
+#: Patient pattern at first progression: :data:`NO_PROGRESSION` then the strings of the patient table.
+PATTERNS = (NO_PROGRESSION, PatientPattern.STRICTLY_LOCAL.value, PatientPattern.STRICTLY_DE_NOVO.value,
+            PatientPattern.MIXED.value, PatientPattern.UNKNOWN.value)
 
 _TWO53 = float(2**53)
 
@@ -128,13 +132,13 @@ class LatentCohort:
     @property
     def pattern(self) -> np.ndarray:
         """Pattern at first progression per patient (strings of :data:`PATTERNS`)."""
-        out = np.full(self.n, "none", dtype=object)
-        out[self.progressed & self.unknown] = "unknown"
+        out = np.full(self.n, NO_PROGRESSION, dtype=object)
+        out[self.progressed & self.unknown] = PatientPattern.UNKNOWN.value
         known = self.progressed & ~self.unknown
         loc, dn = self.n_local > 0, self.n_de_novo > 0
-        out[known & loc & ~dn] = "strictly local"
-        out[known & ~loc & dn] = "strictly de novo"
-        out[known & loc & dn] = "mixed"
+        out[known & loc & ~dn] = PatientPattern.STRICTLY_LOCAL.value
+        out[known & ~loc & dn] = PatientPattern.STRICTLY_DE_NOVO.value
+        out[known & loc & dn] = PatientPattern.MIXED.value
         return out
 
 
@@ -247,7 +251,7 @@ def draw_latent(params: SimulationParams, seed: int) -> LatentCohort:
     accrual_days = (fu.accrual_end - fu.accrual_start).days
     index_day = np.minimum(np.floor(_uniform(rng, n) * (accrual_days + 1)), accrual_days).astype(np.int64)
     admin = (fu.data_cutoff - fu.accrual_start).days - index_day
-    loss_rate = fu.loss_rate_per_year / 365.25
+    loss_rate = fu.loss_rate_per_year / DAYS_PER_YEAR
     if loss_rate > 0:
         loss = np.maximum(1, np.ceil(np.minimum(e_loss / loss_rate, big))).astype(np.int64)
     else:

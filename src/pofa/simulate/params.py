@@ -19,7 +19,6 @@ import dataclasses
 import datetime as dt
 import difflib
 import math
-import tomllib
 import types
 import typing
 from collections.abc import Mapping, Sequence
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa.errors import SettingsError
+from pofa.io.toml import parse_toml_value, read_toml
 
 __all__ = [
     "PRESETS",
@@ -574,16 +574,13 @@ def parse_assignment(text: str) -> tuple[str, Any]:
         When there is no ``=`` or no key.
     """
     if "=" not in text:
-        raise SettingsError(f"--set {text!r} needs the form key=value, e.g. --set failure.log_or_bulky=1.2")
+        raise SettingsError(f"the assignment {text!r} needs the form key=value, e.g. "
+                            "failure.log_or_bulky=1.2")
     key, raw = text.split("=", 1)
     key, raw = key.strip(), raw.strip()
     if not key:
-        raise SettingsError(f"--set {text!r} has no parameter name before '='")
-    try:
-        value = tomllib.loads(f"v = {raw}")["v"]
-    except tomllib.TOMLDecodeError:
-        value = raw
-    return key, value
+        raise SettingsError(f"the assignment {text!r} has no parameter name before '='")
+    return key, parse_toml_value(raw)
 
 
 def _flatten_toml(data: Mapping[str, Any], source: str) -> dict[str, Any]:
@@ -623,14 +620,7 @@ def load_params(preset_name: str = "figura2021", config: Path | None = None,
     params = preset(preset_name)
     if config is not None:
         path = Path(config)
-        try:
-            data = tomllib.loads(path.read_bytes().decode("utf-8"))
-        except FileNotFoundError:
-            raise SettingsError(f"the configuration file {path} does not exist; check --config") from None
-        except OSError as exc:
-            raise SettingsError(f"cannot read {path}: {exc.strerror}") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise SettingsError(f"{path} is not valid TOML ({exc}); fix its syntax") from None
+        data = read_toml(path)
         params = apply_overrides(params, _flatten_toml(data, str(path)))
     if assignments:
         params = apply_overrides(params, dict(parse_assignment(a) for a in assignments))

@@ -34,6 +34,7 @@ from scipy import stats as _sps
 
 from pofa.errors import EstimationError
 from pofa.stats.results import Estimate
+from pofa.units import DAYS_PER_MONTH
 
 __all__ = [
     "DAYS_PER_MONTH",
@@ -50,8 +51,6 @@ __all__ = [
     "reverse_kaplan_meier",
 ]
 
-#: Days in an average month (365.25 / 12), the convention of pofa and of most oncology papers.
-DAYS_PER_MONTH = 30.4375
 #: Default landmark times (months) for survival at a time point.
 LANDMARK_MONTHS: tuple[float, ...] = (6.0, 12.0, 24.0)
 # R's quantile.survfit tolerance for "S(t) equals the probability" (sqrt(.Machine$double.eps)).

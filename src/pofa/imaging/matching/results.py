@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 from pofa.errors import ImagingError
 from pofa.imaging.registration import RegistrationResult
+from pofa.vocabulary import MatchClass
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     import pandas as pd
@@ -21,15 +22,6 @@ __all__ = [
     "MatchGroup",
     "MatchResult",
 ]
-
-
-class MatchClass(enum.StrEnum):
-    """Class of a follow-up lesion (the value is what users see)."""
-
-    LOCAL = "local"
-    MARGINAL = "marginal"
-    DE_NOVO = "de novo"
-    OUTSIDE = "outside baseline scan"
 
 
 class GroupKind(enum.StrEnum):

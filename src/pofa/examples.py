@@ -7,7 +7,7 @@ the statistics of :func:`pofa.stats.study_stats.study_statistics` are added unde
 
 Preview a report from the command line::
 
-    python3 -m pofa.report.example OUT_DIR [N_PATIENTS] [SEED]
+    python3 -m pofa.examples OUT_DIR [N_PATIENTS] [SEED]
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def simulated_analysis(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write a report of a simulated study: ``python3 -m pofa.report.example OUT_DIR [N] [SEED]``."""
+    """Write a report of a simulated study: ``python3 -m pofa.examples OUT_DIR [N] [SEED]``."""
     import tempfile
 
     from pofa.report import write_report
