@@ -1,8 +1,8 @@
 """Lugano 2014 response: CT-based (CR/PR/SD/PD), PET-based (CMR/PMR/NMR/PMD) and single-lesion progression.
 
 Source: Cheson BD, Fisher RI, Barrington SF, et al. Recommendations for initial evaluation, staging, and
-response assessment of Hodgkin and non-Hodgkin lymphoma: the Lugano classification. J Clin Oncol 2014;32:3059-3068,
-Table 3 (revised criteria for response assessment).
+response assessment of Hodgkin and non-Hodgkin lymphoma: the Lugano classification. J Clin Oncol
+2014;32:3059-3068, Table 3 (revised criteria for response assessment).
 """
 
 from __future__ import annotations

@@ -129,8 +129,9 @@ def resolve_ir(f: FollowUpOfIR) -> tuple[LyricResponse, IRStatus | None]:
     """Confirm or resolve an indeterminate response at the next scan.
 
     LYRIC: an IR is kept "until confirmed as flare/pseudo-progression or true PD by either biopsy or
-    subsequent imaging". For IR1 and IR2, PD is confirmed by "an increase in SPD of >= 10% from the first IR time point"
-    (new measurable lesions add to it), or by new lesions; for IR3, by growth or new lesions meeting PD.
+    subsequent imaging". For IR1 and IR2, PD is confirmed by "an increase in SPD of >= 10% from the first IR
+    time point" (new measurable lesions add to it), or by new lesions; for IR3, by growth or new lesions
+    meeting PD.
     Otherwise the IR is resolved and the scan keeps its own category (it may be IR again, which is resolution
     of the earlier IR but a new indeterminate finding).
 
