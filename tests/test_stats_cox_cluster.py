@@ -13,9 +13,10 @@ from pofa.errors import EstimationError
 from pofa.stats.cox_cluster import cox_ph_clustered, score_residuals
 
 REF = Path(__file__).parent / "reference" / "lesion_cox"
-# Coefficients, SEs and p-values agree with R to ~1e-14 (same Newton solution, closed-form residuals); 1e-8
-# relative leaves room for BLAS differences while staying far inside the 1e-4 the format promises.
-RTOL = 1e-8
+# R's Newton iteration stops when the log-likelihood changes by < 1e-9 (coxph.control eps), so its estimates
+# carry relative errors up to ~1e-7 (seen: 6.5e-8 on a p-value of 6.6e-5); 1e-6 relative covers that and is
+# still 100 times inside the 1e-4 that pofa promises.
+RTOL = 1e-6
 
 
 @pytest.fixture(scope="module")

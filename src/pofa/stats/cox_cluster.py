@@ -1,10 +1,10 @@
-"""Cox model with clustered observations: robust (sandwich) variance of Lin & Wei (1989), as R's ``cluster()``.
+"""Cox model with clustered observations: robust (sandwich) variance of Lin & Wei (1989), as R ``cluster()``.
 
-``survival::coxph(Surv(t, e) ~ x + cluster(id))`` keeps the ordinary Cox estimate and replaces its variance by
-``D' D``, where ``D`` holds the per-cluster sums of the dfbeta residuals (score residuals times the inverse
-information; R ``residuals(fit, "dfbeta")`` collapsed with ``rowsum(., id)``). Lesions of one patient are such
-clusters. The estimate comes from :func:`pofa.stats.cox.cox_ph`; this module adds the score residuals (Efron or
-Breslow ties, as R's ``coxscore``) and the sandwich.
+``survival::coxph(Surv(t, e) ~ x + cluster(id))`` keeps the ordinary Cox estimate and replaces its variance
+by ``D' D``, where ``D`` holds the per-cluster sums of the dfbeta residuals (score residuals times the inverse
+information; R ``residuals(fit, "dfbeta")`` collapsed with ``rowsum(., id)``). Lesions of one patient are
+such clusters. The estimate comes from :func:`pofa.stats.cox.cox_ph`; this module adds the score residuals
+(Efron or Breslow ties, as R's ``coxscore``) and the sandwich.
 
 Reference: Lin DY, Wei LJ. The robust inference for the Cox proportional hazards model. J Am Stat Assoc
 1989;84:1074-1078. Therneau TM, Grambsch PM. Modeling Survival Data. Springer 2000, section 7.2.
@@ -174,8 +174,8 @@ def cox_ph_clustered(
     q = float(_sps.norm.ppf(1.0 - (1.0 - conf_level) / 2.0))
     label = CLUSTER_METHOD if ties == "efron" else CLUSTER_METHOD.replace("Efron", "Breslow")
     hrs = tuple(
-        Estimate(float(np.exp(beta[j])), float(np.exp(beta[j] - q * se[j])), float(np.exp(beta[j] + q * se[j])),
-                 float(p[j]), fit.n, label)
+        Estimate(float(np.exp(beta[j])), float(np.exp(beta[j] - q * se[j])),
+                 float(np.exp(beta[j] + q * se[j])), float(p[j]), fit.n, label)
         for j in range(beta.size)
     )
     ro = robust.copy()
