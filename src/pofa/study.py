@@ -66,6 +66,18 @@ class Study:
     def has_failures_table(self) -> bool:
         return TableName.FAILURES in self._tables
 
+    @property
+    def measurements(self) -> pd.DataFrame | None:
+        """One row per lesion per scan (docs/response.md), or ``None`` when the study has no such table."""
+        t = self._tables.get(TableName.MEASUREMENTS)
+        return None if t is None else t.frame.copy()
+
+    @property
+    def scans(self) -> pd.DataFrame | None:
+        """One row per scan (docs/response.md), or ``None`` when the study has no such table."""
+        t = self._tables.get(TableName.SCANS)
+        return None if t is None else t.frame.copy()
+
     def source(self, table: TableName | str) -> str:
         """The file (or ``workbook[sheet]``) a table came from."""
         return self._table(TableName(table)).source

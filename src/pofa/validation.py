@@ -21,6 +21,7 @@ import pandas as pd
 from pofa.findings import Finding, finding
 from pofa.findings import FindingCode as C
 from pofa.io.readers import TEXT_DTYPE, RawTable
+from pofa.response.validate import check_response_tables
 from pofa.schema import (
     COORDINATES,
     FALSE_WORDS,
@@ -505,6 +506,7 @@ def validate_tables(tables: dict[TableName, RawTable]) -> tuple[dict[TableName, 
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
         check_failures(failures, patients, lesions, out)
+    out.items.extend(check_response_tables(typed))
     return typed, out.items
 
 
