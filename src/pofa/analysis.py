@@ -115,6 +115,8 @@ class AnalysisResult:
     classification: Classification
     _patients: pd.DataFrame = field(repr=False)
     stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
+    #: The optional measurements and scans tables (docs/response.md), or None.
+    response_tables: tuple[pd.DataFrame | None, pd.DataFrame | None] = field(default=(None, None), repr=False)
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -192,6 +194,7 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
         AnalysisStep("*", lambda r: ss.competing_risks(r.patients, r.lesions, r.settings)),
         AnalysisStep("*", lambda r: ss.cutpoints(r.patients, r.settings)),
         AnalysisStep("*", _radiotherapy_step),
+        AnalysisStep("*", _response_step),
     )
 
 
@@ -201,6 +204,13 @@ def _radiotherapy_step(r: AnalysisResult) -> dict[str, Any]:
 
     res = radiotherapy_statistics(r.lesions, r.failures, r.patients, r.settings)
     return {} if res is None else {"radiotherapy": res.to_json()}
+
+
+def _response_step(r: AnalysisResult) -> dict[str, Any]:
+    """``responses``, ``lesion_failure``, ``lesion_cox`` with a measurements table (docs/response.md)."""
+    from pofa.response.study import results_entries
+
+    return results_entries(r)
 
 
 #: The analysis steps run by default, in order: the statistics of :mod:`pofa.stats.study_stats`.
@@ -265,6 +275,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         study_path=Path(study.path),
         classification=classification,
         _patients=_merge(patients, derived, "patients"),
+        response_tables=(study.measurements, study.scans),
     )
     for step in (STEPS if steps is None else steps):
         result = step.apply(result)

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -25,6 +25,9 @@ from pofa.stats.competing import CompetingRisks, cumulative_incidence
 from pofa.stats.cox_cluster import ClusteredCoxResult, cox_ph_clustered
 from pofa.stats.results import json_number
 from pofa.stats.survival import KaplanMeier, days_to_months, kaplan_meier
+
+if TYPE_CHECKING:
+    from pofa.analysis import AnalysisResult
 
 #: Lesion covariates of the lesion-level Cox model, when present and not constant.
 COX_TERMS = ("diameter_cm", "suvmax", "extranodal")
@@ -307,3 +310,28 @@ def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, 
         notes.append("no lesion was measured after baseline")
     return ResponseResults(responses, sequence_numbers(patients["patient_id"]), times, km, cif, cox,
                            settings.lesion_rule, tuple(landmarks_months), tuple(notes))
+
+
+def results_entries(result: AnalysisResult) -> dict[str, Any]:
+    """The results.json entries of response over time, or none when the study has no measurements table.
+
+    Parameters
+    ----------
+    result : pofa.analysis.AnalysisResult
+        The analysis so far (its ``response_tables`` and settings are used).
+
+    Returns
+    -------
+    dict
+        ``responses``, ``lesion_failure`` and ``lesion_cox`` (docs/response.md), or ``{}``.
+    """
+    measurements, scans = result.response_tables
+    if measurements is None or measurements.empty:
+        return {}
+    s = result.settings.response
+    rule: LesionRule = "ppd50" if s.lesion_rule == "ppd50" else "lugano"
+    res = response_statistics(measurements, scans, result.patients, result.lesions,
+                              ResponseSettings(s.too_small_mm, s.uptake_margin, rule),
+                              tuple(result.settings.survival.landmarks_months))
+    return {"responses": res.responses_json(), "lesion_failure": res.lesion_failure_json(),
+            "lesion_cox": res.lesion_cox_json()}
