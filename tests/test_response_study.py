@@ -66,7 +66,8 @@ def test_lesion_cox_is_the_clustered_fit_of_the_lesion_times(study_dir: Path) ->
     t = lesion_failure_times(by, study.patients)
     les = study.lesions.astype({"patient_id": str, "lesion_id": str})
     d = t.merge(les, on=["patient_id", "lesion_id"])
-    fit = cox_ph_clustered(days_to_months(d["days"].to_numpy(float)), (d["cause"] == 1).astype(int).to_numpy(),
+    months = days_to_months(d["days"].to_numpy(float))
+    fit = cox_ph_clustered(months, (d["cause"] == 1).astype(int).to_numpy(),  # type: ignore[arg-type]
                            d[["diameter_cm", "suvmax", "extranodal"]].astype(float), d["patient_id"])
     assert [c["hr"] for c in res["lesion_cox"]] == pytest.approx([h.estimate for h in fit.hazard_ratios],
                                                                   rel=1e-12)
@@ -116,7 +117,8 @@ def test_lesion_failure_times_event_censoring_and_death() -> None:
 
 
 def test_parse_deauville() -> None:
-    assert parse_deauville("X") is None and parse_deauville(None) is None and parse_deauville(math.nan) is None
+    assert parse_deauville("X") is None and parse_deauville(None) is None
+    assert parse_deauville(math.nan) is None
     assert parse_deauville(" 4 ") == 4 and parse_deauville(5.0) == 5
     with pytest.raises(ValueError):
         parse_deauville("6")
