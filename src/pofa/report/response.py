@@ -198,7 +198,7 @@ def response_section(results: Mapping[str, Any]) -> str:
                      "<table><thead><tr><th>Term</th><th>HR (95% CI)</th><th>p</th></tr></thead><tbody>")
         for c in cox:
             parts.append(f"<tr><td>{html.escape(str(c['term']))}</td><td>{_num(c.get('hr'))} "
-                         f"({_num(c.get('ci_low'))}-{_num(c.get('ci_high'))})</td><td>{_p(c.get('p'))}</td></tr>")
+                         f"({_num(c.get('ci_low'))}-{_num(c.get('ci_high'))})</td><td>{html.escape(_p(c.get('p')))}</td></tr>")
         parts.append("</tbody></table>")
     parts.append('<p class="methods">Lugano 2014 (Cheson et al., J Clin Oncol 2014), LYRIC (Cheson et al., '
                  "Blood 2016) and RECIL 2017 (Younes et al., Ann Oncol 2017) were applied lesion by lesion "
