@@ -5,10 +5,11 @@ Each patient gets a baseline scan a few days before the infusion and follow-up s
 progression scan, on ``progression_date``, is the last). Lesions shrink to a lognormal nadir by day 90 (a
 lesion whose long diameter falls below 10 mm vanishes with probability one half); a lesion that fails
 locally (the simulator's truth) regrows to meet Lugano's single-lesion progression rule at the progression
-scan, others stay at their nadir. Diameters carry multiplicative measurement noise (coefficient of variation
-``noise_cv``, 5% by default: the inter-reader variability of CT diameters). Deauville scores and SUVmax
-follow the size: 4-5 at baseline, 1-3 for lesions that shrank by half or more, 4 otherwise, 5 at local
-failure. The progression scan marks new lesions when the patient has de novo failures.
+scan (LDi at least 18 mm and 80% above its nadir), others stay at their nadir. Diameters carry
+multiplicative measurement noise (coefficient of variation ``noise_cv``, 5% by default: the inter-reader
+variability of CT diameters). Deauville scores and SUVmax follow the size: 4-5 at baseline, 1-3 for lesions
+that shrank by half or more, 4 otherwise, 5 at local failure. The progression scan marks new lesions when
+the patient has de novo failures.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ def simulate_followup(sim: SimulatedStudy, *, noise_cv: float = 0.05) -> tuple[p
         target = np.zeros(ldi0.size, bool)
         target[order[:MAX_TARGETS]] = True
         de_novo = int(pt.loc[pid, "n_de_novo"]) > 0
+        smallest = np.ones(ldi0.size)  # each lesion's smallest size so far (its nadir), as a fraction
         for day in [base_day, *days]:
             date = (index + pd.Timedelta(days=day)).normalize()
             at_prog = prog is not None and day == prog
@@ -92,11 +94,12 @@ def simulate_followup(sim: SimulatedStudy, *, noise_cv: float = 0.05) -> tuple[p
                 if day <= 0:
                     f = 1.0
                 elif at_prog and fails[k]:
-                    f = max(nadir[k] * 2.2, 25.0 / ldi0[k], nadir[k] + 12.0 / ldi0[k])
+                    f = max(smallest[k] * 1.8, 25.0 / ldi0[k], smallest[k] + 18.0 / ldi0[k])
                 elif vanish[k] and day >= 90:
                     f = 0.0
                 else:
                     f = float(np.exp(np.log(nadir[k]) * min(day, 90) / 90.0))
+                smallest[k] = min(smallest[k], f)
                 if f == 0.0:
                     ldi = sdi = 0.0
                 else:
