@@ -39,6 +39,12 @@ def _flag(v: object) -> bool:
     return bool(v)
 
 
+def _days(later: Any, earlier: Any) -> float:
+    """Days from ``earlier`` to ``later`` (dates or time stamps)."""
+    delta: Any = pd.Timestamp(later) - pd.Timestamp(earlier)
+    return float(delta / pd.Timedelta(days=1))
+
+
 def _deauville(v: object) -> int | None:
     try:
         return parse_deauville(v)
@@ -67,7 +73,7 @@ def patient_scans(measurements: pd.DataFrame, scans: pd.DataFrame | None, patien
     index = patients.drop_duplicates("patient_id").set_index("patient_id")["index_date"]
     extra = {(str(p), str(lid)): _flag(x) for p, lid, x in
              zip(lesions["patient_id"], lesions["lesion_id"], lesions["extranodal"], strict=True)}
-    scan_rows: dict[tuple[str, pd.Timestamp], Mapping[str, Any]] = {}
+    scan_rows: dict[tuple[str, Any], Any] = {}
     if scans is not None:
         for rec in scans.to_dict("records"):
             scan_rows.setdefault((str(rec["patient_id"]), pd.Timestamp(rec["scan_date"])), rec)
@@ -79,7 +85,7 @@ def patient_scans(measurements: pd.DataFrame, scans: pd.DataFrame | None, patien
                    rows[rows["scan_date"] == base_date].to_dict("records")}
         series = []
         for date, at in rows.groupby("scan_date", sort=True):
-            day = int(round((pd.Timestamp(date) - index[pid]) / pd.Timedelta(days=1)))
+            day = int(round(_days(date, index[pid])))
             ms = tuple(
                 LesionMeasurement(
                     str(r["lesion_id"]), float(r["ldi_mm"]), float(r["sdi_mm"]),
@@ -88,11 +94,11 @@ def patient_scans(measurements: pd.DataFrame, scans: pd.DataFrame | None, patien
                     suvmax=None if pd.isna(r.get("suvmax", math.nan)) else float(r["suvmax"]),
                     deauville=_deauville(r.get("deauville")))
                 for r in at.to_dict("records"))
-            rec = scan_rows.get((p, pd.Timestamp(date)), {})
-            series.append(Scan(day, ms, deauville=_deauville(rec.get("deauville")),
-                               bone_marrow=_flag(rec.get("bone_marrow")),
-                               new_lesions=_flag(rec.get("new_lesions")),
-                               clinical_deterioration=_flag(rec.get("clinical_deterioration"))))
+            srec: Any = scan_rows.get((p, pd.Timestamp(date)), {})  # type: ignore[arg-type]
+            series.append(Scan(day, ms, deauville=_deauville(srec.get("deauville")),
+                               bone_marrow=_flag(srec.get("bone_marrow")),
+                               new_lesions=_flag(srec.get("new_lesions")),
+                               clinical_deterioration=_flag(srec.get("clinical_deterioration"))))
         out[p] = series
     return out
 
@@ -154,9 +160,8 @@ def lesion_failure_times(by_patient: Mapping[str, list[Scan]], patients: pd.Data
     rows = []
     for pid, scans in by_patient.items():
         ordered = sorted(scans, key=lambda s: s.day)
-        death = p.at[pid, "death_date"] if "death_date" in p else pd.NaT
-        death_day = (math.nan if pd.isna(death)
-                     else float((death - p.at[pid, "index_date"]) / pd.Timedelta(days=1)))
+        death: Any = p.at[pid, "death_date"] if "death_date" in p else pd.NaT
+        death_day = math.nan if pd.isna(death) else _days(death, p.at[pid, "index_date"])
         for m in ordered[0].lesions:
             history = [(m.ldi_mm, m.sdi_mm)]
             event_day: float | None = None
