@@ -6,7 +6,7 @@ there by the generic column rules of :mod:`pofa.schema`. Every finding names its
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -55,7 +55,8 @@ def _bad_deauville(t: TypedTable) -> list[Finding]:
     out: list[Finding] = []
     if "deauville" not in t.frame:
         return out
-    for row, v in t.frame["deauville"].items():
+    frame: Any = t.frame
+    for row, v in frame["deauville"].items():
         try:
             parse_deauville(v)
         except ValueError:
@@ -86,7 +87,7 @@ def check_response_tables(tables: dict[TableName, TypedTable]) -> list[Finding]:
     s = tables.get(TableName.SCANS)
     patients = tables.get(TableName.PATIENTS)
     lesions = tables.get(TableName.LESIONS)
-    pinfo = None
+    pinfo: Any = None
     if patients is not None and "patient_id" in patients.frame:
         pf = patients.frame.dropna(subset=["patient_id"])
         pinfo = pf.drop_duplicates("patient_id").set_index("patient_id")
@@ -102,7 +103,7 @@ def check_response_tables(tables: dict[TableName, TypedTable]) -> list[Finding]:
                                    "add the patient to the patients table, or correct the patient_id"))
     if m is None or not {"patient_id", "lesion_id", "scan_date"} <= set(m.frame.columns):
         return out
-    df = m.frame
+    df: Any = m.frame
     if {"ldi_mm", "sdi_mm"} <= set(df.columns):
         bad = df["sdi_mm"] > df["ldi_mm"]
         for row in df.index[bad.fillna(False).to_numpy(dtype=bool)]:
@@ -130,8 +131,9 @@ def check_response_tables(tables: dict[TableName, TypedTable]) -> list[Finding]:
     if pinfo is None or "index_date" not in pinfo:
         return out
     ok = keys.notna().all(axis=1) & df["patient_id"].isin(pinfo.index)
+    rows: Any
     for pid, rows in df[ok].groupby("patient_id", sort=False):
-        index_date = pinfo.at[pid, "index_date"]
+        index_date: Any = pinfo.at[pid, "index_date"]
         if pd.isna(index_date):
             continue
         dates = sorted(rows["scan_date"].unique())
@@ -166,7 +168,7 @@ def check_response_tables(tables: dict[TableName, TypedTable]) -> list[Finding]:
                 out.append(finding(C.TARGET_LESIONS, m.source, int(base.index[0]), "target",
                                    f"patient '{pid}' has {n} target lesions at baseline",
                                    "choose one to six target lesions (Lugano 2014)"))
-        last = pinfo.at[pid, "last_followup_date"] if "last_followup_date" in pinfo else pd.NaT
+        last: Any = pinfo.at[pid, "last_followup_date"] if "last_followup_date" in pinfo else pd.NaT
         if not pd.isna(last):
             for d in dates:
                 if d > last:

@@ -15,6 +15,7 @@ the patient has de novo failures.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,7 @@ def _schedule(end_day: int) -> list[int]:
     return days
 
 
-def _day(date: object, index: pd.Timestamp) -> int | None:
+def _day(date: Any, index: pd.Timestamp) -> int | None:
     if pd.isna(date):
         return None
     return int(round((pd.Timestamp(date) - index) / pd.Timedelta(days=1)))
@@ -60,9 +61,9 @@ def simulate_followup(sim: SimulatedStudy, *, noise_cv: float = 0.05) -> tuple[p
         ``(measurements, scans)`` with the columns of the study format (dates as datetime64).
     """
     rng = np.random.default_rng([sim.seed, zlib.crc32(b"followup")])
-    patients = sim.patients.set_index("patient_id")
-    truth = sim.lesion_truth.set_index(["patient_id", "lesion_id"])
-    pt = sim.patient_truth.set_index("patient_id")
+    patients: Any = sim.patients.set_index("patient_id")
+    truth: Any = sim.lesion_truth.set_index(["patient_id", "lesion_id"])
+    pt: Any = sim.patient_truth.set_index("patient_id")
     mrows: list[dict[str, object]] = []
     srows: list[dict[str, object]] = []
     for pid, les in sim.lesions.groupby("patient_id", sort=False):
