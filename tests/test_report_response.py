@@ -9,9 +9,11 @@ import pytest
 
 from pofa.report.response import (
     disagree,
+    incidence_png,
     insert_response_section,
     response_section,
     spider_png,
+    swimmer_png,
     waterfall_png,
 )
 from response_data import write_response_study
@@ -37,6 +39,10 @@ def test_figures_and_section() -> None:
     assert (spider_png(ENTRIES) or b"").startswith(PNG)
     assert (waterfall_png(ENTRIES) or b"").startswith(PNG)
     assert spider_png(ENTRIES[2:]) is None and waterfall_png([]) is None
+    assert (swimmer_png(ENTRIES) or b"").startswith(PNG) and swimmer_png([]) is None
+    curve = {"cumulative_incidence_curve": {"months": [1.0, 3.0], "estimate": [0.1, 0.25],
+                                            "last_months": 9.0}}
+    assert (incidence_png(curve) or b"").startswith(PNG) and incidence_png({}) is None
     html = response_section({"responses": ENTRIES, "lesion_cox": [
         {"term": "suvmax", "hr": 1.1, "ci_low": 1.0, "ci_high": 1.2, "p": 0.0004}]})
     assert html.count("<td>&#9888;</td>") == 1

@@ -14,7 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-__all__ = ["insert_response_section", "response_section", "spider_png", "waterfall_png"]
+__all__ = ["incidence_png", "insert_response_section", "response_section", "spider_png", "swimmer_png",
+           "waterfall_png"]
 
 #: The family of each category, to mark scans where the rules disagree (CMR reads as CR, MR as SD...).
 _FAMILY = {"CR": "CR", "CMR": "CR", "PR": "PR", "PMR": "PR", "MR": "SD", "SD": "SD", "NMR": "SD",
@@ -134,6 +135,84 @@ def waterfall_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     return _png(fig)
 
 
+#: Marker colours of the swimmer plot, by the family of Lugano's overall category.
+_COLOURS = {"CR": "#2a7d2a", "PR": "#8cc084", "SD": "#d9a441", "PD": "#b03030"}
+
+
+def swimmer_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
+    """Swimmer plot: one bar per patient to the last scan, a marker per scan coloured by Lugano's response.
+
+    The colour is the family of the PET-based category where PET was read, else the CT-based one.
+
+    Parameters
+    ----------
+    responses : sequence of mapping
+        results.json ``responses``.
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None without responses.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    scans: dict[int, list[tuple[float, str]]] = {}
+    for e in responses:
+        cat = str(e.get("lugano_pet")) if str(e.get("lugano_pet")) in _FAMILY else str(e.get("lugano_ct"))
+        scans.setdefault(int(e["patient"]), []).append((float(e["day"]), _FAMILY.get(cat, "")))
+    if not scans:
+        return None
+    order = sorted(scans, key=lambda p: max(d for d, _ in scans[p]))
+    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.12 * len(order) + 1.0)))
+    for y, p in enumerate(order):
+        last = max(d for d, _ in scans[p])
+        ax.barh(y, last, color="#dddddd", height=0.6)
+        for d, fam in scans[p]:
+            ax.plot(d, y, marker="o", markersize=3.5, color=_COLOURS.get(fam, "#777777"), linestyle="none")
+    for fam, colour in _COLOURS.items():
+        ax.plot([], [], marker="o", linestyle="none", color=colour, label=fam)
+    ax.set_yticks([])
+    ax.set_xlabel("Days from CAR T infusion")
+    ax.set_ylabel("Patients")
+    ax.legend(frameon=False, fontsize=8, ncol=4, loc="lower right")
+    return _png(fig)
+
+
+def incidence_png(lesion_failure: Mapping[str, Any]) -> bytes | None:
+    """Cumulative incidence of local failure per lesion (death competing), a step curve in months.
+
+    Parameters
+    ----------
+    lesion_failure : mapping
+        results.json ``lesion_failure`` (its ``cumulative_incidence_curve``).
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None without a curve.
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = lesion_failure.get("cumulative_incidence_curve") or {}
+    times = [float(t) for t in curve.get("months") or []]
+    est = [float(e) for e in curve.get("estimate") or []]
+    if not times:
+        return None
+    end = float(curve.get("last_months") or times[-1])
+    fig, ax = plt.subplots(figsize=(6.0, 3.5))
+    ax.step([0.0, *times, max(end, times[-1])], [0.0, *est, est[-1]], where="post", color="#b03030")
+    ax.set_xlabel("Months from CAR T infusion")
+    ax.set_ylabel("Cumulative incidence of local failure")
+    ax.set_ylim(0, 1)
+    return _png(fig)
+
+
 def _img(png: bytes | None, ident: str, alt: str, caption: str) -> str:
     if png is None:
         return ""
@@ -178,7 +257,13 @@ def response_section(results: Mapping[str, Any]) -> str:
     parts.append(_img(waterfall_png(responses), "fig-waterfall",
                       "Waterfall plot of each patient's best change of SPD",
                       "Best change of the target SPD from baseline per patient (green: >= 50% decrease)."))
+    parts.append(_img(swimmer_png(responses), "fig-response-swimmer",
+                      "Swimmer plot: follow-up of each patient with the response at each scan",
+                      "Follow-up per patient; markers: Lugano response at each scan (PET-based where read)."))
     lf = results.get("lesion_failure") or {}
+    parts.append(_img(incidence_png(lf), "fig-lesion-cif",
+                      "Cumulative incidence of local failure per lesion",
+                      "Cumulative incidence of local failure per lesion, death as a competing event."))
     if lf:
         parts.append(f"<p>Lesion-level local failure ({html.escape(str(lf.get('rule')))} rule): "
                      f"{lf.get('n_local_failures')} of {lf.get('n_lesions')} lesions in "

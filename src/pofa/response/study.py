@@ -263,6 +263,11 @@ class ResponseResults:
             curve = self.cif.curve(1)
             out["cumulative_incidence"] = [{"months": m, **curve.at(m).to_json()}
                                            for m in self.landmarks_months]
+            out["cumulative_incidence_curve"] = {
+                "months": [json_number(float(t)) for t in curve.times],
+                "estimate": [json_number(float(e)) for e in curve.estimate],
+                "last_months": json_number(float(curve.last_time)),
+            }
         return out
 
 
