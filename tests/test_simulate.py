@@ -504,7 +504,7 @@ def test_importing_the_command_module_is_light() -> None:
 
 def test_bundled_demo_regenerates_byte_for_byte() -> None:
     demo = bundled_study("demo")
-    files = study_files(simulate(preset("figura2021"), DEMO_SEED, preset="figura2021"))
+    files = study_files(simulate(preset("figura2021"), DEMO_SEED, preset="figura2021"), followup=True)
     for name, text in files.items():
         assert (demo / name).read_bytes() == text.encode("utf-8"), name
 

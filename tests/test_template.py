@@ -42,7 +42,7 @@ def _typed(kind: Kind | None, text: str) -> object:
 def test_workbook_sheets_headers_and_help(tmp_path: Path) -> None:
     path = write_workbook(tmp_path / "study.xlsx")
     wb = load_workbook(path)
-    assert wb.sheetnames == ["patients", "lesions", "failures", "columns"]
+    assert wb.sheetnames == ["patients", "lesions", "failures", "measurements", "scans", "columns"]
     for table, spec in TABLES.items():
         ws = wb[table.value]
         assert [c.value for c in ws[1]] == [c.name for c in spec.columns]

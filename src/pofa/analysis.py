@@ -136,6 +136,8 @@ class AnalysisResult:
         if self.options.show_ids is not None:
             return bool(self.options.show_ids)
         return bool(self.settings.report.show_ids)
+    #: The optional measurements and scans tables (docs/response.md), or None.
+    response_tables: tuple[pd.DataFrame | None, pd.DataFrame | None] = field(default=(None, None), repr=False)
 
     @property
     def patients(self) -> pd.DataFrame:
@@ -251,6 +253,7 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
                      "competing risks"),
         AnalysisStep("*", lambda r: ss.cutpoints_results(r.patients, r.settings), "cut-points"),
         AnalysisStep("*", _radiotherapy_step, "radiotherapy"),
+        AnalysisStep("*", _response_step, "response"),
     )
 
 
@@ -260,6 +263,13 @@ def _radiotherapy_step(r: AnalysisResult) -> dict[str, Any]:
 
     res = radiotherapy_statistics(r.lesions, r.failures, r.patients, r.settings)
     return {} if res is None else {"radiotherapy": res.to_json()}
+
+
+def _response_step(r: AnalysisResult) -> dict[str, Any]:
+    """``responses``, ``lesion_failure``, ``lesion_cox`` with a measurements table (docs/response.md)."""
+    from pofa.response.study import results_entries
+
+    return results_entries(r)
 
 
 #: The analysis steps run by default, in order: the statistics of :mod:`pofa.stats.study_stats`.
@@ -350,6 +360,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
         classification=classification,
         _patients=_merge(patients, derived, "patients"),
         withheld=withheld,
+        response_tables=(study.measurements, study.scans),
     )
     for step in (STEPS if steps is None else steps):
         progress(f"statistics: {step.label or step.key}")

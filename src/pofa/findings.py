@@ -67,6 +67,15 @@ class FindingCode(enum.StrEnum):
     FAILURE_BEFORE_PROGRESSION = "failure-before-progression"
     FAILURE_AFTER_FOLLOWUP = "failure-after-followup"
     PROGRESSION_WITHOUT_FAILURES = "progression-without-failures"
+    # Response tables (measurements, scans: docs/response.md)
+    BAD_DEAUVILLE = "bad-deauville"
+    BAD_DIAMETERS = "bad-diameters"
+    NO_BASELINE_SCAN = "no-baseline-scan"
+    SEVERAL_BASELINE_SCANS = "several-baseline-scans"
+    TARGET_LESIONS = "target-lesions"
+    NOT_AT_BASELINE = "not-at-baseline"
+    SCAN_AFTER_FOLLOWUP = "scan-after-followup"
+    UNKNOWN_SCAN = "unknown-scan"
     # study.toml
     BAD_SETTING = "bad-setting"
     # Privacy
@@ -131,6 +140,17 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
         _W, "A failure scan_date is after the patient's last_followup_date."),
     FindingCode.PROGRESSION_WITHOUT_FAILURES: (
         _W, "A patient progressed but the failures table has no row for the patient."),
+    FindingCode.BAD_DEAUVILLE: (_E, "A deauville cell is not a Deauville score 1-5 or X."),
+    FindingCode.BAD_DIAMETERS: (_E, "A measurement's sdi_mm is larger than its ldi_mm."),
+    FindingCode.NO_BASELINE_SCAN: (_E, "A patient's first measured scan is after index_date (no baseline)."),
+    FindingCode.SEVERAL_BASELINE_SCANS: (
+        _E, "A patient has measurements from more than one scan on or before index_date."),
+    FindingCode.TARGET_LESIONS: (
+        _E, "A patient's baseline has no target lesion, more than six, or a blank target cell."),
+    FindingCode.NOT_AT_BASELINE: (_E, "A lesion is measured at a follow-up scan but not at the baseline."),
+    FindingCode.SCAN_AFTER_FOLLOWUP: (_W, "A measured scan is after the patient's last_followup_date."),
+    FindingCode.UNKNOWN_SCAN: (
+        _W, "A scans row has no measurements of its patient on that date (it is not used)."),
     FindingCode.BAD_SETTING: (
         _E, "study.toml is not valid TOML, has an unknown or ill-typed setting, or a risk factor that names "
         "no usable column."),

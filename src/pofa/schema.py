@@ -26,6 +26,8 @@ class TableName(enum.Enum):
     PATIENTS = "patients"
     LESIONS = "lesions"
     FAILURES = "failures"
+    MEASUREMENTS = "measurements"
+    SCANS = "scans"
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,10 +143,48 @@ FAILURES = TableSpec(
     ),
 )
 
+MEASUREMENTS = TableSpec(
+    TableName.MEASUREMENTS,
+    required=False,
+    description=(
+        "One row per baseline lesion per scan (docs/response.md). Absent = no response assessment. "
+        "The earliest scan of a patient is the baseline."
+    ),
+    columns=(
+        Column("patient_id", Kind.ID, True, False, "Patient the lesion belongs to."),
+        Column("lesion_id", Kind.ID, True, False, "The baseline lesion measured (lesions.lesion_id)."),
+        Column("scan_date", Kind.DATE, True, False, "Date of the scan."),
+        Column("ldi_mm", Kind.NUMBER, True, False,
+               "Longest diameter in mm (0 = no longer visible).", False, 400.0),
+        Column("sdi_mm", Kind.NUMBER, True, False,
+               "Short diameter perpendicular to the longest, in mm (<= ldi_mm).", False, 400.0),
+        Column("suvmax", Kind.NUMBER, False, True, "Maximum SUV of the lesion on this scan.", False, 100.0),
+        Column("deauville", Kind.TEXT, False, True, "Deauville five-point score 1-5, or X (not scored)."),
+        Column("target", Kind.BOOLEAN, True, True,
+               "Target lesion (Lugano: at most six); read from the baseline row."),
+    ),
+)
+
+SCANS = TableSpec(
+    TableName.SCANS,
+    required=False,
+    description="One row per scan with what the response rules need beyond the lesions (docs/response.md).",
+    columns=(
+        Column("patient_id", Kind.ID, True, False, "Patient scanned."),
+        Column("scan_date", Kind.DATE, True, False, "Date of the scan (a date of the measurements table)."),
+        Column("deauville", Kind.TEXT, False, True,
+               "Overall Deauville score 1-5 or X; blank = the highest lesion score."),
+        Column("bone_marrow", Kind.BOOLEAN, False, True, "Bone-marrow involvement; blank = not involved."),
+        Column("new_lesions", Kind.BOOLEAN, False, True, "New lesions on this scan; blank = none."),
+        Column("clinical_deterioration", Kind.BOOLEAN, False, True,
+               "Clinical deterioration at this scan (LYRIC IR1); blank = none."),
+    ),
+)
+
 #: The values of the failures column ``rt_field`` (docs/radiotherapy.md).
 RT_FIELD_CLASSES = ("in-field", "marginal", "out-of-field")
 
-TABLES: dict[TableName, TableSpec] = {t.name: t for t in (PATIENTS, LESIONS, FAILURES)}
+TABLES: dict[TableName, TableSpec] = {t.name: t for t in (PATIENTS, LESIONS, FAILURES, MEASUREMENTS, SCANS)}
 
 COORDINATES = ("x_mm", "y_mm", "z_mm")
 

@@ -133,6 +133,27 @@ class RadiotherapySettings:
 
 
 @dataclass(frozen=True, slots=True)
+class ResponseSettings:
+    """Response assessment over time (``[response]``, docs/response.md).
+
+    Attributes
+    ----------
+    too_small_mm : float
+        Lugano's default size of a lesion too small to measure (5 mm x 5 mm).
+    uptake_margin : float
+        Percent change of the highest SUVmax from baseline within which PET uptake is "not significantly
+        changed" (Lugano gives no number; 10).
+    lesion_rule : str
+        Lesion progression for lesion-level time to failure: ``"lugano"`` (Lugano's single-lesion rule) or
+        ``"ppd50"`` (PPD up >= 50% from the lesion's nadir).
+    """
+
+    too_small_mm: float = 5.0
+    uptake_margin: float = 10.0
+    lesion_rule: str = "lugano"
+
+
+@dataclass(frozen=True, slots=True)
 class ReportSettings:
     """Report settings (``[report]``)."""
 
@@ -150,6 +171,7 @@ class Settings:
     survival: SurvivalSettings = field(default_factory=SurvivalSettings)
     lesion_models: LesionModelSettings = field(default_factory=LesionModelSettings)
     radiotherapy: RadiotherapySettings = field(default_factory=RadiotherapySettings)
+    response: ResponseSettings = field(default_factory=ResponseSettings)
     report: ReportSettings = field(default_factory=ReportSettings)
     # Declared covariates (``[covariates.NAME]``, pofa.covariates) and header renaming (``[columns]``,
     # file header -> the format's column name). Not sections of fixed keys: parsed apart from the others.
@@ -310,6 +332,10 @@ def parse_settings(data: dict[str, Any], text: str = "") -> tuple[Settings, list
         findings.append(_finding("radiotherapy: need 0 <= marginal_volume_pct <= in_field_volume_pct <= 100",
                                  "e.g. in_field_volume_pct = 95, marginal_volume_pct = 20",
                                  "marginal_volume_pct"))
+    s = settings.response
+    if s.lesion_rule not in ("lugano", "ppd50") or s.too_small_mm <= 0 or s.uptake_margin < 0:
+        findings.append(_finding("response: lesion_rule must be \"lugano\" or \"ppd50\", too_small_mm > 0, "
+                                 "uptake_margin >= 0", 'e.g. lesion_rule = "lugano"', "lesion_rule"))
     return settings, findings
 
 

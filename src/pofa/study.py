@@ -18,7 +18,7 @@ import pandas as pd
 from pofa.errors import StudyError
 from pofa.findings import Finding, ValidationReport
 from pofa.io.readers import EXCEL_SUFFIXES, StudyFormat, read_study_tables
-from pofa.schema import TableName
+from pofa.schema import TABLES, TableName
 from pofa.settings import SETTINGS_FILE, Settings, load_settings
 from pofa.template import example_row_findings
 from pofa.validation import TypedTable, empty_table, validate_tables
@@ -66,6 +66,16 @@ class Study:
     def has_failures_table(self) -> bool:
         return TableName.FAILURES in self._tables
 
+    @property
+    def measurements(self) -> pd.DataFrame:
+        """One row per lesion per scan (docs/response.md); empty when the study has no such table."""
+        return self._table(TableName.MEASUREMENTS).frame.copy()
+
+    @property
+    def scans(self) -> pd.DataFrame:
+        """One row per scan (docs/response.md); empty when the study has no such table."""
+        return self._table(TableName.SCANS).frame.copy()
+
     def source(self, table: TableName | str) -> str:
         """The file (or ``workbook[sheet]``) a table came from."""
         return self._table(TableName(table)).source
@@ -78,7 +88,7 @@ class Study:
     def _table(self, name: TableName) -> TypedTable:
         t = self._tables.get(name)
         if t is None:
-            if name is TableName.FAILURES:
+            if not TABLES[name].required:
                 return empty_table(name, f"{name.value} (absent)")
             raise StudyError(f"the study {self.path} has no readable '{name.value}' table; "
                              f"run 'pofa validate {self.path}' to see why")

@@ -58,6 +58,16 @@ EXAMPLE_ROWS: dict[TableName, tuple[dict[str, str], ...]] = {
         {"patient_id": "EXAMPLE-1", "failure_id": "F2", "scan_date": "2021-09-15", "site": "liver",
          "extranodal": "yes", "diameter_cm": "1.8"},
     ),
+    TableName.MEASUREMENTS: (
+        {"patient_id": "EXAMPLE-1", "lesion_id": "L01", "scan_date": "2021-02-22", "ldi_mm": "62",
+         "sdi_mm": "40", "suvmax": "14.1", "deauville": "5", "target": "yes"},
+        {"patient_id": "EXAMPLE-1", "lesion_id": "L01", "scan_date": "2021-03-31", "ldi_mm": "30",
+         "sdi_mm": "21", "suvmax": "4.2", "deauville": "4", "target": "yes"},
+    ),
+    TableName.SCANS: (
+        {"patient_id": "EXAMPLE-1", "scan_date": "2021-03-31", "deauville": "4", "bone_marrow": "no",
+         "new_lesions": "no", "clinical_deterioration": "no"},
+    ),
 }
 
 _WITHIN = {"lesion_id": "unique within its patient", "failure_id": "unique within its patient",

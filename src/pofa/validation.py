@@ -24,6 +24,7 @@ from pofa.covariates import Covariate, CovariateType
 from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
 from pofa.findings import FindingCode as C
 from pofa.io.readers import TEXT_DTYPE, RawTable, release_arrow_memory
+from pofa.response.validate import check_response_tables
 from pofa.schema import (
     COORDINATES,
     FALSE_WORDS,
@@ -845,6 +846,7 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
         check_failures(failures, patients, lesions, out, flags)
+    out.items.extend(check_response_tables(typed))
     release_arrow_memory()
     return typed, out.items
 

@@ -57,6 +57,8 @@ class Tables:
         folder = bundled_study("example")
         out = {}
         for t in TABLES:
+            if not (folder / f"{t}.csv").is_file():  # optional tables the example does not have
+                continue
             with open(folder / f"{t}.csv", newline="", encoding="utf-8") as fh:
                 out[t] = [list(r) for r in csv.reader(fh)]
         return cls(out)
@@ -422,6 +424,81 @@ def _(d: Path) -> None:
     for k, row in enumerate(fail[1:], start=2):
         row.append("inside" if k == 2 else "in-field" if k == 3 else "")
     write_csv(d, t)
+
+
+# --- CSV: response tables (docs/response.md) ---------------------------------------------------------------
+
+M, S = "measurements.csv", "scans.csv"
+
+
+def with_response() -> Tables:
+    """The example with valid measurements (rows 2-4 baseline of P001, 5-7 and 8-10 its follow-ups) and scans
+    (rows 2-3) tables."""
+    t = ex()
+    t.data["measurements"] = [
+        ["patient_id", "lesion_id", "scan_date", "ldi_mm", "sdi_mm", "suvmax", "deauville", "target"],
+        ["P001", "L1", "2018-01-05", "62", "40", "14.1", "5", "yes"],
+        ["P001", "L2", "2018-01-05", "21", "15", "7.5", "4", "yes"],
+        ["P001", "L3", "2018-01-05", "34", "30", "11.2", "5", "yes"],
+        ["P001", "L1", "2018-02-10", "30", "20", "5.0", "3", "yes"],
+        ["P001", "L2", "2018-02-10", "12", "8", "2.0", "2", "yes"],
+        ["P001", "L3", "2018-02-10", "15", "12", "3.1", "X", "yes"],
+        ["P001", "L1", "2018-04-02", "45", "35", "12.0", "5", "yes"],
+        ["P001", "L2", "2018-04-02", "12", "8", "2.0", "2", ""],
+        ["P001", "L3", "2018-04-02", "16", "12", "3.0", "3", "yes"],
+    ]
+    t.data["scans"] = [
+        ["patient_id", "scan_date", "deauville", "bone_marrow", "new_lesions", "clinical_deterioration"],
+        ["P001", "2018-02-10", "3", "no", "no", "no"],
+        ["P001", "2018-04-02", "5", "no", "yes", ""],
+    ]
+    return t
+
+
+@case("csv_response_valid", "valid measurements and scans tables", [])
+def _(d: Path) -> None:
+    write_csv(d, with_response())
+
+
+@case("csv_response_bad_cells", "a Deauville score 6, a short diameter above the long one, lesion L9",
+      [E("bad-deauville", M, 2, "deauville"), E("bad-diameters", M, 3, "sdi_mm"),
+       E("unknown-lesion", M, 7, "lesion_id"), E("not-at-baseline", M, 7, "lesion_id")])
+def _(d: Path) -> None:
+    write_csv(d, with_response().set("measurements", 2, "deauville", "6")
+              .set("measurements", 3, "sdi_mm", "22").set("measurements", 7, "lesion_id", "L9"))
+
+
+@case("csv_response_no_baseline", "P003 measured only after its index date",
+      [E("no-baseline-scan", M, 11, "scan_date")])
+def _(d: Path) -> None:
+    write_csv(d, with_response().append("measurements", patient_id="P003", lesion_id="L1",
+                                        scan_date="2018-04-01", ldi_mm="20", sdi_mm="10", target="yes"))
+
+
+@case("csv_response_two_baselines", "P001 has two scans before its index date, and no target at baseline",
+      [E("several-baseline-scans", M, 2, "scan_date"), E("target-lesions", M, 2, "target")])
+def _(d: Path) -> None:
+    t = with_response()
+    for row in (2, 3, 4):
+        t.set("measurements", row, "target", "no")
+    write_csv(d, t.append("measurements", patient_id="P001", lesion_id="L1", scan_date="2017-12-20",
+                          ldi_mm="60", sdi_mm="40", target="yes"))
+
+
+@case("csv_response_not_at_baseline", "P001's L3 is missing from the baseline scan",
+      [E("not-at-baseline", M, 6, "lesion_id"), E("not-at-baseline", M, 9, "lesion_id")])
+def _(d: Path) -> None:
+    write_csv(d, with_response().delete_row("measurements", 4))
+
+
+@case("csv_response_late_scans", "a scan after the last follow-up; a scans row without measurements",
+      [W("scan-after-followup", M, 11, "scan_date"), W("unknown-scan", S, 4, "scan_date")])
+def _(d: Path) -> None:
+    t = with_response()
+    for lid, ldi in (("L1", "50"), ("L2", "13"), ("L3", "18")):
+        t.append("measurements", patient_id="P001", lesion_id=lid, scan_date="2019-07-01", ldi_mm=ldi,
+                 sdi_mm="10", target="yes")
+    write_csv(d, t.append("scans", patient_id="P001", scan_date="2018-03-01"))
 
 
 # --- CSV: ids and links -----------------------------------------------------------------------------------

@@ -26,6 +26,9 @@ def simulate_command(
         "--config", help="TOML file of parameters (\\[cohort], \\[lesions], \\[failure], \\[survival], "
                          "\\[followup], \\[covariates]); applied before --set.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
+    followup: Annotated[bool, typer.Option(
+        "--followup", help="Also write multi-scan follow-up imaging (measurements.csv, scans.csv; "
+                           "docs/response.md).")] = False,
 ) -> None:
     """Simulate a study (patients, lesions, failures) calibrated to Figura et al. 2021 and write it.
 
@@ -37,6 +40,6 @@ def simulate_command(
 
     params = load_params(preset, config=config, assignments=set_ or (), n_patients=patients)
     sim = simulate(params, seed, preset=preset)
-    path = write_study(sim, out, force=force)
+    path = write_study(sim, out, force=force, followup=followup)
     typer.echo(sim.summary())
     typer.echo(f"Wrote {path} (simulated data, not real patients).")

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa.findings import Finding, Severity
-from pofa.redcap.dictionary import default_mapping
+from pofa.redcap.dictionary import REDCAP_TABLES, default_mapping
 from pofa.schema import TABLES, TableName
 
 SETTINGS_FILE = "study.toml"
@@ -73,7 +73,7 @@ def parse_redcap_settings(section: Any) -> tuple[RedcapSettings, list[Finding]]:
     findings: list[Finding] = []
     mapping = default_mapping()
     values: dict[str, Any] = {}
-    tables = {t.value: t for t in TableName}
+    tables = {t.value: t for t in REDCAP_TABLES}
     for key, value in section.items():
         if key in tables:
             table = tables[key]

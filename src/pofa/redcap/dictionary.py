@@ -40,6 +40,9 @@ CODED_TYPES = frozenset({"radio", "dropdown", "checkbox", "yesno", "truefalse"})
 NO_DATA_TYPES = frozenset({"descriptive"})
 
 #: The form (instrument) of each table in the dictionary ``pofa template --redcap`` writes.
+#: The tables a REDCap project holds (the response tables, docs/response.md, are not entered in REDCap).
+REDCAP_TABLES: tuple[TableName, ...] = (TableName.PATIENTS, TableName.LESIONS, TableName.FAILURES)
+
 DEFAULT_FORMS: dict[TableName, str] = {
     TableName.PATIENTS: "patients", TableName.LESIONS: "lesions", TableName.FAILURES: "failures"}
 
@@ -87,7 +90,7 @@ def default_mapping() -> dict[TableName, dict[str, str]]:
     dict
         One dict per table, in the format's column order.
     """
-    return {t: {c.name: default_field_name(t, c.name) for c in spec.columns} for t, spec in TABLES.items()}
+    return {t: {c.name: default_field_name(t, c.name) for c in TABLES[t].columns} for t in REDCAP_TABLES}
 
 
 @dataclass(frozen=True, slots=True)
@@ -381,8 +384,8 @@ def default_dictionary_rows() -> list[dict[str, str]]:
         are ``yesno`` fields, dates ``date_ymd``, numbers ``number``, identifiers text.
     """
     rows: list[dict[str, str]] = []
-    for table, spec in TABLES.items():
-        for col in spec.columns:
+    for table in REDCAP_TABLES:
+        for col in TABLES[table].columns:
             if col.name == "patient_id" and table is not TableName.PATIENTS:
                 continue  # lesions and failures belong to the record: no field of their own
             rows.append(_dictionary_row(table, col))

@@ -30,7 +30,7 @@ import pandas as pd
 from pofa.findings import Finding, Severity
 from pofa.io.readers import TEXT_DTYPE, RawTable
 from pofa.redcap.config import RedcapSettings
-from pofa.redcap.dictionary import DataDictionary, Field, RedcapError, checkbox_code
+from pofa.redcap.dictionary import REDCAP_TABLES, DataDictionary, Field, RedcapError, checkbox_code
 from pofa.schema import TABLES, Kind, TableName
 
 
@@ -284,7 +284,7 @@ class _Reader:
                     f"add the {t.value} instrument of 'pofa template --redcap', or map {key} in study.toml "
                     f"[redcap.{t.value}]"))
         self.repeating_forms = {self.form_of[t] for t in self.form_of if self.form_of[t]}
-        self.targets = {t: self._targets(t) for t in TableName}
+        self.targets = {t: self._targets(t) for t in REDCAP_TABLES}
 
     def _located_field(self, table: TableName, col: str, fname: str) -> Field | None:
         f = self.d.field(fname)
@@ -336,7 +336,7 @@ class _Reader:
             out.append(_Target(col.name, col.kind, f, self.index[f.name]))
         if table is TableName.FAILURES:
             return out  # further fields of the failures form are not read
-        mapped = {fn for t in TableName for fn in self.settings.fields[t].values()}
+        mapped = {fn for t in REDCAP_TABLES for fn in self.settings.fields[t].values()}
         if table is TableName.PATIENTS:
             forms = [fm for fm in self.d.forms if fm not in self.repeating_forms]
         else:

@@ -16,7 +16,7 @@ from pofa import atomic
 from pofa.findings import Finding, ValidationReport
 from pofa.io.readers import ReadResult, StudyFormat
 from pofa.redcap.config import SETTINGS_FILE, RedcapSettings, read_redcap_settings
-from pofa.redcap.dictionary import RedcapError, read_dictionary
+from pofa.redcap.dictionary import REDCAP_TABLES, RedcapError, read_dictionary
 from pofa.redcap.export import REDCAP_CODES, RedcapCode, RedcapImport, read_export
 from pofa.schema import TableName
 
@@ -206,7 +206,7 @@ def write_study(imported: RedcapImport, out: Path, force: bool = False,
         When ``out`` exists and is not empty (without ``force``), or is not a folder.
     """
     with atomic.output_dir(Path(out), force) as tmp:
-        for table in TableName:
+        for table in REDCAP_TABLES:
             text = table_csv(imported, table)
             if text is not None:
                 atomic.write_text(tmp / f"{table.value}.csv", text)

@@ -445,6 +445,9 @@ def write_report(
 
     html = insert_radiotherapy_section(html, inp.results, getattr(result_like, "lesions", inp.lesions),
                                        getattr(result_like, "failures", None), inp.settings)
+    from pofa.report.response import insert_response_section  # response section hook
+
+    html = insert_response_section(html, inp.results)
     report_path = out / REPORT_NAME
     write_text(report_path, html)
     manifest_path = None

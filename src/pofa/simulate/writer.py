@@ -76,17 +76,26 @@ def study_toml(sim: SimulatedStudy) -> str:
     return "\n".join(lines)
 
 
-def study_files(sim: SimulatedStudy) -> dict[str, str]:
-    """The text of each file of the study folder, by file name."""
-    return {
+def study_files(sim: SimulatedStudy, followup: bool = False) -> dict[str, str]:
+    """The text of each file of the study folder, by file name (``followup``: also the measurements and
+    scans of a multi-scan follow-up, :func:`pofa.simulate.followup.simulate_followup`)."""
+    files = {
         "patients.csv": _csv(sim.patients),
         "lesions.csv": _csv(sim.lesions),
         "failures.csv": _csv(sim.failures),
         "study.toml": study_toml(sim),
     }
+    if followup:
+        from pofa.simulate.followup import simulate_followup
+
+        measurements, scans = simulate_followup(sim)
+        files["measurements.csv"] = _csv(measurements)
+        files["scans.csv"] = _csv(scans)
+    return files
 
 
-def write_study(sim: SimulatedStudy, folder: str | Path, force: bool = False) -> Path:
+def write_study(sim: SimulatedStudy, folder: str | Path, force: bool = False,
+                followup: bool = False) -> Path:
     """Write a simulated study as a study folder.
 
     Parameters
@@ -97,6 +106,8 @@ def write_study(sim: SimulatedStudy, folder: str | Path, force: bool = False) ->
         Destination folder; created (with its parents) if needed.
     force : bool
         Replace a non-empty existing folder. Without it a non-empty folder is refused.
+    followup : bool
+        Also write a multi-scan follow-up (``measurements.csv``, ``scans.csv``; docs/response.md).
 
     Returns
     -------
@@ -110,7 +121,7 @@ def write_study(sim: SimulatedStudy, folder: str | Path, force: bool = False) ->
     """
     if not isinstance(sim, SimulatedStudy):
         raise SettingsError("write_study needs a SimulatedStudy from pofa.simulate.simulate")
-    files = study_files(sim)
+    files = study_files(sim, followup)
     path = Path(folder).absolute()
     with output_dir(path, force=force) as tmp:
         for name, text in files.items():
