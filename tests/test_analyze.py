@@ -148,9 +148,9 @@ def test_existing_output_needs_force(example_study: Path, tmp_path: Path, tables
     assert res.exit_code == 0, res.output
     assert (out / "results.json").is_file()
     assert no_leftovers(tmp_path)
-    (out / "figures" / "mine.txt").write_text("added by hand", encoding="utf-8")
+    (out / "mine.txt").write_text("added by hand", encoding="utf-8")
     assert analyze(example_study, "--out", out, "--force").exit_code == 2  # a file the manifest does not list
-    assert (out / "figures" / "mine.txt").is_file()
+    assert (out / "mine.txt").is_file()
 
 
 def test_invalid_study_stops_and_writes_nothing(example_study: Path, tmp_path: Path) -> None:

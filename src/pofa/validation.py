@@ -169,6 +169,16 @@ class _Collector:
         else:
             self._count_more(key, f, 1, row, row)
 
+    def extend(self, findings: list[Finding]) -> None:
+        """Findings made by another module (e.g. :mod:`pofa.response.validate`), under the same limit."""
+        for f in findings:
+            key = (str(f.code), f.file, f.column)
+            if self._room(key):
+                self._kept[key] += 1
+                self._items.append(f)
+            else:
+                self._count_more(key, f, 1, f.row, f.row)
+
     def full(self, code: C, source: str, column: str | None) -> bool:
         """Whether no further finding of this kind would be kept one by one (callers may just count)."""
         return not self._room((str(code), source, column))
@@ -711,7 +721,8 @@ def _check_radiotherapy(t: TypedTable, out: _Collector) -> None:
                  lambda r: f"rt_field {_quote(text[r])} is not a field class",
                  f"write one of {', '.join(RT_FIELD_CLASSES)}, or leave it blank")
     if "rt_fractions" in df:
-        n = df["rt_fractions"]
+        # a cell that is no number was reported by the type check; here only numbers are looked at
+        n = pd.to_numeric(df["rt_fractions"], errors="coerce").astype("float64")
         out.rows(_flag(n.notna() & (n > 0) & (n != n.round())), C.BAD_RADIOTHERAPY, src, "rt_fractions",
                  lambda r: f"rt_fractions = {n[r]:g} is not a whole number", "write the number of fractions")
     if "rt_dose_gy" in df or "rt_fractions" in df:
@@ -846,7 +857,7 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
         check_failures(failures, patients, lesions, out, flags)
-    out.items.extend(check_response_tables(typed))
+    out.extend(check_response_tables(typed))
     release_arrow_memory()
     return typed, out.items
 
