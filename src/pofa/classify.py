@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -37,7 +38,6 @@ import pandas as pd
 from pofa.errors import SettingsError, StudyError
 from pofa.schema import COORDINATES, TableName
 from pofa.settings import MARGINAL_COUNTS_AS, ClassificationSettings
-from pofa.study import Study
 from pofa.units import DAYS_PER_MONTH
 from pofa.vocabulary import (
     AssignmentBasis,
@@ -47,6 +47,9 @@ from pofa.vocabulary import (
     PatientPattern,
     PatternComponent,
 )
+
+if TYPE_CHECKING:
+    from pofa.study import Study
 
 #: Geometric comparisons allow this slack (mm) so that spheres given in decimals that touch count as touching.
 GEOMETRY_TOLERANCE_MM = 1e-9

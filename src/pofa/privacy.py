@@ -22,6 +22,7 @@ from __future__ import annotations
 import re
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import pandas as pd
 
@@ -307,3 +308,17 @@ def identifying_findings(columns: Iterable[IdentifyingColumn], sources: Mapping[
             f"to keep it, declare it a covariate in study.toml: [covariates.{c.column}] (or remove it from "
             "the study)"))
     return out
+
+
+def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
+    """Study sequence numbers 1..n for patient ids, in a stable order that does not depend on row order.
+
+    Ids are compared as text, in "natural" order (``P2`` before ``P10``), ties broken by plain text order.
+    """
+    ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
+    return {pid: k for k, pid in enumerate(ids, start=1)}
+
+
+def _natural_key(s: str) -> tuple[tuple[int, int, str], ...]:
+    parts = re.split(r"(\d+)", s)
+    return tuple((1, int(p), p) if p.isdigit() else (0, 0, p.lower()) for p in parts if p != "")

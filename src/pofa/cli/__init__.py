@@ -8,15 +8,15 @@ code is non-zero. Each command module keeps its heavy imports inside the command
 from __future__ import annotations
 
 import sys
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
 from pofa import __version__
 from pofa.cli.batch import batch_command, build_study_command
 from pofa.cli.dose import dose_command
 from pofa.cli.extract import extract_command
+from pofa.cli.group import PofaGroup as _Group
 from pofa.cli.importing import import_app
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
@@ -26,29 +26,6 @@ from pofa.cli.simulate import simulate_command
 from pofa.cli.study import analyze, demo, validate
 from pofa.cli.template import template_command
 from pofa.errors import PofaError
-
-
-def _plain_flags(params: list[Any]) -> list[Any]:
-    """Flags take no value: show no type for them (typer would print ``<bool>`` beside ``--force``)."""
-    for param in params:
-        if getattr(param, "is_flag", False) and getattr(param, "metavar", "") is None:
-            param.metavar = ""
-    return params
-
-
-class _Group(TyperGroup):
-    """The command groups of pofa: their own flags and every command's flags are shown without a type."""
-
-    def get_params(self, ctx: Any) -> list[Any]:
-        return _plain_flags(super().get_params(ctx))
-
-    def get_command(self, ctx: Any, cmd_name: str) -> Any:
-        command = super().get_command(ctx, cmd_name)
-        if command is not None and not isinstance(command, TyperGroup):
-            get_params = command.get_params
-            command.get_params = lambda c: _plain_flags(get_params(c))  # type: ignore[method-assign,assignment]
-        return command
-
 
 app = typer.Typer(
     cls=_Group,

@@ -32,13 +32,16 @@ def dose_command(
         "--transform", help="ITK transform from registration: planning scan (fixed) -> failure scan.")
     ] = None,
     settings: Annotated[Path | None, typer.Option(
-        "--settings", help="A study.toml whose [radiotherapy] section sets the thresholds.")] = None,
+        "--settings", help="A study.toml whose \\[radiotherapy] section sets the thresholds.")] = None,
 ) -> None:
     """Dose to each failure lesion (Dmin, Dmean, Dmax, D95, V95, centroid dose) and its field class."""
     import tomllib
 
     from rich.text import Text
 
+    from pofa.cli.extras import require
+
+    require("imaging", command="pofa dose")
     from pofa.atomic import write_text
     from pofa.rt.lesion import dose_csv, dose_for_failures
     from pofa.settings import parse_settings

@@ -7,9 +7,11 @@ from typing import Annotated
 
 import typer
 
+from pofa.cli.group import PofaGroup
 from pofa.cli.output import console, err_console, fail
 
-import_app = typer.Typer(help="Import a study from another system's export (REDCap).", no_args_is_help=True)
+import_app = typer.Typer(cls=PofaGroup, help="Import a study from another system's export (REDCap).",
+                         no_args_is_help=True)
 
 
 def _print_findings(findings: list[object]) -> None:

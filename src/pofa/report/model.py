@@ -21,7 +21,7 @@ from __future__ import annotations
 import json
 import math
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -30,6 +30,7 @@ import pandas as pd
 
 from pofa.classify import PatternCounts
 from pofa.errors import PofaError
+from pofa.privacy import sequence_numbers
 from pofa.settings import Settings
 from pofa.stats.results import StudyResults
 from pofa.units import DAYS_PER_MONTH
@@ -138,20 +139,6 @@ def normalise_results(results: Mapping[str, Any]) -> dict[str, Any]:
     except (TypeError, ValueError) as exc:
         raise ReportError(f"the results cannot be written as JSON: {exc}") from None
     return _clean(json.loads(text))
-
-
-def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
-    """Study sequence numbers 1..n for patient ids, in a stable order that does not depend on row order.
-
-    Ids are compared as text, in "natural" order (``P2`` before ``P10``), ties broken by plain text order.
-    """
-    ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
-    return {pid: k for k, pid in enumerate(ids, start=1)}
-
-
-def _natural_key(s: str) -> tuple[tuple[int, int, str], ...]:
-    parts = re.split(r"(\d+)", s)
-    return tuple((1, int(p), p) if p.isdigit() else (0, 0, p.lower()) for p in parts if p != "")
 
 
 def _bool_column(s: pd.Series, what: str) -> pd.Series:

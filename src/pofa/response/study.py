@@ -289,7 +289,7 @@ def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, 
     -------
     ResponseResults
     """
-    from pofa.report.model import sequence_numbers
+    from pofa.privacy import sequence_numbers
 
     by_patient = patient_scans(measurements, scans, patients, lesions)
     responses = study_responses(by_patient, settings)
