@@ -30,6 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
+from typing import cast
 
 import numpy as np
 import pandas as pd
@@ -283,7 +284,9 @@ def describe(settings: ClassificationSettings) -> str:
 
 def months(start: pd.Series, end: pd.Series) -> pd.Series:
     """Months from ``start`` to ``end`` (days / 30.4375); NaN where either date is missing."""
-    return ((end - start) / pd.Timedelta(days=1) / DAYS_PER_MONTH).astype("float64")
+    elapsed: pd.Series[pd.Timedelta] = end - start
+    out: pd.Series = (elapsed / pd.Timedelta(days=1) / DAYS_PER_MONTH).astype("float64")
+    return out
 
 
 def end_of_followup(patients: pd.DataFrame) -> pd.Series:
@@ -376,7 +379,8 @@ def assign_failures(
     f = failures.copy()
     pid = f["patient_id"]
     prog = _lookup(patients, pid, "progression_date")
-    days = (f["scan_date"] - prog) / pd.Timedelta(days=1)
+    elapsed: pd.Series[pd.Timedelta] = f["scan_date"] - prog
+    days = elapsed / pd.Timedelta(days=1)
     in_window = (days >= 0) & (days <= settings.window_days)
     f["days_after_progression"] = days.round().astype("Int64")
     f["timing"] = np.where(in_window, FailureTiming.FIRST_PROGRESSION.value, FailureTiming.LATER.value)
@@ -478,7 +482,8 @@ def _apply_geometry(f: pd.DataFrame, lesions: pd.DataFrame, settings: Classifica
                      | (is_marg & pairs["frow"].isin(idx[amb_marg]))]
         for row, g in cand.groupby("frow", sort=True):
             what = "overlaps" if amb_local[row] else "is marginal to"
-            note(NoteKind.AMBIGUOUS, row, f"{what} {len(g)} baseline lesions: {_candidates(g)}; assigned to "
+            note(NoteKind.AMBIGUOUS, cast(int, row),
+                 f"{what} {len(g)} baseline lesions: {_candidates(g)}; assigned to "
                  f"{assigned[row]!r} (smallest gap)")
     unlocated = (~_has_geometry(lesions)).groupby(lesions["patient_id"]).sum()
     n_unlocated = f["patient_id"].map(unlocated).fillna(0).astype("int64")
@@ -715,7 +720,7 @@ def classify_tables(
     pat = patient_patterns(patients, les, f)
     src = sources.get("patients", "patients")
     unknown_notes = tuple(
-        ClassificationNote(NoteKind.NO_FAILURES_IN_WINDOW, src, int(row), str(pid), None,
+        ClassificationNote(NoteKind.NO_FAILURES_IN_WINDOW, src, int(cast(int, row)), str(pid), None,
                            "progression is recorded but no failure row lies within "
                            f"{settings.window_days} days of it: the pattern is unknown (counted apart, not "
                            "as de novo)")

@@ -328,7 +328,7 @@ def example_row_findings(tables: dict[TableName, RawTable]) -> list[Finding]:
         for col in ids[:2]:  # patient_id and the table's own id
             text = raw.frame[col].astype(str).str.upper()
             for row in raw.frame.index[text.str.startswith(EXAMPLE_PREFIX).to_numpy(dtype=bool)]:
-                value = raw.frame.at[row, col]
+                value = str(raw.frame.at[row, col])
                 out.append(Finding(
                     Severity.WARNING, EXAMPLE_ROW, raw.source, int(row), col,
                     f"{col} '{value}' is an example row of the template",

@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -242,7 +242,7 @@ def write_json(path: Path, obj: Any) -> None:
 
 
 @contextlib.contextmanager
-def staging_folder(parent: Path, name: str):  # type: ignore[no-untyped-def]
+def staging_folder(parent: Path, name: str) -> Iterator[Path]:
     """A private temporary folder in ``parent`` for building the work folder ``name``; removed on error."""
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{name}-", dir=parent))

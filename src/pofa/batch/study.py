@@ -98,10 +98,12 @@ def _union_columns(tables: Sequence[tuple[str, ...]], first: Sequence[str] = ())
     return cols
 
 
-def _stack(results: Sequence[PatientResult], which: str, first: Sequence[str] = ()) -> tuple[list[str], list]:
+def _stack(
+    results: Sequence[PatientResult], which: str, first: Sequence[str] = ()
+) -> tuple[list[str], list[list[Any]]]:
     tables = [getattr(r, which) for r in results]
     cols = _union_columns([t.columns for t in tables], first)
-    rows = []
+    rows: list[list[Any]] = []
     for t in tables:
         pos = {c: i for i, c in enumerate(t.columns)}
         rows.extend([r[pos[c]] if c in pos else None for c in cols] for r in t.rows)
@@ -113,7 +115,8 @@ def _with_sources(result: PatientResult, scans: PatientScans | None) -> list[dic
     by_scan = {(s.role.value, s.scan_date): s for s in (scans.scans if scans is not None else ())}
     out = []
     for rec in result.provenance:
-        s = by_scan.get((rec.get("role"), rec.get("scan_date")))
+        key: tuple[Any, Any] = (rec.get("role"), rec.get("scan_date"))
+        s = by_scan.get(key)
         names = {} if s is None else {
             "row": s.row, **{c: Path(getattr(s, c)).name if getattr(s, c) else "" for c in
                              ("pet", "ct", "mask", "organs", "transform")}}

@@ -22,6 +22,7 @@ import typer
 
 if TYPE_CHECKING:
     from pofa.batch.manifest import Manifest
+    from pofa.batch.pipeline import PipelineSettings
 
 __all__ = ["batch_command", "build_study_command"]
 
@@ -46,7 +47,9 @@ Margin = Annotated[float, typer.Option(
 Force = Annotated[bool, typer.Option("--force", help="Recompute everything / replace a non-empty --out.")]
 
 
-def _settings(suv: str, min_volume_ml: float, deformable: bool, tolerance_mm: float, margin_mm: float):  # type: ignore[no-untyped-def]
+def _settings(
+    suv: str, min_volume_ml: float, deformable: bool, tolerance_mm: float, margin_mm: float
+) -> PipelineSettings:
     from pofa.batch.pipeline import PipelineSettings
 
     return PipelineSettings(suv=suv, min_volume_ml=min_volume_ml, deformable=deformable,

@@ -115,7 +115,8 @@ def sphere_offsets(affine: NDArray[np.float64], radius_mm: float) -> NDArray[np.
     grids = np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij")
     off = np.stack(grids, axis=-1).astype(np.float64)
     d = np.linalg.norm(off @ a.T, axis=-1)
-    return d <= radius_mm + 1e-9
+    inside: NDArray[np.bool_] = d <= radius_mm + 1e-9
+    return inside
 
 
 def _feret(points: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:

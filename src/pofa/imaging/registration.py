@@ -484,7 +484,7 @@ def load_transform(path: str | os.PathLike[str]) -> sitk.Transform:
     if not p.is_file():
         raise ImagingError(f"Transform file not found: {p}.")
     try:
-        t = sitk.ReadTransform(str(p))
+        t: sitk.Transform = sitk.ReadTransform(str(p))
     except RuntimeError as exc:
         raise ImagingError(
             f"Cannot read {p} as an ITK transform file (.tfm, .txt, .h5, .mat): "
@@ -657,7 +657,7 @@ def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     """``image`` as float32, smoothed and resampled to an isotropic ``spacing_mm`` grid when it is finer."""
     import SimpleITK as sitk
 
-    img = sitk.Cast(image, sitk.sitkFloat32)
+    img: sitk.Image = sitk.Cast(image, sitk.sitkFloat32)
     sp = np.asarray(img.GetSpacing(), dtype=np.float64)
     if spacing_mm is None or np.all(sp >= spacing_mm * (1 - 1e-6)):
         return img

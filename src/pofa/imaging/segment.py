@@ -87,7 +87,7 @@ class Seeds:
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         if not np.all(np.isfinite(p)):
             raise ImagingError("Seed coordinates must be finite numbers (x_mm, y_mm, z_mm).")
-        return cls(tuple(tuple(float(v) for v in row) for row in p), tuple(str(i) for i in ids))  # type: ignore[misc]
+        return cls(tuple((float(r[0]), float(r[1]), float(r[2])) for r in p), tuple(str(i) for i in ids))
 
     @classmethod
     def from_csv(cls, path: str) -> Seeds:

@@ -491,7 +491,7 @@ def suv_factors(
         ]
         if all(v is not None and v != 0 for v in suv_sf):
             rules.append("Units (0054,1001) CNTS: Philips private SUV Scale Factor (7053,1000) per slice")
-            f_bw = [float(v) for v in suv_sf]  # type: ignore[arg-type]
+            f_bw = [float(v) for v in suv_sf if v is not None]
             if norm is SuvNormalisation.BW:
                 return SuvFactors(
                     norm,
@@ -530,7 +530,8 @@ def suv_factors(
             "value = Bq/ml, then as BQML"
         )
         base = _bqml(headers, norm, decay, w, hgt, sx, weight_src, height_src, sex_src, rules)
-        f_cnts = [float(a) * b for a, b in zip(acsf, base.slice_factors, strict=True)]  # type: ignore[arg-type]
+        acsf_set = [float(a) for a in acsf if a is not None]  # all set: checked above
+        f_cnts = [a * b for a, b in zip(acsf_set, base.slice_factors, strict=True)]
         return _replace_factors(base, f_cnts, units, tuple(rules))
 
     if units == "BQML":

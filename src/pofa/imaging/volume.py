@@ -233,7 +233,8 @@ class Volume:
     @property
     def direction(self) -> NDArray[np.float64]:
         """3 x 3 matrix whose column ``a`` is the unit LPS direction of array axis ``a`` (a copy)."""
-        return self._affine[:3, :3] / np.asarray(self.spacing)[None, :]
+        direction: NDArray[np.float64] = self._affine[:3, :3] / np.asarray(self.spacing)[None, :]
+        return direction
 
     @property
     def voxel_volume_ml(self) -> float:
@@ -256,12 +257,14 @@ class Volume:
         if p.shape[-1:] != (3,):
             raise ImagingError(f"Points must have 3 components in the last axis; got shape {p.shape}.")
         inv = np.linalg.inv(self._affine)
-        return p @ inv[:3, :3].T + inv[:3, 3]
+        index: NDArray[np.float64] = p @ inv[:3, :3].T + inv[:3, 3]
+        return index
 
     def contains_index(self, index: ArrayLike) -> NDArray[np.bool_]:
         """True where a (rounded) array index lies inside the volume."""
         idx = np.rint(np.asarray(index, dtype=np.float64))
-        return np.all((idx >= 0) & (idx <= np.asarray(self.shape) - 1), axis=-1)
+        inside: NDArray[np.bool_] = np.all((idx >= 0) & (idx <= np.asarray(self.shape) - 1), axis=-1)
+        return inside
 
     def same_grid(self, other: Volume, atol_mm: float = 1e-3) -> bool:
         """True when ``other`` has the same shape and an affine equal within ``atol_mm``."""

@@ -241,7 +241,8 @@ def _rejections(est: np.ndarray, se: np.ndarray, alpha: float) -> np.ndarray:
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
     zcrit = float(stats.norm.ppf(1.0 - alpha / 2.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ok & (np.abs(est / np.where(ok, se, 1.0)) > zcrit)
+        rejected: np.ndarray = ok & (np.abs(est / np.where(ok, se, 1.0)) > zcrit)
+    return rejected
 
 
 def _test_power(label: str, method: str, est: np.ndarray, se: np.ndarray, reject: np.ndarray,

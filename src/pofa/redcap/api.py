@@ -66,7 +66,7 @@ def pull(url: str, token: str) -> Pulled:
         When PyCap is not installed or the server refuses the request (the message never holds the token).
     """
     try:
-        from redcap import Project  # type: ignore[attr-defined]  # PyCap
+        from redcap import Project  # PyCap
     except ImportError:
         raise RedcapError('pulling from the REDCap API needs PyCap: pip install "pofa[redcap]"') from None
     try:

@@ -34,7 +34,7 @@ from pofa.riskmodel.model import (
     TermSummary,
     TrainingSummary,
 )
-from pofa.riskmodel.terms import numeric_column, term_values
+from pofa.riskmodel.terms import term_values
 from pofa.stats.factors import (
     DEFAULT_FACTORS,
     FactorKind,
@@ -42,6 +42,7 @@ from pofa.stats.factors import (
     RiskFactor,
     build_design,
     estimability_problems,
+    numeric_column,
     parse_factor,
 )
 from pofa.stats.firth import firth_estimates
@@ -411,7 +412,8 @@ def fit_risk_model(
 
 def fitted_probabilities(model: RiskModel, data: TrainingData) -> np.ndarray:
     """``expit(X beta)`` for the training lesions (the GEE fitted values, ``fitted(geeglm(...))``)."""
-    return expit(data.design.X @ model.coef)
+    fitted: np.ndarray = expit(data.design.X @ model.coef)
+    return fitted
 
 
 __all__ = [

@@ -41,9 +41,9 @@ from pofa.io.readers import (
     read_workbook,
 )
 from pofa.riskmodel.model import Feature, RiskModel
-from pofa.riskmodel.terms import TermValues, is_boolean, term_values
+from pofa.riskmodel.terms import TermValues, term_values
 from pofa.schema import TABLES, TableName
-from pofa.stats.factors import FactorKind
+from pofa.stats.factors import FactorKind, is_boolean
 from pofa.validation import validate_tables
 
 #: Two-sided 95% normal quantile, ``scipy.stats.norm.ppf(0.975)``.
@@ -238,7 +238,7 @@ def predict_lesions(model: RiskModel, lesions: pd.DataFrame) -> LesionScores:
         .groupby(out["patient_id"], sort=False)
         .rank(method="min", ascending=False)
     )
-    out.insert(out.columns.get_loc("probability"), "rank_in_patient", ranks.astype("Int64"))
+    out.insert(list(out.columns).index("probability"), "rank_in_patient", ranks.astype("Int64"))
 
     binary = [_binary(f, lesions, tv.raw) for f in model.features]
     summaries = {t.term: t for t in model.training.terms}

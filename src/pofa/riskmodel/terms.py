@@ -96,7 +96,7 @@ def term_values(lesions: pd.DataFrame, features: Sequence[Feature]) -> TermValue
             v = x
         X[:, j] = v
     isna = raw_df.isna().to_numpy()
-    complete = ~isna.any(axis=1) if cols else np.ones(n, dtype=bool)
+    complete = np.asarray(~isna.any(axis=1), dtype=bool) if cols else np.ones(n, dtype=bool)
     missing = tuple(", ".join(c for c, m in zip(cols, row, strict=True) if m) for row in isna)
     X.setflags(write=False)
     complete.setflags(write=False)

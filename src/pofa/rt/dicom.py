@@ -176,7 +176,7 @@ class DoseGrid:
         pofa.errors.ImagingError
             When a point lies outside the grid.
         """
-        from scipy import ndimage  # type: ignore[import-untyped]
+        from scipy import ndimage
 
         idx, inside = self.lps_to_index(xyz)
         if not np.all(inside):

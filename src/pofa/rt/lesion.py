@@ -173,7 +173,7 @@ def _to_dose_frame(points: NDArray[np.float64], transform: sitk.Transform | None
     if transform is None:
         return points
     try:
-        inv = transform.GetInverse()  # type: ignore[no-untyped-call]
+        inv = transform.GetInverse()
     except RuntimeError:
         inv = None
     if inv is not None and hasattr(inv, "GetMatrix") and inv.GetName() in (
@@ -226,7 +226,7 @@ def lesion_doses(labels: Volume, dose: DoseGrid, prescription_gy: float,
         When the label map holds no lesion or non-integer labels, the prescription is not positive, or a
         lesion lies (partly) outside the dose grid.
     """
-    from scipy.spatial import cKDTree  # type: ignore[import-untyped]
+    from scipy.spatial import cKDTree
 
     s = settings or RadiotherapySettings()
     if not (math.isfinite(prescription_gy) and prescription_gy > 0):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -153,7 +154,7 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
     bulky_lesion = les["diameter_cm"] >= 5.0
     any_bulky = pts["patient_id"].map(bulky_lesion.groupby(les["patient_id"]).any()).fillna(False)
     mtv = les.groupby("patient_id")["mtv_ml"].sum() if "mtv_ml" in les else pd.Series(dtype=float)
-    fig = dict(
+    fig: dict[str, Any] = dict(
         n_patients=n,
         n_lesions=len(les),
         lesions_per_patient=_ratio(len(les), n),

@@ -65,7 +65,8 @@ def _truncated_below(u: np.ndarray, lower: np.ndarray) -> np.ndarray:
 def _poisson(u: np.ndarray, mean: float) -> np.ndarray:
     if mean <= 0:
         return np.zeros(u.shape, dtype=np.int64)
-    return stats.poisson.ppf(u, mean).astype(np.int64)
+    counts: np.ndarray = stats.poisson.ppf(u, mean).astype(np.int64)
+    return counts
 
 
 def _round1(x: np.ndarray, minimum: float = 0.1) -> np.ndarray:
@@ -324,7 +325,8 @@ class _Sites:
     def draw_position(self, rng: np.random.Generator, k: int, side: int) -> np.ndarray:
         centre = self.centre[k].copy()
         centre[0] *= side
-        return np.clip(centre + self.spread[k] * _normal(rng, 3), _BOX_LO, _BOX_HI)
+        position: np.ndarray = np.clip(centre + self.spread[k] * _normal(rng, 3), _BOX_LO, _BOX_HI)
+        return position
 
 
 def _place(rng: np.random.Generator, sites: _Sites, k: int, side: int, radius: float, others: np.ndarray,
@@ -596,7 +598,8 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
         "patient_id": pid[rp] if rp.size else np.array([], dtype=object),
         "failure_id": np.array([f"F{k}" for k in fid_num], dtype=object),
         "scan_date": _dates(fu.accrual_start, latent.index_day[rp], rday, np.ones(rp.size, bool)),
-        "baseline_lesion_id": np.where(rles >= 0, lid[np.maximum(rles, 0)] if lid.size else "", None),
+        "baseline_lesion_id": np.where(rles >= 0, lid[np.maximum(rles, 0)] if lid.size else "",
+                                       np.array(None, dtype=object)),
         "site": site_names[rsite] if rsite.size else np.array([], dtype=object),
         "extranodal": sites.extranodal[rsite] if rsite.size else np.array([], dtype=bool),
         "x_mm": rpos[:, 0],

@@ -522,7 +522,7 @@ def _site_from_toml(key: str, i: int, value: Any) -> SiteSpec:
     missing = {"name", "extranodal", "weight", "centre_mm", "spread_mm"} - set(value)
     if missing:
         raise SettingsError(f"{key}[{i}]: missing site field(s) {', '.join(sorted(missing))}")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for name, v in value.items():
         hint = hints[name]
         if typing.get_origin(hint) is tuple:

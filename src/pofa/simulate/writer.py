@@ -27,7 +27,8 @@ def _cell_text(s: pd.Series) -> pd.Series:
     """One column as the text written to the CSV file."""
     name = str(s.name)
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.strftime("%Y-%m-%d").fillna("")
+        dates: pd.Series = s.dt.strftime("%Y-%m-%d").fillna("")
+        return dates
     if pd.api.types.is_bool_dtype(s):
         return s.map({True: "yes", False: "no"})
     if name in _DECIMALS:

@@ -160,7 +160,7 @@ def assign_identities(
                 elif (i, j) in tolerance_pairs:
                     w[r, c] = TOL_EDGE_WEIGHT * (1e-3 if assign_by is AssignBy.DICE else 1.0)
         rows, cols = linear_sum_assignment(w, maximize=True)
-        for r, c in zip(rows, cols, strict=True):
-            if w[r, c] > 0:
-                assigned.add((bs[r], fs[c]))
+        for ra, ca in zip(rows, cols, strict=True):
+            if w[ra, ca] > 0:
+                assigned.add((bs[ra], fs[ca]))
     return assigned
