@@ -142,7 +142,7 @@ def severity_of(code: FindingCode) -> Severity:
 class Finding:
     """One problem found in a study.
 
-    Parameters
+    Attributes
     ----------
     severity : Severity
         Error or warning (fixed per code, see :data:`FINDING_CODES`).

@@ -32,7 +32,7 @@ class TableName(enum.Enum):
 class Column:
     """One column of a study table.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Header as written in the file (matched case-insensitively, surrounding blanks ignored).

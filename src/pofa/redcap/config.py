@@ -31,7 +31,7 @@ _KEYS = ("export", "dictionary", "ignore")
 class RedcapSettings:
     """How a REDCap project's fields become the format's tables.
 
-    Parameters
+    Attributes
     ----------
     export : str or None
         The records export (CSV), relative to the study folder; ``None`` when the study's tables are files.

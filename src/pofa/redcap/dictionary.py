@@ -94,7 +94,7 @@ def default_mapping() -> dict[TableName, dict[str, str]]:
 class Field:
     """One field of a data dictionary.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Variable name (lower case).
@@ -185,7 +185,7 @@ def parse_choices(text: str, field_type: str) -> tuple[tuple[str, str], ...]:
 class DataDictionary:
     """A project's data dictionary: its fields in order.
 
-    Parameters
+    Attributes
     ----------
     fields : tuple of Field
         In the dictionary's order (the first is the record id).

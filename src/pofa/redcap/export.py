@@ -184,7 +184,7 @@ class _Target:
 class RedcapImport:
     """An export read into the format's tables, with what was met on the way.
 
-    Parameters
+    Attributes
     ----------
     tables : dict
         The tables (text cells, indexed by the export's line) for :func:`pofa.validation.validate_tables`.

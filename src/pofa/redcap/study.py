@@ -25,7 +25,7 @@ from pofa.schema import TableName
 class RedcapReference:
     """What ``[redcap]`` of a study's ``study.toml`` gives :func:`pofa.load_study`.
 
-    Parameters
+    Attributes
     ----------
     read : ReadResult or None
         The export's tables when ``[redcap] export`` is set, else ``None`` (the folder's files are read).

@@ -52,7 +52,7 @@ class ModelKind(enum.Enum):
 class Feature:
     """One term of a risk model: its definition and, for a per-SD term, the SD the column is divided by.
 
-    Parameters
+    Attributes
     ----------
     factor : RiskFactor
         The term definition (threshold, column as it is, or continuous per unit / per SD).
@@ -105,7 +105,7 @@ class Feature:
 class TermSummary:
     """The training distribution of one term.
 
-    Parameters
+    Attributes
     ----------
     term : str
         Term name.
@@ -126,7 +126,7 @@ class TermSummary:
 class TrainingSummary:
     """What the model was fitted to (counts only: no patient or lesion ids).
 
-    Parameters
+    Attributes
     ----------
     data : str
         The study name, or the publication for the published model.
@@ -162,7 +162,7 @@ class TrainingSummary:
 class ValidationSummary:
     """Patient-grouped cross-validation of the model (see :mod:`pofa.riskmodel.validate`).
 
-    Parameters
+    Attributes
     ----------
     method : str
         The procedure in words.
@@ -205,7 +205,7 @@ class RiskModel:
 
     ``logit P(local failure) = coefficients[0] + sum_j coefficients[j] * term_j(lesion)``.
 
-    Parameters
+    Attributes
     ----------
     kind : ModelKind
         GEE or Firth fitted to a study, or the published model.

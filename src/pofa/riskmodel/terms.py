@@ -27,7 +27,7 @@ from pofa.stats.factors import FactorKind, Scale, is_boolean, numeric_column
 class TermValues:
     """Term values of each lesion.
 
-    Parameters
+    Attributes
     ----------
     X : ndarray, shape (n, 1 + k)
         Design matrix, intercept column first; rows with a missing value hold ``nan``.

@@ -56,7 +56,7 @@ def _floats(value: Any, n: int | None, name: str, file: str) -> NDArray[np.float
 class DoseGrid:
     """A 3-D dose grid in Gy with its geometry in patient LPS millimetres.
 
-    Parameters
+    Attributes
     ----------
     dose_gy : numpy.ndarray
         Dose in Gy, axes (frame, row, column); frames ordered by increasing offset along ``normal``.
@@ -350,7 +350,7 @@ def read_rtdose(path: str | os.PathLike[str], prescription_gy: float | None = No
 class PlanInfo:
     """What pofa takes from an RTPLAN.
 
-    Parameters
+    Attributes
     ----------
     prescription_gy : float or None
         The highest TargetPrescriptionDose of the plan's TARGET dose references.
@@ -454,7 +454,7 @@ def check_plan_matches(dose: DoseGrid, plan: PlanInfo) -> list[str]:
 class Structure:
     """One ROI of an RTSTRUCT.
 
-    Parameters
+    Attributes
     ----------
     number : int
         ROINumber.

@@ -48,7 +48,7 @@ FIELD_CLASSES = ("in-field", "marginal", "out-of-field")
 class LesionDose:
     """Dose to one failure lesion and its field classes.
 
-    Parameters
+    Attributes
     ----------
     label : int
         The lesion's label value.
@@ -384,7 +384,7 @@ DOSE_COLUMNS = ("label", "volume_ml", "dmin_gy", "dmean_gy", "dmax_gy", "d95_gy"
 class DoseRun:
     """The result of :func:`dose_for_failures`.
 
-    Parameters
+    Attributes
     ----------
     lesions : tuple of LesionDose
         One per failure lesion.

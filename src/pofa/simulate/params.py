@@ -67,7 +67,7 @@ def _finite(name: str, value: float) -> None:
 class SiteSpec:
     """One anatomical site of the site table.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Site as written in the ``site`` column (e.g. ``"cervical lymph node"``).
