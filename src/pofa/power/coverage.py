@@ -124,8 +124,9 @@ def run_coverage_chunk(outcome: LesionOutcome, truth: LesionTruth, n_patients: i
 
     Returns
     -------
-    tuple of (numpy.ndarray, numpy.ndarray
-        ): ``(estimate, se)`` of shape (replicates, methods), log odds ratio scale, ``nan`` where not estimable.
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(estimate, se)`` of shape (replicates, methods), log odds ratio scale, ``nan`` where not
+        estimable.
     """
     from pofa.stats.gee import gee_exchangeable_logit
 

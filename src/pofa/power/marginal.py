@@ -76,7 +76,8 @@ def conditional_intercept(risk: float, sd: float) -> float:
     Returns
     -------
     float
-        The intercept (inverse of :func:`marginal_risk` in its first argument; the map is strictly increasing).
+        The intercept (inverse of :func:`marginal_risk` in its first argument; the map is strictly
+        increasing).
     """
     if not (0.0 < risk < 1.0):
         raise SettingsError(f"a risk of {risk!r} has no logit; it must be strictly between 0 and 1")

@@ -290,7 +290,8 @@ class SimulatorReplicates:
         Returns
         -------
         tuple of (numpy.ndarray, dict of {str: numpy.ndarray}, numpy.ndarray)
-            ``(y, {factor: x}, groups)``: local failure, the binary factors by name and the patient of each lesion.
+            ``(y, {factor: x}, groups)``: local failure, the binary factors by name and the patient of each
+            lesion.
         """
         a, b = int(self.lesion_start[r]), int(self.lesion_start[r + 1])
         factors = {"bulky": self.bulky[a:b], "suv_high": self.suv_high[a:b],
