@@ -101,6 +101,18 @@ class LinearPredictor:
 def linear_predictor(model: RiskModel, lesions: pd.DataFrame) -> LinearPredictor:
     """Log odds and standard errors (delta method) of ``lesions`` under ``model``.
 
+    Parameters
+    ----------
+    model : RiskModel
+        The risk model.
+    lesions : pandas.DataFrame
+        One row per lesion with the columns the model reads; not modified.
+
+    Returns
+    -------
+    LinearPredictor
+        Log odds, their standard errors and which lesions could be scored.
+
     Raises
     ------
     SettingsError
@@ -156,11 +168,23 @@ class LesionScores:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note."""
+        """One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note.
+        """
         return self._table.copy()
 
     def to_csv_text(self) -> str:
-        """The table as CSV text (UTF-8, header first, blank = missing, floats with full precision)."""
+        """The table as CSV text (UTF-8, header first, blank = missing, floats with full precision).
+
+        Returns
+        -------
+        str
+            The table as CSV text (UTF-8, header first, blank = missing, floats with full precision).
+        """
         buf = io.StringIO()
         self._table.to_csv(buf, index=False, lineterminator="\n")
         return buf.getvalue()
@@ -187,6 +211,7 @@ def predict_lesions(model: RiskModel, lesions: pd.DataFrame) -> LesionScores:
     Parameters
     ----------
     model : RiskModel
+        The risk model (fitted, or the published one).
     lesions : DataFrame
         One row per lesion with ``patient_id``, ``lesion_id`` and the columns the model reads; not modified.
         Patient ids are compared as text.
@@ -342,6 +367,11 @@ class LoadedLesions:
     @property
     def frame(self) -> pd.DataFrame:
         """The typed lesions table (index = spreadsheet row).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The typed lesions table.
 
         Raises
         ------

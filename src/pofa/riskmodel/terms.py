@@ -55,6 +55,11 @@ def term_values(lesions: pd.DataFrame, features: Sequence[Feature]) -> TermValue
     features : sequence of Feature
         The model's features (per-SD terms carry their training SD).
 
+    Returns
+    -------
+    TermValues
+        Design matrix, which rows are complete, and the missing columns of each row.
+
     Raises
     ------
     SettingsError
