@@ -112,12 +112,24 @@ class ExtractionResult:
 
     @property
     def labels(self) -> Volume:
-        """The lesion label map (lesion k has label k)."""
+        """The lesion label map (lesion k has label k).
+
+        Returns
+        -------
+        Volume
+            The lesion label map (lesion k has label k).
+        """
         return self.segmentation.labels
 
     @property
     def method(self) -> str:
-        """The methods in one paragraph."""
+        """The methods in one paragraph.
+
+        Returns
+        -------
+        str
+            The methods in one paragraph.
+        """
         f = self.suv.factors
         return (
             f"{f.units} ({f.method}); lesions: {self.segmentation.method}; SUVpeak: "
@@ -126,7 +138,13 @@ class ExtractionResult:
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """Lesion rows in :data:`LESION_COLUMNS` order (extranodal as "yes"/"no"/"")."""
+        """Lesion rows in :data:`LESION_COLUMNS` order (extranodal as "yes"/"no"/"").
+
+        Returns
+        -------
+        list of dict of {str: object}
+            Lesion rows in :data:`LESION_COLUMNS` order (extranodal as "yes"/"no"/"").
+        """
         out = []
         for les in self.lesions:
             extr = "" if les.extranodal is None else ("yes" if les.extranodal else "no")
@@ -158,7 +176,13 @@ class ExtractionResult:
         return out
 
     def to_frame(self) -> Any:
-        """The lesion table as a pandas DataFrame (ids as strings)."""
+        """The lesion table as a pandas DataFrame (ids as strings).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The lesion table (ids as strings).
+        """
         import pandas as pd
 
         df = pd.DataFrame(self.rows(), columns=list(LESION_COLUMNS))
@@ -167,7 +191,18 @@ class ExtractionResult:
         return df
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion table (atomic). Floats with 6 significant digits (enough for every feature)."""
+        """Write the lesion table as CSV (atomic).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The CSV file written.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written. Floats have 6 significant digits (enough for every feature).
+        """
         out = Path(path)
         df = self.to_frame()
         with atomic_path(out) as tmp:
@@ -175,13 +210,40 @@ class ExtractionResult:
         return out
 
     def write_label_map(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion label map as NIfTI (atomic)."""
+        """Write the lesion label map as NIfTI (atomic).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The NIfTI file written.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written.
+        """
         from pofa.imaging.seg_io import write_label_map
 
         return write_label_map(self.labels, path)
 
     def write_seg(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion label map as a DICOM SEG referencing the PET (needs a DICOM PET)."""
+        """Write the lesion label map as a DICOM SEG referencing the PET (needs a DICOM PET).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The DICOM SEG file written.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written.
+
+        Raises
+        ------
+        pofa.errors.ImagingError
+            When the PET was not read from DICOM.
+        """
         from pofa.imaging.seg_io import write_seg
 
         if self.pet_series is None:
@@ -189,10 +251,19 @@ class ExtractionResult:
         return write_seg(self.labels, self.pet_series, path, self.segmentation.lesion_ids, self.patient_id)
 
     def manifest(self, outputs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
-        """A JSON-ready record of the run: versions, input hashes, options, methods, patient features,
-        outputs.
+        """A JSON-ready record of the run: versions, input hashes, options, methods, features, outputs.
 
         Holds no DICOM identifiers or dates (SUV provenance keeps decay seconds, not times).
+
+        Parameters
+        ----------
+        outputs : sequence of str or PathLike, optional
+            Files written by the run, listed in the record.
+
+        Returns
+        -------
+        dict of {str: object}
+            The record.
         """
         import importlib.metadata as md
 
@@ -256,7 +327,20 @@ class ExtractionResult:
     def write_manifest(
         self, path: str | os.PathLike[str], outputs: Sequence[str | os.PathLike[str]] = ()
     ) -> Path:
-        """Write :meth:`manifest` as JSON (atomic)."""
+        """Write :meth:`manifest` as JSON (atomic).
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The JSON file written.
+        outputs : sequence of str or PathLike, optional
+            Files written by the run, listed in the record.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written.
+        """
         out = Path(path)
         with atomic_path(out) as tmp:
             tmp.write_text(
@@ -307,7 +391,22 @@ def _hash_path(p: Path) -> str:
 def read_image(
     source: str | os.PathLike[str] | Volume, modality: str, series_uid: str | None = None
 ) -> Volume:
-    """A CT (or other) image from a DICOM folder, a NIfTI file or a Volume."""
+    """Read a CT (or other) image from a DICOM folder, a NIfTI file or a Volume.
+
+    Parameters
+    ----------
+    source : str or PathLike or Volume
+        DICOM folder, NIfTI file, or a Volume (returned as is).
+    modality : str
+        Modality (0008,0060) of the series read from a DICOM folder.
+    series_uid : str or None, optional
+        SeriesInstanceUID when the folder holds several series of that modality.
+
+    Returns
+    -------
+    Volume
+        The image.
+    """
     if isinstance(source, Volume):
         return source
     p = Path(source)
@@ -355,7 +454,10 @@ def extract(
         ``"suv4"``, ``"suv2.5"``, ``"41pct"``, ``"percist"`` or a number (see :mod:`pofa.imaging.segment`).
     organs : path, Volume or OrganMap, optional
         Organ label map (NIfTI or a folder of TotalSegmentator masks) for site and extranodal; also gives the
-        liver for ``percist``. ``organ_names`` names its labels (default TotalSegmentator v2).
+        liver for ``percist``.
+    organ_names : path, mapping or str, optional
+        Names of the organ labels (default TotalSegmentator v2; see
+        :func:`pofa.imaging.organs.load_organ_map`).
     liver_mask : path or Volume, optional
         Liver mask for ``percist`` when no organ map is given.
     patient_id : str, optional
@@ -365,12 +467,30 @@ def extract(
     min_volume_ml : float
         Drop lesions smaller than this.
     suv : str
-        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``; ``weight_kg``, ``height_m``, ``sex`` override
-        the DICOM header.
+        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    weight_kg, height_m : float, optional
+        Patient weight and height; override the DICOM header.
+    sex : str, optional
+        Patient sex (``"M"`` or ``"F"``, for the lean body mass); overrides the DICOM header.
+    pet_series, ct_series : str, optional
+        SeriesInstanceUID of the PET and the CT when their folders hold several series.
+    roi_names : sequence of str, optional
+        RTSTRUCT ROIs used as lesions (default: all).
+    detect_suv, margin_mm : float
+        ``41pct`` only: detection threshold and the growth of each lesion's box before re-thresholding.
+    seed_tolerance_mm : float
+        Distance within which a seed counts as inside a lesion.
 
     Returns
     -------
     ExtractionResult
+        SUV, segmentation, lesion and patient features, and the provenance of the run.
+
+    Raises
+    ------
+    pofa.errors.SettingsError
+        Both or neither of ``mask`` and ``threshold``, a negative minimum volume, or an unknown SUV
+        normalisation.
     """
     if (mask is None) == (threshold is None):
         raise SettingsError("Give exactly one of a lesion mask (--mask) or a threshold method (--threshold).")

@@ -71,7 +71,13 @@ class SuvNormalisation(StrEnum):
 
     @property
     def label(self) -> str:
-        """Unit label of the resulting values: SUVbw or SUL (formula)."""
+        """Unit label of the resulting values: SUVbw or SUL (formula).
+
+        Returns
+        -------
+        str
+            Unit label of the resulting values: SUVbw or SUL (formula).
+        """
         return {
             "bw": "SUVbw",
             "lbm-james": "SUL (James)",
@@ -129,11 +135,23 @@ class SuvFactors:
 
     @property
     def units(self) -> str:
-        """Unit label of the SUV values (SUVbw, SUL (James), SUL (Janmahasatian))."""
+        """Unit label of the SUV values (SUVbw, SUL (James), SUL (Janmahasatian)).
+
+        Returns
+        -------
+        str
+            Unit label of the SUV values (SUVbw, SUL (James), SUL (Janmahasatian)).
+        """
         return self.normalisation.label
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready provenance without dates (identifying): factors, rules, decay seconds, inputs."""
+        """JSON-ready provenance without dates (identifying): factors, rules, decay seconds, inputs.
+
+        Returns
+        -------
+        dict of {str: object}
+            JSON-ready provenance without dates (identifying): factors, rules, decay seconds, inputs.
+        """
         uniq = sorted(set(self.slice_factors))
         return {
             "method": self.method,
@@ -259,6 +277,28 @@ def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: SuvN
     James (1976): male ``1.10 W - 128 (W/H)^2``, female ``1.07 W - 148 (W/H)^2`` with H in cm. Janmahasatian
     (2005): male ``9270 W / (6680 + 216 BMI)``, female ``9270 W / (8780 + 244 BMI)``, BMI = W / H^2 with H in
     m.
+
+    Parameters
+    ----------
+    weight_kg : float
+        Body weight in kg.
+    height_m : float
+        Height in m.
+    sex : str
+        ``"M"`` or ``"F"`` (case-insensitive).
+    formula : SuvNormalisation or str
+        ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+
+    Returns
+    -------
+    float
+        Lean body mass in kg.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the sex is neither M nor F, the formula is not a lean-body-mass one, or the result is not
+        positive.
     """
     formula = SuvNormalisation(formula)
     sex = sex.upper()
@@ -402,6 +442,7 @@ def suv_factors(
     Returns
     -------
     SuvFactors
+        Factor of each slice with the rules applied and the inputs used.
 
     Notes
     -----
@@ -746,7 +787,25 @@ def _injection_time(rp: Any, scan: dt.datetime, rules: list[str]) -> dt.datetime
 
 
 def apply_factors(volume: Volume, factors: SuvFactors) -> Volume:
-    """Multiply each slice by its factor; returns a float32 SUV volume."""
+    """Multiply each slice by its factor.
+
+    Parameters
+    ----------
+    volume : Volume
+        Activity image (or SUV already), slices along the first axis.
+    factors : SuvFactors
+        Factor of each slice (:func:`suv_factors`).
+
+    Returns
+    -------
+    Volume
+        A float32 SUV volume.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the number of factors is not the number of slices.
+    """
     f = np.asarray(factors.slice_factors, dtype=np.float64)
     if f.shape != (volume.shape[0],):
         raise ImagingError(f"{f.size} slice factors for a volume of {volume.shape[0]} slices.")
@@ -766,7 +825,33 @@ def suv_from_dicom(
     height_m: float | None = None,
     sex: str | None = None,
 ) -> SuvResult:
-    """Read a PET series (a folder or a read :class:`~pofa.imaging.dicom.DicomSeries`) and convert to SUV."""
+    """Read a PET series (a folder or a read :class:`~pofa.imaging.dicom.DicomSeries`) and convert to SUV.
+
+    Parameters
+    ----------
+    folder : str or PathLike or object
+        DICOM folder, or a :class:`~pofa.imaging.dicom.DicomSeries` already read.
+    normalisation : SuvNormalisation or str, optional
+        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    series_uid : str or None, optional
+        SeriesInstanceUID when the folder holds several PET series.
+    weight_kg : float or None, optional
+        Body weight in kg; overrides the header.
+    height_m : float or None, optional
+        Height in m; overrides the header.
+    sex : str or None, optional
+        ``"M"`` or ``"F"``; overrides the header.
+
+    Returns
+    -------
+    SuvResult
+        The SUV volume and its factors.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the series is not a PET or its header cannot give SUV.
+    """
     from pofa.imaging.dicom import DicomSeries, read_series
 
     series = folder if isinstance(folder, DicomSeries) else read_series(folder, "PT", series_uid)
@@ -818,6 +903,31 @@ def suv_factors_from_sidecar(
     and ``ImageDecayCorrectionTime`` (seconds from the same TimeZero; the dose is decayed over their
     difference), ``ImageDecayCorrected`` (must be true), ``RadionuclideHalfLife`` (s; or
     ``TracerRadionuclide`` "F18"). For SUL also ``BodyHeight`` (m) and ``PatientSex`` (M/F).
+
+    Parameters
+    ----------
+    meta : mapping of {str: object}
+        The parsed sidecar.
+    n_slices : int
+        Slices of the image (one factor each).
+    normalisation : SuvNormalisation or str, optional
+        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    weight_kg : float or None, optional
+        Body weight in kg; overrides ``BodyWeight``.
+    height_m : float or None, optional
+        Height in m; overrides ``BodyHeight``.
+    sex : str or None, optional
+        ``"M"`` or ``"F"``; overrides ``PatientSex``.
+
+    Returns
+    -------
+    SuvFactors
+        The same factor for every slice, with the rules applied.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When a key needed is missing or invalid.
     """
     norm = SuvNormalisation(normalisation)
     rules: list[str] = []
@@ -941,6 +1051,31 @@ def suv_from_nifti(
     Without a sidecar (none given and no ``<name>.json`` next to the file) the values are taken as SUVbw (as
     in autoPET's ``SUV.nii.gz``); values above 500 are refused as not SUV. With a sidecar, see
     :func:`suv_factors_from_sidecar`.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The NIfTI file.
+    sidecar : str or PathLike or mapping of {str: object} or None, optional
+        JSON sidecar (path or parsed); default ``<name>.json`` next to the file when it exists.
+    normalisation : SuvNormalisation or str, optional
+        ``"bw"``, ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    weight_kg : float or None, optional
+        Body weight in kg; overrides the sidecar.
+    height_m : float or None, optional
+        Height in m; overrides the sidecar.
+    sex : str or None, optional
+        ``"M"`` or ``"F"``; overrides the sidecar.
+
+    Returns
+    -------
+    SuvResult
+        The SUV volume and its factors.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the file cannot be read, or values above 500 come without a sidecar.
     """
     p = Path(path)
     vol = Volume.from_nifti(p)

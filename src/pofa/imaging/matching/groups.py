@@ -79,6 +79,7 @@ def find_groups(bfg: _Foreground, ffg: _Foreground, edges: list[tuple[int, int]]
     Returns
     -------
     Groups
+        The groups (members of each) and the group of each lesion.
     """
     nb, nf = bfg.labels.size, ffg.labels.size
     comp = _components(nb + nf, [(i, nb + j) for (i, j) in edges])
