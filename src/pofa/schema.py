@@ -69,7 +69,18 @@ class TableSpec:
     description: str
 
     def column(self, name: str) -> Column | None:
-        """The column called ``name``, or ``None`` when it is not a column of the format."""
+        """The column called ``name``, or ``None`` when it is not a column of the format.
+
+        Parameters
+        ----------
+        name : str
+            Column name.
+
+        Returns
+        -------
+        Column or None
+            The column called ``name``, or ``None`` when it is not a column of the format.
+        """
         for col in self.columns:
             if col.name == name:
                 return col
@@ -77,6 +88,13 @@ class TableSpec:
 
     @property
     def required_columns(self) -> tuple[str, ...]:
+        """The names of the required columns.
+
+        Returns
+        -------
+        tuple of str
+            The required columns, in format order.
+        """
         return tuple(c.name for c in self.columns if c.required)
 
 

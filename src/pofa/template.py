@@ -77,6 +77,7 @@ def allowed_values(table: TableName, col: Column) -> str:
     Returns
     -------
     str
+        The allowed values in words.
     """
     if col.kind is Kind.ID:
         text = "text"
@@ -162,6 +163,7 @@ def workbook_bytes(examples: bool = True) -> bytes:
     Returns
     -------
     bytes
+        The .xlsx file contents.
     """
     from openpyxl import Workbook
     from openpyxl.comments import Comment
@@ -271,6 +273,7 @@ def table_csv(table: TableName, examples: bool = True) -> str:
     Returns
     -------
     str
+        The CSV text.
     """
     cols = [c.name for c in TABLES[table].columns]
     buf = io.StringIO()
