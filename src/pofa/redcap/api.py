@@ -33,6 +33,7 @@ def token_from_env(name: str = DEFAULT_TOKEN_ENV) -> str:
     Returns
     -------
     str
+        The token.
 
     Raises
     ------
@@ -59,6 +60,7 @@ def pull(url: str, token: str) -> Pulled:
     Returns
     -------
     Pulled
+        The export's CSV text and the data dictionary's CSV text.
 
     Raises
     ------

@@ -65,6 +65,7 @@ def parse_redcap_settings(section: Any) -> tuple[RedcapSettings, list[Finding]]:
     Returns
     -------
     tuple of (RedcapSettings, list of Finding)
+        The settings (defaults for bad entries) and the findings.
     """
     if section is None:
         return RedcapSettings(), []
@@ -129,6 +130,7 @@ def read_redcap_settings(path: Path) -> tuple[RedcapSettings, list[Finding]]:
     Returns
     -------
     tuple of (RedcapSettings, list of Finding)
+        The settings and the findings.
     """
     try:
         data = tomllib.loads(Path(path).read_bytes().decode("utf-8"))

@@ -468,6 +468,7 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
     Returns
     -------
     RedcapImport
+        The format's tables and the findings of the import.
 
     Raises
     ------
@@ -673,6 +674,7 @@ def read_export(export: Path, dictionary: DataDictionary,
     Returns
     -------
     RedcapImport
+        The format's tables and the findings of the import.
 
     Raises
     ------

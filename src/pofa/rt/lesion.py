@@ -84,7 +84,13 @@ class LesionDose:
 
     @property
     def classes_agree(self) -> bool:
-        """Whether the two rules give the same class."""
+        """Whether the two rules give the same class.
+
+        Returns
+        -------
+        bool
+            Whether the two rules give the same class.
+        """
         return self.class_volume == self.class_centroid
 
 

@@ -69,7 +69,20 @@ class StudyFigures:
 
 
 def km_survival(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier estimate: (distinct event times, S just after each) (R ``survfit``)."""
+    """Kaplan-Meier estimate (R ``survival::survfit``).
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Follow-up time of each patient.
+    event : numpy.ndarray
+        1 for an event, 0 for censoring.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        The distinct event times and S just after each.
+    """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     t = np.unique(time[event])
@@ -86,6 +99,18 @@ def km_median(time: np.ndarray, event: np.ndarray) -> float:
 
     Written by hand because statsmodels' ``SurvfuncRight.quantile`` and lifelines report the start of such a
     stretch (docs/statistics.md).
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Follow-up time of each patient.
+    event : numpy.ndarray
+        1 for an event, 0 for censoring.
+
+    Returns
+    -------
+    float
+        The median, ``nan`` when S(t) never falls to 0.5.
     """
     t, s = km_survival(time, event)
     below = np.flatnonzero(s <= 0.5 + 1e-12)
@@ -101,11 +126,24 @@ def lesion_outcomes(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd.
                     window_days: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lesion outcome at first progression and patient pattern, from the tables.
 
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        Patients table (dates as datetime64).
+    lesions : pandas.DataFrame
+        Lesions table.
+    failures : pandas.DataFrame
+        Failures table.
+    window_days : int, optional
+        Failure rows within this many days of the progression count as the first progression.
+
     Returns
     -------
-    (lesions, patients) : tuple of DataFrames
-        ``lesions`` with a boolean ``local_failure``; ``patients`` with ``progressed``, ``n_local``,
-        ``n_de_novo`` and ``pattern`` (none / strictly local / strictly de novo / mixed / unknown).
+    lesions : pandas.DataFrame
+        The lesions with a boolean ``local_failure``.
+    patients : pandas.DataFrame
+        The patients with ``progressed``, ``n_local``, ``n_de_novo`` and ``pattern`` (none / strictly local /
+        strictly de novo / mixed / unknown).
     """
     pts = patients[["patient_id", "progression_date"]].copy()
     fl = failures.merge(pts, on="patient_id", how="left")
@@ -140,10 +178,21 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
 
     Parameters
     ----------
+    patients : pandas.DataFrame
+        Patients table (dates as datetime64).
+    lesions : pandas.DataFrame
+        Lesions table.
+    failures : pandas.DataFrame
+        Failures table.
     models : bool
         Also fit the odds-ratio, hazard-ratio and Kaplan-Meier quantities (needs statsmodels; slower).
     gee : bool
         With ``models``, also fit the exchangeable GEE (the slowest part).
+
+    Returns
+    -------
+    StudyFigures
+        The figures realised in the study (``nan`` where a model is not fitted).
     """
     les, pts = lesion_outcomes(patients, lesions, failures)
     n = len(pts)

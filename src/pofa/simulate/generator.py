@@ -124,11 +124,24 @@ class LatentCohort:
 
     @property
     def n(self) -> int:
+        """Number of patients.
+
+        Returns
+        -------
+        int
+            Patients in the cohort.
+        """
         return int(self.n_lesions.size)
 
     @property
     def pattern(self) -> np.ndarray:
-        """Pattern at first progression per patient (strings of :data:`PATTERNS`)."""
+        """Pattern at first progression per patient (strings of :data:`PATTERNS`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Pattern at first progression per patient (strings of :data:`PATTERNS`).
+        """
         out = np.full(self.n, "none", dtype=object)
         out[self.progressed & self.unknown] = "unknown"
         known = self.progressed & ~self.unknown
@@ -151,12 +164,14 @@ def draw_latent(params: SimulationParams, seed: int) -> LatentCohort:
     Parameters
     ----------
     params : SimulationParams
+        Simulation parameters.
     seed : int
         Non-negative whole number.
 
     Returns
     -------
     LatentCohort
+        Lesions, covariates, event times, censoring and lesion outcomes of every patient.
     """
     seed = _check_seed(seed)
     n = params.cohort.n_patients
@@ -481,33 +496,69 @@ class SimulatedStudy:
 
     @property
     def patients(self) -> pd.DataFrame:
-        """patient_id, index_date, last_followup_date, progression_date, death_date (datetime64, NaT =
-        blank), then the covariates age, sex, ldh_elevated, ecog."""
+        """The patients table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``patient_id``, ``index_date``, ``last_followup_date``, ``progression_date``, ``death_date``
+            (datetime64, NaT = blank), then the covariates ``age``, ``sex``, ``ldh_elevated``, ``ecog``.
+        """
         return self._tables["patients"].copy()
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """One row per pretreatment lesion (booleans for yes/no columns)."""
+        """One row per pretreatment lesion (booleans for yes/no columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per pretreatment lesion (booleans for yes/no columns).
+        """
         return self._tables["lesions"].copy()
 
     @property
     def failures(self) -> pd.DataFrame:
-        """One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion)."""
+        """One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion).
+        """
         return self._tables["failures"].copy()
 
     @property
     def patient_truth(self) -> pd.DataFrame:
-        """Per patient: bulky, random effect, latent times (months), observed events, pattern, counts."""
+        """Per patient: bulky, random effect, latent times (months), observed events, pattern, counts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per patient: bulky, random effect, latent times (months), observed events, pattern, counts.
+        """
         return self._tables["patient_truth"].copy()
 
     @property
     def lesion_truth(self) -> pd.DataFrame:
-        """Per lesion: linear predictor, true P(local failure | progression), local failure at first
-        progression, bulky / SUV / extranodal indicators used by the model."""
+        """The true lesion-level quantities of the simulation.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per lesion: linear predictor, true P(local failure | progression), local failure at first
+            progression, bulky / SUV / extranodal indicators used by the model.
+        """
         return self._tables["lesion_truth"].copy()
 
     def summary(self) -> str:
-        """One paragraph: counts of patients, lesions, progressions and patterns."""
+        """One paragraph: counts of patients, lesions, progressions and patterns.
+
+        Returns
+        -------
+        str
+            One paragraph: counts of patients, lesions, progressions and patterns.
+        """
         pt = self._tables["patient_truth"]
         counts = pt["pattern"].value_counts()
         prog = int(pt["progressed"].sum())
@@ -538,6 +589,7 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
     Returns
     -------
     SimulatedStudy
+        The three tables, the truth behind them, the parameters and the seed.
 
     Raises
     ------

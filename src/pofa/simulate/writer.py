@@ -45,8 +45,19 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def study_toml(sim: SimulatedStudy) -> str:
-    """The study.toml of a simulated study: a comment header (simulated, seed, preset, any parameters that
-    differ from the preset) and a ``[study]`` table."""
+    """Write the study.toml of a simulated study.
+
+    Parameters
+    ----------
+    sim : SimulatedStudy
+        The simulated study.
+
+    Returns
+    -------
+    str
+        A comment header (simulated, seed, preset, any parameters that differ from the preset) and a
+        ``[study]`` table.
+    """
     n = sim.params.cohort.n_patients
     preset_name = sim.preset
     lines = [
@@ -78,7 +89,18 @@ def study_toml(sim: SimulatedStudy) -> str:
 
 
 def study_files(sim: SimulatedStudy) -> dict[str, str]:
-    """The text of each file of the study folder, by file name."""
+    """The text of each file of the study folder, by file name.
+
+    Parameters
+    ----------
+    sim : SimulatedStudy
+        The simulated study.
+
+    Returns
+    -------
+    dict of {str: str}
+        The text of each file of the study folder, by file name.
+    """
     return {
         "patients.csv": _csv(sim.patients),
         "lesions.csv": _csv(sim.lesions),
