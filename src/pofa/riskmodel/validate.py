@@ -153,7 +153,7 @@ def roc_auc(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray) ->
 
 
 def brier_score(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray) -> float | None:
-    """Mean squared difference ``mean((p - y)^2)`` (scikit-learn ``brier_score_loss``); ``None`` if empty.
+    """Mean squared difference ``mean((p - y)^2)`` (R ``mean((p - y)^2)``; scikit-learn ``brier_score_loss``).
 
     Parameters
     ----------
@@ -513,7 +513,7 @@ def calibration_bins(
     """Observed vs predicted by groups of predicted risk (quantile groups; ties kept together).
 
     Returns one row per group: ``n``, ``events``, ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``
-    (Wilson 95% interval of the observed proportion).
+    (Wilson 95% interval of the observed proportion, R ``prop.test(events, n, correct = FALSE)$conf.int``).
 
     Parameters
     ----------

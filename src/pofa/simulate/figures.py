@@ -176,6 +176,10 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
                      models: bool = True, gee: bool = True) -> StudyFigures:
     """The paper's figures for one study given as the three tables (dates as datetime64).
 
+    The models equal R's ``glm(family = binomial)`` (odds ratios), ``geepack::geeglm(corstr =
+    "exchangeable")`` (GEE odds ratios) and ``survival::coxph`` with Efron ties (hazard ratios); the median
+    follow-up is the reverse Kaplan-Meier median of ``survival::survfit``.
+
     Parameters
     ----------
     patients : pandas.DataFrame
