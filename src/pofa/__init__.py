@@ -1,4 +1,4 @@
-"""pofa: patterns-of-failure analysis after CAR T-cell therapy.
+"""Patterns-of-failure analysis after CAR T-cell therapy (pofa).
 
 The Python API mirrors the command-line program::
 

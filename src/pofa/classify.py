@@ -30,7 +30,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pandas as pd
@@ -115,6 +115,13 @@ class ClassificationNote:
     message: str
 
     def to_json(self) -> dict[str, object]:
+        """The note as plain JSON types.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name (the kind as its string).
+        """
         return {"kind": self.kind.value, "file": self.file, "row": self.row, "patient_id": self.patient_id,
                 "failure_id": self.failure_id, "message": self.message}
 
@@ -139,6 +146,13 @@ class PatternCounts:
     local_failure_lesions: int
 
     def to_json(self) -> dict[str, int]:
+        """The counts as plain JSON types.
+
+        Returns
+        -------
+        dict of {str: int}
+            Count per pattern and lesion outcome.
+        """
         return {f.name: int(getattr(self, f.name)) for f in fields(self)}
 
 
@@ -165,23 +179,48 @@ class Classification:
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """Input lesion columns plus ``lesion_outcome``, ``local_failure`` (1/0, NA when unknown),
-        ``marginal_failure``, ``failure_ids``, ``lf_months``, ``lf_status``."""
+        """Input lesion columns plus the lesion outcome columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The lesions with ``lesion_outcome``, ``local_failure`` (1/0, NA when unknown),
+            ``marginal_failure``, ``failure_ids``, ``lf_months``, ``lf_status`` (a copy).
+        """
         return self._lesions.copy()
 
     @property
     def failures(self) -> pd.DataFrame:
-        """Input failure columns plus ``days_after_progression``, ``timing``, ``failure_class``,
-        ``assigned_by``, ``assigned_lesion_id``, ``gap_mm``, ``pattern_component``."""
+        """Input failure columns plus the failure classification columns.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The failures with ``days_after_progression``, ``timing``, ``failure_class``, ``assigned_by``,
+            ``assigned_lesion_id``, ``gap_mm``, ``pattern_component`` (a copy).
+        """
         return self._failures.copy()
 
     @property
     def patients(self) -> pd.DataFrame:
-        """``patient_id`` plus the pattern columns and the competing-risk times (same index as the input)."""
+        """``patient_id`` plus the pattern columns and the competing-risk times (same index as the input).
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``patient_id`` plus the pattern columns and the competing-risk times (same index as the input; a
+            copy).
+        """
         return self._patients.copy()
 
     def counts(self) -> PatternCounts:
-        """Pattern counts, all read from the patient and lesion tables."""
+        """Pattern counts, all read from the patient and lesion tables.
+
+        Returns
+        -------
+        PatternCounts
+            Pattern counts, all read from the patient and lesion tables.
+        """
         p, les = self._patients, self._lesions
         pattern = p["pattern"]
         return PatternCounts(
@@ -198,7 +237,13 @@ class Classification:
         )
 
     def to_json(self) -> dict[str, object]:
-        """Method, failure-row counts by timing and class, and the notes."""
+        """Method, failure-row counts by timing and class, and the notes.
+
+        Returns
+        -------
+        dict of {str: object}
+            Method, failure-row counts by timing and class, and the notes.
+        """
         f = self._failures
         rows: dict[str, dict[str, int]] = {}
         for timing in FailureTiming:
@@ -212,7 +257,18 @@ class Classification:
 
 
 def check_settings(settings: ClassificationSettings) -> None:
-    """Raise :class:`SettingsError` for classification settings that ``study.toml`` would refuse."""
+    """Check classification settings as ``study.toml`` would.
+
+    Parameters
+    ----------
+    settings : ClassificationSettings
+        The settings checked.
+
+    Raises
+    ------
+    pofa.errors.SettingsError
+        For settings that ``study.toml`` would refuse.
+    """
     if settings.window_days < 0:
         raise SettingsError("classification.window_days must be 0 or more (e.g. 30)")
     if not 0 <= settings.local_margin_mm <= settings.marginal_margin_mm:
@@ -224,7 +280,18 @@ def check_settings(settings: ClassificationSettings) -> None:
 
 
 def describe(settings: ClassificationSettings) -> str:
-    """The classification rules as one sentence (results.json ``classification.method``)."""
+    """The classification rules as one sentence (results.json ``classification.method``).
+
+    Parameters
+    ----------
+    settings : ClassificationSettings
+        The classification settings.
+
+    Returns
+    -------
+    str
+        The classification rules as one sentence (results.json ``classification.method``).
+    """
     s = settings
     text = (f"First progression = failure rows from progression_date to progression_date + {s.window_days} "
             "days (inclusive); rows naming a baseline_lesion_id are local failures of that lesion; ")
@@ -239,14 +306,39 @@ def describe(settings: ClassificationSettings) -> str:
 
 
 def months(start: pd.Series, end: pd.Series) -> pd.Series:
-    """Months from ``start`` to ``end`` (days / 30.4375); NaN where either date is missing."""
-    return ((end - start) / pd.Timedelta(days=1) / DAYS_PER_MONTH).astype("float64")
+    """Compute the months from ``start`` to ``end`` (days / 30.4375).
+
+    Parameters
+    ----------
+    start : pandas.Series
+        Start dates.
+    end : pandas.Series
+        End dates.
+
+    Returns
+    -------
+    pandas.Series
+        Months, NaN where either date is missing.
+    """
+    elapsed: pd.Series[pd.Timedelta] = end - start
+    out: pd.Series = (elapsed / pd.Timedelta(days=1) / DAYS_PER_MONTH).astype("float64")
+    return out
 
 
 def end_of_followup(patients: pd.DataFrame) -> pd.Series:
     """The death date where there is one, else the last follow-up date.
 
     A death dated after ``last_followup_date`` (a validation warning) ends follow-up at the death date.
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        The typed patients table.
+
+    Returns
+    -------
+    pandas.Series
+        End of follow-up of each patient (same index).
     """
     return patients["death_date"].where(patients["death_date"].notna(), patients["last_followup_date"])
 
@@ -333,7 +425,8 @@ def assign_failures(
     f = failures.copy()
     pid = f["patient_id"]
     prog = _lookup(patients, pid, "progression_date")
-    days = (f["scan_date"] - prog) / pd.Timedelta(days=1)
+    elapsed: pd.Series[pd.Timedelta] = f["scan_date"] - prog
+    days = elapsed / pd.Timedelta(days=1)
     in_window = (days >= 0) & (days <= settings.window_days)
     f["days_after_progression"] = days.round().astype("Int64")
     f["timing"] = np.where(in_window, FailureTiming.FIRST_PROGRESSION.value, FailureTiming.LATER.value)
@@ -435,7 +528,8 @@ def _apply_geometry(f: pd.DataFrame, lesions: pd.DataFrame, settings: Classifica
                      | (is_marg & pairs["frow"].isin(idx[amb_marg]))]
         for row, g in cand.groupby("frow", sort=True):
             what = "overlaps" if amb_local[row] else "is marginal to"
-            note(NoteKind.AMBIGUOUS, row, f"{what} {len(g)} baseline lesions: {_candidates(g)}; assigned to "
+            note(NoteKind.AMBIGUOUS, cast(int, row),
+                 f"{what} {len(g)} baseline lesions: {_candidates(g)}; assigned to "
                  f"{assigned[row]!r} (smallest gap)")
     unlocated = (~_has_geometry(lesions)).groupby(lesions["patient_id"]).sum()
     n_unlocated = f["patient_id"].map(unlocated).fillna(0).astype("int64")
@@ -656,6 +750,7 @@ def classify_tables(
     Returns
     -------
     Classification
+        Lesion outcomes, failure classes, patient patterns and the notes.
     """
     settings = settings if settings is not None else ClassificationSettings()
     check_settings(settings)
@@ -672,7 +767,7 @@ def classify_tables(
     pat = patient_patterns(patients, les, f)
     src = sources.get("patients", "patients")
     unknown_notes = tuple(
-        ClassificationNote(NoteKind.NO_FAILURES_IN_WINDOW, src, int(row), str(pid), None,
+        ClassificationNote(NoteKind.NO_FAILURES_IN_WINDOW, src, int(cast(int, row)), str(pid), None,
                            "progression is recorded but no failure row lies within "
                            f"{settings.window_days} days of it: the pattern is unknown (counted apart, not "
                            "as de novo)")
@@ -683,6 +778,18 @@ def classify_tables(
 
 def classify(study: Study, settings: ClassificationSettings | None = None) -> Classification:
     """Classify a :class:`pofa.Study` (with ``study.settings.classification`` unless ``settings`` is given).
+
+    Parameters
+    ----------
+    study : Study
+        A study without validation errors.
+    settings : ClassificationSettings or None, optional
+        Classification settings (default: ``study.settings.classification``).
+
+    Returns
+    -------
+    Classification
+        Lesion outcomes, failure classes, patient patterns and the notes.
 
     Raises
     ------

@@ -24,6 +24,18 @@ def threshold_column(column: str, threshold: float) -> str:
     """Name of the "any lesion with ``column >= threshold``" feature, e.g. ``any_diameter_cm_ge_5``.
 
     A decimal point becomes ``_``: ``any_diameter_cm_ge_7_5`` for 7.5 cm.
+
+    Parameters
+    ----------
+    column : str
+        Lesion column.
+    threshold : float
+        Threshold.
+
+    Returns
+    -------
+    str
+        The column name of the feature.
     """
     return f"any_{column}_ge_{float(threshold):g}".replace(".", "_").replace("-", "m")
 
@@ -39,10 +51,26 @@ def _any(flags: pd.Series, known: pd.Series, groups: pd.Series, patient_ids: pd.
 
 
 def any_at_least(lesions: pd.DataFrame, column: str, threshold: float, patient_ids: pd.Series) -> pd.Series:
-    """Per patient (aligned on ``patient_ids``): does any lesion have ``column >= threshold``?
+    """Tell per patient (aligned on ``patient_ids``) whether any lesion has ``column >= threshold``.
 
     True when some lesion reaches the threshold; False when every lesion is below it; NA when the patient has
     no lesions, or none reaches it and some are blank.
+
+    Parameters
+    ----------
+    lesions : pandas.DataFrame
+        The typed lesions table.
+    column : str
+        Lesion column.
+    threshold : float
+        Threshold.
+    patient_ids : pandas.Series
+        Patients, in output order.
+
+    Returns
+    -------
+    pandas.Series
+        True, False or NA per patient.
     """
     values = lesions[column].astype("float64")
     return _any(values >= threshold, values.notna(), lesions["patient_id"], patient_ids)
@@ -61,6 +89,18 @@ def dmax(lesions: pd.DataFrame, patient_ids: pd.Series) -> pd.Series:
     0 for a patient with one located lesion; NA when the patient has no lesions or any lesion lacks a centre
     (a Dmax over some lesions would understate the spread). Distances are Euclidean in the patient frame
     (LPS).
+
+    Parameters
+    ----------
+    lesions : pandas.DataFrame
+        The typed lesions table (centres in ``x_mm``, ``y_mm``, ``z_mm``).
+    patient_ids : pandas.Series
+        Patients, in output order.
+
+    Returns
+    -------
+    pandas.Series
+        Dmax in mm per patient.
     """
     if not set(COORDINATES) <= set(lesions.columns):
         return pd.Series(np.nan, index=patient_ids.index, dtype="float64")
@@ -139,6 +179,11 @@ def survival_endpoints(patients: pd.DataFrame) -> pd.DataFrame:
     OS: event (1) at the death date; censored (0) at the last follow-up. A death dated after the last
     follow-up (a validation warning) ends follow-up at the death date. These are the ``Surv(time, event)``
     inputs of R's ``survival::survfit`` and ``coxph``.
+
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        The typed patients table.
 
     Returns
     -------

@@ -161,7 +161,18 @@ FINDING_CODES: dict[FindingCode, tuple[Severity, str]] = {
 
 
 def severity_of(code: FindingCode) -> Severity:
-    """The fixed severity of a finding code."""
+    """The fixed severity of a finding code.
+
+    Parameters
+    ----------
+    code : FindingCode
+        The finding code.
+
+    Returns
+    -------
+    Severity
+        The fixed severity of a finding code.
+    """
     return FINDING_CODES[code][0]
 
 
@@ -169,7 +180,7 @@ def severity_of(code: FindingCode) -> Severity:
 class Finding:
     """One problem found in a study.
 
-    Parameters
+    Attributes
     ----------
     severity : Severity
         Error or warning (fixed per code, see :data:`FINDING_CODES`).
@@ -202,7 +213,13 @@ class Finding:
     more: int = 0
 
     def location(self) -> str:
-        """``file, row N, column C`` as far as known."""
+        """``file, row N, column C`` as far as known.
+
+        Returns
+        -------
+        str
+            ``file, row N, column C`` as far as known.
+        """
         parts = [self.file]
         if self.row is not None:
             parts.append(f"row {self.row}")
@@ -211,7 +228,13 @@ class Finding:
         return ", ".join(parts)
 
     def to_json(self) -> dict[str, object]:
-        """The finding as plain JSON types."""
+        """The finding as plain JSON types.
+
+        Returns
+        -------
+        dict of {str: object}
+            The finding as plain JSON types.
+        """
         return {
             "severity": self.severity.value,
             "code": str(self.code),
@@ -226,7 +249,28 @@ class Finding:
 
 def finding(code: FindingCode, file: str, row: int | None, column: str | None, message: str,
             hint: str) -> Finding:
-    """A finding whose severity is the registered severity of ``code``."""
+    """Make a finding whose severity is the registered severity of ``code``.
+
+    Parameters
+    ----------
+    code : FindingCode
+        What is wrong.
+    file : str
+        File (or ``workbook[sheet]``) concerned.
+    row : int or None
+        Spreadsheet row (1 = header), or ``None``.
+    column : str or None
+        Column name, or ``None``.
+    message : str
+        What is wrong, in words.
+    hint : str
+        How to fix it.
+
+    Returns
+    -------
+    Finding
+        The finding.
+    """
     return Finding(severity_of(code), code, file, row, column, message, hint)
 
 
@@ -323,24 +367,68 @@ class ValidationReport:
 
     @classmethod
     def of(cls, study: str, findings: Iterable[Finding]) -> ValidationReport:
-        """The report of ``findings``: at most :data:`MAX_PER_KIND` of a kind one by one, sorted."""
+        """Make the report of ``findings``: at most :data:`MAX_PER_KIND` of a kind one by one, sorted.
+
+        Parameters
+        ----------
+        study : str
+            The study's name.
+        findings : iterable of Finding
+            Every finding.
+
+        Returns
+        -------
+        ValidationReport
+            The report.
+        """
         return cls(study, tuple(sorted(cap_findings(findings), key=_sort_key)))
 
     @property
     def errors(self) -> tuple[Finding, ...]:
+        """The findings of error severity.
+
+        Returns
+        -------
+        tuple of Finding
+            The errors, in report order.
+        """
         return tuple(f for f in self.findings if f.severity is Severity.ERROR)
 
     @property
     def warnings(self) -> tuple[Finding, ...]:
+        """The findings of warning severity.
+
+        Returns
+        -------
+        tuple of Finding
+            The warnings, in report order.
+        """
         return tuple(f for f in self.findings if f.severity is Severity.WARNING)
 
     @property
     def ok(self) -> bool:
-        """True when there is no error (warnings allowed)."""
+        """True when there is no error (warnings allowed).
+
+        Returns
+        -------
+        bool
+            True when there is no error (warnings allowed).
+        """
         return not self.errors
 
     def exit_code(self, strict: bool = False) -> int:
-        """0 when clean, 1 with warnings only (2 under ``strict``), 2 with errors."""
+        """Exit status of ``pofa validate``.
+
+        Parameters
+        ----------
+        strict : bool, optional
+            Count warnings as errors.
+
+        Returns
+        -------
+        int
+            0 when clean, 1 with warnings only (2 under ``strict``), 2 with errors.
+        """
         if self.errors:
             return 2
         if self.warnings:
@@ -348,11 +436,28 @@ class ValidationReport:
         return 0
 
     def counts(self) -> dict[str, int]:
-        """Number of findings per code."""
+        """Number of findings per code.
+
+        Returns
+        -------
+        dict of {str: int}
+            Number of findings per code.
+        """
         return dict(Counter(str(f.code) for f in self.findings))
 
     def to_json(self, strict: bool = False) -> dict[str, object]:
-        """The report as plain JSON types (the shape of ``pofa validate --json``)."""
+        """The report as plain JSON types (the shape of ``pofa validate --json``).
+
+        Parameters
+        ----------
+        strict : bool, optional
+            Count warnings as errors (for the exit code written).
+
+        Returns
+        -------
+        dict of {str: object}
+            The report as plain JSON types.
+        """
         return {
             "study": self.study,
             "valid": self.ok and not (strict and self.warnings),

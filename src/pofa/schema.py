@@ -34,7 +34,7 @@ class TableName(enum.Enum):
 class Column:
     """One column of a study table.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Header as written in the file (matched case-insensitively, surrounding blanks ignored).
@@ -71,7 +71,18 @@ class TableSpec:
     description: str
 
     def column(self, name: str) -> Column | None:
-        """The column called ``name``, or ``None`` when it is not a column of the format."""
+        """The column called ``name``, or ``None`` when it is not a column of the format.
+
+        Parameters
+        ----------
+        name : str
+            Column name.
+
+        Returns
+        -------
+        Column or None
+            The column called ``name``, or ``None`` when it is not a column of the format.
+        """
         for col in self.columns:
             if col.name == name:
                 return col
@@ -79,6 +90,13 @@ class TableSpec:
 
     @property
     def required_columns(self) -> tuple[str, ...]:
+        """The names of the required columns.
+
+        Returns
+        -------
+        tuple of str
+            The required columns, in format order.
+        """
         return tuple(c.name for c in self.columns if c.required)
 
 

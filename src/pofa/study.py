@@ -44,26 +44,57 @@ class Study:
 
     @property
     def name(self) -> str:
-        """The study's name: ``[study] name`` of study.toml, else the folder or file name."""
+        """The study's name: ``[study] name`` of study.toml, else the folder or file name.
+
+        Returns
+        -------
+        str
+            The study's name: ``[study] name`` of study.toml, else the folder or file name.
+        """
         return self.settings.study.name or self.path.name
 
     @property
     def patients(self) -> pd.DataFrame:
-        """One row per patient: the format's columns typed (dates as datetime64), covariates kept."""
+        """One row per patient: the format's columns typed (dates as datetime64), covariates kept.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per patient: the format's columns typed (dates as datetime64), covariates kept.
+        """
         return self._table(TableName.PATIENTS).frame.copy()
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """One row per baseline lesion (``extranodal`` as nullable boolean, sizes as float)."""
+        """One row per baseline lesion (``extranodal`` as nullable boolean, sizes as float).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per baseline lesion (``extranodal`` as nullable boolean, sizes as float).
+        """
         return self._table(TableName.LESIONS).frame.copy()
 
     @property
     def failures(self) -> pd.DataFrame:
-        """One row per failure lesion; empty (with the required columns) when the study has none."""
+        """One row per failure lesion; empty (with the required columns) when the study has none.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per failure lesion; empty (with the required columns) when the study has none.
+        """
         return self._table(TableName.FAILURES).frame.copy()
 
     @property
     def has_failures_table(self) -> bool:
+        """Tell whether the study has a failures table.
+
+        Returns
+        -------
+        bool
+            True when a failures table was read.
+        """
         return TableName.FAILURES in self._tables
 
     @property
@@ -77,11 +108,33 @@ class Study:
         return self._table(TableName.SCANS).frame.copy()
 
     def source(self, table: TableName | str) -> str:
-        """The file (or ``workbook[sheet]``) a table came from."""
+        """The file (or ``workbook[sheet]``) a table came from.
+
+        Parameters
+        ----------
+        table : TableName or str
+            The table.
+
+        Returns
+        -------
+        str
+            The file (or ``workbook[sheet]``) a table came from.
+        """
         return self._table(TableName(table)).source
 
     def covariates(self, table: TableName | str) -> tuple[str, ...]:
-        """The extra (covariate) columns of a table, in file order."""
+        """The extra (covariate) columns of a table, in file order.
+
+        Parameters
+        ----------
+        table : TableName or str
+            The table.
+
+        Returns
+        -------
+        tuple of str
+            The extra (covariate) columns of a table, in file order.
+        """
         t = self._tables.get(TableName(table))
         return t.covariates if t is not None else ()
 
@@ -95,11 +148,23 @@ class Study:
         return t
 
     def validate(self) -> ValidationReport:
-        """Every problem of the study at once (reading, settings, cells, cross-table rules)."""
+        """Check the study.
+
+        Returns
+        -------
+        ValidationReport
+            Every problem of the study at once (reading, settings, cells, cross-table rules).
+        """
         return ValidationReport.of(str(self.path), self._findings)
 
     def input_hashes(self) -> dict[str, str]:
-        """SHA-256 of every input file read (for the run manifest)."""
+        """SHA-256 of every input file read (for the run manifest).
+
+        Returns
+        -------
+        dict of {str: str}
+            SHA-256 of every input file read (for the run manifest).
+        """
         out = {}
         for p in self.files:
             try:
@@ -150,6 +215,7 @@ def load_study(path: str | Path) -> Study:
     Returns
     -------
     Study
+        The typed tables, settings and findings of the study.
     """
     p = Path(path)
     settings_folder = _settings_folder(p)

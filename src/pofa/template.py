@@ -87,6 +87,7 @@ def allowed_values(table: TableName, col: Column) -> str:
     Returns
     -------
     str
+        The allowed values in words.
     """
     if col.kind is Kind.ID:
         text = "text"
@@ -172,6 +173,7 @@ def workbook_bytes(examples: bool = True) -> bytes:
     Returns
     -------
     bytes
+        The .xlsx file contents.
     """
     from openpyxl import Workbook
     from openpyxl.comments import Comment
@@ -281,6 +283,7 @@ def table_csv(table: TableName, examples: bool = True) -> str:
     Returns
     -------
     str
+        The CSV text.
     """
     cols = [c.name for c in TABLES[table].columns]
     buf = io.StringIO()
@@ -338,7 +341,7 @@ def example_row_findings(tables: dict[TableName, RawTable]) -> list[Finding]:
         for col in ids[:2]:  # patient_id and the table's own id
             text = raw.frame[col].astype(str).str.upper()
             for row in raw.frame.index[text.str.startswith(EXAMPLE_PREFIX).to_numpy(dtype=bool)]:
-                value = raw.frame.at[row, col]
+                value = str(raw.frame.at[row, col])
                 out.append(Finding(
                     Severity.WARNING, EXAMPLE_ROW, raw.source, int(row), col,
                     f"{col} '{value}' is an example row of the template",

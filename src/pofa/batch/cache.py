@@ -27,7 +27,7 @@ import re
 import shutil
 import tempfile
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -77,7 +77,18 @@ class ErrorKind(enum.StrEnum):
 
 
 def sha256_file(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file's bytes (read in 1 MiB chunks)."""
+    """Compute the SHA-256 of a file's bytes (read in 1 MiB chunks).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file.
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         while chunk := fh.read(_CHUNK):
@@ -86,9 +97,19 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def sha256_path(path: str | os.PathLike[str]) -> str:
-    """SHA-256 of a file, or of a folder: the sorted ``relative/path\\0sha256\\n`` lines of all its files.
+    """Compute the SHA-256 of a file, or of a folder.
 
     Hidden files and folders (names starting with ``.``) are included: a DICOM reader may read them.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file or folder.
+
+    Returns
+    -------
+    str
+        The hex digest (for a folder: of the sorted ``relative/path\\0sha256\\n`` lines of all its files).
     """
     p = Path(path)
     if p.is_file():
@@ -103,10 +124,20 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
 
 
 def input_hashes(scans: PatientScans) -> list[dict[str, Any]]:
-    """Per scan: role, date, rule and the SHA-256 of each input given (paths left out).
+    """List per scan the role, date, rule and the SHA-256 of each input given (paths left out).
 
     A baseline scan with an RTDOSE adds the SHA-256 of its RTDOSE, RTPLAN, RTSTRUCT and planning CT and the
     prescription and fractions given in the manifest.
+
+    Parameters
+    ----------
+    scans : PatientScans
+        The patient's scans.
+
+    Returns
+    -------
+    list of dict of {str: object}
+        One JSON object per scan.
     """
     out = []
     for s in scans.scans:
@@ -126,7 +157,22 @@ def input_hashes(scans: PatientScans) -> list[dict[str, Any]]:
 
 def patient_key(scans: PatientScans, settings: Mapping[str, Any],
                 hashes: list[dict[str, Any]] | None = None) -> str:
-    """The content key of one patient's work: inputs' hashes, settings, pofa version, cache format."""
+    """Compute the content key of one patient's work: inputs' hashes, settings, pofa version, cache format.
+
+    Parameters
+    ----------
+    scans : PatientScans
+        The patient's scans.
+    settings : mapping of {str: object}
+        The pipeline settings as JSON values.
+    hashes : list of dict of {str: object} or None, optional
+        :func:`input_hashes` when already computed.
+
+    Returns
+    -------
+    str
+        The key (hex SHA-256).
+    """
     doc = {
         "cache_format": CACHE_FORMAT,
         "pofa": __version__,
@@ -139,10 +185,20 @@ def patient_key(scans: PatientScans, settings: Mapping[str, Any],
 
 
 def folder_name(patient_id: str) -> str:
-    """A file-system-safe, collision-free folder name for a patient id.
+    """Make a file-system-safe, collision-free folder name for a patient id.
 
     The id's safe characters (at most 40) plus 12 hex digits of its SHA-256, so that ``a/b`` and ``a_b``, or
     ``P1`` and ``p1`` on a case-insensitive disk, get different folders.
+
+    Parameters
+    ----------
+    patient_id : str
+        The patient id.
+
+    Returns
+    -------
+    str
+        The folder name.
     """
     safe = re.sub(r"[^A-Za-z0-9._-]", "_", patient_id)[:40].lstrip(".") or "patient"
     return f"{safe}-{hashlib.sha256(patient_id.encode('utf-8')).hexdigest()[:12]}"
@@ -185,6 +241,13 @@ class DoneRecord:
     detail: str = ""
 
     def to_json(self) -> dict[str, Any]:
+        """The record as plain JSON values.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         return {
             "patient_id": self.patient_id,
             "key": self.key,
@@ -202,6 +265,18 @@ class DoneRecord:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> DoneRecord:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        DoneRecord
+            The record.
+        """
         kind = d.get("error_kind")
         return cls(str(d["patient_id"]), str(d["key"]), Status(d["status"]), dict(d.get("files") or {}),
                    None if kind is None else ErrorKind(kind), str(d.get("stage", "")),
@@ -211,11 +286,29 @@ class DoneRecord:
 
 
 def now_utc() -> str:
+    """The current UTC time as ISO 8601 text.
+
+    Returns
+    -------
+    str
+        The time, to the second.
+    """
     return dt.datetime.now(dt.UTC).isoformat(timespec="seconds")
 
 
 def read_done(folder: Path) -> DoneRecord | None:
-    """The done-record of a work folder, or None when absent or unreadable (then it does not count)."""
+    """Read the done-record of a work folder.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The work folder.
+
+    Returns
+    -------
+    DoneRecord or None
+        The record, or None when absent or unreadable (then it does not count).
+    """
     try:
         data = json.loads((folder / DONE_FILE).read_text(encoding="utf-8"))
         if data.get("cache_format") != CACHE_FORMAT:
@@ -226,11 +319,25 @@ def read_done(folder: Path) -> DoneRecord | None:
 
 
 def valid_done(folder: Path, key: str, retry_errors: bool = False) -> DoneRecord | None:
-    """The record when it may be reused for ``key``; else None.
+    """Return the record when it may be reused for ``key``; else None.
 
     Reused: an ``ok`` record whose files all exist with their recorded SHA-256; an ``error`` record of kind
     ``input`` (a broken series fails again on the same bytes) unless ``retry_errors``. Internal errors and
     worker deaths are always retried.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The work folder.
+    key : str
+        The patient's current content key.
+    retry_errors : bool, optional
+        Never reuse an error record.
+
+    Returns
+    -------
+    DoneRecord or None
+        The reusable record, or None.
     """
     rec = read_done(folder)
     if rec is None or rec.key != key:
@@ -247,13 +354,29 @@ def valid_done(folder: Path, key: str, retry_errors: bool = False) -> DoneRecord
 
 
 def write_json(path: Path, obj: Any) -> None:
-    """JSON (UTF-8, no NaN) written to ``path`` (the caller's folder is still private)."""
+    """Write JSON (UTF-8, no NaN) to ``path`` (the caller's folder is still private).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The file written.
+    obj : object
+        JSON-ready value.
+    """
     path.write_text(json.dumps(obj, indent=1, ensure_ascii=False, allow_nan=False) + "\n", encoding="utf-8")
 
 
 @contextlib.contextmanager
-def staging_folder(parent: Path, name: str):  # type: ignore[no-untyped-def]
-    """A private temporary folder in ``parent`` for building the work folder ``name``; removed on error."""
+def staging_folder(parent: Path, name: str) -> Iterator[Path]:
+    """Make a private temporary folder in ``parent`` for building the work folder ``name``; removed on error.
+
+    Parameters
+    ----------
+    parent : pathlib.Path
+        Folder that holds the work folders.
+    name : str
+        Name of the work folder built.
+    """
     parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{_TMP_PREFIX}{name}-", dir=parent))
     try:
@@ -268,6 +391,13 @@ def publish_folder(tmp: Path, final: Path) -> None:
 
     If another process publishes the same patient at the same moment (dask re-running a task whose worker was
     thought dead), the last rename wins; both folders are complete.
+
+    Parameters
+    ----------
+    tmp : pathlib.Path
+        The finished temporary folder.
+    final : pathlib.Path
+        The work folder.
     """
     for _ in range(10):
         try:
@@ -284,7 +414,18 @@ def publish_folder(tmp: Path, final: Path) -> None:
 
 
 def clean_partial(work: Path) -> int:
-    """Remove temporary and replaced folders left by killed runs; returns how many were removed."""
+    """Remove temporary and replaced folders left by killed runs.
+
+    Parameters
+    ----------
+    work : pathlib.Path
+        Folder that holds the work folders.
+
+    Returns
+    -------
+    int
+        How many folders were removed.
+    """
     n = 0
     if not work.is_dir():
         return 0

@@ -62,6 +62,13 @@ class PatientJob:
 
     @property
     def folder(self) -> Path:
+        """The patient's work folder.
+
+        Returns
+        -------
+        pathlib.Path
+            ``work / folder_name(patient_id)``.
+        """
         return Path(self.work) / folder_name(self.scans.patient_id)
 
 
@@ -84,6 +91,22 @@ class PatientOutcome:
 
     @classmethod
     def of(cls, rec: DoneRecord, reused: bool, host: str = "") -> PatientOutcome:
+        """Make the outcome of a done-record.
+
+        Parameters
+        ----------
+        rec : DoneRecord
+            The done-record.
+        reused : bool
+            Whether the record was reused rather than computed.
+        host : str, optional
+            Worker that ran the patient.
+
+        Returns
+        -------
+        PatientOutcome
+            The outcome.
+        """
         return cls(rec.patient_id, rec.status, reused, rec.key, rec.error_kind, rec.stage, rec.reason,
                    rec.elapsed_s, host)
 
@@ -98,6 +121,16 @@ def run_patient_job(job: PatientJob) -> PatientOutcome:
     The folder (``result.json``, label maps, then ``done.json`` holding the SHA-256 of each file) is built
     under a temporary name and renamed into place, so a worker killed at any moment leaves either the old
     folder or the new complete one.
+
+    Parameters
+    ----------
+    job : PatientJob
+        The patient's scans, settings and work folder.
+
+    Returns
+    -------
+    PatientOutcome
+        Status, key, error (if any) and time of the patient.
     """
     t0 = time.perf_counter()
     pid = job.scans.patient_id
@@ -153,7 +186,20 @@ def _publish_record(job: PatientJob, rec: DoneRecord) -> None:
 
 
 def record_worker_failure(job: PatientJob, reason: str) -> PatientOutcome:
-    """Record, from the driver, that the workers running a patient died (retried on the next run)."""
+    """Record, from the driver, that the workers running a patient died (retried on the next run).
+
+    Parameters
+    ----------
+    job : PatientJob
+        The patient whose workers died.
+    reason : str
+        What happened.
+
+    Returns
+    -------
+    PatientOutcome
+        An internal-error outcome, also written as the patient's done-record.
+    """
     rec = DoneRecord(job.scans.patient_id, "", Status.ERROR, {}, ErrorKind.WORKER, "worker", reason, 0.0,
                      now_utc())
     _publish_record(job, rec)
@@ -161,7 +207,20 @@ def record_worker_failure(job: PatientJob, reason: str) -> PatientOutcome:
 
 
 def load_result(folder: Path, key: str) -> PatientResult:
-    """The :class:`PatientResult` of a finished patient, checked against its done-record and ``key``."""
+    """Load the :class:`PatientResult` of a finished patient, checked against its done-record and ``key``.
+
+    Parameters
+    ----------
+    folder : pathlib.Path
+        The patient's work folder.
+    key : str
+        The content key expected.
+
+    Returns
+    -------
+    PatientResult
+        The result.
+    """
     rec = valid_done(folder, key)
     if rec is None or rec.status is not Status.OK:
         raise PofaError(f"the work folder {folder} holds no valid result for this run; run the batch again "

@@ -59,6 +59,19 @@ class PatientError(PofaError):
 
     ``internal`` is True when the cause was not a :class:`~pofa.errors.PofaError` (an unexpected exception:
     perhaps a damaged file a reader did not recognise, perhaps a bug); ``detail`` then holds the traceback.
+
+    Parameters
+    ----------
+    patient_id : str
+        The patient.
+    stage : str
+        Where it failed (scan, manifest row).
+    reason : str
+        Why, in words.
+    internal : bool, optional
+        True when the cause was not a :class:`~pofa.errors.PofaError`.
+    detail : str, optional
+        The traceback of an internal error.
     """
 
     def __init__(self, patient_id: str, stage: str, reason: str, internal: bool = False,
@@ -80,7 +93,13 @@ ITK_THREADS = 1
 
 @contextlib.contextmanager
 def itk_threads(n: int = ITK_THREADS) -> Iterator[None]:
-    """Run the block with SimpleITK's global default number of threads set to ``n`` (restored afterwards)."""
+    """Run the block with SimpleITK's global default number of threads set to ``n`` (restored afterwards).
+
+    Parameters
+    ----------
+    n : int, optional
+        Thread count while the block runs.
+    """
     import SimpleITK as sitk
 
     po = sitk.ProcessObject
@@ -232,11 +251,29 @@ class PipelineSettings:
         return self.with_radiotherapy(conf.radiotherapy)
 
     def to_json(self) -> dict[str, Any]:
-        """The settings as plain JSON values (what the content key hashes)."""
+        """The settings as plain JSON values (what the content key hashes).
+
+        Returns
+        -------
+        dict of {str: object}
+            The settings as plain JSON values (what the content key hashes).
+        """
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PipelineSettings:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        PipelineSettings
+            The settings.
+        """
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in d.items() if k in known})
 
@@ -266,6 +303,20 @@ class Table:
     @classmethod
     def from_records(cls, records: Sequence[Mapping[str, Any]],
                      columns: Sequence[str] | None = None) -> Table:
+        """Make a table from records.
+
+        Parameters
+        ----------
+        records : sequence of mapping of {str: object}
+            One mapping per row.
+        columns : sequence of str or None, optional
+            Column order (default: in order of first appearance).
+
+        Returns
+        -------
+        Table
+            The table (values as plain cells).
+        """
         cols: list[str] = list(columns) if columns is not None else []
         if columns is None:
             for r in records:
@@ -273,16 +324,42 @@ class Table:
         return cls(tuple(cols), tuple(tuple(_cell(r.get(c)) for c in cols) for r in records))
 
     def records(self) -> list[dict[str, Cell]]:
+        """The rows as records.
+
+        Returns
+        -------
+        list of dict of {str: Cell}
+            One dict per row, column -> value.
+        """
         return [dict(zip(self.columns, r, strict=True)) for r in self.rows]
 
     def __len__(self) -> int:
         return len(self.rows)
 
     def to_json(self) -> dict[str, Any]:
+        """The table as plain JSON values.
+
+        Returns
+        -------
+        dict of {str: object}
+            ``{"columns": [...], "rows": [[...], ...]}``.
+        """
         return {"columns": list(self.columns), "rows": [list(r) for r in self.rows]}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> Table:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        Table
+            The table.
+        """
         return cls(tuple(d["columns"]), tuple(tuple(_cell(v) for v in r) for r in d["rows"]))
 
 
@@ -314,20 +391,51 @@ class PatientResult:
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
-        """The per-scan provenance as JSON objects."""
+        """The per-scan provenance as JSON objects.
+
+        Returns
+        -------
+        list of dict of {str: object}
+            The per-scan provenance as JSON objects.
+        """
         return list(json.loads(self.scans))
 
     @property
     def figure_data(self) -> dict[str, Any] | None:
-        """The figure data as a JSON object (None without a figure)."""
+        """The figure data as a JSON object (None without a figure).
+
+        Returns
+        -------
+        dict of {str: object} or None
+            The figure data as a JSON object (None without a figure).
+        """
         return json.loads(self.figure) if self.figure else None
 
     def to_json(self) -> dict[str, Any]:
+        """The result as plain JSON values.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         return {"patient_id": self.patient_id, "lesions": self.lesions.to_json(),
                 "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PatientResult:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        PatientResult
+            The result.
+        """
         fig = d.get("figure")
         return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
                    _canonical(d["scans"]), _canonical(fig) if fig else "")
@@ -401,6 +509,7 @@ def process_patient(scans: PatientScans, settings: PipelineSettings | None = Non
     Returns
     -------
     PatientResult
+        Lesion and failure rows, provenance and figure data of the patient.
 
     Raises
     ------

@@ -84,21 +84,56 @@ class BatchResult:
 
     @property
     def n_patients(self) -> int:
+        """Number of patients with an outcome.
+
+        Returns
+        -------
+        int
+            Patients processed, reused or failed.
+        """
         return len(self.outcomes)
 
     @property
     def n_reused(self) -> int:
+        """Number of patients whose earlier work was reused.
+
+        Returns
+        -------
+        int
+            Patients reused without error.
+        """
         return sum(o.reused and o.status is Status.OK for o in self.outcomes)
 
     @property
     def n_computed(self) -> int:
+        """Number of patients computed in this run.
+
+        Returns
+        -------
+        int
+            Patients computed without error.
+        """
         return sum(not o.reused and o.status is Status.OK for o in self.outcomes)
 
     @property
     def errors(self) -> tuple[PatientOutcome, ...]:
+        """The patients whose scans could not be processed.
+
+        Returns
+        -------
+        tuple of PatientOutcome
+            Their outcomes.
+        """
         return tuple(o for o in self.outcomes if o.status is Status.ERROR)
 
     def summary(self) -> str:
+        """One line for the terminal.
+
+        Returns
+        -------
+        str
+            Counts of patients computed, reused and failed, the time and the workers.
+        """
         s = (f"{self.n_patients} patient(s): {self.n_computed} processed, {self.n_reused} already done, "
              f"{len(self.errors)} failed, in {self.elapsed_s:.1f} s on {self.n_workers} worker(s).")
         if self.study is not None:
@@ -202,6 +237,7 @@ def run_batch(
     patients, threshold : optional
         As in :func:`pofa.batch.manifest.read_manifest`.
     settings : PipelineSettings, optional
+        Options of the pipeline (default ``PipelineSettings()``).
     scheduler : str, optional
         Address of a running Dask scheduler (``tcp://host:8786``); default: a local cluster.
     workers : int, optional
@@ -228,6 +264,7 @@ def run_batch(
     Returns
     -------
     BatchResult
+        Outcome of every patient and the study folder written.
 
     Raises
     ------
@@ -371,7 +408,15 @@ def _worker_reason(exc: BaseException) -> str:
 
 @contextlib.contextmanager
 def progress_bar(show: bool, total: int) -> Iterator[Callable[[str], None]]:
-    """A rich progress bar on stderr over ``total`` patients; yields ``advance(text)`` (one patient done)."""
+    """A rich progress bar on stderr over ``total`` patients; yields ``advance(text)`` (one patient done).
+
+    Parameters
+    ----------
+    show : bool
+        Show the bar (otherwise the callback does nothing).
+    total : int
+        Number of patients.
+    """
     if not show:
         yield lambda _text: None
         return

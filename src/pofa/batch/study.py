@@ -63,15 +63,45 @@ class ExcludedPatient:
 
     @classmethod
     def of(cls, o: PatientOutcome) -> ExcludedPatient:
+        """Make the record of a patient left out.
+
+        Parameters
+        ----------
+        o : PatientOutcome
+            The patient's outcome.
+
+        Returns
+        -------
+        ExcludedPatient
+            The record.
+        """
         return cls(o.patient_id, "" if o.error_kind is None else o.error_kind.value, o.stage, o.reason)
 
     def to_json(self) -> dict[str, str]:
+        """The record as plain JSON values.
+
+        Returns
+        -------
+        dict of {str: str}
+            The fields by name.
+        """
         return {"patient_id": self.patient_id, "error_kind": self.error_kind, "stage": self.stage,
                 "reason": self.reason}
 
 
 def format_cell(v: Cell) -> str:
-    """A cell as CSV text: blank for None, yes/no for booleans, ``repr`` for floats (exact round trip)."""
+    """Format a cell as CSV text: blank for None, yes/no for booleans, ``repr`` for floats (exact round trip).
+
+    Parameters
+    ----------
+    v : Cell
+        The cell.
+
+    Returns
+    -------
+    str
+        The text.
+    """
     if v is None:
         return ""
     if isinstance(v, bool):
@@ -82,7 +112,20 @@ def format_cell(v: Cell) -> str:
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """CSV text (comma, minimal quoting, ``\\n`` line ends) of a header and rows."""
+    """Write a header and rows as CSV text (comma, minimal quoting, ``\\n`` line ends).
+
+    Parameters
+    ----------
+    columns : sequence of str
+        Header.
+    rows : sequence of sequence of Cell
+        Rows of cells.
+
+    Returns
+    -------
+    str
+        The CSV text.
+    """
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(columns)
@@ -98,10 +141,12 @@ def _union_columns(tables: Sequence[tuple[str, ...]], first: Sequence[str] = ())
     return cols
 
 
-def _stack(results: Sequence[PatientResult], which: str, first: Sequence[str] = ()) -> tuple[list[str], list]:
+def _stack(
+    results: Sequence[PatientResult], which: str, first: Sequence[str] = ()
+) -> tuple[list[str], list[list[Any]]]:
     tables = [getattr(r, which) for r in results]
     cols = _union_columns([t.columns for t in tables], first)
-    rows = []
+    rows: list[list[Any]] = []
     for t in tables:
         pos = {c: i for i, c in enumerate(t.columns)}
         rows.extend([r[pos[c]] if c in pos else None for c in cols] for r in t.rows)
@@ -113,7 +158,8 @@ def _with_sources(result: PatientResult, scans: PatientScans | None) -> list[dic
     by_scan = {(s.role.value, s.scan_date): s for s in (scans.scans if scans is not None else ())}
     out = []
     for rec in result.provenance:
-        s = by_scan.get((rec.get("role"), rec.get("scan_date")))
+        key: tuple[Any, Any] = (rec.get("role"), rec.get("scan_date"))
+        s = by_scan.get(key)
         names = {} if s is None else {
             "row": s.row, **{c: Path(getattr(s, c)).name if getattr(s, c) else "" for c in
                              ("pet", "ct", "mask", "organs", "transform")}}
@@ -144,6 +190,8 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
         Patient id -> content key, recorded in imaging.json.
     excluded : sequence of ExcludedPatient
         Patients left out (recorded in imaging.json).
+    force : bool, optional
+        Replace an existing non-empty folder.
 
     Returns
     -------
@@ -238,6 +286,7 @@ def build_study_from_manifest(
     threshold : str or float, optional
         Segmentation rule for manifest rows with neither a mask nor a threshold.
     settings : PipelineSettings, optional
+        Options of the pipeline (default ``PipelineSettings()``).
     force : bool
         Replace a non-empty ``out``.
     skip_errors : bool
@@ -290,7 +339,18 @@ def build_study_from_manifest(
 
 
 def error_rows(outcomes: Sequence[PatientOutcome]) -> str:
-    """errors.csv text: one row per failed patient (kind, stage, reason)."""
+    """Write errors.csv text: one row per failed patient (kind, stage, reason).
+
+    Parameters
+    ----------
+    outcomes : sequence of PatientOutcome
+        The outcomes of the failed patients.
+
+    Returns
+    -------
+    str
+        The CSV text.
+    """
     rows = [[o.patient_id, o.error_kind.value if o.error_kind else "", o.stage, o.reason]
             for o in outcomes if o.status is Status.ERROR]
     return csv_text(["patient_id", "error_kind", "stage", "reason"], rows)

@@ -1,7 +1,7 @@
-"""``pofa batch`` and ``pofa build-study``: command-line wrappers over :func:`pofa.batch.runner.run_batch` and
-:func:`pofa.batch.study.build_study_from_manifest`.
+"""``pofa batch`` and ``pofa build-study``: command-line wrappers over the batch runner and study builder.
 
-Registered in the CLI by the lead (``app.command("batch")(batch_command)``,
+They wrap :func:`pofa.batch.runner.run_batch` and :func:`pofa.batch.study.build_study_from_manifest`, and are
+registered in :mod:`pofa.cli` (``app.command("batch")(batch_command)``,
 ``app.command("build-study")(build_study_command)``). Importing this module is light: Dask, SimpleITK and the
 imaging code are imported only when a command runs. Manifest errors are printed as a table (file, row, column,
 problem, what to do); other errors are :class:`~pofa.errors.PofaError` messages, which the CLI prints without
@@ -22,6 +22,7 @@ import typer
 
 if TYPE_CHECKING:
     from pofa.batch.manifest import Manifest
+    from pofa.batch.pipeline import PipelineSettings
 
 __all__ = ["batch_command", "build_study_command"]
 
@@ -46,7 +47,9 @@ Margin = Annotated[float, typer.Option(
 Force = Annotated[bool, typer.Option("--force", help="Recompute everything / replace a non-empty --out.")]
 
 
-def _settings(suv: str, min_volume_ml: float, deformable: bool, tolerance_mm: float, margin_mm: float):  # type: ignore[no-untyped-def]
+def _settings(
+    suv: str, min_volume_ml: float, deformable: bool, tolerance_mm: float, margin_mm: float
+) -> PipelineSettings:
     from pofa.batch.pipeline import PipelineSettings
 
     return PipelineSettings(suv=suv, min_volume_ml=min_volume_ml, deformable=deformable,

@@ -1,6 +1,6 @@
 """``pofa extract``: the command-line wrapper over :func:`pofa.imaging.extract.extract`.
 
-A plain function with typer annotations, registered in the CLI by the lead
+A plain function with typer annotations, registered in :mod:`pofa.cli`
 (``app.command("extract")(extract_command)``). Every :class:`~pofa.errors.PofaError` is printed as
 "error: ..." (what is wrong and what to do) with exit code 2, never a traceback. Importing this module is
 light: numpy, SimpleITK, nibabel, pydicom and highdicom load only when the command runs. Outputs are written

@@ -60,9 +60,19 @@ def _print_findings(title: str, findings: tuple[Finding, ...] | list[Finding], l
 
 
 def output_paths(out: Path) -> dict[str, Path]:
-    """The files ``pofa model fit --out OUT`` writes: the model, its calibration plot, its out-of-fold table.
+    """List the files ``pofa model fit --out OUT`` writes: the model, its calibration plot, its CV table.
 
     ``model.json`` -> ``model.json``, ``model.calibration.png``, ``model.cv.csv``.
+
+    Parameters
+    ----------
+    out : pathlib.Path
+        The model file asked for.
+
+    Returns
+    -------
+    dict of {str: pathlib.Path}
+        Paths under the keys ``model``, ``calibration_plot`` and ``cross_validation``.
     """
     stem = out.name[: -len(out.suffix)] if out.suffix else out.name
     return {

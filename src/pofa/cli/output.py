@@ -79,7 +79,20 @@ def error_message(exc: BaseException) -> str:
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    """Print an error that says what to do, and return the Exit to raise."""
+    """Print an error that says what to do, and return the Exit to raise.
+
+    Parameters
+    ----------
+    message : str
+        What is wrong and what to do.
+    code : int, optional
+        Exit code.
+
+    Returns
+    -------
+    typer.Exit
+        The Exit to raise.
+    """
     err_console.print(Text.assemble(("error: ", "bold red"), message))
     return typer.Exit(code)
 
@@ -114,12 +127,34 @@ def finding_line(f: Finding) -> str:
 
 
 def summary_line(report: ValidationReport) -> str:
-    """The one-line count of errors and warnings that ends the printed findings."""
+    """Count the errors and warnings in one line (it ends the printed findings).
+
+    Parameters
+    ----------
+    report : ValidationReport
+        The validation report.
+
+    Returns
+    -------
+    str
+        The line.
+    """
     return f"{len(report.errors)} error(s), {len(report.warnings)} warning(s)."
 
 
 def resolve_format(fmt: FindingsFormat | None) -> FindingsFormat:
-    """The format asked for, else a table on a terminal and plain lines elsewhere (a pipe, a file)."""
+    """Choose the format of the printed findings.
+
+    Parameters
+    ----------
+    fmt : FindingsFormat or None
+        The format asked for, if any.
+
+    Returns
+    -------
+    FindingsFormat
+        ``fmt``, else a table on a terminal and plain lines elsewhere (a pipe, a file).
+    """
     if fmt is not None:
         return fmt
     return FindingsFormat.TABLE if console.is_terminal else FindingsFormat.TEXT

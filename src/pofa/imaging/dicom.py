@@ -1,5 +1,6 @@
-"""Read a single-frame DICOM image series (PET or CT) from a folder into a
-:class:`~pofa.imaging.volume.Volume`.
+"""Read a single-frame DICOM image series (PET or CT) from a folder into a Volume.
+
+The result is a :class:`~pofa.imaging.volume.Volume`.
 
 - Files may be in any order and in sub-folders; files that are not DICOM are ignored.
 - Slices are sorted by their position along the normal of ImageOrientationPatient (not by InstanceNumber).
@@ -48,7 +49,13 @@ class SeriesInfo:
     n_files: int
 
     def line(self) -> str:
-        """One human-readable line for an error message or a listing."""
+        """One human-readable line for an error message or a listing.
+
+        Returns
+        -------
+        str
+            Modality, series number and description, instance count and UID on one line.
+        """
         desc = self.description or "(no description)"
         return (
             f"  {self.series_uid}  modality={self.modality}  #{self.series_number}  {desc!r}  "
@@ -130,7 +137,18 @@ def _info(uid: str, members: list[tuple[Path, Dataset]]) -> SeriesInfo:
 
 
 def list_series(folder: str | os.PathLike[str]) -> tuple[SeriesInfo, ...]:
-    """List the DICOM series found under ``folder`` (recursively), sorted by modality then series number."""
+    """List the DICOM series found under ``folder`` (recursively), sorted by modality then series number.
+
+    Parameters
+    ----------
+    folder : str or PathLike
+        Folder searched recursively (or a single DICOM file).
+
+    Returns
+    -------
+    tuple of SeriesInfo
+        One entry per series, sorted by modality then series number.
+    """
     groups = _group(_read_headers(_iter_files(Path(folder))))
     infos = [_info(uid, m) for uid, m in groups.items()]
     return tuple(sorted(infos, key=lambda i: (i.modality, i.series_number, i.series_uid)))
@@ -155,6 +173,7 @@ def read_series(
     Returns
     -------
     DicomSeries
+        Voxels in (slice, row, column) order with the geometry and the headers of the series.
 
     Raises
     ------

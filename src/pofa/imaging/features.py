@@ -86,6 +86,13 @@ class LesionFeatures:
     source_label: int = 0
 
     def to_dict(self) -> dict[str, object]:
+        """Plain JSON-ready dict of the features.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         return asdict(self)
 
 
@@ -107,7 +114,20 @@ class PatientFeatures:
 
 
 def sphere_offsets(affine: NDArray[np.float64], radius_mm: float) -> NDArray[np.bool_]:
-    """Boolean kernel (odd size per axis): voxels whose centres lie within ``radius_mm`` of the centre."""
+    """Boolean kernel (odd size per axis) of the voxels within ``radius_mm`` of the centre.
+
+    Parameters
+    ----------
+    affine : numpy.ndarray
+        4 x 4 array-index -> LPS mm matrix of the grid.
+    radius_mm : float
+        Radius of the sphere.
+
+    Returns
+    -------
+    numpy.ndarray
+        True where a voxel's centre lies within ``radius_mm`` of the centre voxel's.
+    """
     a = np.asarray(affine, dtype=np.float64)[:3, :3]
     # the box that contains the sphere: along array axis k, |offset_k| <= r * ||row k of inv(A)||
     inv = np.linalg.inv(a)
@@ -115,7 +135,8 @@ def sphere_offsets(affine: NDArray[np.float64], radius_mm: float) -> NDArray[np.
     grids = np.meshgrid(*(np.arange(-r, r + 1) for r in reach), indexing="ij")
     off = np.stack(grids, axis=-1).astype(np.float64)
     d = np.linalg.norm(off @ a.T, axis=-1)
-    return d <= radius_mm + 1e-9
+    inside: NDArray[np.bool_] = d <= radius_mm + 1e-9
+    return inside
 
 
 def _feret(points: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
@@ -317,7 +338,7 @@ def lesion_features(
     organs: OrganMap | None = None,
     ct: Volume | None = None,
 ) -> tuple[LesionFeatures, ...]:
-    """Features of every lesion of a label map.
+    """Compute the features of every lesion of a label map.
 
     Parameters
     ----------
@@ -435,7 +456,18 @@ def _site(org: NDArray[np.int64], kinds: dict[int, tuple[str, str]]) -> tuple[st
 
 
 def patient_features(lesions: Sequence[LesionFeatures]) -> PatientFeatures:
-    """Total MTV, total TLG, Dmax and maxima over a patient's lesions."""
+    """Total MTV, total TLG, Dmax and maxima over a patient's lesions.
+
+    Parameters
+    ----------
+    lesions : sequence of LesionFeatures
+        Features of each lesion of the patient.
+
+    Returns
+    -------
+    PatientFeatures
+        Total MTV, total TLG, Dmax and maxima over the lesions.
+    """
     from scipy.spatial.distance import pdist
 
     n = len(lesions)

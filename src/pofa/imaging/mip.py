@@ -94,6 +94,18 @@ def coronal_mip(volume: Volume) -> tuple[NDArray[Any], tuple[float, float, float
 
     Returns the 2-D image (rows: head at the top to feet; columns: patient right to patient left) and its
     ``extent`` for ``imshow(origin="upper")`` in LPS mm: ``(x_min_edge, x_max_edge, z_min_edge, z_max_edge)``.
+
+    Parameters
+    ----------
+    volume : Volume
+        The image projected (e.g. SUV).
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, tuple of float)
+        The 2-D image (rows: head at the top to feet; columns: patient right to patient left) and its
+        ``extent`` for ``imshow(origin="upper")`` in LPS mm: ``(x_min_edge, x_max_edge, z_min_edge,
+        z_max_edge)``.
     """
     lr, ap, si = _axes_roles(volume)
     arr = np.asarray(volume.voxels)
@@ -194,6 +206,13 @@ class MipOutline:
         object.__setattr__(self, "mask", _frozen(np.asarray(self.mask, dtype=bool)))
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON of the outline.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name (the mask as run-length rows).
+        """
         h, w = self.mask.shape
         return {
             "label": int(self.label),
@@ -207,6 +226,18 @@ class MipOutline:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> MipOutline:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        MipOutline
+            The outline.
+        """
         h, w = (int(v) for v in d["shape"])
         bits = _unpack(str(d["mask"]), np.uint8, (h * w + 7) // 8)
         mask = np.unpackbits(bits, count=h * w).astype(bool).reshape(h, w)
@@ -215,8 +246,7 @@ class MipOutline:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class MipPanel:
-    """One panel: a coronal projection in 256 grey levels (level ``floor(256 v / vmax)``, at most 255) and the
-    outlines.
+    """One panel: a coronal projection in 256 grey levels and the outlines.
 
     Attributes
     ----------
@@ -247,10 +277,23 @@ class MipPanel:
         object.__setattr__(self, "outlines", tuple(self.outlines))
 
     def outcomes(self) -> dict[int, str]:
-        """Label -> outcome (baseline) or class (failure) as drawn."""
+        """Label -> outcome (baseline) or class (failure) as drawn.
+
+        Returns
+        -------
+        dict of {int: str}
+            Label -> outcome (baseline) or class (failure) as drawn.
+        """
         return {o.label: o.outcome for o in self.outlines}
 
     def to_json(self) -> dict[str, Any]:
+        """Plain JSON of the panel.
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         h, w = self.image.shape
         return {
             "title": self.title,
@@ -263,6 +306,18 @@ class MipPanel:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> MipPanel:
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        MipPanel
+            The panel.
+        """
         h, w = (int(v) for v in d["shape"])
         image = _unpack(str(d["image"]), np.uint8, h * w).reshape(h, w)
         ext = tuple(float(v) for v in d["extent"])
@@ -302,7 +357,13 @@ class MatchMip:
     failure_date: str = ""
 
     def counts(self) -> dict[str, dict[str, int]]:
-        """Lesions per outcome (baseline) and per class (failure), every key present."""
+        """Count lesions per outcome (baseline) and per class (failure), every key present.
+
+        Returns
+        -------
+        dict of {str: dict of {str: int}}
+            ``{"baseline": {outcome: n}, "failure": {class: n}}``.
+        """
         b = {k: 0 for k in BASELINE_COLOURS}
         for o in self.baseline.outlines:
             b[o.outcome] = b.get(o.outcome, 0) + 1
@@ -312,7 +373,13 @@ class MatchMip:
         return {"baseline": b, "failure": f}
 
     def to_json(self) -> dict[str, Any]:
-        """Plain JSON (exact: :meth:`from_json` gives back the same data)."""
+        """Plain JSON (exact: :meth:`from_json` gives back the same data).
+
+        Returns
+        -------
+        dict of {str: object}
+            Plain JSON (exact: :meth:`from_json` gives back the same data).
+        """
         return {
             "format": MIP_FORMAT,
             "baseline": self.baseline.to_json(),
@@ -326,7 +393,23 @@ class MatchMip:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> MatchMip:
-        """Read :meth:`to_json` output (an :class:`~pofa.errors.ImagingError` for another format)."""
+        """Read :meth:`to_json` output.
+
+        Parameters
+        ----------
+        d : mapping of {str: object}
+            The JSON object.
+
+        Returns
+        -------
+        MatchMip
+            The figure data.
+
+        Raises
+        ------
+        pofa.errors.ImagingError
+            For another format.
+        """
         if not isinstance(d, Mapping) or d.get("format") != MIP_FORMAT:
             got = d.get("format") if isinstance(d, Mapping) else type(d).__name__
             raise ImagingError(
@@ -373,6 +456,11 @@ def mip_panel(
         SUV of the top grey level (default: the projection's 99.5th percentile, or 1 when that is 0).
     title : str
         Panel title.
+
+    Returns
+    -------
+    MipPanel
+        The projection in 256 grey levels with one outline per lesion.
     """
     img, extent = coronal_mip(pet)
     img = np.asarray(img, dtype=np.float64)
@@ -430,6 +518,7 @@ def match_mip(
     Returns
     -------
     MatchMip
+        Both panels with each lesion's outcome (baseline) or class (failure), and the scan dates.
     """
     if vmax is None:
         vmax = float(np.percentile(coronal_mip(baseline_pet)[0], 99.5))
@@ -478,6 +567,18 @@ def plot_mip_panel(ax: Axes, panel: MipPanel) -> dict[int, str]:
     Each outline is one contour set whose SVG id (``gid``) is ``lesion:<title>:<label>:<outcome>`` (title in
     lower case, spaces of the outcome as ``_``, e.g. ``lesion:failure:7:de_novo``), so the SVG file says which
     lesion each outline is. Returns label -> colour drawn.
+
+    Parameters
+    ----------
+    ax : Axes
+        The axes drawn on.
+    panel : MipPanel
+        The panel drawn.
+
+    Returns
+    -------
+    dict of {int: str}
+        Label -> colour drawn.
     """
     img = panel.image
     extent = panel.extent
@@ -522,7 +623,23 @@ def plot_mip(
     vmax: float | None = None,
     title: str = "",
 ) -> None:
-    """Draw a coronal PET MIP on ``ax`` (inverted grey, 0 to ``vmax``), each label outlined in its colour."""
+    """Draw a coronal PET MIP on ``ax`` (inverted grey, 0 to ``vmax``), each label outlined in its colour.
+
+    Parameters
+    ----------
+    ax : Axes
+        The axes drawn on.
+    pet : Volume
+        PET (SUV).
+    labels : Volume or None, optional
+        Lesion label map outlined.
+    colours : mapping of {int: str} or None, optional
+        Label -> outline colour; default black.
+    vmax : float or None, optional
+        SUV of the top grey level.
+    title : str, optional
+        Panel title.
+    """
     plot_mip_panel(ax, mip_panel(pet, labels, None, colours, vmax, title))
 
 
@@ -541,6 +658,7 @@ def draw_match_mip(mip: MatchMip, axes: Sequence[Axes] | None = None, title: str
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on (the one of ``axes`` when given).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -606,6 +724,7 @@ def plot_match_mip(
     Returns
     -------
     matplotlib.figure.Figure
+        The figure drawn on (the one of ``axes`` when given).
     """
     if axes is not None and len(axes) != 2:
         raise ImagingError(f"plot_match_mip needs two axes (baseline, failure); got {len(axes)}.")

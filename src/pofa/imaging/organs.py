@@ -146,6 +146,16 @@ def site_of(name: str) -> tuple[str, str]:
 
     Names the table does not know count as extranodal organs with the name as site (an organ that is not a
     lymphatic structure is extranodal under Lugano).
+
+    Parameters
+    ----------
+    name : str
+        Organ label name.
+
+    Returns
+    -------
+    tuple of (str, str)
+        ``(site, kind)``, kind one of "extranodal", "nodal", "ignore".
     """
     low = name.strip().lower()
     for rule in SITE_RULES:
@@ -173,11 +183,33 @@ class OrganMap:
     source: str
 
     def on_grid(self, reference: Volume) -> OrganMap:
-        """The same map resampled (nearest neighbour) onto ``reference``'s grid."""
+        """The same map resampled (nearest neighbour) onto ``reference``'s grid.
+
+        Parameters
+        ----------
+        reference : Volume
+            The grid resampled onto.
+
+        Returns
+        -------
+        OrganMap
+            The same map resampled (nearest neighbour) onto ``reference``'s grid.
+        """
         return OrganMap(resample_to(self.labels, reference, "nearest"), self.names, self.source)
 
     def mask_of(self, organ: str) -> np.ndarray:
-        """Boolean mask of all labels whose name is ``organ`` (case-insensitive)."""
+        """Boolean mask of all labels whose name is ``organ`` (case-insensitive).
+
+        Parameters
+        ----------
+        organ : str
+            Organ name (case-insensitive).
+
+        Returns
+        -------
+        numpy.ndarray
+            Boolean mask of all labels whose name is ``organ``.
+        """
         values = [v for v, n in self.names.items() if n.lower() == organ.lower()]
         if not values:
             raise ImagingError(f"The organ map ({self.source}) has no label named {organ!r}.")
@@ -215,6 +247,11 @@ def load_organ_map(
     names : path, mapping or str, optional
         ``"totalsegmentator"`` / ``"totalsegmentator-v2"`` (default), ``"totalsegmentator-v1"``, a JSON/CSV
         table, or a mapping ``{label: name}``. Ignored for a folder of masks (names are the file names).
+
+    Returns
+    -------
+    OrganMap
+        The label map with a name per label.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         return _from_folder(Path(source))

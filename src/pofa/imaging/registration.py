@@ -235,13 +235,30 @@ class RegistrationResult:
 
     @property
     def transform(self) -> sitk.Transform:
-        """The transform, baseline LPS point -> follow-up LPS point (a copy)."""
+        """The transform, baseline LPS point -> follow-up LPS point (a copy).
+
+        Returns
+        -------
+        SimpleITK.Transform
+            The transform, baseline LPS point -> follow-up LPS point (a copy).
+        """
         import SimpleITK as sitk
 
         return sitk.Transform(self._transform)
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the transform (``.tfm``/``.txt`` text or ``.h5`` HDF5) atomically; return its path."""
+        """Write the transform (``.tfm``/``.txt`` text or ``.h5`` HDF5) atomically.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The transform file written.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written.
+        """
         import SimpleITK as sitk
 
         out = Path(path)
@@ -254,7 +271,13 @@ class RegistrationResult:
         return out
 
     def summary(self) -> str:
-        """One paragraph for a report."""
+        """One paragraph for a report.
+
+        Returns
+        -------
+        str
+            Method, metric and the body-mask Dice before and after, in words.
+        """
         vals = ", ".join(f"{s} {v:.4g}" for s, v in zip(self.stages, self.metric_values, strict=False))
         parts = [self.method]
         if vals:
@@ -278,6 +301,7 @@ def dice(a: NDArray[Any], b: NDArray[Any]) -> float:
     Returns
     -------
     float
+        The Dice coefficient in [0, 1], NaN when both masks are empty.
     """
     a = np.asarray(a, dtype=bool)
     b = np.asarray(b, dtype=bool)
@@ -301,7 +325,7 @@ def body_mask(volume: Volume, modality: Modality | str) -> Volume:
     Returns
     -------
     Volume
-        uint8 mask (1 = body) on ``volume``'s grid.
+        A uint8 mask (1 = body) on ``volume``'s grid.
 
     Raises
     ------
@@ -351,6 +375,24 @@ def resample_volume(
 
     ``"nearest"`` keeps the dtype (label maps); ``"linear"`` gives float32 (SUV, HU). ``transform=None`` is
     the identity; when the grids are also the same the voxels are returned without interpolation.
+
+    Parameters
+    ----------
+    moving : Volume
+        The image resampled.
+    reference : Volume
+        The image whose grid is used.
+    transform : SimpleITK.Transform or None, optional
+        Reference LPS -> moving LPS (``None`` is the identity).
+    interpolation : str, optional
+        ``"nearest"`` or ``"linear"``.
+    default : float, optional
+        Value outside ``moving``.
+
+    Returns
+    -------
+    Volume
+        ``moving`` on ``reference``'s grid.
     """
     import SimpleITK as sitk
 
@@ -401,6 +443,7 @@ def transform_points(transform: sitk.Transform | None, points: ArrayLike) -> NDA
     Returns
     -------
     ndarray, shape (n, 3)
+        The transformed points in LPS mm.
     """
     pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
     if transform is None:
@@ -477,6 +520,21 @@ def load_transform(path: str | os.PathLike[str]) -> sitk.Transform:
 
     The transform must map baseline LPS points to follow-up LPS points (ITK's fixed -> moving convention, what
     ``elastix``/``ANTs``/SimpleITK write when the baseline is the fixed image).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The transform file.
+
+    Returns
+    -------
+    SimpleITK.Transform
+        The transform.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the file cannot be read as a 3-D ITK transform.
     """
     import SimpleITK as sitk
 
@@ -484,7 +542,7 @@ def load_transform(path: str | os.PathLike[str]) -> sitk.Transform:
     if not p.is_file():
         raise ImagingError(f"Transform file not found: {p}.")
     try:
-        t = sitk.ReadTransform(str(p))
+        t: sitk.Transform = sitk.ReadTransform(str(p))
     except RuntimeError as exc:
         raise ImagingError(
             f"Cannot read {p} as an ITK transform file (.tfm, .txt, .h5, .mat): "
@@ -501,8 +559,24 @@ def transform_from_file(
     followup: Volume | None = None,
     modality: Modality | str = Modality.CT,
 ) -> RegistrationResult:
-    """A :class:`RegistrationResult` for a precomputed transform file, with the body-mask Dice when the two
-    images (of ``modality``) are given."""
+    """Make a :class:`RegistrationResult` for a precomputed transform file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The transform file (baseline LPS -> follow-up LPS).
+    baseline : Volume or None, optional
+        Baseline image, for the body-mask Dice.
+    followup : Volume or None, optional
+        Follow-up image, for the body-mask Dice.
+    modality : Modality or str, optional
+        Modality of the two images.
+
+    Returns
+    -------
+    RegistrationResult
+        The transform with the body-mask Dice when both images are given.
+    """
     t = load_transform(path)
     before = after = float("nan")
     if baseline is not None and followup is not None:
@@ -658,7 +732,7 @@ def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     """``image`` as float32, smoothed and resampled to an isotropic ``spacing_mm`` grid when it is finer."""
     import SimpleITK as sitk
 
-    img = sitk.Cast(image, sitk.sitkFloat32)
+    img: sitk.Image = sitk.Cast(image, sitk.sitkFloat32)
     sp = np.asarray(img.GetSpacing(), dtype=np.float64)
     if spacing_mm is None or np.all(sp >= spacing_mm * (1 - 1e-6)):
         return img
@@ -883,6 +957,7 @@ def register_scans(
     Returns
     -------
     RegistrationResult
+        The transform, its method and the body-mask Dice before and after.
     """
     kw = {"baseline_lesions": baseline_lesions, "followup_lesions": followup_lesions}
     if baseline_ct is not None and followup_ct is not None:

@@ -53,11 +53,24 @@ _SKIP_ROI_TYPES = {
 def read_mask(
     path: str | os.PathLike[str], reference: Volume, roi_names: Sequence[str] | None = None
 ) -> tuple[Volume, str]:
-    """Read a lesion mask (NIfTI, DICOM SEG or RTSTRUCT; a folder holding one SEG/RTSTRUCT) onto
-    ``reference``.
+    """Read a lesion mask (NIfTI, DICOM SEG or RTSTRUCT) onto ``reference``.
 
-    Returns the label Volume on the reference grid and the kind of source ("NIfTI mask", "DICOM SEG",
-    "RTSTRUCT"; no file name, since descriptions go into output manifests).
+    A folder holding one SEG or RTSTRUCT is read as that file.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The mask file or folder.
+    reference : Volume
+        The grid read onto (the PET).
+    roi_names : sequence of str or None, optional
+        RTSTRUCT ROIs to keep (default: all).
+
+    Returns
+    -------
+    tuple of (Volume, str)
+        The label Volume on the reference grid and the kind of source ("NIfTI mask", "DICOM SEG", "RTSTRUCT";
+        no file name, since descriptions go into output manifests).
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -105,7 +118,18 @@ def _on_grid(vol: Volume, reference: Volume, desc: str) -> Volume:
 
 
 def read_seg(path: str | os.PathLike[str]) -> Volume:
-    """Read a DICOM SEG as a label Volume (label = segment number) with highdicom."""
+    """Read a DICOM SEG as a label Volume (label = segment number) with highdicom.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The DICOM SEG file.
+
+    Returns
+    -------
+    Volume
+        The label map.
+    """
     import highdicom as hd
 
     try:
@@ -127,7 +151,22 @@ def read_seg(path: str | os.PathLike[str]) -> Volume:
 def read_rtstruct(
     path: str | os.PathLike[str], reference: Volume, roi_names: Sequence[str] | None = None
 ) -> Volume:
-    """Rasterise an RTSTRUCT's ROIs onto ``reference``'s grid (see the module docstring)."""
+    """Rasterise an RTSTRUCT's ROIs onto ``reference``'s grid (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The RTSTRUCT file.
+    reference : Volume
+        The grid rasterised onto.
+    roi_names : sequence of str or None, optional
+        ROIs to keep (default: all).
+
+    Returns
+    -------
+    Volume
+        The label map (one label per ROI).
+    """
     import pydicom
     from matplotlib.path import Path as MplPath
 
@@ -204,7 +243,20 @@ def read_rtstruct(
 
 
 def write_label_map(labels: Volume, path: str | os.PathLike[str]) -> Path:
-    """Write a label map as NIfTI (atomic)."""
+    """Write a label map as NIfTI (atomic).
+
+    Parameters
+    ----------
+    labels : Volume
+        The label map.
+    path : str or PathLike
+        The NIfTI file written.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as written.
+    """
     p = Path(path)
     if not p.name.endswith((".nii", ".nii.gz")):
         raise ImagingError(f"A NIfTI label map needs a .nii or .nii.gz name; got {p.name}.")
@@ -262,7 +314,20 @@ _DELETE_ATTRS = (
 
 
 def deidentified_copy(ds: Any, patient_id: str) -> Any:
-    """A copy of a header with identifying attributes replaced (name, ID) or emptied/removed."""
+    """Copy a header with identifying attributes replaced (name, ID) or emptied/removed.
+
+    Parameters
+    ----------
+    ds : object
+        A pydicom dataset.
+    patient_id : str
+        Pseudonym written as PatientName and PatientID.
+
+    Returns
+    -------
+    pydicom.Dataset
+        The copy.
+    """
     out = copy.deepcopy(ds)
     out.remove_private_tags()
     out.PatientName = patient_id if "^" in patient_id else patient_id + "^"  # one-component person name
@@ -288,6 +353,26 @@ def write_seg(
     """Write a DICOM SEG (BINARY, one segment per lesion) referencing the PET instances; atomic.
 
     ``labels`` must be on the PET series' grid (its slice order); lesion k is segment k.
+
+    Parameters
+    ----------
+    labels : Volume
+        Lesion label map on the PET series' grid.
+    series : DicomSeries
+        The PET series referenced.
+    path : str or PathLike
+        The DICOM SEG file written.
+    lesion_ids : sequence of str
+        Lesion id of each label (segment labels).
+    patient_id : str
+        Pseudonym written as PatientName and PatientID.
+    description : str, optional
+        Series description.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as written.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes

@@ -84,14 +84,44 @@ class Seeds:
 
     @classmethod
     def from_array(cls, points: ArrayLike, ids: Sequence[str] = ()) -> Seeds:
+        """Make seeds from an array of LPS points.
+
+        Parameters
+        ----------
+        points : array_like
+            Points in LPS mm, shape (n, 3).
+        ids : sequence of str, optional
+            Lesion id of each point (optional).
+
+        Returns
+        -------
+        Seeds
+            The seeds.
+
+        Raises
+        ------
+        pofa.errors.ImagingError
+            When a coordinate is not finite.
+        """
         p = np.asarray(points, dtype=np.float64).reshape(-1, 3)
         if not np.all(np.isfinite(p)):
             raise ImagingError("Seed coordinates must be finite numbers (x_mm, y_mm, z_mm).")
-        return cls(tuple(tuple(float(v) for v in row) for row in p), tuple(str(i) for i in ids))  # type: ignore[misc]
+        return cls(tuple((float(r[0]), float(r[1]), float(r[2])) for r in p), tuple(str(i) for i in ids))
 
     @classmethod
     def from_csv(cls, path: str) -> Seeds:
-        """Read ``x_mm,y_mm,z_mm`` (LPS) and optional ``lesion_id`` columns."""
+        """Read ``x_mm,y_mm,z_mm`` (LPS) and optional ``lesion_id`` columns.
+
+        Parameters
+        ----------
+        path : str
+            CSV file.
+
+        Returns
+        -------
+        Seeds
+            The seeds.
+        """
         import pandas as pd
 
         try:
@@ -162,6 +192,13 @@ class Segmentation:
 
     @property
     def n_lesions(self) -> int:
+        """Number of lesions.
+
+        Returns
+        -------
+        int
+            Labels 1 .. n.
+        """
         return len(self.lesion_ids)
 
 
@@ -170,6 +207,18 @@ def group_foreground(label_arr: NDArray[np.integer], mask: NDArray[np.bool_] | N
     """Foreground voxels of a label array grouped by label, without any per-label pass over the volume.
 
     ``mask`` (optional) is the boolean foreground when the caller already has it (saves one pass).
+
+    Parameters
+    ----------
+    label_arr : numpy.ndarray
+        Integer label array.
+    mask : numpy.ndarray or None, optional
+        Foreground (``label_arr > 0``) when the caller already has it (saves one pass).
+
+    Returns
+    -------
+    _Groups
+        Voxel indices of each label.
     """
     # nonzero on a boolean array is ~40x faster than on an integer one (numpy's bool fast path)
     flat = np.flatnonzero(label_arr != 0 if mask is None else mask)
@@ -336,7 +385,20 @@ def _check_suv(suv: Volume) -> NDArray[np.floating]:
 
 # --------------------------------------------------------------------------------------------- PERCIST liver
 def percist_liver_reference(suv: Volume, liver_mask: NDArray[np.bool_] | Volume) -> LiverReference:
-    """Mean and SD of a 3 cm sphere at the deepest point of the liver mask; threshold 1.5 x mean + 2 x SD."""
+    """Mean and SD of a 3 cm sphere at the deepest point of the liver mask; threshold 1.5 x mean + 2 x SD.
+
+    Parameters
+    ----------
+    suv : Volume
+        SUV image.
+    liver_mask : numpy.ndarray or Volume
+        Liver mask on the SUV grid.
+
+    Returns
+    -------
+    LiverReference
+        Mean, SD and the threshold 1.5 x mean + 2 x SD.
+    """
     from scipy import ndimage
 
     mask = liver_mask.voxels if isinstance(liver_mask, Volume) else np.asarray(liver_mask)
@@ -379,7 +441,23 @@ def percist_liver_reference(suv: Volume, liver_mask: NDArray[np.bool_] | Volume)
 
 # --------------------------------------------------------------------------------------------- thresholding
 def parse_threshold(threshold: ThresholdMethod | str | float) -> tuple[ThresholdMethod, float]:
-    """``("suv4" | "suv2.5" | "41pct" | "percist" | number)`` -> (method, fixed SUV or nan)."""
+    """Parse ``"suv4"``, ``"suv2.5"``, ``"41pct"``, ``"percist"`` or a number.
+
+    Parameters
+    ----------
+    threshold : ThresholdMethod or str or float
+        The rule.
+
+    Returns
+    -------
+    tuple of (ThresholdMethod, float)
+        The method and its fixed SUV (``nan`` for adaptive rules).
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the rule is unknown.
+    """
     if isinstance(threshold, (int, float)) and not isinstance(threshold, bool):
         x = float(threshold)
         if not math.isfinite(x) or x <= 0:
@@ -428,8 +506,15 @@ def segment_threshold(
         Drop components smaller than this.
     seeds : Seeds, optional
         Keep only lesions containing a seed (within ``seed_tolerance_mm``).
+    seed_tolerance_mm : float, optional
+        Distance within which a seed counts as inside a lesion.
     detect_suv, margin_mm : float
         ``41pct`` only: detection threshold and the growth of each lesion's box before re-thresholding.
+
+    Returns
+    -------
+    Segmentation
+        Lesion labels, with ids, thresholds and source labels.
     """
     method, fixed = parse_threshold(threshold)
     arr = _check_suv(suv)
@@ -567,13 +652,35 @@ def segment_mask(
     split: bool | None = None,
     description: str = "given mask",
 ) -> Segmentation:
-    """Lesions from a given mask on (or resampled to) the PET grid.
+    """Make lesions from a given mask on (or resampled to) the PET grid.
 
     Parameters
     ----------
+    suv : Volume
+        SUV image.
+    mask : Volume
+        Lesion mask or label map (resampled by nearest neighbour when on another grid).
+    min_volume_ml : float
+        Drop lesions smaller than this.
+    seeds : Seeds, optional
+        Keep only lesions containing a seed (within ``seed_tolerance_mm``).
+    seed_tolerance_mm : float
+        Distance within which a seed counts as inside a lesion.
     split : bool, optional
         Split labels into 26-connected components. Default: split a binary mask (one component = one lesion),
         keep the labels of a multi-label map (one label = one lesion).
+    description : str, optional
+        How the mask was made, for the method text.
+
+    Returns
+    -------
+    Segmentation
+        Lesion labels, with ids and source labels.
+
+    Raises
+    ------
+    pofa.errors.ImagingError
+        When the mask holds non-integer values.
     """
     from pofa.imaging.volume import resample_to
 

@@ -58,6 +58,8 @@ class Volume:
         the 3 x 3 part invertible.
     units : str, optional
         What the voxel values are (``"SUVbw"``, ``"BQML"``, ``"HU"``, ``"label"``, ...); informative only.
+    _owned : bool, optional
+        Internal: ``voxels`` is a fresh array nobody else references (not copied).
 
     Examples
     --------
@@ -141,6 +143,11 @@ class Volume:
             ImageOrientationPatient.
         units : str, optional
             See :class:`Volume`.
+
+        Returns
+        -------
+        Volume
+            The volume.
         """
         sp = np.asarray(spacing, dtype=np.float64).reshape(3)
         if np.any(sp <= 0) or not np.all(np.isfinite(sp)):
@@ -157,7 +164,20 @@ class Volume:
 
     @classmethod
     def from_sitk(cls, image: sitk.Image, units: str = "") -> Volume:
-        """Build a volume from a 3-D SimpleITK image (geometry in ITK's LPS convention)."""
+        """Build a volume from a 3-D SimpleITK image (geometry in ITK's LPS convention).
+
+        Parameters
+        ----------
+        image : SimpleITK.Image
+            The SimpleITK image.
+        units : str, optional
+            What the voxel values are.
+
+        Returns
+        -------
+        Volume
+            The volume (voxels copied).
+        """
         import SimpleITK as sitk
 
         if image.GetDimension() != 3 or image.GetNumberOfComponentsPerPixel() != 1:
@@ -179,6 +199,18 @@ class Volume:
 
         A 4-D image with a single volume is accepted; more volumes are refused. Scaling (scl_slope/scl_inter)
         is applied as nibabel does.
+
+        Parameters
+        ----------
+        source : str or PathLike or object
+            NIfTI file, or a nibabel image.
+        units : str, optional
+            What the voxel values are.
+
+        Returns
+        -------
+        Volume
+            The volume in LPS (converted from NIfTI's RAS).
         """
         import nibabel as nib
 
@@ -209,39 +241,92 @@ class Volume:
     # ------------------------------------------------------------------ geometry
     @property
     def affine(self) -> NDArray[np.float64]:
-        """4 x 4 array-index -> LPS mm matrix (a writable copy)."""
+        """4 x 4 array-index -> LPS mm matrix (a writable copy).
+
+        Returns
+        -------
+        numpy.ndarray
+            4 x 4 array-index -> LPS mm matrix (a writable copy).
+        """
         return np.array(self._affine, copy=True)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """Array shape ``(nz, ny, nx)``."""
+        """Array shape ``(nz, ny, nx)``.
+
+        Returns
+        -------
+        tuple of (int, int, int)
+            Array shape ``(nz, ny, nx)``.
+        """
         s = self.voxels.shape
         return (int(s[0]), int(s[1]), int(s[2]))
 
     @property
     def spacing(self) -> tuple[float, float, float]:
-        """Voxel size in mm along array axes ``(dz, dy, dx)``."""
+        """Voxel size in mm along array axes ``(dz, dy, dx)``.
+
+        Returns
+        -------
+        tuple of (float, float, float)
+            Voxel size in mm along array axes (a0, a1, a2).
+        """
         n = np.linalg.norm(self._affine[:3, :3], axis=0)
         return (float(n[0]), float(n[1]), float(n[2]))
 
     @property
     def origin(self) -> tuple[float, float, float]:
-        """LPS position (x, y, z) in mm of the centre of voxel ``(0, 0, 0)``."""
+        """LPS position (x, y, z) in mm of the centre of voxel ``(0, 0, 0)``.
+
+        Returns
+        -------
+        tuple of (float, float, float)
+            LPS position (x, y, z) in mm of the centre of voxel ``(0, 0, 0)``.
+        """
         o = self._affine[:3, 3]
         return (float(o[0]), float(o[1]), float(o[2]))
 
     @property
     def direction(self) -> NDArray[np.float64]:
-        """3 x 3 matrix whose column ``a`` is the unit LPS direction of array axis ``a`` (a copy)."""
-        return self._affine[:3, :3] / np.asarray(self.spacing)[None, :]
+        """3 x 3 matrix whose column ``a`` is the unit LPS direction of array axis ``a`` (a copy).
+
+        Returns
+        -------
+        numpy.ndarray
+            3 x 3 matrix whose column ``a`` is the unit LPS direction of array axis ``a`` (a copy).
+        """
+        direction: NDArray[np.float64] = self._affine[:3, :3] / np.asarray(self.spacing)[None, :]
+        return direction
 
     @property
     def voxel_volume_ml(self) -> float:
-        """Volume of one voxel in ml (|det| of the 3 x 3 affine / 1000)."""
+        """Volume of one voxel in ml (|det| of the 3 x 3 affine / 1000).
+
+        Returns
+        -------
+        float
+            Volume of one voxel in ml (|det| of the 3 x 3 affine / 1000).
+        """
         return float(abs(np.linalg.det(self._affine[:3, :3])) / 1000.0)
 
     def index_to_lps(self, index: ArrayLike) -> NDArray[np.float64]:
-        """Map array indices ``(a0, a1, a2)`` (shape (3,) or (n, 3), may be fractional) to LPS mm."""
+        """Map array indices ``(a0, a1, a2)`` (shape (3,) or (n, 3), may be fractional) to LPS mm.
+
+        Parameters
+        ----------
+        index : array_like
+            Array indices, shape (3,) or (n, 3); may be fractional.
+
+        Returns
+        -------
+        numpy.ndarray
+            LPS mm, same shape.
+
+        Raises
+        ------
+        pofa.errors.ImagingError
+            When the last axis does not have 3 components.
+        """
         idx = np.asarray(index, dtype=np.float64)
         if idx.shape[-1:] != (3,):
             raise ImagingError(f"Indices must have 3 components in the last axis; got shape {idx.shape}.")
@@ -251,29 +336,89 @@ class Volume:
         """Map LPS points in mm (shape (3,) or (n, 3)) to fractional array indices ``(a0, a1, a2)``.
 
         Round with ``np.rint`` to get the nearest voxel; check bounds with :meth:`contains_index`.
+
+        Parameters
+        ----------
+        xyz : array_like
+            LPS points in mm, shape (3,) or (n, 3).
+
+        Returns
+        -------
+        numpy.ndarray
+            Fractional array indices, same shape.
+
+        Raises
+        ------
+        pofa.errors.ImagingError
+            When the last axis does not have 3 components.
         """
         p = np.asarray(xyz, dtype=np.float64)
         if p.shape[-1:] != (3,):
             raise ImagingError(f"Points must have 3 components in the last axis; got shape {p.shape}.")
         inv = np.linalg.inv(self._affine)
-        return p @ inv[:3, :3].T + inv[:3, 3]
+        index: NDArray[np.float64] = p @ inv[:3, :3].T + inv[:3, 3]
+        return index
 
     def contains_index(self, index: ArrayLike) -> NDArray[np.bool_]:
-        """True where a (rounded) array index lies inside the volume."""
+        """True where a (rounded) array index lies inside the volume.
+
+        Parameters
+        ----------
+        index : array_like
+            Array indices, shape (3,) or (n, 3) (rounded).
+
+        Returns
+        -------
+        numpy.ndarray
+            True where the index lies inside the volume.
+        """
         idx = np.rint(np.asarray(index, dtype=np.float64))
-        return np.all((idx >= 0) & (idx <= np.asarray(self.shape) - 1), axis=-1)
+        inside: NDArray[np.bool_] = np.all((idx >= 0) & (idx <= np.asarray(self.shape) - 1), axis=-1)
+        return inside
 
     def same_grid(self, other: Volume, atol_mm: float = 1e-3) -> bool:
-        """True when ``other`` has the same shape and an affine equal within ``atol_mm``."""
+        """True when ``other`` has the same shape and an affine equal within ``atol_mm``.
+
+        Parameters
+        ----------
+        other : Volume
+            The other volume.
+        atol_mm : float, optional
+            Tolerance on the affines, in mm.
+
+        Returns
+        -------
+        bool
+            Whether shapes are equal and affines agree within ``atol_mm``.
+        """
         return self.shape == other.shape and bool(np.allclose(self._affine, other._affine, atol=atol_mm))
 
     # ------------------------------------------------------------------ data
     def voxels_copy(self) -> NDArray[Any]:
-        """A writable copy of the voxels, (z, y, x) order."""
+        """A writable copy of the voxels, (z, y, x) order.
+
+        Returns
+        -------
+        numpy.ndarray
+            A writable copy of the voxels.
+        """
         return np.array(self.voxels, copy=True)
 
     def with_voxels(self, voxels: ArrayLike, units: str | None = None) -> Volume:
-        """A new volume on the same grid with other voxels (same shape required), e.g. a label map."""
+        """A new volume on the same grid with other voxels (same shape required), e.g. a label map.
+
+        Parameters
+        ----------
+        voxels : array_like
+            New voxels of the same shape.
+        units : str or None, optional
+            Their units (default: the same).
+
+        Returns
+        -------
+        Volume
+            A volume on the same grid.
+        """
         arr = np.asarray(voxels)
         if arr.shape != self.shape:
             raise ImagingError(f"New voxels have shape {arr.shape}; this grid is {self.shape}.")
@@ -287,7 +432,13 @@ class Volume:
 
     # ------------------------------------------------------------------ conversions
     def to_sitk(self) -> sitk.Image:
-        """A SimpleITK image with the same voxels and geometry (ITK stores LPS, index order (x, y, z))."""
+        """A SimpleITK image with the same voxels and geometry (ITK stores LPS, index order (x, y, z)).
+
+        Returns
+        -------
+        SimpleITK.Image
+            The SimpleITK image (voxels copied).
+        """
         import SimpleITK as sitk
 
         arr = self.voxels
@@ -302,7 +453,13 @@ class Volume:
         return img
 
     def to_nifti_image(self) -> Any:
-        """A ``nibabel.Nifti1Image`` (RAS affine, data in (x, y, z) order, qform/sform code 1 = scanner)."""
+        """A ``nibabel.Nifti1Image`` (RAS affine, data in (x, y, z) order, qform/sform code 1 = scanner).
+
+        Returns
+        -------
+        nibabel.Nifti1Image
+            The image in RAS.
+        """
         import nibabel as nib
 
         arr = self.voxels
@@ -315,7 +472,18 @@ class Volume:
         return img
 
     def to_nifti(self, path: str | os.PathLike[str]) -> Path:
-        """Write a NIfTI file (``.nii`` or ``.nii.gz``) atomically; return its path."""
+        """Write a NIfTI file (``.nii`` or ``.nii.gz``) atomically; return its path.
+
+        Parameters
+        ----------
+        path : str or PathLike
+            The NIfTI file written.
+
+        Returns
+        -------
+        pathlib.Path
+            ``path`` as written.
+        """
         import nibabel as nib
 
         out = Path(path)
@@ -379,6 +547,11 @@ class atomic_path:  # noqa: N801 - used as a context manager, reads like a funct
     The target's folder is created if needed. The temporary name keeps the target's suffixes (``.nii.gz``) so
     that writers choosing a format from the extension work. On error the temporary file is removed and
     ``target`` is untouched.
+
+    Parameters
+    ----------
+    target : str or PathLike
+        The file finally written.
     """
 
     def __init__(self, target: str | os.PathLike[str]) -> None:

@@ -1,5 +1,7 @@
-"""Simulation-based power and sample size for lesion-level and patient-level studies, and a simulation study
-of the statistics themselves (coverage of GEE and logistic confidence intervals).
+"""Simulation-based power and sample size, and a simulation study of the statistics themselves.
+
+Power and sample size for lesion-level and patient-level studies; coverage of GEE and logistic confidence
+intervals.
 
 >>> from pofa.power import LesionOutcome, PlannedStudy             # doctest: +SKIP
 >>> from pofa.power.power import power, sample_size                # doctest: +SKIP

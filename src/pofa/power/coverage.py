@@ -1,4 +1,4 @@
-"""A simulation study of the lesion-level statistics: do their 95% confidence intervals cover the truth?
+"""A simulation study of the lesion-level statistics: do their 95% confidence intervals cover the truth.
 
 Lesions of a patient are correlated, so a confidence interval that treats them as independent is too narrow.
 :func:`coverage` simulates replicates of a :class:`~pofa.power.design.LesionOutcome` (a random-intercept
@@ -64,6 +64,11 @@ METHODS = (
 def logistic_2x2(reps: LesionReplicates) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Logistic regression of ``y`` on the binary factor in every replicate at once.
 
+    Parameters
+    ----------
+    reps : LesionReplicates
+        Lesion-level replicates (outcome, binary factor and patient of every lesion).
+
     Returns
     -------
     (log_or, se_model, se_robust)
@@ -103,6 +108,25 @@ def run_coverage_chunk(outcome: LesionOutcome, truth: LesionTruth, n_patients: i
 
     Returns ``(estimate, se)`` of shape (replicates, methods), log odds ratio scale, ``nan`` where not
     estimable.
+
+    Parameters
+    ----------
+    outcome : LesionOutcome
+        The generative model.
+    truth : LesionTruth
+        Its conditional parameters and true marginal log odds ratio.
+    n_patients : int
+        Patients per replicate.
+    n_replicates : int
+        Replicates in this chunk.
+    seed : np.random.SeedSequence
+        Seed of this chunk.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        ``(estimate, se)`` of shape (replicates, methods), log odds ratio scale, ``nan`` where not
+        estimable.
     """
     from pofa.stats.gee import gee_exchangeable_logit
 
@@ -157,6 +181,13 @@ class MethodCoverage:
     mean_se: float
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (non-finite numbers as ``None``).
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         return {f.name: (json_number(getattr(self, f.name)) if isinstance(getattr(self, f.name), float)
                          else getattr(self, f.name)) for f in dataclasses.fields(self)}
 
@@ -189,7 +220,23 @@ class CoverageResult:
     elapsed_s: float
 
     def method(self, name: str) -> MethodCoverage:
-        """The row of method ``name`` (one of :data:`METHODS`)."""
+        """The row of method ``name`` (one of :data:`METHODS`).
+
+        Parameters
+        ----------
+        name : str
+            One of :data:`METHODS`.
+
+        Returns
+        -------
+        MethodCoverage
+            The row of that method.
+
+        Raises
+        ------
+        KeyError
+            When ``name`` is not a method of the result.
+        """
         for m in self.methods:
             if m.method == name:
                 return m
@@ -225,8 +272,26 @@ def coverage(outcome: LesionOutcome, n_patients: int, *, replicates: int = 1000,
     outcome : LesionOutcome
         The generative model (its ``effect_scale`` says whether ``odds_ratio`` is marginal or conditional).
     n_patients : int
-    replicates, seed, chunk_size, workers, scheduler, progress, runner
-        As :func:`pofa.power.power.power`.
+        Patients per replicate.
+    replicates : int, optional
+        Simulated studies (default 1000).
+    seed : int, optional
+        Seed (>= 0); with ``replicates`` and ``chunk_size`` it fixes the result on any number of workers.
+    chunk_size : int, optional
+        Replicates per task.
+    workers : int, optional
+        0 = in this process; N = a local Dask cluster of N processes.
+    scheduler : str, optional
+        Address of a running Dask scheduler (instead of a local cluster).
+    progress : bool, optional
+        Show a progress bar.
+    runner : ChunkRunner, optional
+        A runner already set up (the other scheduling options are then ignored).
+
+    Returns
+    -------
+    CoverageResult
+        Coverage, bias and SE ratio per method, with the Monte Carlo SE of each.
     """
     from pofa.power.power import _check_run, chunk_plan
 

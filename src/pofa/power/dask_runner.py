@@ -59,7 +59,13 @@ class ChunkRunner:
     # ------------------------------------------------------------------------------------------------
     @property
     def description(self) -> str:
-        """Where the chunks run, for the record (``"in-process"``, a local cluster, or the address)."""
+        """Where the chunks run, for the record (``"in-process"``, a local cluster, or the address).
+
+        Returns
+        -------
+        str
+            ``"in-process"``, the local cluster's size, or the scheduler address.
+        """
         if self.scheduler is not None:
             return f"dask scheduler {self.scheduler}"
         if self.workers == 0:
@@ -68,7 +74,13 @@ class ChunkRunner:
 
     @property
     def n_workers(self) -> int:
-        """Workers that run chunks (1 in process; the cluster's count when connected)."""
+        """Count the workers that run chunks (1 in process; the cluster's count when connected).
+
+        Returns
+        -------
+        int
+            Number of workers (at least 1).
+        """
         if self._client is not None:
             return len(self._client.scheduler_info().get("workers", {}))
         return 1
@@ -126,6 +138,22 @@ class ChunkRunner:
         """``[fn(*args) for args in argsets]``, computed here or on the cluster, in the order given.
 
         ``weights`` (e.g. replicates per chunk) advance the progress bar as each chunk completes.
+
+        Parameters
+        ----------
+        fn : callable
+            The task, a picklable module-level function.
+        argsets : sequence of tuple of object
+            Arguments of each call.
+        weights : sequence of int
+            Progress weight of each call (e.g. replicates per chunk).
+        description : str, optional
+            Label of the progress bar.
+
+        Returns
+        -------
+        list of object
+            ``fn(*args)`` of each argument set, in the order of ``argsets``.
         """
         if len(weights) != len(argsets):
             raise ValueError("one weight per argument tuple is needed")
@@ -184,5 +212,11 @@ def _progress() -> Any:
 
 
 def default_workers() -> int:
-    """Cores of this machine (at least 1)."""
+    """Count the cores of this machine (at least 1).
+
+    Returns
+    -------
+    int
+        Number of usable cores.
+    """
     return max(1, os.cpu_count() or 1)

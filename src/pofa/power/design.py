@@ -46,18 +46,37 @@ LOGISTIC_VARIANCE = math.pi**2 / 3.0
 
 
 def icc_from_sd(sd: float) -> float:
-    """Latent-scale intra-patient correlation of a random-intercept logistic model,
-    ``sd^2 / (sd^2 + pi^2/3)``.
+    """Latent-scale intra-patient correlation of a random-intercept logistic model.
 
     (Snijders & Bosker's latent-variable ICC; ``sd`` is the SD of the patient random intercept on the logit
     scale.)
+
+    Parameters
+    ----------
+    sd : float
+        SD of the patient random intercept on the logit scale (>= 0).
+
+    Returns
+    -------
+    float
+        ``sd^2 / (sd^2 + pi^2/3)`` (Snijders & Bosker's latent-variable ICC).
     """
     return sd * sd / (sd * sd + LOGISTIC_VARIANCE)
 
 
 def sd_from_icc(icc: float) -> float:
-    """Random-intercept SD (logit scale) giving the latent-scale ICC ``icc`` (inverse of
-    :func:`icc_from_sd`)."""
+    """Random-intercept SD (logit scale) giving the latent-scale ICC ``icc``.
+
+    Parameters
+    ----------
+    icc : float
+        Latent-scale intra-patient correlation, in [0, 1).
+
+    Returns
+    -------
+    float
+        The SD, the inverse of :func:`icc_from_sd`.
+    """
     if not (0.0 <= icc < 1.0):
         raise SettingsError(f"the intra-patient correlation (ICC) = {icc!r} must be in [0, 1)")
     return math.sqrt(icc * LOGISTIC_VARIANCE / (1.0 - icc))
@@ -116,7 +135,7 @@ class LesionOutcome:
     ``b0`` is chosen so that the population-averaged risk of lesions without the factor is
     ``baseline_risk``; ``b1`` so that the odds ratio on ``effect_scale`` is ``odds_ratio``.
 
-    Parameters
+    Attributes
     ----------
     odds_ratio : float
         Target odds ratio of the factor (> 0; 1 = no effect, for type I error).
@@ -194,15 +213,34 @@ class LesionOutcome:
 
     @property
     def icc(self) -> float:
-        """Latent-scale intra-patient correlation of the outcome, ``sd^2 / (sd^2 + pi^2/3)``."""
+        """Latent-scale intra-patient correlation of the outcome, ``sd^2 / (sd^2 + pi^2/3)``.
+
+        Returns
+        -------
+        float
+            ``sd^2 / (sd^2 + pi^2/3)`` of ``patient_sd``.
+        """
         return icc_from_sd(self.patient_sd)
 
     @property
     def kind(self) -> str:
+        """Kind of outcome: ``"lesion"``.
+
+        Returns
+        -------
+        str
+            ``"lesion"``.
+        """
         return "lesion"
 
     def describe(self) -> str:
-        """One line for tables and logs."""
+        """One line for tables and logs.
+
+        Returns
+        -------
+        str
+            The design in words, with its parameters.
+        """
         return (f"lesion factor OR {self.odds_ratio:g} ({self.effect_scale.value}), baseline risk "
                 f"{self.baseline_risk:g}, prevalence {self.prevalence:g}, {self.lesions_mean:g} "
                 f"lesions/patient ({self.lesions_distribution.value}), random-intercept SD "
@@ -218,7 +256,7 @@ class SurvivalOutcome:
     and are followed until ``followup_months`` after the end of accrual (administrative censoring) or until
     lost to follow-up (exponential, ``dropout_per_year``).
 
-    Parameters
+    Attributes
     ----------
     hazard_ratio : float
         Target hazard ratio of the factor (> 0).
@@ -272,9 +310,23 @@ class SurvivalOutcome:
 
     @property
     def kind(self) -> str:
+        """Kind of outcome: ``"survival"``.
+
+        Returns
+        -------
+        str
+            ``"survival"``.
+        """
         return "survival"
 
     def describe(self) -> str:
+        """One line for tables and logs.
+
+        Returns
+        -------
+        str
+            The design in words, with its parameters.
+        """
         fu = "no administrative censoring" if math.isinf(self.followup_months) else (
             f"accrual {self.accrual_months:g} + follow-up {self.followup_months:g} months")
         return (f"patient factor HR {self.hazard_ratio:g}, prevalence {self.prevalence:.3g}, median "
@@ -290,7 +342,7 @@ class SimulatorOutcome:
     lesions of patients without progression did not fail) on diameter >= ``failure.bulky_cm``, SUVmax >=
     ``failure.suv_cut`` and extranodal, and the Cox model of PFS on "any lesion >= ``failure.bulky_cm``".
 
-    Parameters
+    Attributes
     ----------
     params : SimulationParams
         Simulator parameters (``cohort.n_patients`` is replaced by the study's number of patients).
@@ -315,9 +367,23 @@ class SimulatorOutcome:
 
     @property
     def kind(self) -> str:
+        """Kind of outcome: ``"simulator"``.
+
+        Returns
+        -------
+        str
+            ``"simulator"``.
+        """
         return "simulator"
 
     def describe(self) -> str:
+        """One line for tables and logs.
+
+        Returns
+        -------
+        str
+            The preset and the tests, in words.
+        """
         changed = self.params.differences(FIGURA2021)
         changed.pop("cohort.n_patients", None)
         extra = "" if not changed else f" with {len(changed)} changed parameter(s)"
@@ -331,7 +397,7 @@ Outcome = LesionOutcome | SurvivalOutcome | SimulatorOutcome
 class PlannedStudy:
     """A planned study: number of patients, outcome model and the level of the two-sided Wald test.
 
-    Parameters
+    Attributes
     ----------
     n_patients : int
         Patients (clusters of lesions; >= 2).
@@ -357,18 +423,48 @@ class PlannedStudy:
 
     @property
     def kind(self) -> str:
-        """``"lesion"``, ``"survival"`` or ``"simulator"``."""
+        """Kind of the outcome.
+
+        Returns
+        -------
+        str
+            ``"lesion"``, ``"survival"`` or ``"simulator"``.
+        """
         return self.outcome.kind
 
     def with_patients(self, n_patients: int) -> PlannedStudy:
-        """The same study with another number of patients."""
+        """The same study with another number of patients.
+
+        Parameters
+        ----------
+        n_patients : int
+            The new number of patients (>= 2).
+
+        Returns
+        -------
+        PlannedStudy
+            A copy of this study with ``n_patients`` patients.
+        """
         return dataclasses.replace(self, n_patients=int(n_patients))
 
     def describe(self) -> str:
+        """One line for tables and logs.
+
+        Returns
+        -------
+        str
+            Patients, outcome and level in words.
+        """
         return f"{self.n_patients} patients; {self.outcome.describe()}; two-sided alpha {self.alpha:g}"
 
     def to_dict(self) -> dict[str, Any]:
-        """Plain JSON-ready dict (enums as their strings; simulator parameters as nested dicts)."""
+        """Plain JSON-ready dict (enums as their strings; simulator parameters as nested dicts).
+
+        Returns
+        -------
+        dict of {str: object}
+            Plain JSON-ready dict (enums as their strings; simulator parameters as nested dicts).
+        """
         out: dict[str, Any] = {"n_patients": self.n_patients, "alpha": self.alpha, "kind": self.kind}
         o = self.outcome
         if isinstance(o, SimulatorOutcome):

@@ -36,8 +36,7 @@ _SQRT_2PI = math.sqrt(2.0 * math.pi)
 
 
 def marginal_risk(intercept: float, sd: float) -> float:
-    """``E[expit(intercept + sd Z)]``, ``Z ~ N(0, 1)``: the population-averaged risk of a random-intercept
-    logistic model.
+    """Population-averaged risk of a random-intercept logistic model, ``E[expit(intercept + sd Z)]``.
 
     Parameters
     ----------
@@ -45,6 +44,11 @@ def marginal_risk(intercept: float, sd: float) -> float:
         Linear predictor on the logit scale (conditional on ``z = 0``).
     sd : float
         Random-intercept SD (>= 0).
+
+    Returns
+    -------
+    float
+        The risk, in (0, 1), with ``Z ~ N(0, 1)``.
     """
     if sd == 0.0:
         return float(special.expit(intercept))
@@ -60,8 +64,21 @@ def marginal_risk(intercept: float, sd: float) -> float:
 
 
 def conditional_intercept(risk: float, sd: float) -> float:
-    """The conditional linear predictor whose population-averaged risk is ``risk`` (inverse of
-    :func:`marginal_risk` in its first argument; the map is strictly increasing)."""
+    """Conditional linear predictor whose population-averaged risk is ``risk``.
+
+    Parameters
+    ----------
+    risk : float
+        Target population-averaged risk, in (0, 1).
+    sd : float
+        Random-intercept SD (>= 0).
+
+    Returns
+    -------
+    float
+        The intercept (inverse of :func:`marginal_risk` in its first argument; the map is strictly
+        increasing).
+    """
     if not (0.0 < risk < 1.0):
         raise SettingsError(f"a risk of {risk!r} has no logit; it must be strictly between 0 and 1")
     if sd == 0.0:
@@ -84,8 +101,7 @@ def conditional_intercept(risk: float, sd: float) -> float:
 
 @dataclass(frozen=True, slots=True)
 class LesionTruth:
-    """Parameters of the generative model of a :class:`~pofa.power.design.LesionOutcome` and its true
-    marginal effect.
+    """Generative parameters of a :class:`~pofa.power.design.LesionOutcome` and its true marginal effect.
 
     Attributes
     ----------
@@ -114,6 +130,16 @@ def lesion_truth(outcome: LesionOutcome) -> LesionTruth:
     ``b0`` gives the population-averaged risk ``baseline_risk`` without the factor. With a marginal
     ``effect_scale``, ``b1`` gives the population-averaged risk ``expit(logit(baseline_risk) + log(OR))`` with
     it; with a conditional one, ``b1 = log(OR)`` and the marginal OR is computed.
+
+    Parameters
+    ----------
+    outcome : LesionOutcome
+        The lesion outcome model.
+
+    Returns
+    -------
+    LesionTruth
+        Conditional intercept and log odds ratio, the true marginal log odds ratio and the two marginal risks.
     """
     sd = outcome.patient_sd
     b0 = conditional_intercept(outcome.baseline_risk, sd)

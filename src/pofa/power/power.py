@@ -68,7 +68,18 @@ _SIMULATOR_TESTS = (
 
 
 def analyses(study: PlannedStudy) -> tuple[str, ...]:
-    """Names of the tests run on each replicate of ``study`` (one per :class:`PowerEstimate`)."""
+    """Name the tests run on each replicate of ``study`` (one per :class:`PowerEstimate`).
+
+    Parameters
+    ----------
+    study : PlannedStudy
+        The planned study.
+
+    Returns
+    -------
+    tuple of str
+        One label per test, in the order of the estimates.
+    """
     o = study.outcome
     if isinstance(o, LesionOutcome):
         return ("lesion factor (GEE)",)
@@ -110,8 +121,8 @@ def _true_effects(study: PlannedStudy) -> tuple[float | None, ...]:
 
 @dataclass(frozen=True, slots=True, eq=False)
 class ChunkResult:
-    """Estimates of one chunk: ``estimate`` and ``se`` have shape (replicates, tests), on the log scale
-    (log OR, log HR), ``nan`` where the model was not estimable; ``n_lesions`` counts all lesions drawn."""
+    """Estimates of one chunk of replicates.
+    """
 
     estimate: np.ndarray
     se: np.ndarray
@@ -149,7 +160,22 @@ def _cox(time_: np.ndarray, event: np.ndarray, x: np.ndarray) -> tuple[float, fl
 
 
 def run_chunk(study: PlannedStudy, n_replicates: int, seed: np.random.SeedSequence) -> ChunkResult:
-    """Simulate and analyse ``n_replicates`` studies from ``seed`` (a task of :func:`power`)."""
+    """Simulate and analyse ``n_replicates`` studies from ``seed`` (a task of :func:`power`).
+
+    Parameters
+    ----------
+    study : PlannedStudy
+        The planned study.
+    n_replicates : int
+        Replicates in this chunk.
+    seed : np.random.SeedSequence
+        Seed of this chunk.
+
+    Returns
+    -------
+    ChunkResult
+        Estimates and standard errors (replicates x tests) and the number of lesions drawn.
+    """
     o = study.outcome
     N = study.n_patients
     if isinstance(o, LesionOutcome):
@@ -227,6 +253,13 @@ class PowerEstimate:
     true_effect: float | None
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (non-finite numbers as ``None``).
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         from pofa.stats.results import json_number
 
         out: dict[str, Any] = {}
@@ -241,7 +274,8 @@ def _rejections(est: np.ndarray, se: np.ndarray, alpha: float) -> np.ndarray:
     ok = np.isfinite(est) & np.isfinite(se) & (se > 0)
     zcrit = float(stats.norm.ppf(1.0 - alpha / 2.0))
     with np.errstate(invalid="ignore", divide="ignore"):
-        return ok & (np.abs(est / np.where(ok, se, 1.0)) > zcrit)
+        rejected: np.ndarray = ok & (np.abs(est / np.where(ok, se, 1.0)) > zcrit)
+    return rejected
 
 
 def _test_power(label: str, method: str, est: np.ndarray, se: np.ndarray, reject: np.ndarray,
@@ -307,9 +341,23 @@ class PowerResult:
 
     @property
     def n_patients(self) -> int:
+        """Number of patients per simulated study.
+
+        Returns
+        -------
+        int
+            ``study.n_patients``.
+        """
         return self.study.n_patients
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (the study as :meth:`PlannedStudy.to_dict`).
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         return {
             "n_patients": self.n_patients,
             "study": self.study.to_dict(),
@@ -335,7 +383,22 @@ def _check_run(replicates: int, seed: int, chunk_size: int) -> None:
 
 
 def chunk_plan(replicates: int, seed: int, chunk_size: int) -> list[tuple[int, np.random.SeedSequence]]:
-    """``(replicates, seed)`` of each chunk: ``SeedSequence(seed).spawn(n_chunks)[c]`` for chunk c."""
+    """Split ``replicates`` into chunks, each with its own seed.
+
+    Parameters
+    ----------
+    replicates : int
+        Total replicates.
+    seed : int
+        Seed (>= 0).
+    chunk_size : int
+        Replicates per chunk.
+
+    Returns
+    -------
+    list of tuple of (int, np.random.SeedSequence)
+        ``(replicates, seed)`` of each chunk: ``SeedSequence(seed).spawn(n_chunks)[c]`` for chunk c.
+    """
     sizes = [min(chunk_size, replicates - start) for start in range(0, replicates, chunk_size)]
     return list(zip(sizes, np.random.SeedSequence(seed).spawn(len(sizes)), strict=True))
 
@@ -369,6 +432,7 @@ def power(study: PlannedStudy, *, replicates: int = 1000, seed: int = 0, chunk_s
     Parameters
     ----------
     study : PlannedStudy
+        The planned study (patients, outcome model and test level).
     replicates : int
         Simulated studies (the Monte Carlo SE of a power p is ``sqrt(p (1 - p) / replicates)``: 0.013 at
         p = 0.8 with 1000).
@@ -388,6 +452,7 @@ def power(study: PlannedStudy, *, replicates: int = 1000, seed: int = 0, chunk_s
     Returns
     -------
     PowerResult
+        Power of each test with its Monte Carlo SE, and the settings of the run.
     """
     _check_run(replicates, seed, chunk_size)
     _prepare(study)
@@ -415,6 +480,19 @@ def search_smallest_n(power_at: Callable[[int], float], target: float, *, n_min:
 
     Brackets the answer by doubling (or halving) from ``n_start``, then bisects on whole numbers until the
     bracket is at most ``step`` wide; every N is evaluated at most once.
+
+    Parameters
+    ----------
+    power_at : callable
+        Power at N patients, increasing in N.
+    target : float
+        Target power.
+    n_min, n_max : int
+        Range searched.
+    n_start : int
+        First N evaluated.
+    step : int, optional
+        Stop when the bracket is at most this many patients wide.
 
     Returns
     -------
@@ -512,6 +590,13 @@ class SampleSizeResult:
                    "interval over replicates")
 
     def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (non-finite numbers as ``None``).
+
+        Returns
+        -------
+        dict of {str: object}
+            The fields by name.
+        """
         from pofa.stats.results import json_number
 
         return {
@@ -543,6 +628,8 @@ def crossing(n: np.ndarray, power_: np.ndarray, target: float) -> np.ndarray:
         Evaluated N, increasing.
     power_ : ndarray, shape (..., K)
         Power at each N (one curve per row).
+    target : float
+        Target power.
 
     Returns
     -------
@@ -599,10 +686,29 @@ def sample_size(study: PlannedStudy, target_power: float = 0.8, *, test: int = 0
         Which test's power is targeted (index into :func:`analyses`).
     n_min, n_max : int
         Range searched.
+    n_start : int, optional
+        First N evaluated (default: ``study.n_patients``).
     step : int
         Stop when the bracket is at most this many patients wide.
-    replicates, seed, chunk_size, workers, scheduler, progress, runner
-        As :func:`power`.
+    replicates : int, optional
+        Simulated studies per evaluated N (default 1000).
+    seed : int, optional
+        Seed (>= 0); with ``replicates`` and ``chunk_size`` it fixes the result on any number of workers.
+    chunk_size : int, optional
+        Replicates per task.
+    workers : int, optional
+        0 = in this process; N = a local Dask cluster of N processes.
+    scheduler : str, optional
+        Address of a running Dask scheduler (instead of a local cluster).
+    progress : bool, optional
+        Show a progress bar.
+    runner : ChunkRunner, optional
+        A runner already set up (the other scheduling options are then ignored).
+
+    Returns
+    -------
+    SampleSizeResult
+        The smallest N, the powers evaluated and the crossing of the interpolated curve with its CI.
     """
     if not (isinstance(target_power, (int, float)) and 0.0 < float(target_power) < 1.0):
         raise SettingsError(f"the target power = {target_power!r} must be strictly between 0 and 1")

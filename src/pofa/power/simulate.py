@@ -44,7 +44,22 @@ def _offsets(sizes: np.ndarray, n_replicates: int) -> np.ndarray:
 
 
 def lesions_per_patient(outcome: LesionOutcome, n: int, rng: np.random.Generator) -> np.ndarray:
-    """Number of lesions of ``n`` patients (``outcome.lesions_distribution``; at least 1 each)."""
+    """Number of lesions of ``n`` patients (``outcome.lesions_distribution``; at least 1 each).
+
+    Parameters
+    ----------
+    outcome : LesionOutcome
+        The lesion outcome model (its ``lesions_distribution``).
+    n : int
+        Number of patients.
+    rng : numpy.random.Generator
+        Random generator.
+
+    Returns
+    -------
+    numpy.ndarray
+        Lesions of each patient (integers >= 1).
+    """
     m = outcome.lesions_mean
     if outcome.lesions_distribution is LesionDistribution.FIXED or m == 1.0:
         return np.full(n, int(round(m)), dtype=np.int64)
@@ -69,6 +84,7 @@ class LesionReplicates:
     lesion_start : ndarray of int, shape (n_replicates + 1,)
         Lesions of replicate ``r`` are ``lesion_start[r]:lesion_start[r + 1]``.
     n_patients, n_replicates : int
+        Patients per replicate and replicates.
     """
 
     y: np.ndarray
@@ -79,7 +95,18 @@ class LesionReplicates:
     n_replicates: int
 
     def replicate(self, r: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """``(y, X, groups)`` of replicate ``r``: ``X`` has an intercept column and the factor."""
+        """``(y, X, groups)`` of replicate ``r``: ``X`` has an intercept column and the factor.
+
+        Parameters
+        ----------
+        r : int
+            Replicate index.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, numpy.ndarray, numpy.ndarray)
+            ``(y, X, groups)`` of replicate ``r``: ``X`` has an intercept column and the factor.
+        """
         a, b = int(self.lesion_start[r]), int(self.lesion_start[r + 1])
         X = np.column_stack([np.ones(b - a), self.x[a:b]])
         return self.y[a:b], X, self.patient[a:b]
@@ -105,10 +132,18 @@ def draw_lesion_replicates(outcome: LesionOutcome, truth: LesionTruth, n_patient
     Parameters
     ----------
     outcome : LesionOutcome
+        The lesion outcome model.
     truth : LesionTruth
         Its conditional parameters (:func:`pofa.power.marginal.lesion_truth`).
     n_patients, n_replicates : int
+        Patients per replicate and replicates drawn.
     seed : numpy.random.SeedSequence
+        Seed of the draws.
+
+    Returns
+    -------
+    LesionReplicates
+        Outcome, factor and patient of every lesion of every replicate.
     """
     R, N, B = n_replicates, n_patients, PATIENT_BLOCK
     sizes_b, z_b, a_b, e_b, u_b, key_b = [], [], [], [], [], []
@@ -168,6 +203,13 @@ class SurvivalReplicates:
 
     @property
     def n_replicates(self) -> int:
+        """Number of replicates.
+
+        Returns
+        -------
+        int
+            Rows of the time arrays.
+        """
         return int(self.time.shape[0])
 
 
@@ -177,6 +219,22 @@ def draw_survival_replicates(outcome: SurvivalOutcome, n_patients: int, n_replic
 
     Blocks of patients as :func:`draw_lesion_replicates` (common random numbers across sample sizes); order
     of draws in a block: factor uniforms, event-time exponentials, entry uniforms, dropout exponentials.
+
+    Parameters
+    ----------
+    outcome : SurvivalOutcome
+        The survival outcome model.
+    n_patients : int
+        Patients per replicate.
+    n_replicates : int
+        Replicates drawn.
+    seed : np.random.SeedSequence
+        Seed of the draws.
+
+    Returns
+    -------
+    SurvivalReplicates
+        Follow-up times, event indicators and factors, one row per replicate.
     """
     R, B = n_replicates, PATIENT_BLOCK
     parts = []
@@ -221,7 +279,19 @@ class SimulatorReplicates:
     bridging_rt: np.ndarray | None = None
 
     def lesions(self, r: int) -> tuple[np.ndarray, dict[str, np.ndarray], np.ndarray]:
-        """``(y, {factor: x}, groups)`` of replicate ``r``."""
+        """Lesion data of replicate ``r``.
+
+        Parameters
+        ----------
+        r : int
+            Replicate index.
+
+        Returns
+        -------
+        tuple of (numpy.ndarray, dict of {str: numpy.ndarray}, numpy.ndarray)
+            ``(y, {factor: x}, groups)``: local failure, the binary factors by name and the patient of each
+            lesion.
+        """
         a, b = int(self.lesion_start[r]), int(self.lesion_start[r + 1])
         factors = {"bulky": self.bulky[a:b], "suv_high": self.suv_high[a:b],
                    "extranodal": self.extranodal[a:b]}
@@ -239,6 +309,22 @@ def draw_simulator_replicates(outcome: SimulatorOutcome, n_patients: int, n_repl
     drawn from ``seed``) gives all replicates at once; cohorts above the simulator's 1,000,000-patient limit
     are drawn in several calls. The simulator lays out its draws by cohort size, so (unlike the planned-study
     generators) cohorts of different sizes share no random numbers.
+
+    Parameters
+    ----------
+    outcome : SimulatorOutcome
+        The simulator outcome (parameters and tests).
+    n_patients : int
+        Patients per cohort.
+    n_replicates : int
+        Cohorts drawn.
+    seed : np.random.SeedSequence
+        Seed of the draws.
+
+    Returns
+    -------
+    SimulatorReplicates
+        Lesion factors, local failure and PFS of every cohort.
     """
     from pofa.simulate.generator import draw_latent
 

@@ -33,6 +33,7 @@ def token_from_env(name: str = DEFAULT_TOKEN_ENV) -> str:
     Returns
     -------
     str
+        The token.
 
     Raises
     ------
@@ -59,6 +60,7 @@ def pull(url: str, token: str) -> Pulled:
     Returns
     -------
     Pulled
+        The export's CSV text and the data dictionary's CSV text.
 
     Raises
     ------
@@ -66,7 +68,7 @@ def pull(url: str, token: str) -> Pulled:
         When PyCap is not installed or the server refuses the request (the message never holds the token).
     """
     try:
-        from redcap import Project  # type: ignore[attr-defined]  # PyCap
+        from redcap import Project  # PyCap
     except ImportError:
         raise RedcapError('pulling from the REDCap API needs PyCap: pip install "pofa[redcap]"') from None
     try:

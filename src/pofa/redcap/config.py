@@ -31,7 +31,7 @@ _KEYS = ("export", "dictionary", "ignore")
 class RedcapSettings:
     """How a REDCap project's fields become the format's tables.
 
-    Parameters
+    Attributes
     ----------
     export : str or None
         The records export (CSV), relative to the study folder; ``None`` when the study's tables are files.
@@ -65,6 +65,7 @@ def parse_redcap_settings(section: Any) -> tuple[RedcapSettings, list[Finding]]:
     Returns
     -------
     tuple of (RedcapSettings, list of Finding)
+        The settings (defaults for bad entries) and the findings.
     """
     if section is None:
         return RedcapSettings(), []
@@ -129,6 +130,7 @@ def read_redcap_settings(path: Path) -> tuple[RedcapSettings, list[Finding]]:
     Returns
     -------
     tuple of (RedcapSettings, list of Finding)
+        The settings and the findings.
     """
     try:
         data = tomllib.loads(Path(path).read_bytes().decode("utf-8"))

@@ -97,7 +97,7 @@ def default_mapping() -> dict[TableName, dict[str, str]]:
 class Field:
     """One field of a data dictionary.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Variable name (lower case).
@@ -129,12 +129,24 @@ class Field:
 
     @property
     def coded(self) -> bool:
-        """Whether the field's values are codes of a choice list."""
+        """Whether the field's values are codes of a choice list.
+
+        Returns
+        -------
+        bool
+            Whether the field's values are codes of a choice list.
+        """
         return self.type in CODED_TYPES
 
     @property
     def is_yes_no(self) -> bool:
-        """Whether the field means yes/no: a yesno or truefalse field, or a choice list of only 1 and 0."""
+        """Whether the field means yes/no: a yesno or truefalse field, or a choice list of only 1 and 0.
+
+        Returns
+        -------
+        bool
+            Whether the field means yes/no: a yesno or truefalse field, or a choice list of only 1 and 0.
+        """
         if self.type in ("yesno", "truefalse"):
             return True
         return (self.type in ("radio", "dropdown")
@@ -142,7 +154,13 @@ class Field:
                 and {lab.strip().lower() for _, lab in self.choices} in ({"yes", "no"}, {"true", "false"}))
 
     def export_columns(self) -> tuple[str, ...]:
-        """The column names of the field in a raw export (``field___code`` per choice of a checkbox)."""
+        """The column names of the field in a raw export (``field___code`` per choice of a checkbox).
+
+        Returns
+        -------
+        tuple of str
+            The column names of the field in a raw export (``field___code`` per choice of a checkbox).
+        """
         if self.type in NO_DATA_TYPES:
             return ()
         if self.type == "checkbox":
@@ -151,7 +169,20 @@ class Field:
 
 
 def checkbox_code(code: str) -> str:
-    """A checkbox choice code as REDCap writes it in the export's column name (lower case, ``-`` as ``_``)."""
+    """Write a checkbox choice code as REDCap writes it in an export's column name.
+
+    Lower case, ``_`` for ``-``.
+
+    Parameters
+    ----------
+    code : str
+        The choice code.
+
+    Returns
+    -------
+    str
+        The code in the column name.
+    """
     return re.sub(r"[^0-9a-z_]", "_", code.strip().lower())
 
 
@@ -168,6 +199,7 @@ def parse_choices(text: str, field_type: str) -> tuple[tuple[str, str], ...]:
     Returns
     -------
     tuple of (str, str)
+        ``(code, label)`` of each choice.
     """
     if field_type == "yesno":
         return (("1", "Yes"), ("0", "No"))
@@ -188,7 +220,7 @@ def parse_choices(text: str, field_type: str) -> tuple[tuple[str, str], ...]:
 class DataDictionary:
     """A project's data dictionary: its fields in order.
 
-    Parameters
+    Attributes
     ----------
     fields : tuple of Field
         In the dictionary's order (the first is the record id).
@@ -201,23 +233,57 @@ class DataDictionary:
 
     @property
     def record_id(self) -> str:
-        """The record id field: the first field of the dictionary."""
+        """The record id field: the first field of the dictionary.
+
+        Returns
+        -------
+        str
+            The record id field: the first field of the dictionary.
+        """
         return self.fields[0].name
 
     @property
     def forms(self) -> tuple[str, ...]:
-        """Form names in the dictionary's order."""
+        """Form names in the dictionary's order.
+
+        Returns
+        -------
+        tuple of str
+            Form names in the dictionary's order.
+        """
         return tuple(dict.fromkeys(f.form for f in self.fields))
 
     def field(self, name: str) -> Field | None:
-        """The field called ``name`` (case-insensitive), or ``None``."""
+        """The field called ``name`` (case-insensitive), or ``None``.
+
+        Parameters
+        ----------
+        name : str
+            Field name (case-insensitive).
+
+        Returns
+        -------
+        Field or None
+            The field called ``name``, or ``None``.
+        """
         return self._by_name().get(name.strip().lower())
 
     def _by_name(self) -> dict[str, Field]:
         return {f.name: f for f in self.fields}
 
     def form_fields(self, form: str) -> tuple[Field, ...]:
-        """The fields of one form, in order."""
+        """The fields of one form, in order.
+
+        Parameters
+        ----------
+        form : str
+            Form name.
+
+        Returns
+        -------
+        tuple of Field
+            The fields of one form, in order.
+        """
         return tuple(f for f in self.fields if f.form == form)
 
 
@@ -242,6 +308,7 @@ def parse_dictionary(text: str, source: str) -> DataDictionary:
     Returns
     -------
     DataDictionary
+        The fields, in the dictionary's order.
 
     Raises
     ------
@@ -308,6 +375,7 @@ def read_dictionary(path: Path) -> DataDictionary:
     Returns
     -------
     DataDictionary
+        The fields, in the dictionary's order.
 
     Raises
     ------
@@ -344,7 +412,18 @@ COLUMN_LABELS: dict[str, str] = {
 
 
 def column_label(column: Column) -> str:
-    """The short label of a format column (its name with blanks when it has no label of its own)."""
+    """The short label of a format column (its name with blanks when it has no label of its own).
+
+    Parameters
+    ----------
+    column : Column
+        The format column.
+
+    Returns
+    -------
+    str
+        The short label of a format column (its name with blanks when it has no label of its own).
+    """
     return COLUMN_LABELS.get(column.name, column.name.replace("_", " ").capitalize())
 
 
@@ -403,6 +482,7 @@ def dictionary_csv(rows: list[dict[str, str]] | None = None) -> str:
     Returns
     -------
     str
+        The CSV text.
     """
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=list(DICTIONARY_COLUMNS), quoting=csv.QUOTE_ALL,

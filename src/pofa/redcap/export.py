@@ -184,7 +184,7 @@ class _Target:
 class RedcapImport:
     """An export read into the format's tables, with what was met on the way.
 
-    Parameters
+    Attributes
     ----------
     tables : dict
         The tables (text cells, indexed by the export's line) for :func:`pofa.validation.validate_tables`.
@@ -468,6 +468,7 @@ def parse_export(text: str, source: str, dictionary: DataDictionary,
     Returns
     -------
     RedcapImport
+        The format's tables and the findings of the import.
 
     Raises
     ------
@@ -673,6 +674,7 @@ def read_export(export: Path, dictionary: DataDictionary,
     Returns
     -------
     RedcapImport
+        The format's tables and the findings of the import.
 
     Raises
     ------

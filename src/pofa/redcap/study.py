@@ -25,7 +25,7 @@ from pofa.schema import TableName
 class RedcapReference:
     """What ``[redcap]`` of a study's ``study.toml`` gives :func:`pofa.load_study`.
 
-    Parameters
+    Attributes
     ----------
     read : ReadResult or None
         The export's tables when ``[redcap] export`` is set, else ``None`` (the folder's files are read).
@@ -40,7 +40,18 @@ class RedcapReference:
     findings: tuple[Finding, ...]
 
     def locate(self, findings: list[Finding]) -> list[Finding]:
-        """The study checks' findings pointed at the export (unchanged when there is no export)."""
+        """The study checks' findings pointed at the export (unchanged when there is no export).
+
+        Parameters
+        ----------
+        findings : list of Finding
+            Findings of the study checks.
+
+        Returns
+        -------
+        list of Finding
+            The findings pointed at the export (unchanged when there is no export).
+        """
         return self.imported.locate(findings) if self.imported is not None else findings
 
 
@@ -143,6 +154,7 @@ def table_csv(imported: RedcapImport, table: TableName) -> str | None:
     Returns
     -------
     str or None
+        The CSV text, or ``None`` when the import lacks the table.
     """
     raw = imported.tables.get(table)
     if raw is None:

@@ -34,7 +34,7 @@ from pofa.riskmodel.model import (
     TermSummary,
     TrainingSummary,
 )
-from pofa.riskmodel.terms import numeric_column, term_values
+from pofa.riskmodel.terms import term_values
 from pofa.stats.factors import (
     DEFAULT_FACTORS,
     FactorKind,
@@ -42,6 +42,7 @@ from pofa.stats.factors import (
     RiskFactor,
     build_design,
     estimability_problems,
+    numeric_column,
     parse_factor,
 )
 from pofa.stats.firth import firth_estimates
@@ -99,7 +100,13 @@ class TrainingData:
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """The fitted lesions (input rows, input index), as a copy."""
+        """The fitted lesions (input rows, input index), as a copy.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The fitted lesions (input rows, input index), as a copy.
+        """
         return self._lesions.copy()
 
 
@@ -141,6 +148,11 @@ def prepare_training(
     exclude_irradiated : bool
         Leave out lesions with ``bridging_rt`` true: radiotherapy changes a lesion's risk, and the model is
         meant for the choice of which untreated lesions to irradiate.
+
+    Returns
+    -------
+    TrainingData
+        The selected lesions, their design and the counts of lesions left out.
 
     Raises
     ------
@@ -233,7 +245,21 @@ def _fit_firth(design: LesionDesign) -> _Estimates:
 
 
 def estimate(design: LesionDesign, method: str = "gee", *, small_sample: bool = False) -> _Estimates:
-    """Coefficients and covariance of a design by ``method`` (``"gee"`` or ``"firth"``).
+    """Estimate the coefficients and covariance of a design by ``method`` (``"gee"`` or ``"firth"``).
+
+    Parameters
+    ----------
+    design : LesionDesign
+        Lesion-level design (outcome, terms, clusters).
+    method : str, optional
+        ``"gee"`` (R ``geepack::geeglm``, exchangeable) or ``"firth"`` (R ``logistf::logistf``).
+    small_sample : bool, optional
+        GEE covariance by the Mancl-DeRouen bias-reduced sandwich.
+
+    Returns
+    -------
+    _Estimates
+        Coefficients, covariance and notes of the fit.
 
     Raises
     ------
@@ -285,7 +311,30 @@ def model_from_training(
     extra_notes: Sequence[str] = (),
     n_left_out_before: int = 0,
 ) -> RiskModel:
-    """Fit the risk model to prepared training data (see :func:`fit_risk_model`)."""
+    """Fit the risk model to prepared training data (see :func:`fit_risk_model`).
+
+    Parameters
+    ----------
+    data : TrainingData
+        Prepared training data (:func:`prepare_training`).
+    method : str, optional
+        ``"gee"`` or ``"firth"``, as :func:`fit_risk_model`.
+    small_sample : bool, optional
+        GEE small-sample correction, as :func:`fit_risk_model`.
+    data_label : str, optional
+        Label of the training data, kept in the model.
+    input_sha256 : sequence of tuple of (str, str), optional
+        ``(file name, SHA-256)`` of each input file, kept in the model.
+    extra_notes : sequence of str, optional
+        Further notes kept in the model.
+    n_left_out_before : int, optional
+        Lesions left out before ``data`` was prepared (counted in the training summary).
+
+    Returns
+    -------
+    RiskModel
+        The fitted model with its training summary.
+    """
     est = estimate(data.design, method, small_sample=small_sample)
     features = tuple(Feature(f, sd) for f, sd in zip(data.factors, data.design.sd, strict=True))
     d = data.design
@@ -367,8 +416,9 @@ def fit_risk_model(
     data_label: str = "",
     input_sha256: Sequence[tuple[str, str]] = (),
 ) -> RiskModel:
-    """Fit a lesion-level local-failure model (no cross-validation; see
-    :func:`pofa.riskmodel.validate.fit_validated_model`).
+    """Fit a lesion-level local-failure model.
+
+    No cross-validation: see :func:`pofa.riskmodel.validate.fit_validated_model` for that.
 
     Parameters
     ----------
@@ -411,8 +461,22 @@ def fit_risk_model(
 
 
 def fitted_probabilities(model: RiskModel, data: TrainingData) -> np.ndarray:
-    """``expit(X beta)`` for the training lesions (the GEE fitted values, ``fitted(geeglm(...))``)."""
-    return expit(data.design.X @ model.coef)
+    """``expit(X beta)`` for the training lesions (the GEE fitted values, ``fitted(geeglm(...))``).
+
+    Parameters
+    ----------
+    model : RiskModel
+        The fitted model.
+    data : TrainingData
+        Its training data.
+
+    Returns
+    -------
+    numpy.ndarray
+        ``expit(X beta)`` for the training lesions (the GEE fitted values, ``fitted(geeglm(...))``).
+    """
+    fitted: np.ndarray = expit(data.design.X @ model.coef)
+    return fitted
 
 
 __all__ = [

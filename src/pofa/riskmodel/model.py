@@ -52,7 +52,7 @@ class ModelKind(enum.Enum):
 class Feature:
     """One term of a risk model: its definition and, for a per-SD term, the SD the column is divided by.
 
-    Parameters
+    Attributes
     ----------
     factor : RiskFactor
         The term definition (threshold, column as it is, or continuous per unit / per SD).
@@ -83,21 +83,46 @@ class Feature:
 
     @property
     def term(self) -> str:
-        """The term name (``"diameter_cm>=5"``, ``"extranodal"``, ``"suvmax (per SD)"``)."""
+        """The term name (``"diameter_cm>=5"``, ``"extranodal"``, ``"suvmax (per SD)"``).
+
+        Returns
+        -------
+        str
+            The term name (``"diameter_cm>=5"``, ``"extranodal"``, ``"suvmax (per SD)"``).
+        """
         return self.factor.name
 
     @property
     def column(self) -> str:
-        """The lesion column the term is computed from."""
+        """The lesion column the term is computed from.
+
+        Returns
+        -------
+        str
+            The lesion column the term is computed from.
+        """
         return self.factor.column
 
     @property
     def kind(self) -> FactorKind:
+        """Kind of the term (threshold, per-SD scale or as-is).
+
+        Returns
+        -------
+        FactorKind
+            The factor's kind.
+        """
         return self.factor.kind
 
     @property
     def is_binary(self) -> bool:
-        """Whether the term is 0/1 by construction (a threshold); an as-is column may also be yes/no."""
+        """Whether the term is 0/1 by construction (a threshold); an as-is column may also be yes/no.
+
+        Returns
+        -------
+        bool
+            Whether the term is 0/1 by construction (a threshold); an as-is column may also be yes/no.
+        """
         return self.factor.kind is FactorKind.THRESHOLD
 
 
@@ -105,7 +130,7 @@ class Feature:
 class TermSummary:
     """The training distribution of one term.
 
-    Parameters
+    Attributes
     ----------
     term : str
         Term name.
@@ -126,7 +151,7 @@ class TermSummary:
 class TrainingSummary:
     """What the model was fitted to (counts only: no patient or lesion ids).
 
-    Parameters
+    Attributes
     ----------
     data : str
         The study name, or the publication for the published model.
@@ -162,7 +187,7 @@ class TrainingSummary:
 class ValidationSummary:
     """Patient-grouped cross-validation of the model (see :mod:`pofa.riskmodel.validate`).
 
-    Parameters
+    Attributes
     ----------
     method : str
         The procedure in words.
@@ -205,7 +230,7 @@ class RiskModel:
 
     ``logit P(local failure) = coefficients[0] + sum_j coefficients[j] * term_j(lesion)``.
 
-    Parameters
+    Attributes
     ----------
     kind : ModelKind
         GEE or Firth fitted to a study, or the published model.
@@ -263,36 +288,78 @@ class RiskModel:
     # ---- views
     @property
     def terms(self) -> tuple[str, ...]:
-        """Term names, without the intercept."""
+        """Term names, without the intercept.
+
+        Returns
+        -------
+        tuple of str
+            Term names, without the intercept.
+        """
         return tuple(f.term for f in self.features)
 
     @property
     def names(self) -> tuple[str, ...]:
-        """Coefficient names: ``"(Intercept)"`` then the terms."""
+        """Coefficient names: ``"(Intercept)"`` then the terms.
+
+        Returns
+        -------
+        tuple of str
+            Coefficient names: ``"(Intercept)"`` then the terms.
+        """
         return (INTERCEPT, *self.terms)
 
     @property
     def columns(self) -> tuple[str, ...]:
-        """The lesion columns the model reads (each once, in term order)."""
+        """The lesion columns the model reads (each once, in term order).
+
+        Returns
+        -------
+        tuple of str
+            The lesion columns the model reads (each once, in term order).
+        """
         return tuple(dict.fromkeys(f.column for f in self.features))
 
     @property
     def coef(self) -> np.ndarray:
-        """Coefficients as a new array (log-odds scale)."""
+        """Return the coefficients as a new array (log-odds scale).
+
+        Returns
+        -------
+        numpy.ndarray
+            Intercept then one coefficient per term.
+        """
         return np.array(self.coefficients, dtype=float)
 
     @property
     def cov(self) -> np.ndarray:
-        """Covariance as a new array."""
+        """Covariance as a new array.
+
+        Returns
+        -------
+        numpy.ndarray
+            Covariance of the coefficients as a new array.
+        """
         return np.array(self.covariance, dtype=float).reshape(len(self.coefficients), len(self.coefficients))
 
     @property
     def se(self) -> np.ndarray:
-        """Standard errors of the coefficients."""
+        """Standard errors of the coefficients.
+
+        Returns
+        -------
+        numpy.ndarray
+            Standard errors of the coefficients (square roots of the covariance diagonal).
+        """
         return np.sqrt(np.diag(self.cov))
 
     def odds_ratios(self) -> tuple[tuple[str, float, float, float], ...]:
-        """``(term, OR, lower, upper)`` per term: Wald 95% limits from the stored covariance."""
+        """``(term, OR, lower, upper)`` per term: Wald 95% limits from the stored covariance.
+
+        Returns
+        -------
+        tuple of tuple of (str, float, float, float)
+            ``(term, OR, lower, upper)`` per term: Wald 95% limits from the stored covariance.
+        """
         z = 1.959963984540054
         b, se = self.coef, self.se
         return tuple(
@@ -301,7 +368,13 @@ class RiskModel:
         )
 
     def summary(self) -> str:
-        """A short text description: label, method, odds ratios, training and validation."""
+        """A short text description: label, method, odds ratios, training and validation.
+
+        Returns
+        -------
+        str
+            A short text description: label, method, odds ratios, training and validation.
+        """
         lines = [self.label, f"  method: {self.method}", f"  covariance: {self.covariance_type}"]
         lines.append(f"  intercept: {self.intercept_basis}")
         if self.intercept_known:
@@ -341,7 +414,18 @@ def _fmt(x: float | None) -> str:
 
 
 def structure_problems(model: RiskModel) -> list[str]:
-    """Every structural problem of ``model`` (empty when it is valid)."""
+    """Every structural problem of ``model`` (empty when it is valid).
+
+    Parameters
+    ----------
+    model : RiskModel
+        The model to check (e.g. as read from a file).
+
+    Returns
+    -------
+    list of str
+        Every structural problem of ``model`` (empty when it is valid).
+    """
     problems: list[str] = []
     if not isinstance(model.kind, ModelKind):
         problems.append(f"unknown model kind {model.kind!r}")

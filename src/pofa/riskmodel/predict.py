@@ -40,9 +40,9 @@ from pofa.io.readers import (
     read_workbook,
 )
 from pofa.riskmodel.model import Feature, RiskModel
-from pofa.riskmodel.terms import TermValues, is_boolean, term_values
+from pofa.riskmodel.terms import TermValues, term_values
 from pofa.schema import TABLES, TableName
-from pofa.stats.factors import FactorKind
+from pofa.stats.factors import FactorKind, is_boolean
 from pofa.validation import validate_tables
 
 #: Two-sided 95% normal quantile, ``scipy.stats.norm.ppf(0.975)``.
@@ -100,6 +100,18 @@ class LinearPredictor:
 def linear_predictor(model: RiskModel, lesions: pd.DataFrame) -> LinearPredictor:
     """Log odds and standard errors (delta method) of ``lesions`` under ``model``.
 
+    Parameters
+    ----------
+    model : RiskModel
+        The risk model.
+    lesions : pandas.DataFrame
+        One row per lesion with the columns the model reads; not modified.
+
+    Returns
+    -------
+    LinearPredictor
+        Log odds, their standard errors and which lesions could be scored.
+
     Raises
     ------
     SettingsError
@@ -155,12 +167,23 @@ class LesionScores:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note."""
+        """One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion: ids, rank, probability and CI, odds ratio, features and term values, note.
+        """
         return self._table.copy()
 
     def to_csv_text(self) -> str:
-        """The table as CSV text (UTF-8, header first, blank = missing, floats with full precision; no cell a
-        spreadsheet would run as a formula, :mod:`pofa.io.writers`)."""
+        """The table as CSV text, with no cell a spreadsheet would run as a formula (:mod:`pofa.io.writers`).
+
+        Returns
+        -------
+        str
+            UTF-8 CSV text, header first, blank = missing, floats with full precision.
+        """
         from pofa.io.writers import csv_text
 
         return csv_text(self._table)
@@ -187,6 +210,7 @@ def predict_lesions(model: RiskModel, lesions: pd.DataFrame) -> LesionScores:
     Parameters
     ----------
     model : RiskModel
+        The risk model (fitted, or the published one).
     lesions : DataFrame
         One row per lesion with ``patient_id``, ``lesion_id`` and the columns the model reads; not modified.
         Patient ids are compared as text.
@@ -238,7 +262,7 @@ def predict_lesions(model: RiskModel, lesions: pd.DataFrame) -> LesionScores:
         .groupby(out["patient_id"], sort=False)
         .rank(method="min", ascending=False)
     )
-    out.insert(out.columns.get_loc("probability"), "rank_in_patient", ranks.astype("Int64"))
+    out.insert(list(out.columns).index("probability"), "rank_in_patient", ranks.astype("Int64"))
 
     binary = [_binary(f, lesions, tv.raw) for f in model.features]
     summaries = {t.term: t for t in model.training.terms}
@@ -342,6 +366,11 @@ class LoadedLesions:
     @property
     def frame(self) -> pd.DataFrame:
         """The typed lesions table (index = spreadsheet row).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The typed lesions table.
 
         Raises
         ------

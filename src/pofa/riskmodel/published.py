@@ -1,5 +1,6 @@
-"""The built-in model of the published lesion-level odds ratios (Figura et al. 2021), for teams without a
-cohort of their own.
+"""The built-in model of the published lesion-level odds ratios (Figura et al. 2021).
+
+For teams without a cohort of their own.
 
 Figura NB et al., "Patterns and Predictors of Failure in Recurrent or Refractory Large B-Cell Lymphomas After
 Chimeric Antigen Receptor T-Cell Therapy", Int J Radiat Oncol Biol Phys 2021;111(5):1145-1154
@@ -61,12 +62,24 @@ class PublishedOddsRatio:
 
     @property
     def coef(self) -> float:
-        """``ln(OR)``."""
+        """``ln(OR)``.
+
+        Returns
+        -------
+        float
+            ``ln(OR)``.
+        """
         return math.log(self.odds_ratio)
 
     @property
     def se(self) -> float:
-        """``(ln upper - ln lower) / (2 x 1.959964)``."""
+        """``(ln upper - ln lower) / (2 x 1.959964)``.
+
+        Returns
+        -------
+        float
+            ``(ln upper - ln lower) / (2 x 1.959964)``.
+        """
         return (math.log(self.ci_high) - math.log(self.ci_low)) / (2.0 * Z95)
 
 

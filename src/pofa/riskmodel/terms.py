@@ -27,7 +27,7 @@ from pofa.stats.factors import FactorKind, Scale, is_boolean, numeric_column
 class TermValues:
     """Term values of each lesion.
 
-    Parameters
+    Attributes
     ----------
     X : ndarray, shape (n, 1 + k)
         Design matrix, intercept column first; rows with a missing value hold ``nan``.
@@ -54,6 +54,11 @@ def term_values(lesions: pd.DataFrame, features: Sequence[Feature]) -> TermValue
         One row per lesion; not modified.
     features : sequence of Feature
         The model's features (per-SD terms carry their training SD).
+
+    Returns
+    -------
+    TermValues
+        Design matrix, which rows are complete, and the missing columns of each row.
 
     Raises
     ------
@@ -96,7 +101,7 @@ def term_values(lesions: pd.DataFrame, features: Sequence[Feature]) -> TermValue
             v = x
         X[:, j] = v
     isna = raw_df.isna().to_numpy()
-    complete = ~isna.any(axis=1) if cols else np.ones(n, dtype=bool)
+    complete = np.asarray(~isna.any(axis=1), dtype=bool) if cols else np.ones(n, dtype=bool)
     missing = tuple(", ".join(c for c, m in zip(cols, row, strict=True) if m) for row in isna)
     X.setflags(write=False)
     complete.setflags(write=False)

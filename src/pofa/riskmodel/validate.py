@@ -76,6 +76,11 @@ def assign_folds(
     seed : int
         Seed of the assignment (same ids and seed, same folds, on any machine).
 
+    Returns
+    -------
+    numpy.ndarray
+        The test fold (0 .. folds-1) of each row.
+
     Raises
     ------
     SettingsError
@@ -125,6 +130,18 @@ def roc_auc(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray) ->
 
     Equals scikit-learn ``roc_auc_score`` and R ``wilcox.test(p[y == 1], p[y == 0])$statistic / (n1 * n0)``.
     ``None`` when only one outcome class is present.
+
+    Parameters
+    ----------
+    y : sequence of float or numpy.ndarray
+        Outcome (0/1) of each row.
+    p : sequence of float or numpy.ndarray
+        Predicted probability of each row.
+
+    Returns
+    -------
+    float or None
+        The AUC, or ``None`` when only one outcome class is present.
     """
     yy, pp = _check_yp(y, p)
     n1 = int(yy.sum())
@@ -136,7 +153,20 @@ def roc_auc(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray) ->
 
 
 def brier_score(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray) -> float | None:
-    """Mean squared difference ``mean((p - y)^2)`` (scikit-learn ``brier_score_loss``); ``None`` if empty."""
+    """Mean squared difference ``mean((p - y)^2)`` (R ``mean((p - y)^2)``; scikit-learn ``brier_score_loss``).
+
+    Parameters
+    ----------
+    y : sequence of float or numpy.ndarray
+        Outcome (0/1) of each row.
+    p : sequence of float or numpy.ndarray
+        Predicted probability of each row.
+
+    Returns
+    -------
+    float or None
+        The Brier score, or ``None`` when there are no rows.
+    """
     yy, pp = _check_yp(y, p)
     if yy.shape[0] == 0:
         return None
@@ -191,6 +221,18 @@ def calibration(y: Sequence[float] | np.ndarray, p: Sequence[float] | np.ndarray
     Matches R ``glm(y ~ qlogis(p), family = binomial)`` (slope) and ``glm(y ~ offset(qlogis(p)), family =
     binomial)`` (intercept); statsmodels ``GLM`` is used. Values are ``None`` (with a note) when a class is
     absent, a probability is exactly 0 or 1, or the logistic fit does not converge (separation).
+
+    Parameters
+    ----------
+    y : sequence of float or numpy.ndarray
+        Outcome (0/1) of each row.
+    p : sequence of float or numpy.ndarray
+        Predicted probability of each row, in (0, 1).
+
+    Returns
+    -------
+    CalibrationFit
+        Slope and intercept (with their notes) of the logistic recalibration.
     """
     yy, pp = _check_yp(y, p)
     n1 = int(yy.sum())
@@ -238,16 +280,36 @@ class CrossValidation:
 
     @property
     def table(self) -> pd.DataFrame:
-        """One row per fitted lesion: ``patient_id``, ``lesion_id`` (when known), ``fold`` (1-based),
-        ``outcome`` and ``oof_probability`` (blank when the fold's model could not be fitted)."""
+        """Out-of-fold predictions as a table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per fitted lesion: ``patient_id``, ``lesion_id`` (when known), ``fold`` (1-based),
+            ``outcome`` and ``oof_probability`` (blank when the fold's model could not be fitted).
+        """
         return self._table.copy()
 
     @property
     def y(self) -> np.ndarray:
+        """Outcome of each fitted lesion.
+
+        Returns
+        -------
+        numpy.ndarray
+            0/1 per lesion, in table order.
+        """
         return self._table["outcome"].to_numpy(dtype=float)
 
     @property
     def oof(self) -> np.ndarray:
+        """Out-of-fold predicted probability of each fitted lesion.
+
+        Returns
+        -------
+        numpy.ndarray
+            Probability per lesion, ``nan`` when the fold's model could not be fitted.
+        """
         return self._table["oof_probability"].to_numpy(dtype=float)
 
 
@@ -386,8 +448,35 @@ def fit_validated_model(
     data_label: str = "",
     input_sha256: Sequence[tuple[str, str]] = (),
 ) -> ValidatedFit:
-    """Fit the risk model to all lesions and cross-validate it (see :func:`pofa.riskmodel.fit.fit_risk_model`
-    for the parameters, :func:`cross_validate` for ``folds`` and ``seed``).
+    """Fit the risk model to all lesions and cross-validate it.
+
+    Parameters
+    ----------
+    lesions : DataFrame
+        One row per baseline lesion with the outcome column (``Classification.lesions``); not modified.
+    features : sequence of RiskFactor or str
+        Model terms, as :func:`~pofa.riskmodel.fit.fit_risk_model`.
+    method : {"gee", "firth"}
+        GEE (R ``geepack::geeglm``, exchangeable) or Firth-penalized logistic regression (R ``logistf``).
+    outcome, cluster : str
+        Outcome (0/1) and patient-id columns.
+    small_sample : bool
+        GEE covariance by the Mancl-DeRouen bias-reduced sandwich.
+    exclude_irradiated : bool
+        Leave out lesions with ``bridging_rt`` true.
+    folds : int
+        Number of cross-validation folds (whole patients per fold; see :func:`cross_validate`).
+    seed : int
+        Seed of the fold assignment.
+    data_label : str
+        Name of the training data (the study name) for the model's label.
+    input_sha256 : sequence of (str, str)
+        File names and hashes of the inputs, kept in the training summary.
+
+    Returns
+    -------
+    ValidatedFit
+        The model fitted to all lesions (with its validation summary) and the cross-validation.
 
     Raises
     ------
@@ -424,7 +513,22 @@ def calibration_bins(
     """Observed vs predicted by groups of predicted risk (quantile groups; ties kept together).
 
     Returns one row per group: ``n``, ``events``, ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``
-    (Wilson 95% interval of the observed proportion).
+    (Wilson 95% interval of the observed proportion, R ``prop.test(events, n, correct = FALSE)$conf.int``).
+
+    Parameters
+    ----------
+    y : sequence of float or numpy.ndarray
+        Outcome (0/1) of each row.
+    p : sequence of float or numpy.ndarray
+        Predicted probability of each row.
+    bins : int, optional
+        Number of quantile groups.
+
+    Returns
+    -------
+    pandas.DataFrame
+        One row per group: ``n``, ``events``, ``mean_predicted``, ``observed``, ``ci_low``, ``ci_high``
+        (Wilson 95% interval of the observed proportion).
     """
     yy, pp = _check_yp(y, p)
     if yy.shape[0] == 0:
@@ -459,6 +563,28 @@ def plot_calibration(
     Grouped observed proportions (quantile groups of predicted risk, Wilson 95% intervals), the logistic
     recalibration curve ``expit(a + b logit p)``, the diagonal of perfect calibration, a rug of the
     predictions, and the metrics of ``summary`` when given.
+
+    Parameters
+    ----------
+    ax : Axes
+        The axes drawn on.
+    y : sequence of float or numpy.ndarray
+        Outcome (0/1) of each row.
+    p : sequence of float or numpy.ndarray
+        Predicted probability of each row.
+    bins : int, optional
+        Number of quantile groups.
+    summary : ValidationSummary or None, optional
+        Validation metrics written on the plot.
+    fit : CalibrationFit or None, optional
+        Recalibration fit drawn as a curve (computed from ``y`` and ``p`` when not given).
+    title : str or None, optional
+        Title of the plot.
+
+    Returns
+    -------
+    Axes
+        ``ax``, drawn on.
     """
     yy, pp = _check_yp(y, p)
     fit = fit if fit is not None else calibration(yy, pp)
@@ -517,7 +643,22 @@ def plot_calibration(
 
 
 def calibration_png(cv: CrossValidation, *, title: str | None = None, dpi: int = 150) -> bytes:
-    """The calibration plot of ``cv`` as PNG bytes (matplotlib's Agg canvas; no window, no global state)."""
+    """The calibration plot of ``cv`` as PNG bytes (matplotlib's Agg canvas; no window, no global state).
+
+    Parameters
+    ----------
+    cv : CrossValidation
+        Cross-validation whose out-of-fold predictions are plotted.
+    title : str or None, optional
+        Title of the plot.
+    dpi : int, optional
+        Resolution of the image.
+
+    Returns
+    -------
+    bytes
+        The PNG file contents.
+    """
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
@@ -533,7 +674,22 @@ def calibration_png(cv: CrossValidation, *, title: str | None = None, dpi: int =
 
 
 def save_calibration_plot(cv: CrossValidation, path: str | Path, *, title: str | None = None) -> Path:
-    """Write the calibration plot as PNG, atomically."""
+    """Write the calibration plot as PNG, atomically.
+
+    Parameters
+    ----------
+    cv : CrossValidation
+        Cross-validation whose out-of-fold predictions are plotted.
+    path : str or pathlib.Path
+        The PNG file written.
+    title : str or None, optional
+        Title of the plot.
+
+    Returns
+    -------
+    pathlib.Path
+        ``path`` as written.
+    """
     p = Path(path)
     write_bytes(p, calibration_png(cv, title=title))
     return p

@@ -56,7 +56,7 @@ def _floats(value: Any, n: int | None, name: str, file: str) -> NDArray[np.float
 class DoseGrid:
     """A 3-D dose grid in Gy with its geometry in patient LPS millimetres.
 
-    Parameters
+    Attributes
     ----------
     dose_gy : numpy.ndarray
         Dose in Gy, axes (frame, row, column); frames ordered by increasing offset along ``normal``.
@@ -97,17 +97,29 @@ class DoseGrid:
 
     @property
     def normal(self) -> NDArray[np.float64]:
-        """Unit normal of the frames (row direction x column direction)."""
+        """Unit normal of the frames (row direction x column direction).
+
+        Returns
+        -------
+        numpy.ndarray
+            Unit normal of the frames (row direction x column direction).
+        """
         return np.asarray(np.cross(self.row_dir, self.col_dir), dtype=np.float64)
 
     @property
     def shape(self) -> tuple[int, int, int]:
-        """(frames, rows, columns)."""
+        """(frames, rows, columns).
+
+        Returns
+        -------
+        tuple of (int, int, int)
+            (frames, rows, columns).
+        """
         s = self.dose_gy.shape
         return (int(s[0]), int(s[1]), int(s[2]))
 
     def index_to_lps(self, index: ArrayLike) -> NDArray[np.float64]:
-        """Points (n, 3) of fractional (frame, row, column) indices -> LPS mm.
+        """Map points (n, 3) of fractional (frame, row, column) indices to LPS mm.
 
         Parameters
         ----------
@@ -176,7 +188,7 @@ class DoseGrid:
         pofa.errors.ImagingError
             When a point lies outside the grid.
         """
-        from scipy import ndimage  # type: ignore[import-untyped]
+        from scipy import ndimage
 
         idx, inside = self.lps_to_index(xyz)
         if not np.all(inside):
@@ -187,7 +199,7 @@ class DoseGrid:
                           dtype=np.float64)
 
     def isodose_surface(self, level_gy: float) -> NDArray[np.float64]:
-        """Points (n, 3) in LPS mm where the trilinear dose crosses ``level_gy`` along the grid's edges.
+        """Find the points (n, 3) in LPS mm where the trilinear dose crosses ``level_gy`` along grid edges.
 
         Along each edge between two neighbouring sample points on either side of the level, the crossing
         is placed by linear interpolation (the same model as :meth:`sample`): the vertices marching cubes
@@ -350,7 +362,7 @@ def read_rtdose(path: str | os.PathLike[str], prescription_gy: float | None = No
 class PlanInfo:
     """What pofa takes from an RTPLAN.
 
-    Parameters
+    Attributes
     ----------
     prescription_gy : float or None
         The highest TargetPrescriptionDose of the plan's TARGET dose references.
@@ -454,7 +466,7 @@ def check_plan_matches(dose: DoseGrid, plan: PlanInfo) -> list[str]:
 class Structure:
     """One ROI of an RTSTRUCT.
 
-    Parameters
+    Attributes
     ----------
     number : int
         ROINumber.

@@ -41,7 +41,7 @@ def bed(total_gy: ArrayLike, fractions: ArrayLike, alpha_beta_gy: float = 10.0) 
     fractions : array_like
         Number of fractions (> 0; NaN passes through).
     alpha_beta_gy : float
-        alpha/beta ratio in Gy (> 0).
+        The alpha/beta ratio in Gy (> 0).
 
     Returns
     -------
@@ -67,7 +67,7 @@ def eqd2(total_gy: ArrayLike, fractions: ArrayLike, alpha_beta_gy: float = 10.0)
     fractions : array_like
         Number of fractions (> 0; NaN passes through).
     alpha_beta_gy : float
-        alpha/beta ratio in Gy (> 0).
+        The alpha/beta ratio in Gy (> 0).
 
     Returns
     -------

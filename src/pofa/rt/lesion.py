@@ -48,7 +48,7 @@ FIELD_CLASSES = ("in-field", "marginal", "out-of-field")
 class LesionDose:
     """Dose to one failure lesion and its field classes.
 
-    Parameters
+    Attributes
     ----------
     label : int
         The lesion's label value.
@@ -84,7 +84,13 @@ class LesionDose:
 
     @property
     def classes_agree(self) -> bool:
-        """Whether the two rules give the same class."""
+        """Whether the two rules give the same class.
+
+        Returns
+        -------
+        bool
+            Whether the two rules give the same class.
+        """
         return self.class_volume == self.class_centroid
 
 
@@ -173,7 +179,7 @@ def _to_dose_frame(points: NDArray[np.float64], transform: sitk.Transform | None
     if transform is None:
         return points
     try:
-        inv = transform.GetInverse()  # type: ignore[no-untyped-call]
+        inv = transform.GetInverse()
     except RuntimeError:
         inv = None
     if inv is not None and hasattr(inv, "GetMatrix") and inv.GetName() in (
@@ -226,7 +232,7 @@ def lesion_doses(labels: Volume, dose: DoseGrid, prescription_gy: float,
         When the label map holds no lesion or non-integer labels, the prescription is not positive, or a
         lesion lies (partly) outside the dose grid.
     """
-    from scipy.spatial import cKDTree  # type: ignore[import-untyped]
+    from scipy.spatial import cKDTree
 
     s = settings or RadiotherapySettings()
     if not (math.isfinite(prescription_gy) and prescription_gy > 0):
@@ -384,7 +390,7 @@ DOSE_COLUMNS = ("label", "volume_ml", "dmin_gy", "dmean_gy", "dmax_gy", "d95_gy"
 class DoseRun:
     """The result of :func:`dose_for_failures`.
 
-    Parameters
+    Attributes
     ----------
     lesions : tuple of LesionDose
         One per failure lesion.

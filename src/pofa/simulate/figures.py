@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -71,7 +72,20 @@ class StudyFigures:
 
 
 def km_survival(time: np.ndarray, event: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Kaplan-Meier estimate: (distinct event times, S just after each) (R ``survfit``)."""
+    """Kaplan-Meier estimate (R ``survival::survfit``).
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Follow-up time of each patient.
+    event : numpy.ndarray
+        1 for an event, 0 for censoring.
+
+    Returns
+    -------
+    tuple of (numpy.ndarray, numpy.ndarray)
+        The distinct event times and S just after each.
+    """
     time = np.asarray(time, dtype=float)
     event = np.asarray(event, dtype=bool)
     t = np.unique(time[event])
@@ -88,6 +102,18 @@ def km_median(time: np.ndarray, event: np.ndarray) -> float:
 
     Written by hand because statsmodels' ``SurvfuncRight.quantile`` and lifelines report the start of such a
     stretch (docs/statistics.md).
+
+    Parameters
+    ----------
+    time : numpy.ndarray
+        Follow-up time of each patient.
+    event : numpy.ndarray
+        1 for an event, 0 for censoring.
+
+    Returns
+    -------
+    float
+        The median, ``nan`` when S(t) never falls to 0.5.
     """
     t, s = km_survival(time, event)
     below = np.flatnonzero(s <= 0.5 + 1e-12)
@@ -103,11 +129,24 @@ def lesion_outcomes(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd.
                     window_days: int = 30) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Lesion outcome at first progression and patient pattern, from the tables.
 
+    Parameters
+    ----------
+    patients : pandas.DataFrame
+        Patients table (dates as datetime64).
+    lesions : pandas.DataFrame
+        Lesions table.
+    failures : pandas.DataFrame
+        Failures table.
+    window_days : int, optional
+        Failure rows within this many days of the progression count as the first progression.
+
     Returns
     -------
-    (lesions, patients) : tuple of DataFrames
-        ``lesions`` with a boolean ``local_failure``; ``patients`` with ``progressed``, ``n_local``,
-        ``n_de_novo`` and ``pattern`` (none / strictly local / strictly de novo / mixed / unknown).
+    lesions : pandas.DataFrame
+        The lesions with a boolean ``local_failure``.
+    patients : pandas.DataFrame
+        The patients with ``progressed``, ``n_local``, ``n_de_novo`` and ``pattern`` (none / strictly local /
+        strictly de novo / mixed / unknown).
     """
     pts = patients[["patient_id", "progression_date"]].copy()
     fl = failures.merge(pts, on="patient_id", how="left")
@@ -141,12 +180,27 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
                      models: bool = True, gee: bool = True) -> StudyFigures:
     """The paper's figures for one study given as the three tables (dates as datetime64).
 
+    The models equal R's ``glm(family = binomial)`` (odds ratios), ``geepack::geeglm(corstr =
+    "exchangeable")`` (GEE odds ratios) and ``survival::coxph`` with Efron ties (hazard ratios); the median
+    follow-up is the reverse Kaplan-Meier median of ``survival::survfit``.
+
     Parameters
     ----------
+    patients : pandas.DataFrame
+        Patients table (dates as datetime64).
+    lesions : pandas.DataFrame
+        Lesions table.
+    failures : pandas.DataFrame
+        Failures table.
     models : bool
         Also fit the odds-ratio, hazard-ratio and Kaplan-Meier quantities (needs statsmodels; slower).
     gee : bool
         With ``models``, also fit the exchangeable GEE (the slowest part).
+
+    Returns
+    -------
+    StudyFigures
+        The figures realised in the study (``nan`` where a model is not fitted).
     """
     les, pts = lesion_outcomes(patients, lesions, failures)
     n = len(pts)
@@ -157,7 +211,7 @@ def realised_figures(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
     bulky_lesion = les["diameter_cm"] >= 5.0
     any_bulky = pts["patient_id"].map(bulky_lesion.groupby(les["patient_id"]).any()).fillna(False)
     mtv = les.groupby("patient_id")["mtv_ml"].sum() if "mtv_ml" in les else pd.Series(dtype=float)
-    fig = dict(
+    fig: dict[str, Any] = dict(
         n_patients=n,
         n_lesions=len(les),
         lesions_per_patient=_ratio(len(les), n),

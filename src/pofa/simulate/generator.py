@@ -69,7 +69,8 @@ def _truncated_below(u: np.ndarray, lower: np.ndarray) -> np.ndarray:
 def _poisson(u: np.ndarray, mean: float) -> np.ndarray:
     if mean <= 0:
         return np.zeros(u.shape, dtype=np.int64)
-    return stats.poisson.ppf(u, mean).astype(np.int64)
+    counts: np.ndarray = stats.poisson.ppf(u, mean).astype(np.int64)
+    return counts
 
 
 def _round1(x: np.ndarray, minimum: float = 0.1) -> np.ndarray:
@@ -127,11 +128,24 @@ class LatentCohort:
 
     @property
     def n(self) -> int:
+        """Number of patients.
+
+        Returns
+        -------
+        int
+            Patients in the cohort.
+        """
         return int(self.n_lesions.size)
 
     @property
     def pattern(self) -> np.ndarray:
-        """Pattern at first progression per patient (strings of :data:`PATTERNS`)."""
+        """Pattern at first progression per patient (strings of :data:`PATTERNS`).
+
+        Returns
+        -------
+        numpy.ndarray
+            Pattern at first progression per patient (strings of :data:`PATTERNS`).
+        """
         out = np.full(self.n, NO_PROGRESSION, dtype=object)
         out[self.progressed & self.unknown] = PatientPattern.UNKNOWN.value
         known = self.progressed & ~self.unknown
@@ -154,12 +168,14 @@ def draw_latent(params: SimulationParams, seed: int) -> LatentCohort:
     Parameters
     ----------
     params : SimulationParams
+        Simulation parameters.
     seed : int
         Non-negative whole number.
 
     Returns
     -------
     LatentCohort
+        Lesions, covariates, event times, censoring and lesion outcomes of every patient.
     """
     seed = _check_seed(seed)
     n = params.cohort.n_patients
@@ -328,7 +344,8 @@ class _Sites:
     def draw_position(self, rng: np.random.Generator, k: int, side: int) -> np.ndarray:
         centre = self.centre[k].copy()
         centre[0] *= side
-        return np.clip(centre + self.spread[k] * _normal(rng, 3), _BOX_LO, _BOX_HI)
+        position: np.ndarray = np.clip(centre + self.spread[k] * _normal(rng, 3), _BOX_LO, _BOX_HI)
+        return position
 
 
 def _place(rng: np.random.Generator, sites: _Sites, k: int, side: int, radius: float, others: np.ndarray,
@@ -483,33 +500,69 @@ class SimulatedStudy:
 
     @property
     def patients(self) -> pd.DataFrame:
-        """patient_id, index_date, last_followup_date, progression_date, death_date (datetime64, NaT =
-        blank), then the covariates age, sex, ldh_elevated, ecog."""
+        """The patients table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            ``patient_id``, ``index_date``, ``last_followup_date``, ``progression_date``, ``death_date``
+            (datetime64, NaT = blank), then the covariates ``age``, ``sex``, ``ldh_elevated``, ``ecog``.
+        """
         return self._tables["patients"].copy()
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """One row per pretreatment lesion (booleans for yes/no columns)."""
+        """One row per pretreatment lesion (booleans for yes/no columns).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per pretreatment lesion (booleans for yes/no columns).
+        """
         return self._tables["lesions"].copy()
 
     @property
     def failures(self) -> pd.DataFrame:
-        """One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion)."""
+        """One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion seen at a failure scan (``baseline_lesion_id`` missing = new lesion).
+        """
         return self._tables["failures"].copy()
 
     @property
     def patient_truth(self) -> pd.DataFrame:
-        """Per patient: bulky, random effect, latent times (months), observed events, pattern, counts."""
+        """Per patient: bulky, random effect, latent times (months), observed events, pattern, counts.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per patient: bulky, random effect, latent times (months), observed events, pattern, counts.
+        """
         return self._tables["patient_truth"].copy()
 
     @property
     def lesion_truth(self) -> pd.DataFrame:
-        """Per lesion: linear predictor, true P(local failure | progression), local failure at first
-        progression, bulky / SUV / extranodal indicators used by the model."""
+        """The true lesion-level quantities of the simulation.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Per lesion: linear predictor, true P(local failure | progression), local failure at first
+            progression, bulky / SUV / extranodal indicators used by the model.
+        """
         return self._tables["lesion_truth"].copy()
 
     def summary(self) -> str:
-        """One paragraph: counts of patients, lesions, progressions and patterns."""
+        """One paragraph: counts of patients, lesions, progressions and patterns.
+
+        Returns
+        -------
+        str
+            One paragraph: counts of patients, lesions, progressions and patterns.
+        """
         pt = self._tables["patient_truth"]
         counts = pt["pattern"].value_counts()
         prog = int(pt["progressed"].sum())
@@ -558,6 +611,7 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
     Returns
     -------
     SimulatedStudy
+        The three tables, the truth behind them, the parameters and the seed.
 
     Raises
     ------
@@ -619,7 +673,8 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
         "patient_id": pid[rp] if rp.size else np.array([], dtype=object),
         "failure_id": np.array([f"F{k}" for k in fid_num], dtype=object),
         "scan_date": _dates(fu.accrual_start, latent.index_day[rp], rday, np.ones(rp.size, bool)),
-        "baseline_lesion_id": np.where(rles >= 0, lid[np.maximum(rles, 0)] if lid.size else "", None),
+        "baseline_lesion_id": np.where(rles >= 0, lid[np.maximum(rles, 0)] if lid.size else "",
+                                       np.array(None, dtype=object)),
         "site": site_names[rsite] if rsite.size else np.array([], dtype=object),
         "extranodal": sites.extranodal[rsite] if rsite.size else np.array([], dtype=bool),
         "x_mm": rpos[:, 0],

@@ -67,7 +67,7 @@ def _finite(name: str, value: float) -> None:
 class SiteSpec:
     """One anatomical site of the site table.
 
-    Parameters
+    Attributes
     ----------
     name : str
         Site as written in the ``site`` column (e.g. ``"cervical lymph node"``).
@@ -363,16 +363,49 @@ class SimulationParams:
     covariates: CovariateParams = field(default_factory=CovariateParams)
 
     def get(self, key: str) -> Any:
-        """The value of a dotted key, e.g. ``params.get("failure.log_or_bulky")``."""
+        """The value of a dotted key, e.g. ``params.get("failure.log_or_bulky")``.
+
+        Parameters
+        ----------
+        key : str
+            Dotted key, e.g. ``"failure.log_or_bulky"``.
+
+        Returns
+        -------
+        object
+            The value of the key.
+        """
         section, name = _resolve_key(key)
         return getattr(getattr(self, section), name)
 
     def with_values(self, values: Mapping[str, Any]) -> SimulationParams:
-        """A copy with some fields changed (dotted keys, values already of the right type)."""
+        """A copy with some fields changed (dotted keys, values already of the right type).
+
+        Parameters
+        ----------
+        values : mapping of {str: object}
+            Dotted key -> new value.
+
+        Returns
+        -------
+        SimulationParams
+            A copy with some fields changed (dotted keys, values already of the right type).
+        """
         return apply_overrides(self, values)
 
     def differences(self, other: SimulationParams) -> dict[str, tuple[Any, Any]]:
-        """Dotted keys whose values differ from ``other``: ``{key: (self value, other value)}``."""
+        """Dotted keys whose values differ from ``other``: ``{key: (self value, other value)}``.
+
+        Parameters
+        ----------
+        other : SimulationParams
+            The parameters compared with.
+
+        Returns
+        -------
+        dict of {str: tuple of (object, object)}
+            Dotted keys whose values differ from ``other``: ``{key: (self value, other value)}``.
+        """
         out: dict[str, tuple[Any, Any]] = {}
         for sec in fields(self):
             a, b = getattr(self, sec.name), getattr(other, sec.name)
@@ -383,7 +416,13 @@ class SimulationParams:
         return out
 
     def to_dict(self) -> dict[str, dict[str, Any]]:
-        """Plain nested dict (dates as ISO text, tuples as lists, sites as dicts)."""
+        """Plain nested dict (dates as ISO text, tuples as lists, sites as dicts).
+
+        Returns
+        -------
+        dict of {str: dict of {str: object}}
+            Plain nested dict (dates as ISO text, tuples as lists, sites as dicts).
+        """
         def plain(v: Any) -> Any:
             if isinstance(v, dt.date):
                 return v.isoformat()
@@ -426,6 +465,16 @@ PRESETS: Mapping[str, SimulationParams] = types.MappingProxyType({"figura2021": 
 def preset(name: str) -> SimulationParams:
     """The preset called ``name``.
 
+    Parameters
+    ----------
+    name : str
+        Name of the preset (:data:`PRESETS`).
+
+    Returns
+    -------
+    SimulationParams
+        The preset called ``name``.
+
     Raises
     ------
     SettingsError
@@ -454,7 +503,13 @@ def _section_fields(section: str) -> dict[str, Any]:
 
 
 def all_keys() -> tuple[str, ...]:
-    """Every dotted key, e.g. ``"cohort.n_patients"``."""
+    """Every dotted key, e.g. ``"cohort.n_patients"``.
+
+    Returns
+    -------
+    tuple of str
+        The keys, section by section.
+    """
     return tuple(f"{s}.{n}" for s in _SECTION_CLASSES for n in _section_fields(s))
 
 
@@ -532,7 +587,7 @@ def _site_from_toml(key: str, i: int, value: Any) -> SiteSpec:
     missing = {"name", "extranodal", "weight", "centre_mm", "spread_mm"} - set(value)
     if missing:
         raise SettingsError(f"{key}[{i}]: missing site field(s) {', '.join(sorted(missing))}")
-    kwargs = {}
+    kwargs: dict[str, Any] = {}
     for name, v in value.items():
         hint = hints[name]
         if typing.get_origin(hint) is tuple:
@@ -550,6 +605,18 @@ def apply_overrides(params: SimulationParams, values: Mapping[str, Any]) -> Simu
     Values may be Python values of the field's type or anything TOML parses to (int for a float field,
     ISO text for a date, a list for a tuple). Every new section is checked.
 
+    Parameters
+    ----------
+    params : SimulationParams
+        The parameters changed.
+    values : mapping of {str: object}
+        Dotted key -> new value.
+
+    Returns
+    -------
+    SimulationParams
+        A copy of ``params`` with the dotted keys of ``values`` changed.
+
     Raises
     ------
     SettingsError
@@ -565,8 +632,17 @@ def apply_overrides(params: SimulationParams, values: Mapping[str, Any]) -> Simu
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """``"key=value"`` from the command line: the value is read as TOML (number, true/false, date, list),
-    else taken as plain text.
+    """Parse ``"key=value"`` from the command line.
+
+    Parameters
+    ----------
+    text : str
+        The assignment.
+
+    Returns
+    -------
+    tuple of (str, object)
+        The key and the value, read as TOML (number, true/false, date, list), else taken as plain text.
 
     Raises
     ------
@@ -599,7 +675,7 @@ def _flatten_toml(data: Mapping[str, Any], source: str) -> dict[str, Any]:
 
 def load_params(preset_name: str = "figura2021", config: Path | None = None,
                 assignments: Sequence[str] | None = None, n_patients: int | None = None) -> SimulationParams:
-    """Parameters from a preset, then a TOML file, then ``key=value`` assignments, then ``n_patients``.
+    """Build parameters from a preset, then a TOML file, then ``key=value`` assignments, then ``n_patients``.
 
     Parameters
     ----------
@@ -611,6 +687,11 @@ def load_params(preset_name: str = "figura2021", config: Path | None = None,
         ``"section.field=value"`` texts (``--set``), applied after the file.
     n_patients : int, optional
         Cohort size (``--patients``), applied last.
+
+    Returns
+    -------
+    SimulationParams
+        The parameters, every section checked.
 
     Raises
     ------
@@ -630,7 +711,18 @@ def load_params(preset_name: str = "figura2021", config: Path | None = None,
 
 
 def format_value(value: Any) -> str:
-    """A value written as TOML (for the comment header of study.toml and for docs)."""
+    """Write a value as TOML (for the comment header of study.toml and for docs).
+
+    Parameters
+    ----------
+    value : object
+        The value.
+
+    Returns
+    -------
+    str
+        Its TOML text.
+    """
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (int, float)):

@@ -27,7 +27,8 @@ def _cell_text(s: pd.Series) -> pd.Series:
     """One column as the text written to the CSV file."""
     name = str(s.name)
     if pd.api.types.is_datetime64_any_dtype(s):
-        return s.dt.strftime("%Y-%m-%d").fillna("")
+        dates: pd.Series = s.dt.strftime("%Y-%m-%d").fillna("")
+        return dates
     if pd.api.types.is_bool_dtype(s):
         return s.map({True: "yes", False: "no"})
     if name in _DECIMALS:
@@ -44,8 +45,19 @@ def _csv(df: pd.DataFrame) -> str:
 
 
 def study_toml(sim: SimulatedStudy) -> str:
-    """The study.toml of a simulated study: a comment header (simulated, seed, preset, any parameters that
-    differ from the preset) and a ``[study]`` table."""
+    """Write the study.toml of a simulated study.
+
+    Parameters
+    ----------
+    sim : SimulatedStudy
+        The simulated study.
+
+    Returns
+    -------
+    str
+        A comment header (simulated, seed, preset, any parameters that differ from the preset) and a
+        ``[study]`` table.
+    """
     n = sim.params.cohort.n_patients
     preset_name = sim.preset
     lines = [
@@ -77,8 +89,21 @@ def study_toml(sim: SimulatedStudy) -> str:
 
 
 def study_files(sim: SimulatedStudy, followup: bool = False) -> dict[str, str]:
-    """The text of each file of the study folder, by file name (``followup``: also the measurements and
-    scans of a multi-scan follow-up, :func:`pofa.simulate.followup.simulate_followup`)."""
+    """The text of each file of the study folder, by file name.
+
+    Parameters
+    ----------
+    sim : SimulatedStudy
+        The simulated study.
+    followup : bool
+        Also the measurements and scans of a multi-scan follow-up
+        (:func:`pofa.simulate.followup.simulate_followup`).
+
+    Returns
+    -------
+    dict of {str: str}
+        The text of each file of the study folder, by file name.
+    """
     files = {
         "patients.csv": _csv(sim.patients),
         "lesions.csv": _csv(sim.lesions),

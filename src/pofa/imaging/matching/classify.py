@@ -34,6 +34,7 @@ def local_mask(
     Returns
     -------
     ndarray of bool, shape (nf,)
+        True for each follow-up lesion code that is local.
     """
     local = np.zeros(nf, dtype=bool)
     for _, j in overlap:
@@ -81,6 +82,7 @@ def followup_rows(
     Returns
     -------
     tuple of FollowupLesionMatch
+        One row per follow-up lesion, in label order.
     """
     vox_ml = float(abs(np.linalg.det(affine[:3, :3])) / 1000.0)
     nf = ffg.labels.size
@@ -155,6 +157,7 @@ def baseline_rows(
     Returns
     -------
     tuple of BaselineLesionStatus
+        One status per baseline lesion, in label order.
     """
     vox_ml = float(abs(np.linalg.det(affine[:3, :3])) / 1000.0)
     nb = bfg.labels.size

@@ -145,6 +145,7 @@ def match_label_arrays(
     Returns
     -------
     MatchResult
+        One row per follow-up lesion, one status per baseline lesion, the identities and the settings.
 
     Raises
     ------

@@ -145,10 +145,14 @@ def lesion_distances(
 
     Parameters
     ----------
-    bfg, ffg : _Foreground
-        Foreground voxels of the baseline and follow-up label maps (same grid).
-    b_arr, f_arr : ndarray of int
-        The two label maps.
+    bfg : _Foreground
+        Foreground voxels of the baseline label map.
+    b_arr : ndarray of int
+        The baseline label map.
+    ffg : _Foreground
+        Foreground voxels of the follow-up label map (same grid).
+    f_arr : ndarray of int
+        The follow-up label map.
     affine : ndarray, shape (4, 4)
         Array index -> LPS mm.
     overlap : dict
@@ -159,6 +163,7 @@ def lesion_distances(
     Returns
     -------
     LesionDistances
+        Gap and nearest baseline lesion of each follow-up lesion, and the pairs within the tolerance.
     """
     from scipy.spatial import cKDTree
 

@@ -51,7 +51,7 @@ def match_to_failures_rows(
     lesion_ids: Mapping[int, str] | Callable[[int], str] | None = None,
     one_row_per_covered_lesion: bool = True,
 ) -> list[dict[str, Any]]:
-    """Rows of the study folder's failures table from a match (one per follow-up lesion, see below).
+    """Build the rows of the study folder's failures table from a match (one per follow-up lesion, see below).
 
     Parameters
     ----------

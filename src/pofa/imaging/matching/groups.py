@@ -79,6 +79,7 @@ def find_groups(bfg: _Foreground, ffg: _Foreground, edges: list[tuple[int, int]]
     Returns
     -------
     Groups
+        The groups (members of each) and the group of each lesion.
     """
     nb, nf = bfg.labels.size, ffg.labels.size
     comp = _components(nb + nf, [(i, nb + j) for (i, j) in edges])
@@ -160,7 +161,7 @@ def assign_identities(
                 elif (i, j) in tolerance_pairs:
                     w[r, c] = TOL_EDGE_WEIGHT * (1e-3 if assign_by is AssignBy.DICE else 1.0)
         rows, cols = linear_sum_assignment(w, maximize=True)
-        for r, c in zip(rows, cols, strict=True):
-            if w[r, c] > 0:
-                assigned.add((bs[r], fs[c]))
+        for ra, ca in zip(rows, cols, strict=True):
+            if w[ra, ca] > 0:
+                assigned.add((bs[ra], fs[ca]))
     return assigned

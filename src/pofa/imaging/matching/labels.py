@@ -73,8 +73,12 @@ def overlap_pairs(
 
     Returns
     -------
-    baseline_labels, followup_labels, voxels : ndarray of int64
-        One entry per overlapping pair, sorted by baseline then follow-up label.
+    baseline_labels : ndarray of int64
+        Baseline label of each overlapping pair, sorted by baseline then follow-up label.
+    followup_labels : ndarray of int64
+        Follow-up label of each pair.
+    voxels : ndarray of int64
+        Voxels the pair shares.
 
     Raises
     ------

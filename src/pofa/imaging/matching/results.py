@@ -160,9 +160,15 @@ class MatchResult:
     def followup_lesion(self, label: int) -> FollowupLesionMatch:
         """The row of follow-up lesion ``label``.
 
+        Parameters
+        ----------
+        label : int
+            Label of the follow-up lesion.
+
         Returns
         -------
         FollowupLesionMatch
+            Its class, attribution, overlap, distance and group.
         """
         for r in self.followup:
             if r.followup_label == label:
@@ -175,9 +181,15 @@ class MatchResult:
     def baseline_lesion(self, label: int) -> BaselineLesionStatus:
         """The status of baseline lesion ``label``.
 
+        Parameters
+        ----------
+        label : int
+            Label of the baseline lesion.
+
         Returns
         -------
         BaselineLesionStatus
+            Whether it failed, its identity and group.
         """
         for b in self.baseline:
             if b.baseline_label == label:
@@ -193,6 +205,7 @@ class MatchResult:
         Returns
         -------
         dict of MatchClass to int
+            Every class present as a key.
         """
         out = {c: 0 for c in MatchClass}
         for r in self.followup:
@@ -206,6 +219,7 @@ class MatchResult:
         Returns
         -------
         dict of int to int
+            Only lesions with an identity appear.
         """
         return {
             r.baseline_label: r.followup_label
@@ -219,6 +233,7 @@ class MatchResult:
         Returns
         -------
         pandas.DataFrame
+            Columns as :class:`FollowupLesionMatch` fields.
         """
         import pandas as pd
 
@@ -251,6 +266,7 @@ class MatchResult:
         Returns
         -------
         str
+            Counts per class and the settings, in words.
         """
         c = self.counts()
         failed = sum(b.failed for b in self.baseline)
