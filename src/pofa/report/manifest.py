@@ -1,4 +1,4 @@
-"""Write manifest.json: what made an output folder (versions, input checksums, settings, seeds, files written).
+"""Write manifest.json: what made an output folder (versions, input checksums, settings, seeds, files).
 
 The manifest lets anyone check, later, that a report came from given input files and settings and that no
 file of the folder has changed since. It records what the outputs withheld (``privacy``: identifying columns

@@ -1,4 +1,4 @@
-"""Print report.pdf: the report printed by headless Chromium (A4 or Letter), driven over the DevTools protocol.
+"""Print report.pdf with headless Chromium (A4 or Letter), driven over the DevTools protocol.
 
 Chromium is driven through ``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-separated JSON
 messages): no driver, no websocket library, no network port. The page is printed with ``Page.printToPDF``;
