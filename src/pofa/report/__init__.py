@@ -44,7 +44,29 @@ def write_report(
     manifest: bool = True,
     write_results: bool = True,
 ) -> ReportFiles:
-    """Write report.html, figures/, tables/ and manifest.json (see :func:`pofa.report.html.write_report`)."""
+    """Write report.html, figures/, tables/ and manifest.json (see :func:`pofa.report.html.write_report`).
+
+    Parameters
+    ----------
+    result_like : Any
+        What to report: a :class:`ReportInput` or an analysis result (see :func:`as_report_input`).
+    out_dir : str or Path
+        Output folder (created if needed).
+    show_ids : bool, optional
+        Label patients by their study identifiers instead of sequence numbers (default: the result's or
+        the settings' choice).
+    versions : Mapping[str, str], optional
+        Software versions to record (default: those installed).
+    manifest : bool
+        Write manifest.json last, listing and hashing every file of the folder.
+    write_results : bool
+        Write results.json from the results given when the folder has none.
+
+    Returns
+    -------
+    ReportFiles
+        The paths written.
+    """
     from pofa.report.html import write_report as _write
 
     return _write(
@@ -58,7 +80,22 @@ def write_report(
 
 
 def report_writer(result: Any, folder: Path) -> list[str]:
-    """Writer for :func:`pofa.analysis.write_outputs` (see :func:`pofa.report.html.report_writer`)."""
+    """Write the report as a writer of :func:`pofa.analysis.write_outputs`.
+
+    See :func:`pofa.report.html.report_writer`: results.json and manifest.json are not written.
+
+    Parameters
+    ----------
+    result : Any
+        The analysis result.
+    folder : Path
+        The output folder.
+
+    Returns
+    -------
+    list of str
+        The files written, relative to ``folder``.
+    """
     from pofa.report.html import report_writer as _writer
 
     return _writer(result, folder)
@@ -67,7 +104,24 @@ def report_writer(result: Any, folder: Path) -> list[str]:
 def write_run_manifest(
     result_like: Any, out_dir: Any, *, show_ids: bool | None = None, versions: Any = None
 ) -> Path:
-    """manifest.json of an output folder, written last (see :func:`pofa.report.html.write_run_manifest`)."""
+    """Write manifest.json of an output folder, last (see :func:`pofa.report.html.write_run_manifest`).
+
+    Parameters
+    ----------
+    result_like : Any
+        The analysis result (anything :func:`as_report_input` accepts).
+    out_dir : str or Path
+        The output folder whose files are listed and hashed.
+    show_ids : bool, optional
+        Whether patients were labelled by their identifiers (default: the result's or the settings' choice).
+    versions : Mapping[str, str], optional
+        Software versions to record (default: those installed).
+
+    Returns
+    -------
+    Path
+        The path of manifest.json.
+    """
     from pofa.report.html import write_run_manifest as _manifest
 
     return _manifest(result_like, out_dir, show_ids=show_ids, versions=versions)

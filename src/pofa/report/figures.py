@@ -1,5 +1,7 @@
-"""The report's figures (kept for imports written before the figures moved to :mod:`pofa.report.plots`, one
-module per figure)."""
+"""The report's figures, kept for imports written before the figures moved to :mod:`pofa.report.plots`.
+
+:mod:`pofa.report.plots` has one module per figure.
+"""
 
 from __future__ import annotations
 

@@ -47,7 +47,20 @@ def _finite(x: Any) -> float | None:
 
 
 def fmt_number(x: Any, decimals: int) -> str:
-    """``x`` with a fixed number of decimals, or ``NE`` when missing or not finite."""
+    """Format a number with a fixed number of decimals.
+
+    Parameters
+    ----------
+    x : Any
+        The number (``None``, booleans, text that is not a number and non-finite values count as missing).
+    decimals : int
+        The number of decimals shown.
+
+    Returns
+    -------
+    str
+        The formatted number, or ``NE`` when missing or not finite.
+    """
     v = _finite(x)
     if v is None:
         return NOT_ESTIMABLE
@@ -55,17 +68,50 @@ def fmt_number(x: Any, decimals: int) -> str:
 
 
 def fmt_ratio(x: Any) -> str:
-    """An odds or hazard ratio or one of its confidence limits: 2 decimals."""
+    """Format an odds or hazard ratio or one of its confidence limits with 2 decimals.
+
+    Parameters
+    ----------
+    x : Any
+        The ratio.
+
+    Returns
+    -------
+    str
+        The ratio with 2 decimals, or ``NE`` when missing or not finite.
+    """
     return fmt_number(x, 2)
 
 
 def fmt_months(x: Any) -> str:
-    """A time in months: 1 decimal."""
+    """Format a time in months with 1 decimal.
+
+    Parameters
+    ----------
+    x : Any
+        The time in months.
+
+    Returns
+    -------
+    str
+        The time with 1 decimal, or ``NE`` when missing or not finite.
+    """
     return fmt_number(x, 1)
 
 
 def fmt_count(x: Any) -> str:
-    """A count: a whole number."""
+    """Format a count as a whole number.
+
+    Parameters
+    ----------
+    x : Any
+        The count (rounded to the nearest whole number).
+
+    Returns
+    -------
+    str
+        The whole number, or ``NE`` when missing or not finite.
+    """
     v = _finite(x)
     if v is None:
         return NOT_ESTIMABLE
@@ -73,7 +119,18 @@ def fmt_count(x: Any) -> str:
 
 
 def fmt_p(x: Any) -> str:
-    """A p-value: ``<0.001``, 3 decimals below 0.01, else 2 decimals (``>0.99`` above 0.995)."""
+    """Format a p-value: ``<0.001``, 3 decimals below 0.01, else 2 decimals (``>0.99`` above 0.995).
+
+    Parameters
+    ----------
+    x : Any
+        The p-value.
+
+    Returns
+    -------
+    str
+        The formatted p-value, or ``NE`` when missing or not finite.
+    """
     v = _finite(x)
     if v is None:
         return NOT_ESTIMABLE
@@ -87,7 +144,20 @@ def fmt_p(x: Any) -> str:
 
 
 def p_phrase(x: Any, name: str = "p") -> str:
-    """``"p = 0.02"``, ``"p < 0.001"``, ``"p > 0.99"`` or ``"p = NE"`` (for running text and figures)."""
+    """Write a p-value as a phrase for running text and figures.
+
+    Parameters
+    ----------
+    x : Any
+        The p-value (formatted by :func:`fmt_p`).
+    name : str
+        The symbol written before the value.
+
+    Returns
+    -------
+    str
+        ``"p = 0.02"``, ``"p < 0.001"``, ``"p > 0.99"`` or ``"p = NE"``.
+    """
     text = fmt_p(x)
     if text[0] in "<>":
         return f"{name} {text[0]} {text[1:]}"
@@ -95,10 +165,22 @@ def p_phrase(x: Any, name: str = "p") -> str:
 
 
 def fmt_pct(count: Any, total: Any) -> str:
-    """``count / total`` as a whole-number percentage (``57%``); ``NE`` when total is 0 or missing.
+    """Format ``count / total`` as a whole-number percentage (``57%``).
 
     Whole counts are rounded half up exactly (13/40 = 32.5% -> ``33%``), as journals do; Python's own
     rounding would give 32 (half to even, and binary floating point).
+
+    Parameters
+    ----------
+    count : Any
+        The numerator.
+    total : Any
+        The denominator.
+
+    Returns
+    -------
+    str
+        The percentage, or ``NE`` when either is missing or ``total`` is 0.
     """
     c, t = _finite(count), _finite(total)
     if c is None or t is None or t == 0:
@@ -110,7 +192,18 @@ def fmt_pct(count: Any, total: Any) -> str:
 
 
 def fmt_prob(x: Any) -> str:
-    """A probability as a percentage with 1 decimal (``51.2%``)."""
+    """Format a probability as a percentage with 1 decimal (``51.2%``).
+
+    Parameters
+    ----------
+    x : Any
+        The probability (0 to 1).
+
+    Returns
+    -------
+    str
+        The percentage, or ``NE`` when missing or not finite.
+    """
     v = _finite(x)
     if v is None:
         return NOT_ESTIMABLE
@@ -124,6 +217,18 @@ def displayed_matches(text: str, value: Any) -> bool:
     probability of 0.349 +- 0.0005; otherwise the first number in the text, rounded as written (2.34 matches
     2.335 to 2.345). Text values must be equal. Used by the report's tests to prove that every number shown is
     the one stored.
+
+    Parameters
+    ----------
+    text : str
+        The text shown in the report.
+    value : Any
+        The results.json value (number, text, boolean or ``None``).
+
+    Returns
+    -------
+    bool
+        ``True`` when the text states the value at the text's precision.
     """
     t = text.strip()
     if value is None:

@@ -1,4 +1,4 @@
-"""report.html and the output files around it: the report's entry point, :func:`write_report`.
+"""Write report.html and the output files around it: the report's entry point, :func:`write_report`.
 
 The HTML file is self-contained: figures are embedded as base64 PNG data URIs, CSS is inline, there is no
 script, and a Content-Security-Policy forbids every request except ``data:`` images, so the file opens offline
@@ -32,8 +32,23 @@ MANIFEST_NAME = "manifest.json"
 
 @dataclass(frozen=True, slots=True)
 class ReportFiles:
-    """Paths written by :func:`write_report` (absolute; ``manifest`` and ``results`` are ``None`` when not
-    written)."""
+    """Paths written by :func:`write_report` (absolute).
+
+    Attributes
+    ----------
+    folder : Path
+        The output folder.
+    report : Path
+        report.html.
+    figures : tuple of Path
+        The figure files written (SVG and PNG).
+    tables : tuple of Path
+        The table files written (CSV and XLSX).
+    manifest : Path or None
+        manifest.json, or ``None`` when it was not written.
+    results : Path or None
+        results.json, or ``None`` when it was not written.
+    """
 
     folder: Path
     report: Path
@@ -43,8 +58,13 @@ class ReportFiles:
     results: Path | None
 
     def names(self) -> list[str]:
-        """report.html, figures and tables written, relative to the folder (results.json and the manifest not
-        included)."""
+        """List report.html, the figures and the tables written, relative to the folder.
+
+        Returns
+        -------
+        list of str
+            POSIX paths relative to ``folder`` (results.json and the manifest are not included).
+        """
         return [p.relative_to(self.folder).as_posix() for p in (self.report, *self.figures, *self.tables)]
 
 
@@ -82,10 +102,12 @@ def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
     Parameters
     ----------
     inp : ReportInput
+        The report input (pattern counts and typed statistics).
 
     Returns
     -------
     list of list of Frag
+        One list of text and number fragments per sentence; empty when there is nothing to summarise.
     """
     out: list[list[Frag]] = []
     c = inp.pattern_counts
@@ -214,15 +236,17 @@ def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
 
 
 def flow_boxes(inp: ReportInput) -> list[tuple[str, list[Frag], list[Frag]]]:
-    """Boxes of the patient-flow diagram: (label, number fragments, side-note fragments).
+    """Build the boxes of the patient-flow diagram.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (pattern counts and survival results).
 
     Returns
     -------
     list of tuple
+        ``(label, number fragments, side-note fragments)`` per box, top to bottom.
     """
     c = inp.pattern_counts
     st = inp.statistics
@@ -264,7 +288,31 @@ def render_html(
     versions: Mapping[str, str],
     files: Sequence[str],
 ) -> str:
-    """The report as one HTML string (figures are :class:`~pofa.report.figures.RenderedFigure`)."""
+    """Render the report as one HTML string.
+
+    Parameters
+    ----------
+    inp : ReportInput
+        The report input.
+    figures : Sequence of RenderedFigure
+        The rendered figures (:class:`~pofa.report.figures.RenderedFigure`), embedded as SVG data URIs in
+        this order.
+    tables : Sequence of ReportTable
+        The report's tables, numbered in this order.
+    methods : Sequence of str
+        The paragraphs of the methods section.
+    show_ids : bool
+        Whether patients are labelled by their study identifiers (stated in the report).
+    versions : Mapping[str, str]
+        Software versions shown in the report.
+    files : Sequence of str
+        Names of the files written beside the report, relative to the output folder.
+
+    Returns
+    -------
+    str
+        The complete, self-contained HTML document.
+    """
     env = _environment()
     tpl = env.get_template("report.html.j2")
     figs = []
@@ -356,8 +404,9 @@ def write_report(
     study_folder: str | Path | None = None,
     png: bool = True,
 ) -> ReportFiles:
-    """Write report.html, figures/ (SVG, embedded in the report, and a 300-dpi PNG of the same drawing),
-    tables/ (CSV + XLSX) and manifest.json.
+    """Write report.html, figures/, tables/ (CSV + XLSX) and manifest.json.
+
+    Figures are written as SVG (embedded in the report) and as a 300-dpi PNG of the same drawing.
 
     Parameters
     ----------
@@ -388,6 +437,12 @@ def write_report(
     -------
     ReportFiles
         The paths written.
+
+    Raises
+    ------
+    ReportError
+        When ``out_dir`` exists and is not a folder, when an existing results.json cannot be read or differs
+        from the results given, or when the input is not a valid report input.
     """
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
@@ -464,11 +519,24 @@ def write_report(
 
 
 def report_writer(result: Any, folder: Path) -> list[str]:
-    """The report as a writer of :func:`pofa.analysis.write_outputs` (``WRITERS``).
+    """Write the report as a writer of :func:`pofa.analysis.write_outputs` (``WRITERS``).
 
     Writes report.html, figures/ and tables/ into ``folder`` and returns their names relative to it. It does
     not write results.json or manifest.json: the analysis writes results.json after its writers, then calls
-    :func:`write_run_manifest`."""
+    :func:`write_run_manifest`.
+
+    Parameters
+    ----------
+    result : Any
+        The analysis result (anything :func:`pofa.report.model.as_report_input` accepts).
+    folder : Path
+        The output folder.
+
+    Returns
+    -------
+    list of str
+        The files written, relative to ``folder``.
+    """
     files = write_report(result, folder, manifest=False, write_results=False)
     return files.names()
 
@@ -482,7 +550,24 @@ def write_run_manifest(
 ) -> Path:
     """Write manifest.json of an output folder (versions, input and file SHA-256, settings, seeds).
 
-    Call it last, after results.json is written."""
+    Call it last, after results.json is written.
+
+    Parameters
+    ----------
+    result_like : Any
+        The analysis result (anything :func:`pofa.report.model.as_report_input` accepts).
+    out_dir : str or Path
+        The output folder whose files are listed and hashed.
+    show_ids : bool, optional
+        Whether patients were labelled by their identifiers (default: the result's or the settings' choice).
+    versions : Mapping[str, str], optional
+        Software versions to record (default: those installed).
+
+    Returns
+    -------
+    Path
+        The path of manifest.json.
+    """
     from pofa.report.manifest import write_manifest
 
     inp = as_report_input(result_like)

@@ -1,4 +1,4 @@
-"""manifest.json: what made an output folder (versions, input checksums, settings, seeds, files written).
+"""Write manifest.json: what made an output folder (versions, input checksums, settings, seeds, files).
 
 The manifest lets anyone check, later, that a report came from given input files and settings and that no
 file of the folder has changed since. It records what the outputs withheld (``privacy``: identifying columns
@@ -56,7 +56,14 @@ MANIFEST_VERSION = 1
 
 
 def dependency_versions() -> dict[str, str]:
-    """Versions of pofa, Python and the installed dependencies (``{"pofa": "0.1.0", "python": ...}``)."""
+    """Collect the versions of pofa, Python and the installed dependencies.
+
+    Returns
+    -------
+    dict[str, str]
+        ``{"pofa": "0.1.0", "python": ..., <dependency>: <version>}``; dependencies that are not installed
+        are left out.
+    """
     from pofa import __version__
 
     out = {"pofa": __version__, "python": platform.python_version()}
@@ -77,7 +84,18 @@ def _sha256(path: Path) -> str:
 
 
 def file_entries(out_dir: Path) -> list[dict[str, Any]]:
-    """Every file under ``out_dir`` except the manifest itself and hidden files: path, bytes, SHA-256."""
+    """List every file under ``out_dir`` except the manifest itself and hidden files.
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+
+    Returns
+    -------
+    list of dict
+        ``{"path", "bytes", "sha256"}`` per file (POSIX path relative to ``out_dir``), sorted by path.
+    """
     out_dir = Path(out_dir)
     entries = []
     for p in sorted(out_dir.rglob("*")):
@@ -102,10 +120,31 @@ def build_manifest(
     versions: Mapping[str, str] | None = None,
     privacy: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """The manifest document of ``out_dir`` (its files are hashed as they are now).
+    """Build the manifest document of ``out_dir`` (its files are hashed as they are now).
 
-    ``privacy`` defaults to the ``privacy`` entry of ``out_dir/results.json`` when that file exists (written
-    before the manifest): which columns were withheld, how patients and dates appear.
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    settings : Mapping[str, Any]
+        The analysis settings as JSON (``Settings.to_json()``).
+    input_hashes : Mapping[str, str]
+        SHA-256 of each input file.
+    seeds : Mapping[str, int]
+        Random seeds of every random step (empty when nothing random was done).
+    report_options : Mapping[str, Any], optional
+        Options the report was written with (``{"show_ids": False}``).
+    versions : Mapping[str, str], optional
+        Software versions to record (default: :func:`dependency_versions`).
+    privacy : Mapping[str, Any], optional
+        Which columns were withheld and how patients and dates appear. Defaults to the ``privacy`` entry
+        of ``out_dir/results.json`` when that file exists (written before the manifest).
+
+    Returns
+    -------
+    dict[str, Any]
+        The manifest: versions, platform, input checksums, settings, seeds, report options, privacy and
+        the files of the folder.
     """
     v = dict(versions) if versions is not None else dependency_versions()
     if privacy is None:
@@ -139,7 +178,20 @@ def _results_privacy(out_dir: Path) -> dict[str, Any]:
 
 
 def write_manifest(out_dir: Path, **kwargs: Any) -> Path:
-    """Write ``out_dir/manifest.json`` (see :func:`build_manifest` for the arguments); returns its path."""
+    """Write ``out_dir/manifest.json`` (atomically).
+
+    Parameters
+    ----------
+    out_dir : Path
+        The output folder.
+    **kwargs : Any
+        The keyword arguments of :func:`build_manifest`.
+
+    Returns
+    -------
+    Path
+        The path of manifest.json.
+    """
     doc = build_manifest(out_dir, **kwargs)
     path = Path(out_dir) / MANIFEST_NAME
     write_text(path, json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n")

@@ -28,7 +28,20 @@ def _lower(lab: str) -> str:
 
 
 def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[str, ...]:
-    """The methods as paragraphs (plain text, no markup)."""
+    """Write the methods as paragraphs (plain text, no markup).
+
+    Parameters
+    ----------
+    inp : ReportInput
+        The report input (settings and typed statistics decide what is described).
+    versions : Mapping[str, str]
+        Software versions named in the text.
+
+    Returns
+    -------
+    tuple of str
+        The paragraphs, in reading order.
+    """
     s = inp.settings
     c = s.classification
     st = inp.statistics
@@ -140,5 +153,18 @@ def methods_paragraphs(inp: ReportInput, versions: Mapping[str, str]) -> tuple[s
 
 
 def methods_text(inp: ReportInput, versions: Mapping[str, Any]) -> str:
-    """The methods paragraphs joined by blank lines."""
+    """Write the methods paragraphs joined by blank lines.
+
+    Parameters
+    ----------
+    inp : ReportInput
+        The report input.
+    versions : Mapping[str, Any]
+        Software versions named in the text (values are written as text).
+
+    Returns
+    -------
+    str
+        The paragraphs of :func:`methods_paragraphs`, separated by blank lines.
+    """
     return "\n\n".join(methods_paragraphs(inp, {k: str(v) for k, v in versions.items()}))

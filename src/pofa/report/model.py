@@ -127,10 +127,25 @@ def _clean(node: Any) -> Any:
 
 
 def normalise_results(results: Mapping[str, Any]) -> dict[str, Any]:
-    """A deep copy of the results document exactly as results.json stores it.
+    """Return a deep copy of the results document exactly as results.json stores it.
 
     The copy goes through JSON (numpy scalars become plain numbers, tuples lists, non-finite numbers
     ``null``), so what the report shows is what a reader of results.json gets back.
+
+    Parameters
+    ----------
+    results : Mapping[str, Any]
+        The results.json document.
+
+    Returns
+    -------
+    dict[str, Any]
+        The JSON round-tripped copy, with non-finite numbers replaced by ``None``.
+
+    Raises
+    ------
+    ReportError
+        When ``results`` is not a mapping or cannot be written as JSON.
     """
     if not isinstance(results, Mapping):
         raise ReportError(f"results must be the results.json document (a dict), not {type(results).__name__}")
@@ -195,7 +210,7 @@ def _require(frame: pd.DataFrame, columns: Mapping[str, str], what: str) -> None
 class ReportInput:
     """Everything the report is made from (immutable; frames are private copies).
 
-    Parameters
+    Attributes
     ----------
     results : Mapping
         The results.json document (issue 3/4 keys: ``patterns``, ``lesion_models``, ``survival``,
@@ -307,16 +322,49 @@ class ReportInput:
     # ------------------------------------------------------------------------------------------------
     @property
     def study_label(self) -> str:
-        """The study's name for titles."""
+        """The study's name for titles.
+
+        Returns
+        -------
+        str
+            ``study_name``, else the settings' study name, else ``"pofa study"``.
+        """
         return self.study_name or self.settings.study.name or "pofa study"
 
     def patient_labels(self, show_ids: bool) -> dict[str, str]:
-        """Label of each patient id: its sequence number, or the id itself with ``show_ids``."""
+        """Label each patient id with its sequence number, or with the id itself.
+
+        Parameters
+        ----------
+        show_ids : bool
+            Label patients by their own id instead of their sequence number.
+
+        Returns
+        -------
+        dict[str, str]
+            ``{patient_id: label}`` for every patient.
+        """
         seq = sequence_numbers(self.patients["patient_id"])
         return {pid: (pid if show_ids else str(k)) for pid, k in seq.items()}
 
     def survival_frame(self, endpoint: str) -> pd.DataFrame:
-        """Patients eligible for the endpoint (``"pfs"`` or ``"os"``): time and event known."""
+        """Select the patients eligible for an endpoint (time and event known).
+
+        Parameters
+        ----------
+        endpoint : str
+            ``"pfs"`` or ``"os"``.
+
+        Returns
+        -------
+        pandas.DataFrame
+            The eligible patients with added ``time`` (months, float) and ``event`` (0/1) columns.
+
+        Raises
+        ------
+        ReportError
+            When ``endpoint`` is neither ``"pfs"`` nor ``"os"``.
+        """
         if endpoint not in ("pfs", "os"):
             raise ReportError(f"unknown endpoint {endpoint!r}; use 'pfs' or 'os'")
         p = self.patients
@@ -328,34 +376,65 @@ class ReportInput:
 
     @property
     def pattern_counts(self) -> PatternCounts | None:
-        """The pattern counts (results.json ``patterns``)."""
+        """The pattern counts (results.json ``patterns``).
+
+        Returns
+        -------
+        PatternCounts or None
+            The counts, or ``None`` when the results hold none.
+        """
         return self.patterns
 
     @property
     def simulated(self) -> bool:
-        """Whether the study is simulated (``[study] simulated = true``): every figure and the report's first
-        screen then say so."""
+        """Whether the study is simulated (``[study] simulated = true``).
+
+        Every figure and the report's first screen then say so.
+
+        Returns
+        -------
+        bool
+            ``True`` only when the settings set ``simulated = true``.
+        """
         return dict(self.settings.study.extra).get("simulated") is True
 
     @property
     def paper_demo(self) -> bool:
-        """Whether the study is the simulation of the paper (the bundled demo): the report then sets the
-        paper's headline figures beside its own."""
+        """Whether the study is the simulation of the paper (the bundled demo).
+
+        The report then sets the paper's headline figures beside its own.
+
+        Returns
+        -------
+        bool
+            ``True`` for the bundled demo study.
+        """
         from pofa.report.paper import is_paper_demo
 
         return is_paper_demo(dict(self.settings.study.extra))
 
     @property
     def paper_odds_ratios(self) -> tuple[PaperRatio, ...]:
-        """The paper's odds ratios to mark on the forest plot (the bundled demo only)."""
+        """The paper's odds ratios to mark on the forest plot (the bundled demo only).
+
+        Returns
+        -------
+        tuple of PaperRatio
+            The paper's odds ratios for the demo, else an empty tuple.
+        """
         from pofa.report.paper import PAPER_ODDS_RATIOS
 
         return PAPER_ODDS_RATIOS if self.paper_demo else ()
 
     @property
     def lesion_thresholds(self) -> dict[str, float]:
-        """``{column: threshold}`` of the thresholded lesion factors (first of each column), from the
-        results."""
+        """The thresholds of the thresholded lesion factors, from the results.
+
+        Returns
+        -------
+        dict[str, float]
+            ``{column: threshold}``, the first threshold of each column (empty without statistics).
+        """
         lm = self.statistics.lesion_models if self.statistics is not None else None
         out: dict[str, float] = {}
         for col, x in lm.thresholds if lm is not None else ():
@@ -393,8 +472,23 @@ def _computed_columns(table: str) -> set[str]:
 
 
 def guess_covariates(frame: pd.DataFrame, table: str) -> tuple[str, ...]:
-    """The study's own extra columns of an analysed table: every column that is neither a column of the study
-    format nor one pofa computes (classification, features, survival times)."""
+    """Find the study's own extra columns of an analysed table.
+
+    These are the columns that are neither a column of the study format nor one pofa computes
+    (classification, features, survival times).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The analysed patients or lesions table.
+    table : str
+        ``"patients"`` or ``"lesions"`` (which of pofa's computed columns to leave out).
+
+    Returns
+    -------
+    tuple of str
+        The covariate column names, in the table's order.
+    """
     computed = _computed_columns(table)
     return tuple(c for c in frame.columns if c not in computed and not _NOT_COVARIATES.match(str(c)))
 
@@ -425,6 +519,22 @@ def as_report_input(result_like: Any) -> ReportInput:
     covariate lists, the tables'
     extra columns are used (:func:`guess_covariates`); ``progression_months`` is derived when missing
     (``fp_months`` of recurred patients).
+
+    Parameters
+    ----------
+    result_like : Any
+        The analysis result, a mapping of its parts, or a :class:`ReportInput`.
+
+    Returns
+    -------
+    ReportInput
+        The validated report input.
+
+    Raises
+    ------
+    ReportError
+        When the results, patients or lesions are missing or malformed, or ``to_report_input()`` returns
+        something else than a :class:`ReportInput`.
     """
     if isinstance(result_like, ReportInput):
         return result_like

@@ -1,5 +1,6 @@
-"""The headline figures of the paper the bundled demo study imitates (Figura et al. 2021), for the demo
-report's comparison table and the forest plot's reference marks.
+"""The headline figures of the paper the bundled demo study imitates (Figura et al. 2021).
+
+They feed the demo report's comparison table and the forest plot's reference marks.
 
 Figura NB et al., Int J Radiat Oncol Biol Phys 2021;111(5):1145-1154 (abstract): 63 patients, 469 baseline
 lesions. These are published numbers, not estimates: the report prints them beside the demo's own.
@@ -28,7 +29,7 @@ PAPER_PRESET = "figura2021"
 class PaperRatio:
     """A published ratio with its 95% CI, and the pofa term it belongs to.
 
-    Parameters
+    Attributes
     ----------
     term : str
         The risk-factor term as written in study.toml (``"diameter_cm>=5"``).
@@ -84,5 +85,6 @@ def is_paper_demo(extra: dict[str, object]) -> bool:
     Returns
     -------
     bool
+        ``True`` when ``simulated`` is true and ``preset`` is :data:`PAPER_PRESET`.
     """
     return extra.get("simulated") is True and extra.get("preset") == PAPER_PRESET

@@ -1,4 +1,4 @@
-"""report.pdf: the report printed by headless Chromium (A4 or Letter), driven over the DevTools protocol.
+"""Print report.pdf with headless Chromium (A4 or Letter), driven over the DevTools protocol.
 
 Chromium is driven through ``--remote-debugging-pipe`` (file descriptors 3 and 4, NUL-separated JSON
 messages): no driver, no websocket library, no network port. The page is printed with ``Page.printToPDF``;
@@ -47,6 +47,8 @@ def find_chromium() -> str | None:
     Returns
     -------
     str or None
+        The first of ``chromium``, ``chromium-browser``, ``google-chrome`` on the ``PATH``, else
+        ``/usr/bin/chromium`` when executable, else ``None``.
     """
     for name in ("chromium", "chromium-browser", "google-chrome"):
         path = shutil.which(name)
@@ -112,7 +114,7 @@ class DevTools:
         self.events: list[dict[str, Any]] = []
 
     def read_message(self, deadline: float) -> dict[str, Any]:
-        """The next message from Chromium.
+        """Read the next message from Chromium.
 
         Parameters
         ----------
@@ -122,6 +124,7 @@ class DevTools:
         Returns
         -------
         dict
+            The decoded JSON message (a method's answer or an event).
 
         Raises
         ------
@@ -157,7 +160,9 @@ class DevTools:
         Parameters
         ----------
         method : str
+            The DevTools method name (``"Page.printToPDF"``).
         params : dict, optional
+            The method's parameters (default: none).
         session : str, optional
             The target session (flattened).
         timeout : float
@@ -166,6 +171,7 @@ class DevTools:
         Returns
         -------
         dict
+            The method's ``result`` object.
 
         Raises
         ------
@@ -193,6 +199,7 @@ class DevTools:
         Parameters
         ----------
         seconds : float
+            How long to keep reading events.
         """
         deadline = time.monotonic() + seconds
         try:
@@ -202,16 +209,26 @@ class DevTools:
             pass
 
     def open_page(self, url: str, timeout: float = 60.0) -> str:
-        """Open ``url`` in a new target and wait until it has loaded; returns the session id.
+        """Open ``url`` in a new target and wait until it has loaded.
 
         Parameters
         ----------
         url : str
+            The address to load (a ``file://`` URL of the report).
         timeout : float
+            Seconds to wait for the page's load event.
 
         Returns
         -------
         str
+            The session id of the new target.
+
+        Raises
+        ------
+        TimeoutError
+            When the page does not load in time.
+        RuntimeError
+            When a DevTools call fails or Chromium closes the pipe.
         """
         target = self.send("Target.createTarget", {"url": "about:blank"})
         session = str(
@@ -255,6 +272,8 @@ def print_params(paper: str) -> dict[str, Any]:
     Returns
     -------
     dict
+        The parameters: background printed, paper width and height and margins in inches, no header or
+        footer.
 
     Raises
     ------
@@ -278,15 +297,17 @@ def print_params(paper: str) -> dict[str, Any]:
 
 
 def pdf_page_count(data: bytes) -> int:
-    """Pages of a PDF (its ``/Type /Page`` objects).
+    """Count the pages of a PDF (its ``/Type /Page`` objects).
 
     Parameters
     ----------
     data : bytes
+        The PDF file's contents.
 
     Returns
     -------
     int
+        The number of page objects.
     """
     return len(re.findall(rb"/Type\s*/Page(?![a-zA-Z])", data))
 

@@ -64,7 +64,7 @@ def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
     lesions : pandas.DataFrame or None
         Lesions with ``bridging_rt``, ``rt_dose_gy``, ``rt_fractions`` and ``local_failure`` (the ticks).
     alpha_beta_gy : float
-        alpha/beta of EQD2.
+        The alpha/beta ratio (Gy) of the EQD2 conversion.
 
     Returns
     -------
@@ -294,14 +294,20 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
 def insert_radiotherapy_section(page: str, results: Mapping[str, Any],
                                 lesions: pd.DataFrame | None = None, failures: pd.DataFrame | None = None,
                                 settings: Settings | None = None) -> str:
-    """``page`` with the radiotherapy section inserted before its methods section (or before ``</main>``).
+    """Insert the radiotherapy section into ``page`` before its methods section (or before ``</main>``).
 
     Parameters
     ----------
     page : str
         The report's HTML.
-    results, lesions, failures, settings
-        As :func:`radiotherapy_section`.
+    results : Mapping
+        The results.json document, as for :func:`radiotherapy_section`.
+    lesions : pandas.DataFrame, optional
+        Lesions for the dose-response figure, as for :func:`radiotherapy_section`.
+    failures : pandas.DataFrame, optional
+        Failure rows, as for :func:`radiotherapy_section`.
+    settings : Settings, optional
+        The settings, as for :func:`radiotherapy_section`.
 
     Returns
     -------

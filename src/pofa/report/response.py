@@ -45,6 +45,7 @@ def disagree(entry: Mapping[str, Any]) -> bool:
     Returns
     -------
     bool
+        ``True`` when at least two rules' categories read as different families.
     """
     fams = {_FAMILY[str(entry[k])] for k in ("lugano_ct", "lugano_pet", "lyric", "recil")
             if str(entry.get(k)) in _FAMILY}
@@ -66,7 +67,7 @@ def spider_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     Parameters
     ----------
     responses : sequence of mapping
-        results.json ``responses``.
+        The ``responses`` entries of results.json (one per patient and follow-up scan).
 
     Returns
     -------
@@ -104,7 +105,7 @@ def waterfall_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     Parameters
     ----------
     responses : sequence of mapping
-        results.json ``responses``.
+        The ``responses`` entries of results.json (one per patient and follow-up scan).
 
     Returns
     -------
@@ -147,7 +148,7 @@ def swimmer_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     Parameters
     ----------
     responses : sequence of mapping
-        results.json ``responses``.
+        The ``responses`` entries of results.json (one per patient and follow-up scan).
 
     Returns
     -------
@@ -187,7 +188,7 @@ def incidence_png(lesion_failure: Mapping[str, Any]) -> bytes | None:
     Parameters
     ----------
     lesion_failure : mapping
-        results.json ``lesion_failure`` (its ``cumulative_incidence_curve``).
+        The ``lesion_failure`` object of results.json (its ``cumulative_incidence_curve``).
 
     Returns
     -------
@@ -232,6 +233,7 @@ def response_section(results: Mapping[str, Any]) -> str:
     Returns
     -------
     str
+        The section: the per-scan response table and the spider, waterfall, swimmer and incidence plots.
     """
     responses = results.get("responses")
     if not responses:

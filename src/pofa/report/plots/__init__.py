@@ -1,5 +1,6 @@
-"""The report's figures: one module per figure, each plot function drawing on a matplotlib ``Axes`` it is
-given (never ``plt.show()``; pyplot is not used).
+"""The report's figures: one module per figure.
+
+Each plot function draws on a matplotlib ``Axes`` it is given (never ``plt.show()``; pyplot is not used).
 
 Every figure is drawn from the analysis' typed results (:mod:`pofa.stats.results`): the curves drawn are the
 curves the analysis estimated, the numbers printed are the numbers of results.json. :func:`build_figures`
@@ -65,7 +66,7 @@ __all__ = [
 def build_figures(
     inp: ReportInput, *, show_ids: bool = False, versions: Mapping[str, str] | None = None
 ) -> tuple[BuiltFigure, ...]:
-    """Every figure of the report, drawn (not yet rendered), with caption, alt text and how-made note.
+    """Draw every figure of the report (not yet rendered), with caption, alt text and how-made note.
 
     Figures whose results are absent are left out. Call it inside :func:`rc_context` (as
     :func:`pofa.report.html.write_report` does) for the report's style.
@@ -73,6 +74,7 @@ def build_figures(
     Parameters
     ----------
     inp : ReportInput
+        The report input (its typed statistics decide which figures are drawn).
     show_ids : bool
         Label patients by identifiers (default: study numbers).
     versions : Mapping, optional
@@ -81,6 +83,8 @@ def build_figures(
     Returns
     -------
     tuple of BuiltFigure
+        In report order: patterns, forest plot, overall Kaplan-Meier curves, Kaplan-Meier curves per patient
+        term, cumulative incidence, swimmer and scatter plot (those whose results are present).
     """
     from pofa.report.manifest import dependency_versions
 

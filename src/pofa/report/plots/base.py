@@ -51,6 +51,7 @@ def rc_context() -> Any:
     Returns
     -------
     contextlib.AbstractContextManager
+        A context manager that applies the report's matplotlib settings inside its block.
     """
     rc = dict(RC)
     rc["axes.prop_cycle"] = cycler(color=_CYCLE)
@@ -61,7 +62,7 @@ def rc_context() -> Any:
 class FigureSpec:
     """Texts that go with a figure.
 
-    Parameters
+    Attributes
     ----------
     name : str
         File stem (``figures/<name>.png`` and ``.svg``) and HTML anchor.
@@ -86,10 +87,12 @@ class FigureSpec:
 class BuiltFigure:
     """A figure and its texts, before rendering.
 
-    Parameters
+    Attributes
     ----------
     spec : FigureSpec
+        The figure's name, title, caption, alternative text and method note.
     figure : matplotlib.figure.Figure
+        The drawn matplotlib figure.
     drawn : Mapping
         What the plot functions drew (for tests and alt text).
     """
@@ -101,13 +104,14 @@ class BuiltFigure:
 
 @dataclass(frozen=True, slots=True)
 class RenderedFigure:
-    """A rendered figure: SVG bytes (embedded in the report) and, when asked for, the 300-dpi PNG of the
-    same drawing.
+    """A rendered figure: SVG bytes and, when asked for, the 300-dpi PNG of the same drawing.
 
-    Parameters
+    Attributes
     ----------
     spec : FigureSpec
+        The figure's texts.
     svg : bytes
+        The SVG document (embedded in the report and written to figures/).
     png : bytes
         Empty when no PNG was asked for.
     width_pt, height_pt : float
@@ -132,6 +136,7 @@ def time_ticks(max_time: float) -> tuple[float, ...]:
     Returns
     -------
     tuple of float
+        The tick times, starting at 0 (only 0 when ``max_time`` is not a positive finite number).
     """
     if not math.isfinite(max_time) or max_time <= 0:
         return (0.0,)
@@ -146,10 +151,12 @@ def software_line(versions: Mapping[str, str]) -> str:
     Parameters
     ----------
     versions : Mapping
+        Installed software versions by package name.
 
     Returns
     -------
     str
+        The versions of pofa, Python and the scientific packages present in ``versions``, comma-separated.
     """
     keys = ("pofa", "python", "numpy", "scipy", "statsmodels", "pandas", "matplotlib")
     return ", ".join(f"{k} {versions[k]}" for k in keys if k in versions)
@@ -161,6 +168,7 @@ def add_footer(fig: Figure, simulated: bool) -> None:
     Parameters
     ----------
     fig : Figure
+        The figure to mark.
     simulated : bool
         Whether the study is simulated (``[study] simulated = true``).
     """
@@ -178,6 +186,7 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     Parameters
     ----------
     built : BuiltFigure
+        The figure to render.
     png : bool
         Also write the PNG (from the drawing the SVG was made of; the layout is not computed again).
     dpi : int
@@ -186,6 +195,7 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     Returns
     -------
     RenderedFigure
+        The SVG bytes, the PNG bytes (empty without ``png``) and the figure's size.
     """
     from pofa import __version__
 

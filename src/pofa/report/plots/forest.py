@@ -1,5 +1,8 @@
-"""Figure: forest plot of the lesion-level odds ratios with its table (term, lesions (events), OR (95% CI),
-p; GEE and plain logistic side by side), log axis, and, for the demo, the paper's odds ratios as marks."""
+"""Figure: forest plot of the lesion-level odds ratios with its table, on a log axis.
+
+The table gives term, lesions (events), OR (95% CI) and p, GEE and plain logistic side by side; for the
+demo, the paper's odds ratios are drawn as marks.
+"""
 
 from __future__ import annotations
 
@@ -43,15 +46,17 @@ class ForestRow:
 
 
 def forest_rows(rows: Sequence[LesionModelRow]) -> list[ForestRow]:
-    """Lines of the forest plot: for each model a heading and one line per term, in the results' order.
+    """Arrange the lines of the forest plot: per model a heading and one line per term, in results' order.
 
     Parameters
     ----------
     rows : sequence of LesionModelRow
+        The lesion-level model rows (one per model, term and method).
 
     Returns
     -------
     list of ForestRow
+        A heading line per model (empty ``term``), then one line per term with its fits by method.
     """
     out: list[ForestRow] = []
     for model in ("univariable", "multivariable"):
@@ -72,7 +77,9 @@ def _finite_pos(x: float) -> bool:
 def plot_forest(
     ax: Axes, lines: Sequence[ForestRow], *, reference: Sequence[PaperRatio] = ()
 ) -> dict[str, dict[str, float]]:
-    """Odds ratios (points) and 95% CIs (bars) on a log axis, one line per term, methods offset vertically.
+    """Draw odds ratios (points) and 95% CIs (bars) on a log axis, one line per term.
+
+    The methods of a term are offset vertically.
 
     Parameters
     ----------
@@ -183,6 +190,7 @@ def plot_forest_table(ax: Axes, lines: Sequence[ForestRow]) -> list[tuple[str, .
     ax : Axes
         A text-only axes sharing the forest plot's y axis.
     lines : sequence of ForestRow
+        From :func:`forest_rows`.
 
     Returns
     -------
@@ -221,17 +229,19 @@ def plot_forest_table(ax: Axes, lines: Sequence[ForestRow]) -> list[tuple[str, .
 
 
 def forest_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
-    """The forest plot with its table (``None`` without lesion models).
+    """Build the forest plot with its table.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (lesion models, the small-sample setting, the paper's odds ratios for the demo).
     sw : str
         The software sentence of the note.
 
     Returns
     -------
     BuiltFigure or None
+        The figure, or ``None`` without lesion models.
     """
     lm = inp.statistics.lesion_models if inp.statistics is not None else None
     if lm is None or not lm.rows:

@@ -1,5 +1,8 @@
-"""Figure: cumulative incidence of first failure by type (local component vs strictly de novo, death and
-progression of unknown pattern competing), the analysis' own curves (R ``cmprsk::cuminc``)."""
+"""Figure: cumulative incidence of first failure by type, the analysis' own curves (R ``cmprsk::cuminc``).
+
+The causes are local component vs strictly de novo, with death and progression of unknown pattern
+competing.
+"""
 
 from __future__ import annotations
 
@@ -29,8 +32,9 @@ CAUSE_LABELS: dict[int, str] = {
 def plot_cumulative_incidence(
     ax: Axes, curves: Sequence[tuple[str, StepCurve]], *, annotation: str | None = None
 ) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """Cumulative incidence of each cause (step functions from 0, flat to the last follow-up); the first two
-    causes with their pointwise confidence bands; the legend above the axes.
+    """Draw the cumulative incidence of each cause as step functions from 0, flat to the last follow-up.
+
+    The first two causes are drawn with their pointwise confidence bands; the legend goes above the axes.
 
     Parameters
     ----------
@@ -95,7 +99,9 @@ def plot_cumulative_incidence(
 
 
 def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
-    """ "Gray's test by <term>: local component p = ..; strictly de novo p = .." (``None`` without a test).
+    """Write the Gray's test sentence of the figure's legend title.
+
+    The sentence reads "Gray's test by <term>: local component p = ..; strictly de novo p = ..".
 
     Parameters
     ----------
@@ -107,6 +113,7 @@ def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
     Returns
     -------
     str or None
+        The sentence, or ``None`` without a by-group fit or a Gray's test of the first two causes.
     """
     if block is None:
         return None
@@ -119,17 +126,19 @@ def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
 
 
 def incidence_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
-    """The cumulative-incidence figure (``None`` when not estimable).
+    """Build the cumulative-incidence figure.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (competing-risks results and the patient models' first term for Gray's test).
     sw : str
         The software sentence of the note.
 
     Returns
     -------
     BuiltFigure or None
+        The figure, or ``None`` when the cumulative incidence is not estimable.
     """
     cr = inp.statistics.competing_risks if inp.statistics is not None else None
     if cr is None or not cr.patients_overall.causes:

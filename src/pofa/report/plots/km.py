@@ -1,5 +1,8 @@
-"""Figures: Kaplan-Meier estimates of PFS and OS, overall and by each yes/no patient term, with the numbers
-at risk under the x ticks. The curves are the analysis' own (:class:`pofa.stats.results.StepCurve`)."""
+"""Figures: Kaplan-Meier estimates of PFS and OS, overall and by each yes/no patient term.
+
+The numbers at risk are shown under the x ticks. The curves are the analysis' own
+(:class:`pofa.stats.results.StepCurve`).
+"""
 
 from __future__ import annotations
 
@@ -24,7 +27,7 @@ __all__ = ["KMDrawn", "KMSeries", "km_by_figure", "km_overall_figure", "plot_km"
 class KMSeries:
     """One Kaplan-Meier curve to draw: its label, the curve and the line style.
 
-    Parameters
+    Attributes
     ----------
     label : str
         Legend label.
@@ -44,7 +47,13 @@ class KMSeries:
 
     @property
     def risk_label(self) -> str:
-        """Label of the series' row in the numbers-at-risk table."""
+        """Label of the series' row in the numbers-at-risk table.
+
+        Returns
+        -------
+        str
+            ``row_label``, or ``label`` when it is empty.
+        """
         return self.row_label or self.label
 
 
@@ -52,9 +61,10 @@ class KMSeries:
 class KMDrawn:
     """What :func:`plot_km` drew: the tick times and the numbers at risk under each tick per series.
 
-    Parameters
+    Attributes
     ----------
     ticks : tuple of float
+        The x tick times (months).
     at_risk : dict
         ``{label: numbers at risk at the ticks}``.
     """
@@ -161,6 +171,7 @@ def plot_numbers_at_risk(
     ax : Axes
         An axes sharing the x axis of the curves' axes.
     series : sequence of KMSeries
+        The curves, one row each, top to bottom.
     ticks : sequence of float
         The curves' tick times.
     row_labels : bool
@@ -216,12 +227,14 @@ def km_overall_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
     Parameters
     ----------
     inp : ReportInput
+        The report input (survival results and the CI method of the settings).
     sw : str
         The software sentence of the note.
 
     Returns
     -------
     BuiltFigure or None
+        One panel per endpoint with patients, or ``None`` without survival results.
     """
     surv = inp.statistics.survival if inp.statistics is not None else None
     if surv is None:
@@ -278,15 +291,17 @@ def km_overall_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
 
 
 def file_stem(term: str) -> str:
-    """A file-name-safe form of a term: ``"any diameter_cm>=5"`` -> ``"any_diameter_cm_ge_5"``.
+    """Make a file-name-safe form of a term: ``"any diameter_cm>=5"`` -> ``"any_diameter_cm_ge_5"``.
 
     Parameters
     ----------
     term : str
+        The model term.
 
     Returns
     -------
     str
+        The term with ``>=`` as ``ge``, ``.`` as ``p`` and other runs of non-alphanumerics as ``_``.
     """
     return re.sub(r"[^A-Za-z0-9]+", "_", term.replace(">=", " ge ").replace(".", "p")).strip("_")
 
@@ -297,6 +312,7 @@ def km_by_figure(inp: ReportInput, rows: Sequence[CoxRow], sw: str) -> BuiltFigu
     Parameters
     ----------
     inp : ReportInput
+        The report input (the CI method of the settings, the simulated mark).
     rows : sequence of CoxRow
         The term's rows (one per endpoint) with their group curves.
     sw : str

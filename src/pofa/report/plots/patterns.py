@@ -17,7 +17,7 @@ __all__ = ["pattern_label", "patterns_figure", "plot_patterns"]
 
 
 def pattern_label(p: str) -> str:
-    """A pattern as a legend shows it.
+    """Name a pattern as a legend shows it.
 
     Parameters
     ----------
@@ -27,6 +27,12 @@ def pattern_label(p: str) -> str:
     Returns
     -------
     str
+        The legend label (``"Mixed (local + de novo)"``, ``"No progression"``, ...).
+
+    Raises
+    ------
+    KeyError
+        For any other pattern.
     """
     return {
         "strictly local": "Strictly local",
@@ -87,17 +93,19 @@ def plot_patterns(ax: Axes, counts: PatternCounts) -> dict[str, int]:
 
 
 def patterns_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
-    """The patterns figure with its caption (``None`` without pattern counts).
+    """Build the patterns figure with its caption.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (the pattern counts and the simulated mark).
     sw : str
         The software sentence of the note.
 
     Returns
     -------
     BuiltFigure or None
+        The figure, or ``None`` without pattern counts.
     """
     counts = inp.pattern_counts
     if counts is None:

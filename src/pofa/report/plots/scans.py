@@ -1,5 +1,7 @@
-"""Figures: each patient's baseline and failure scans (coronal MIPs with lesion outlines), for a study built
-from images (``imaging.json``)."""
+"""Figures: each patient's baseline and failure scans (coronal MIPs with lesion outlines).
+
+Drawn for a study built from images (``imaging.json``).
+"""
 
 from __future__ import annotations
 
@@ -25,11 +27,25 @@ IMAGING_JSON = "imaging.json"
 
 
 def scan_figure_data(study_folder: str | Path | None) -> dict[str, tuple[MatchMip, int]]:
-    """Patient id -> (baseline-and-failure figure data, number of failure scans), from
-    ``study_folder/imaging.json``.
+    """Read each patient's baseline-and-failure figure data from ``study_folder/imaging.json``.
 
-    Empty when there is no such file (a study not built from images) or it holds no figure data. A damaged
-    file is a :class:`~pofa.report.model.ReportError` (never a silent gap in the report).
+    A damaged file is an error, never a silent gap in the report.
+
+    Parameters
+    ----------
+    study_folder : str or Path or None
+        The analysed study folder (``None``: no figure data).
+
+    Returns
+    -------
+    dict[str, tuple[MatchMip, int]]
+        Patient id -> (figure data, number of failure scans); empty when there is no such file (a study
+        not built from images) or it holds no figure data.
+
+    Raises
+    ------
+    ReportError
+        When imaging.json cannot be read or a patient's figure data is damaged.
     """
     from pofa.errors import ImagingError
     from pofa.imaging.mip import MatchMip
@@ -71,13 +87,34 @@ def build_scan_figures(
     show_ids: bool = False,
     versions: Mapping[str, str] | None = None,
 ) -> tuple[BuiltFigure, ...]:
-    """One figure per patient with a failure scan: coronal MIPs of the baseline and first failure PET, lesions
-    outlined by outcome (baseline) and class (failure), drawn from the study's imaging.json.
+    """Build one figure per patient with a failure scan, from the study's imaging.json.
 
-    Only patients of the analysed patients table are drawn, in study-sequence order; they are labelled by
-    sequence number (``show_ids``: by identifier, and the scan dates are given). A study without imaging
-    figure data gives no figure. ``drawn`` of each figure holds ``patient_id``, ``baseline`` (label ->
-    outcome) and ``failure`` (label -> class) as drawn.
+    Each figure shows coronal MIPs of the baseline and first failure PET, lesions outlined by outcome
+    (baseline) and class (failure). Only patients of the analysed patients table are drawn, in
+    study-sequence order; they are labelled by sequence number (``show_ids``: by identifier, and the scan
+    dates are given). ``drawn`` of each figure holds ``patient_id``, ``baseline`` (label -> outcome) and
+    ``failure`` (label -> class) as drawn.
+
+    Parameters
+    ----------
+    inp : ReportInput
+        The report input (the analysed patients and the simulated mark).
+    study_folder : str or Path or None
+        The analysed study folder holding imaging.json.
+    show_ids : bool
+        Label patients by their identifiers and give the scan dates.
+    versions : Mapping[str, str], optional
+        Software versions named in the notes (default: those installed).
+
+    Returns
+    -------
+    tuple of BuiltFigure
+        The figures, empty for a study without imaging figure data.
+
+    Raises
+    ------
+    ReportError
+        When imaging.json is damaged.
     """
     from pofa.imaging.matching import MatchClass
     from pofa.imaging.mip import BASELINE_COLOURS, draw_match_mip

@@ -22,8 +22,10 @@ RASTERIZE_ABOVE = 3000
 
 
 def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Series:
-    """Outcome of each lesion at first progression: ``local failure``, ``controlled`` (the patient progressed,
-    this lesion did not fail), ``no progression`` or ``unknown`` (progression without failure rows).
+    """Classify the outcome of each lesion at first progression.
+
+    The outcomes are ``local failure``, ``controlled`` (the patient progressed, this lesion did not fail),
+    ``no progression`` or ``unknown`` (progression without failure rows).
 
     Parameters
     ----------
@@ -34,6 +36,7 @@ def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Se
     Returns
     -------
     Series
+        The outcome of each lesion, aligned with ``lesions``.
     """
     if "lesion_outcome" in lesions.columns:
         out = lesions["lesion_outcome"].astype(object).where(lesions["lesion_outcome"].notna(), "unknown")
@@ -153,17 +156,19 @@ def plot_lesion_scatter(
 
 
 def scatter_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
-    """The lesion scatter (``None`` without lesions).
+    """Build the scatter plot of the lesions' diameter against SUVmax, coloured by outcome.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (lesions, patients' patterns and the lesion thresholds drawn as lines).
     sw : str
         The software sentence of the note.
 
     Returns
     -------
     BuiltFigure or None
+        The figure, or ``None`` without lesions.
     """
     les = inp.lesions
     if not len(les):

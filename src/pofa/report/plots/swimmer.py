@@ -1,6 +1,8 @@
-"""Figure: swimmer plot of each patient's follow-up, labelled by study number, sorted by follow-up, sized to
-fit: past :data:`ROWS_PER_PANEL` patients the patients are split into side-by-side panels, and past
-:data:`MAX_LABELLED` they are drawn unlabelled in one panel."""
+"""Figure: swimmer plot of each patient's follow-up, labelled by study number, sorted by follow-up.
+
+The plot is sized to fit: past :data:`ROWS_PER_PANEL` patients the patients are split into side-by-side
+panels, and past :data:`MAX_LABELLED` they are drawn unlabelled in one panel.
+"""
 
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ MAX_LABELLED = 3 * ROWS_PER_PANEL
 
 
 def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
-    """Patients with a known follow-up, sorted by follow-up (longest last), ties by study number.
+    """Sort the patients with a known follow-up by follow-up (longest last), ties by study number.
 
     Parameters
     ----------
@@ -41,7 +43,7 @@ def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataF
     Returns
     -------
     DataFrame
-        With ``_label``.
+        The patients with a known ``os_months``, with their ``_label`` (and a ``_seq`` sort key).
     """
     df = patients.loc[patients["os_months"].notna()].copy()
     df["_label"] = [labels[str(pid)] for pid in df["patient_id"]]
@@ -50,8 +52,10 @@ def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataF
 
 
 def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool = True) -> list[str]:
-    """One bar per patient from the index date to last follow-up or death; the first progression marked by
-    its pattern (colour and marker), death by a cross, alive at last follow-up by an arrow.
+    """Draw one bar per patient from the index date to last follow-up or death.
+
+    The first progression is marked by its pattern (colour and marker), death by a cross, alive at last
+    follow-up by an arrow.
 
     Parameters
     ----------
@@ -148,11 +152,12 @@ def _legend_handles(ax: Axes, df: pd.DataFrame) -> tuple[list[Artist], list[str]
 
 
 def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | None:
-    """The swimmer plot (``None`` without follow-up).
+    """Build the swimmer plot.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (patients with follow-up, progression time and pattern).
     show_ids : bool
         Label by patient identifiers instead of study numbers.
     sw : str
@@ -161,6 +166,7 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     Returns
     -------
     BuiltFigure or None
+        The figure, or ``None`` when no patient has a known follow-up.
     """
     df = swimmer_order(inp.patients, inp.patient_labels(show_ids))
     n = len(df)

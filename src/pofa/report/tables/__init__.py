@@ -1,6 +1,9 @@
-"""The report's tables, by concern: the cohort (Table 1, :mod:`.cohort`), the analysis' results
-(:mod:`.results`), competing risks (:mod:`.incidence`); cells, the table record and the CSV/XLSX writers in
-:mod:`.base`. Every number of a results table is a field of a typed result, formatted, never recomputed."""
+"""The report's tables, by concern.
+
+The cohort (Table 1, :mod:`.cohort`), the analysis' results (:mod:`.results`), competing risks
+(:mod:`.incidence`); cells, the table record and the CSV/XLSX writers in :mod:`.base`. Every number of a
+results table is a field of a typed result, formatted, never recomputed.
+"""
 
 from __future__ import annotations
 
@@ -51,15 +54,18 @@ __all__ = [
 
 
 def build_tables(inp: ReportInput) -> tuple[ReportTable, ...]:
-    """Every table of the report, in report order (tables whose results are absent are left out).
+    """Build every table of the report, in report order (tables whose results are absent are left out).
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (patients, lesions, pattern counts and typed statistics).
 
     Returns
     -------
     tuple of ReportTable
+        Table 1 and the lesion table first, then the flow, patterns, paper comparison (demo only), lesion
+        models, survival, patient models, competing risks and cut-points that the results hold.
     """
     out = [cohort_table(inp, inp.table1_by), lesion_table(inp)]
     st = inp.statistics

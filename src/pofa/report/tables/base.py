@@ -34,7 +34,7 @@ __all__ = ["Cell", "Frag", "ReportTable", "cell_text", "num", "ratio_ci", "text"
 class Frag:
     """A piece of a table cell: text, and for a number of results.json its path and exact JSON value.
 
-    Parameters
+    Attributes
     ----------
     text : str
         As shown.
@@ -56,7 +56,7 @@ Cell = tuple[Frag, ...]
 class ReportTable:
     """A table of the report.
 
-    Parameters
+    Attributes
     ----------
     name : str
         File stem (``tables/<name>.csv``) and HTML anchor.
@@ -84,15 +84,17 @@ class ReportTable:
 
 
 def text(t: str) -> Cell:
-    """A cell of plain text.
+    """Make a cell of plain text.
 
     Parameters
     ----------
     t : str
+        The text shown.
 
     Returns
     -------
     Cell
+        A cell of one fragment without a results.json path.
     """
     return (Frag(t),)
 
@@ -112,6 +114,7 @@ def num(value: float | int | None, path: str, fmt: Callable[[Any], str]) -> Frag
     Returns
     -------
     Frag
+        The formatted text with ``path`` and the JSON value of the number.
     """
     v = json_number(value)
     return Frag(fmt(v), path, v)
@@ -125,7 +128,7 @@ def ratio_ci(est: float, lo: float, hi: float, base: str, est_key: str, fmt: Cal
     est, lo, hi : float
         Estimate and limits.
     base : str
-        results.json path of the object holding them.
+        The results.json path of the object holding them.
     est_key : str
         The key of the estimate (``"or"``, ``"hr"``, ``"median_months"``).
     fmt : callable
@@ -134,6 +137,7 @@ def ratio_ci(est: float, lo: float, hi: float, base: str, est_key: str, fmt: Cal
     Returns
     -------
     Cell
+        The estimate, `` (``, the lower limit, a dash, the upper limit and ``)`` as fragments.
     """
     return (
         num(est, f"{base}.{est_key}", fmt),
@@ -146,15 +150,17 @@ def ratio_ci(est: float, lo: float, hi: float, base: str, est_key: str, fmt: Cal
 
 
 def cell_text(cell: Sequence[Frag]) -> str:
-    """The text of a cell as shown.
+    """Join the text of a cell as shown.
 
     Parameters
     ----------
     cell : sequence of Frag
+        The cell's fragments.
 
     Returns
     -------
     str
+        The fragments' texts joined.
     """
     return "".join(f.text for f in cell)
 
@@ -219,12 +225,36 @@ def _xlsx_value(v: Any) -> Any:
 
 
 def table_csv_bytes(table: ReportTable) -> bytes:
-    """The table's data as UTF-8 CSV (full precision; blank = missing)."""
+    """Write the table's data as UTF-8 CSV bytes (full precision; blank = missing).
+
+    Parameters
+    ----------
+    table : ReportTable
+        The table whose ``data`` is written.
+
+    Returns
+    -------
+    bytes
+        The CSV text encoded as UTF-8.
+    """
     return csv_text(table.data).encode("utf-8")
 
 
 def write_table(table: ReportTable, folder: Path) -> list[Path]:
-    """Write ``<name>.csv`` and ``<name>.xlsx`` into ``folder`` (atomically); returns the paths."""
+    """Write ``<name>.csv`` and ``<name>.xlsx`` into ``folder`` (atomically).
+
+    Parameters
+    ----------
+    table : ReportTable
+        The table to write (its ``data`` view).
+    folder : Path
+        The existing folder written into.
+
+    Returns
+    -------
+    list of Path
+        The paths of the CSV and the XLSX file.
+    """
     folder = Path(folder)
     csv_path = folder / f"{table.name}.csv"
     xlsx_path = folder / f"{table.name}.xlsx"

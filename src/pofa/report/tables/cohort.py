@@ -49,7 +49,7 @@ _GROUP_LABELS = {
 class Variable:
     """One row group of a summary table.
 
-    Parameters
+    Attributes
     ----------
     column : str
         Column of the frame given to tableone.
@@ -136,13 +136,14 @@ def _covariate(
 def summary_table(
     frame: pd.DataFrame, variables: Sequence[Variable], group: str | None, group_order: Sequence[str]
 ) -> Any:
-    """The ``tableone.TableOne`` of ``frame`` (the numbers of Table 1).
+    """Summarise ``frame`` with ``tableone.TableOne`` (the numbers of Table 1).
 
     Parameters
     ----------
     frame : DataFrame
         One column per variable (and the group column).
     variables : sequence of Variable
+        The rows to summarise (a variable without any value gives no row).
     group : str or None
         The grouping column (``None``: overall only).
     group_order : sequence of str
@@ -151,6 +152,7 @@ def summary_table(
     Returns
     -------
     tableone.TableOne
+        The summary: medians (IQR), means (SD) or counts (%), overall and per group.
     """
     from tableone import TableOne
 
@@ -236,12 +238,19 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
     Parameters
     ----------
     inp : ReportInput
+        The report input (patients, lesions, thresholds and the study's patient covariates).
     by : str
         A patient column to stratify by (``"pattern"``: the failure pattern; ``""``: overall only).
 
     Returns
     -------
     ReportTable
+        Table 1, overall and per stratum.
+
+    Raises
+    ------
+    ReportError
+        When ``by`` is not a column of the patients table.
     """
     p, les = inp.patients, inp.lesions
     data: dict[str, pd.Series] = {}
@@ -318,15 +327,17 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
 
 
 def lesion_table(inp: ReportInput) -> ReportTable:
-    """The baseline lesions by local failure at first progression.
+    """Summarise the baseline lesions by local failure at first progression.
 
     Parameters
     ----------
     inp : ReportInput
+        The report input (lesions, lesion thresholds and the study's lesion covariates).
 
     Returns
     -------
     ReportTable
+        The lesion table, overall and by local failure.
     """
     les = inp.lesions
     data: dict[str, pd.Series] = {}

@@ -1,5 +1,7 @@
-"""The competing-risks table: cumulative incidence (with CI) at the landmarks per cause, overall and by
-group, with Gray's p, for patients (first failure by type) and lesions (local failure)."""
+"""The competing-risks table: cumulative incidence (with CI) at the landmarks per cause.
+
+Given overall and by group, with Gray's p, for patients (first failure by type) and lesions (local failure).
+"""
 
 from __future__ import annotations
 
@@ -81,11 +83,12 @@ def _block(
 def competing_risks_table(
     cr: CompetingRisksResults, patient_label: str | None, lesion_labels: dict[str, str]
 ) -> ReportTable:
-    """Cumulative incidence at the landmarks per cause, overall and by group, with Gray's p.
+    """Tabulate the cumulative incidence at the landmarks per cause, overall and by group, with Gray's p.
 
     Parameters
     ----------
     cr : CompetingRisksResults
+        The competing-risks results of patients and lesions.
     patient_label : str or None
         Label of the patients' grouping term.
     lesion_labels : dict
@@ -94,6 +97,8 @@ def competing_risks_table(
     Returns
     -------
     ReportTable
+        One row per population (patients or lesions), cause and group, one column per landmark, and
+        Gray's p.
     """
     blocks = [
         cr.patients_overall,

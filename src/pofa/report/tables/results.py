@@ -1,7 +1,10 @@
-"""Tables of the analysis' results: patient flow, failure patterns, lesion-level odds ratios, survival,
-hazard ratios, exploratory cut-points and, for the bundled demo, the paper's headline figures beside the
-demo's own. Every number is a field of a typed result (:mod:`pofa.stats.results`), formatted, never
-recomputed; each fragment carries its results.json path."""
+"""Tables of the analysis' results.
+
+Patient flow, failure patterns, lesion-level odds ratios, survival, hazard ratios, exploratory cut-points
+and, for the bundled demo, the paper's headline figures beside the demo's own. Every number is a field of a
+typed result (:mod:`pofa.stats.results`), formatted, never recomputed; each fragment carries its
+results.json path.
+"""
 
 from __future__ import annotations
 
@@ -33,11 +36,14 @@ def flow_table(counts: PatternCounts, survival: SurvivalResults | None) -> Repor
     Parameters
     ----------
     counts : PatternCounts
+        The pattern counts (patients included, recurred, unknown pattern).
     survival : SurvivalResults or None
+        The survival results (patients eligible per endpoint); ``None`` leaves those rows out.
 
     Returns
     -------
     ReportTable
+        One row per step of the flow.
     """
     rows: list[tuple[Cell, ...]] = []
     recs: list[dict[str, Any]] = []
@@ -94,10 +100,12 @@ def pattern_table(counts: PatternCounts) -> ReportTable:
     Parameters
     ----------
     counts : PatternCounts
+        The pattern counts of the analysis.
 
     Returns
     -------
     ReportTable
+        One row per pattern and summary count, with its percentage of the stated denominator.
     """
     rows: list[tuple[Cell, ...]] = []
     recs: list[dict[str, Any]] = []
@@ -136,12 +144,14 @@ def lesion_model_table(lm: LesionModels, small_sample: bool) -> ReportTable:
     Parameters
     ----------
     lm : LesionModels
+        The lesion-level models (rows per model, term and method).
     small_sample : bool
         Whether the GEE used the Mancl-DeRouen sandwich (the note says so instead of suggesting it).
 
     Returns
     -------
     ReportTable
+        One row per risk factor under univariable and multivariable headings, one column pair per method.
     """
     methods = [m for m in ("gee", "logistic", "firth") if any(r.method == m for r in lm.rows)]
     names = {"logistic": "Logistic", "gee": "GEE", "firth": "Firth"}
@@ -219,10 +229,12 @@ def survival_table(surv: SurvivalResults) -> ReportTable:
     Parameters
     ----------
     surv : SurvivalResults
+        The PFS and OS Kaplan-Meier summaries and the follow-up.
 
     Returns
     -------
     ReportTable
+        One row per endpoint.
     """
     months = list(dict.fromkeys(lm.months for e in (surv.pfs, surv.os) for lm in e.landmarks))
     rows: list[tuple[Cell, ...]] = []
@@ -297,10 +309,12 @@ def patient_model_table(pm: PatientModels) -> ReportTable:
     Parameters
     ----------
     pm : PatientModels
+        The patient-level Cox models, log-rank tests and proportional-hazards checks.
 
     Returns
     -------
     ReportTable
+        One row per endpoint and factor.
     """
     rows: list[tuple[Cell, ...]] = []
     recs: list[dict[str, Any]] = []
@@ -378,10 +392,12 @@ def cutpoint_table(cps: Cutpoints) -> ReportTable | None:
     Parameters
     ----------
     cps : Cutpoints
+        The exploratory cut-point results.
 
     Returns
     -------
     ReportTable or None
+        One row per feature, or ``None`` when there are no cut-points.
     """
     if not cps.rows:
         return None
@@ -436,10 +452,13 @@ def paper_table(inp: ReportInput) -> ReportTable | None:
     Parameters
     ----------
     inp : ReportInput
+        The report input (pattern counts and typed statistics).
 
     Returns
     -------
     ReportTable or None
+        The paper's and the demo's figures side by side, or ``None`` unless the study is the bundled demo
+        with statistics.
     """
     counts, st = inp.pattern_counts, inp.statistics
     if not inp.paper_demo or counts is None or st is None:
