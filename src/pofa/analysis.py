@@ -188,7 +188,9 @@ class AnalysisResult:
         if not self.show_ids:
             seq = patient_sequence(self._patients["patient_id"])
             notes = []
-            for n in out.get("notes", []):
+            listed = out.get("notes", [])
+            assert isinstance(listed, list)  # Classification.to_json writes the notes as a list
+            for n in listed:
                 n = dict(n)
                 pid = n.pop("patient_id", None)
                 n["patient_seq"] = seq.get(str(pid)) if pid is not None else None
@@ -210,7 +212,8 @@ class AnalysisResult:
             "files": list(files),
         }
         out.update(self.stats)
-        return json_ready(out)
+        document: dict[str, Any] = json_ready(out)
+        return document
 
 
 @dataclass(frozen=True, slots=True)
@@ -417,8 +420,11 @@ def deidentify(frame: pd.DataFrame, index_date: pd.Series, table: TableName,
     plan = date_plan(frame, table, show_dates)
     out = frame.copy()
     for column in plan.converted:
-        days = ((out[column] - index_date) / pd.Timedelta(days=1)).round().astype("Int64")
-        out.insert(out.columns.get_loc(column) + 1, _days_name(column, out.columns), days)
+        elapsed: pd.Series[pd.Timedelta] = out[column] - index_date
+        days = (elapsed / pd.Timedelta(days=1)).round().astype("Int64")
+        pos = out.columns.get_loc(column)
+        assert isinstance(pos, int)  # the position of a unique column name
+        out.insert(pos + 1, _days_name(column, out.columns), days)
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             if show_dates:
@@ -447,6 +453,7 @@ def _sequence_column(frame: pd.DataFrame, seq: Mapping[str, int]) -> pd.DataFram
     """``patient_id`` replaced, in place, by ``patient_seq`` (the study sequence number, Int64)."""
     out = frame.copy()
     pos = out.columns.get_loc("patient_id")
+    assert isinstance(pos, int)  # the position of a unique column name
     numbers = out["patient_id"].astype(str).map(seq).astype("Int64")
     out = out.drop(columns="patient_id")
     out.insert(pos, "patient_seq", numbers)

@@ -192,7 +192,8 @@ def category_of_content(values: pd.Series) -> str | None:
             return "record number"
         if _share(text, _PERSON) >= 0.5:
             return "name"
-        words = text.str.split().str.len()
+        # pandas-stubs allow .str.len() on strings only; pandas documents it for lists too
+        words = text.str.split().str.len()  # type: ignore[misc]
         if float(words.median()) >= 5 or float(text.str.len().median()) >= 40:
             return "free text"
     return None

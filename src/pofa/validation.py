@@ -191,7 +191,9 @@ def _quote(v: object, limit: int = 40) -> str:
 
 def _day(v: object) -> str:
     """A date value as YYYY-MM-DD for messages."""
-    return pd.Timestamp(v).date().isoformat() if not pd.isna(v) else "(blank)"
+    if isinstance(v, (dt.date, np.datetime64, str, int, float, np.integer)) and not pd.isna(v):
+        return pd.Timestamp(v).date().isoformat()
+    return "(blank)"
 
 
 def _flag(mask: pd.Series) -> pd.Series:
@@ -865,6 +867,7 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
 def empty_table(name: TableName, source: str) -> TypedTable:
     """An empty typed table with the required columns (used for an absent optional table)."""
     spec = TABLES[name]
+    dtypes: dict[Kind, type[object] | str]
     dtypes = {Kind.ID: object, Kind.TEXT: object, Kind.DATE: "datetime64[ns]", Kind.NUMBER: "float64",
               Kind.BOOLEAN: "boolean"}
     cols: Iterable[Column] = (c for c in spec.columns if c.required or c.name in ("site", "extranodal"))

@@ -44,8 +44,8 @@ import pandas as pd
 
 from pofa.errors import PofaError
 from pofa.findings import Finding, Severity, ValidationReport
-from pofa.io.readers import normalise_header, read_csv_table
-from pofa.schema import MAX_YEAR, MIN_YEAR, TableName
+from pofa.io.readers import read_csv_table
+from pofa.schema import MAX_YEAR, MIN_YEAR, TableName, normalise_header
 from pofa.validation import validate_tables
 
 __all__ = [

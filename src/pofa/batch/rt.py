@@ -121,7 +121,7 @@ def _linear(t: sitk.Transform) -> tuple[np.ndarray, np.ndarray] | None:
     """(matrix, offset) when ``t`` is affine (checked at spread points), else None."""
     probe = np.array([[0.0, 0.0, 0.0], [100.0, 0, 0], [0, 100.0, 0], [0, 0, 100.0], [-70.0, 40.0, 90.0],
                       [55.0, -80.0, -35.0]])
-    img = np.array([t.TransformPoint(p.tolist()) for p in probe])  # type: ignore[no-untyped-call]
+    img = np.array([t.TransformPoint(p.tolist()) for p in probe])
     b = img[0]
     a = (img[1:4] - b).T / 100.0
     pred = probe[4:] @ a.T + b
@@ -156,11 +156,11 @@ def compose(first: sitk.Transform | None, then: sitk.Transform | None) -> sitk.T
     if la is not None and lb is not None:
         a = lb[0] @ la[0]
         b = lb[0] @ la[1] + lb[1]
-        out = sitk.AffineTransform(3)  # type: ignore[no-untyped-call]
-        out.SetMatrix(a.ravel().tolist())  # type: ignore[no-untyped-call]
-        out.SetTranslation(b.tolist())  # type: ignore[no-untyped-call]
+        out = sitk.AffineTransform(3)
+        out.SetMatrix(a.ravel().tolist())
+        out.SetTranslation(b.tolist())
         return out
-    return sitk.CompositeTransform([then, first])  # type: ignore[no-untyped-call] # last added is applied first
+    return sitk.CompositeTransform([then, first])  # last added is applied first
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -299,7 +299,7 @@ def doses_by_label(rt: RtPlanning, labels: Volume, transform: sitk.Transform | N
     partly = sorted(lab for lab, f in cover.items() if 0.0 < f < 1.0)
     wholly = sorted(lab for lab, f in cover.items() if f == 0.0)
     if wholly:
-        from scipy.spatial import cKDTree  # type: ignore[import-untyped]
+        from scipy.spatial import cKDTree
 
         isodose = settings.isodose_pct / 100.0 * rt.prescription_gy
         surface = rt.dose.isodose_surface(isodose)

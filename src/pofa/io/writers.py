@@ -105,7 +105,8 @@ def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """
     out = frame.copy()
     for i in range(out.shape[1]):
-        out.isetitem(i, _neutralise_series(out.iloc[:, i]))
+        # pandas-stubs leave Series out of isetitem's value; pandas takes one (_sanitize_column aligns it)
+        out.isetitem(i, _neutralise_series(out.iloc[:, i]))  # type: ignore[arg-type]
     out.columns = pd.Index([neutralise(str(c)) for c in out.columns])
     return out
 

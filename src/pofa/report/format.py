@@ -247,7 +247,7 @@ def displayed_matches(text: str, value: Any) -> bool:
         return False
     shown = float(m.group(0))
     decimals = len(m.group(0).split(".", 1)[1]) if "." in m.group(0) else 0
-    half_unit = 0.5 * 10**-decimals
+    half_unit: float = 0.5 * 10**-decimals  # int ** -int is typed Any
     if t.endswith("%"):
         shown, half_unit = shown / 100, half_unit / 100
     return abs(shown - v) <= half_unit * (1 + 1e-9) + 1e-15

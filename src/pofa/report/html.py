@@ -14,12 +14,15 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pofa.atomic import write_bytes, write_text
 from pofa.report.format import DASH, fmt_count, fmt_months, fmt_pct, fmt_ratio, p_phrase
 from pofa.report.model import ReportError, ReportInput, as_report_input
 from pofa.report.tables import Frag, ReportTable, num
+
+if TYPE_CHECKING:
+    import jinja2
 
 __all__ = ["ReportFiles", "render_html", "report_writer", "write_report", "write_run_manifest"]
 
@@ -72,7 +75,7 @@ def _json_attr(v: Any) -> str:
     return json.dumps(v, allow_nan=False, ensure_ascii=False)
 
 
-def _environment() -> Any:
+def _environment() -> jinja2.Environment:
     import jinja2
 
     env = jinja2.Environment(
@@ -196,41 +199,41 @@ def summary_sentences(inp: ReportInput) -> list[list[Frag]]:
             out.append(s + [Frag(".")])
     if st.survival is not None:
         for e, word in (("pfs", "PFS"), ("os", "OS")):
-            x = st.survival.endpoint(e)
+            km = st.survival.endpoint(e)
             b = f"survival.{e}"
             out.append(
                 [
                     Frag(f"Median {word} "),
-                    num(x.median, f"{b}.median_months", fmt_months),
+                    num(km.median, f"{b}.median_months", fmt_months),
                     Frag(" months (95% CI "),
-                    num(x.ci_low, f"{b}.ci_low", fmt_months),
+                    num(km.ci_low, f"{b}.ci_low", fmt_months),
                     Frag(DASH),
-                    num(x.ci_high, f"{b}.ci_high", fmt_months),
+                    num(km.ci_high, f"{b}.ci_high", fmt_months),
                     Frag("); "),
-                    num(x.events, f"{b}.events", fmt_count),
+                    num(km.events, f"{b}.events", fmt_count),
                     Frag(" events in "),
-                    num(x.n, f"{b}.n", fmt_count),
+                    num(km.n, f"{b}.n", fmt_count),
                     Frag(" patients."),
                 ]
             )
     if st.patient_models is not None:
-        for i, x in enumerate(st.patient_models.rows):
+        for i, cox in enumerate(st.patient_models.rows):
             b = f"patient_models[{i}]"
-            s = [Frag(x.label)]
-            if x.binary:
-                s += [Frag(" ("), num(x.n_with, f"{b}.n_with", fmt_count), Frag(" patients)")]
+            s = [Frag(cox.label)]
+            if cox.binary:
+                s += [Frag(" ("), num(cox.n_with, f"{b}.n_with", fmt_count), Frag(" patients)")]
             s += [
-                Frag(f", {x.endpoint.upper()}: HR "),
-                num(x.hr, f"{b}.hr", fmt_ratio),
+                Frag(f", {cox.endpoint.upper()}: HR "),
+                num(cox.hr, f"{b}.hr", fmt_ratio),
                 Frag(" (95% CI "),
-                num(x.ci_low, f"{b}.ci_low", fmt_ratio),
+                num(cox.ci_low, f"{b}.ci_low", fmt_ratio),
                 Frag(DASH),
-                num(x.ci_high, f"{b}.ci_high", fmt_ratio),
+                num(cox.ci_high, f"{b}.ci_high", fmt_ratio),
                 Frag(", Cox "),
-                num(x.p, f"{b}.p", p_phrase),
+                num(cox.p, f"{b}.p", p_phrase),
             ]
-            if x.binary:
-                s += [Frag("; log-rank "), num(x.logrank_p, f"{b}.logrank_p", p_phrase)]
+            if cox.binary:
+                s += [Frag("; log-rank "), num(cox.logrank_p, f"{b}.logrank_p", p_phrase)]
             out.append(s + [Frag(").")])
     return out
 

@@ -36,6 +36,8 @@ from pofa.stats.results import StudyResults
 from pofa.units import DAYS_PER_MONTH
 
 if TYPE_CHECKING:
+    from pandas.api.typing import NAType
+
     from pofa.report.paper import PaperRatio
 
 __all__ = [
@@ -153,7 +155,8 @@ def normalise_results(results: Mapping[str, Any]) -> dict[str, Any]:
         text = json.dumps(results, default=_json_default, allow_nan=True)
     except (TypeError, ValueError) as exc:
         raise ReportError(f"the results cannot be written as JSON: {exc}") from None
-    return _clean(json.loads(text))
+    document: dict[str, Any] = _clean(json.loads(text))
+    return document
 
 
 def _bool_column(s: pd.Series, what: str) -> pd.Series:
@@ -174,7 +177,7 @@ def _bool_column(s: pd.Series, what: str) -> pd.Series:
         "0": False,
         "0.0": False,
     }
-    out = []
+    out: list[bool | NAType] = []
     for v in s.tolist():
         if v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NA:
             out.append(pd.NA)

@@ -460,7 +460,8 @@ def _time_transform(t: np.ndarray, e: np.ndarray, transform: str) -> np.ndarray:
     if transform == "log":
         if (t <= 0).any():
             raise EstimationError("transform='log' needs all times > 0.")
-        return np.log(t)
+        log_t: np.ndarray = np.log(t)
+        return log_t
     raise EstimationError(f"transform must be 'km', 'identity', 'rank' or 'log', got {transform!r}.")
 
 

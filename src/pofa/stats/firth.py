@@ -81,7 +81,8 @@ def _information(design: LesionDesign, beta: np.ndarray) -> np.ndarray:
     """Unpenalized Fisher information ``X' W X`` at ``beta`` (intercept first)."""
     eta = design.X @ beta
     w = expit(eta) * expit(-eta)
-    return (design.X * w[:, None]).T @ design.X
+    info: np.ndarray = (design.X * w[:, None]).T @ design.X
+    return info
 
 
 def firth_estimates(design: LesionDesign) -> tuple[np.ndarray, np.ndarray]:

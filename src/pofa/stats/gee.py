@@ -357,7 +357,8 @@ def _mancl_derouen(
         x = np.linalg.solve(np.eye(n)[None, :, :] - Gm, en[:, :, None])[:, :, 0]
         u[idx] = (WR @ x[:, :, None])[:, :, 0]
     cov = Bi @ (u.T @ u) @ Bi
-    return (cov + cov.T) / 2.0
+    symmetric: np.ndarray = (cov + cov.T) / 2.0
+    return symmetric
 
 
 def _gee_statsmodels(design: LesionDesign, bias_reduced: bool) -> GeeFit:

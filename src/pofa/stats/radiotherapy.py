@@ -18,8 +18,8 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-import pandas as pd  # type: ignore[import-untyped]
-from scipy import stats  # type: ignore[import-untyped]
+import pandas as pd
+from scipy import stats
 
 from pofa.errors import PofaError
 from pofa.rt.fractionation import eqd2

@@ -120,5 +120,5 @@ def check_separation(X: np.ndarray, y: np.ndarray, names: tuple[str, ...] | list
         c = np.r_[np.zeros(p), -1.0]
         A = np.hstack([-Xu, np.ones((n, 1))])
         lp2 = linprog(c, A_ub=A, b_ub=np.zeros(n), bounds=[(-1.0, 1.0)] * p + [(None, 1.0)], method="highs")
-        complete = bool(lp2.success and -lp2.fun > 1e-8)
+        complete = bool(lp2.success and lp2.fun is not None and -lp2.fun > 1e-8)
     return SeparationCheck(separated=separated, complete=complete, infinite_terms=infinite)

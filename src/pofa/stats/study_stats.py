@@ -539,7 +539,7 @@ def _cif_block(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], l
             IncidenceCurve(None if c.group is None else str(c.group), int(c.n), int(c.n_events),
                            c.ci_method,
                            tuple(_landmark(t, e) for t, e in c.landmarks(landmarks).items()),
-                           StepCurve(c.times, c.estimate, c.ci_low, c.ci_high, (), (), 0.0,
+                           StepCurve(c.times, c.estimate, c.ci_low, c.ci_high, np.empty(0), np.empty(0), 0.0,
                                      float(c.last_time), c.ci_method))
             for c in cr.curves if c.cause == code)
         gray = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -13,6 +14,9 @@ from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 from pofa.report.model import NO_FAILURE, ReportInput
 from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer
 from pofa.report.style import OUTCOME_STYLE
+
+if TYPE_CHECKING:
+    from pandas.api.typing import NAType
 
 __all__ = ["RASTERIZE_ABOVE", "lesion_outcome_class", "plot_lesion_scatter", "scatter_figure"]
 
@@ -42,7 +46,7 @@ def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Se
         out = lesions["lesion_outcome"].astype(object).where(lesions["lesion_outcome"].notna(), "unknown")
         return out.map(lambda v: v if v in OUTCOME_STYLE else "unknown").astype(object)
     pattern = dict(zip(patients["patient_id"], patients["pattern"], strict=True))
-    lf = lesions["local_failure"].astype("boolean")
+    lf: Iterable[bool | NAType] = lesions["local_failure"].astype("boolean")  # pd.NA where missing
     res = []
     for pid, v in zip(lesions["patient_id"], lf, strict=True):
         if v is pd.NA:
