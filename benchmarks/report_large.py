@@ -43,8 +43,8 @@ def main(argv: list[str]) -> int:
     repeats = int(argv[2]) if len(argv) > 2 else 3
     from matplotlib.figure import Figure
 
-    from pofa.report import write_report
     from pofa.examples import simulated_analysis
+    from pofa.report import write_report
     from pofa.report.figures import rc_context
 
     with tempfile.TemporaryDirectory() as tmp:
