@@ -67,7 +67,7 @@ _DATE_LIKE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}
 class AnalysisOptions:
     """Options of one run.
 
-    Parameters
+    Attributes
     ----------
     show_dates : bool
         Keep calendar dates in the output tables (default: dates become days from the index date).

@@ -167,7 +167,7 @@ def compose(first: sitk.Transform | None, then: sitk.Transform | None) -> sitk.T
 class RtPlanning:
     """A patient's plan, read once: the dose grid and how planning points reach the baseline scan.
 
-    Parameters
+    Attributes
     ----------
     dose : DoseGrid
         The dose grid in Gy.

@@ -40,7 +40,7 @@ class LuganoPET(enum.StrEnum):
 class LesionSizes:
     """Diameters (mm) of one lesion now and at its PPD nadir.
 
-    Parameters
+    Attributes
     ----------
     ldi_mm, sdi_mm : float
         Current longest and perpendicular diameters.
@@ -91,7 +91,7 @@ def lesion_progression(sizes: LesionSizes, *, too_small_mm: float = 5.0) -> bool
 class CTFindings:
     """What the CT-based rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     spd_change_from_baseline : float
         Change of the target SPD from baseline, percent.
@@ -152,7 +152,7 @@ def ct_response(f: CTFindings) -> LuganoCT:
 class PETFindings:
     """What the PET-based rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     deauville : int or None
         Overall Deauville score (the highest of the scan's sites); ``None``: not scored.

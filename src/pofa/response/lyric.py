@@ -39,7 +39,7 @@ class IRStatus(enum.StrEnum):
 class LyricFindings:
     """What LYRIC needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     day : int
         Days from the start of therapy (the index date).
@@ -104,7 +104,7 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
 class FollowUpOfIR:
     """The scan after an indeterminate response.
 
-    Parameters
+    Attributes
     ----------
     previous : LyricResponse
         The category of the previous scan (IR1, IR2 or IR3).

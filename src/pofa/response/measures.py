@@ -22,7 +22,7 @@ TOO_SMALL_MM = 5.0
 class LesionMeasurement:
     """One lesion measured on one scan.
 
-    Parameters
+    Attributes
     ----------
     lesion_id : str
         The baseline lesion's identifier (``lesions.lesion_id``).
@@ -51,7 +51,7 @@ class LesionMeasurement:
 class Scan:
     """One imaging time point of one patient.
 
-    Parameters
+    Attributes
     ----------
     day : int
         Days from the index date (the baseline scan has ``day <= 0``).

@@ -30,7 +30,7 @@ class RecilResponse(enum.StrEnum):
 class RecilFindings:
     """What the RECIL rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     sld_change_from_baseline : float
         Change of the sum of longest diameters from baseline, percent.

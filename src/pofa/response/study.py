@@ -190,7 +190,7 @@ def lesion_failure_times(by_patient: Mapping[str, list[Scan]], patients: pd.Data
 class ResponseResults:
     """Response over time for a study (results.json ``responses``, ``lesion_failure``, ``lesion_cox``).
 
-    Parameters
+    Attributes
     ----------
     responses : tuple of PatientScanResponse
         Every follow-up scan by every rule.

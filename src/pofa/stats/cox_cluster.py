@@ -29,7 +29,7 @@ CLUSTER_METHOD = "Cox PH, Efron ties, robust (cluster) Wald CI (survival::coxph 
 class ClusteredCoxResult:
     """A Cox model with a cluster-robust variance (``summary(coxph(... + cluster(id)))``).
 
-    Parameters
+    Attributes
     ----------
     fit : CoxResult
         The ordinary fit (coefficients, naive variance, likelihood tests).

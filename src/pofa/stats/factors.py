@@ -43,7 +43,7 @@ class FactorKind(enum.Enum):
 class RiskFactor:
     """One term of a lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     column : str
         Column of the lesions table.
@@ -170,7 +170,7 @@ DEFAULT_FACTORS: tuple[RiskFactor, ...] = (
 class LesionDesign:
     """Outcome, design matrix and cluster ids of one lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     y : ndarray of float, shape (n,)
         Outcome, 0.0 or 1.0.

@@ -78,7 +78,7 @@ GEE_MD_METHOD = (
 class GeeFit:
     """Result of :func:`gee_exchangeable_logit`.
 
-    Parameters
+    Attributes
     ----------
     params : ndarray, shape (p,)
         Coefficients (log-odds scale), as ``coef(geeglm(...))``.

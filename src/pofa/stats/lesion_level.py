@@ -37,7 +37,7 @@ ROW_KEYS = ("model", "method", "term", "or", "ci_low", "ci_high", "p", "n_lesion
 class TermResult:
     """Odds ratio of one term.
 
-    Parameters
+    Attributes
     ----------
     term : str
         Term name (``"diameter_cm>=5"``).
@@ -68,7 +68,7 @@ class TermResult:
 class LesionModel:
     """One fitted lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     model : str
         ``"univariable"`` or ``"multivariable"``.

@@ -46,7 +46,7 @@ GLM_CONVERGENCE = (
 class CoefficientTable:
     """Log-odds coefficients of one fitted model, on the scale of the linear predictor.
 
-    Parameters
+    Attributes
     ----------
     names : tuple of str
         Coefficient names, ``"(Intercept)"`` first.
@@ -176,7 +176,7 @@ def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
 class IrlsFit:
     """Result of :func:`irls_logit`.
 
-    Parameters
+    Attributes
     ----------
     coef : ndarray, shape (p,)
         Coefficients (log-odds scale).

@@ -38,7 +38,7 @@ __all__ = ["DoseCurve", "DoseLevel", "OddsRatio", "PfsByRt", "Proportion", "Radi
 class OddsRatio:
     """One odds ratio of local failure.
 
-    Parameters
+    Attributes
     ----------
     term : str
         ``bridging_rt`` or ``eqd2_gy`` (per Gy).
@@ -70,7 +70,7 @@ class OddsRatio:
 class Proportion:
     """A proportion with its exact (Clopper-Pearson) 95% CI, as R ``binom.test``.
 
-    Parameters
+    Attributes
     ----------
     events, n : int
         Count and denominator.
@@ -92,7 +92,7 @@ class Proportion:
 class PfsByRt:
     """PFS of patients with and without bridging RT.
 
-    Parameters
+    Attributes
     ----------
     n_rt, n_no_rt, events_rt, events_no_rt : int
         Patients and progressions (or deaths) per group.
@@ -125,7 +125,7 @@ class PfsByRt:
 class DoseLevel:
     """Local failure of the irradiated lesions treated to one EQD2 (a point of the dose-response figure).
 
-    Parameters
+    Attributes
     ----------
     eqd2_gy : float
         The EQD2 (rounded to 1e-6 Gy to group equal courses).
@@ -141,7 +141,7 @@ class DoseLevel:
 class DoseCurve:
     """The fitted logistic dose-response curve, ``1 / (1 + exp(-(b0 + b1 * EQD2)))`` (R ``glm``).
 
-    Parameters
+    Attributes
     ----------
     eqd2_gy : tuple of float
         EQD2 values from the lowest to the highest recorded dose.
@@ -157,7 +157,7 @@ class DoseCurve:
 class RadiotherapyResults:
     """Everything the radiotherapy analysis computed (results.json key ``radiotherapy``).
 
-    Parameters
+    Attributes
     ----------
     alpha_beta_gy : float
         alpha/beta used for EQD2.

@@ -18,7 +18,7 @@ import numpy as np
 class Estimate:
     """A point estimate with its confidence interval and p-value.
 
-    Parameters
+    Attributes
     ----------
     estimate : float
         The point estimate on the reported scale (an odds ratio, a hazard ratio, a probability, months).
@@ -79,7 +79,7 @@ def _frozen_array(values: object) -> np.ndarray:
 class Landmark:
     """An estimate at a landmark time (survival or cumulative incidence) with its pointwise CI.
 
-    Parameters
+    Attributes
     ----------
     months : float
         The landmark time.
@@ -108,7 +108,7 @@ class Landmark:
 class StepCurve:
     """A right-continuous step function with its pointwise band: the curve a figure draws.
 
-    Parameters
+    Attributes
     ----------
     times : numpy.ndarray
         Times (months) at which the estimate may change, increasing (read-only).
@@ -219,7 +219,7 @@ class StepCurve:
 class LesionModelRow:
     """One odds ratio of a lesion-level model (a row of results.json ``lesion_models``).
 
-    Parameters
+    Attributes
     ----------
     model : str
         ``"univariable"`` or ``"multivariable"``.
@@ -260,7 +260,7 @@ class LesionModelRow:
 class LesionModels:
     """Lesion-level odds ratios of local failure (results.json ``lesion_models`` and ``lesion_models_info``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of LesionModelRow
         Univariable then multivariable rows, each method.
@@ -301,7 +301,7 @@ class LesionModels:
 class KaplanMeierSummary:
     """One survival endpoint: Kaplan-Meier median (with CI), landmarks and the curve itself.
 
-    Parameters
+    Attributes
     ----------
     endpoint : str
         ``"pfs"`` or ``"os"``.
@@ -349,7 +349,7 @@ class KaplanMeierSummary:
 class FollowUp:
     """Median follow-up (reverse Kaplan-Meier), months.
 
-    Parameters
+    Attributes
     ----------
     median, ci_low, ci_high : float
         Median and CI (``nan`` when not estimable).
@@ -378,7 +378,7 @@ class FollowUp:
 class SurvivalResults:
     """PFS, OS and median follow-up (results.json ``survival`` and ``followup``).
 
-    Parameters
+    Attributes
     ----------
     pfs, os : KaplanMeierSummary
         The two endpoints.
@@ -422,7 +422,7 @@ class SurvivalResults:
 class GroupCurve:
     """The Kaplan-Meier curve of one group of a yes/no patient term.
 
-    Parameters
+    Attributes
     ----------
     value : bool
         The group (the term present or absent).
@@ -445,7 +445,7 @@ class GroupCurve:
 class CoxRow:
     """The hazard ratio of one patient term for one endpoint (a row of results.json ``patient_models``).
 
-    Parameters
+    Attributes
     ----------
     endpoint, term : str
         ``"pfs"``/``"os"`` and the term as written in ``[risk_factors] patient``.
@@ -498,7 +498,7 @@ class CoxRow:
 class PHCheck:
     """The global proportional-hazards test (R ``survival::cox.zph``) of one Cox model.
 
-    Parameters
+    Attributes
     ----------
     endpoint, term : str
         The model.
@@ -533,7 +533,7 @@ class PHCheck:
 class MultiCoxRow:
     """A hazard ratio of the multivariable Cox model, or the reason it is not estimable.
 
-    Parameters
+    Attributes
     ----------
     endpoint : str
         ``"pfs"`` or ``"os"``.
@@ -568,7 +568,7 @@ class MultiCoxRow:
 class PatientModels:
     """Patient-level hazard ratios (results.json ``patient_models`` and ``patient_models_info``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of CoxRow
         One row per endpoint and term.
@@ -613,7 +613,7 @@ class PatientModels:
 class GrayResult:
     """Gray's test between groups for one cause (R ``cmprsk::cuminc``).
 
-    Parameters
+    Attributes
     ----------
     statistic, p : float
         Statistic and p.
@@ -643,7 +643,7 @@ class GrayResult:
 class IncidenceCurve:
     """The cumulative incidence of one cause in one group, with landmarks and the curve's step points.
 
-    Parameters
+    Attributes
     ----------
     group : str or None
         The group (``None``: everybody).
@@ -674,7 +674,7 @@ class IncidenceCurve:
 class IncidenceCause:
     """One cause of a competing-risks fit: its curves (overall or per group) and Gray's test.
 
-    Parameters
+    Attributes
     ----------
     cause : str
         The cause in words.
@@ -704,7 +704,7 @@ class IncidenceCause:
 class IncidenceBlock:
     """One cumulative-incidence fit (R ``cmprsk::cuminc``), or the reason it is not estimable.
 
-    Parameters
+    Attributes
     ----------
     n : int
         Subjects.
@@ -750,7 +750,7 @@ class IncidenceBlock:
 class CompetingRisksResults:
     """Cumulative incidence of first failure by type (patients) and of local failure (lesions).
 
-    Parameters
+    Attributes
     ----------
     patients_overall : IncidenceBlock
         Patients, everybody.
@@ -789,7 +789,7 @@ class CompetingRisksResults:
 class Cutpoint:
     """An exploratory cut-point (R ``maxstat::maxstat.test``) with corrected p-values.
 
-    Parameters
+    Attributes
     ----------
     feature, endpoint : str
         The patient feature and the endpoint.
@@ -837,7 +837,7 @@ class Cutpoint:
 class Cutpoints:
     """The exploratory cut-points (results.json ``cutpoints``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of Cutpoint
     """
@@ -856,7 +856,7 @@ StepResult = LesionModels | SurvivalResults | PatientModels | CompetingRisksResu
 class StudyResults:
     """Every statistic of a study analysis, typed (``None``: the step was not run).
 
-    Parameters
+    Attributes
     ----------
     lesion_models : LesionModels or None
     survival : SurvivalResults or None

@@ -30,7 +30,7 @@ SEPARATION_METHOD = "linear program of Konis (2007), as R detectseparation::dete
 class SeparationCheck:
     """Result of :func:`check_separation`.
 
-    Parameters
+    Attributes
     ----------
     separated : bool
         Whether some maximum-likelihood estimate is infinite.
