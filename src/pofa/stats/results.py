@@ -44,12 +44,29 @@ class Estimate:
     reason: str = ""
 
     def to_json(self) -> dict[str, object]:
-        """Plain JSON-ready dict: non-finite numbers become ``None``."""
+        """Return the estimate as a JSON-ready dict.
+
+        Returns
+        -------
+        dict of str to object
+            Every field by name; non-finite numbers become ``None``.
+        """
         return {k: json_number(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 def json_number(x: float | int | None) -> float | int | None:
-    """Return ``x`` as a JSON number, or ``None`` when it is missing or not finite."""
+    """Return ``x`` as a JSON number, or ``None`` when it is missing or not finite.
+
+    Parameters
+    ----------
+    x : float or int or None
+        The number to write (a bool is written as 0 or 1).
+
+    Returns
+    -------
+    float or int or None
+        ``x`` unchanged when it is an int, ``float(x)`` when finite, otherwise ``None``.
+    """
     if x is None:
         return None
     if isinstance(x, bool):
@@ -96,7 +113,18 @@ class Landmark:
     reason: str = ""
 
     def to_json(self, value_key: str) -> dict[str, Any]:
-        """``{"months", value_key, "ci_low", "ci_high"[, "reason"]}`` as in results.json."""
+        """Return the landmark as written in results.json.
+
+        Parameters
+        ----------
+        value_key : str
+            The key of the estimate (``"survival"`` or ``"incidence"``).
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"months", value_key, "ci_low", "ci_high"[, "reason"]}``; non-finite numbers become ``None``.
+        """
         out: dict[str, Any] = {"months": self.months, value_key: _n(self.estimate), "ci_low": _n(self.ci_low),
                                "ci_high": _n(self.ci_high)}
         if self.reason:
@@ -143,7 +171,9 @@ class StepCurve:
             raise ValueError("a step curve's times, estimate and limits must have the same length")
 
     def steps(self) -> tuple[np.ndarray, np.ndarray]:
-        """x and y of the step function from time 0 to :attr:`last_time` (for ``drawstyle="steps-post"``).
+        """Return x and y of the step function from time 0 to :attr:`last_time`.
+
+        For drawing with ``drawstyle="steps-post"``.
 
         Returns
         -------
@@ -158,21 +188,25 @@ class StepCurve:
         return x, y
 
     def band(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """x, lower and upper limits of the pointwise band as steps (``nan`` limits dropped).
+        """Return the pointwise confidence band as steps (``nan`` limits dropped).
 
         Returns
         -------
         tuple of numpy.ndarray
+            Times, lower limits and upper limits, of equal length, for ``fill_between(..., step="post")``.
         """
         ok = np.isfinite(self.ci_low) & np.isfinite(self.ci_high)
         return self.times[ok], self.ci_low[ok], self.ci_high[ok]
 
     def censored(self) -> tuple[np.ndarray, np.ndarray]:
-        """Times with censoring and the curve's value there (the censoring marks of a Kaplan-Meier plot).
+        """Return the censoring times and the curve's value there.
+
+        These are the censoring marks of a Kaplan-Meier plot.
 
         Returns
         -------
         tuple of numpy.ndarray
+            Times with at least one censored observation and the curve's value at each.
         """
         if self.n_censor.size == 0:
             return np.array([]), np.array([])
@@ -180,7 +214,7 @@ class StepCurve:
         return self.times[sel], self.estimate[sel]
 
     def value_at(self, t: float) -> float:
-        """The curve's value at time ``t`` (the step it is on; no estimation).
+        """Return the curve's value at time ``t`` (the step it is on; no estimation).
 
         Parameters
         ----------
@@ -190,12 +224,13 @@ class StepCurve:
         Returns
         -------
         float
+            The value of the step containing ``t`` (:attr:`start` before the first time).
         """
         i = int(np.searchsorted(self.times, t, side="right"))
         return self.start if i == 0 else float(self.estimate[i - 1])
 
     def at_risk(self, ticks: Sequence[float]) -> tuple[int, ...]:
-        """Number at risk #{T >= t} at each tick (R/SAS), read from the curve's risk sets.
+        """Return the number at risk #{T >= t} at each tick (as R and SAS count), from the curve's risk sets.
 
         Parameters
         ----------
@@ -205,6 +240,7 @@ class StepCurve:
         Returns
         -------
         tuple of int
+            The number at risk at each tick, in the order of ``ticks``.
         """
         if self.n_risk.size == 0:
             raise ValueError("this curve carries no numbers at risk")
@@ -250,7 +286,14 @@ class LesionModelRow:
     n_events: int
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json row."""
+        """Return the results.json row.
+
+        Returns
+        -------
+        dict of str to Any
+            Model, method, term, odds ratio with CI and p-value, and the numbers of lesions and patients;
+            non-finite numbers become ``None``.
+        """
         return {"model": self.model, "method": self.method, "term": self.term, "or": _n(self.odds_ratio),
                 "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                 "n_lesions": self.n_lesions, "n_patients": self.n_patients}
@@ -289,7 +332,13 @@ class LesionModels:
     thresholds: tuple[tuple[str, float], ...] = ()
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"lesion_models": [...], "lesion_models_info": {...}}`` as in results.json."""
+        """Return the results.json entries of the lesion-level models.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"lesion_models": [...], "lesion_models_info": {...}}`` as in results.json.
+        """
         return {"lesion_models": [r.to_json() for r in self.rows],
                 "lesion_models_info": {"outcome": self.outcome, "n_lesions": self.n_lesions,
                                        "n_lesions_unknown_outcome": self.n_lesions_unknown_outcome,
@@ -334,7 +383,13 @@ class KaplanMeierSummary:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``survival.<endpoint>`` object."""
+        """Return the results.json ``survival.<endpoint>`` object.
+
+        Returns
+        -------
+        dict of str to Any
+            Counts, median with CI, the reason when not estimable, landmarks and method.
+        """
         out: dict[str, Any] = {"n": self.n, "events": self.events, "median_months": _n(self.median),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high),
                                "ci_method": self.ci_method}
@@ -366,7 +421,13 @@ class FollowUp:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``followup`` object."""
+        """Return the results.json ``followup`` object.
+
+        Returns
+        -------
+        dict of str to Any
+            Median follow-up with CI and method (and the reason when not estimable).
+        """
         out: dict[str, Any] = {"median_months": _n(self.median), "ci_low": _n(self.ci_low),
                                "ci_high": _n(self.ci_high), "method": self.method}
         if self.reason:
@@ -391,15 +452,17 @@ class SurvivalResults:
     followup: FollowUp
 
     def endpoint(self, name: str) -> KaplanMeierSummary:
-        """The summary of ``"pfs"`` or ``"os"``.
+        """Return the summary of one endpoint.
 
         Parameters
         ----------
         name : str
+            ``"pfs"`` or ``"os"``.
 
         Returns
         -------
         KaplanMeierSummary
+            The Kaplan-Meier summary of that endpoint.
 
         Raises
         ------
@@ -413,7 +476,13 @@ class SurvivalResults:
         raise KeyError(name)
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"survival": {"pfs", "os"}, "followup": {...}}``."""
+        """Return the results.json entries of the survival step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"survival": {"pfs", "os"}, "followup": {...}}``.
+        """
         return {"survival": {"pfs": self.pfs.to_json(), "os": self.os.to_json()},
                 "followup": self.followup.to_json()}
 
@@ -485,7 +554,13 @@ class CoxRow:
     groups: tuple[GroupCurve, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json row."""
+        """Return the results.json ``patient_models`` row.
+
+        Returns
+        -------
+        dict of str to Any
+            Endpoint, term, hazard ratio with CI and p-values, ``n_with`` (and the reason when not estimable).
+        """
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                                "logrank_p": _n(self.logrank_p), "n_with": self.n_with}
@@ -521,7 +596,13 @@ class PHCheck:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``ph_checks`` entry."""
+        """Return the results.json ``ph_checks`` entry.
+
+        Returns
+        -------
+        dict of str to Any
+            Endpoint, term, chi-square, degrees of freedom, p-value and method (and why when not tested).
+        """
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "chisq": _n(self.chisq),
                                "df": self.df, "p": _n(self.p), "method": self.method}
         if self.reason:
@@ -557,7 +638,13 @@ class MultiCoxRow:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``patient_models_info.multivariable`` entry."""
+        """Return the results.json ``patient_models_info.multivariable`` entry.
+
+        Returns
+        -------
+        dict of str to Any
+            The hazard ratio with CI, p-value and n, or only the endpoint and reason when not estimable.
+        """
         if self.reason:
             return {"endpoint": self.endpoint, "reason": self.reason}
         return {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr), "ci_low": _n(self.ci_low),
@@ -587,20 +674,30 @@ class PatientModels:
     multivariable: tuple[MultiCoxRow, ...]
 
     def ph_check(self, endpoint: str, term: str) -> PHCheck | None:
-        """The PH test of one model, if any.
+        """Return the proportional-hazards test of one model, if any.
 
         Parameters
         ----------
-        endpoint, term : str
+        endpoint : str
+            ``"pfs"`` or ``"os"``.
+        term : str
+            The model's term.
 
         Returns
         -------
         PHCheck or None
+            The test of that model, ``None`` when none was run.
         """
         return next((c for c in self.ph_checks if c.endpoint == endpoint and c.term == term), None)
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"patient_models": [...], "patient_models_info": {...}}``."""
+        """Return the results.json entries of the patient-level models.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"patient_models": [...], "patient_models_info": {...}}``.
+        """
         return {"patient_models": [r.to_json() for r in self.rows],
                 "patient_models_info": {"method": self.method, "logrank": self.logrank,
                                         "n": [{"endpoint": r.endpoint, "term": r.term, "n": r.n}
@@ -632,7 +729,13 @@ class GrayResult:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``gray`` object."""
+        """Return the results.json ``gray`` object.
+
+        Returns
+        -------
+        dict of str to Any
+            Statistic, degrees of freedom, p-value and grouping (and the reason when not tested).
+        """
         out: dict[str, Any] = {"statistic": _n(self.statistic), "df": self.df, "p": _n(self.p), "by": self.by}
         if self.reason:
             out["reason"] = self.reason
@@ -665,7 +768,13 @@ class IncidenceCurve:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``curves`` entry."""
+        """Return the results.json ``curves`` entry.
+
+        Returns
+        -------
+        dict of str to Any
+            Group, counts, CI method and landmarks of the curve.
+        """
         return {"group": self.group, "n": self.n, "events": self.events, "ci_method": self.ci_method,
                 "landmarks": [lm.to_json("incidence") for lm in self.landmarks]}
 
@@ -692,7 +801,13 @@ class IncidenceCause:
     gray: GrayResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``causes`` entry."""
+        """Return the results.json ``causes`` entry.
+
+        Returns
+        -------
+        dict of str to Any
+            Cause, status code, curves and (when tested) Gray's test.
+        """
         out: dict[str, Any] = {"cause": self.cause, "code": self.code,
                                "curves": [c.to_json() for c in self.curves]}
         if self.gray is not None:
@@ -725,20 +840,28 @@ class IncidenceBlock:
     term: str | None = None
 
     def cause(self, code: int) -> IncidenceCause | None:
-        """The cause with status ``code``, if estimated.
+        """Return the cause with status ``code``, if estimated.
 
         Parameters
         ----------
         code : int
+            The status code of the cause (as coded in the fit).
 
         Returns
         -------
         IncidenceCause or None
+            The cause, ``None`` when it was not estimated.
         """
         return next((c for c in self.causes if c.code == code), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json block."""
+        """Return the results.json block of this fit.
+
+        Returns
+        -------
+        dict of str to Any
+            Term (for a by-factor fit), n, method and causes (and the reason when not estimable).
+        """
         out: dict[str, Any] = {} if self.term is None else {"term": self.term}
         out.update({"n": self.n, "method": self.method, "causes": [c.to_json() for c in self.causes]})
         if self.reason:
@@ -775,7 +898,13 @@ class CompetingRisksResults:
     lesions_later_local_failures: int = 0
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"competing_risks": {...}}``."""
+        """Return the results.json entries of the competing-risks step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"competing_risks": {"patients": {...}, "lesions": {...}}}``.
+        """
         patients: dict[str, Any] = {"overall": self.patients_overall.to_json()}
         if self.patients_by_group is not None:
             patients["by_group"] = self.patients_by_group.to_json()
@@ -821,7 +950,14 @@ class Cutpoint:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``cutpoints`` entry."""
+        """Return the results.json ``cutpoints`` entry.
+
+        Returns
+        -------
+        dict of str to Any
+            Feature, endpoint, cut-point, statistic, corrected p-values and group sizes (with method and
+            reason when present).
+        """
         out: dict[str, Any] = {"feature": self.feature, "endpoint": self.endpoint, "note": self.note,
                                "cutpoint": _n(self.cutpoint), "statistic": _n(self.statistic),
                                "p_lau92": _n(self.p_lau92), "p_lau94": _n(self.p_lau94), "n": self.n,
@@ -845,7 +981,13 @@ class Cutpoints:
     rows: tuple[Cutpoint, ...]
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"cutpoints": [...]}``."""
+        """Return the results.json entries of the cut-point step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"cutpoints": [...]}``.
+        """
         return {"cutpoints": [r.to_json() for r in self.rows]}
 
 
@@ -872,15 +1014,17 @@ class StudyResults:
     cutpoints: Cutpoints | None = None
 
     def with_part(self, part: StepResult) -> StudyResults:
-        """A copy holding ``part`` in its field.
+        """Return a copy holding ``part`` in its field.
 
         Parameters
         ----------
         part : StepResult
+            The result of one step (lesion models, survival, patient models, competing risks or cut-points).
 
         Returns
         -------
         StudyResults
+            A new instance with that field replaced; the other fields are kept.
 
         Raises
         ------
@@ -900,7 +1044,13 @@ class StudyResults:
         raise TypeError(f"not a step result: {type(part).__name__}")
 
     def json_entries(self) -> dict[str, Any]:
-        """Every results.json entry of the parts present."""
+        """Return every results.json entry of the parts present.
+
+        Returns
+        -------
+        dict of str to Any
+            The merged ``json_entries()`` of each part that is not ``None``.
+        """
         out: dict[str, Any] = {}
         for part in (self.lesion_models, self.survival, self.patient_models, self.competing_risks,
                      self.cutpoints):
