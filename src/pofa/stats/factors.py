@@ -376,6 +376,11 @@ def build_design(
         Patient id column. Ids are compared as text; a column of decimal numbers is refused because
         "1.1" and "1.10" would already have been merged.
 
+    Returns
+    -------
+    LesionDesign
+        The outcome, the design matrix with its column names, the cluster ids and the lesions left out.
+
     Raises
     ------
     SettingsError
