@@ -206,6 +206,7 @@ def prepare_rt(base: ScanSpec, base_ct: Volume | None, settings: RadiotherapySet
     Returns
     -------
     RtPlanning
+        The dose grid, the prescription, the transform to the baseline scan, a summary and warnings.
 
     Raises
     ------
@@ -378,7 +379,7 @@ def add_lesion_doses(rt: RtPlanning, labels: Volume, lesion_labels: dict[str, in
     labels : Volume
         The baseline lesion label map.
     lesion_labels : dict
-        lesion_id -> label.
+        Label of each lesion id (``lesion_id -> label``).
     rows : list of dict
         The baseline lesion rows (with ``lesion_id``).
     settings : RadiotherapySettings
