@@ -135,6 +135,7 @@ def ct_response(f: CTFindings) -> LuganoCT:
     Returns
     -------
     LuganoCT
+        CR, PR, SD or PD.
     """
     if f.any_lesion_progression or f.new_lesions or f.new_bone_marrow:
         return LuganoCT.PD
@@ -198,6 +199,7 @@ def pet_response(f: PETFindings, *, uptake_margin: float = 10.0) -> LuganoPET:
     Returns
     -------
     LuganoPET
+        CMR, PMR, NMR, PMD, or NE without a Deauville score.
     """
     if f.new_avid_lesions or f.bone_marrow_new:
         return LuganoPET.PMD

@@ -87,6 +87,7 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
     Returns
     -------
     LyricResponse
+        IR1, IR2, IR3, or the Lugano category.
     """
     growth = f.spd_change_from_nadir >= 50.0
     if growth:

@@ -73,6 +73,7 @@ def recil_response(f: RecilFindings) -> RecilResponse:
     Returns
     -------
     RecilResponse
+        CR, PR, MR, SD or PD.
     """
     if f.new_lesions or f.sld_change_from_nadir > 20.0:
         return RecilResponse.PD

@@ -124,6 +124,7 @@ def lesion_progresses(current: tuple[float, float], history: Sequence[tuple[floa
     Returns
     -------
     bool
+        Whether the lesion meets progression now.
 
     Raises
     ------

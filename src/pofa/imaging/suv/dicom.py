@@ -84,6 +84,7 @@ def suv_factors(
     Returns
     -------
     SuvFactors
+        The factor of each slice, the units, the rules applied and the inputs (without dates).
 
     Notes
     -----
