@@ -99,12 +99,24 @@ class Study:
 
     @property
     def measurements(self) -> pd.DataFrame:
-        """One row per lesion per scan (docs/response.md); empty when the study has no such table."""
+        """One row per lesion per scan (docs/response.md); empty when the study has no such table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of the typed measurements table.
+        """
         return self._table(TableName.MEASUREMENTS).frame.copy()
 
     @property
     def scans(self) -> pd.DataFrame:
-        """One row per scan (docs/response.md); empty when the study has no such table."""
+        """One row per scan (docs/response.md); empty when the study has no such table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of the typed scans table.
+        """
         return self._table(TableName.SCANS).frame.copy()
 
     def source(self, table: TableName | str) -> str:

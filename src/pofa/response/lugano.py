@@ -55,7 +55,7 @@ class LesionSizes:
 
 
 def lesion_progression(sizes: LesionSizes, *, too_small_mm: float = 5.0) -> bool:
-    """Lugano's progression of an individual node or lesion.
+    """Decide Lugano's progression of an individual node or lesion.
 
     "An individual node/lesion must be abnormal with: LDi > 1.5 cm and increase by >= 50% from PPD nadir and
     an increase in LDi or SDi from nadir 0.5 cm for lesions <= 2 cm, 1.0 cm for lesions > 2 cm" (Cheson et

@@ -75,7 +75,18 @@ class Scan:
     clinical_deterioration: bool = False
 
     def lesion(self, lesion_id: str) -> LesionMeasurement | None:
-        """The measurement of ``lesion_id`` on this scan, or ``None`` when it was not measured."""
+        """Return the measurement of ``lesion_id`` on this scan, or ``None`` when it was not measured.
+
+        Parameters
+        ----------
+        lesion_id : str
+            The lesion's id.
+
+        Returns
+        -------
+        LesionMeasurement or None
+            The measurement.
+        """
         for m in self.lesions:
             if m.lesion_id == lesion_id:
                 return m

@@ -110,6 +110,7 @@ class CoefficientTable:
         Returns
         -------
         CoefficientTable
+            The coefficients with their Wald CIs and p-values.
         """
         coef = np.asarray(coef, dtype=float)
         se = np.asarray(se, dtype=float)
@@ -157,6 +158,7 @@ class CoefficientTable:
         Returns
         -------
         CoefficientTable
+            All ``nan``, not converged, with the notes.
         """
         nan = (math.nan,) * len(names)
         return cls(tuple(names), nan, nan, nan, nan, nan, False, tuple(notes), method, n_iter, convergence)

@@ -204,7 +204,13 @@ class RadiotherapyResults:
     dose_curve: DoseCurve | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The results as plain JSON (non-finite numbers become null when results.json is written)."""
+        """Return the results as plain JSON (non-finite numbers become null when results.json is written).
+
+        Returns
+        -------
+        dict of str to Any
+            Every field by name.
+        """
         out = asdict(self)
         out["field_classes"] = dict(self.field_classes)
         return out
@@ -285,7 +291,7 @@ def _models(lesions: pd.DataFrame, term: str, adjust: tuple[str, ...], small_sam
 
 def local_failure_by_rt(lesions: pd.DataFrame, adjust: tuple[str, ...] = (),
                         small_sample: bool = False) -> tuple[OddsRatio, ...]:
-    """Odds ratios of local failure for irradiated vs unirradiated lesions.
+    """Estimate odds ratios of local failure for irradiated vs unirradiated lesions.
 
     Parameters
     ----------
@@ -307,14 +313,14 @@ def local_failure_by_rt(lesions: pd.DataFrame, adjust: tuple[str, ...] = (),
 
 def dose_response(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
                   small_sample: bool = False) -> tuple[OddsRatio, ...]:
-    """Odds ratio of local failure per Gy of EQD2 among irradiated lesions with a recorded course.
+    """Estimate the odds ratio of local failure per Gy of EQD2 (irradiated lesions with a recorded course).
 
     Parameters
     ----------
     lesions : pandas.DataFrame
         With ``patient_id``, ``local_failure``, ``bridging_rt``, ``rt_dose_gy`` and ``rt_fractions``.
     alpha_beta_gy : float
-        alpha/beta of EQD2.
+        The alpha/beta ratio (Gy) of EQD2.
     small_sample : bool
         Mancl-DeRouen bias-reduced GEE sandwich.
 
@@ -337,7 +343,7 @@ def dose_response_curve(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
     lesions : pandas.DataFrame
         With ``patient_id``, ``local_failure`` (known), ``bridging_rt``, ``rt_dose_gy`` and ``rt_fractions``.
     alpha_beta_gy : float
-        alpha/beta of EQD2.
+        The alpha/beta ratio (Gy) of EQD2.
     points : int
         Number of EQD2 values at which the curve is given.
 
