@@ -252,6 +252,11 @@ def lesion_models(
 ) -> tuple[LesionModel, ...]:
     """Univariable and multivariable lesion-level odds ratios.
 
+    Each method equals an R function (docs/statistics-lesion.md): ``"logistic"`` R ``glm(..., family =
+    binomial)``, ``"gee"`` R ``geepack::geeglm(..., family = binomial, corstr = "exchangeable")`` (robust
+    sandwich SE, or the Mancl-DeRouen one with ``small_sample``), ``"firth"`` R ``logistf::logistf(pl =
+    TRUE)``.
+
     Parameters
     ----------
     lesions : DataFrame

@@ -452,6 +452,10 @@ def radiotherapy_statistics(lesions: pd.DataFrame, failures: pd.DataFrame | None
                             settings: Settings) -> RadiotherapyResults | None:
     """The radiotherapy analysis of a classified study, or None when no lesion has ``bridging_rt``.
 
+    Each estimate equals an R function (see the module docstring): odds ratios R ``glm(binomial)`` and
+    ``geepack::geeglm(corstr = "exchangeable")``, rates R ``binom.test``, PFS R ``survival::survfit``,
+    ``survdiff`` and ``coxph(ties = "efron")``.
+
     Parameters
     ----------
     lesions : pandas.DataFrame
