@@ -176,6 +176,11 @@ class Study:
         -------
         dict of {str: str}
             SHA-256 of every input file read (for the run manifest).
+
+        Raises
+        ------
+        StudyError
+            When an input file cannot be read again to record its checksum.
         """
         out = {}
         for p in self.files:

@@ -560,6 +560,11 @@ def cumulative_incidence(
     -------
     CompetingRisks
         Curves for each cause x group and Gray's tests (one per cause, when there are >= 2 groups).
+
+    Raises
+    ------
+    EstimationError
+        When ``ci_method`` is unknown, or every observation is censored.
     """
     t = _as_time(time)
     c = _as_cause(cause, t.size)

@@ -272,6 +272,12 @@ def cox_ph(
     -------
     CoxResult
         Coefficients, hazard ratios with Wald CI and p, global LR/Wald/score tests.
+
+    Raises
+    ------
+    EstimationError
+        For unknown ``ties`` or ``engine``, covariates of another length, no events, a coefficient running off
+        to infinity, no convergence, or a singular information matrix.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)

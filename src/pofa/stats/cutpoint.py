@@ -142,6 +142,12 @@ def maxstat_cutpoint(
     -------
     CutpointResult
         Cut-point, M, the Lau92 and Lau94 p-values, all candidate statistics; labelled exploratory.
+
+    Raises
+    ------
+    EstimationError
+        When ``x`` is not numeric, of another length or not finite, the proportions are invalid, there are no
+        events, or no candidate cut-point exists.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)

@@ -241,6 +241,11 @@ class StepCurve:
         -------
         tuple of int
             The number at risk at each tick, in the order of ``ticks``.
+
+        Raises
+        ------
+        ValueError
+            When the curve carries no numbers at risk (a cumulative incidence).
         """
         if self.n_risk.size == 0:
             raise ValueError("this curve carries no numbers at risk")

@@ -330,6 +330,11 @@ class KaplanMeier:
         Estimate
             ``estimate`` is NaN when S(t) never reaches 1 - prob ("not reached"); ``ci_high`` is NaN when
             the upper confidence band never reaches it (upper limit not reached). ``reason`` says so.
+
+        Raises
+        ------
+        EstimationError
+            When ``prob`` is not between 0 and 1.
         """
         p = float(prob)
         if not 0.0 < p < 1.0:
@@ -736,6 +741,11 @@ def log_rank_test(
     -------
     LogRankResult
         Chi-square, df, p and the observed/expected/variance behind them.
+
+    Raises
+    ------
+    EstimationError
+        With fewer than two groups, no events, or a singular variance matrix.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)

@@ -86,6 +86,12 @@ def suv_factors(
     SuvFactors
         The factor of each slice, the units, the rules applied and the inputs (without dates).
 
+    Raises
+    ------
+    ImagingError
+        When the slices are not one attenuation-corrected PET series, or the units, decay correction or scale
+        factors do not allow SUV.
+
     Notes
     -----
     Matches the QIBA pseudo-code (and cornerstonejs/calculate-suv) for BQML/START, CNTS and GML; ADMIN and
