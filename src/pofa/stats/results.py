@@ -171,9 +171,7 @@ class StepCurve:
             raise ValueError("a step curve's times, estimate and limits must have the same length")
 
     def steps(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return x and y of the step function from time 0 to :attr:`last_time`.
-
-        For drawing with ``drawstyle="steps-post"``.
+        """Return x and y of the step function from time 0 to :attr:`last_time` (``drawstyle="steps-post"``).
 
         Returns
         -------
@@ -199,9 +197,7 @@ class StepCurve:
         return self.times[ok], self.ci_low[ok], self.ci_high[ok]
 
     def censored(self) -> tuple[np.ndarray, np.ndarray]:
-        """Return the censoring times and the curve's value there.
-
-        These are the censoring marks of a Kaplan-Meier plot.
+        """Return the censoring times and the curve's value there (a Kaplan-Meier plot's censoring marks).
 
         Returns
         -------
@@ -291,14 +287,7 @@ class LesionModelRow:
     n_events: int
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json row.
-
-        Returns
-        -------
-        dict of str to Any
-            Model, method, term, odds ratio with CI and p-value, and the numbers of lesions and patients;
-            non-finite numbers become ``None``.
-        """
+        """Return the results.json ``lesion_models`` row (non-finite numbers as ``None``)."""
         return {"model": self.model, "method": self.method, "term": self.term, "or": _n(self.odds_ratio),
                 "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                 "n_lesions": self.n_lesions, "n_patients": self.n_patients}
@@ -388,13 +377,7 @@ class KaplanMeierSummary:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``survival.<endpoint>`` object.
-
-        Returns
-        -------
-        dict of str to Any
-            Counts, median with CI, the reason when not estimable, landmarks and method.
-        """
+        """Return the results.json ``survival.<endpoint>`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"n": self.n, "events": self.events, "median_months": _n(self.median),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high),
                                "ci_method": self.ci_method}
@@ -426,13 +409,7 @@ class FollowUp:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``followup`` object.
-
-        Returns
-        -------
-        dict of str to Any
-            Median follow-up with CI and method (and the reason when not estimable).
-        """
+        """Return the results.json ``followup`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"median_months": _n(self.median), "ci_low": _n(self.ci_low),
                                "ci_high": _n(self.ci_high), "method": self.method}
         if self.reason:
@@ -559,13 +536,7 @@ class CoxRow:
     groups: tuple[GroupCurve, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``patient_models`` row.
-
-        Returns
-        -------
-        dict of str to Any
-            Endpoint, term, hazard ratio with CI and p-values, ``n_with`` (and the reason when not estimable).
-        """
+        """Return the results.json ``patient_models`` row (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                                "logrank_p": _n(self.logrank_p), "n_with": self.n_with}
@@ -601,13 +572,7 @@ class PHCheck:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``ph_checks`` entry.
-
-        Returns
-        -------
-        dict of str to Any
-            Endpoint, term, chi-square, degrees of freedom, p-value and method (and why when not tested).
-        """
+        """Return the results.json ``ph_checks`` entry (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "chisq": _n(self.chisq),
                                "df": self.df, "p": _n(self.p), "method": self.method}
         if self.reason:
@@ -643,13 +608,7 @@ class MultiCoxRow:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``patient_models_info.multivariable`` entry.
-
-        Returns
-        -------
-        dict of str to Any
-            The hazard ratio with CI, p-value and n, or only the endpoint and reason when not estimable.
-        """
+        """Return the results.json ``patient_models_info.multivariable`` entry (or its reason)."""
         if self.reason:
             return {"endpoint": self.endpoint, "reason": self.reason}
         return {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr), "ci_low": _n(self.ci_low),
@@ -734,13 +693,7 @@ class GrayResult:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``gray`` object.
-
-        Returns
-        -------
-        dict of str to Any
-            Statistic, degrees of freedom, p-value and grouping (and the reason when not tested).
-        """
+        """Return the results.json ``gray`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"statistic": _n(self.statistic), "df": self.df, "p": _n(self.p), "by": self.by}
         if self.reason:
             out["reason"] = self.reason
@@ -773,13 +726,7 @@ class IncidenceCurve:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``curves`` entry.
-
-        Returns
-        -------
-        dict of str to Any
-            Group, counts, CI method and landmarks of the curve.
-        """
+        """Return the results.json ``curves`` entry (group, counts, CI method and landmarks)."""
         return {"group": self.group, "n": self.n, "events": self.events, "ci_method": self.ci_method,
                 "landmarks": [lm.to_json("incidence") for lm in self.landmarks]}
 
@@ -806,13 +753,7 @@ class IncidenceCause:
     gray: GrayResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``causes`` entry.
-
-        Returns
-        -------
-        dict of str to Any
-            Cause, status code, curves and (when tested) Gray's test.
-        """
+        """Return the results.json ``causes`` entry (cause, code, curves and Gray's test when run)."""
         out: dict[str, Any] = {"cause": self.cause, "code": self.code,
                                "curves": [c.to_json() for c in self.curves]}
         if self.gray is not None:
@@ -955,14 +896,7 @@ class Cutpoint:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """Return the results.json ``cutpoints`` entry.
-
-        Returns
-        -------
-        dict of str to Any
-            Feature, endpoint, cut-point, statistic, corrected p-values and group sizes (with method and
-            reason when present).
-        """
+        """Return the results.json ``cutpoints`` entry (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"feature": self.feature, "endpoint": self.endpoint, "note": self.note,
                                "cutpoint": _n(self.cutpoint), "statistic": _n(self.statistic),
                                "p_lau92": _n(self.p_lau92), "p_lau94": _n(self.p_lau94), "n": self.n,
