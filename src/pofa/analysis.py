@@ -67,18 +67,15 @@ _DATE_LIKE = re.compile(r"^\s*(\d{4}[-/.]\d{1,2}[-/.]\d{1,2}|\d{1,2}[-/.]\d{1,2}
 class AnalysisOptions:
     """Options of one run.
 
-    Parameters
+    Attributes
     ----------
     show_dates : bool
         Keep calendar dates in the output tables (default: dates become days from the index date).
-    show_ids : bool or None
-        Show the study's patient ids in the report (default ``None``: the ``[report] show_ids`` setting, which
-        is false: patients appear as sequence numbers).
     settings : Settings or None
         Settings to use instead of the study's own ``study.toml`` (``None``: the study's).
     show_ids : bool or None
-        Show the study's patient ids in the report (``None``: the ``[report] show_ids`` setting, false by
-        default: patients appear as sequence numbers).
+        Show the study's patient ids in the report (default ``None``: the ``[report] show_ids`` setting, which
+        is false: patients appear as sequence numbers).
     """
 
     show_dates: bool = False
@@ -86,6 +83,13 @@ class AnalysisOptions:
     show_ids: bool | None = None
 
     def to_json(self) -> dict[str, object]:
+        """Return the options as recorded in results.json ``options``.
+
+        Returns
+        -------
+        dict of str to object
+            ``show_dates``, ``show_ids`` and ``settings_from`` (``"study"`` or ``"caller"``).
+        """
         return {"show_dates": self.show_dates, "show_ids": self.show_ids,
                 "settings_from": "study" if self.settings is None else "caller"}
 
@@ -132,7 +136,13 @@ class AnalysisResult:
 
     @property
     def show_ids(self) -> bool:
-        """Whether outputs carry the study's patient ids (else study sequence numbers)."""
+        """Whether outputs carry the study's patient ids (else study sequence numbers).
+
+        Returns
+        -------
+        bool
+            The run's ``show_ids`` option when given, else the ``[report] show_ids`` setting.
+        """
         if self.options.show_ids is not None:
             return bool(self.options.show_ids)
         return bool(self.settings.report.show_ids)
@@ -141,32 +151,75 @@ class AnalysisResult:
 
     @property
     def patients(self) -> pd.DataFrame:
-        """Input patient columns, pattern columns, competing-risk times, features, PFS and OS (with dates)."""
+        """Input patient columns, pattern columns, competing-risk times, features, PFS and OS (with dates).
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy: one row per patient.
+        """
         return self._patients.copy()
 
     @property
     def lesions(self) -> pd.DataFrame:
-        """Input lesion columns plus outcome columns (see :attr:`Classification.lesions`)."""
+        """Input lesion columns plus outcome columns (see :attr:`Classification.lesions`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion.
+        """
         return self.classification.lesions
 
     @property
     def failures(self) -> pd.DataFrame:
-        """Input failure rows plus their classification (see :attr:`Classification.failures`)."""
+        """Input failure rows plus their classification (see :attr:`Classification.failures`).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per failure.
+        """
         return self.classification.failures
 
     @property
     def patterns(self) -> PatternCounts:
+        """Failure-pattern counts of the study (results.json ``patterns``).
+
+        Returns
+        -------
+        PatternCounts
+            The counts of the classification, read from the patient and lesion tables.
+        """
         return self.classification.counts()
 
     def with_stats(self, key: str, value: Mapping[str, Any]) -> AnalysisResult:
-        """A copy with ``value`` stored under ``stats[key]`` (refused for a core or already used key)."""
+        """Return a copy with ``value`` stored under ``stats[key]``.
+
+        Parameters
+        ----------
+        key : str
+            The results.json key; a core key or one already used is refused.
+        value : Mapping of str to Any
+            The JSON-ready value stored under ``key``.
+
+        Returns
+        -------
+        AnalysisResult
+            A new result; this one is unchanged.
+
+        Raises
+        ------
+        PofaError
+            When ``key`` is a core results.json key or already used.
+        """
         if key in CORE_KEYS or key in self.stats:
             raise PofaError(f"the results.json key {key!r} is already used; give the analysis step another "
                             "key")
         return replace(self, stats=MappingProxyType({**self.stats, key: value}))
 
     def with_statistics(self, part: Any) -> AnalysisResult:
-        """A copy holding a typed step result (:mod:`pofa.stats.results`) and its results.json entries.
+        """Return a copy holding a typed step result (:mod:`pofa.stats.results`) and its results.json entries.
 
         Parameters
         ----------
@@ -176,6 +229,7 @@ class AnalysisResult:
         Returns
         -------
         AnalysisResult
+            A new result with ``part`` in ``statistics`` and each of its entries in ``stats``.
         """
         result = replace(self, statistics=self.statistics.with_part(part))
         for k, v in part.json_entries().items():
@@ -199,7 +253,19 @@ class AnalysisResult:
         return out
 
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
-        """The content of results.json (``files``: the files written beside it)."""
+        """Return the content of results.json.
+
+        Parameters
+        ----------
+        files : sequence of str, optional
+            The files written beside results.json (listed under ``files``).
+
+        Returns
+        -------
+        dict of str to Any
+            Provenance, settings, options, inputs, patterns, classification, privacy, files and every step's
+            entries, JSON-ready (see :func:`json_ready`).
+        """
         out: dict[str, Any] = {
             "pofa_version": self.pofa_version,
             "study": self.study_name,
@@ -233,7 +299,19 @@ class AnalysisStep:
     label: str = ""
 
     def apply(self, result: AnalysisResult) -> AnalysisResult:
-        """``result`` with this step's value(s) stored."""
+        """Run this step and store its value(s) in ``result``.
+
+        Parameters
+        ----------
+        result : AnalysisResult
+            The result so far (not modified).
+
+        Returns
+        -------
+        AnalysisResult
+            A copy with the value under :attr:`key`, or, for key ``"*"``, the typed result or each entry of
+            the returned mapping.
+        """
         value = self.run(result)
         if self.key != "*":
             return result.with_stats(self.key, value)
@@ -320,6 +398,7 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
     Returns
     -------
     AnalysisResult
+        The classification, derived features and every step's results (typed and as results.json entries).
 
     Raises
     ------
@@ -392,8 +471,25 @@ def _is_text(values: pd.Series) -> bool:
 
 
 def date_plan(frame: pd.DataFrame, table: TableName, show_dates: bool) -> DatePlan:
-    """Date columns (all become days from the index date) and date-like text covariates (left out unless
-    ``show_dates``)."""
+    """Plan the date handling of one output table.
+
+    Date columns all become days from the index date; date-like text covariates are left out unless
+    ``show_dates``.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as analysed.
+    table : TableName
+        Which table ``frame`` is (its known columns are never dropped).
+    show_dates : bool
+        Keep calendar dates (then no text column is left out).
+
+    Returns
+    -------
+    DatePlan
+        The date columns converted to days and the date-like text columns left out.
+    """
     spec = TABLES[table]
     converted = tuple(c for c in frame.columns
                       if pd.api.types.is_datetime64_any_dtype(frame[c]) and c != "index_date")
@@ -414,9 +510,28 @@ def _days_name(column: str, taken: pd.Index) -> str:
 
 def deidentify(frame: pd.DataFrame, index_date: pd.Series, table: TableName,
                show_dates: bool) -> pd.DataFrame:
-    """A copy of ``frame`` as written: each date column followed by ``<name>_days`` (days from the index date,
-    Int64), then, unless ``show_dates``, date columns and date-like text covariates left out; with
-    ``show_dates`` dates are kept as ``YYYY-MM-DD`` text."""
+    """Return a copy of ``frame`` as written.
+
+    Each date column is followed by ``<name>_days`` (days from the index date, Int64); then, unless
+    ``show_dates``, date columns and date-like text covariates are left out. With ``show_dates`` dates are
+    kept as ``YYYY-MM-DD`` text.
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table as analysed (not modified).
+    index_date : pandas.Series
+        Each row's index date (aligned with ``frame``).
+    table : TableName
+        Which table ``frame`` is.
+    show_dates : bool
+        Keep calendar dates as text.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The de-identified copy.
+    """
     plan = date_plan(frame, table, show_dates)
     out = frame.copy()
     for column in plan.converted:
@@ -442,8 +557,21 @@ def _index_dates(result: AnalysisResult, frame: pd.DataFrame) -> pd.Series:
 
 
 def patient_sequence(patient_ids: pd.Series) -> dict[str, int]:
-    """Study sequence numbers 1..n of the patient ids (the numbers the report shows; natural order of the
-    ids, so the same study always gets the same numbers)."""
+    """Return the study sequence numbers 1..n of the patient ids.
+
+    These are the numbers the report shows; they follow the natural order of the ids, so the same study
+    always gets the same numbers.
+
+    Parameters
+    ----------
+    patient_ids : pandas.Series
+        The patient ids of the study.
+
+    Returns
+    -------
+    dict of str to int
+        Sequence number of each patient id.
+    """
     from pofa.report.model import sequence_numbers
 
     return sequence_numbers(patient_ids)
@@ -461,10 +589,20 @@ def _sequence_column(frame: pd.DataFrame, seq: Mapping[str, int]) -> pd.DataFram
 
 
 def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
-    """The tables as written (keys ``lesions``, ``patients``, ``failures`` are the file stems).
+    """Return the tables as written (keys ``lesions``, ``patients``, ``failures`` are the file stems).
 
     Dates become days from the index date (unless ``show_dates``); ``patient_id`` becomes ``patient_seq``
     (unless ``show_ids``). Identifying columns were dropped before the analysis (``result.withheld``).
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis whose tables are written.
+
+    Returns
+    -------
+    dict of str to pandas.DataFrame
+        The de-identified tables by file stem.
     """
     show = result.options.show_dates
     patients, lesions, failures = result.patients, result.lesions, result.failures
@@ -480,7 +618,19 @@ def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
 
 
 def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
-    """What the output tables did with dates (results.json ``privacy``)."""
+    """Summarise what the output tables did with dates and ids (results.json ``privacy``).
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis whose tables are written.
+
+    Returns
+    -------
+    dict of str to Any
+        The date and id options, the columns converted to days, the date-like columns left out and the
+        withheld identifying columns.
+    """
     show = result.options.show_dates
     plans = {"lesions": date_plan(result.lesions, TableName.LESIONS, show),
              "patients": date_plan(result.patients, TableName.PATIENTS, show),
@@ -497,13 +647,36 @@ def privacy_summary(result: AnalysisResult) -> dict[str, Any]:
 
 
 def write_csv(frame: pd.DataFrame, path: Path) -> None:
-    """UTF-8 CSV, header first, blank = missing, yes/no as true/false, text quoted, no cell a spreadsheet
-    would run as a formula (:func:`pofa.io.writers.write_csv`)."""
+    """Write ``frame`` as a CSV file safe to open in a spreadsheet.
+
+    UTF-8, header first, blank = missing, yes/no as true/false, text quoted, no cell a spreadsheet would
+    run as a formula (:func:`pofa.io.writers.write_csv`).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        The table to write.
+    path : pathlib.Path
+        The file to write (atomically).
+    """
     _write_safe_csv(frame, path)
 
 
 def write_tables(result: AnalysisResult, folder: Path) -> tuple[str, ...]:
-    """lesions.csv, patients.csv and failures.csv (see :func:`output_tables`)."""
+    """Write lesions.csv, patients.csv and failures.csv (see :func:`output_tables`).
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis whose tables are written.
+    folder : pathlib.Path
+        The folder to write them in.
+
+    Returns
+    -------
+    tuple of str
+        The names of the files written.
+    """
     names = []
     for stem, frame in output_tables(result).items():
         name = f"{stem}.csv"
@@ -526,8 +699,26 @@ _WRITER_STEPS: Mapping[Writer, str] = {write_tables: "tables", _report_writer: "
 
 
 def json_ready(obj: Any) -> Any:
-    """``obj`` as plain JSON: non-finite numbers become None, numpy scalars Python ones, enums their value,
-    objects with ``to_json()`` their JSON."""
+    """Return ``obj`` as plain JSON.
+
+    Non-finite numbers become None, numpy scalars Python ones, enums their value, objects with
+    ``to_json()`` their JSON; mappings and sequences are converted recursively.
+
+    Parameters
+    ----------
+    obj : Any
+        The value to convert.
+
+    Returns
+    -------
+    Any
+        Mappings with text keys, lists, text, numbers, booleans and ``None`` only.
+
+    Raises
+    ------
+    PofaError
+        For a value of another type.
+    """
     if isinstance(obj, Mapping):
         return {str(k): json_ready(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple)):
@@ -555,6 +746,7 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     Parameters
     ----------
     result : AnalysisResult
+        The analysis to write.
     out_dir : str or pathlib.Path
         The output folder. An existing non-empty folder is replaced only with ``force``.
     force : bool
@@ -569,6 +761,11 @@ def write_outputs(result: AnalysisResult, out_dir: str | Path, force: bool = Fal
     -------
     pathlib.Path
         The output folder (absolute).
+
+    Raises
+    ------
+    PofaError
+        When the output folder holds the study, or two writers wrote the same file (or results.json).
     """
     target = Path(out_dir).absolute()
     study = result.study_path.resolve()

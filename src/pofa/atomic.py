@@ -64,6 +64,7 @@ def write_bytes(path: Path, data: bytes) -> None:
     path : pathlib.Path
         The file; its folder is created if needed.
     data : bytes
+        The file's content.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -86,13 +87,15 @@ def write_text(path: Path, text: str) -> None:
     Parameters
     ----------
     path : pathlib.Path
+        The file; its folder is created if needed.
     text : str
+        The file's content.
     """
     write_bytes(path, text.encode("utf-8"))
 
 
 def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) -> bytes:
-    """The bytes of ``path``, refusing anything but a regular file (a FIFO, device or folder).
+    """Return the bytes of ``path``, refusing anything but a regular file (a FIFO, device or folder).
 
     A FIFO would block the reader forever and a device could be read without end; both are refused before
     the file is opened for reading.
@@ -100,6 +103,7 @@ def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) ->
     Parameters
     ----------
     path : str or pathlib.Path
+        The file to read.
     what : str
         What the file is, for the message (``"the model file"``).
     limit : int, optional
@@ -108,6 +112,7 @@ def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) ->
     Returns
     -------
     bytes
+        The file's content.
 
     Raises
     ------
@@ -181,16 +186,20 @@ def _unlisted(folder: Path, listed: set[str]) -> list[str]:
 
 
 def is_pofa_output(folder: str | Path) -> bool:
-    """Whether ``folder`` is an output folder pofa wrote: it holds pofa's manifest.json and no file the
-    manifest does not list (besides system files such as ``.DS_Store``).
+    """Return whether ``folder`` is an output folder pofa wrote.
+
+    It must hold pofa's manifest.json and no file the manifest does not list (besides system files such as
+    ``.DS_Store``).
 
     Parameters
     ----------
     folder : str or pathlib.Path
+        The folder to examine (a symbolic link is never one).
 
     Returns
     -------
     bool
+        True when pofa wrote the folder; false also when it cannot be read.
     """
     p = Path(folder)
     try:
@@ -265,7 +274,7 @@ def _alive(pid: int) -> bool:
 
 
 def clean_leftovers(path: Path) -> list[Path]:
-    """Remove the leftovers of interrupted runs that built ``path``; returns what was removed.
+    """Remove the leftovers of interrupted runs that built ``path``.
 
     A leftover is a hidden sibling named ``.NAME.*.partial`` or ``.NAME.old-*`` that either carries the
     marker of a process no longer running, or holds pofa's manifest.json (an old output swapped aside).
@@ -279,6 +288,7 @@ def clean_leftovers(path: Path) -> list[Path]:
     Returns
     -------
     list of pathlib.Path
+        The leftovers removed.
     """
     path = Path(path)
     removed: list[Path] = []

@@ -421,6 +421,11 @@ def assign_failures(
         ``assigned_by``, ``assigned_lesion_id`` (the failed lesion; for a marginal row the nearest lesion),
         ``gap_mm`` (surface gap to that lesion, or for a de novo row to the nearest lesion; NaN when geometry
         was not used) and ``pattern_component``; and the notes.
+
+    Raises
+    ------
+    StudyError
+        When a failure's ``baseline_lesion_id`` is not a lesion of its patient (an unvalidated study).
     """
     f = failures.copy()
     pid = f["patient_id"]
@@ -667,6 +672,11 @@ def patient_patterns(patients: pd.DataFrame, lesions: pd.DataFrame, failures: pd
         ``n_marginal_failures`` (rows in the window), ``fp_months``, ``fp_status``, ``fp_cause``,
         ``first_lf_months``, ``first_lf_status``, ``first_dn_months``, ``first_dn_status``.
 
+    Raises
+    ------
+    StudyError
+        When a patient's failure rows could not be classified (an unvalidated study).
+
     Notes
     -----
     The local component is "some baseline lesion has the outcome local failure"; maintained control is "some
@@ -751,6 +761,11 @@ def classify_tables(
     -------
     Classification
         Lesion outcomes, failure classes, patient patterns and the notes.
+
+    Raises
+    ------
+    StudyError
+        When a table has a column named like one pofa computes.
     """
     settings = settings if settings is not None else ClassificationSettings()
     check_settings(settings)

@@ -21,7 +21,18 @@ __all__ = [
 
 
 def option_as_parameter(name: str) -> str:
-    """How the Python API names an option in advice: its parameter name (``weight_kg``)."""
+    """Return how the Python API names an option in advice: its parameter name (``weight_kg``).
+
+    Parameters
+    ----------
+    name : str
+        The option's parameter name.
+
+    Returns
+    -------
+    str
+        ``name`` unchanged.
+    """
     return name
 
 
@@ -48,7 +59,13 @@ class PofaError(Exception):
 
     @property
     def options(self) -> tuple[str, ...]:
-        """The option names the advice refers to, in order."""
+        """The option names the advice refers to, in order.
+
+        Returns
+        -------
+        tuple of str
+            The ``{name}`` fields of the advice (empty when the advice is plain text).
+        """
         if not self.advice:
             return ()
         try:
@@ -57,7 +74,7 @@ class PofaError(Exception):
             return ()
 
     def render(self, spell: Callable[[str], str]) -> str:
-        """The message with its advice, each option spelled by ``spell`` (e.g. as a command-line flag).
+        """Return the message with its advice, each option spelled by ``spell`` (e.g. as a command-line flag).
 
         Parameters
         ----------
@@ -67,6 +84,7 @@ class PofaError(Exception):
         Returns
         -------
         str
+            ``"message; advice"`` (the message alone without advice).
         """
         if not self.advice:
             return self.message

@@ -21,7 +21,18 @@ __all__ = ["analyse", "simulated_analysis"]
 
 
 def analyse(study: Any) -> Any:
-    """:func:`pofa.analysis.run_analysis` of a study (every statistic of :mod:`pofa.stats.study_stats`)."""
+    """Analyse a study with :func:`pofa.analysis.run_analysis` (every statistic of the study_stats module).
+
+    Parameters
+    ----------
+    study : pofa.study.Study
+        The study to analyse.
+
+    Returns
+    -------
+    pofa.analysis.AnalysisResult
+        The analysis.
+    """
     from pofa.analysis import run_analysis
 
     return run_analysis(study)
@@ -46,6 +57,7 @@ def simulated_analysis(
     Returns
     -------
     pofa.analysis.AnalysisResult
+        The analysis of the simulated study.
     """
     import pofa
     from pofa.simulate import apply_overrides, preset, simulate, write_study
@@ -60,7 +72,18 @@ def simulated_analysis(
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Write a report of a simulated study: ``python3 -m pofa.examples OUT_DIR [N] [SEED]``."""
+    """Write a report of a simulated study: ``python3 -m pofa.examples OUT_DIR [N] [SEED]``.
+
+    Parameters
+    ----------
+    argv : list of str, optional
+        The arguments (default: the command line's).
+
+    Returns
+    -------
+    int
+        The exit code: 0 when the report was written, 2 without arguments.
+    """
     import tempfile
 
     from pofa.report import write_report

@@ -147,6 +147,11 @@ def patient_features(patients: pd.DataFrame, lesions: pd.DataFrame,
         boolean, ``>=``) per threshold; ``max_diameter_cm``; ``max_suvmax``; ``any_extranodal``;
         ``total_mtv_ml`` and ``total_tlg`` when the lesion table has those columns (NA when any lesion of the
         patient is blank); ``dmax_mm`` when it has the coordinate columns (see :func:`dmax`).
+
+    Raises
+    ------
+    SettingsError
+        When a feature threshold is not a positive number.
     """
     settings = settings if settings is not None else FeatureSettings()
     for t in (*settings.diameter_cm_thresholds, *settings.suvmax_thresholds):

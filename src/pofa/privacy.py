@@ -61,11 +61,12 @@ class IdentifyingColumn:
     reason: str
 
     def to_json(self) -> dict[str, str]:
-        """The column as plain JSON (for results.json and manifest.json).
+        """Return the column as plain JSON (for results.json and manifest.json).
 
         Returns
         -------
-        dict
+        dict of str to str
+            ``table``, ``column``, ``category`` and ``reason``.
         """
         return {"table": self.table, "column": self.column, "category": self.category, "reason": self.reason}
 
@@ -120,7 +121,7 @@ def _words(header: str) -> list[str]:
 
 
 def category_of_name(header: str) -> str | None:
-    """The identifier category a column header names, or ``None``.
+    """Return the identifier category a column header names, or ``None``.
 
     Parameters
     ----------
@@ -130,6 +131,7 @@ def category_of_name(header: str) -> str | None:
     Returns
     -------
     str or None
+        The category (e.g. ``"name"``, ``"record number"``), ``None`` when the header names none.
     """
     words = _words(header)
     joined = "_".join(words)
@@ -147,7 +149,7 @@ def _share(text: pd.Series, pattern: re.Pattern[str]) -> float:
 
 
 def category_of_content(values: pd.Series) -> str | None:
-    """The identifier category the cells of a column look like, or ``None``.
+    """Return the identifier category the cells of a column look like, or ``None``.
 
     A category is given when at least half of the non-blank cells have its shape (e-mail address, phone
     number, social security number, web or IP address), or, for person names, long record numbers and free
@@ -161,6 +163,7 @@ def category_of_content(values: pd.Series) -> str | None:
     Returns
     -------
     str or None
+        The category, ``None`` when the cells look like none (always for floats, booleans and dates).
     """
     given = values.dropna()
     if given.empty:
@@ -201,7 +204,7 @@ def category_of_content(values: pd.Series) -> str | None:
 
 def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: Iterable[str],
                        keep: Collection[str] = ()) -> tuple[IdentifyingColumn, ...]:
-    """The columns among ``candidates`` that look identifying (by name, then by content).
+    """Return the columns among ``candidates`` that look identifying (by name, then by content).
 
     Parameters
     ----------
@@ -217,6 +220,7 @@ def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: 
     Returns
     -------
     tuple of IdentifyingColumn
+        One entry per identifying column, with its category and whether its name or content gave it away.
     """
     name = TableName(table)
     spec = TABLES[name]
@@ -234,12 +238,14 @@ def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: 
 
 
 def kept_columns(settings: object) -> dict[str, frozenset[str]]:
-    """Columns a study keeps although they may look identifying: its declared covariates and the columns its
-    risk factors name, by table.
+    """Return the columns a study keeps although they may look identifying, by table.
+
+    These are its declared covariates and the columns its risk factors name.
 
     Parameters
     ----------
     settings : pofa.settings.Settings
+        The study's settings (``covariates`` and ``risk_factors``).
 
     Returns
     -------
@@ -265,7 +271,7 @@ def kept_columns(settings: object) -> dict[str, frozenset[str]]:
 
 def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[str, Iterable[str]],
                         settings: object) -> tuple[IdentifyingColumn, ...]:
-    """The withheld columns of a study's tables.
+    """Return the withheld columns of a study's tables.
 
     Parameters
     ----------
@@ -279,6 +285,7 @@ def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[
     Returns
     -------
     tuple of IdentifyingColumn
+        The identifying columns of every table, in table order.
     """
     keep = kept_columns(settings)
     out: list[IdentifyingColumn] = []
@@ -288,17 +295,19 @@ def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[
 
 
 def identifying_findings(columns: Iterable[IdentifyingColumn], sources: Mapping[str, str]) -> list[Finding]:
-    """One ``identifying-column`` warning per withheld column, saying how to keep it.
+    """Return one ``identifying-column`` warning per withheld column, saying how to keep it.
 
     Parameters
     ----------
     columns : iterable of IdentifyingColumn
+        The withheld columns.
     sources : mapping of str to str
         The file (or ``workbook[sheet]``) of each table.
 
     Returns
     -------
     list of Finding
+        One warning per column.
     """
     out = []
     for c in columns:
@@ -312,9 +321,19 @@ def identifying_findings(columns: Iterable[IdentifyingColumn], sources: Mapping[
 
 
 def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
-    """Study sequence numbers 1..n for patient ids, in a stable order that does not depend on row order.
+    """Return sequence numbers 1..n for patient ids, in a stable order that does not depend on row order.
 
     Ids are compared as text, in "natural" order (``P2`` before ``P10``), ties broken by plain text order.
+
+    Parameters
+    ----------
+    patient_ids : iterable of Any
+        The patient ids (repeats allowed).
+
+    Returns
+    -------
+    dict of str to int
+        The sequence number of each distinct id (as text).
     """
     ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
     return {pid: k for k, pid in enumerate(ids, start=1)}

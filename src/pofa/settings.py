@@ -179,7 +179,13 @@ class Settings:
     columns: tuple[tuple[str, str], ...] = ()
 
     def to_json(self) -> dict[str, dict[str, Any]]:
-        """The settings as plain JSON (tuples as lists)."""
+        """Return the settings as plain JSON (tuples as lists).
+
+        Returns
+        -------
+        dict of str to dict of str to Any
+            One dict per section (declared covariates and columns left out).
+        """
         out: dict[str, dict[str, Any]] = {}
         for f in fields(self):
             if f.name in ("covariates", "columns"):
@@ -241,7 +247,7 @@ def _finding(message: str, hint: str, column: str | None = None) -> Finding:
 
 
 def parse_settings(data: dict[str, Any], text: str = "") -> tuple[Settings, list[Finding]]:
-    """Settings from a parsed TOML document, with a finding for each unknown or ill-typed entry.
+    """Read settings from a parsed TOML document, with a finding for each unknown or ill-typed entry.
 
     Parameters
     ----------
@@ -340,7 +346,18 @@ def parse_settings(data: dict[str, Any], text: str = "") -> tuple[Settings, list
 
 
 def load_settings(folder: Path | None) -> tuple[Settings, list[Finding]]:
-    """Read ``study.toml`` from a study folder; defaults when there is none."""
+    """Read ``study.toml`` from a study folder; defaults when there is none.
+
+    Parameters
+    ----------
+    folder : pathlib.Path or None
+        The study folder (``None``: defaults).
+
+    Returns
+    -------
+    tuple of Settings and list of Finding
+        The settings (defaults where a value is missing or bad) and the problems, one finding each.
+    """
     if folder is None:
         return Settings(), []
     path = folder / SETTINGS_FILE

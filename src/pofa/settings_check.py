@@ -32,17 +32,19 @@ _ALWAYS_COMPUTED = ("pfs_months", "pfs_event", "os_months", "os_event", "n_lesio
 
 
 def computed_patient_columns(settings: Settings, lesion_columns: set[str]) -> set[str]:
-    """Names of the patient columns the analysis computes for these settings and lesion columns.
+    """Return the names of the patient columns the analysis computes for these settings and lesion columns.
 
     Parameters
     ----------
     settings : Settings
+        The study's settings (feature thresholds).
     lesion_columns : set of str
         The columns of the lesions table.
 
     Returns
     -------
     set of str
+        The computed patient columns (patterns, survival, features).
     """
     from pofa.features import threshold_column
     from pofa.schema import COORDINATES
@@ -189,18 +191,21 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
 
 
 def study_findings(settings: Settings, tables: Mapping[TableName, TypedTable]) -> list[Finding]:
-    """The checks that need both the settings and the tables: risk factors (errors) and identifying columns
-    (warnings, :mod:`pofa.privacy`).
+    """Run the checks that need both the settings and the tables.
+
+    These are risk factors (errors) and identifying columns (warnings, :mod:`pofa.privacy`).
 
     Parameters
     ----------
     settings : Settings
+        The study's settings.
     tables : mapping of TableName to pofa.validation.TypedTable
         The tables that could be read.
 
     Returns
     -------
     list of Finding
+        The findings, risk factors first.
     """
     from pofa.privacy import identifying_columns, identifying_findings
 

@@ -99,12 +99,24 @@ class Study:
 
     @property
     def measurements(self) -> pd.DataFrame:
-        """One row per lesion per scan (docs/response.md); empty when the study has no such table."""
+        """One row per lesion per scan (docs/response.md); empty when the study has no such table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of the typed measurements table.
+        """
         return self._table(TableName.MEASUREMENTS).frame.copy()
 
     @property
     def scans(self) -> pd.DataFrame:
-        """One row per scan (docs/response.md); empty when the study has no such table."""
+        """One row per scan (docs/response.md); empty when the study has no such table.
+
+        Returns
+        -------
+        pandas.DataFrame
+            A copy of the typed scans table.
+        """
         return self._table(TableName.SCANS).frame.copy()
 
     def source(self, table: TableName | str) -> str:
@@ -164,6 +176,11 @@ class Study:
         -------
         dict of {str: str}
             SHA-256 of every input file read (for the run manifest).
+
+        Raises
+        ------
+        StudyError
+            When an input file cannot be read again to record its checksum.
         """
         out = {}
         for p in self.files:

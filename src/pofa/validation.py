@@ -71,7 +71,18 @@ class TypedTable:
     unparsed: pd.DataFrame
 
     def blank(self, column: str) -> pd.Series:
-        """Cells of ``column`` that were blank in the file (not merely unparsable)."""
+        """Return the cells of ``column`` that were blank in the file (not merely unparsable).
+
+        Parameters
+        ----------
+        column : str
+            A column of :attr:`frame`.
+
+        Returns
+        -------
+        pandas.Series
+            Boolean mask over the rows: missing in ``frame`` and not marked in :attr:`unparsed`.
+        """
         blank = self.frame[column].isna()
         return blank & ~self.unparsed[column] if column in self.unparsed else blank
 
@@ -206,9 +217,18 @@ def _as_text(text: pd.Series) -> pd.Series:
 
 
 def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """ISO 8601 dates ``YYYY-MM-DD`` in 1900-2099 (a time part, as Excel stores, is allowed and dropped).
+    """Parse ISO 8601 dates ``YYYY-MM-DD`` in 1900-2099 (an Excel time part is dropped).
 
-    Returns (dates as ``datetime64[ns]``, mask of non-blank cells that are not such a date).
+    Parameters
+    ----------
+    text : pandas.Series
+        The cells as read.
+
+    Returns
+    -------
+    tuple of pandas.Series
+        The dates as ``datetime64[ns]`` (NaT where blank or unparsable) and the mask of non-blank cells that
+        are not such a date.
     """
     text = _as_text(text)
     blank = _flag(text == _EMPTY)
@@ -225,11 +245,21 @@ def parse_dates(text: pd.Series) -> tuple[pd.Series, pd.Series]:
 
 
 def parse_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Series]:
-    """Finite decimal numbers (``4.5``, ``-0.5``, ``.5``, ``1e3``; a decimal point, not a comma).
+    """Parse finite decimal numbers (``4.5``, ``-0.5``, ``.5``, ``1e3``; a decimal point, not a comma).
 
     With ``decimal=","`` a decimal comma is accepted as well (``4,5``; ``[study] decimal`` of study.toml).
 
-    Returns (floats, mask of non-blank cells that are not such a number).
+    Parameters
+    ----------
+    text : pandas.Series
+        The cells as read.
+    decimal : str
+        The decimal separator, ``"."`` or ``","``.
+
+    Returns
+    -------
+    tuple of pandas.Series
+        The floats (NaN where blank or unparsable) and the mask of non-blank cells that are not such a number.
     """
     text = _as_text(text)
     if decimal == ",":
@@ -248,7 +278,18 @@ def parse_numbers(text: pd.Series, decimal: str = ".") -> tuple[pd.Series, pd.Se
 
 
 def parse_booleans(text: pd.Series) -> tuple[pd.Series, pd.Series]:
-    """yes/no, true/false, y/n, t/f, 1/0 in any case. Returns (nullable booleans, unparsable mask)."""
+    """Parse yes/no, true/false, y/n, t/f, 1/0 in any case.
+
+    Parameters
+    ----------
+    text : pandas.Series
+        The cells as read.
+
+    Returns
+    -------
+    tuple of pandas.Series
+        The nullable booleans (NA where blank or unparsable) and the mask of non-blank unparsable cells.
+    """
     low = _as_text(text).str.lower()
     blank = _flag(low == _EMPTY)
     true = _flag(low.isin(TRUE_WORDS))
@@ -435,10 +476,23 @@ def _parse_declared(raw: RawTable, cov: Covariate, out: _Collector, decimal: str
 
 def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...] = (),
                 decimal: str = ".") -> TypedTable:
-    """Typed columns of one table, with a finding for each missing column and unparsable or blank cell.
+    """Parse one table into typed columns, with a finding for each missing column, unparsable or blank cell.
 
-    ``covariates`` are the study's declared covariates (those of this table are parsed by their type);
-    ``decimal`` is the decimal separator (``"."`` or ``","``).
+    Parameters
+    ----------
+    raw : RawTable
+        The table as read (text cells, spreadsheet row numbers).
+    out : _Collector
+        Receives the findings.
+    covariates : tuple of Covariate
+        The study's declared covariates (those of this table are parsed by their type).
+    decimal : str
+        The decimal separator (``"."`` or ``","``).
+
+    Returns
+    -------
+    TypedTable
+        The parsed table, with the cells that could not be parsed marked in ``unparsed``.
     """
     spec = TABLES[raw.name]
     frame = raw.frame
@@ -594,11 +648,22 @@ def _scan_message(scan: pd.Series, what: str, date: pd.Series) -> Callable[[int]
 
 
 def check_patients(t: TypedTable, out: _Collector) -> dict[str, pd.Series]:
-    """Unique patient ids and a coherent order of each patient's dates.
+    """Check unique patient ids and a coherent order of each patient's dates.
 
     One root cause, one finding: a date cell that is unreadable, or already reported by an earlier rule, is
-    not compared again; the checks so skipped are counted in its finding. Returns, per date column, the
-    cells that have a finding (the failure checks skip them too).
+    not compared again; the checks so skipped are counted in its finding.
+
+    Parameters
+    ----------
+    t : TypedTable
+        The parsed patients table.
+    out : _Collector
+        Receives the findings.
+
+    Returns
+    -------
+    dict of str to pandas.Series
+        Per date column, the cells that have a finding (the failure checks skip them too).
     """
     df, src = t.frame, t.source
     _duplicates(t, ["patient_id"], out, "patient")
@@ -737,7 +802,17 @@ def _check_radiotherapy(t: TypedTable, out: _Collector) -> None:
 
 
 def check_lesions(t: TypedTable, patients: TypedTable | None, out: _Collector) -> None:
-    """Unique lesion ids within a patient, known patients, whole coordinates; patients without lesions."""
+    """Check unique lesion ids within a patient, known patients, whole coordinates; patients without lesions.
+
+    Parameters
+    ----------
+    t : TypedTable
+        The parsed lesions table.
+    patients : TypedTable or None
+        The parsed patients table (``None`` when it could not be read).
+    out : _Collector
+        Receives the findings.
+    """
     df = t.frame
     _check_coordinates(t, out)
     _check_radiotherapy(t, out)
@@ -756,10 +831,21 @@ def check_lesions(t: TypedTable, patients: TypedTable | None, out: _Collector) -
 
 def check_failures(t: TypedTable, patients: TypedTable | None, lesions: TypedTable | None,
                    out: _Collector, flags: dict[str, pd.Series] | None = None) -> None:
-    """Failure rows against the patients (known, progressed, dates in order) and the baseline lesions.
+    """Check failure rows against the patients (known, progressed, dates in order) and the baseline lesions.
 
-    ``flags`` (from :func:`check_patients`) marks patient date cells that have a finding of their own: the
-    failure rows' checks against such a date are skipped and counted in that finding.
+    Parameters
+    ----------
+    t : TypedTable
+        The parsed failures table.
+    patients : TypedTable or None
+        The parsed patients table (``None`` when it could not be read).
+    lesions : TypedTable or None
+        The parsed lesions table (``None`` when it could not be read).
+    out : _Collector
+        Receives the findings.
+    flags : dict of str to pandas.Series, optional
+        From :func:`check_patients`: patient date cells that have a finding of their own; the failure rows'
+        checks against such a date are skipped and counted in that finding.
     """
     df, src = t.frame, t.source
     _check_coordinates(t, out)
@@ -865,7 +951,20 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
 
 
 def empty_table(name: TableName, source: str) -> TypedTable:
-    """An empty typed table with the required columns (used for an absent optional table)."""
+    """Return an empty typed table with the required columns (used for an absent optional table).
+
+    Parameters
+    ----------
+    name : TableName
+        Which table.
+    source : str
+        The source label findings would name.
+
+    Returns
+    -------
+    TypedTable
+        A table without rows, with the required columns (and ``site``, ``extranodal``) typed.
+    """
     spec = TABLES[name]
     dtypes: dict[Kind, type[object] | str]
     dtypes = {Kind.ID: object, Kind.TEXT: object, Kind.DATE: "datetime64[ns]", Kind.NUMBER: "float64",

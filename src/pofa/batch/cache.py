@@ -110,6 +110,11 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
     -------
     str
         The hex digest (for a folder: of the sorted ``relative/path\\0sha256\\n`` lines of all its files).
+
+    Raises
+    ------
+    FileNotFoundError
+        When ``path`` is neither a file nor a folder.
     """
     p = Path(path)
     if p.is_file():
@@ -398,6 +403,11 @@ def publish_folder(tmp: Path, final: Path) -> None:
         The finished temporary folder.
     final : pathlib.Path
         The work folder.
+
+    Raises
+    ------
+    OSError
+        When the finished folder cannot be moved into place.
     """
     for _ in range(10):
         try:

@@ -220,6 +220,11 @@ def load_result(folder: Path, key: str) -> PatientResult:
     -------
     PatientResult
         The result.
+
+    Raises
+    ------
+    PofaError
+        When the work folder holds no valid result for this run.
     """
     rec = valid_done(folder, key)
     if rec is None or rec.status is not Status.OK:

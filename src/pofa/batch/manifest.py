@@ -184,7 +184,13 @@ def _finding(code: ManifestCode, file: str, row: int | None, column: str | None,
 
 
 class ManifestError(PofaError):
-    """The manifest (or its patients table) has errors; ``report`` lists every finding."""
+    """The manifest (or its patients table) has errors; ``report`` lists every finding.
+
+    Parameters
+    ----------
+    report : ValidationReport
+        Every finding of the manifest and its patients table (at least one error).
+    """
 
     def __init__(self, report: ValidationReport) -> None:
         self.report = report
@@ -240,10 +246,23 @@ class ScanSpec:
     rt_fractions: int | None = None
 
     def where(self) -> str:
-        """``role scan of YYYY-MM-DD (manifest row N)`` for messages."""
+        """Describe the scan for messages: ``role scan of YYYY-MM-DD (manifest row N)``.
+
+        Returns
+        -------
+        str
+            The description.
+        """
         return f"{self.role.value} scan of {self.scan_date} (manifest row {self.row})"
 
     def to_json(self) -> dict[str, Any]:
+        """Return the scan as a JSON-ready dict (read back by :meth:`from_json`).
+
+        Returns
+        -------
+        dict of str to Any
+            Every field by name; the role as its value.
+        """
         return {"patient_id": self.patient_id, "role": self.role.value, "scan_date": self.scan_date,
                 "pet": self.pet, "ct": self.ct, "mask": self.mask, "organs": self.organs,
                 "threshold": self.threshold, "transform": self.transform, "row": self.row,
@@ -252,6 +271,18 @@ class ScanSpec:
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> ScanSpec:
+        """Rebuild a scan from :meth:`to_json`'s dict.
+
+        Parameters
+        ----------
+        d : Mapping of str to Any
+            The dict :meth:`to_json` wrote.
+
+        Returns
+        -------
+        ScanSpec
+            The scan.
+        """
         presc, frac = d.get("rt_prescription_gy"), d.get("rt_fractions")
         return cls(str(d["patient_id"]), Role(d["role"]), str(d["scan_date"]), str(d["pet"]), d.get("ct"),
                    d.get("mask"), d.get("organs"), d.get("threshold"), d.get("transform"),
@@ -269,6 +300,13 @@ class PatientScans:
 
     @property
     def scans(self) -> tuple[ScanSpec, ...]:
+        """The baseline scan followed by the failure scans.
+
+        Returns
+        -------
+        tuple of ScanSpec
+            Every scan of the patient, baseline first.
+        """
         return (self.baseline, *self.failures)
 
 
@@ -290,25 +328,51 @@ class Manifest:
 
     @property
     def report(self) -> ValidationReport:
-        """Every finding, errors first."""
+        """Every finding, errors first.
+
+        Returns
+        -------
+        ValidationReport
+            The findings of the manifest and its patients table.
+        """
         return ValidationReport.of(str(self.path), self.findings)
 
     @property
     def ok(self) -> bool:
+        """Whether the manifest has no error.
+
+        Returns
+        -------
+        bool
+            True when :attr:`report` holds no error (warnings allowed).
+        """
         return self.report.ok
 
     @property
     def clinical(self) -> pd.DataFrame:
-        """The patients table as text cells (blank = ``""``), indexed by its spreadsheet row (a copy)."""
+        """The patients table as text cells (blank = ``""``), indexed by its spreadsheet row (a copy).
+
+        Returns
+        -------
+        pandas.DataFrame
+            The table; only a ``patient_id`` column, without rows, when it could not be read.
+        """
         if self._clinical is None:
             return pd.DataFrame(columns=["patient_id"])
         return self._clinical.copy()
 
     def patients(self) -> tuple[PatientScans, ...]:
-        """The patients with their scans, in order of first appearance in the manifest.
+        """Return the patients with their scans, in order of first appearance in the manifest.
 
-        Raises :class:`ManifestError` when the manifest has errors (the grouping is only defined on a valid
-        manifest).
+        Returns
+        -------
+        tuple of PatientScans
+            One entry per patient, failure scans ordered by date.
+
+        Raises
+        ------
+        ManifestError
+            When the manifest has errors (the grouping is only defined on a valid manifest).
         """
         if not self.ok:
             raise ManifestError(self.report)
@@ -323,17 +387,38 @@ class Manifest:
         return tuple(out)
 
     def sha256(self) -> str:
-        """SHA-256 of the manifest file's bytes."""
+        """Return the SHA-256 of the manifest file's bytes.
+
+        Returns
+        -------
+        str
+            The hex digest.
+        """
         return hashlib.sha256(self.path.read_bytes()).hexdigest()
 
 
 # ------------------------------------------------------------------------------------------------ helpers
 def canonical_threshold(text: str | float) -> str:
-    """The canonical text of a threshold rule (raises :class:`pofa.errors.ImagingError` when unknown).
+    """Return the canonical text of a threshold rule.
 
     Named rules keep their name (``suv4``, ``suv2.5``, ``41pct``, ``percist``; aliases such as ``41%`` map to
     them); a number becomes a float with a decimal point (``3`` -> ``3.0``), which the segmentation reads back
     as a fixed SUV threshold (a bare ``41`` would be an alias of ``41pct``).
+
+    Parameters
+    ----------
+    text : str or float
+        The rule as written (a name, an alias or a number).
+
+    Returns
+    -------
+    str
+        The canonical rule.
+
+    Raises
+    ------
+    ImagingError
+        When the rule is unknown.
     """
     from pofa.imaging.segment import ThresholdMethod, parse_threshold
 
@@ -344,7 +429,18 @@ def canonical_threshold(text: str | float) -> str:
 
 
 def threshold_argument(text: str) -> str | float:
-    """What :func:`pofa.imaging.extract.extract` gets for a canonical threshold (a float for a fixed one)."""
+    """Return what :func:`pofa.imaging.extract.extract` gets for a canonical threshold.
+
+    Parameters
+    ----------
+    text : str
+        A canonical rule (see :func:`canonical_threshold`).
+
+    Returns
+    -------
+    str or float
+        A float for a fixed SUV threshold, else the rule's name.
+    """
     from pofa.imaging.segment import ThresholdMethod, parse_threshold
 
     method, fixed = parse_threshold(text)
@@ -471,7 +567,27 @@ def read_manifest(path: str | Path, patients: str | Path | None = None,
 
 def load_manifest(path: str | Path, patients: str | Path | None = None,
                   threshold: str | float | None = None) -> Manifest:
-    """:func:`read_manifest`, raising :class:`ManifestError` (with every finding) when there is an error."""
+    """Read a manifest like :func:`read_manifest`, raising when it has an error.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The manifest CSV.
+    patients : str or pathlib.Path, optional
+        The patients table (study format, CSV). Default: ``patients.csv`` beside the manifest.
+    threshold : str or float, optional
+        Segmentation rule for rows with neither a mask nor a threshold of their own.
+
+    Returns
+    -------
+    Manifest
+        The manifest, without errors.
+
+    Raises
+    ------
+    ManifestError
+        With every finding, when there is an error.
+    """
     m = read_manifest(path, patients, threshold)
     if not m.ok:
         raise ManifestError(m.report)

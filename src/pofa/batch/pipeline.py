@@ -204,7 +204,7 @@ class PipelineSettings:
                                     centroid_margin_mm=self.rt_centroid_margin_mm)
 
     def with_radiotherapy(self, rt: RadiotherapySettings) -> PipelineSettings:
-        """A copy with the field-class rules of ``rt`` (a study.toml's ``[radiotherapy]``).
+        """Return a copy with the field-class rules of ``rt`` (a study.toml's ``[radiotherapy]``).
 
         Parameters
         ----------
@@ -214,13 +214,14 @@ class PipelineSettings:
         Returns
         -------
         PipelineSettings
+            The settings with the ``rt_*`` fields taken from ``rt``.
         """
         return replace(self, rt_isodose_pct=rt.isodose_pct, rt_in_field_volume_pct=rt.in_field_volume_pct,
                        rt_marginal_volume_pct=rt.marginal_volume_pct,
                        rt_centroid_margin_mm=rt.centroid_margin_mm)
 
     def with_study_toml(self, folder: str | os.PathLike[str]) -> PipelineSettings:
-        """A copy with the field-class rules of the ``study.toml`` in ``folder`` (unchanged without one).
+        """Return a copy with the field-class rules of ``study.toml`` in ``folder`` (unchanged without one).
 
         The study.toml beside an imaging manifest is copied into the study it builds, so the failures' field
         classes follow the same ``[radiotherapy]`` rules as the analysis.
@@ -233,6 +234,7 @@ class PipelineSettings:
         Returns
         -------
         PipelineSettings
+            The settings with that study.toml's ``[radiotherapy]`` rules (unchanged without one).
 
         Raises
         ------

@@ -167,7 +167,7 @@ def compose(first: sitk.Transform | None, then: sitk.Transform | None) -> sitk.T
 class RtPlanning:
     """A patient's plan, read once: the dose grid and how planning points reach the baseline scan.
 
-    Parameters
+    Attributes
     ----------
     dose : DoseGrid
         The dose grid in Gy.
@@ -206,6 +206,7 @@ def prepare_rt(base: ScanSpec, base_ct: Volume | None, settings: RadiotherapySet
     Returns
     -------
     RtPlanning
+        The dose grid, the prescription, the transform to the baseline scan, a summary and warnings.
 
     Raises
     ------
@@ -378,7 +379,7 @@ def add_lesion_doses(rt: RtPlanning, labels: Volume, lesion_labels: dict[str, in
     labels : Volume
         The baseline lesion label map.
     lesion_labels : dict
-        lesion_id -> label.
+        Label of each lesion id (``lesion_id -> label``).
     rows : list of dict
         The baseline lesion rows (with ``lesion_id``).
     settings : RadiotherapySettings

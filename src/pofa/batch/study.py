@@ -197,6 +197,11 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
     -------
     pathlib.Path
         The study folder (absolute).
+
+    Raises
+    ------
+    PofaError
+        When no patient's scans could be processed, or a patient appears twice among the results.
     """
     if not results:
         raise PofaError("no patient's scans could be processed, so there is no study to write; see the "

@@ -51,7 +51,7 @@ def missing_modules(extra: str) -> list[str]:
 
 
 def available(extra: str) -> bool:
-    """Whether every module of ``extra`` is installed.
+    """Return whether every module of ``extra`` is installed.
 
     Parameters
     ----------
@@ -61,12 +61,13 @@ def available(extra: str) -> bool:
     Returns
     -------
     bool
+        True when none of its modules is missing.
     """
     return not missing_modules(extra)
 
 
 def install_line(extra: str) -> str:
-    """The command that installs ``extra``: ``pip install "pofa[imaging]"`` (quoted for every shell).
+    """Return the command that installs ``extra``: ``pip install "pofa[imaging]"`` (quoted for every shell).
 
     Parameters
     ----------
@@ -76,6 +77,7 @@ def install_line(extra: str) -> str:
     Returns
     -------
     str
+        The pip command line.
     """
     return f'pip install "pofa[{extra}]"'
 

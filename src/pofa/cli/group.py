@@ -21,6 +21,18 @@ class PofaGroup(TyperGroup):
     """The command groups of pofa: their own flags and every command's flags are shown without a type."""
 
     def get_params(self, ctx: Any) -> list[Any]:
+        """Return the group's parameters, its flags shown without a type.
+
+        Parameters
+        ----------
+        ctx : click.Context
+            The current context.
+
+        Returns
+        -------
+        list of click.Parameter
+            The parameters typer gives, with flags' metavar emptied.
+        """
         return _plain_flags(super().get_params(ctx))
 
     def get_command(self, ctx: Any, cmd_name: str) -> Any:

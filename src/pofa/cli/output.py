@@ -49,7 +49,7 @@ FLAGS: dict[str, str] = {
 
 
 def flag(option: str) -> str:
-    """The command-line flag of a library option name (``weight_kg`` -> ``--weight-kg``).
+    """Return the command-line flag of a library option name (``weight_kg`` -> ``--weight-kg``).
 
     Parameters
     ----------
@@ -59,12 +59,13 @@ def flag(option: str) -> str:
     Returns
     -------
     str
+        The flag (from :data:`FLAGS` when it is spelled differently).
     """
     return FLAGS.get(option, "--" + option.replace("_", "-"))
 
 
 def error_message(exc: BaseException) -> str:
-    """An error's message as the command line shows it: the library's advice names flags.
+    """Return an error's message as the command line shows it: the library's advice names flags.
 
     Parameters
     ----------
@@ -74,6 +75,7 @@ def error_message(exc: BaseException) -> str:
     Returns
     -------
     str
+        The message with its advice.
     """
     return exc.render(flag) if isinstance(exc, PofaError) else str(exc)
 

@@ -60,7 +60,13 @@ def validate(
 
 
 def print_patterns(result: AnalysisResult) -> None:
-    """The pattern counts as a table (percentages of the recurrent patients); the study name as plain text."""
+    """Print the pattern counts as a table (percentages of the recurrent patients), titled by the study.
+
+    Parameters
+    ----------
+    result : AnalysisResult
+        The analysis whose :attr:`~pofa.analysis.AnalysisResult.patterns` are printed.
+    """
     from rich.text import Text
 
     c = result.patterns
@@ -91,7 +97,28 @@ def print_patterns(result: AnalysisResult) -> None:
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
                 extra_writers: tuple[Any, ...] = ()) -> int:
-    """Validate, analyse and write; returns the exit code (2 with nothing written on an invalid study)."""
+    """Validate, analyse and write a study (or build it first from an imaging manifest).
+
+    Parameters
+    ----------
+    study : pathlib.Path
+        Study folder, Excel workbook, or an imaging manifest (.csv).
+    out : pathlib.Path
+        The output folder.
+    force : bool
+        Replace a non-empty output folder that pofa wrote.
+    show_dates : bool
+        Keep calendar dates in the output tables.
+    show_ids : bool
+        Show patient ids in the report (default: sequence numbers).
+    extra_writers : tuple of Any
+        Writers run after the default ones (e.g. the PDF report).
+
+    Returns
+    -------
+    int
+        The exit code: 0 on success, 2 with nothing written on an invalid study.
+    """
     from rich.text import Text
 
     from pofa.analysis import WRITERS, AnalysisOptions, run_analysis, write_outputs

@@ -112,12 +112,24 @@ class ExtractionResult:
 
     @property
     def labels(self) -> Volume:
-        """The lesion label map (lesion k has label k)."""
+        """The lesion label map (lesion k has label k).
+
+        Returns
+        -------
+        Volume
+            The segmentation's label map on the PET grid.
+        """
         return self.segmentation.labels
 
     @property
     def method(self) -> str:
-        """The methods in one paragraph."""
+        """The methods in one paragraph.
+
+        Returns
+        -------
+        str
+            SUV units and normalisation, the segmentation method and the SUVpeak definitions.
+        """
         f = self.suv.factors
         return (
             f"{f.units} ({f.method}); lesions: {self.segmentation.method}; SUVpeak: "
@@ -126,7 +138,13 @@ class ExtractionResult:
         )
 
     def rows(self) -> list[dict[str, Any]]:
-        """Lesion rows in :data:`LESION_COLUMNS` order (extranodal as "yes"/"no"/"")."""
+        """Return the lesion rows in :data:`LESION_COLUMNS` order (extranodal as "yes"/"no"/"").
+
+        Returns
+        -------
+        list of dict of str to Any
+            One dict per lesion, keyed by :data:`LESION_COLUMNS`.
+        """
         out = []
         for les in self.lesions:
             extr = "" if les.extranodal is None else ("yes" if les.extranodal else "no")
@@ -158,7 +176,13 @@ class ExtractionResult:
         return out
 
     def to_frame(self) -> Any:
-        """The lesion table as a pandas DataFrame (ids as strings)."""
+        """Return the lesion table as a pandas DataFrame (ids as strings).
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per lesion, columns :data:`LESION_COLUMNS`.
+        """
         import pandas as pd
 
         df = pd.DataFrame(self.rows(), columns=list(LESION_COLUMNS))
@@ -167,7 +191,18 @@ class ExtractionResult:
         return df
 
     def write_csv(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion table (atomic). Floats with 6 significant digits (enough for every feature)."""
+        """Write the lesion table (atomic). Floats with 6 significant digits (enough for every feature).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The CSV file to write.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
         out = Path(path)
         df = self.to_frame()
         from pofa.io.writers import safe_frame
@@ -177,13 +212,40 @@ class ExtractionResult:
         return out
 
     def write_label_map(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion label map as NIfTI (atomic)."""
+        """Write the lesion label map as NIfTI (atomic).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The NIfTI file to write.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
         from pofa.imaging.seg_io import write_label_map
 
         return write_label_map(self.labels, path)
 
     def write_seg(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lesion label map as a DICOM SEG referencing the PET (needs a DICOM PET)."""
+        """Write the lesion label map as a DICOM SEG referencing the PET (needs a DICOM PET).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The DICOM file to write.
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+
+        Raises
+        ------
+        ImagingError
+            When the PET was not read from a DICOM series.
+        """
         from pofa.imaging.seg_io import write_seg
 
         if self.pet_series is None:
@@ -191,10 +253,20 @@ class ExtractionResult:
         return write_seg(self.labels, self.pet_series, path, self.segmentation.lesion_ids, self.patient_id)
 
     def manifest(self, outputs: Sequence[str | os.PathLike[str]] = ()) -> dict[str, Any]:
-        """A JSON-ready record of the run: versions, input hashes, options, methods, patient features,
-        outputs.
+        """Return a JSON-ready record of the run.
 
-        Holds no DICOM identifiers or dates (SUV provenance keeps decay seconds, not times).
+        Versions, input hashes, options, methods, patient features and outputs. Holds no DICOM identifiers or
+        dates (SUV provenance keeps decay seconds, not times).
+
+        Parameters
+        ----------
+        outputs : sequence of str or os.PathLike, optional
+            The files written by the run (recorded by name).
+
+        Returns
+        -------
+        dict of str to Any
+            The manifest, JSON-ready.
         """
         import importlib.metadata as md
 
@@ -258,7 +330,20 @@ class ExtractionResult:
     def write_manifest(
         self, path: str | os.PathLike[str], outputs: Sequence[str | os.PathLike[str]] = ()
     ) -> Path:
-        """Write :meth:`manifest` as JSON (atomic)."""
+        """Write :meth:`manifest` as JSON (atomic).
+
+        Parameters
+        ----------
+        path : str or os.PathLike
+            The JSON file to write.
+        outputs : sequence of str or os.PathLike, optional
+            The files written by the run (recorded by name).
+
+        Returns
+        -------
+        pathlib.Path
+            The file written.
+        """
         out = Path(path)
         with atomic_path(out) as tmp:
             tmp.write_text(
@@ -309,7 +394,22 @@ def _hash_path(p: Path) -> str:
 def read_image(
     source: str | os.PathLike[str] | Volume, modality: str, series_uid: str | None = None
 ) -> Volume:
-    """A CT (or other) image from a DICOM folder, a NIfTI file or a Volume."""
+    """Read a CT (or other) image from a DICOM folder, a NIfTI file or a Volume.
+
+    Parameters
+    ----------
+    source : str, os.PathLike or Volume
+        A DICOM folder, a NIfTI file, or a Volume (returned as it is).
+    modality : str
+        The DICOM modality to read (``"CT"``: a NIfTI image is then in HU).
+    series_uid : str, optional
+        Which series to read when the folder holds several.
+
+    Returns
+    -------
+    Volume
+        The image.
+    """
     if isinstance(source, Volume):
         return source
     p = Path(source)
@@ -379,7 +479,13 @@ class ExtractOptions:
 
     @property
     def normalisation(self) -> SuvNormalisation:
-        """The SUV normalisation as the enum."""
+        """The SUV normalisation as the enum.
+
+        Returns
+        -------
+        SuvNormalisation
+            The :attr:`suv` option as a :class:`SuvNormalisation`.
+        """
         return SuvNormalisation(str(self.suv))
 
 
@@ -555,6 +661,7 @@ def extract(
     Returns
     -------
     ExtractionResult
+        The SUV, segmentation, lesion and patient features, options and warnings of the run.
 
     Raises
     ------

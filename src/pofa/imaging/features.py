@@ -355,6 +355,11 @@ def lesion_features(
     -------
     tuple of LesionFeatures
         In label order (1, 2, ...).
+
+    Raises
+    ------
+    ImagingError
+        When the label map is not on the SUV grid, or a label has no lesion id.
     """
     from pofa.imaging.volume import resample_to
 

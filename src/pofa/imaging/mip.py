@@ -659,6 +659,11 @@ def draw_match_mip(mip: MatchMip, axes: Sequence[Axes] | None = None, title: str
     -------
     matplotlib.figure.Figure
         The figure drawn on (the one of ``axes`` when given).
+
+    Raises
+    ------
+    ImagingError
+        When ``axes`` is not two axes (baseline, failure).
     """
     from matplotlib.figure import Figure
     from matplotlib.lines import Line2D
@@ -725,6 +730,11 @@ def plot_match_mip(
     -------
     matplotlib.figure.Figure
         The figure drawn on (the one of ``axes`` when given).
+
+    Raises
+    ------
+    ImagingError
+        When given axes are not two (baseline, failure).
     """
     if axes is not None and len(axes) != 2:
         raise ImagingError(f"plot_match_mip needs two axes (baseline, failure); got {len(axes)}.")

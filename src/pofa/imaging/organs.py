@@ -209,6 +209,11 @@ class OrganMap:
         -------
         numpy.ndarray
             Boolean mask of all labels whose name is ``organ``.
+
+        Raises
+        ------
+        ImagingError
+            When the organ map has no label of that name.
         """
         values = [v for v, n in self.names.items() if n.lower() == organ.lower()]
         if not values:
@@ -252,6 +257,11 @@ def load_organ_map(
     -------
     OrganMap
         The label map with a name per label.
+
+    Raises
+    ------
+    ImagingError
+        When the label map holds non-integer values, or labels its names table does not name.
     """
     if isinstance(source, (str, os.PathLike)) and Path(source).is_dir():
         return _from_folder(Path(source))

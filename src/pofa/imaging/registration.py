@@ -258,6 +258,11 @@ class RegistrationResult:
         -------
         pathlib.Path
             ``path`` as written.
+
+        Raises
+        ------
+        ImagingError
+            When the file name has no transform suffix pofa writes.
         """
         import SimpleITK as sitk
 
@@ -393,6 +398,11 @@ def resample_volume(
     -------
     Volume
         ``moving`` on ``reference``'s grid.
+
+    Raises
+    ------
+    ImagingError
+        When ``interpolation`` is neither ``'nearest'`` nor ``'linear'``.
     """
     import SimpleITK as sitk
 

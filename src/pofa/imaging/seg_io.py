@@ -71,6 +71,11 @@ def read_mask(
     tuple of (Volume, str)
         The label Volume on the reference grid and the kind of source ("NIfTI mask", "DICOM SEG", "RTSTRUCT";
         no file name, since descriptions go into output manifests).
+
+    Raises
+    ------
+    ImagingError
+        When the mask is missing, holds no NIfTI, DICOM SEG or RTSTRUCT mask, or a folder holds several.
     """
     import pydicom
     from pydicom.errors import InvalidDicomError
@@ -129,6 +134,11 @@ def read_seg(path: str | os.PathLike[str]) -> Volume:
     -------
     Volume
         The label map.
+
+    Raises
+    ------
+    ImagingError
+        When the file is not a readable BINARY or LABELMAP SEG giving one 3-D label map.
     """
     import highdicom as hd
 
@@ -166,6 +176,12 @@ def read_rtstruct(
     -------
     Volume
         The label map (one label per ROI).
+
+    Raises
+    ------
+    ImagingError
+        When the file is not a readable RTSTRUCT, an ROI is missing or not parallel to the PET slices, or no
+        lesion ROI has closed planar contours.
     """
     import pydicom
     from matplotlib.path import Path as MplPath
@@ -256,6 +272,11 @@ def write_label_map(labels: Volume, path: str | os.PathLike[str]) -> Path:
     -------
     pathlib.Path
         ``path`` as written.
+
+    Raises
+    ------
+    ImagingError
+        When the name does not end in .nii or .nii.gz.
     """
     p = Path(path)
     if not p.name.endswith((".nii", ".nii.gz")):
@@ -373,6 +394,12 @@ def write_seg(
     -------
     pathlib.Path
         ``path`` as written.
+
+    Raises
+    ------
+    ImagingError
+        When the label map is not on the PET grid, has no lesions or a different number of ids, or the SEG
+        cannot be built.
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes

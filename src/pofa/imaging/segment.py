@@ -121,6 +121,11 @@ class Seeds:
         -------
         Seeds
             The seeds.
+
+        Raises
+        ------
+        ImagingError
+            When the CSV cannot be read, lacks x_mm, y_mm or z_mm, or has non-numeric coordinates.
         """
         import pandas as pd
 
@@ -398,6 +403,11 @@ def percist_liver_reference(suv: Volume, liver_mask: NDArray[np.bool_] | Volume)
     -------
     LiverReference
         Mean, SD and the threshold 1.5 x mean + 2 x SD.
+
+    Raises
+    ------
+    ImagingError
+        When the liver mask has another shape than the PET, is empty, or cannot hold the 3 cm sphere.
     """
     from scipy import ndimage
 
@@ -515,6 +525,11 @@ def segment_threshold(
     -------
     Segmentation
         Lesion labels, with ids, thresholds and source labels.
+
+    Raises
+    ------
+    ImagingError
+        When the PERCIST threshold is asked without a liver mask.
     """
     method, fixed = parse_threshold(threshold)
     arr = _check_suv(suv)

@@ -148,6 +148,11 @@ class Volume:
         -------
         Volume
             The volume.
+
+        Raises
+        ------
+        ImagingError
+            When the spacing is not three positive numbers.
         """
         sp = np.asarray(spacing, dtype=np.float64).reshape(3)
         if np.any(sp <= 0) or not np.all(np.isfinite(sp)):
@@ -177,6 +182,11 @@ class Volume:
         -------
         Volume
             The volume (voxels copied).
+
+        Raises
+        ------
+        ImagingError
+            When the image is not a 3-D scalar image.
         """
         import SimpleITK as sitk
 
@@ -211,6 +221,11 @@ class Volume:
         -------
         Volume
             The volume in LPS (converted from NIfTI's RAS).
+
+        Raises
+        ------
+        ImagingError
+            When the file is missing, unreadable, truncated or not a 3-D image.
         """
         import nibabel as nib
 
@@ -418,6 +433,11 @@ class Volume:
         -------
         Volume
             A volume on the same grid.
+
+        Raises
+        ------
+        ImagingError
+            When the voxels do not have the shape of this grid.
         """
         arr = np.asarray(voxels)
         if arr.shape != self.shape:
@@ -514,6 +534,11 @@ def resample_to(
     Volume
         Same dtype as ``volume`` for ``"nearest"``, float32 for ``"linear"``. When the grids are already the
         same the voxels are returned unchanged (no interpolation).
+
+    Raises
+    ------
+    ImagingError
+        When ``interpolation`` is neither ``'nearest'`` nor ``'linear'``.
     """
     import SimpleITK as sitk
 

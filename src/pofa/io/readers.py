@@ -70,7 +70,13 @@ class RawTable:
 
     @property
     def from_excel(self) -> bool:
-        """Whether the table is a sheet of an Excel workbook."""
+        """Whether the table is a sheet of an Excel workbook.
+
+        Returns
+        -------
+        bool
+            True when :attr:`path` has an Excel suffix.
+        """
         return self.path.suffix.lower() in EXCEL_SUFFIXES
 
 
@@ -85,10 +91,20 @@ class ReadResult:
 
 
 def cell_text(value: object) -> str:
-    """One cell as text, the way a user typed it or Excel/Parquet stored it (blank = ``""``).
+    """Return one cell as text, the way a user typed it or Excel/Parquet stored it (blank = ``""``).
 
     Booleans become ``yes``/``no``; date-times at midnight become ``YYYY-MM-DD`` (a time zone is dropped:
     the date is the one written in the file's own zone); whole floats lose their ``.0``.
+
+    Parameters
+    ----------
+    value : object
+        The cell's value as the reader gave it.
+
+    Returns
+    -------
+    str
+        The cell's text.
     """
     if value is None or value is pd.NA or value is pd.NaT:
         return ""
@@ -330,6 +346,20 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     separator (comma, semicolon or tab) is the one that splits row 1 into the format's column names. Windows
     and old Mac line endings are accepted; a quoted cell may span lines (rows are counted as records, as a
     spreadsheet shows them).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The CSV file.
+    name : TableName
+        Which table it holds (for the separator and the headers).
+    findings : list of Finding
+        Receives a finding for each problem met.
+
+    Returns
+    -------
+    RawTable or None
+        The table, ``None`` when the file cannot be read (the reason is in ``findings``).
     """
     source = path.name
     raw = _read_file_bytes(path, source, findings)
@@ -445,6 +475,20 @@ def read_parquet_table(path: Path, name: TableName, findings: list[Finding]) -> 
 
     Columns of any type are accepted (text, integers, floats, booleans, dates, time stamps with or without
     time zone, decimals); an identifier column stored as floating point gets a ``numeric-id`` warning.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The Parquet file.
+    name : TableName
+        Which table it holds.
+    findings : list of Finding
+        Receives a finding for each problem met.
+
+    Returns
+    -------
+    RawTable or None
+        The table, ``None`` when the file cannot be read (the reason is in ``findings``).
     """
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -497,9 +541,22 @@ def read_workbook(path: Path, findings: list[Finding],
                   attempted: set[TableName]) -> tuple[dict[TableName, RawTable], tuple[str, ...]]:
     """Read the sheets of one Excel workbook named like the tables (case and blanks ignored).
 
-    Returns the tables and the titles of all sheets. Every table whose sheet was found (even if it could
-    not be read) is added to ``attempted``. Cells are read as Excel stores them: a date cell is a date,
-    a TRUE/FALSE cell a boolean, numbers are numbers (a decimal number in an id column gets a warning).
+    Cells are read as Excel stores them: a date cell is a date, a TRUE/FALSE cell a boolean, numbers are
+    numbers (a decimal number in an id column gets a warning).
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The workbook.
+    findings : list of Finding
+        Receives a finding for each problem met.
+    attempted : set of TableName
+        Every table whose sheet was found (even if it could not be read) is added to it.
+
+    Returns
+    -------
+    tuple of (dict of TableName to RawTable, tuple of str)
+        The tables read and the titles of all sheets.
     """
     from openpyxl import load_workbook
 
@@ -635,8 +692,20 @@ def read_study_tables(path: Path, columns: Sequence[tuple[str, str]] = ()) -> Re
     A study is a folder holding ``patients``, ``lesions`` and optionally ``failures`` as CSV or Parquet files
     (names in any case), or one Excel workbook with one sheet per table; or the path of such a workbook.
     CSV and Parquet files take precedence: a workbook in the folder is read only when the folder has no table
-    file. ``columns`` (normalised header -> column name, the ``[columns]`` of ``study.toml``) renames headers
-    as they are read.
+    file.
+
+    Parameters
+    ----------
+    path : pathlib.Path
+        The study folder or workbook.
+    columns : sequence of tuple of (str, str)
+        Normalised header -> column name (the ``[columns]`` of ``study.toml``): renames headers as they are
+        read.
+
+    Returns
+    -------
+    ReadResult
+        The tables found, every finding, the format and the files read.
     """
     findings: list[Finding] = []
     tables: dict[TableName, RawTable] = {}

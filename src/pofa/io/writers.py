@@ -42,8 +42,9 @@ _NUMBER = re.compile(r"[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?")
 
 
 def is_live_formula(text: str) -> bool:
-    """Whether a spreadsheet would run ``text`` as a formula (it starts with a formula character and is not
-    a number).
+    """Return whether a spreadsheet would run ``text`` as a formula.
+
+    That is, it starts with a formula character and is not a number.
 
     Parameters
     ----------
@@ -53,6 +54,7 @@ def is_live_formula(text: str) -> bool:
     Returns
     -------
     bool
+        True when the cell would be run as a formula.
     """
     return text.startswith(FORMULA_PREFIXES) and _NUMBER.fullmatch(text) is None
 
@@ -93,15 +95,17 @@ def _neutralise_series(values: pd.Series) -> pd.Series:
 
 
 def safe_frame(frame: pd.DataFrame) -> pd.DataFrame:
-    """A copy of ``frame`` whose headers and text cells are neutralised (numbers, booleans and dates kept).
+    """Return a copy of ``frame`` with neutralised headers and text cells (numbers, booleans, dates kept).
 
     Parameters
     ----------
     frame : pandas.DataFrame
+        The table to write (not modified).
 
     Returns
     -------
     pandas.DataFrame
+        The copy, with no header or cell a spreadsheet would run as a formula.
     """
     out = frame.copy()
     for i in range(out.shape[1]):
@@ -120,6 +124,7 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
     Parameters
     ----------
     frame : pandas.DataFrame
+        The table to write (not modified).
     path : str or pathlib.Path
         The file written (inside an output folder built by :func:`pofa.atomic.output_dir`).
     """
@@ -131,21 +136,25 @@ def write_csv(frame: pd.DataFrame, path: str | Path) -> None:
 
 
 def csv_text(frame: pd.DataFrame) -> str:
-    """``frame`` as CSV text (pandas' formatting, ``\\n`` line ends) with neutralised headers and cells.
+    """Return ``frame`` as CSV text with neutralised headers and cells.
+
+    Pandas' formatting, ``\\n`` line ends.
 
     Parameters
     ----------
     frame : pandas.DataFrame
+        The table to write (not modified).
 
     Returns
     -------
     str
+        The CSV text, header first.
     """
     return str(safe_frame(frame).to_csv(index=False, lineterminator="\n"))
 
 
 def xlsx_value(v: Any) -> Any:
-    """One value as an XLSX cell holds it: text neutralised, numbers as numbers, missing as empty.
+    """Return one value as an XLSX cell holds it: text neutralised, numbers as numbers, missing as empty.
 
     Parameters
     ----------
@@ -155,6 +164,7 @@ def xlsx_value(v: Any) -> Any:
     Returns
     -------
     str, int, float, bool or None
+        The cell value; ``None`` for a missing or non-finite value.
     """
     if v is None or v is pd.NA or v is pd.NaT:
         return None
@@ -173,6 +183,7 @@ def append_xlsx_row(ws: Any, values: Iterable[Any]) -> Sequence[Any]:
     Parameters
     ----------
     ws : openpyxl.worksheet.worksheet.Worksheet
+        The worksheet to append to.
     values : iterable
         The row's values (converted by :func:`xlsx_value`).
 

@@ -292,6 +292,11 @@ def coverage(outcome: LesionOutcome, n_patients: int, *, replicates: int = 1000,
     -------
     CoverageResult
         Coverage, bias and SE ratio per method, with the Monte Carlo SE of each.
+
+    Raises
+    ------
+    SettingsError
+        When the number of patients is not a whole number >= 2.
     """
     from pofa.power.power import _check_run, chunk_plan
 

@@ -154,6 +154,13 @@ class ChunkRunner:
         -------
         list of object
             ``fn(*args)`` of each argument set, in the order of ``argsets``.
+
+        Raises
+        ------
+        ValueError
+            When the weights do not match the argument tuples one to one.
+        PofaError
+            When the Dask cluster fails while running a chunk.
         """
         if len(weights) != len(argsets):
             raise ValueError("one weight per argument tuple is needed")

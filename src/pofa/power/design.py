@@ -76,6 +76,11 @@ def sd_from_icc(icc: float) -> float:
     -------
     float
         The SD, the inverse of :func:`icc_from_sd`.
+
+    Raises
+    ------
+    SettingsError
+        When the ICC is not in [0, 1).
     """
     if not (0.0 <= icc < 1.0):
         raise SettingsError(f"the intra-patient correlation (ICC) = {icc!r} must be in [0, 1)")

@@ -78,6 +78,11 @@ def conditional_intercept(risk: float, sd: float) -> float:
     float
         The intercept (inverse of :func:`marginal_risk` in its first argument; the map is strictly
         increasing).
+
+    Raises
+    ------
+    SettingsError
+        When the risk is not strictly between 0 and 1.
     """
     if not (0.0 < risk < 1.0):
         raise SettingsError(f"a risk of {risk!r} has no logit; it must be strictly between 0 and 1")
@@ -140,6 +145,11 @@ def lesion_truth(outcome: LesionOutcome) -> LesionTruth:
     -------
     LesionTruth
         Conditional intercept and log odds ratio, the true marginal log odds ratio and the two marginal risks.
+
+    Raises
+    ------
+    SettingsError
+        When the odds ratio gives a risk of 0 or 1 in lesions with the factor.
     """
     sd = outcome.patient_sd
     b0 = conditional_intercept(outcome.baseline_risk, sd)

@@ -500,6 +500,11 @@ def search_smallest_n(power_at: Callable[[int], float], target: float, *, n_min:
         N is the smallest evaluated N reaching the target with the largest evaluated N below it within
         ``step`` (exactly the smallest such N when ``step`` is 1 and ``power_at`` is monotone), or ``None``
         when even ``n_max`` falls short; ``evaluated`` maps every evaluated N to its power.
+
+    Raises
+    ------
+    SettingsError
+        When the patient range is empty or the step is below 1.
     """
     if not (1 <= n_min <= n_max):
         raise SettingsError(f"the patient range {n_min}..{n_max} is empty; need 1 <= minimum <= maximum")
@@ -709,6 +714,11 @@ def sample_size(study: PlannedStudy, target_power: float = 0.8, *, test: int = 0
     -------
     SampleSizeResult
         The smallest N, the powers evaluated and the crossing of the interpolated curve with its CI.
+
+    Raises
+    ------
+    SettingsError
+        When the target power is not strictly between 0 and 1, or ``test`` is not a test index.
     """
     if not (isinstance(target_power, (int, float)) and 0.0 < float(target_power) < 1.0):
         raise SettingsError(f"the target power = {target_power!r} must be strictly between 0 and 1")

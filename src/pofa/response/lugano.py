@@ -40,7 +40,7 @@ class LuganoPET(enum.StrEnum):
 class LesionSizes:
     """Diameters (mm) of one lesion now and at its PPD nadir.
 
-    Parameters
+    Attributes
     ----------
     ldi_mm, sdi_mm : float
         Current longest and perpendicular diameters.
@@ -55,7 +55,7 @@ class LesionSizes:
 
 
 def lesion_progression(sizes: LesionSizes, *, too_small_mm: float = 5.0) -> bool:
-    """Lugano's progression of an individual node or lesion.
+    """Decide Lugano's progression of an individual node or lesion.
 
     "An individual node/lesion must be abnormal with: LDi > 1.5 cm and increase by >= 50% from PPD nadir and
     an increase in LDi or SDi from nadir 0.5 cm for lesions <= 2 cm, 1.0 cm for lesions > 2 cm" (Cheson et
@@ -91,7 +91,7 @@ def lesion_progression(sizes: LesionSizes, *, too_small_mm: float = 5.0) -> bool
 class CTFindings:
     """What the CT-based rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     spd_change_from_baseline : float
         Change of the target SPD from baseline, percent.
@@ -135,6 +135,7 @@ def ct_response(f: CTFindings) -> LuganoCT:
     Returns
     -------
     LuganoCT
+        CR, PR, SD or PD.
     """
     if f.any_lesion_progression or f.new_lesions or f.new_bone_marrow:
         return LuganoCT.PD
@@ -152,7 +153,7 @@ def ct_response(f: CTFindings) -> LuganoCT:
 class PETFindings:
     """What the PET-based rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     deauville : int or None
         Overall Deauville score (the highest of the scan's sites); ``None``: not scored.
@@ -198,6 +199,7 @@ def pet_response(f: PETFindings, *, uptake_margin: float = 10.0) -> LuganoPET:
     Returns
     -------
     LuganoPET
+        CMR, PMR, NMR, PMD, or NE without a Deauville score.
     """
     if f.new_avid_lesions or f.bone_marrow_new:
         return LuganoPET.PMD

@@ -39,7 +39,7 @@ class IRStatus(enum.StrEnum):
 class LyricFindings:
     """What LYRIC needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     day : int
         Days from the start of therapy (the index date).
@@ -87,6 +87,7 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
     Returns
     -------
     LyricResponse
+        IR1, IR2, IR3, or the Lugano category.
     """
     growth = f.spd_change_from_nadir >= 50.0
     if growth:
@@ -104,7 +105,7 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
 class FollowUpOfIR:
     """The scan after an indeterminate response.
 
-    Parameters
+    Attributes
     ----------
     previous : LyricResponse
         The category of the previous scan (IR1, IR2 or IR3).

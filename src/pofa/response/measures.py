@@ -22,7 +22,7 @@ TOO_SMALL_MM = 5.0
 class LesionMeasurement:
     """One lesion measured on one scan.
 
-    Parameters
+    Attributes
     ----------
     lesion_id : str
         The baseline lesion's identifier (``lesions.lesion_id``).
@@ -51,7 +51,7 @@ class LesionMeasurement:
 class Scan:
     """One imaging time point of one patient.
 
-    Parameters
+    Attributes
     ----------
     day : int
         Days from the index date (the baseline scan has ``day <= 0``).
@@ -75,7 +75,18 @@ class Scan:
     clinical_deterioration: bool = False
 
     def lesion(self, lesion_id: str) -> LesionMeasurement | None:
-        """The measurement of ``lesion_id`` on this scan, or ``None`` when it was not measured."""
+        """Return the measurement of ``lesion_id`` on this scan, or ``None`` when it was not measured.
+
+        Parameters
+        ----------
+        lesion_id : str
+            The lesion's id.
+
+        Returns
+        -------
+        LesionMeasurement or None
+            The measurement.
+        """
         for m in self.lesions:
             if m.lesion_id == lesion_id:
                 return m

@@ -30,7 +30,7 @@ class RecilResponse(enum.StrEnum):
 class RecilFindings:
     """What the RECIL rule needs of one follow-up scan.
 
-    Parameters
+    Attributes
     ----------
     sld_change_from_baseline : float
         Change of the sum of longest diameters from baseline, percent.
@@ -73,6 +73,7 @@ def recil_response(f: RecilFindings) -> RecilResponse:
     Returns
     -------
     RecilResponse
+        CR, PR, MR, SD or PD.
     """
     if f.new_lesions or f.sld_change_from_nadir > 20.0:
         return RecilResponse.PD

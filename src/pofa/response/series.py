@@ -41,7 +41,7 @@ LesionRule = Literal["lugano", "ppd50"]
 class ResponseSettings:
     """Settings of the response rules (study.toml ``[response]``).
 
-    Parameters
+    Attributes
     ----------
     too_small_mm : float
         Lugano's default size of a lesion too small to measure (5 mm).
@@ -61,7 +61,7 @@ class ResponseSettings:
 class ScanResponse:
     """The response of one follow-up scan by every rule.
 
-    Parameters
+    Attributes
     ----------
     day : int
         Days from the index date.
@@ -124,6 +124,7 @@ def lesion_progresses(current: tuple[float, float], history: Sequence[tuple[floa
     Returns
     -------
     bool
+        Whether the lesion meets progression now.
 
     Raises
     ------

@@ -190,7 +190,7 @@ def lesion_failure_times(by_patient: Mapping[str, list[Scan]], patients: pd.Data
 class ResponseResults:
     """Response over time for a study (results.json ``responses``, ``lesion_failure``, ``lesion_cox``).
 
-    Parameters
+    Attributes
     ----------
     responses : tuple of PatientScanResponse
         Every follow-up scan by every rule.
@@ -223,7 +223,14 @@ class ResponseResults:
     notes: tuple[str, ...] = ()
 
     def responses_json(self) -> list[dict[str, Any]]:
-        """``responses``: one entry per patient and follow-up scan."""
+        """Return the results.json ``responses``: one entry per patient and follow-up scan.
+
+        Returns
+        -------
+        list of dict of str to Any
+            Patient sequence number, day, the category of each rule, SPD and SLD with their changes, and the
+            number of lesions that progressed.
+        """
         out = []
         for e in self.responses:
             r = e.response
@@ -239,7 +246,13 @@ class ResponseResults:
         return out
 
     def lesion_cox_json(self) -> list[dict[str, Any]]:
-        """``lesion_cox``: one entry per term (hazard ratio, robust 95% CI, robust Wald p)."""
+        """Return the results.json ``lesion_cox``: per term, hazard ratio, robust 95% CI and robust Wald p.
+
+        Returns
+        -------
+        list of dict of str to Any
+            The terms of the clustered Cox model (empty when not fitted).
+        """
         if self.cox is None:
             return []
         return [{"term": name, "hr": json_number(h.estimate), "ci_low": json_number(h.ci_low),
@@ -249,7 +262,14 @@ class ResponseResults:
                 for j, (name, h) in enumerate(zip(self.cox.coef_names, self.cox.hazard_ratios, strict=True))]
 
     def lesion_failure_json(self) -> dict[str, Any]:
-        """``lesion_failure``: counts, rule, and the curves at the landmarks."""
+        """Return the results.json ``lesion_failure``: counts, rule, and the curves at the landmarks.
+
+        Returns
+        -------
+        dict of str to Any
+            Rule, counts, notes, freedom from local failure and cumulative incidence at the landmarks, and the
+            incidence curve's step points.
+        """
         t = self.times
         out: dict[str, Any] = {
             "rule": self.rule, "n_lesions": int(len(t)), "n_patients": int(t["patient_id"].nunique()),
@@ -274,7 +294,7 @@ class ResponseResults:
 def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, patients: pd.DataFrame,
                         lesions: pd.DataFrame, settings: ResponseSettings,
                         landmarks_months: tuple[float, ...] = (6.0, 12.0, 24.0)) -> ResponseResults:
-    """Responses scan by scan and lesion-level time to local failure for a study.
+    """Compute responses scan by scan and lesion-level time to local failure for a study.
 
     Parameters
     ----------
@@ -288,6 +308,7 @@ def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, 
     Returns
     -------
     ResponseResults
+        Responses by scan, lesion failure times, curves and the clustered Cox model, with notes.
     """
     from pofa.privacy import sequence_numbers
 

@@ -29,7 +29,7 @@ from pofa.errors import ImagingError
 class TrackPoint:
     """One baseline lesion on one scan.
 
-    Parameters
+    Attributes
     ----------
     lesion_id : str
         The baseline lesion.

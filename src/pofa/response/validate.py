@@ -33,6 +33,7 @@ def parse_deauville(text: object) -> int | None:
     Returns
     -------
     int or None
+        The score, ``None`` for a blank or ``X`` cell.
 
     Raises
     ------
@@ -81,6 +82,7 @@ def check_response_tables(tables: dict[TableName, TypedTable]) -> list[Finding]:
     Returns
     -------
     list of Finding
+        Every finding, one per problem.
     """
     out: list[Finding] = []
     m = tables.get(TableName.MEASUREMENTS)

@@ -121,7 +121,19 @@ def _feature_json(f: Feature) -> dict[str, Any]:
 
 
 def model_to_dict(model: RiskModel) -> dict[str, Any]:
-    """The model as a plain JSON-ready dict (the file's content)."""
+    """Return the model as a plain JSON-ready dict (the file's content).
+
+    Parameters
+    ----------
+    model : RiskModel
+        The model to write.
+
+    Returns
+    -------
+    dict of str to Any
+        Format and versions, kind, features, coefficients and covariance, intercept, training and validation
+        records.
+    """
     tr = model.training
     v = model.validation
     return {
@@ -160,12 +172,37 @@ def model_to_dict(model: RiskModel) -> dict[str, Any]:
 
 
 def dumps_model(model: RiskModel) -> str:
-    """The model file's text (JSON, 2-space indent, floats by ``repr``, no NaN)."""
+    """Return the model file's text (JSON, 2-space indent, floats by ``repr``, no NaN).
+
+    Parameters
+    ----------
+    model : RiskModel
+        The model to write.
+
+    Returns
+    -------
+    str
+        The JSON text, ending with a newline.
+    """
     return json.dumps(model_to_dict(model), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def save_model(model: RiskModel, path: str | Path, *, force: bool = False) -> Path:
     """Write ``model`` to ``path`` atomically (the file appears complete or not at all).
+
+    Parameters
+    ----------
+    model : RiskModel
+        The model to write.
+    path : str or pathlib.Path
+        The model file (e.g. ``model.json``).
+    force : bool
+        Replace an existing file.
+
+    Returns
+    -------
+    pathlib.Path
+        The file written.
 
     Raises
     ------
@@ -384,6 +421,18 @@ def _validation(r: _Reader, value: Any) -> ValidationSummary | None:
 def model_from_dict(data: Any, where: str = "the model file") -> RiskModel:
     """Check a parsed model file and build the :class:`RiskModel`.
 
+    Parameters
+    ----------
+    data : Any
+        The parsed JSON of the file.
+    where : str
+        How to name the file in error messages.
+
+    Returns
+    -------
+    RiskModel
+        The model, checked.
+
     Raises
     ------
     ModelFileError
@@ -472,7 +521,25 @@ def model_from_dict(data: Any, where: str = "the model file") -> RiskModel:
 
 
 def loads_model(text: str, where: str = "the model file") -> RiskModel:
-    """Read a model from its JSON text (see :func:`model_from_dict` for the checks)."""
+    """Read a model from its JSON text (see :func:`model_from_dict` for the checks).
+
+    Parameters
+    ----------
+    text : str
+        The file's text.
+    where : str
+        How to name the file in error messages.
+
+    Returns
+    -------
+    RiskModel
+        The model, checked.
+
+    Raises
+    ------
+    ModelFileError
+        When the text is not valid JSON (or repeats a key, holds NaN, nests too deeply) or is refused.
+    """
     try:
         data = json.loads(text, object_pairs_hook=_no_duplicates, parse_constant=_no_constant)
     except json.JSONDecodeError as exc:
@@ -493,6 +560,16 @@ def loads_model(text: str, where: str = "the model file") -> RiskModel:
 
 def load_model(path: str | Path) -> RiskModel:
     """Read a model file written by :func:`save_model`.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The model file.
+
+    Returns
+    -------
+    RiskModel
+        The model, checked.
 
     Raises
     ------

@@ -382,7 +382,13 @@ class LoadedLesions:
         return self._frame.copy()
 
     def require_ok(self) -> None:
-        """Raise :class:`StudyError` listing the errors, if any."""
+        """Raise :class:`StudyError` listing the errors, if any.
+
+        Raises
+        ------
+        StudyError
+            When the lesions have errors (each listed).
+        """
         if self.report.ok and self._frame is not None:
             return
         errs = self.report.errors

@@ -122,7 +122,23 @@ class CumulativeIncidence:
     method: str
 
     def at(self, t: float) -> Estimate:
-        """Cumulative incidence at ``t`` with its CI, as ``cmprsk::timepoints`` (NaN beyond follow-up)."""
+        """Return cumulative incidence at ``t`` with its CI, as ``cmprsk::timepoints``.
+
+        Parameters
+        ----------
+        t : float
+            The time (months, >= 0).
+
+        Returns
+        -------
+        Estimate
+            The incidence with its CI (no p-value); NaN with a reason beyond the last follow-up time.
+
+        Raises
+        ------
+        EstimationError
+            When ``t`` is not a finite number >= 0.
+        """
         tt = float(t)
         if not math.isfinite(tt) or tt < 0:
             raise EstimationError(f"time point must be a number >= 0 (months), got {t!r}.")
@@ -147,7 +163,18 @@ class CumulativeIncidence:
         )
 
     def variance_at(self, t: float) -> float:
-        """cmprsk's variance at time ``t`` (``timepoints()$var``); NaN beyond the last follow-up time."""
+        """Return cmprsk's variance at time ``t`` (``timepoints()$var``); NaN beyond the last follow-up time.
+
+        Parameters
+        ----------
+        t : float
+            The time (months).
+
+        Returns
+        -------
+        float
+            The variance of the estimate at ``t`` (0 before the first failure of this cause).
+        """
         tt = float(t)
         if tt > self.last_time or tt < 0:
             return math.nan
@@ -155,11 +182,28 @@ class CumulativeIncidence:
         return 0.0 if i < 0 else float(self.variance[i])
 
     def landmarks(self, times: Iterable[float] = LANDMARK_MONTHS) -> dict[float, Estimate]:
-        """Cumulative incidence at several times (default 6, 12, 24 months), keyed by time."""
+        """Return the cumulative incidence at several times (default 6, 12, 24 months), keyed by time.
+
+        Parameters
+        ----------
+        times : iterable of float
+            The times (months).
+
+        Returns
+        -------
+        dict of float to Estimate
+            :meth:`at` of each time.
+        """
         return {float(t): self.at(float(t)) for t in times}
 
     def summary(self) -> pd.DataFrame:
-        """The curve as a table, one row per failure time of this cause."""
+        """Return the curve as a table, one row per failure time of this cause.
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``time``, ``estimate``, ``variance``, ``ci_low``, ``ci_high``.
+        """
         return pd.DataFrame(
             {
                 "time": self.times,
@@ -229,7 +273,25 @@ class CompetingRisks:
     method: str
 
     def curve(self, cause: int, group: object | None = None) -> CumulativeIncidence:
-        """The curve of one cause (and group; omit the group when there is none)."""
+        """Return the curve of one cause (and group; omit the group when there is none).
+
+        Parameters
+        ----------
+        cause : int
+            The cause code.
+        group : object, optional
+            The group label (``None`` when the fit has no groups).
+
+        Returns
+        -------
+        CumulativeIncidence
+            The curve.
+
+        Raises
+        ------
+        EstimationError
+            When there is no such curve.
+        """
         for c in self.curves:
             if c.cause == cause and (c.group == group or (group is None and len(self.groups) <= 1)):
                 return c
@@ -239,7 +301,23 @@ class CompetingRisks:
         )
 
     def test(self, cause: int) -> GrayTest:
-        """Gray's test for one cause (only with two or more groups)."""
+        """Return Gray's test for one cause (only with two or more groups).
+
+        Parameters
+        ----------
+        cause : int
+            The cause code.
+
+        Returns
+        -------
+        GrayTest
+            The test.
+
+        Raises
+        ------
+        EstimationError
+            When there is no test for that cause (tests need two or more groups).
+        """
         for t in self.tests:
             if t.cause == cause:
                 return t
@@ -360,7 +438,7 @@ def gray_test(
     strata: ArrayLike1D | None = None,
     rho: float = 0.0,
 ) -> GrayTest:
-    """Gray's test of equal cumulative incidence of one cause across groups (``cmprsk::cuminc``'s Tests).
+    """Test equal cumulative incidence of one cause across groups (Gray's test, ``cmprsk::cuminc``'s Tests).
 
     Parameters
     ----------
@@ -381,6 +459,11 @@ def gray_test(
     -------
     GrayTest
         Statistic, df = groups - 1, p.
+
+    Raises
+    ------
+    EstimationError
+        With fewer than two groups, or no failure from ``cause_of_interest``.
     """
     t = _as_time(time)
     c = _as_cause(cause, t.size)
@@ -477,6 +560,11 @@ def cumulative_incidence(
     -------
     CompetingRisks
         Curves for each cause x group and Gray's tests (one per cause, when there are >= 2 groups).
+
+    Raises
+    ------
+    EstimationError
+        When ``ci_method`` is unknown, or every observation is censored.
     """
     t = _as_time(time)
     c = _as_cause(cause, t.size)

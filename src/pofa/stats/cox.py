@@ -130,7 +130,23 @@ class CoxResult:
     convergence: str = ""
 
     def hazard_ratio(self, name: str) -> Estimate:
-        """Hazard ratio of one coefficient (e.g. ``"age"`` or ``"celltype=large"``)."""
+        """Return the hazard ratio of one coefficient (e.g. ``"age"`` or ``"celltype=large"``).
+
+        Parameters
+        ----------
+        name : str
+            The coefficient's name (one of :attr:`coef_names`).
+
+        Returns
+        -------
+        Estimate
+            The hazard ratio with its Wald CI and p-value.
+
+        Raises
+        ------
+        EstimationError
+            When the model has no such coefficient.
+        """
         try:
             return self.hazard_ratios[self.coef_names.index(name)]
         except ValueError:
@@ -139,7 +155,13 @@ class CoxResult:
             ) from None
 
     def summary(self) -> pd.DataFrame:
-        """Coefficient table as ``summary(coxph)``: coef, exp(coef), se, z, p, lower, upper."""
+        """Return the coefficient table as ``summary(coxph)``: coef, exp(coef), se, z, p, lower, upper.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per coefficient, indexed by term.
+        """
         return pd.DataFrame(
             {
                 "coef": self.coef,
@@ -250,6 +272,12 @@ def cox_ph(
     -------
     CoxResult
         Coefficients, hazard ratios with Wald CI and p, global LR/Wald/score tests.
+
+    Raises
+    ------
+    EstimationError
+        For unknown ``ties`` or ``engine``, covariates of another length, no events, a coefficient running off
+        to infinity, no convergence, or a singular information matrix.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)
@@ -393,7 +421,33 @@ def cox_univariable(
     conf_level: float = 0.95,
     engine: Engine = "numpy",
 ) -> dict[str, CoxResult]:
-    """One Cox model per column of ``covariates`` (univariable screening), keyed by column name."""
+    """Fit one Cox model per column of ``covariates`` (univariable screening), keyed by column name.
+
+    Each fit equals R ``survival::coxph(Surv(time, event) ~ x, ties = ties)``.
+
+    Parameters
+    ----------
+    time, event : array-like
+        Follow-up time (>= 0) and 0/1 event indicator per patient.
+    covariates : pandas.DataFrame
+        One column per candidate term, one row per patient.
+    ties : {"efron", "breslow"}
+        Tie handling; Efron is R's default.
+    conf_level : float
+        Level of the Wald confidence intervals of the hazard ratios.
+    engine : {"numpy", "statsmodels"}
+        The fitting engine (see :func:`cox_ph`).
+
+    Returns
+    -------
+    dict of str to CoxResult
+        The fit of each column.
+
+    Raises
+    ------
+    EstimationError
+        When ``covariates`` is not a DataFrame, or a fit is refused (see :func:`cox_ph`).
+    """
     if not isinstance(covariates, pd.DataFrame):
         raise EstimationError("covariates must be a pandas DataFrame with one column per covariate.")
     return {
@@ -432,14 +486,36 @@ class PHTestResult:
     method: str
 
     def test(self, term: str) -> ChiSquareTest:
-        """The test of one term."""
+        """Return the test of one term.
+
+        Parameters
+        ----------
+        term : str
+            The term's name (one of :attr:`terms`).
+
+        Returns
+        -------
+        ChiSquareTest
+            The term's score test.
+
+        Raises
+        ------
+        EstimationError
+            When the model has no such term.
+        """
         try:
             return self.tests[self.terms.index(term)]
         except ValueError:
             raise EstimationError(f"no term named {term!r}; the model has {list(self.terms)}.") from None
 
     def summary(self) -> pd.DataFrame:
-        """Table as ``cox.zph()$table``: chisq, df, p per term and GLOBAL."""
+        """Return the table as ``cox.zph()$table``: chisq, df, p per term and GLOBAL.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per term, then ``GLOBAL``, indexed by term.
+        """
         rows = [*self.tests, self.global_test]
         return pd.DataFrame(
             {"chisq": [r.statistic for r in rows], "df": [r.df for r in rows], "p": [r.p for r in rows]},

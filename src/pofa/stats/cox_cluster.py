@@ -29,7 +29,7 @@ CLUSTER_METHOD = "Cox PH, Efron ties, robust (cluster) Wald CI (survival::coxph 
 class ClusteredCoxResult:
     """A Cox model with a cluster-robust variance (``summary(coxph(... + cluster(id)))``).
 
-    Parameters
+    Attributes
     ----------
     fit : CoxResult
         The ordinary fit (coefficients, naive variance, likelihood tests).
@@ -60,7 +60,13 @@ class ClusteredCoxResult:
     method: str
 
     def summary(self) -> pd.DataFrame:
-        """Coefficient table: coef, hazard ratio, naive se, robust se, z, p, CI limits."""
+        """Return the coefficient table: coef, hazard ratio, naive se, robust se, z, p, CI limits.
+
+        Returns
+        -------
+        pandas.DataFrame
+            One row per coefficient, indexed by term.
+        """
         return pd.DataFrame(
             {
                 "coef": self.fit.coef,
@@ -150,6 +156,7 @@ def cox_ph_clustered(
     Returns
     -------
     ClusteredCoxResult
+        The fit with robust (sandwich) standard errors, Wald z, p and CIs, and the number of clusters.
 
     Raises
     ------

@@ -72,10 +72,22 @@ class CutpointResult:
 
 
 def logrank_scores(time: ArrayLike1D, event: ArrayLike1D) -> np.ndarray:
-    """Log-rank (Savage) scores as ``exactRankTests::cscores(Surv(time, event), "LogRank")``.
+    """Compute log-rank (Savage) scores as ``exactRankTests::cscores(Surv(time, event), "LogRank")``.
 
     a_i = event_i - sum_{j: t_j <= t_i} event_j / (N - r_j + 1), with r_j the *largest* rank among the
     ties of t_j (exactRankTests' ``irank``), so tied times share one cumulative sum.
+
+    Parameters
+    ----------
+    time : array-like of float
+        Follow-up times (>= 0).
+    event : array-like of 0/1 or bool
+        Event indicators.
+
+    Returns
+    -------
+    numpy.ndarray
+        The score of each observation, in input order.
     """
     t = _as_time(time)
     e = _as_event(event, t.size).astype(float)
@@ -130,6 +142,12 @@ def maxstat_cutpoint(
     -------
     CutpointResult
         Cut-point, M, the Lau92 and Lau94 p-values, all candidate statistics; labelled exploratory.
+
+    Raises
+    ------
+    EstimationError
+        When ``x`` is not numeric, of another length or not finite, the proportions are invalid, there are no
+        events, or no candidate cut-point exists.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)

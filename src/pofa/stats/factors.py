@@ -43,7 +43,7 @@ class FactorKind(enum.Enum):
 class RiskFactor:
     """One term of a lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     column : str
         Column of the lesions table.
@@ -87,7 +87,13 @@ class RiskFactor:
 
     @property
     def kind(self) -> FactorKind:
-        """Whether the term is a threshold, a column used as it is, or a scaled continuous term."""
+        """Whether the term is a threshold, a column used as it is, or a scaled continuous term.
+
+        Returns
+        -------
+        FactorKind
+            ``THRESHOLD``, ``CONTINUOUS`` (a scale is given) or ``AS_IS``.
+        """
         if self.threshold is not None:
             return FactorKind.THRESHOLD
         if self.scale is not None:
@@ -96,7 +102,13 @@ class RiskFactor:
 
     @property
     def name(self) -> str:
-        """The term name users see: ``"diameter_cm>=5"``, ``"extranodal"``, ``"suvmax (per SD)"``."""
+        """The term name users see: ``"diameter_cm>=5"``, ``"extranodal"``, ``"suvmax (per SD)"``.
+
+        Returns
+        -------
+        str
+            The name, as results.json and the report show it.
+        """
         if self.threshold is not None:
             return f"{self.column}>={_number_text(self.threshold)}"
         if self.scale is Scale.SD:
@@ -115,6 +127,21 @@ class RiskFactor:
         Accepted forms: ``"diameter_cm>=5"`` (threshold), ``"extranodal"`` (column as it is),
         ``"suvmax/unit"`` and ``"suvmax/sd"`` (continuous per unit or per SD). The names produced by
         :attr:`name` (``"suvmax (per SD)"``) are read back too.
+
+        Parameters
+        ----------
+        text : str
+            The factor in one of the forms above.
+
+        Returns
+        -------
+        RiskFactor
+            The parsed factor.
+
+        Raises
+        ------
+        SettingsError
+            When ``text`` is not text or matches none of the forms.
         """
         return parse_factor(text)
 
@@ -129,7 +156,24 @@ _COLUMN = re.compile(r"^\s*(?P<col>[A-Za-z_][\w.]*)\s*$")
 
 
 def parse_factor(text: str) -> RiskFactor:
-    """Read a :class:`RiskFactor` from text (see :meth:`RiskFactor.parse` for the forms)."""
+    """Read a :class:`RiskFactor` from text (see :meth:`RiskFactor.parse` for the forms).
+
+    Parameters
+    ----------
+    text : str
+        ``"COLUMN>=X"``, ``"COLUMN"``, ``"COLUMN/unit"`` or ``"COLUMN/sd"``.
+
+    Returns
+    -------
+    RiskFactor
+        The parsed factor.
+
+    Raises
+    ------
+    SettingsError
+        When ``text`` is not text, the threshold is not a number, the scale is neither ``unit`` nor ``sd``,
+        or ``text`` matches none of the forms.
+    """
     if not isinstance(text, str):
         raise SettingsError(f"A risk factor must be written as text, got {text!r}.")
     m = _THRESHOLD.match(text)
@@ -170,7 +214,7 @@ DEFAULT_FACTORS: tuple[RiskFactor, ...] = (
 class LesionDesign:
     """Outcome, design matrix and cluster ids of one lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     y : ndarray of float, shape (n,)
         Outcome, 0.0 or 1.0.
@@ -198,20 +242,46 @@ class LesionDesign:
 
     @property
     def terms(self) -> tuple[str, ...]:
-        """Term names without the intercept."""
+        """Term names without the intercept.
+
+        Returns
+        -------
+        tuple of str
+            The design's column names after the first.
+        """
         return self.columns[1:]
 
     @property
     def n_lesions(self) -> int:
+        """Number of lesions in the model (rows of the design).
+
+        Returns
+        -------
+        int
+            The number of lesions kept.
+        """
         return int(self.y.shape[0])
 
     @property
     def n_patients(self) -> int:
+        """Number of patients (distinct cluster ids) in the model.
+
+        Returns
+        -------
+        int
+            The number of distinct cluster ids (0 without lesions).
+        """
         return int(np.unique(self.groups).shape[0]) if self.groups.shape[0] else 0
 
     @property
     def dropped_note(self) -> str:
-        """Sentence saying how many lesions were left out and why (empty when none)."""
+        """Sentence saying how many lesions were left out and why (empty when none).
+
+        Returns
+        -------
+        str
+            E.g. ``"2 lesions with a missing value (suvmax) left out"``.
+        """
         if not self.n_dropped:
             return ""
         cols = ", ".join(self.dropped_columns)
@@ -220,7 +290,18 @@ class LesionDesign:
 
 
 def is_boolean(s: pd.Series) -> bool:
-    """Whether a column holds yes/no values (a bool dtype, or objects that are all booleans)."""
+    """Return whether a column holds yes/no values (a bool dtype, or objects that are all booleans).
+
+    Parameters
+    ----------
+    s : pandas.Series
+        The column.
+
+    Returns
+    -------
+    bool
+        True for a bool dtype, or an object column whose non-missing values are all booleans (at least one).
+    """
     if pd.api.types.is_bool_dtype(s.dtype):
         return True
     if s.dtype == object:
@@ -230,7 +311,25 @@ def is_boolean(s: pd.Series) -> bool:
 
 
 def numeric_column(s: pd.Series, what: str) -> pd.Series:
-    """The column as float (booleans as 0/1), NaN where missing; error for text."""
+    """Return the column as float (booleans as 0/1), NaN where missing; error for text.
+
+    Parameters
+    ----------
+    s : pandas.Series
+        The column.
+    what : str
+        How to name the column in the error message (e.g. ``"The outcome column 'lf'"``).
+
+    Returns
+    -------
+    pandas.Series
+        The column as float64.
+
+    Raises
+    ------
+    SettingsError
+        When the column holds text or is empty.
+    """
     if is_boolean(s):
         return s.astype("float64")
     if pd.api.types.is_numeric_dtype(s.dtype):
@@ -276,6 +375,11 @@ def build_design(
     cluster : str
         Patient id column. Ids are compared as text; a column of decimal numbers is refused because
         "1.1" and "1.10" would already have been merged.
+
+    Returns
+    -------
+    LesionDesign
+        The outcome, the design matrix with its column names, the cluster ids and the lesions left out.
 
     Raises
     ------
@@ -358,10 +462,20 @@ def build_design(
 
 
 def estimability_problems(design: LesionDesign) -> tuple[str, ...]:
-    """Reasons why no logistic-type model can be estimated from ``design`` (empty when it can).
+    """Return the reasons why no logistic-type model can be estimated from ``design`` (empty when it can).
 
     Checked: no lesions, an outcome without events or without non-events, a term with the same value in
     every lesion, a per-SD term with zero SD, and terms that are linear combinations of others (aliased).
+
+    Parameters
+    ----------
+    design : LesionDesign
+        The design built by :func:`build_design`.
+
+    Returns
+    -------
+    tuple of str
+        One sentence per problem; empty when the model can be estimated.
     """
     reasons: list[str] = []
     n = design.n_lesions

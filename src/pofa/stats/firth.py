@@ -86,10 +86,20 @@ def _information(design: LesionDesign, beta: np.ndarray) -> np.ndarray:
 
 
 def firth_estimates(design: LesionDesign) -> tuple[np.ndarray, np.ndarray]:
-    """Firth-penalized coefficients (intercept first) and ``(X'WX)^-1`` at the estimate.
+    """Return Firth-penalized coefficients (intercept first) and ``(X'WX)^-1`` at the estimate.
 
-    The point estimates of :func:`fit_firth` without its profile-likelihood CIs and LR tests, which take
-    ~100x longer (the risk model's cross-validation fits many models).
+    The point estimates of :func:`fit_firth` (R ``logistf::logistf``) without its profile-likelihood CIs
+    and LR tests, which take ~100x longer (the risk model's cross-validation fits many models).
+
+    Parameters
+    ----------
+    design : LesionDesign
+        From :func:`pofa.stats.factors.build_design`.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The coefficients and their covariance matrix (symmetrised).
 
     Raises
     ------

@@ -78,7 +78,7 @@ GEE_MD_METHOD = (
 class GeeFit:
     """Result of :func:`gee_exchangeable_logit`.
 
-    Parameters
+    Attributes
     ----------
     params : ndarray, shape (p,)
         Coefficients (log-odds scale), as ``coef(geeglm(...))``.
@@ -119,12 +119,24 @@ class GeeFit:
 
     @property
     def bse(self) -> np.ndarray:
-        """Robust sandwich standard errors."""
+        """Robust sandwich standard errors.
+
+        Returns
+        -------
+        numpy.ndarray
+            The square roots of the diagonal of :attr:`cov`.
+        """
         return np.sqrt(np.diag(self.cov))
 
     @property
     def bse_md(self) -> np.ndarray | None:
-        """Mancl-DeRouen standard errors (``None`` when not computed)."""
+        """Mancl-DeRouen standard errors (``None`` when not computed).
+
+        Returns
+        -------
+        numpy.ndarray or None
+            The square roots of the diagonal of :attr:`cov_md`.
+        """
         return None if self.cov_md is None else np.sqrt(np.diag(self.cov_md))
 
 
@@ -183,8 +195,8 @@ def gee_exchangeable_logit(
     tol : float
         Polishing stops when the largest coefficient step is below ``tol``.
     epsilon, maxit : float, int
-        geepack's rule (``geese.control``): converged when the largest absolute change of beta, phi and alpha
-        is at most ``epsilon`` within ``maxit`` iterations.
+        The convergence rule of geepack (``geese.control``): converged when the largest absolute change of
+        beta, phi and alpha is at most ``epsilon`` within ``maxit`` iterations.
 
     Returns
     -------
@@ -402,7 +414,20 @@ def _gee_statsmodels(design: LesionDesign, bias_reduced: bool) -> GeeFit:
 
 
 def few_clusters_note(n_clusters: int, small_sample: bool) -> str:
-    """The caveat written when a GEE has fewer than :data:`FEW_CLUSTERS` patients (empty otherwise)."""
+    """Return the caveat written when a GEE has fewer than :data:`FEW_CLUSTERS` patients (empty otherwise).
+
+    Parameters
+    ----------
+    n_clusters : int
+        Number of patients (clusters).
+    small_sample : bool
+        Whether the Mancl-DeRouen bias-reduced sandwich was used.
+
+    Returns
+    -------
+    str
+        The note, empty with :data:`FEW_CLUSTERS` patients or more.
+    """
     if n_clusters >= FEW_CLUSTERS:
         return ""
     if small_sample:
@@ -438,6 +463,17 @@ def fit_gee(
     engine : {"numpy", "statsmodels"}
         :func:`gee_exchangeable_logit` (default) or statsmodels ``GEE`` with ``ddof_scale=0``; both agree
         with geepack.
+
+    Returns
+    -------
+    CoefficientTable
+        Coefficients, odds ratios with Wald CIs and p-values, the method and notes (not estimable, with the
+        reasons, when the design or the fit fails).
+
+    Raises
+    ------
+    EstimationError
+        For an unknown ``engine``.
     """
     method = GEE_MD_METHOD if small_sample else GEE_METHOD
     problems = estimability_problems(design)

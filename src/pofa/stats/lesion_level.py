@@ -37,7 +37,7 @@ ROW_KEYS = ("model", "method", "term", "or", "ci_low", "ci_high", "p", "n_lesion
 class TermResult:
     """Odds ratio of one term.
 
-    Parameters
+    Attributes
     ----------
     term : str
         Term name (``"diameter_cm>=5"``).
@@ -61,6 +61,13 @@ class TermResult:
 
     @property
     def estimable(self) -> bool:
+        """Whether the odds ratio is estimated.
+
+        Returns
+        -------
+        bool
+            True when :attr:`odds_ratio` is finite.
+        """
         return math.isfinite(self.odds_ratio)
 
 
@@ -68,7 +75,7 @@ class TermResult:
 class LesionModel:
     """One fitted lesion-level model.
 
-    Parameters
+    Attributes
     ----------
     model : str
         ``"univariable"`` or ``"multivariable"``.
@@ -94,18 +101,46 @@ class LesionModel:
 
     @property
     def estimable(self) -> bool:
-        """Whether every term has an estimate."""
+        """Whether every term has an estimate.
+
+        Returns
+        -------
+        bool
+            True when every term is estimable.
+        """
         return all(t.estimable for t in self.terms)
 
     def term(self, name: str) -> TermResult:
-        """The result of the term called ``name``."""
+        """Return the result of the term called ``name``.
+
+        Parameters
+        ----------
+        name : str
+            The term name (e.g. ``"diameter_cm>=5"``).
+
+        Returns
+        -------
+        TermResult
+            The term's odds ratio.
+
+        Raises
+        ------
+        KeyError
+            When the model has no such term.
+        """
         for t in self.terms:
             if t.term == name:
                 return t
         raise KeyError(f"no term {name!r} in this model; terms: {[t.term for t in self.terms]}")
 
     def estimates(self) -> tuple[Estimate, ...]:
-        """The odds ratios as the shared :class:`~pofa.stats.results.Estimate` shape."""
+        """Return the odds ratios as the shared :class:`~pofa.stats.results.Estimate` shape.
+
+        Returns
+        -------
+        tuple of Estimate
+            One per term, with the model's notes as the reason when not estimable.
+        """
         reason = "; ".join(self.notes) if not self.estimable else ""
         return tuple(
             Estimate(
@@ -121,8 +156,16 @@ class LesionModel:
         )
 
     def to_rows(self) -> list[dict[str, object]]:
-        """One plain dict per term with the keys model, method, term, or, ci_low, ci_high, p, n_lesions,
-        n_patients (floats; ``None`` where not estimable)."""
+        """Return one plain dict per term.
+
+        Keys model, method, term, or, ci_low, ci_high, p, n_lesions, n_patients (floats; ``None`` where not
+        estimable).
+
+        Returns
+        -------
+        list of dict of str to object
+            The rows, in term order.
+        """
         return [
             {
                 "model": self.model,
@@ -139,7 +182,13 @@ class LesionModel:
         ]
 
     def summary(self) -> str:
-        """A short text table."""
+        """Return a short text table of the model.
+
+        Returns
+        -------
+        str
+            The method, counts, one line per term and the notes.
+        """
         lines = [
             f"{self.model} {self.method}: {self.method_description}",
             f"  {self.n_lesions} lesions in {self.n_patients} patients",
@@ -202,6 +251,11 @@ def lesion_models(
     firth: bool = False,
 ) -> tuple[LesionModel, ...]:
     """Univariable and multivariable lesion-level odds ratios.
+
+    Each method equals an R function (docs/statistics-lesion.md): ``"logistic"`` R ``glm(..., family =
+    binomial)``, ``"gee"`` R ``geepack::geeglm(..., family = binomial, corstr = "exchangeable")`` (robust
+    sandwich SE, or the Mancl-DeRouen one with ``small_sample``), ``"firth"`` R ``logistf::logistf(pl =
+    TRUE)``.
 
     Parameters
     ----------

@@ -46,7 +46,7 @@ GLM_CONVERGENCE = (
 class CoefficientTable:
     """Log-odds coefficients of one fitted model, on the scale of the linear predictor.
 
-    Parameters
+    Attributes
     ----------
     names : tuple of str
         Coefficient names, ``"(Intercept)"`` first.
@@ -110,6 +110,7 @@ class CoefficientTable:
         Returns
         -------
         CoefficientTable
+            The coefficients with their Wald CIs and p-values.
         """
         coef = np.asarray(coef, dtype=float)
         se = np.asarray(se, dtype=float)
@@ -157,6 +158,7 @@ class CoefficientTable:
         Returns
         -------
         CoefficientTable
+            All ``nan``, not converged, with the notes.
         """
         nan = (math.nan,) * len(names)
         return cls(tuple(names), nan, nan, nan, nan, nan, False, tuple(notes), method, n_iter, convergence)
@@ -176,7 +178,7 @@ def _deviance(y: np.ndarray, mu: np.ndarray) -> float:
 class IrlsFit:
     """Result of :func:`irls_logit`.
 
-    Parameters
+    Attributes
     ----------
     coef : ndarray, shape (p,)
         Coefficients (log-odds scale).

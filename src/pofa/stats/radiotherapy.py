@@ -38,7 +38,7 @@ __all__ = ["DoseCurve", "DoseLevel", "OddsRatio", "PfsByRt", "Proportion", "Radi
 class OddsRatio:
     """One odds ratio of local failure.
 
-    Parameters
+    Attributes
     ----------
     term : str
         ``bridging_rt`` or ``eqd2_gy`` (per Gy).
@@ -70,7 +70,7 @@ class OddsRatio:
 class Proportion:
     """A proportion with its exact (Clopper-Pearson) 95% CI, as R ``binom.test``.
 
-    Parameters
+    Attributes
     ----------
     events, n : int
         Count and denominator.
@@ -92,7 +92,7 @@ class Proportion:
 class PfsByRt:
     """PFS of patients with and without bridging RT.
 
-    Parameters
+    Attributes
     ----------
     n_rt, n_no_rt, events_rt, events_no_rt : int
         Patients and progressions (or deaths) per group.
@@ -125,7 +125,7 @@ class PfsByRt:
 class DoseLevel:
     """Local failure of the irradiated lesions treated to one EQD2 (a point of the dose-response figure).
 
-    Parameters
+    Attributes
     ----------
     eqd2_gy : float
         The EQD2 (rounded to 1e-6 Gy to group equal courses).
@@ -141,7 +141,7 @@ class DoseLevel:
 class DoseCurve:
     """The fitted logistic dose-response curve, ``1 / (1 + exp(-(b0 + b1 * EQD2)))`` (R ``glm``).
 
-    Parameters
+    Attributes
     ----------
     eqd2_gy : tuple of float
         EQD2 values from the lowest to the highest recorded dose.
@@ -157,7 +157,7 @@ class DoseCurve:
 class RadiotherapyResults:
     """Everything the radiotherapy analysis computed (results.json key ``radiotherapy``).
 
-    Parameters
+    Attributes
     ----------
     alpha_beta_gy : float
         alpha/beta used for EQD2.
@@ -204,7 +204,13 @@ class RadiotherapyResults:
     dose_curve: DoseCurve | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The results as plain JSON (non-finite numbers become null when results.json is written)."""
+        """Return the results as plain JSON (non-finite numbers become null when results.json is written).
+
+        Returns
+        -------
+        dict of str to Any
+            Every field by name.
+        """
         out = asdict(self)
         out["field_classes"] = dict(self.field_classes)
         return out
@@ -285,7 +291,7 @@ def _models(lesions: pd.DataFrame, term: str, adjust: tuple[str, ...], small_sam
 
 def local_failure_by_rt(lesions: pd.DataFrame, adjust: tuple[str, ...] = (),
                         small_sample: bool = False) -> tuple[OddsRatio, ...]:
-    """Odds ratios of local failure for irradiated vs unirradiated lesions.
+    """Estimate odds ratios of local failure for irradiated vs unirradiated lesions.
 
     Parameters
     ----------
@@ -307,14 +313,14 @@ def local_failure_by_rt(lesions: pd.DataFrame, adjust: tuple[str, ...] = (),
 
 def dose_response(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
                   small_sample: bool = False) -> tuple[OddsRatio, ...]:
-    """Odds ratio of local failure per Gy of EQD2 among irradiated lesions with a recorded course.
+    """Estimate the odds ratio of local failure per Gy of EQD2 (irradiated lesions with a recorded course).
 
     Parameters
     ----------
     lesions : pandas.DataFrame
         With ``patient_id``, ``local_failure``, ``bridging_rt``, ``rt_dose_gy`` and ``rt_fractions``.
     alpha_beta_gy : float
-        alpha/beta of EQD2.
+        The alpha/beta ratio (Gy) of EQD2.
     small_sample : bool
         Mancl-DeRouen bias-reduced GEE sandwich.
 
@@ -337,7 +343,7 @@ def dose_response_curve(lesions: pd.DataFrame, alpha_beta_gy: float = 10.0,
     lesions : pandas.DataFrame
         With ``patient_id``, ``local_failure`` (known), ``bridging_rt``, ``rt_dose_gy`` and ``rt_fractions``.
     alpha_beta_gy : float
-        alpha/beta of EQD2.
+        The alpha/beta ratio (Gy) of EQD2.
     points : int
         Number of EQD2 values at which the curve is given.
 
@@ -445,6 +451,10 @@ def _in_field(lesions: pd.DataFrame, failures: pd.DataFrame | None) -> Proportio
 def radiotherapy_statistics(lesions: pd.DataFrame, failures: pd.DataFrame | None, patients: pd.DataFrame,
                             settings: Settings) -> RadiotherapyResults | None:
     """The radiotherapy analysis of a classified study, or None when no lesion has ``bridging_rt``.
+
+    Each estimate equals an R function (see the module docstring): odds ratios R ``glm(binomial)`` and
+    ``geepack::geeglm(corstr = "exchangeable")``, rates R ``binom.test``, PFS R ``survival::survfit``,
+    ``survdiff`` and ``coxph(ties = "efron")``.
 
     Parameters
     ----------

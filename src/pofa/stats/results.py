@@ -18,7 +18,7 @@ import numpy as np
 class Estimate:
     """A point estimate with its confidence interval and p-value.
 
-    Parameters
+    Attributes
     ----------
     estimate : float
         The point estimate on the reported scale (an odds ratio, a hazard ratio, a probability, months).
@@ -44,12 +44,29 @@ class Estimate:
     reason: str = ""
 
     def to_json(self) -> dict[str, object]:
-        """Plain JSON-ready dict: non-finite numbers become ``None``."""
+        """Return the estimate as a JSON-ready dict.
+
+        Returns
+        -------
+        dict of str to object
+            Every field by name; non-finite numbers become ``None``.
+        """
         return {k: json_number(v) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
 def json_number(x: float | int | None) -> float | int | None:
-    """Return ``x`` as a JSON number, or ``None`` when it is missing or not finite."""
+    """Return ``x`` as a JSON number, or ``None`` when it is missing or not finite.
+
+    Parameters
+    ----------
+    x : float or int or None
+        The number to write (a bool is written as 0 or 1).
+
+    Returns
+    -------
+    float or int or None
+        ``x`` unchanged when it is an int, ``float(x)`` when finite, otherwise ``None``.
+    """
     if x is None:
         return None
     if isinstance(x, bool):
@@ -79,7 +96,7 @@ def _frozen_array(values: object) -> np.ndarray:
 class Landmark:
     """An estimate at a landmark time (survival or cumulative incidence) with its pointwise CI.
 
-    Parameters
+    Attributes
     ----------
     months : float
         The landmark time.
@@ -96,7 +113,18 @@ class Landmark:
     reason: str = ""
 
     def to_json(self, value_key: str) -> dict[str, Any]:
-        """``{"months", value_key, "ci_low", "ci_high"[, "reason"]}`` as in results.json."""
+        """Return the landmark as written in results.json.
+
+        Parameters
+        ----------
+        value_key : str
+            The key of the estimate (``"survival"`` or ``"incidence"``).
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"months", value_key, "ci_low", "ci_high"[, "reason"]}``; non-finite numbers become ``None``.
+        """
         out: dict[str, Any] = {"months": self.months, value_key: _n(self.estimate), "ci_low": _n(self.ci_low),
                                "ci_high": _n(self.ci_high)}
         if self.reason:
@@ -108,7 +136,7 @@ class Landmark:
 class StepCurve:
     """A right-continuous step function with its pointwise band: the curve a figure draws.
 
-    Parameters
+    Attributes
     ----------
     times : numpy.ndarray
         Times (months) at which the estimate may change, increasing (read-only).
@@ -143,7 +171,7 @@ class StepCurve:
             raise ValueError("a step curve's times, estimate and limits must have the same length")
 
     def steps(self) -> tuple[np.ndarray, np.ndarray]:
-        """x and y of the step function from time 0 to :attr:`last_time` (for ``drawstyle="steps-post"``).
+        """Return x and y of the step function from time 0 to :attr:`last_time` (``drawstyle="steps-post"``).
 
         Returns
         -------
@@ -158,21 +186,23 @@ class StepCurve:
         return x, y
 
     def band(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """x, lower and upper limits of the pointwise band as steps (``nan`` limits dropped).
+        """Return the pointwise confidence band as steps (``nan`` limits dropped).
 
         Returns
         -------
         tuple of numpy.ndarray
+            Times, lower limits and upper limits, of equal length, for ``fill_between(..., step="post")``.
         """
         ok = np.isfinite(self.ci_low) & np.isfinite(self.ci_high)
         return self.times[ok], self.ci_low[ok], self.ci_high[ok]
 
     def censored(self) -> tuple[np.ndarray, np.ndarray]:
-        """Times with censoring and the curve's value there (the censoring marks of a Kaplan-Meier plot).
+        """Return the censoring times and the curve's value there (a Kaplan-Meier plot's censoring marks).
 
         Returns
         -------
         tuple of numpy.ndarray
+            Times with at least one censored observation and the curve's value at each.
         """
         if self.n_censor.size == 0:
             return np.array([]), np.array([])
@@ -180,7 +210,7 @@ class StepCurve:
         return self.times[sel], self.estimate[sel]
 
     def value_at(self, t: float) -> float:
-        """The curve's value at time ``t`` (the step it is on; no estimation).
+        """Return the curve's value at time ``t`` (the step it is on; no estimation).
 
         Parameters
         ----------
@@ -190,12 +220,13 @@ class StepCurve:
         Returns
         -------
         float
+            The value of the step containing ``t`` (:attr:`start` before the first time).
         """
         i = int(np.searchsorted(self.times, t, side="right"))
         return self.start if i == 0 else float(self.estimate[i - 1])
 
     def at_risk(self, ticks: Sequence[float]) -> tuple[int, ...]:
-        """Number at risk #{T >= t} at each tick (R/SAS), read from the curve's risk sets.
+        """Return the number at risk #{T >= t} at each tick (as R and SAS count), from the curve's risk sets.
 
         Parameters
         ----------
@@ -205,6 +236,12 @@ class StepCurve:
         Returns
         -------
         tuple of int
+            The number at risk at each tick, in the order of ``ticks``.
+
+        Raises
+        ------
+        ValueError
+            When the curve carries no numbers at risk (a cumulative incidence).
         """
         if self.n_risk.size == 0:
             raise ValueError("this curve carries no numbers at risk")
@@ -219,7 +256,7 @@ class StepCurve:
 class LesionModelRow:
     """One odds ratio of a lesion-level model (a row of results.json ``lesion_models``).
 
-    Parameters
+    Attributes
     ----------
     model : str
         ``"univariable"`` or ``"multivariable"``.
@@ -250,7 +287,7 @@ class LesionModelRow:
     n_events: int
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json row."""
+        """Return the results.json ``lesion_models`` row (non-finite numbers as ``None``)."""
         return {"model": self.model, "method": self.method, "term": self.term, "or": _n(self.odds_ratio),
                 "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                 "n_lesions": self.n_lesions, "n_patients": self.n_patients}
@@ -260,7 +297,7 @@ class LesionModelRow:
 class LesionModels:
     """Lesion-level odds ratios of local failure (results.json ``lesion_models`` and ``lesion_models_info``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of LesionModelRow
         Univariable then multivariable rows, each method.
@@ -289,7 +326,13 @@ class LesionModels:
     thresholds: tuple[tuple[str, float], ...] = ()
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"lesion_models": [...], "lesion_models_info": {...}}`` as in results.json."""
+        """Return the results.json entries of the lesion-level models.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"lesion_models": [...], "lesion_models_info": {...}}`` as in results.json.
+        """
         return {"lesion_models": [r.to_json() for r in self.rows],
                 "lesion_models_info": {"outcome": self.outcome, "n_lesions": self.n_lesions,
                                        "n_lesions_unknown_outcome": self.n_lesions_unknown_outcome,
@@ -301,7 +344,7 @@ class LesionModels:
 class KaplanMeierSummary:
     """One survival endpoint: Kaplan-Meier median (with CI), landmarks and the curve itself.
 
-    Parameters
+    Attributes
     ----------
     endpoint : str
         ``"pfs"`` or ``"os"``.
@@ -334,7 +377,7 @@ class KaplanMeierSummary:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``survival.<endpoint>`` object."""
+        """Return the results.json ``survival.<endpoint>`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"n": self.n, "events": self.events, "median_months": _n(self.median),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high),
                                "ci_method": self.ci_method}
@@ -349,7 +392,7 @@ class KaplanMeierSummary:
 class FollowUp:
     """Median follow-up (reverse Kaplan-Meier), months.
 
-    Parameters
+    Attributes
     ----------
     median, ci_low, ci_high : float
         Median and CI (``nan`` when not estimable).
@@ -366,7 +409,7 @@ class FollowUp:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``followup`` object."""
+        """Return the results.json ``followup`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"median_months": _n(self.median), "ci_low": _n(self.ci_low),
                                "ci_high": _n(self.ci_high), "method": self.method}
         if self.reason:
@@ -378,7 +421,7 @@ class FollowUp:
 class SurvivalResults:
     """PFS, OS and median follow-up (results.json ``survival`` and ``followup``).
 
-    Parameters
+    Attributes
     ----------
     pfs, os : KaplanMeierSummary
         The two endpoints.
@@ -391,15 +434,17 @@ class SurvivalResults:
     followup: FollowUp
 
     def endpoint(self, name: str) -> KaplanMeierSummary:
-        """The summary of ``"pfs"`` or ``"os"``.
+        """Return the summary of one endpoint.
 
         Parameters
         ----------
         name : str
+            ``"pfs"`` or ``"os"``.
 
         Returns
         -------
         KaplanMeierSummary
+            The Kaplan-Meier summary of that endpoint.
 
         Raises
         ------
@@ -413,7 +458,13 @@ class SurvivalResults:
         raise KeyError(name)
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"survival": {"pfs", "os"}, "followup": {...}}``."""
+        """Return the results.json entries of the survival step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"survival": {"pfs", "os"}, "followup": {...}}``.
+        """
         return {"survival": {"pfs": self.pfs.to_json(), "os": self.os.to_json()},
                 "followup": self.followup.to_json()}
 
@@ -422,7 +473,7 @@ class SurvivalResults:
 class GroupCurve:
     """The Kaplan-Meier curve of one group of a yes/no patient term.
 
-    Parameters
+    Attributes
     ----------
     value : bool
         The group (the term present or absent).
@@ -445,7 +496,7 @@ class GroupCurve:
 class CoxRow:
     """The hazard ratio of one patient term for one endpoint (a row of results.json ``patient_models``).
 
-    Parameters
+    Attributes
     ----------
     endpoint, term : str
         ``"pfs"``/``"os"`` and the term as written in ``[risk_factors] patient``.
@@ -485,7 +536,7 @@ class CoxRow:
     groups: tuple[GroupCurve, ...] = ()
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json row."""
+        """Return the results.json ``patient_models`` row (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr),
                                "ci_low": _n(self.ci_low), "ci_high": _n(self.ci_high), "p": _n(self.p),
                                "logrank_p": _n(self.logrank_p), "n_with": self.n_with}
@@ -498,7 +549,7 @@ class CoxRow:
 class PHCheck:
     """The global proportional-hazards test (R ``survival::cox.zph``) of one Cox model.
 
-    Parameters
+    Attributes
     ----------
     endpoint, term : str
         The model.
@@ -521,7 +572,7 @@ class PHCheck:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``ph_checks`` entry."""
+        """Return the results.json ``ph_checks`` entry (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"endpoint": self.endpoint, "term": self.term, "chisq": _n(self.chisq),
                                "df": self.df, "p": _n(self.p), "method": self.method}
         if self.reason:
@@ -533,7 +584,7 @@ class PHCheck:
 class MultiCoxRow:
     """A hazard ratio of the multivariable Cox model, or the reason it is not estimable.
 
-    Parameters
+    Attributes
     ----------
     endpoint : str
         ``"pfs"`` or ``"os"``.
@@ -557,7 +608,7 @@ class MultiCoxRow:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``patient_models_info.multivariable`` entry."""
+        """Return the results.json ``patient_models_info.multivariable`` entry (or its reason)."""
         if self.reason:
             return {"endpoint": self.endpoint, "reason": self.reason}
         return {"endpoint": self.endpoint, "term": self.term, "hr": _n(self.hr), "ci_low": _n(self.ci_low),
@@ -568,7 +619,7 @@ class MultiCoxRow:
 class PatientModels:
     """Patient-level hazard ratios (results.json ``patient_models`` and ``patient_models_info``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of CoxRow
         One row per endpoint and term.
@@ -587,20 +638,30 @@ class PatientModels:
     multivariable: tuple[MultiCoxRow, ...]
 
     def ph_check(self, endpoint: str, term: str) -> PHCheck | None:
-        """The PH test of one model, if any.
+        """Return the proportional-hazards test of one model, if any.
 
         Parameters
         ----------
-        endpoint, term : str
+        endpoint : str
+            ``"pfs"`` or ``"os"``.
+        term : str
+            The model's term.
 
         Returns
         -------
         PHCheck or None
+            The test of that model, ``None`` when none was run.
         """
         return next((c for c in self.ph_checks if c.endpoint == endpoint and c.term == term), None)
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"patient_models": [...], "patient_models_info": {...}}``."""
+        """Return the results.json entries of the patient-level models.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"patient_models": [...], "patient_models_info": {...}}``.
+        """
         return {"patient_models": [r.to_json() for r in self.rows],
                 "patient_models_info": {"method": self.method, "logrank": self.logrank,
                                         "n": [{"endpoint": r.endpoint, "term": r.term, "n": r.n}
@@ -613,7 +674,7 @@ class PatientModels:
 class GrayResult:
     """Gray's test between groups for one cause (R ``cmprsk::cuminc``).
 
-    Parameters
+    Attributes
     ----------
     statistic, p : float
         Statistic and p.
@@ -632,7 +693,7 @@ class GrayResult:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``gray`` object."""
+        """Return the results.json ``gray`` object (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"statistic": _n(self.statistic), "df": self.df, "p": _n(self.p), "by": self.by}
         if self.reason:
             out["reason"] = self.reason
@@ -643,7 +704,7 @@ class GrayResult:
 class IncidenceCurve:
     """The cumulative incidence of one cause in one group, with landmarks and the curve's step points.
 
-    Parameters
+    Attributes
     ----------
     group : str or None
         The group (``None``: everybody).
@@ -665,7 +726,7 @@ class IncidenceCurve:
     curve: StepCurve
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``curves`` entry."""
+        """Return the results.json ``curves`` entry (group, counts, CI method and landmarks)."""
         return {"group": self.group, "n": self.n, "events": self.events, "ci_method": self.ci_method,
                 "landmarks": [lm.to_json("incidence") for lm in self.landmarks]}
 
@@ -674,7 +735,7 @@ class IncidenceCurve:
 class IncidenceCause:
     """One cause of a competing-risks fit: its curves (overall or per group) and Gray's test.
 
-    Parameters
+    Attributes
     ----------
     cause : str
         The cause in words.
@@ -692,7 +753,7 @@ class IncidenceCause:
     gray: GrayResult | None = None
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``causes`` entry."""
+        """Return the results.json ``causes`` entry (cause, code, curves and Gray's test when run)."""
         out: dict[str, Any] = {"cause": self.cause, "code": self.code,
                                "curves": [c.to_json() for c in self.curves]}
         if self.gray is not None:
@@ -704,7 +765,7 @@ class IncidenceCause:
 class IncidenceBlock:
     """One cumulative-incidence fit (R ``cmprsk::cuminc``), or the reason it is not estimable.
 
-    Parameters
+    Attributes
     ----------
     n : int
         Subjects.
@@ -725,20 +786,28 @@ class IncidenceBlock:
     term: str | None = None
 
     def cause(self, code: int) -> IncidenceCause | None:
-        """The cause with status ``code``, if estimated.
+        """Return the cause with status ``code``, if estimated.
 
         Parameters
         ----------
         code : int
+            The status code of the cause (as coded in the fit).
 
         Returns
         -------
         IncidenceCause or None
+            The cause, ``None`` when it was not estimated.
         """
         return next((c for c in self.causes if c.code == code), None)
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json block."""
+        """Return the results.json block of this fit.
+
+        Returns
+        -------
+        dict of str to Any
+            Term (for a by-factor fit), n, method and causes (and the reason when not estimable).
+        """
         out: dict[str, Any] = {} if self.term is None else {"term": self.term}
         out.update({"n": self.n, "method": self.method, "causes": [c.to_json() for c in self.causes]})
         if self.reason:
@@ -750,7 +819,7 @@ class IncidenceBlock:
 class CompetingRisksResults:
     """Cumulative incidence of first failure by type (patients) and of local failure (lesions).
 
-    Parameters
+    Attributes
     ----------
     patients_overall : IncidenceBlock
         Patients, everybody.
@@ -775,7 +844,13 @@ class CompetingRisksResults:
     lesions_later_local_failures: int = 0
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"competing_risks": {...}}``."""
+        """Return the results.json entries of the competing-risks step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"competing_risks": {"patients": {...}, "lesions": {...}}}``.
+        """
         patients: dict[str, Any] = {"overall": self.patients_overall.to_json()}
         if self.patients_by_group is not None:
             patients["by_group"] = self.patients_by_group.to_json()
@@ -789,7 +864,7 @@ class CompetingRisksResults:
 class Cutpoint:
     """An exploratory cut-point (R ``maxstat::maxstat.test``) with corrected p-values.
 
-    Parameters
+    Attributes
     ----------
     feature, endpoint : str
         The patient feature and the endpoint.
@@ -821,7 +896,7 @@ class Cutpoint:
     reason: str = ""
 
     def to_json(self) -> dict[str, Any]:
-        """The results.json ``cutpoints`` entry."""
+        """Return the results.json ``cutpoints`` entry (non-finite numbers as ``None``)."""
         out: dict[str, Any] = {"feature": self.feature, "endpoint": self.endpoint, "note": self.note,
                                "cutpoint": _n(self.cutpoint), "statistic": _n(self.statistic),
                                "p_lau92": _n(self.p_lau92), "p_lau94": _n(self.p_lau94), "n": self.n,
@@ -837,7 +912,7 @@ class Cutpoint:
 class Cutpoints:
     """The exploratory cut-points (results.json ``cutpoints``).
 
-    Parameters
+    Attributes
     ----------
     rows : tuple of Cutpoint
     """
@@ -845,7 +920,13 @@ class Cutpoints:
     rows: tuple[Cutpoint, ...]
 
     def json_entries(self) -> dict[str, Any]:
-        """``{"cutpoints": [...]}``."""
+        """Return the results.json entries of the cut-point step.
+
+        Returns
+        -------
+        dict of str to Any
+            ``{"cutpoints": [...]}``.
+        """
         return {"cutpoints": [r.to_json() for r in self.rows]}
 
 
@@ -856,7 +937,7 @@ StepResult = LesionModels | SurvivalResults | PatientModels | CompetingRisksResu
 class StudyResults:
     """Every statistic of a study analysis, typed (``None``: the step was not run).
 
-    Parameters
+    Attributes
     ----------
     lesion_models : LesionModels or None
     survival : SurvivalResults or None
@@ -872,15 +953,17 @@ class StudyResults:
     cutpoints: Cutpoints | None = None
 
     def with_part(self, part: StepResult) -> StudyResults:
-        """A copy holding ``part`` in its field.
+        """Return a copy holding ``part`` in its field.
 
         Parameters
         ----------
         part : StepResult
+            The result of one step (lesion models, survival, patient models, competing risks or cut-points).
 
         Returns
         -------
         StudyResults
+            A new instance with that field replaced; the other fields are kept.
 
         Raises
         ------
@@ -900,7 +983,13 @@ class StudyResults:
         raise TypeError(f"not a step result: {type(part).__name__}")
 
     def json_entries(self) -> dict[str, Any]:
-        """Every results.json entry of the parts present."""
+        """Return every results.json entry of the parts present.
+
+        Returns
+        -------
+        dict of str to Any
+            The merged ``json_entries()`` of each part that is not ``None``.
+        """
         out: dict[str, Any] = {}
         for part in (self.lesion_models, self.survival, self.patient_models, self.competing_risks,
                      self.cutpoints):

@@ -30,7 +30,7 @@ SEPARATION_METHOD = "linear program of Konis (2007), as R detectseparation::dete
 class SeparationCheck:
     """Result of :func:`check_separation`.
 
-    Parameters
+    Attributes
     ----------
     separated : bool
         Whether some maximum-likelihood estimate is infinite.
@@ -50,13 +50,25 @@ class SeparationCheck:
 
     @property
     def kind(self) -> str:
-        """``"none"``, ``"complete"`` or ``"quasi-complete"``."""
+        """The kind of separation.
+
+        Returns
+        -------
+        str
+            ``"none"``, ``"complete"`` or ``"quasi-complete"``.
+        """
         if not self.separated:
             return "none"
         return "complete" if self.complete else "quasi-complete"
 
     def note(self) -> str:
-        """Sentence for the result notes (empty when there is no separation)."""
+        """Return the sentence for the result notes (empty when there is no separation).
+
+        Returns
+        -------
+        str
+            The kind of separation and the terms whose estimate is infinite.
+        """
         if not self.separated:
             return ""
         return (
@@ -87,6 +99,11 @@ def check_separation(X: np.ndarray, y: np.ndarray, names: tuple[str, ...] | list
         Outcome with both values present.
     names : sequence of str
         Names of the columns of ``X``.
+
+    Returns
+    -------
+    SeparationCheck
+        Whether some estimate is infinite, whether the separation is complete, and the infinite terms.
 
     Notes
     -----

@@ -1,5 +1,7 @@
-"""The statistics of one study analysis: the ``lesion_models``, ``survival``, ``followup``,
-``patient_models``, ``competing_risks`` and ``cutpoints`` entries of results.json.
+"""The statistics of one study analysis.
+
+These are the ``lesion_models``, ``survival``, ``followup``, ``patient_models``, ``competing_risks`` and
+``cutpoints`` entries of results.json.
 
 Each function takes the analysed tables (:class:`pofa.analysis.AnalysisResult`'s ``patients`` and
 ``lesions``, with the outcome and feature columns of :mod:`pofa.classify` and :mod:`pofa.features`) and
@@ -69,7 +71,17 @@ LESION_CAUSES = {1: "local failure", 2: "death without local failure"}
 
 @dataclass(frozen=True, slots=True)
 class PatientTerm:
-    """A patient-level term: ``any COLUMN>=X`` over the patient's lesions, or a patient covariate column."""
+    """A patient-level term: ``any COLUMN>=X`` over the patient's lesions, or a patient covariate column.
+
+    Attributes
+    ----------
+    text : str
+        The term as normalised (``"any diameter_cm>=5"`` or the column name).
+    lesion_column : str or None
+        The lesion column of an ``any COLUMN>=X`` term (``None`` for a patient column).
+    threshold : float or None
+        The threshold ``X`` of an ``any COLUMN>=X`` term (``None`` for a patient column).
+    """
 
     text: str
     lesion_column: str | None
@@ -77,6 +89,23 @@ class PatientTerm:
 
     @classmethod
     def parse(cls, text: str) -> PatientTerm:
+        """Parse a ``[risk_factors] patient`` entry.
+
+        Parameters
+        ----------
+        text : str
+            ``"any COLUMN>=X"`` or a patient column name.
+
+        Returns
+        -------
+        PatientTerm
+            The parsed term.
+
+        Raises
+        ------
+        SettingsError
+            When ``X`` is not a number or ``text`` is neither form.
+        """
         m = _PATIENT_TERM.match(text)
         if m:
             try:
@@ -90,7 +119,19 @@ class PatientTerm:
         return cls(text.strip(), None, None)
 
     def values(self, patients: pd.DataFrame, lesions: pd.DataFrame) -> pd.Series:
-        """The term per patient (aligned on ``patients``); NA where unknown.
+        """Return the term per patient (aligned on ``patients``); NA where unknown.
+
+        Parameters
+        ----------
+        patients : pandas.DataFrame
+            Analysed patients (``patient_id`` and, for a patient column, that column).
+        lesions : pandas.DataFrame
+            Analysed lesions (``patient_id`` and, for an ``any COLUMN>=X`` term, that column).
+
+        Returns
+        -------
+        pandas.Series
+            The covariate column, or 1/0 whether any of the patient's lesions reaches the threshold.
 
         Raises
         ------
@@ -173,7 +214,7 @@ def _threshold_text(x: float) -> str:
 
 
 def lesion_term_label(text: str, settings: Settings) -> str:
-    """A lesion risk factor as a reader reads it: ``"diameter_cm>=5"`` -> ``"Diameter ≥ 5 cm"``.
+    """Return a lesion risk factor as a reader reads it: ``"diameter_cm>=5"`` -> ``"Diameter ≥ 5 cm"``.
 
     Parameters
     ----------
@@ -185,6 +226,7 @@ def lesion_term_label(text: str, settings: Settings) -> str:
     Returns
     -------
     str
+        The label (``text`` unchanged when it does not parse as a factor).
     """
     from pofa.stats.factors import parse_factor
 
@@ -203,7 +245,7 @@ def lesion_term_label(text: str, settings: Settings) -> str:
 
 
 def patient_term_label(term: PatientTerm, settings: Settings, step: float = 1.0) -> str:
-    """A patient term as a reader reads it: ``"Any lesion diameter ≥ 5 cm"``, ``"Age (per 10 years)"``.
+    """Return a patient term as a reader reads it: ``"Any lesion diameter ≥ 5 cm"``, ``"Age (per 10 years)"``.
 
     Parameters
     ----------
@@ -217,6 +259,7 @@ def patient_term_label(term: PatientTerm, settings: Settings, step: float = 1.0)
     Returns
     -------
     str
+        The label, capitalised.
     """
     if term.lesion_column is not None:
         word, unit = _words(term.lesion_column, settings, "lesions")
@@ -245,13 +288,14 @@ def _step_of(term: PatientTerm, settings: Settings) -> float:
 
 
 def lesion_level_results(lesions: pd.DataFrame, settings: Settings) -> LesionModels:
-    """Odds ratios of local failure at first progression: logistic and GEE, univariable and multivariable.
+    """Estimate odds ratios of local failure at first progression (logistic, GEE; univariable, multivariable).
 
     Lesions of patients whose pattern is unknown (progression without failure rows) have no outcome and are
     left out (counted in ``n_lesions_unknown_outcome``); every other lesion counts (no failure = 0). Rows of
     both models and both methods are always present (``nan`` where not estimable, the reason in ``notes``);
     with a single risk factor the multivariable rows repeat the univariable ones (one model). The estimators
-    equal R ``glm``, ``geepack::geeglm`` and ``logistf`` (docs/statistics-lesion.md).
+    equal R ``glm(..., family = binomial)``, ``geepack::geeglm(..., corstr = "exchangeable")`` and
+    ``logistf::logistf(pl = TRUE)`` (docs/statistics-lesion.md).
 
     Parameters
     ----------
@@ -263,6 +307,7 @@ def lesion_level_results(lesions: pd.DataFrame, settings: Settings) -> LesionMod
     Returns
     -------
     LesionModels
+        One row per model, method and term, with the counts, methods and notes of results.json.
     """
     known = lesions[lesions["local_failure"].notna()].copy()
     known["local_failure"] = known["local_failure"].astype("int64")
@@ -317,8 +362,22 @@ def _thresholds(settings: Settings) -> tuple[tuple[str, float], ...]:
 
 
 def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The ``lesion_models`` and ``lesion_models_info`` entries of results.json (see
-    :func:`lesion_level_results`)."""
+    """Return the ``lesion_models`` and ``lesion_models_info`` entries of results.json.
+
+    See :func:`lesion_level_results`.
+
+    Parameters
+    ----------
+    lesions : DataFrame
+        Analysed lesions.
+    settings : Settings
+        ``[risk_factors] lesion`` and ``[lesion_models]``.
+
+    Returns
+    -------
+    dict of str to Any
+        The two results.json entries.
+    """
     return lesion_level_results(lesions, settings).json_entries()
 
 
@@ -327,15 +386,17 @@ def lesion_level(lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
 
 
 def km_step_curve(km: Any) -> StepCurve:
-    """The step points of a Kaplan-Meier fit (:func:`pofa.stats.survival.kaplan_meier`) as a typed curve.
+    """Return a Kaplan-Meier fit (:func:`pofa.stats.survival.kaplan_meier`) as a typed step curve.
 
     Parameters
     ----------
     km : KaplanMeier
+        The fit.
 
     Returns
     -------
     StepCurve
+        Times, survival, pointwise band, numbers at risk and censored, starting at 1.
     """
     last = float(km.times[-1]) if len(km.times) else 0.0
     return StepCurve(km.times, km.survival, km.ci_low, km.ci_high, km.n_risk, km.n_censor, 1.0, last,
@@ -353,10 +414,10 @@ def _km_summary(endpoint: str, time: np.ndarray, event: np.ndarray, settings: Se
 
 
 def survival_results(patients: pd.DataFrame, settings: Settings) -> SurvivalResults:
-    """PFS and OS (Kaplan-Meier medians with CI, landmark survival, the curves) and median follow-up.
+    """Estimate PFS and OS (Kaplan-Meier medians with CI, landmark survival, the curves) and median follow-up.
 
-    Kaplan-Meier as R ``survival::survfit`` (median as ``quantile.survfit``); follow-up by reverse
-    Kaplan-Meier.
+    Kaplan-Meier equals R ``survival::survfit`` (median as ``quantile.survfit``); follow-up by reverse
+    Kaplan-Meier (R ``quantile(survfit(Surv(time, 1 - event) ~ 1), 0.5)``).
 
     Parameters
     ----------
@@ -368,6 +429,7 @@ def survival_results(patients: pd.DataFrame, settings: Settings) -> SurvivalResu
     Returns
     -------
     SurvivalResults
+        The PFS and OS summaries and the median follow-up.
     """
     eps = {ep: _km_summary(ep, patients[f"{ep}_months"].to_numpy(float),
                            patients[f"{ep}_event"].to_numpy(int), settings) for ep in ("pfs", "os")}
@@ -378,7 +440,20 @@ def survival_results(patients: pd.DataFrame, settings: Settings) -> SurvivalResu
 
 
 def survival(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The ``survival`` and ``followup`` entries of results.json (see :func:`survival_results`)."""
+    """Return the ``survival`` and ``followup`` entries of results.json (see :func:`survival_results`).
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients.
+    settings : Settings
+        ``[survival]``.
+
+    Returns
+    -------
+    dict of str to Any
+        The two results.json entries.
+    """
     return survival_results(patients, settings).json_entries()
 
 
@@ -429,8 +504,11 @@ def _group_curves(time: np.ndarray, event: np.ndarray, x: np.ndarray, label: str
 
 
 def patient_level_results(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> PatientModels:
-    """Hazard ratios (Cox, Efron ties, Wald CI: R ``survival::coxph``) and log-rank p (R ``survdiff``) of each
-    patient term for PFS and OS, the PH test (R ``cox.zph``), and the Kaplan-Meier curves of yes/no terms.
+    """Estimate hazard ratios, log-rank p and PH tests of each patient term for PFS and OS.
+
+    Hazard ratios by Cox regression with Efron ties and Wald CI (equals R
+    ``survival::coxph(..., ties = "efron")``), log-rank p (R ``survival::survdiff``), the PH test
+    (R ``survival::cox.zph``) and the Kaplan-Meier curves of yes/no terms.
 
     A numeric term (a patient column such as ``age``) gives a hazard ratio per declared unit step
     (``[covariates.age] step``, default 1), as R ``coxph(Surv(t, e) ~ I(age / step))``.
@@ -445,6 +523,7 @@ def patient_level_results(patients: pd.DataFrame, lesions: pd.DataFrame, setting
     Returns
     -------
     PatientModels
+        One row per endpoint and term, the log-rank method, PH checks and the multivariable model.
 
     Raises
     ------
@@ -511,8 +590,24 @@ def patient_level_results(patients: pd.DataFrame, lesions: pd.DataFrame, setting
 
 
 def patient_level(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The ``patient_models`` and ``patient_models_info`` entries of results.json (see
-    :func:`patient_level_results`)."""
+    """Return the ``patient_models`` and ``patient_models_info`` entries of results.json.
+
+    See :func:`patient_level_results`.
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients.
+    lesions : DataFrame
+        Analysed lesions.
+    settings : Settings
+        ``[risk_factors] patient``, ``[survival]`` and the declared covariates.
+
+    Returns
+    -------
+    dict of str to Any
+        The two results.json entries.
+    """
     return patient_level_results(patients, lesions, settings).json_entries()
 
 
@@ -552,14 +647,14 @@ def _cif_block(time: np.ndarray, cause: np.ndarray, causes: Mapping[int, str], l
 
 def competing_risks_results(patients: pd.DataFrame, lesions: pd.DataFrame,
                             settings: Settings) -> CompetingRisksResults:
-    """Cumulative incidence of local vs de novo failure (patients) and of local failure (lesions).
+    """Estimate cumulative incidence of local vs de novo failure (patients) and of local failure (lesions).
 
     Patients: cause of first progression (local component, strictly de novo) with death without progression
     and progression of unknown pattern as competing causes, overall and by the first patient term, with Gray's
     test (by group only when that term is yes/no). Lesions: local failure with death competing, by each
     thresholded or yes/no lesion factor (continuous factors have no groups; lesions with a blank value are in
     neither group); these intervals and tests treat lesions as independent (the lesions of one patient are
-    not), so read them as descriptive. Equal to R ``cmprsk::cuminc``.
+    not), so read them as descriptive. Equals R ``cmprsk::cuminc``.
 
     Parameters
     ----------
@@ -571,6 +666,7 @@ def competing_risks_results(patients: pd.DataFrame, lesions: pd.DataFrame,
     Returns
     -------
     CompetingRisksResults
+        The patient fits (overall and by group) and the lesion fits (overall and by factor).
     """
     landmarks = settings.survival.landmarks_months
     t = patients["fp_months"].to_numpy(float)
@@ -618,7 +714,22 @@ def competing_risks_results(patients: pd.DataFrame, lesions: pd.DataFrame,
 
 
 def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The ``competing_risks`` entry of results.json (see :func:`competing_risks_results`)."""
+    """Return the ``competing_risks`` entry of results.json (see :func:`competing_risks_results`).
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients.
+    lesions : DataFrame
+        Analysed lesions.
+    settings : Settings
+        Risk factors and landmarks.
+
+    Returns
+    -------
+    dict of str to Any
+        The results.json entry.
+    """
     return competing_risks_results(patients, lesions, settings).json_entries()
 
 
@@ -627,8 +738,10 @@ def competing_risks(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Set
 
 
 def cutpoints_results(patients: pd.DataFrame, settings: Settings) -> Cutpoints:
-    """Exploratory cut-points (maximally selected log-rank statistics) of largest diameter and highest SUVmax
-    for PFS, with the Lausen-Schumacher corrected p (R ``maxstat::maxstat.test``, Lau92 and Lau94).
+    """Find exploratory cut-points of largest diameter and highest SUVmax for PFS.
+
+    Maximally selected log-rank statistics with the Lausen-Schumacher corrected p; equals R
+    ``maxstat::maxstat.test(..., smethod = "LogRank", pmethod = "Lau92")`` and ``pmethod = "Lau94"``.
 
     Parameters
     ----------
@@ -640,6 +753,7 @@ def cutpoints_results(patients: pd.DataFrame, settings: Settings) -> Cutpoints:
     Returns
     -------
     Cutpoints
+        One row per feature present (with the reason when not estimable).
     """
     rows: list[Cutpoint] = []
     for col in ("max_diameter_cm", "max_suvmax"):
@@ -660,22 +774,37 @@ def cutpoints_results(patients: pd.DataFrame, settings: Settings) -> Cutpoints:
 
 
 def cutpoints(patients: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """The ``cutpoints`` entry of results.json (see :func:`cutpoints_results`)."""
+    """Return the ``cutpoints`` entry of results.json (see :func:`cutpoints_results`).
+
+    Parameters
+    ----------
+    patients : DataFrame
+        Analysed patients.
+    settings : Settings
+        Unused today (kept for a uniform step signature).
+
+    Returns
+    -------
+    dict of str to Any
+        The results.json entry.
+    """
     return cutpoints_results(patients, settings).json_entries()
 
 
 def study_results(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> StudyResults:
-    """Every statistic of the analysis, typed.
+    """Compute every statistic of the analysis, typed.
 
     Parameters
     ----------
     patients, lesions : DataFrame
         Analysed tables.
     settings : Settings
+        The study's settings (risk factors, lesion models, survival).
 
     Returns
     -------
     StudyResults
+        Lesion models, survival, patient models, competing risks and cut-points.
     """
     return StudyResults(lesion_level_results(lesions, settings), survival_results(patients, settings),
                         patient_level_results(patients, lesions, settings),
@@ -684,5 +813,18 @@ def study_results(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Setti
 
 
 def study_statistics(patients: pd.DataFrame, lesions: pd.DataFrame, settings: Settings) -> dict[str, Any]:
-    """Every statistic of the analysis, keyed as in results.json."""
+    """Compute every statistic of the analysis, keyed as in results.json.
+
+    Parameters
+    ----------
+    patients, lesions : DataFrame
+        Analysed tables.
+    settings : Settings
+        The study's settings.
+
+    Returns
+    -------
+    dict of str to Any
+        Every results.json entry of :func:`study_results`.
+    """
     return study_results(patients, lesions, settings).json_entries()

@@ -308,7 +308,13 @@ class KaplanMeier:
 
     @property
     def n_events_total(self) -> int:
-        """Total number of events."""
+        """Total number of events.
+
+        Returns
+        -------
+        int
+            The sum of :attr:`n_event`.
+        """
         return int(self.n_event.sum())
 
     def quantile(self, prob: float = 0.5) -> Estimate:
@@ -324,6 +330,11 @@ class KaplanMeier:
         Estimate
             ``estimate`` is NaN when S(t) never reaches 1 - prob ("not reached"); ``ci_high`` is NaN when
             the upper confidence band never reaches it (upper limit not reached). ``reason`` says so.
+
+        Raises
+        ------
+        EstimationError
+            When ``prob`` is not between 0 and 1.
         """
         p = float(prob)
         if not 0.0 < p < 1.0:
@@ -352,19 +363,37 @@ class KaplanMeier:
         )
 
     def median(self) -> Estimate:
-        """Median time to event with its CI, as ``survival::quantile.survfit(fit, 0.5)``.
+        """Return the median time to event with its CI, as ``survival::quantile.survfit(fit, 0.5)``.
 
         On an exact 0.5 plateau from t_j to t_j+1 the median is (t_j + t_j+1) / 2 (R, SAS). Note that
         ``print.survfit`` differs from ``quantile.survfit`` only when the curve *ends* on a 0.5 plateau:
         print shows t_j, quantile (and pofa) the midpoint between t_j and the last follow-up time.
+
+        Returns
+        -------
+        Estimate
+            The median (months) with its CI; ``nan`` with a reason when not reached.
         """
         return self.quantile(0.5)
 
     def at(self, t: float) -> Estimate:
-        """Survival probability at time ``t`` with its pointwise CI (``summary(fit, times = t)``).
+        """Return the survival probability at time ``t`` with its pointwise CI (``summary(fit, times = t)``).
 
-        Returns NaN (with a reason) for ``t`` beyond the last follow-up time, where the curve is not
-        estimated.
+        Parameters
+        ----------
+        t : float
+            The landmark time (months, >= 0).
+
+        Returns
+        -------
+        Estimate
+            Survival with its CI; NaN (with a reason) beyond the last follow-up time, where the curve
+            is not estimated.
+
+        Raises
+        ------
+        EstimationError
+            When ``t`` is not a finite number >= 0.
         """
         tt = float(t)
         if not math.isfinite(tt) or tt < 0:
@@ -396,14 +425,39 @@ class KaplanMeier:
         return Estimate(s, lo, hi, math.nan, self.n, method, reason)
 
     def landmarks(self, times: Iterable[float] = LANDMARK_MONTHS) -> dict[float, Estimate]:
-        """Survival at several landmark times (default 6, 12 and 24 months), keyed by time."""
+        """Return survival at several landmark times (default 6, 12 and 24 months), keyed by time.
+
+        Parameters
+        ----------
+        times : iterable of float
+            The landmark times (months).
+
+        Returns
+        -------
+        dict of float to Estimate
+            :meth:`at` of each time.
+        """
         return {float(t): self.at(float(t)) for t in times}
 
     def n_at_risk(self, times: Iterable[float] | float) -> np.ndarray:
-        """Numbers at risk #{T >= t} at the given times (R ``summary.survfit``'s n.risk, SAS).
+        """Return the numbers at risk #{T >= t} at the given times (R ``summary.survfit``'s n.risk, SAS).
 
-        This is the convention for the table under a Kaplan-Meier plot. Returns an int array the length
-        of ``times``; 0 beyond the last follow-up time.
+        This is the convention for the table under a Kaplan-Meier plot.
+
+        Parameters
+        ----------
+        times : iterable of float or float
+            The times (months).
+
+        Returns
+        -------
+        numpy.ndarray
+            Int array the length of ``times``; 0 beyond the last follow-up time.
+
+        Raises
+        ------
+        EstimationError
+            When a time is not finite.
         """
         t = np.atleast_1d(np.array(times, dtype=float, copy=True))
         if not np.isfinite(t).all():
@@ -413,7 +467,14 @@ class KaplanMeier:
         return nr[idx].astype(np.int64)
 
     def summary(self) -> pd.DataFrame:
-        """The curve as a table: one row per distinct time (as ``summary(fit, censored = TRUE)``)."""
+        """Return the curve as a table: one row per distinct time (as ``summary(fit, censored = TRUE)``).
+
+        Returns
+        -------
+        pandas.DataFrame
+            Columns ``time``, ``n_risk``, ``n_event``, ``n_censor``, ``survival``, ``std_err``, ``ci_low``,
+            ``ci_high``.
+        """
         return pd.DataFrame(
             {
                 "time": self.times,
@@ -514,10 +575,26 @@ def reverse_kaplan_meier(
     ci_method: CIMethod | str = CIMethod.LOG_LOG,
     conf_level: float = 0.95,
 ) -> KaplanMeier:
-    """Reverse Kaplan-Meier curve: censoring is the event and events are censorings.
+    """Estimate the reverse Kaplan-Meier curve: censoring is the event and events are censorings.
 
-    This is the potential follow-up curve of Schemper & Smith (1996), as
-    ``survfit(Surv(time, 1 - event) ~ 1)``.
+    This is the potential follow-up curve of Schemper & Smith (1996); equals R
+    ``survival::survfit(Surv(time, 1 - event) ~ 1)``.
+
+    Parameters
+    ----------
+    time : array-like of float
+        Follow-up time per patient (months), >= 0.
+    event : array-like of 0/1 or bool
+        1 = event observed (e.g. death), 0 = censored.
+    ci_method : {"log-log", "log", "plain"}
+        Pointwise CI transform (as :func:`kaplan_meier`).
+    conf_level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    KaplanMeier
+        The curve of the censoring times.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)
@@ -531,10 +608,26 @@ def median_follow_up(
     ci_method: CIMethod | str = CIMethod.LOG_LOG,
     conf_level: float = 0.95,
 ) -> Estimate:
-    """Median follow-up by the reverse Kaplan-Meier method, with its CI.
+    """Estimate the median follow-up by the reverse Kaplan-Meier method, with its CI.
 
-    Give the overall-survival time and death indicator. Matches
+    Give the overall-survival time and death indicator. Equals R
     ``quantile(survfit(Surv(time, 1 - event) ~ 1, conf.type = ...), 0.5)``.
+
+    Parameters
+    ----------
+    time : array-like of float
+        Overall-survival time per patient (months), >= 0.
+    event : array-like of 0/1 or bool
+        1 = death, 0 = censored.
+    ci_method : {"log-log", "log", "plain"}
+        Pointwise CI transform (as :func:`kaplan_meier`).
+    conf_level : float
+        Confidence level (default 0.95).
+
+    Returns
+    -------
+    Estimate
+        The median follow-up (months) with its CI (no p-value); ``nan`` with a reason when not reached.
     """
     km = reverse_kaplan_meier(time, event, ci_method=ci_method, conf_level=conf_level)
     m = km.median()
@@ -648,6 +741,11 @@ def log_rank_test(
     -------
     LogRankResult
         Chi-square, df, p and the observed/expected/variance behind them.
+
+    Raises
+    ------
+    EstimationError
+        With fewer than two groups, no events, or a singular variance matrix.
     """
     t = _as_time(time)
     e = _as_event(event, t.size)
@@ -712,7 +810,31 @@ def log_rank_test_two_groups(
     *,
     strata: ArrayLike1D | None = None,
 ) -> LogRankResult:
-    """Two-group log-rank test: :func:`log_rank_test` after checking there are exactly two groups."""
+    """Run the two-group log-rank test: :func:`log_rank_test` after checking there are exactly two groups.
+
+    Equals R ``survival::survdiff(Surv(time, event) ~ group)`` (``rho = 0``).
+
+    Parameters
+    ----------
+    time : array-like of float
+        Follow-up times (>= 0).
+    event : array-like of 0/1 or bool
+        Event indicators.
+    group : array-like
+        Group label per patient; exactly two distinct labels.
+    strata : array-like, optional
+        Stratum per patient (the stratified test, ``~ group + strata(s)``).
+
+    Returns
+    -------
+    LogRankResult
+        The chi-square statistic, degrees of freedom and p-value.
+
+    Raises
+    ------
+    EstimationError
+        When there are not exactly two groups.
+    """
     t = _as_time(time)
     g = _as_labels(group, t.size)
     levels = _sorted_levels(g)

@@ -79,6 +79,11 @@ def match_to_failures_rows(
         Keys :data:`FAILURE_COLUMNS`; blank cells are None. ``failure_id`` is ``F<follow-up label>``;
         ``baseline_lesion_id`` is filled for local failures only; coordinates are the lesion's centre of
         mass in **baseline** LPS mm (after registration), comparable with the baseline lesion coordinates.
+
+    Raises
+    ------
+    ImagingError
+        When ``patient_id`` is blank.
     """
     if not str(patient_id).strip():
         raise ImagingError("patient_id must not be blank; give the study's patient identifier.")

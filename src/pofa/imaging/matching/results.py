@@ -169,6 +169,11 @@ class MatchResult:
         -------
         FollowupLesionMatch
             Its class, attribution, overlap, distance and group.
+
+        Raises
+        ------
+        ImagingError
+            When no follow-up lesion has that label.
         """
         for r in self.followup:
             if r.followup_label == label:
@@ -190,6 +195,11 @@ class MatchResult:
         -------
         BaselineLesionStatus
             Whether it failed, its identity and group.
+
+        Raises
+        ------
+        ImagingError
+            When no baseline lesion has that label.
         """
         for b in self.baseline:
             if b.baseline_label == label:

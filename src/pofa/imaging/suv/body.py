@@ -11,11 +11,32 @@ from pofa.imaging.suv.model import SuvNormalisation
 
 # ---------------------------------------------------------------------------------------------- body mass
 def lean_body_mass_kg(weight_kg: float, height_m: float, sex: str, formula: SuvNormalisation | str) -> float:
-    """Lean body mass in kg.
+    """Compute the lean body mass in kg.
 
     James (1976): male ``1.10 W - 128 (W/H)^2``, female ``1.07 W - 148 (W/H)^2`` with H in cm. Janmahasatian
     (2005): male ``9270 W / (6680 + 216 BMI)``, female ``9270 W / (8780 + 244 BMI)``, BMI = W / H^2 with H in
     m.
+
+    Parameters
+    ----------
+    weight_kg : float
+        Body weight (kg).
+    height_m : float
+        Height (m).
+    sex : str
+        ``"M"`` or ``"F"`` (any case).
+    formula : SuvNormalisation or str
+        ``lbm-james`` or ``lbm-janmahasatian``.
+
+    Returns
+    -------
+    float
+        The lean body mass (kg), positive.
+
+    Raises
+    ------
+    ImagingError
+        For a sex other than M or F, a formula that is not a lean-body-mass one, or a mass not positive.
     """
     formula = SuvNormalisation(formula)
     sex = sex.upper()

@@ -84,6 +84,13 @@ def suv_factors(
     Returns
     -------
     SuvFactors
+        The factor of each slice, the units, the rules applied and the inputs (without dates).
+
+    Raises
+    ------
+    ImagingError
+        When the slices are not one attenuation-corrected PET series, or the units, decay correction or scale
+        factors do not allow SUV.
 
     Notes
     -----
@@ -427,7 +434,25 @@ def _injection_time(rp: Any, scan: dt.datetime, rules: list[str]) -> dt.datetime
 
 
 def apply_factors(volume: Volume, factors: SuvFactors) -> Volume:
-    """Multiply each slice by its factor; returns a float32 SUV volume."""
+    """Multiply each slice by its SUV factor.
+
+    Parameters
+    ----------
+    volume : Volume
+        The PET volume (rescaled values), one factor per slice.
+    factors : SuvFactors
+        From :func:`suv_factors`.
+
+    Returns
+    -------
+    Volume
+        A float32 SUV volume in the factors' units.
+
+    Raises
+    ------
+    ImagingError
+        When the number of factors differs from the number of slices.
+    """
     f = np.asarray(factors.slice_factors, dtype=np.float64)
     if f.shape != (volume.shape[0],):
         raise ImagingError(f"{f.size} slice factors for a volume of {volume.shape[0]} slices.")
@@ -447,7 +472,33 @@ def suv_from_dicom(
     height_m: float | None = None,
     sex: str | None = None,
 ) -> SuvResult:
-    """Read a PET series (a folder or a read :class:`~pofa.imaging.dicom.DicomSeries`) and convert to SUV."""
+    """Read a PET series (a folder or a read :class:`~pofa.imaging.dicom.DicomSeries`) and convert it to SUV.
+
+    Parameters
+    ----------
+    folder : str, os.PathLike or DicomSeries
+        A DICOM folder, or a series already read.
+    normalisation : SuvNormalisation or str
+        ``"bw"`` (default), ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    series_uid : str, optional
+        Which PET series to read when the folder holds several.
+    weight_kg : float, optional
+        Overrides PatientWeight.
+    height_m : float, optional
+        Overrides PatientSize.
+    sex : str, optional
+        Overrides PatientSex.
+
+    Returns
+    -------
+    SuvResult
+        The SUV volume and its factors.
+
+    Raises
+    ------
+    ImagingError
+        When the series is not PET or its headers cannot give SUV factors.
+    """
     from pofa.imaging.dicom import DicomSeries, read_series
 
     series = folder if isinstance(folder, DicomSeries) else read_series(folder, "PT", series_uid)

@@ -25,7 +25,13 @@ class SuvNormalisation(StrEnum):
 
     @property
     def label(self) -> str:
-        """Unit label of the resulting values: SUVbw or SUL (formula)."""
+        """Unit label of the resulting values: SUVbw or SUL (formula).
+
+        Returns
+        -------
+        str
+            ``"SUVbw"``, ``"SUL (James)"`` or ``"SUL (Janmahasatian)"``.
+        """
         return {
             "bw": "SUVbw",
             "lbm-james": "SUL (James)",
@@ -83,11 +89,24 @@ class SuvFactors:
 
     @property
     def units(self) -> str:
-        """Unit label of the SUV values (SUVbw, SUL (James), SUL (Janmahasatian))."""
+        """Unit label of the SUV values (SUVbw, SUL (James), SUL (Janmahasatian)).
+
+        Returns
+        -------
+        str
+            The label of :attr:`normalisation`.
+        """
         return self.normalisation.label
 
     def to_json(self) -> dict[str, Any]:
-        """JSON-ready provenance without dates (identifying): factors, rules, decay seconds, inputs."""
+        """Return the provenance as JSON, without dates (identifying): factors, rules, decay seconds, inputs.
+
+        Returns
+        -------
+        dict of str to Any
+            Method, normalisation, units, factor range, rules, decay-time range and the inputs (dose,
+            half-life, weight, height, lean body mass); non-finite numbers become ``None``.
+        """
         uniq = sorted(set(self.slice_factors))
         return {
             "method": self.method,

@@ -51,13 +51,38 @@ def suv_factors_from_sidecar(
     height_m: float | None = None,
     sex: str | None = None,
 ) -> SuvFactors:
-    """SUV factors from a BIDS-PET style JSON sidecar.
+    """Compute SUV factors from a BIDS-PET style JSON sidecar.
 
     Keys (BIDS PET names): ``Units`` ("Bq/mL", "kBq/mL" or "g/mL" = already SUVbw), ``InjectedRadioactivity``
     with ``InjectedRadioactivityUnits`` (Bq, kBq, MBq, GBq, mCi, uCi), ``BodyWeight`` (kg), ``InjectionStart``
     and ``ImageDecayCorrectionTime`` (seconds from the same TimeZero; the dose is decayed over their
     difference), ``ImageDecayCorrected`` (must be true), ``RadionuclideHalfLife`` (s; or
     ``TracerRadionuclide`` "F18"). For SUL also ``BodyHeight`` (m) and ``PatientSex`` (M/F).
+
+    Parameters
+    ----------
+    meta : Mapping of str to Any
+        The parsed sidecar.
+    n_slices : int
+        Number of slices of the image (one factor each).
+    normalisation : SuvNormalisation or str
+        ``"bw"`` (default), ``"lbm-james"`` or ``"lbm-janmahasatian"``.
+    weight_kg : float, optional
+        Overrides ``BodyWeight``.
+    height_m : float, optional
+        Overrides ``BodyHeight``.
+    sex : str, optional
+        Overrides ``PatientSex``.
+
+    Returns
+    -------
+    SuvFactors
+        The factors (equal for every slice), the units and the rules applied.
+
+    Raises
+    ------
+    ImagingError
+        When a key is missing or holds a value pofa cannot use.
     """
     norm = SuvNormalisation(normalisation)
     rules: list[str] = []
@@ -181,6 +206,31 @@ def suv_from_nifti(
     Without a sidecar (none given and no ``<name>.json`` next to the file) the values are taken as SUVbw (as
     in autoPET's ``SUV.nii.gz``); values above 500 are refused as not SUV. With a sidecar, see
     :func:`suv_factors_from_sidecar`.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The NIfTI file.
+    sidecar : str, os.PathLike or Mapping, optional
+        The JSON sidecar (a file or its parsed content); default ``<name>.json`` beside the file if present.
+    normalisation : SuvNormalisation or str
+        ``"bw"`` (default), ``"lbm-james"`` or ``"lbm-janmahasatian"`` (needs a sidecar).
+    weight_kg : float, optional
+        Overrides the sidecar's ``BodyWeight``.
+    height_m : float, optional
+        Overrides the sidecar's ``BodyHeight``.
+    sex : str, optional
+        Overrides the sidecar's ``PatientSex``.
+
+    Returns
+    -------
+    SuvResult
+        The SUV volume and its factors.
+
+    Raises
+    ------
+    ImagingError
+        When the values are not SUV without a sidecar, SUL is asked without one, or the sidecar is unusable.
     """
     p = Path(path)
     vol = Volume.from_nifti(p)
