@@ -23,7 +23,7 @@ from pofa.cli.model import model_fit_command, predict_command
 from pofa.cli.output import console, err_console, error_message
 from pofa.cli.power import power_command
 from pofa.cli.simulate import simulate_command
-from pofa.cli.study import analyze, demo, validate
+from pofa.cli.study import analyze_command, demo_command, validate_command
 from pofa.cli.template import template_command
 from pofa.errors import PofaError
 
@@ -52,9 +52,9 @@ def _main(
     """pofa command-line program."""
 
 
-app.command("validate")(validate)
-app.command("analyze")(analyze)
-app.command("demo")(demo)
+app.command("validate")(validate_command)
+app.command("analyze")(analyze_command)
+app.command("demo")(demo_command)
 model_app = typer.Typer(cls=_Group, help="Lesion-level local-failure risk models: fit one on a study.",
                         no_args_is_help=True)
 model_app.command("fit")(model_fit_command)

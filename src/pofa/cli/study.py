@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from pofa.analysis import AnalysisResult
 
 
-def validate(
+def validate_command(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables) or Excel workbook.")],
     strict: Annotated[bool, typer.Option("--strict", help="Treat warnings as errors (exit 2).")] = False,
     fmt: Annotated[FindingsFormat | None, typer.Option(
@@ -206,7 +206,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         return code
 
 
-def analyze(
+def analyze_command(
     study: Annotated[Path, typer.Argument(help="Study folder (CSV/Parquet tables), Excel workbook, or an "
                                           "imaging manifest (.csv) to build the study from the scans.")],
     out: Annotated[Path, typer.Option("--out", help="Folder for the results (replaced only with --force).")],
@@ -239,7 +239,7 @@ def analyze(
     raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra))
 
 
-def demo(
+def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the demo results.")] = Path("pofa-demo"),
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder that pofa wrote.")
                      ] = False,
