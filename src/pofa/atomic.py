@@ -232,10 +232,10 @@ def check_output_dir(path: Path, force: bool,
     """
     path = Path(path)
     if path.is_symlink():
-        raise PofaError(f"{path} is a symbolic link; give the folder itself as --out (the output folder is "
-                        "replaced as a whole, which would replace the link)")
+        raise PofaError(f"{path} is a symbolic link (the output folder is replaced as a whole, which would "
+                        "replace the link)", advice="give the folder itself as {out}")
     if path.exists() and not path.is_dir():
-        raise PofaError(f"{path} exists and is not a folder; choose another --out")
+        raise PofaError(f"{path} exists and is not a folder", advice="choose another {out}")
     if not path.is_dir():
         return
     try:
@@ -245,12 +245,13 @@ def check_output_dir(path: Path, force: bool,
     if empty:
         return
     if not force:
-        raise PofaError(f"the output folder {path} is not empty; choose another --out, or add --force to "
-                        "replace a folder pofa wrote")
+        raise PofaError(f"the output folder {path} is not empty",
+                        advice="choose another {out}, or add {force} to replace a folder pofa wrote")
     if recognise is not None and not recognise(path):
         raise PofaError(f"the output folder {path} was not written by pofa (it has no pofa manifest.json, or "
-                        "holds files the manifest does not list); --force replaces only pofa's own output "
-                        "folders, so choose another --out (pofa never deletes files it did not write)")
+                        "holds files the manifest does not list)",
+                        advice="{force} replaces only pofa's own output folders, so choose another "
+                               "{out} (pofa never deletes files it did not write)")
 
 
 def _marker_pid(folder: Path) -> int | None:

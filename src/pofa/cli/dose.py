@@ -11,7 +11,7 @@ from typing import Annotated
 
 import typer
 
-from pofa.cli.output import console, err_console, fail
+from pofa.cli.output import console, err_console, error_message, fail
 from pofa.errors import PofaError
 
 __all__ = ["dose_command"]
@@ -65,7 +65,7 @@ def dose_command(
             err_console.print(Text.assemble(("warning: ", "yellow"), w))
         write_text(out, dose_csv(run.lesions))
     except PofaError as exc:
-        raise fail(str(exc)) from exc
+        raise fail(error_message(exc)) from exc
     agree = sum(r.classes_agree for r in run.lesions)
     console.print(Text(f"{len(run.lesions)} failure lesion(s) written to {out}; prescription "
                        f"{run.prescription_gy:g} Gy, isodose {run.isodose_gy:g} Gy; "

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from pofa.cli.group import PofaGroup
-from pofa.cli.output import console, err_console, fail
+from pofa.cli.output import console, err_console, error_message, fail
 
 import_app = typer.Typer(cls=PofaGroup, help="Import a study from another system's export (REDCap).",
                          no_args_is_help=True)
@@ -87,7 +87,7 @@ def redcap_command(
             raise typer.Exit(2)
         write_study(imported, out, force, settings_text)
     except PofaError as exc:
-        raise fail(str(exc)) from None
+        raise fail(error_message(exc)) from None
     n = {t.value: len(raw.frame) for t, raw in imported.tables.items()}
     console.print(f"wrote {out}: {n.get('patients', 0)} patients, {n.get('lesions', 0)} lesions, "
                   f"{n.get('failures', 0)} failure lesions ({len(report.warnings)} warning(s)). Next: "

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from pofa.cli.output import console, fail
+from pofa.cli.output import console, error_message, fail
 
 
 def template_command(
@@ -68,4 +68,4 @@ def template_command(
         console.print(f"wrote {out}: delete the yellow example rows, fill in the sheets, then run "
                       f"pofa validate {out}")
     except PofaError as exc:
-        raise fail(str(exc)) from None
+        raise fail(error_message(exc)) from None
