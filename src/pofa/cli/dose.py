@@ -35,14 +35,13 @@ def dose_command(
         "--settings", help="A study.toml whose \\[radiotherapy] section sets the thresholds.")] = None,
 ) -> None:
     """Dose to each failure lesion (Dmin, Dmean, Dmax, D95, V95, centroid dose) and its field class."""
-    import tomllib
-
     from rich.text import Text
 
     from pofa.cli.extras import require
 
     require("imaging", command="pofa dose")
     from pofa.atomic import write_text
+    from pofa.io.toml import TomlFileError, read_toml_text
     from pofa.rt.lesion import dose_csv, dose_for_failures
     from pofa.settings import parse_settings
 
@@ -50,10 +49,10 @@ def dose_command(
         rt_settings = None
         if settings is not None:
             try:
-                data = tomllib.loads(settings.read_bytes().decode("utf-8"))
-            except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-                raise fail(f"{settings}: cannot read the settings: {exc}") from exc
-            parsed, findings = parse_settings(data)
+                data, text = read_toml_text(settings)
+            except TomlFileError as exc:
+                raise fail(f"cannot read the settings: {exc}") from exc
+            parsed, findings = parse_settings(data, text)
             if findings:
                 raise fail("; ".join(f"{settings}: {f.message} ({f.hint})" for f in findings))
             rt_settings = parsed.radiotherapy

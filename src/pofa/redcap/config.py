@@ -14,7 +14,6 @@
 from __future__ import annotations
 
 import difflib
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -132,8 +131,10 @@ def read_redcap_settings(path: Path) -> tuple[RedcapSettings, list[Finding]]:
     tuple of (RedcapSettings, list of Finding)
         The settings and the findings.
     """
+    from pofa.io.toml import TomlFileError, read_toml
+
     try:
-        data = tomllib.loads(Path(path).read_bytes().decode("utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError):
+        data = read_toml(path)  # the one TOML reader: regular files only, bounded size and nesting
+    except TomlFileError:
         return RedcapSettings(), []
     return parse_redcap_settings(data.get("redcap"))

@@ -242,6 +242,9 @@ def response_section(results: Mapping[str, Any]) -> str:
              "<p>Response of every follow-up scan by Lugano 2014 (CT and PET), LYRIC and RECIL 2017. "
              "Rows marked &#9888; are scans where the rules disagree (categories read as CR, PR, SD or PD; "
              "an indeterminate response reads as PD).</p>",
+             # every scan in a collapsed block (on screen one click away; a printed report leaves it out,
+             # which keeps the demo's PDF short), the scans where the rules disagree shown open below it
+             f"<details><summary>Every scan ({len(responses)} rows)</summary>",
              "<table><thead><tr><th>Patient</th><th>Day</th><th>SPD change from baseline (%)</th>"
              "<th>Lugano CT</th><th>Lugano PET</th><th>LYRIC</th><th>RECIL</th><th></th></tr></thead><tbody>"]
     for e in responses:
@@ -252,7 +255,25 @@ def response_section(results: Mapping[str, Any]) -> str:
         cells = [str(e.get("patient")), str(e.get("day")), _num(e.get("spd_change_baseline_pct"), 0),
                  str(e.get("lugano_ct")), str(e.get("lugano_pet")), lyric, str(e.get("recil"))]
         parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{flag}</td></tr>")
-    parts.append("</tbody></table>")
+    parts.append("</tbody></table></details>")
+    split = [e for e in responses if disagree(e)]
+    parts.append(f"<p>The rules disagree at {len(split)} of {len(responses)} scans"
+                 + (":</p>" if split else ".</p>"))
+    if split:
+        # a long list folds away like the full table (open on screen with a click; left out in print)
+        parts.append("<details open>" if len(split) <= 12 else
+                     f"<details><summary>The {len(split)} scans where the rules disagree</summary>")
+        parts.append("<table><thead><tr><th>Patient</th><th>Day</th><th>Lugano CT</th><th>Lugano PET</th>"
+                     "<th>LYRIC</th><th>RECIL</th></tr></thead><tbody>")
+        for e in split:
+            cells = [str(e.get("patient")), str(e.get("day")), str(e.get("lugano_ct")),
+                     str(e.get("lugano_pet")), str(e.get("lyric")), str(e.get("recil"))]
+            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        parts.append("</tbody></table></details>")
+    # the four figures two by two (half a page each in print)
+    parts.append('<style>#response .fig-grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}'
+                 "#response .fig-grid figure.fig img{width:100%;max-height:none}</style>"
+                 '<div class="fig-grid">')
     parts.append(_img(spider_png(responses), "fig-spider",
                       "Spider plot: change of the sum of the products of the diameters from baseline by day",
                       "Change of the target SPD from baseline over time, one line per patient."))
@@ -266,6 +287,7 @@ def response_section(results: Mapping[str, Any]) -> str:
     parts.append(_img(incidence_png(lf), "fig-lesion-cif",
                       "Cumulative incidence of local failure per lesion",
                       "Cumulative incidence of local failure per lesion, death as a competing event."))
+    parts.append("</div>")
     if lf:
         parts.append(f"<p>Lesion-level local failure ({html.escape(str(lf.get('rule')))} rule): "
                      f"{lf.get('n_local_failures')} of {lf.get('n_lesions')} lesions in "
