@@ -257,8 +257,9 @@ def test_demo_report_prints_to_few_pages_with_each_figure_beside_its_caption(tmp
     assert data[:5] == b"%PDF-"
     assert PDF_NAME in json.loads((out / "results.json").read_text(encoding="utf-8"))["files"]
     n_pages = pdf_page_count(data)
-    # At most 10 A4 pages for the analysis of the defining study, and at most 2 more for the response-over-time
-    # section that the demo's multi-scan follow-up adds (its full per-scan table folds away in print).
+    # At most 10 A4 pages for the analysis of the defining study, and at most 2 more for the
+    # response-over-time section that the demo's multi-scan follow-up adds (its full per-scan table folds
+    # away in print).
     assert 3 <= n_pages <= 12, n_pages
     pages = _pdf_pages_text(pdf)
     assert "SIMULATED DATA, NOT PATIENTS. This study" in pages[0]  # the first screen says so
