@@ -1,7 +1,7 @@
 """Atomic outputs: a file or folder appears complete or not at all.
 
 Files are written to a temporary sibling and moved into place with :func:`os.replace`. Output folders are
-built in a temporary sibling folder ``.NAME.XXXX.partial`` (marked by a ``.pofa-partial`` file naming the
+built in a temporary sibling folder ``.NAME.<random>.partial`` (marked by a ``.pofa-partial`` file naming the
 process) and then swapped with the existing folder in one step (Linux ``renameat2(RENAME_EXCHANGE)``), so
 that the output folder is never missing, not even for a moment; elsewhere the old folder is first renamed
 aside and the new one renamed into place. A run killed at any moment leaves the previous output intact; its

@@ -8,6 +8,7 @@ the report's print style keeps each figure with its caption and each table row w
 from __future__ import annotations
 
 import base64
+import contextlib
 import fcntl
 import json
 import os
@@ -244,10 +245,9 @@ class DevTools:
 
     def close(self) -> None:
         """Close the browser and the pipe."""
-        try:
+        # the browser may already be gone
+        with contextlib.suppress(RuntimeError, TimeoutError, OSError):
             self.send("Browser.close", timeout=10)
-        except (RuntimeError, TimeoutError, OSError):
-            pass  # the browser may already be gone
         try:
             self.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
