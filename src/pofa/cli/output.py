@@ -19,7 +19,6 @@ import json
 import time
 from typing import Any
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -182,11 +181,11 @@ def print_report(report: ValidationReport, limit: int, fmt: FindingsFormat | Non
     """
     fmt = resolve_format(fmt)
     if fmt is FindingsFormat.JSON:
-        click.echo(json.dumps(report.to_json(strict), indent=2))
+        typer.echo(json.dumps(report.to_json(strict), indent=2))
         return
     if not report.findings:
         if fmt is FindingsFormat.TEXT:
-            click.echo(f"valid: {_one_line(report.study)} has no problems.")
+            typer.echo(f"valid: {_one_line(report.study)} has no problems.")
         else:
             console.print(Text.assemble(("valid:", "green"), f" {report.study} has no problems."))
         return
@@ -195,11 +194,11 @@ def print_report(report: ValidationReport, limit: int, fmt: FindingsFormat | Non
         pass
     else:
         for f in shown:
-            click.echo(finding_line(f))
+            typer.echo(finding_line(f))
     rest = len(report.findings) - len(shown)
     if rest > 0:
-        click.echo(f"... and {rest} more findings (use --limit N or --format json to see all)")
-    click.echo(summary_line(report))
+        typer.echo(f"... and {rest} more findings (use --limit N or --format json to see all)")
+    typer.echo(summary_line(report))
 
 
 #: Below this many characters a message or hint column is too narrow to read: the text form is printed.
