@@ -154,7 +154,10 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> N
     # every patient accounted for, exactly once, all processed (the killed task ran again elsewhere)
     assert [o.patient_id for o in res.outcomes] == [t.patient_id for t in s.truth]
     assert [o.status for o in res.outcomes] == [Status.OK] * n
-    assert all(not o.reused for o in res.outcomes)
+    # registration now takes a fraction of a second, so the killed worker may have finished a patient (its
+    # folder complete: written atomically, done file last) just before the kill; the rerun then reuses it,
+    # as a resumed batch would. Only the killed worker's in-flight patients may be reused.
+    assert {o.patient_id for o in res.outcomes if o.reused} <= in_flight
     work = tmp_path / "out" / "work"
     folders = sorted(work.iterdir())
     assert len(folders) == n and all(not f.name.startswith(".") for f in folders)  # no partial folder left
