@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import pandas as pd
 
+from pofa.report.style import OKABE_ITO
 from pofa.settings import Settings
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
@@ -169,10 +170,11 @@ def _dose_response_figure(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
         r = lvl["rate"]
         ax.errorbar([lvl["eqd2_gy"]], [r["estimate"]],
                     yerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
-                    fmt="o", color="#0072B2", ms=4, capsize=2, lw=1)
+                    fmt="o", color=OKABE_ITO["blue"], ms=4, capsize=2, lw=1)
     curve = rt.get("dose_curve")
     if curve:
-        ax.plot(curve["eqd2_gy"], curve["probability"], color="#D55E00", lw=1.5, label="logistic fit")
+        ax.plot(curve["eqd2_gy"], curve["probability"], color=OKABE_ITO["vermillion"], lw=1.5,
+                label="logistic fit")
     ax.set_xlabel(f"EQD2 (Gy, alpha/beta {alpha_beta_gy:g} Gy)")
     ax.set_ylabel("local failure")
     ax.set_ylim(-0.08, 1.08)

@@ -14,6 +14,8 @@ import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from pofa.report.style import GREY, OKABE_ITO
+
 __all__ = ["incidence_png", "insert_response_section", "response_section", "spider_png", "swimmer_png",
            "waterfall_png"]
 
@@ -61,6 +63,16 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
+def _spd_changes(responses: Sequence[Mapping[str, Any]]) -> list[tuple[int, float, float]]:
+    """(patient, day, % change of SPD from baseline) of every scan with a finite change."""
+    out = []
+    for e in responses:
+        ch = e.get("spd_change_baseline_pct")
+        if ch is not None and math.isfinite(float(ch)):
+            out.append((int(e["patient"]), float(e["day"]), float(ch)))
+    return out
+
+
 def spider_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     """Spider plot: change of the target SPD from baseline (%) against days, one line per patient.
 
@@ -80,18 +92,17 @@ def spider_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     lines: dict[int, list[tuple[float, float]]] = {}
-    for e in responses:
-        ch = e.get("spd_change_baseline_pct")
-        if ch is not None and math.isfinite(float(ch)):
-            lines.setdefault(int(e["patient"]), [(0.0, 0.0)]).append((float(e["day"]), float(ch)))
+    for patient, day, ch in _spd_changes(responses):
+        lines.setdefault(patient, [(0.0, 0.0)]).append((day, ch))
     if not lines:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
     for pts in lines.values():
         xs, ys = zip(*sorted(pts), strict=True)
-        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, color="#3b6ea5", alpha=0.7)
-    ax.axhline(-50, color="#2a7d2a", linestyle="--", linewidth=0.8, label="PR (SPD -50%)")
-    ax.axhline(50, color="#b03030", linestyle="--", linewidth=0.8, label="SPD +50% (LYRIC IR1)")
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, color=OKABE_ITO["blue"], alpha=0.7)
+    ax.axhline(-50, color=OKABE_ITO["bluish green"], linestyle="--", linewidth=0.8, label="PR (SPD -50%)")
+    ax.axhline(50, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.8,
+               label="SPD +50% (LYRIC IR1)")
     ax.axhline(0, color="black", linewidth=0.5)
     ax.set_xlabel("Days from CAR T infusion")
     ax.set_ylabel("Change of SPD from baseline (%)")
@@ -118,16 +129,15 @@ def waterfall_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
     import matplotlib.pyplot as plt
 
     best: dict[int, float] = {}
-    for e in responses:
-        ch = e.get("spd_change_baseline_pct")
-        if ch is not None and math.isfinite(float(ch)):
-            p = int(e["patient"])
-            best[p] = min(best.get(p, math.inf), float(ch))
+    for patient, _, ch in _spd_changes(responses):
+        best[patient] = min(best.get(patient, math.inf), ch)
     if not best:
         return None
     vals = sorted(best.values(), reverse=True)
     fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    colours = ["#b03030" if v >= 0 else ("#2a7d2a" if v <= -50 else "#d9a441") for v in vals]
+    colours = [OKABE_ITO["vermillion"] if v >= 0 else
+               (OKABE_ITO["bluish green"] if v <= -50 else OKABE_ITO["orange"])
+               for v in vals]
     ax.bar(range(len(vals)), vals, color=colours)
     ax.axhline(-50, color="black", linestyle="--", linewidth=0.8)
     ax.set_xticks([])
@@ -137,7 +147,8 @@ def waterfall_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
 
 
 #: Marker colours of the swimmer plot, by the family of Lugano's overall category.
-_COLOURS = {"CR": "#2a7d2a", "PR": "#8cc084", "SD": "#d9a441", "PD": "#b03030"}
+_COLOURS = {"CR": OKABE_ITO["bluish green"], "PR": OKABE_ITO["sky blue"], "SD": OKABE_ITO["orange"],
+            "PD": OKABE_ITO["vermillion"]}
 
 
 def swimmer_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
@@ -172,7 +183,7 @@ def swimmer_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
         last = max(d for d, _ in scans[p])
         ax.barh(y, last, color="#dddddd", height=0.6)
         for d, fam in scans[p]:
-            ax.plot(d, y, marker="o", markersize=3.5, color=_COLOURS.get(fam, "#777777"), linestyle="none")
+            ax.plot(d, y, marker="o", markersize=3.5, color=_COLOURS.get(fam, GREY), linestyle="none")
     for fam, colour in _COLOURS.items():
         ax.plot([], [], marker="o", linestyle="none", color=colour, label=fam)
     ax.set_yticks([])
@@ -207,7 +218,8 @@ def incidence_png(lesion_failure: Mapping[str, Any]) -> bytes | None:
         return None
     end = float(curve.get("last_months") or times[-1])
     fig, ax = plt.subplots(figsize=(6.0, 3.5))
-    ax.step([0.0, *times, max(end, times[-1])], [0.0, *est, est[-1]], where="post", color="#b03030")
+    ax.step([0.0, *times, max(end, times[-1])], [0.0, *est, est[-1]], where="post",
+            color=OKABE_ITO["vermillion"])
     ax.set_xlabel("Months from CAR T infusion")
     ax.set_ylabel("Cumulative incidence of local failure")
     ax.set_ylim(0, 1)
@@ -279,7 +291,8 @@ def response_section(results: Mapping[str, Any]) -> str:
                       "Change of the target SPD from baseline over time, one line per patient."))
     parts.append(_img(waterfall_png(responses), "fig-waterfall",
                       "Waterfall plot of each patient's best change of SPD",
-                      "Best change of the target SPD from baseline per patient (green: >= 50% decrease)."))
+                      "Best change of the target SPD from baseline per patient (bluish green: >= 50% "
+                      "decrease; vermillion: growth)."))
     parts.append(_img(swimmer_png(responses), "fig-response-swimmer",
                       "Swimmer plot: follow-up of each patient with the response at each scan",
                       "Follow-up per patient; markers: Lugano response at each scan (PET-based where read)."))
