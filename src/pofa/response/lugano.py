@@ -75,16 +75,17 @@ def lesion_progression(sizes: LesionSizes, *, too_small_mm: float = 5.0) -> bool
     bool
         Whether the lesion meets progression.
     """
-    from pofa.response.measures import ppd
+    from pofa.response.measures import at_least, ppd
 
-    if sizes.ldi_mm <= ABNORMAL_LDI_MM:
+    if at_least(ABNORMAL_LDI_MM, sizes.ldi_mm):  # LDi <= 1.5 cm
         return False
     now = ppd(sizes.ldi_mm, sizes.sdi_mm, too_small_mm=too_small_mm)
     low = ppd(sizes.nadir_ldi_mm, sizes.nadir_sdi_mm, too_small_mm=too_small_mm)
-    if now < 1.5 * low:
+    if not at_least(now, 1.5 * low):
         return False
-    step = 5.0 if sizes.nadir_ldi_mm <= SMALL_LESION_MM else 10.0
-    return (sizes.ldi_mm - sizes.nadir_ldi_mm >= step) or (sizes.sdi_mm - sizes.nadir_sdi_mm >= step)
+    step = 5.0 if at_least(SMALL_LESION_MM, sizes.nadir_ldi_mm) else 10.0
+    return (at_least(sizes.ldi_mm - sizes.nadir_ldi_mm, step)
+            or at_least(sizes.sdi_mm - sizes.nadir_sdi_mm, step))
 
 
 @dataclass(frozen=True, slots=True)

@@ -180,6 +180,31 @@ def sld(lesions: Sequence[LesionMeasurement]) -> float:
     return float(sum(m.ldi_mm for m in lesions))
 
 
+#: Decimals kept of percent changes and of diameter or PPD differences before they meet a threshold: far
+#: below any measurement's precision, far above the rounding error of binary floating point.
+DIGITS = 9
+
+
+def at_least(value: float, threshold: float) -> bool:
+    """Whether ``value >= threshold`` once both are rounded to :data:`DIGITS` decimals.
+
+    Diameters are read in tenths of a millimetre, which binary floating point cannot hold exactly: 20.4 - 15.4
+    is 4.999999999999998. The rules' thresholds ("an increase ... of 0.5 cm", ">= 50%") are met by a value
+    equal to them, so the comparison is made on rounded values.
+
+    Parameters
+    ----------
+    value, threshold : float
+        The quantity and its threshold (same unit).
+
+    Returns
+    -------
+    bool
+        ``round(value - threshold, DIGITS) >= 0``; False when either is NaN.
+    """
+    return bool(round(value - threshold, DIGITS) >= 0)
+
+
 def percent_change(value: float, reference: float) -> float:
     """Change of ``value`` from ``reference`` in percent (``nan`` when the reference is 0).
 
@@ -191,11 +216,13 @@ def percent_change(value: float, reference: float) -> float:
     Returns
     -------
     float
-        ``100 * (value - reference) / reference``.
+        ``100 * (value - reference) / reference``, rounded to :data:`DIGITS` decimals so that a change of
+        exactly 50% (or 10%, 20%, 30%) computed from diameters in tenths of a millimetre is exactly that
+        number, not 49.999999999 (binary floating point), and meets the rules' "at least" thresholds.
     """
     if reference == 0:
         return float("nan") if value == 0 else float("inf")
-    return 100.0 * (value - reference) / reference
+    return round(100.0 * (value - reference) / reference, DIGITS)
 
 
 def nadir(values: Sequence[float]) -> float:

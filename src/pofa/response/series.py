@@ -31,7 +31,7 @@ from pofa.response.lyric import (
     lyric_response,
     resolve_ir,
 )
-from pofa.response.measures import Scan, nadir, percent_change, ppd, sld, spd
+from pofa.response.measures import Scan, at_least, nadir, percent_change, ppd, sld, spd
 from pofa.response.recil import RECIL_TARGETS, RecilFindings, RecilResponse, recil_response
 
 LesionRule = Literal["lugano", "ppd50"]
@@ -140,7 +140,7 @@ def lesion_progresses(current: tuple[float, float], history: Sequence[tuple[floa
                                   too_small_mm=too_small_mm)
     if rule == "ppd50":
         now = ppd(current[0], current[1], too_small_mm=too_small_mm)
-        return now > 0 and now >= 1.5 * ppds[k]
+        return now > 0 and at_least(now, 1.5 * ppds[k])
     raise EstimationError(f"unknown lesion progression rule {rule!r}; use 'lugano' or 'ppd50'")
 
 
