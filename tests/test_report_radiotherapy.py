@@ -12,12 +12,13 @@ import pytest
 from pofa.report.radiotherapy import dose_response_png, insert_radiotherapy_section, radiotherapy_section
 from pofa.settings import RiskFactorSettings, Settings
 from pofa.stats.radiotherapy import radiotherapy_statistics
+from pofa.stats.results import RadiotherapyResults, StudyResults
 
 REF = Path(__file__).parent / "reference" / "radiotherapy"
 
 
 @functools.cache
-def _study() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+def _study() -> tuple[pd.DataFrame, pd.DataFrame, RadiotherapyResults]:
     les = pd.read_csv(REF / "lesions.csv", dtype={"patient_id": str, "lesion_id": str})
     for c in ("bridging_rt", "extranodal"):
         les[c] = les[c].map({"yes": True, "no": False}).astype("boolean")
@@ -26,18 +27,19 @@ def _study() -> tuple[pd.DataFrame, pd.DataFrame, dict]:
     settings = Settings(risk_factors=RiskFactorSettings(lesion=factors))
     res = radiotherapy_statistics(les, None, pat, settings)
     assert res is not None
-    return les, pat, json.loads(json.dumps(res.to_json()))
+    return les, pat, res
 
 
 def test_section_shows_the_numbers_and_the_figure() -> None:
     les, _, rt = _study()
     failures = pd.DataFrame({"class_volume": ["in-field", "marginal", "<b>x</b>"],
                              "class_centroid": ["in-field", "in-field", "out-of-field"]})
-    frag = radiotherapy_section({"radiotherapy": rt}, les, failures)
-    n_irr, lf = rt["n_irradiated"], rt["local_failures_rt"]
+    frag = radiotherapy_section(rt, les, failures)
+    n_irr, lf = rt.n_irradiated, rt.local_failures_rt
     assert f"{lf}/{n_irr} ({100 * lf / n_irr:.1f}%) of irradiated" in frag
-    gee_adj = rt["odds_ratios"][3]
-    assert f"<td>{gee_adj['estimate']:.2f}</td>" in frag
+    gee_adj = rt.odds_ratios[3]
+    assert gee_adj.method == "gee" and gee_adj.adjusted_for
+    assert f"<td>{gee_adj.estimate:.2f}</td>" in frag
     assert "agree for 1 of 3 failure lesions" in frag
     assert "&lt;b&gt;x&lt;/b&gt;" in frag and "<b>x</b>" not in frag  # study text is escaped
     assert 'id="fig-dose-response"' in frag and "data:image/png;base64," in frag
@@ -49,9 +51,11 @@ def test_section_shows_the_numbers_and_the_figure() -> None:
 def test_insertion_before_methods_and_nothing_without_results() -> None:
     les, _, rt = _study()
     page = '<main><section id="survival"></section><section id="methods"></section></main>'
-    out = insert_radiotherapy_section(page, {"radiotherapy": rt}, les)
+    out = insert_radiotherapy_section(page, StudyResults(radiotherapy=rt), les)
     assert out.index('id="survival"') < out.index('id="radiotherapy"') < out.index('id="methods"')
-    assert insert_radiotherapy_section(page, {}, les) == page
+    assert insert_radiotherapy_section(page, StudyResults(), les) == page
+    assert insert_radiotherapy_section(page, None, les) == page
+    assert radiotherapy_section(None) == ""
 
 
 @pytest.mark.slow
@@ -75,21 +79,23 @@ def test_analyze_carries_radiotherapy_into_results_and_report(example_study: Pat
     assert rt["odds_ratios"][0]["estimate"] is None and "separation" in rt["odds_ratios"][0]["notes"][0]
     page = (out / "report.html").read_text()
     assert page.index('id="radiotherapy"') < page.index('id="methods"')
+    # the section is rendered from the same typed results as results.json
+    assert f"{rt['local_failures_rt']}/{rt['n_irradiated']} (" in page
 
 
 def test_dose_response_figure_is_written_to_figures(tmp_path: Path) -> None:
     from pofa.report.radiotherapy import write_dose_response_figure
 
     les, _, rt = _study()
-    paths = write_dose_response_figure(tmp_path / "figures", {"radiotherapy": rt}, les)
+    paths = write_dose_response_figure(tmp_path / "figures", StudyResults(radiotherapy=rt), les)
     assert [p.name for p in paths] == ["dose_response.png", "dose_response.svg"]
     png, svg = (p.read_bytes() for p in paths)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
     width = int.from_bytes(png[16:20], "big")
     assert width >= 1000  # 300 dpi like the report's other figures (a 5-inch figure)
-    again = write_dose_response_figure(tmp_path / "again", {"radiotherapy": rt}, les)
+    again = write_dose_response_figure(tmp_path / "again", StudyResults(radiotherapy=rt), les)
     assert [p.read_bytes() for p in again] == [png, svg]  # reproducible bytes (no dates)
-    assert write_dose_response_figure(tmp_path / "none", {}, les) == []
+    assert write_dose_response_figure(tmp_path / "none", StudyResults(), les) == []
     assert not (tmp_path / "none").exists()
 
 

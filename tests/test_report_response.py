@@ -1,13 +1,17 @@
-"""The report's response section: table with disagreements, spider plot, waterfall; pofa analyze."""
+"""The report's response section, rendered from the typed results: table with disagreements, spider plot,
+waterfalls per rule, swimmer plot, lesion-level incidence; and pofa analyze end to end."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
 
 import pytest
 
 from pofa.report.response import (
+    CATEGORY_COLOURS,
+    best_categories,
     disagree,
     incidence_png,
     insert_response_section,
@@ -16,41 +20,131 @@ from pofa.report.response import (
     swimmer_png,
     waterfall_png,
 )
+from pofa.report.style import OKABE_ITO
+from pofa.stats.results import (
+    Estimate,
+    LesionCoxRow,
+    LesionFailureSummary,
+    ResponseOverTime,
+    ScanResponseRow,
+    StudyResults,
+)
 from response_data import write_response_study
 
 PNG = b"\x89PNG"
-ENTRIES = [
-    {"patient": 1, "day": 30, "lugano_ct": "PR", "lugano_pet": "CMR", "lyric": "PR", "recil": "MR",
-     "lyric_ir_status": None, "spd_change_baseline_pct": -60.0},
-    {"patient": 1, "day": 90, "lugano_ct": "PD", "lugano_pet": "PMD", "lyric": "IR1", "recil": "PD",
-     "lyric_ir_status": None, "spd_change_baseline_pct": 80.0},
-    {"patient": 2, "day": 30, "lugano_ct": "NE", "lugano_pet": "NE", "lyric": "NE", "recil": "NE",
-     "lyric_ir_status": None, "spd_change_baseline_pct": None},
-]
+NAN = math.nan
+
+
+def _row(patient: int, day: int, ct: str, pet: str, lyric: str, recil: str, spd: float, sld: float = NAN,
+         status: str | None = None) -> ScanResponseRow:
+    return ScanResponseRow(patient, day, ct, pet, lyric, status, recil, NAN, spd, NAN, NAN, 0, sld)
+
+
+ROWS = (
+    _row(1, 30, "PR", "CMR", "PR", "MR", -60.0, -25.0),
+    _row(1, 90, "PD", "PMD", "IR1", "PD", 80.0, 30.0),
+    _row(2, 30, "NE", "NE", "NE", "NE", NAN),
+    _row(3, 30, "SD", "NMR", "SD", "SD", -20.0, -5.0),
+    _row(3, 120, "PD", "PMD", "PD", "PD", 70.0, 25.0, status="confirmed"),
+)
+FAILURE = LesionFailureSummary(
+    "lugano", 10, 3, 2, 1, ("a note",), (),
+    ((6.0, Estimate(0.2, 0.05, 0.4, NAN, 10, "Aalen-Johansen")),), (1.0, 3.0), (0.1, 0.25), 9.0)
+RESULT = ResponseOverTime(ROWS, FAILURE, (LesionCoxRow("suvmax", 1.1, 1.0, 1.2, 0.0004, 0.05, 10, 2, 3, "m"),))
 
 
 def test_disagreement_is_by_family() -> None:
-    assert disagree(ENTRIES[0])  # PR/CR/PR/MR(=SD)
-    assert not disagree(ENTRIES[1])  # IR1 reads as PD
-    assert not disagree(ENTRIES[2])  # NE is not compared
+    assert disagree(ROWS[0])  # PR/CR/PR/MR(=SD)
+    assert not disagree(ROWS[1])  # IR1 reads as PD
+    assert not disagree(ROWS[2])  # NE is not compared
+
+
+def test_best_category_per_rule() -> None:
+    assert best_categories(ROWS, "lugano_ct") == {1: "PR", 2: "NE", 3: "SD"}
+    assert best_categories(ROWS, "lugano_pet") == {1: "CMR", 2: "NE", 3: "NMR"}
+    assert best_categories(ROWS, "recil") == {1: "MR", 2: "NE", 3: "SD"}
+    # an indeterminate response ranks above PD (it may turn out not to be progression)
+    assert best_categories([ROWS[1], _row(1, 120, "PD", "PMD", "PD", "PD", 90.0)], "lyric") == {1: "IR1"}
+
+
+def test_category_colours_are_okabe_ito_and_one_per_family() -> None:
+    palette = {*OKABE_ITO.values(), "#999999"}
+    assert set(CATEGORY_COLOURS.values()) <= palette
+    assert CATEGORY_COLOURS["CR"] == CATEGORY_COLOURS["CMR"] != CATEGORY_COLOURS["PR"]
+    assert CATEGORY_COLOURS["PD"] == CATEGORY_COLOURS["PMD"] != CATEGORY_COLOURS["IR1"]
+    assert CATEGORY_COLOURS["MR"] not in (CATEGORY_COLOURS["PR"], CATEGORY_COLOURS["SD"])
+
+
+def test_waterfall_has_one_panel_per_rule_coloured_by_its_best_category() -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    captured = []
+    real = plt.close
+
+    def keep(fig: object = None) -> None:
+        captured.append(fig)
+
+    plt.close = keep  # type: ignore[assignment]
+    try:
+        png = waterfall_png(ROWS)
+    finally:
+        plt.close = real  # type: ignore[assignment]
+    assert (png or b"").startswith(PNG)
+    fig = captured[-1]
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles == ["Lugano 2014 CT (SPD)", "Lugano 2014 PET (SPD)", "LYRIC (SPD)", "RECIL 2017 (SLD)"]
+    recil = fig.axes[3]
+    bars = [p for p in recil.patches if p.get_width() > 0]
+    # patients 3 (SLD -5%, best SD) and 1 (SLD -25%, best MR), tallest first
+    assert [round(b.get_height()) for b in bars] == [-5, -25]
+    hexes = [matplotlib.colors.to_hex(b.get_facecolor()).upper() for b in bars]
+    assert hexes == [CATEGORY_COLOURS["SD"].upper(), CATEGORY_COLOURS["MR"].upper()]
+    assert [t.get_text() for t in recil.get_legend().get_texts()] == ["MR", "SD"]  # from the data
+    pet = fig.axes[1]
+    assert [t.get_text() for t in pet.get_legend().get_texts()] == ["CMR", "NMR"]
+    real(fig)
 
 
 def test_figures_and_section() -> None:
-    assert (spider_png(ENTRIES) or b"").startswith(PNG)
-    assert (waterfall_png(ENTRIES) or b"").startswith(PNG)
-    assert spider_png(ENTRIES[2:]) is None and waterfall_png([]) is None
-    assert (swimmer_png(ENTRIES) or b"").startswith(PNG) and swimmer_png([]) is None
-    curve = {"cumulative_incidence_curve": {"months": [1.0, 3.0], "estimate": [0.1, 0.25],
-                                            "last_months": 9.0}}
-    assert (incidence_png(curve) or b"").startswith(PNG) and incidence_png({}) is None
-    html = response_section({"responses": ENTRIES, "lesion_cox": [
-        {"term": "suvmax", "hr": 1.1, "ci_low": 1.0, "ci_high": 1.2, "p": 0.0004}]})
-    assert html.count("<td>&#9888;</td>") == 1
-    assert 'id="fig-spider"' in html and 'id="fig-waterfall"' in html and "&lt; 0.001" in html
-    assert response_section({}) == ""
+    assert (spider_png(ROWS) or b"").startswith(PNG)
+    assert spider_png(ROWS[2:3]) is None and waterfall_png(()) is None
+    assert (swimmer_png(ROWS) or b"").startswith(PNG) and swimmer_png(()) is None
+    assert (incidence_png(FAILURE) or b"").startswith(PNG)
+    assert incidence_png(LesionFailureSummary("lugano", 0, 0, 0, 0)) is None
+    html = response_section(RESULT)
+    assert html.count("<td>&#9888;</td>") == 1  # patient 1 at day 30 (NMR reads as SD: patient 3 agrees)
+    assert "PD (confirmed)" in html
+    for ident in ("fig-spider", "fig-waterfall", "fig-response-swimmer", "fig-lesion-cif"):
+        assert f'id="{ident}"' in html
+    assert "&lt; 0.001" in html and "0.20 (0.05-0.40)" in html and "a note" in html
+    # each figure says how it was made: rule, thresholds, confirmation, software
+    assert "one panel per rule" in html and "-30% (RECIL PR)" in html and "pofa " in html
+    assert "confirmed as PD" in html and "10%" in html and "beyond 10%" in html
+    assert response_section(None) == ""
+    assert response_section(ResponseOverTime((), FAILURE)) == ""
     page = "<main><section id=\"methods\"></section></main>"
-    assert insert_response_section(page, {"responses": ENTRIES}).index('id="response"') < 60
-    assert insert_response_section(page, {}) == page
+    assert insert_response_section(page, StudyResults(response=RESULT)).index('id="response"') < 60
+    assert insert_response_section(page, StudyResults()) == page
+    assert insert_response_section(page, None) == page
+
+
+def test_results_json_entries_are_written_from_the_typed_result() -> None:
+    entries = RESULT.json_entries()
+    assert set(entries) == {"responses", "lesion_failure", "lesion_cox"}
+    first = entries["responses"][0]
+    for key in ("patient", "day", "lugano_ct", "lugano_pet", "lyric", "recil"):
+        assert key in first
+    assert first["spd_mm2"] is None and first["sld_change_baseline_pct"] == -25.0
+    assert entries["lesion_cox"] == [{"term": "suvmax", "hr": 1.1, "ci_low": 1.0, "ci_high": 1.2, "p": 0.0004,
+                                      "robust_se": 0.05, "n_lesions": 10, "n_events": 2, "n_patients": 3,
+                                      "method": "m"}]
+    lf = entries["lesion_failure"]
+    assert lf["cumulative_incidence_curve"] == {"months": [1.0, 3.0], "estimate": [0.1, 0.25],
+                                                "last_months": 9.0}
+    assert lf["cumulative_incidence"][0]["months"] == 6.0 and "freedom_from_local_failure" not in lf
 
 
 @pytest.mark.slow
@@ -65,5 +159,10 @@ def test_analyze_writes_responses_and_the_section(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     results = json.loads((out / "results.json").read_text())
     assert results["responses"] and results["lesion_cox"]
+    for e in results["responses"]:
+        assert {"patient", "day", "lugano_ct", "lugano_pet", "lyric", "recil"} <= set(e)
+    for c in results["lesion_cox"]:
+        assert {"term", "hr", "ci_low", "ci_high", "p"} <= set(c)
     page = (out / "report.html").read_text()
     assert page.index('id="response"') < page.index('id="methods"')
+    assert page.count("<tr><td>") >= len(results["responses"])

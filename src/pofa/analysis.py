@@ -338,19 +338,20 @@ def _statistics_steps() -> tuple[AnalysisStep, ...]:
     )
 
 
-def _radiotherapy_step(r: AnalysisResult) -> dict[str, Any]:
-    """``radiotherapy`` in results.json when lesions carry ``bridging_rt`` (docs/radiotherapy.md)."""
+def _radiotherapy_step(r: AnalysisResult) -> Any:
+    """Typed ``radiotherapy`` results when lesions carry ``bridging_rt`` (docs/radiotherapy.md), or ``{}``."""
     from pofa.stats.radiotherapy import radiotherapy_statistics
 
     res = radiotherapy_statistics(r.lesions, r.failures, r.patients, r.settings)
-    return {} if res is None else {"radiotherapy": res.to_json()}
+    return {} if res is None else res
 
 
-def _response_step(r: AnalysisResult) -> dict[str, Any]:
-    """``responses``, ``lesion_failure``, ``lesion_cox`` with a measurements table (docs/response.md)."""
-    from pofa.response.study import results_entries
+def _response_step(r: AnalysisResult) -> Any:
+    """Typed ``responses``, ``lesion_failure``, ``lesion_cox`` (docs/response.md), or ``{}``."""
+    from pofa.response.study import response_results
 
-    return results_entries(r)
+    res = response_results(r)
+    return {} if res is None else res
 
 
 #: The analysis steps run by default, in order: the statistics of :mod:`pofa.stats.study_stats`.

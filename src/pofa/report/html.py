@@ -482,7 +482,7 @@ def write_report(
                 fig_paths.append(p)
         from pofa.report.radiotherapy import write_dose_response_figure  # radiotherapy figure hook
 
-        fig_paths += write_dose_response_figure(out / FIGURES_DIR, inp.results,
+        fig_paths += write_dose_response_figure(out / FIGURES_DIR, inp.statistics,
                                                 getattr(result_like, "lesions", inp.lesions), inp.settings)
     tables = build_tables(inp)
     tab_paths: list[Path] = []
@@ -501,11 +501,11 @@ def write_report(
     )
     from pofa.report.radiotherapy import insert_radiotherapy_section  # radiotherapy section hook
 
-    html = insert_radiotherapy_section(html, inp.results, getattr(result_like, "lesions", inp.lesions),
+    html = insert_radiotherapy_section(html, inp.statistics, getattr(result_like, "lesions", inp.lesions),
                                        getattr(result_like, "failures", None), inp.settings)
     from pofa.report.response import insert_response_section  # response section hook
 
-    html = insert_response_section(html, inp.results)
+    html = insert_response_section(html, inp.statistics)
     report_path = out / REPORT_NAME
     write_text(report_path, html)
     manifest_path = None

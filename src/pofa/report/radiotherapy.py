@@ -1,10 +1,11 @@
 """The report's radiotherapy section: irradiated lesions and doses, failures by field class, dose-response.
 
-Rendered from results.json's ``radiotherapy`` entry (:class:`pofa.stats.radiotherapy.RadiotherapyResults`)
-as one HTML ``<section id="radiotherapy">`` with its dose-response figure embedded (PNG, base64), and
-inserted before the methods section by :func:`insert_radiotherapy_section`. Every text taken from the study
-is escaped. :func:`write_dose_response_figure` writes the figure into the report's ``figures/`` folder as
-``dose_response.png`` (300 dpi) and ``.svg``, like the report's other figures.
+Rendered from the analysis' typed results (:class:`pofa.stats.results.RadiotherapyResults`, the part
+``radiotherapy`` of :class:`pofa.stats.results.StudyResults`), from which results.json's ``radiotherapy``
+entry is written: nothing is estimated here. One HTML ``<section id="radiotherapy">`` with its dose-response
+figure embedded (PNG, base64), inserted before the methods section by :func:`insert_radiotherapy_section`.
+Every text taken from the study is escaped. :func:`write_dose_response_figure` writes the figure into the
+report's ``figures/`` folder as ``dose_response.png`` (300 dpi) and ``.svg``, like the report's other figures.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import html
 import io
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,6 +24,7 @@ import pandas as pd
 
 from pofa.report.style import OKABE_ITO
 from pofa.settings import Settings
+from pofa.stats.results import OddsRatio, RadiotherapyResults, StudyResults
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
@@ -50,7 +52,7 @@ def _pct(num: int, den: int) -> str:
     return f"{num}/{den} ({100.0 * num / den:.1f}%)" if den else f"{num}/0"
 
 
-def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
+def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
                       alpha_beta_gy: float) -> bytes | None:
     """The dose-response figure: local failure of irradiated lesions against EQD2, as a PNG.
 
@@ -60,8 +62,8 @@ def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
 
     Parameters
     ----------
-    rt : Mapping
-        The ``radiotherapy`` entry of results.json.
+    rt : RadiotherapyResults
+        The analysis' radiotherapy results.
     lesions : pandas.DataFrame or None
         Lesions with ``bridging_rt``, ``rt_dose_gy``, ``rt_fractions`` and ``local_failure`` (the ticks).
     alpha_beta_gy : float
@@ -83,7 +85,7 @@ def dose_response_png(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
     return buf.getvalue()
 
 
-def write_dose_response_figure(folder: str | os.PathLike[str], results: Mapping[str, Any],
+def write_dose_response_figure(folder: str | os.PathLike[str], statistics: StudyResults | None,
                                lesions: pd.DataFrame | None, settings: Settings | None = None) -> list[Path]:
     """Write the dose-response figure into a report's ``figures/`` folder (PNG 300 dpi and SVG).
 
@@ -94,8 +96,8 @@ def write_dose_response_figure(folder: str | os.PathLike[str], results: Mapping[
     ----------
     folder : path-like
         The report's figures folder.
-    results : Mapping
-        The results.json document (nothing is written without its ``radiotherapy`` entry).
+    statistics : StudyResults or None
+        The analysis' typed results (nothing is written without their ``radiotherapy`` part).
     lesions : pandas.DataFrame or None
         Classified lesions (as for :func:`dose_response_png`).
     settings : Settings, optional
@@ -111,8 +113,8 @@ def write_dose_response_figure(folder: str | os.PathLike[str], results: Mapping[
     from pofa.atomic import write_bytes
     from pofa.report.figures import BuiltFigure, FigureSpec, rc_context, render_figure
 
-    rt = results.get("radiotherapy")
-    if not rt:
+    rt = statistics.radiotherapy if statistics is not None else None
+    if rt is None:
         return []
     ab = (settings or Settings()).radiotherapy.alpha_beta_gy
     with rc_context():
@@ -140,13 +142,13 @@ def write_dose_response_figure(folder: str | os.PathLike[str], results: Mapping[
     return paths
 
 
-def _dose_response_figure(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
+def _dose_response_figure(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
                           alpha_beta_gy: float) -> Figure | None:
     """The dose-response figure (a matplotlib Figure), or None with fewer than two EQD2 levels.
 
     The rates and the curve are the statistics' (``dose_levels``, ``dose_curve``); the lesions give the ticks.
     """
-    levels = list(rt.get("dose_levels") or [])
+    levels = list(rt.dose_levels)
     if len(levels) < 2:
         return None
     import matplotlib
@@ -167,13 +169,12 @@ def _dose_response_figure(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
         ax.scatter(x, y + rng.uniform(-0.03, 0.03, y.size), s=8, color="0.55", lw=0,
                    label="lesions (0 controlled, 1 failed)")
     for lvl in levels:
-        r = lvl["rate"]
-        ax.errorbar([lvl["eqd2_gy"]], [r["estimate"]],
-                    yerr=[[r["estimate"] - r["ci_low"]], [r["ci_high"] - r["estimate"]]],
+        r = lvl.rate
+        ax.errorbar([lvl.eqd2_gy], [r.estimate], yerr=[[r.estimate - r.ci_low], [r.ci_high - r.estimate]],
                     fmt="o", color=OKABE_ITO["blue"], ms=4, capsize=2, lw=1)
-    curve = rt.get("dose_curve")
-    if curve:
-        ax.plot(curve["eqd2_gy"], curve["probability"], color=OKABE_ITO["vermillion"], lw=1.5,
+    curve = rt.dose_curve
+    if curve is not None:
+        ax.plot(curve.eqd2_gy, curve.probability, color=OKABE_ITO["vermillion"], lw=1.5,
                 label="logistic fit")
     ax.set_xlabel(f"EQD2 (Gy, alpha/beta {alpha_beta_gy:g} Gy)")
     ax.set_ylabel("local failure")
@@ -183,29 +184,29 @@ def _dose_response_figure(rt: Mapping[str, Any], lesions: pd.DataFrame | None,
     return fig
 
 
-def _or_rows(rows: list[Mapping[str, Any]]) -> str:
+def _or_rows(rows: Sequence[OddsRatio]) -> str:
     out = []
     for r in rows:
-        adj = ", ".join(r.get("adjusted_for") or []) or "none"
-        notes = "; ".join(r.get("notes") or [])
+        adj = ", ".join(r.adjusted_for) or "none"
+        notes = "; ".join(r.notes)
         out.append(
             "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r.get("term"), "GEE (geepack)" if r.get("method") == "gee" else "logistic (glm)", adj,
-                _num(r.get("estimate")), f"{_num(r.get('ci_low'))}-{_num(r.get('ci_high'))}", _p(r.get("p")),
-                r.get("n_lesions"), notes)) + "</tr>")
+                r.term, "GEE (geepack)" if r.method == "gee" else "logistic (glm)", adj,
+                _num(r.estimate), f"{_num(r.ci_low)}-{_num(r.ci_high)}", _p(r.p),
+                r.n_lesions, notes)) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("term", "method", "adjusted for", "OR", "95% CI", "p",
                                                "lesions", "notes"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(out)}</tbody></table>"
 
 
-def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | None = None,
+def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame | None = None,
                          failures: pd.DataFrame | None = None, settings: Settings | None = None) -> str:
-    """The radiotherapy section as an HTML fragment ("" when results.json has no ``radiotherapy``).
+    """The radiotherapy section as an HTML fragment ("" without radiotherapy results).
 
     Parameters
     ----------
-    results : Mapping
-        The results.json document.
+    rt : RadiotherapyResults or None
+        The analysis' typed radiotherapy results.
     lesions : pandas.DataFrame, optional
         Lesions for the dose-response figure.
     failures : pandas.DataFrame, optional
@@ -219,29 +220,26 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
     str
         ``<section id="radiotherapy">...</section>`` or "".
     """
-    rt = results.get("radiotherapy")
-    if not rt:
+    if rt is None:
         return ""
     s = (settings or Settings()).radiotherapy
     parts = ['<section id="radiotherapy">', "<h2>Bridging radiotherapy</h2>"]
-    n_irr, n_no = int(rt["n_irradiated"]), int(rt["n_no_rt"])
-    lf_rt, lf_no = int(rt["local_failures_rt"]), int(rt["local_failures_no_rt"])
+    n_irr, n_no = rt.n_irradiated, rt.n_no_rt
+    lf_rt, lf_no = rt.local_failures_rt, rt.local_failures_no_rt
     eq = ""
-    if rt.get("eqd2_median_gy") is not None and math.isfinite(float(rt["eqd2_median_gy"])):
-        eq = (f" Median EQD2 of irradiated lesions {_num(rt['eqd2_median_gy'], 1)} Gy (range "
-              f"{_num(rt['eqd2_min_gy'], 1)}-{_num(rt['eqd2_max_gy'], 1)} Gy).")
+    if math.isfinite(rt.eqd2_median_gy):
+        eq = (f" Median EQD2 of irradiated lesions {_num(rt.eqd2_median_gy, 1)} Gy (range "
+              f"{_num(rt.eqd2_min_gy, 1)}-{_num(rt.eqd2_max_gy, 1)} Gy).")
     parts.append(f"<p>{n_irr} of {n_irr + n_no} lesions with a known outcome were irradiated before CAR T. "
                  f"Local failure: {_pct(lf_rt, n_irr)} of irradiated and {_pct(lf_no, n_no)} of unirradiated "
                  f"lesions.{html.escape(eq)}</p>")
-    inf = rt.get("in_field")
-    if inf and inf.get("n"):
-        parts.append(f"<p>In-field failures: {_pct(int(inf['events']), int(inf['n']))} of irradiated "
-                     "lesions, "
-                     f"exact 95% CI {100 * float(inf['ci_low']):.1f}-{100 * float(inf['ci_high']):.1f}% "
-                     f"({html.escape(str(inf.get('definition', '')))}).</p>")
-    fc = rt.get("field_classes") or {}
-    if fc:
-        cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{int(v)}</td></tr>" for k, v in fc.items())
+    inf = rt.in_field
+    if inf is not None and inf.n:
+        parts.append(f"<p>In-field failures: {_pct(inf.events, inf.n)} of irradiated lesions, "
+                     f"exact 95% CI {100 * inf.ci_low:.1f}-{100 * inf.ci_high:.1f}% "
+                     f"({html.escape(inf.definition)}).</p>")
+    if rt.field_classes:
+        cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{int(v)}</td></tr>" for k, v in rt.field_classes)
         parts.append("<h3>Failures by field class (rt_field)</h3><table><thead><tr><th>class</th>"
                      f"<th>failure lesions</th></tr></thead><tbody>{cells}</tbody></table>")
     if failures is not None and {"class_volume", "class_centroid"} <= set(failures.columns):
@@ -255,11 +253,10 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
                            for k, r in enumerate(dis.itertuples(), start=1))
             parts.append("<table><thead><tr><th>#</th><th>by volume</th><th>by centroid</th></tr></thead>"
                          f"<tbody>{rows}</tbody></table>")
-    if rt.get("odds_ratios"):
-        parts.append("<h3>Local failure, irradiated vs unirradiated lesions</h3>"
-                     + _or_rows(rt["odds_ratios"]))
-    if rt.get("dose_response"):
-        parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>" + _or_rows(rt["dose_response"]))
+    if rt.odds_ratios:
+        parts.append("<h3>Local failure, irradiated vs unirradiated lesions</h3>" + _or_rows(rt.odds_ratios))
+    if rt.dose_response:
+        parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>" + _or_rows(rt.dose_response))
     png = dose_response_png(rt, lesions, s.alpha_beta_gy)
     if png is not None:
         src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -267,15 +264,15 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
                      'irradiated lesions against EQD2: lesions, observed rate per dose level with exact 95% '
                      'CI, and the fitted logistic curve"><figcaption>Local failure of irradiated lesions by '
                      "EQD2.</figcaption></figure>")
-    pfs = rt.get("pfs")
-    if pfs:
+    pfs = rt.pfs
+    if pfs is not None:
         parts.append(
-            f"<p>PFS with bridging RT ({pfs['n_rt']} patients, {pfs['events_rt']} events; median "
-            f"{_num(pfs['median_rt_months'], 1)} months) vs without ({pfs['n_no_rt']} patients, "
-            f"{pfs['events_no_rt']} events; median {_num(pfs['median_no_rt_months'], 1)} months): log-rank p "
-            f"{_p(pfs['logrank_p'])}; Cox HR {_num(pfs['hr'])} (95% CI {_num(pfs['hr_ci_low'])}-"
-            f"{_num(pfs['hr_ci_high'])}).</p>")
-    for note in rt.get("notes") or []:
+            f"<p>PFS with bridging RT ({pfs.n_rt} patients, {pfs.events_rt} events; median "
+            f"{_num(pfs.median_rt_months, 1)} months) vs without ({pfs.n_no_rt} patients, "
+            f"{pfs.events_no_rt} events; median {_num(pfs.median_no_rt_months, 1)} months): log-rank p "
+            f"{_p(pfs.logrank_p)}; Cox HR {_num(pfs.hr)} (95% CI {_num(pfs.hr_ci_low)}-"
+            f"{_num(pfs.hr_ci_high)}).</p>")
+    for note in rt.notes:
         parts.append(f"<p class=\"note\">{html.escape(str(note))}</p>")
     parts.append(
         "<p class=\"methods\">EQD2 was computed with the linear-quadratic model, "
@@ -293,7 +290,7 @@ def radiotherapy_section(results: Mapping[str, Any], lesions: pd.DataFrame | Non
     return "\n".join(parts)
 
 
-def insert_radiotherapy_section(page: str, results: Mapping[str, Any],
+def insert_radiotherapy_section(page: str, statistics: StudyResults | None,
                                 lesions: pd.DataFrame | None = None, failures: pd.DataFrame | None = None,
                                 settings: Settings | None = None) -> str:
     """Insert the radiotherapy section into ``page`` before its methods section (or before ``</main>``).
@@ -302,8 +299,8 @@ def insert_radiotherapy_section(page: str, results: Mapping[str, Any],
     ----------
     page : str
         The report's HTML.
-    results : Mapping
-        The results.json document, as for :func:`radiotherapy_section`.
+    statistics : StudyResults or None
+        The analysis' typed results (their ``radiotherapy`` part is rendered).
     lesions : pandas.DataFrame, optional
         Lesions for the dose-response figure, as for :func:`radiotherapy_section`.
     failures : pandas.DataFrame, optional
@@ -316,7 +313,8 @@ def insert_radiotherapy_section(page: str, results: Mapping[str, Any],
     str
         The page, unchanged when there is nothing to add.
     """
-    frag = radiotherapy_section(results, lesions, failures, settings)
+    frag = radiotherapy_section(statistics.radiotherapy if statistics is not None else None, lesions,
+                                failures, settings)
     if not frag:
         return page
     for anchor in ('<section id="methods"', "</main>", "</body>"):

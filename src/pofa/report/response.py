@@ -1,8 +1,10 @@
-"""The report's response section: responses scan by scan by every rule, spider plot and waterfall.
+"""The report's response section: every scan by every rule, spider plot, waterfalls, swimmer plot, incidence.
 
-Rendered from results.json's ``responses``, ``lesion_failure`` and ``lesion_cox`` entries (docs/response.md)
-as one HTML ``<section id="response">`` with its figures embedded (PNG, base64), inserted before the methods
-section by :func:`insert_response_section`. Patients appear as study sequence numbers, as in results.json.
+Rendered from the analysis' typed results (:class:`pofa.stats.results.ResponseOverTime`, the part
+``response`` of :class:`pofa.stats.results.StudyResults`), from which results.json's ``responses``,
+``lesion_failure`` and ``lesion_cox`` are written (docs/response.md): nothing is estimated here. One HTML
+``<section id="response">`` with its figures embedded (PNG, base64), inserted before the methods section by
+:func:`insert_response_section`. Patients appear as study sequence numbers, as in results.json.
 """
 
 from __future__ import annotations
@@ -11,17 +13,39 @@ import base64
 import html
 import io
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from pofa.report.style import GREY, OKABE_ITO
+from pofa.stats.results import LesionFailureSummary, ResponseOverTime, ScanResponseRow, StudyResults
 
-__all__ = ["incidence_png", "insert_response_section", "response_section", "spider_png", "swimmer_png",
-           "waterfall_png"]
+__all__ = ["BEST_ORDER", "CATEGORY_COLOURS", "RULES", "best_categories", "disagree", "incidence_png",
+           "insert_response_section", "response_section", "spider_png", "swimmer_png", "waterfall_png"]
 
 #: The family of each category, to mark scans where the rules disagree (CMR reads as CR, MR as SD...).
 _FAMILY = {"CR": "CR", "CMR": "CR", "PR": "PR", "PMR": "PR", "MR": "SD", "SD": "SD", "NMR": "SD",
            "PD": "PD", "PMD": "PD", "IR1": "PD", "IR2": "PD", "IR3": "PD"}
+
+#: The four rule sets: (attribute of :class:`ScanResponseRow`, label).
+RULES: tuple[tuple[str, str], ...] = (("lugano_ct", "Lugano 2014 CT"), ("lugano_pet", "Lugano 2014 PET"),
+                                      ("lyric", "LYRIC"), ("recil", "RECIL 2017"))
+
+#: Best response first: the order in which a patient's best category by a rule is chosen (an indeterminate
+#: response ranks above PD, which it may turn out not to be; NE last).
+BEST_ORDER: tuple[str, ...] = ("CR", "CMR", "PR", "PMR", "MR", "SD", "NMR", "IR3", "IR2", "IR1", "PD", "PMD",
+                               "NE")
+
+#: Okabe-Ito colour of each category (one colour per family, MR and IR apart), in the report's palette.
+CATEGORY_COLOURS: dict[str, str] = {
+    "CR": OKABE_ITO["bluish green"], "CMR": OKABE_ITO["bluish green"],
+    "PR": OKABE_ITO["sky blue"], "PMR": OKABE_ITO["sky blue"],
+    "MR": OKABE_ITO["yellow"],
+    "SD": OKABE_ITO["orange"], "NMR": OKABE_ITO["orange"],
+    "IR1": OKABE_ITO["reddish purple"], "IR2": OKABE_ITO["reddish purple"],
+    "IR3": OKABE_ITO["reddish purple"],
+    "PD": OKABE_ITO["vermillion"], "PMD": OKABE_ITO["vermillion"],
+    "NE": GREY,
+}
 
 
 def _num(x: Any, digits: int = 2) -> str:
@@ -36,22 +60,56 @@ def _p(x: Any) -> str:
     return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
 
 
-def disagree(entry: Mapping[str, Any]) -> bool:
+def _software() -> str:
+    import matplotlib
+
+    import pofa
+
+    return f"pofa {pofa.__version__}, matplotlib {matplotlib.__version__}"
+
+
+def disagree(row: ScanResponseRow) -> bool:
     """Whether the evaluable categories of one scan fall in different families (CR / PR / SD / PD).
 
     Parameters
     ----------
-    entry : mapping
-        One ``responses`` entry.
+    row : ScanResponseRow
+        One scan of one patient.
 
     Returns
     -------
     bool
-        ``True`` when at least two rules' categories read as different families.
+        ``True`` when at least two rules' categories read as different families (CMR as CR, PMR as PR, MR and
+        NMR as SD, PMD and IR1-IR3 as PD; NE is not compared).
     """
-    fams = {_FAMILY[str(entry[k])] for k in ("lugano_ct", "lugano_pet", "lyric", "recil")
-            if str(entry.get(k)) in _FAMILY}
+    fams = {_FAMILY[getattr(row, k)] for k, _ in RULES if getattr(row, k) in _FAMILY}
     return len(fams) > 1
+
+
+def best_categories(rows: Sequence[ScanResponseRow], rule: str) -> dict[int, str]:
+    """Each patient's best category by one rule over the follow-up scans (order :data:`BEST_ORDER`).
+
+    Parameters
+    ----------
+    rows : sequence of ScanResponseRow
+        The scans.
+    rule : str
+        ``lugano_ct``, ``lugano_pet``, ``lyric`` or ``recil``.
+
+    Returns
+    -------
+    dict of int to str
+        Patient sequence number -> best category (no confirmation of a response is required).
+    """
+    rank = {c: i for i, c in enumerate(BEST_ORDER)}
+    best: dict[int, str] = {}
+    for r in rows:
+        if r.patient is None:
+            continue
+        cat = getattr(r, rule)
+        if r.patient not in best or rank.get(cat, len(rank)) < rank.get(best[r.patient], len(rank)):
+            best[r.patient] = cat
+    return best
 
 
 def _png(fig: Any) -> bytes:
@@ -63,164 +121,180 @@ def _png(fig: Any) -> bytes:
     return buf.getvalue()
 
 
-def _spd_changes(responses: Sequence[Mapping[str, Any]]) -> list[tuple[int, float, float]]:
-    """(patient, day, % change of SPD from baseline) of every scan with a finite change."""
-    out = []
-    for e in responses:
-        ch = e.get("spd_change_baseline_pct")
-        if ch is not None and math.isfinite(float(ch)):
-            out.append((int(e["patient"]), float(e["day"]), float(ch)))
-    return out
+def _pyplot() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
 
 
-def spider_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
+def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
     """Spider plot: change of the target SPD from baseline (%) against days, one line per patient.
 
+    Each line starts at 0 on day 0 and is coloured by the patient's best Lugano 2014 CT category.
+
     Parameters
     ----------
-    responses : sequence of mapping
-        The ``responses`` entries of results.json (one per patient and follow-up scan).
+    rows : sequence of ScanResponseRow
+        The scans.
 
     Returns
     -------
     bytes or None
-        PNG data, or None without an evaluable scan.
+        PNG data, or None without a scan with an evaluable SPD change.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     lines: dict[int, list[tuple[float, float]]] = {}
-    for patient, day, ch in _spd_changes(responses):
-        lines.setdefault(patient, [(0.0, 0.0)]).append((day, ch))
+    for r in rows:
+        if r.patient is not None and math.isfinite(r.spd_change_baseline_pct):
+            lines.setdefault(r.patient, [(0.0, 0.0)]).append((float(r.day), r.spd_change_baseline_pct))
     if not lines:
         return None
+    plt = _pyplot()
+    best = best_categories(rows, "lugano_ct")
     fig, ax = plt.subplots(figsize=(6.5, 4.0))
-    for pts in lines.values():
+    for patient, pts in lines.items():
         xs, ys = zip(*sorted(pts), strict=True)
-        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, color=OKABE_ITO["blue"], alpha=0.7)
-    ax.axhline(-50, color=OKABE_ITO["bluish green"], linestyle="--", linewidth=0.8, label="PR (SPD -50%)")
-    ax.axhline(50, color=OKABE_ITO["vermillion"], linestyle="--", linewidth=0.8,
-               label="SPD +50% (LYRIC IR1)")
+        ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, alpha=0.8,
+                color=CATEGORY_COLOURS.get(best.get(patient, "NE"), GREY))
+    for cat in sorted({best.get(p, "NE") for p in lines}, key=BEST_ORDER.index):
+        ax.plot([], [], color=CATEGORY_COLOURS[cat], label=f"best Lugano CT: {cat}")
+    ax.axhline(-50, color="black", linestyle="--", linewidth=0.8)
+    ax.axhline(50, color="black", linestyle=":", linewidth=0.8)
     ax.axhline(0, color="black", linewidth=0.5)
-    ax.set_xlabel("Days from CAR T infusion")
+    ax.set_xlabel("Days from the index date")
     ax.set_ylabel("Change of SPD from baseline (%)")
-    ax.legend(frameon=False, fontsize=8)
+    ax.legend(frameon=False, fontsize=7)
     return _png(fig)
 
 
-def waterfall_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
-    """Waterfall of best response: each patient's largest decrease (or smallest increase) of the SPD.
+def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+    """Waterfalls of best response, one panel per rule, each bar coloured by that rule's best category.
+
+    A patient's bar is the largest decrease (or smallest increase) from baseline over the follow-up scans: of
+    the SPD for Lugano (CT and PET) and LYRIC, of RECIL's sum of longest diameters for RECIL. Its colour is
+    the patient's best category by the panel's rule (:func:`best_categories`); the legend lists the
+    categories present.
 
     Parameters
     ----------
-    responses : sequence of mapping
-        The ``responses`` entries of results.json (one per patient and follow-up scan).
+    rows : sequence of ScanResponseRow
+        The scans.
 
     Returns
     -------
     bytes or None
         PNG data, or None without an evaluable scan.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    best: dict[int, float] = {}
-    for patient, _, ch in _spd_changes(responses):
-        best[patient] = min(best.get(patient, math.inf), ch)
-    if not best:
+    panels = []
+    for rule, label in RULES:
+        attr = "sld_change_baseline_pct" if rule == "recil" else "spd_change_baseline_pct"
+        low: dict[int, float] = {}
+        for r in rows:
+            v = getattr(r, attr)
+            if r.patient is not None and math.isfinite(v):
+                low[r.patient] = min(low.get(r.patient, math.inf), v)
+        panels.append((rule, label, low))
+    if not any(low for *_, low in panels):
         return None
-    vals = sorted(best.values(), reverse=True)
-    fig, ax = plt.subplots(figsize=(6.5, 3.5))
-    colours = [OKABE_ITO["vermillion"] if v >= 0 else
-               (OKABE_ITO["bluish green"] if v <= -50 else OKABE_ITO["orange"])
-               for v in vals]
-    ax.bar(range(len(vals)), vals, color=colours)
-    ax.axhline(-50, color="black", linestyle="--", linewidth=0.8)
-    ax.set_xticks([])
-    ax.set_xlabel("Patients (ordered)")
-    ax.set_ylabel("Best change of SPD (%)")
+    plt = _pyplot()
+    fig, axes = plt.subplots(2, 2, figsize=(8.0, 5.6), sharey=True)
+    for ax, (rule, label, low) in zip(axes.flat, panels, strict=True):
+        best = best_categories(rows, rule)
+        order = sorted(low, key=lambda p: -low[p])
+        cats = [best.get(p, "NE") for p in order]
+        ax.bar(range(len(order)), [low[p] for p in order],
+               color=[CATEGORY_COLOURS.get(c, GREY) for c in cats])
+        for c in sorted(set(cats), key=lambda c: BEST_ORDER.index(c) if c in BEST_ORDER else len(BEST_ORDER)):
+            ax.bar([0], [0], color=CATEGORY_COLOURS.get(c, GREY), label=c, width=0)
+        ref = -30 if rule == "recil" else -50
+        ax.axhline(ref, color="black", linestyle="--", linewidth=0.8)
+        ax.axhline(0, color="black", linewidth=0.5)
+        ax.set_title(f"{label} ({'SLD' if rule == 'recil' else 'SPD'})", fontsize=9)
+        ax.set_xticks([])
+        ax.legend(frameon=False, fontsize=7, title="best response", title_fontsize=7)
+    for ax in axes[:, 0]:
+        ax.set_ylabel("Best change from baseline (%)")
+    for ax in axes[1, :]:
+        ax.set_xlabel("Patients (ordered)")
+    fig.tight_layout()
     return _png(fig)
 
 
-#: Marker colours of the swimmer plot, by the family of Lugano's overall category.
-_COLOURS = {"CR": OKABE_ITO["bluish green"], "PR": OKABE_ITO["sky blue"], "SD": OKABE_ITO["orange"],
-            "PD": OKABE_ITO["vermillion"]}
+def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+    """Swimmer plot: one bar per patient to the last scan, a marker per scan coloured by its response.
 
-
-def swimmer_png(responses: Sequence[Mapping[str, Any]]) -> bytes | None:
-    """Swimmer plot: one bar per patient to the last scan, a marker per scan coloured by Lugano's response.
-
-    The colour is the family of the PET-based category where PET was read, else the CT-based one.
+    The marker is Lugano 2014's category of the scan (PET-based where PET was read, else CT-based); a
+    LYRIC indeterminate response is drawn as a diamond, its confirmation as PD as a cross.
 
     Parameters
     ----------
-    responses : sequence of mapping
-        The ``responses`` entries of results.json (one per patient and follow-up scan).
+    rows : sequence of ScanResponseRow
+        The scans.
 
     Returns
     -------
     bytes or None
-        PNG data, or None without responses.
+        PNG data, or None without scans.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    scans: dict[int, list[tuple[float, str]]] = {}
-    for e in responses:
-        cat = str(e.get("lugano_pet")) if str(e.get("lugano_pet")) in _FAMILY else str(e.get("lugano_ct"))
-        scans.setdefault(int(e["patient"]), []).append((float(e["day"]), _FAMILY.get(cat, "")))
+    scans: dict[int, list[ScanResponseRow]] = {}
+    for r in rows:
+        if r.patient is not None:
+            scans.setdefault(r.patient, []).append(r)
     if not scans:
         return None
-    order = sorted(scans, key=lambda p: max(d for d, _ in scans[p]))
-    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.12 * len(order) + 1.0)))
+    plt = _pyplot()
+    order = sorted(scans, key=lambda p: max(r.day for r in scans[p]))
+    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.12 * len(order) + 1.2)))
+    seen: set[str] = set()
     for y, p in enumerate(order):
-        last = max(d for d, _ in scans[p])
-        ax.barh(y, last, color="#dddddd", height=0.6)
-        for d, fam in scans[p]:
-            ax.plot(d, y, marker="o", markersize=3.5, color=_COLOURS.get(fam, GREY), linestyle="none")
-    for fam, colour in _COLOURS.items():
-        ax.plot([], [], marker="o", linestyle="none", color=colour, label=fam)
+        ax.barh(y, max(r.day for r in scans[p]), color="#dddddd", height=0.6)
+        for r in scans[p]:
+            cat = r.lugano_pet if r.lugano_pet != "NE" else r.lugano_ct
+            seen.add(cat)
+            ax.plot(r.day, y, marker="o", markersize=3.5, color=CATEGORY_COLOURS.get(cat, GREY),
+                    linestyle="none")
+            if r.lyric.startswith("IR"):
+                ax.plot(r.day, y + 0.35, marker="D", markersize=3, color=CATEGORY_COLOURS["IR1"],
+                        linestyle="none")
+            if r.lyric_ir_status == "confirmed":
+                ax.plot(r.day, y + 0.35, marker="x", markersize=4, color="black", linestyle="none")
+    for cat in sorted(seen, key=lambda c: BEST_ORDER.index(c) if c in BEST_ORDER else len(BEST_ORDER)):
+        ax.plot([], [], marker="o", linestyle="none", color=CATEGORY_COLOURS.get(cat, GREY), label=cat)
+    if any(r.lyric.startswith("IR") for r in rows):
+        ax.plot([], [], marker="D", linestyle="none", color=CATEGORY_COLOURS["IR1"], label="LYRIC IR")
+    if any(r.lyric_ir_status == "confirmed" for r in rows):
+        ax.plot([], [], marker="x", linestyle="none", color="black", label="IR confirmed as PD")
     ax.set_yticks([])
-    ax.set_xlabel("Days from CAR T infusion")
+    ax.set_xlabel("Days from the index date")
     ax.set_ylabel("Patients")
-    ax.legend(frameon=False, fontsize=8, ncol=4, loc="lower right")
+    ax.legend(frameon=False, fontsize=7, ncol=4, loc="lower right")
     return _png(fig)
 
 
-def incidence_png(lesion_failure: Mapping[str, Any]) -> bytes | None:
+def incidence_png(failure: LesionFailureSummary) -> bytes | None:
     """Cumulative incidence of local failure per lesion (death competing), a step curve in months.
 
     Parameters
     ----------
-    lesion_failure : mapping
-        The ``lesion_failure`` object of results.json (its ``cumulative_incidence_curve``).
+    failure : LesionFailureSummary
+        Lesion-level local failure (its incidence curve's steps).
 
     Returns
     -------
     bytes or None
         PNG data, or None without a curve.
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    curve = lesion_failure.get("cumulative_incidence_curve") or {}
-    times = [float(t) for t in curve.get("months") or []]
-    est = [float(e) for e in curve.get("estimate") or []]
+    times, est = list(failure.curve_months), list(failure.curve_estimate)
     if not times:
         return None
-    end = float(curve.get("last_months") or times[-1])
+    plt = _pyplot()
+    end = failure.curve_last_months if math.isfinite(failure.curve_last_months) else times[-1]
     fig, ax = plt.subplots(figsize=(6.0, 3.5))
     ax.step([0.0, *times, max(end, times[-1])], [0.0, *est, est[-1]], where="post",
             color=OKABE_ITO["vermillion"])
-    ax.set_xlabel("Months from CAR T infusion")
+    ax.set_xlabel("Months from the index date")
     ax.set_ylabel("Cumulative incidence of local failure")
     ax.set_ylim(0, 1)
     return _png(fig)
@@ -234,42 +308,57 @@ def _img(png: bytes | None, ident: str, alt: str, caption: str) -> str:
             f"<figcaption>{html.escape(caption)}</figcaption></figure>")
 
 
-def response_section(results: Mapping[str, Any]) -> str:
-    """The response section as HTML, or ``""`` when results.json has no ``responses``.
+def _rules_text(res: ResponseOverTime) -> str:
+    return " ".join((
+        "Lugano 2014 CT: PR = SPD of up to six targets down >= 50% from baseline, CR = target nodes LDi <=",
+        "1.5 cm and no extranodal target left, PD = a lesion with LDi > 1.5 cm, PPD up >= 50% from its nadir",
+        "and LDi or SDi up >= 0.5 cm (nadir LDi <= 2 cm) or >= 1.0 cm, or new lesions; Lugano 2014 PET:",
+        "Deauville 1-3 = CMR, 4-5 = PMR / NMR / PMD by SUVmax against baseline (change beyond",
+        f"{res.uptake_margin_pct:g}%, a pofa setting); LYRIC: IR1 = SPD up >= 50% from nadir by day 84",
+        "without clinical deterioration, IR2 = SPD up < 50% with new lesions or a lesion's PPD up >= 50%,",
+        "IR3 = uptake up without growth; an IR is confirmed as PD at the next scan by SPD up >= 10% from the",
+        "IR scan or new lesions (IR3: growth or new lesions), else resolved; RECIL 2017: sum of the longest",
+        "diameters of up to three targets, PR = down >= 30%, MR = down 10-29%, PD = up > 20% from nadir or a",
+        f"new lesion. Lesions too small to measure count as {res.too_small_mm:g} x {res.too_small_mm:g} mm."))
+
+
+def response_section(res: ResponseOverTime | None) -> str:
+    """The response section as HTML, or ``""`` without response results.
 
     Parameters
     ----------
-    results : mapping
-        The content of results.json.
+    res : ResponseOverTime or None
+        The analysis' typed response results.
 
     Returns
     -------
     str
-        The section: the per-scan response table and the spider, waterfall, swimmer and incidence plots.
+        The section: the per-scan response table (all four rule sets side by side, disagreements marked),
+        the spider plot, the waterfalls per rule, the swimmer plot, the lesion-level cumulative incidence and
+        the clustered Cox model, each figure saying how it was made.
     """
-    responses = results.get("responses")
-    if not responses:
+    if res is None or not res.responses:
         return ""
+    rows = res.responses
+    how = f"Made with {_software()} from the analysis' results (results.json 'responses')."
     parts = ['<section id="response">', "<h2>Response over time</h2>",
-             "<p>Response of every follow-up scan by Lugano 2014 (CT and PET), LYRIC and RECIL 2017. "
-             "Rows marked &#9888; are scans where the rules disagree (categories read as CR, PR, SD or PD; "
-             "an indeterminate response reads as PD).</p>",
+             "<p>Response of every follow-up scan by Lugano 2014 (CT and PET), LYRIC and RECIL 2017, side by "
+             "side. Rows marked &#9888; are scans where the rules disagree (categories read as CR, PR, SD or "
+             "PD; an indeterminate response reads as PD; NE is not compared).</p>",
              # every scan in a collapsed block (on screen one click away; a printed report leaves it out,
              # which keeps the demo's PDF short), the scans where the rules disagree shown open below it
-             f"<details><summary>Every scan ({len(responses)} rows)</summary>",
+             f"<details><summary>Every scan ({len(rows)} rows)</summary>",
              "<table><thead><tr><th>Patient</th><th>Day</th><th>SPD change from baseline (%)</th>"
              "<th>Lugano CT</th><th>Lugano PET</th><th>LYRIC</th><th>RECIL</th><th></th></tr></thead><tbody>"]
-    for e in responses:
-        lyric = str(e.get("lyric"))
-        if e.get("lyric_ir_status"):
-            lyric += f" ({e['lyric_ir_status']})"
-        flag = "&#9888;" if disagree(e) else ""
-        cells = [str(e.get("patient")), str(e.get("day")), _num(e.get("spd_change_baseline_pct"), 0),
-                 str(e.get("lugano_ct")), str(e.get("lugano_pet")), lyric, str(e.get("recil"))]
+    for r in rows:
+        lyric = r.lyric + (f" ({r.lyric_ir_status})" if r.lyric_ir_status else "")
+        flag = "&#9888;" if disagree(r) else ""
+        cells = [str(r.patient), str(r.day), _num(r.spd_change_baseline_pct, 0), r.lugano_ct, r.lugano_pet,
+                 lyric, r.recil]
         parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{flag}</td></tr>")
     parts.append("</tbody></table></details>")
-    split = [e for e in responses if disagree(e)]
-    parts.append(f"<p>The rules disagree at {len(split)} of {len(responses)} scans"
+    split = [r for r in rows if disagree(r)]
+    parts.append(f"<p>The rules disagree at {len(split)} of {len(rows)} scans"
                  + (":</p>" if split else ".</p>"))
     if split:
         # a long list folds away like the full table (open on screen with a click; left out in print)
@@ -277,76 +366,86 @@ def response_section(results: Mapping[str, Any]) -> str:
                      f"<details><summary>The {len(split)} scans where the rules disagree</summary>")
         parts.append("<table><thead><tr><th>Patient</th><th>Day</th><th>Lugano CT</th><th>Lugano PET</th>"
                      "<th>LYRIC</th><th>RECIL</th></tr></thead><tbody>")
-        for e in split:
-            cells = [str(e.get("patient")), str(e.get("day")), str(e.get("lugano_ct")),
-                     str(e.get("lugano_pet")), str(e.get("lyric")), str(e.get("recil"))]
+        for r in split:
+            cells = [str(r.patient), str(r.day), r.lugano_ct, r.lugano_pet,
+                     r.lyric + (f" ({r.lyric_ir_status})" if r.lyric_ir_status else ""), r.recil]
             parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table></details>")
-    # the four figures two by two (half a page each in print)
+    # the figures two by two (half a page each in print)
     parts.append('<style>#response .fig-grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}'
                  "#response .fig-grid figure.fig img{width:100%;max-height:none}</style>"
                  '<div class="fig-grid">')
-    parts.append(_img(spider_png(responses), "fig-spider",
+    parts.append(_img(spider_png(rows), "fig-spider",
                       "Spider plot: change of the sum of the products of the diameters from baseline by day",
-                      "Change of the target SPD from baseline over time, one line per patient."))
-    parts.append(_img(waterfall_png(responses), "fig-waterfall",
-                      "Waterfall plot of each patient's best change of SPD",
-                      "Best change of the target SPD from baseline per patient (bluish green: >= 50% "
-                      "decrease; vermillion: growth)."))
-    parts.append(_img(swimmer_png(responses), "fig-response-swimmer",
+                      "Change of the target SPD (sum of the products of the perpendicular diameters of up to "
+                      "six Lugano targets) from baseline over time, one line per patient, coloured by the "
+                      "patient's best Lugano 2014 CT category; dashed: -50% (Lugano PR), dotted: +50% (LYRIC "
+                      f"IR1 within 12 weeks). {how}"))
+    parts.append(_img(waterfall_png(rows), "fig-waterfall",
+                      "Waterfall plots of each patient's best change from baseline, one panel per rule, bars "
+                      "coloured by the patient's best category by that rule",
+                      "Best response per patient by each rule: the bar is the largest decrease (or smallest "
+                      "increase) from baseline over the follow-up scans (SPD for Lugano and LYRIC, RECIL's "
+                      "sum of the longest diameters of up to three targets for RECIL), its colour the "
+                      "patient's best category by that rule (CR > PR > MR > SD > IR > PD, unconfirmed); "
+                      f"dashed: -50% (Lugano PR) or -30% (RECIL PR). {how}"))
+    parts.append(_img(swimmer_png(rows), "fig-response-swimmer",
                       "Swimmer plot: follow-up of each patient with the response at each scan",
-                      "Follow-up per patient; markers: Lugano response at each scan (PET-based where read)."))
-    lf = results.get("lesion_failure") or {}
+                      "Follow-up per patient to the last scan; circles: Lugano 2014 category of each scan "
+                      "(PET-based where PET was read, else CT-based); diamonds: LYRIC indeterminate "
+                      f"response; crosses: an IR confirmed as PD at the next scan. {how}"))
+    lf = res.lesion_failure
     parts.append(_img(incidence_png(lf), "fig-lesion-cif",
                       "Cumulative incidence of local failure per lesion",
-                      "Cumulative incidence of local failure per lesion, death as a competing event."))
+                      "Cumulative incidence of local failure per baseline lesion (Aalen-Johansen, equal to R "
+                      f"cmprsk::cuminc), death as the competing event; the event is the first scan meeting "
+                      f"lesion progression ({lf.rule} rule). {how.replace('responses', 'lesion_failure')}"))
     parts.append("</div>")
-    if lf:
-        parts.append(f"<p>Lesion-level local failure ({html.escape(str(lf.get('rule')))} rule): "
-                     f"{lf.get('n_local_failures')} of {lf.get('n_lesions')} lesions in "
-                     f"{lf.get('n_patients')} patients; {lf.get('n_deaths')} ended by death (the "
-                     "competing event).</p>")
-        rows = lf.get("cumulative_incidence") or []
-        if rows:
-            parts.append("<table><thead><tr><th>Months</th><th>Cumulative incidence of local failure "
-                         "(95% CI)</th></tr></thead><tbody>")
-            for r in rows:
-                parts.append(f"<tr><td>{_num(r['months'], 0)}</td><td>{_num(r.get('estimate'))} "
-                             f"({_num(r.get('ci_low'))}-{_num(r.get('ci_high'))})</td></tr>")
-            parts.append("</tbody></table>")
-    cox = results.get("lesion_cox") or []
-    if cox:
+    parts.append(f"<p>Lesion-level local failure ({html.escape(lf.rule)} rule): {lf.n_local_failures} of "
+                 f"{lf.n_lesions} lesions in {lf.n_patients} patients; {lf.n_deaths} ended by death (the "
+                 "competing event).</p>")
+    for note in lf.notes:
+        parts.append(f'<p class="note">{html.escape(note)}</p>')
+    if lf.cumulative_incidence:
+        parts.append("<table><thead><tr><th>Months</th><th>Cumulative incidence of local failure "
+                     "(95% CI)</th></tr></thead><tbody>")
+        for m, e in lf.cumulative_incidence:
+            parts.append(f"<tr><td>{_num(m, 0)}</td><td>{_num(e.estimate)} "
+                         f"({_num(e.ci_low)}-{_num(e.ci_high)})</td></tr>")
+        parts.append("</tbody></table>")
+    if res.lesion_cox:
         parts.append("<h3>Lesion risk factors for local failure (Cox, patients as clusters)</h3>"
                      "<table><thead><tr><th>Term</th><th>HR (95% CI)</th><th>p</th></tr></thead><tbody>")
-        for c in cox:
-            parts.append(f"<tr><td>{html.escape(str(c['term']))}</td><td>{_num(c.get('hr'))} "
-                         f"({_num(c.get('ci_low'))}-{_num(c.get('ci_high'))})</td><td>{html.escape(_p(c.get('p')))}</td></tr>")
+        for c in res.lesion_cox:
+            parts.append(f"<tr><td>{html.escape(c.term)}</td><td>{_num(c.hr)} ({_num(c.ci_low)}-"
+                         f"{_num(c.ci_high)})</td><td>{html.escape(_p(c.p))}</td></tr>")
         parts.append("</tbody></table>")
     parts.append('<p class="methods">Lugano 2014 (Cheson et al., J Clin Oncol 2014), LYRIC (Cheson et al., '
                  "Blood 2016) and RECIL 2017 (Younes et al., Ann Oncol 2017) were applied lesion by lesion "
-                 "and scan by scan (docs/response.md). Lesion-level time to local failure ran from the "
-                 "infusion to the first scan meeting lesion progression; the Cox model used a robust "
-                 "variance clustered on the patient (Lin and Wei 1989; R coxph with cluster()).</p>")
+                 f"and scan by scan (docs/response.md). {html.escape(_rules_text(res))} Lesion-level time "
+                 "to local failure ran from the index date to the first scan meeting lesion progression; the "
+                 "Cox model used a robust variance clustered on the patient (Lin and Wei 1989; R coxph with "
+                 "cluster()).</p>")
     parts.append("</section>")
     return "\n".join(p for p in parts if p)
 
 
-def insert_response_section(page: str, results: Mapping[str, Any]) -> str:
+def insert_response_section(page: str, statistics: StudyResults | None) -> str:
     """``page`` with the response section inserted before its methods section (or before ``</main>``).
 
     Parameters
     ----------
     page : str
         The report's HTML.
-    results : mapping
-        The content of results.json.
+    statistics : StudyResults or None
+        The analysis' typed results (their ``response`` part is rendered).
 
     Returns
     -------
     str
         The page, unchanged when there is nothing to add.
     """
-    frag = response_section(results)
+    frag = response_section(statistics.response if statistics is not None else None)
     if not frag:
         return page
     for anchor in ('<section id="methods"', "</main>", "</body>"):

@@ -77,6 +77,8 @@ class ScanResponse:
         Whether this scan confirmed or resolved the previous scan's indeterminate response.
     progressed_lesions : tuple of str
         Lesions meeting the lesion progression rule on this scan.
+    sld_change_baseline : float
+        Percent change of RECIL's sum of longest diameters from baseline (``nan`` when not evaluable).
     """
 
     day: int
@@ -90,6 +92,7 @@ class ScanResponse:
     recil: RecilResponse
     lyric_ir_status: IRStatus | None = None
     progressed_lesions: tuple[str, ...] = field(default=())
+    sld_change_baseline: float = math.nan
 
 
 def _overall_deauville(scan: Scan) -> int | None:
@@ -228,7 +231,7 @@ def assess_patient(scans: Sequence[Scan],
         ir_spd = cur_spd if lyric in (LyricResponse.IR1, LyricResponse.IR2, LyricResponse.IR3) else None
         previous_lyric = lyric
         out.append(ScanResponse(scan.day, cur_spd, d_base, d_nadir, cur_sld, ct, pet, lyric, recil, status,
-                                progressed))
+                                progressed, percent_change(cur_sld, base_sld) if complete else math.nan))
         if complete:
             spd_hist.append(cur_spd)
             sld_hist.append(cur_sld)

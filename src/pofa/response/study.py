@@ -23,7 +23,13 @@ from pofa.response.series import LesionRule, ResponseSettings, ScanResponse, ass
 from pofa.response.validate import parse_deauville
 from pofa.stats.competing import CompetingRisks, cumulative_incidence
 from pofa.stats.cox_cluster import ClusteredCoxResult, cox_ph_clustered
-from pofa.stats.results import json_number
+from pofa.stats.results import (
+    Estimate,
+    LesionCoxRow,
+    LesionFailureSummary,
+    ResponseOverTime,
+    ScanResponseRow,
+)
 from pofa.stats.survival import KaplanMeier, days_to_months, kaplan_meier
 
 if TYPE_CHECKING:
@@ -222,6 +228,53 @@ class ResponseResults:
     landmarks_months: tuple[float, ...]
     notes: tuple[str, ...] = ()
 
+    def typed(self, settings: ResponseSettings | None = None) -> ResponseOverTime:
+        """Return the typed result the report renders and results.json is written from.
+
+        Parameters
+        ----------
+        settings : ResponseSettings, optional
+            The rule settings used (recorded for the report's methods text; default: the sources' defaults).
+
+        Returns
+        -------
+        pofa.stats.results.ResponseOverTime
+            Every scan by every rule, lesion-level local failure and the clustered Cox model.
+        """
+        st = settings or ResponseSettings()
+        rows = tuple(ScanResponseRow(
+            self.sequence.get(e.patient_id), int(e.response.day), e.response.lugano_ct.value,
+            e.response.lugano_pet.value, e.response.lyric.value,
+            None if e.response.lyric_ir_status is None else e.response.lyric_ir_status.value,
+            e.response.recil.value, float(e.response.spd_mm2), float(e.response.spd_change_baseline),
+            float(e.response.spd_change_nadir), float(e.response.sld_mm), len(e.response.progressed_lesions),
+            float(e.response.sld_change_baseline))
+            for e in self.responses)
+        cox: tuple[LesionCoxRow, ...] = ()
+        if self.cox is not None:
+            c = self.cox
+            cox = tuple(LesionCoxRow(name, h.estimate, h.ci_low, h.ci_high, h.p, float(c.robust_se[j]),
+                                     c.fit.n, c.fit.n_events, c.n_clusters, h.method)
+                        for j, (name, h) in enumerate(zip(c.coef_names, c.hazard_ratios, strict=True)))
+        return ResponseOverTime(rows, self._failure_summary(), cox, st.uptake_margin, st.too_small_mm)
+
+    def _failure_summary(self) -> LesionFailureSummary:
+        t = self.times
+        km = tuple((m, self.km.at(m)) for m in self.landmarks_months) if self.km is not None else ()
+        cif: tuple[tuple[float, Estimate], ...] = ()
+        months: tuple[float, ...] = ()
+        est: tuple[float, ...] = ()
+        last = math.nan
+        if self.cif is not None and 1 in self.cif.causes:
+            curve = self.cif.curve(1)
+            cif = tuple((m, curve.at(m)) for m in self.landmarks_months)
+            months = tuple(float(x) for x in curve.times)
+            est = tuple(float(x) for x in curve.estimate)
+            last = float(curve.last_time)
+        return LesionFailureSummary(
+            self.rule, int(len(t)), int(t["patient_id"].nunique()), int((t["cause"] == 1).sum()),
+            int((t["cause"] == 2).sum()), tuple(self.notes), km, cif, months, est, last)
+
     def responses_json(self) -> list[dict[str, Any]]:
         """Return the results.json ``responses``: one entry per patient and follow-up scan.
 
@@ -229,21 +282,9 @@ class ResponseResults:
         -------
         list of dict of str to Any
             Patient sequence number, day, the category of each rule, SPD and SLD with their changes, and the
-            number of lesions that progressed.
+            number of lesions that progressed (:meth:`typed`).
         """
-        out = []
-        for e in self.responses:
-            r = e.response
-            out.append({
-                "patient": self.sequence.get(e.patient_id), "day": r.day,
-                "lugano_ct": r.lugano_ct.value, "lugano_pet": r.lugano_pet.value, "lyric": r.lyric.value,
-                "lyric_ir_status": None if r.lyric_ir_status is None else r.lyric_ir_status.value,
-                "recil": r.recil.value, "spd_mm2": json_number(r.spd_mm2),
-                "spd_change_baseline_pct": json_number(r.spd_change_baseline),
-                "spd_change_nadir_pct": json_number(r.spd_change_nadir), "sld_mm": json_number(r.sld_mm),
-                "progressed_lesions": len(r.progressed_lesions),
-            })
-        return out
+        return list(self.typed().json_entries()["responses"])
 
     def lesion_cox_json(self) -> list[dict[str, Any]]:
         """Return the results.json ``lesion_cox``: per term, hazard ratio, robust 95% CI and robust Wald p.
@@ -251,15 +292,9 @@ class ResponseResults:
         Returns
         -------
         list of dict of str to Any
-            The terms of the clustered Cox model (empty when not fitted).
+            The terms of the clustered Cox model (empty when not fitted; :meth:`typed`).
         """
-        if self.cox is None:
-            return []
-        return [{"term": name, "hr": json_number(h.estimate), "ci_low": json_number(h.ci_low),
-                 "ci_high": json_number(h.ci_high), "p": json_number(h.p),
-                 "robust_se": json_number(float(self.cox.robust_se[j])), "n_lesions": self.cox.fit.n,
-                 "n_events": self.cox.fit.n_events, "n_patients": self.cox.n_clusters, "method": h.method}
-                for j, (name, h) in enumerate(zip(self.cox.coef_names, self.cox.hazard_ratios, strict=True))]
+        return list(self.typed().json_entries()["lesion_cox"])
 
     def lesion_failure_json(self) -> dict[str, Any]:
         """Return the results.json ``lesion_failure``: counts, rule, and the curves at the landmarks.
@@ -268,27 +303,9 @@ class ResponseResults:
         -------
         dict of str to Any
             Rule, counts, notes, freedom from local failure and cumulative incidence at the landmarks, and the
-            incidence curve's step points.
+            incidence curve's step points (:meth:`typed`).
         """
-        t = self.times
-        out: dict[str, Any] = {
-            "rule": self.rule, "n_lesions": int(len(t)), "n_patients": int(t["patient_id"].nunique()),
-            "n_local_failures": int((t["cause"] == 1).sum()), "n_deaths": int((t["cause"] == 2).sum()),
-            "notes": list(self.notes),
-        }
-        if self.km is not None:
-            out["freedom_from_local_failure"] = [
-                {"months": m, **self.km.at(m).to_json()} for m in self.landmarks_months]
-        if self.cif is not None and 1 in self.cif.causes:
-            curve = self.cif.curve(1)
-            out["cumulative_incidence"] = [{"months": m, **curve.at(m).to_json()}
-                                           for m in self.landmarks_months]
-            out["cumulative_incidence_curve"] = {
-                "months": [json_number(float(t)) for t in curve.times],
-                "estimate": [json_number(float(e)) for e in curve.estimate],
-                "last_months": json_number(float(curve.last_time)),
-            }
-        return out
+        return dict(self.typed().json_entries()["lesion_failure"])
 
 
 def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, patients: pd.DataFrame,
@@ -343,6 +360,31 @@ def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, 
                            settings.lesion_rule, tuple(landmarks_months), tuple(notes))
 
 
+def response_results(result: AnalysisResult) -> ResponseOverTime | None:
+    """The typed response-over-time result of an analysis, or None when the study has no measurements table.
+
+    Parameters
+    ----------
+    result : pofa.analysis.AnalysisResult
+        The analysis so far (its ``response_tables`` and settings are used).
+
+    Returns
+    -------
+    pofa.stats.results.ResponseOverTime or None
+        What results.json's ``responses``, ``lesion_failure`` and ``lesion_cox`` are written from and what the
+        report renders (docs/response.md).
+    """
+    measurements, scans = result.response_tables
+    if measurements is None or measurements.empty:
+        return None
+    s = result.settings.response
+    rule: LesionRule = "ppd50" if s.lesion_rule == "ppd50" else "lugano"
+    settings = ResponseSettings(s.too_small_mm, s.uptake_margin, rule)
+    res = response_statistics(measurements, scans, result.patients, result.lesions, settings,
+                              tuple(result.settings.survival.landmarks_months))
+    return res.typed(settings)
+
+
 def results_entries(result: AnalysisResult) -> dict[str, Any]:
     """The results.json entries of response over time, or none when the study has no measurements table.
 
@@ -354,15 +396,8 @@ def results_entries(result: AnalysisResult) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``responses``, ``lesion_failure`` and ``lesion_cox`` (docs/response.md), or ``{}``.
+        ``responses``, ``lesion_failure`` and ``lesion_cox`` (docs/response.md), or ``{}``; written from
+        :func:`response_results`.
     """
-    measurements, scans = result.response_tables
-    if measurements is None or measurements.empty:
-        return {}
-    s = result.settings.response
-    rule: LesionRule = "ppd50" if s.lesion_rule == "ppd50" else "lugano"
-    res = response_statistics(measurements, scans, result.patients, result.lesions,
-                              ResponseSettings(s.too_small_mm, s.uptake_margin, rule),
-                              tuple(result.settings.survival.landmarks_months))
-    return {"responses": res.responses_json(), "lesion_failure": res.lesion_failure_json(),
-            "lesion_cox": res.lesion_cox_json()}
+    typed = response_results(result)
+    return {} if typed is None else typed.json_entries()

@@ -21,12 +21,23 @@ from pofa.stats.results_competing import (
     IncidenceCause,
     IncidenceCurve,
 )
+from pofa.stats.results_radiotherapy import (
+    DoseCurve,
+    DoseLevel,
+    OddsRatio,
+    PfsByRt,
+    Proportion,
+    RadiotherapyResults,
+)
+from pofa.stats.results_response import LesionCoxRow, LesionFailureSummary, ResponseOverTime, ScanResponseRow
 
 __all__ = [
-    "CompetingRisksResults", "CoxRow", "Cutpoint", "Cutpoints", "Estimate", "FollowUp", "GrayResult",
-    "GroupCurve", "IncidenceBlock", "IncidenceCause", "IncidenceCurve", "KaplanMeierSummary", "Landmark",
-    "LesionModelRow", "LesionModels", "MultiCoxRow", "PHCheck", "PatientModels", "StepCurve", "StepResult",
-    "StudyResults", "SurvivalResults", "json_number",
+    "CompetingRisksResults", "CoxRow", "Cutpoint", "Cutpoints", "DoseCurve", "DoseLevel", "Estimate",
+    "FollowUp", "GrayResult", "GroupCurve", "IncidenceBlock", "IncidenceCause", "IncidenceCurve",
+    "KaplanMeierSummary", "Landmark", "LesionCoxRow", "LesionFailureSummary", "LesionModelRow",
+    "LesionModels", "MultiCoxRow", "OddsRatio", "PHCheck", "PatientModels", "PfsByRt", "Proportion",
+    "RadiotherapyResults", "ResponseOverTime", "ScanResponseRow", "StepCurve", "StepResult", "StudyResults",
+    "SurvivalResults", "json_number",
 ]
 
 
@@ -484,7 +495,8 @@ class PatientModels:
                                         "multivariable": [m.to_json() for m in self.multivariable]}}
 
 
-StepResult = LesionModels | SurvivalResults | PatientModels | CompetingRisksResults | Cutpoints
+StepResult = (LesionModels | SurvivalResults | PatientModels | CompetingRisksResults | Cutpoints
+              | RadiotherapyResults | ResponseOverTime)
 
 
 @dataclass(frozen=True, slots=True)
@@ -498,6 +510,10 @@ class StudyResults:
     patient_models : PatientModels or None
     competing_risks : CompetingRisksResults or None
     cutpoints : Cutpoints or None
+    radiotherapy : RadiotherapyResults or None
+        Bridging radiotherapy (docs/radiotherapy.md; ``None`` when no lesion has ``bridging_rt``).
+    response : ResponseOverTime or None
+        Response over time (docs/response.md; ``None`` without a measurements table).
     """
 
     lesion_models: LesionModels | None = None
@@ -505,6 +521,8 @@ class StudyResults:
     patient_models: PatientModels | None = None
     competing_risks: CompetingRisksResults | None = None
     cutpoints: Cutpoints | None = None
+    radiotherapy: RadiotherapyResults | None = None
+    response: ResponseOverTime | None = None
 
     def with_part(self, part: StepResult) -> StudyResults:
         """Return a copy holding ``part`` in its field.
@@ -512,7 +530,8 @@ class StudyResults:
         Parameters
         ----------
         part : StepResult
-            The result of one step (lesion models, survival, patient models, competing risks or cut-points).
+            The result of one step (lesion models, survival, patient models, competing risks, cut-points,
+            radiotherapy or response over time).
 
         Returns
         -------
@@ -534,6 +553,10 @@ class StudyResults:
             return replace(self, competing_risks=part)
         if isinstance(part, Cutpoints):
             return replace(self, cutpoints=part)
+        if isinstance(part, RadiotherapyResults):
+            return replace(self, radiotherapy=part)
+        if isinstance(part, ResponseOverTime):
+            return replace(self, response=part)
         raise TypeError(f"not a step result: {type(part).__name__}")
 
     def json_entries(self) -> dict[str, Any]:
@@ -546,7 +569,7 @@ class StudyResults:
         """
         out: dict[str, Any] = {}
         for part in (self.lesion_models, self.survival, self.patient_models, self.competing_risks,
-                     self.cutpoints):
+                     self.cutpoints, self.radiotherapy, self.response):
             if part is not None:
                 out.update(part.json_entries())
         return out
