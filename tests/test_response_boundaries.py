@@ -2,8 +2,9 @@
 
 Every threshold is tested on both sides, with diameters in tenths of a millimetre as reading software writes
 them (binary floating point cannot hold 17.2 mm exactly: a rule that compared raw differences would miss an
-increase of exactly 0.5 cm). The wording quoted in each test is the source's, as reproduced by the sources
-docs/response.md lists under "What was verified against what".
+increase of exactly 0.5 cm). The wording quoted for Lugano and LYRIC IR1-IR3 is the source's, as reproduced
+verbatim by the sources docs/response.md lists under "Sources"; RECIL's percentages are as RECIL is commonly
+summarised (not checked against the paper).
 
 - Lugano 2014: Cheson BD et al., J Clin Oncol 2014;32:3059-3068, Table 3 ("Revised criteria for response
   assessment").

@@ -1,9 +1,12 @@
 """Response rules on the wording and boundary cases of their sources.
 
-Sources cited per test:
-- Lugano 2014: Cheson et al., J Clin Oncol 2014;32:3059, Table 3 and its footnotes.
-- LYRIC: Cheson et al., Blood 2016;128:2489, Table 2.
-- RECIL 2017: Younes et al., Ann Oncol 2017;28:1436, Table 3.
+Sources cited per test (docs/response.md, "Sources", says what each quotation was checked against):
+- Lugano 2014: Cheson et al., J Clin Oncol 2014;32:3059, Table 3 and its footnotes (wording checked against
+  verbatim reproductions of the table).
+- LYRIC: Cheson et al., Blood 2016;128:2489, its LYRIC table (IR1-IR3 checked against a verbatim reproduction;
+  the confirmation at the next scan is pofa's reading, not checked against the paper).
+- RECIL 2017: Younes et al., Ann Oncol 2017;28:1436 (three targets and the minor response checked; the
+  percentages are as RECIL is commonly summarised, not checked against the paper).
 """
 
 from __future__ import annotations
@@ -176,7 +179,8 @@ def test_lyric_keeps_lugano_without_progression() -> None:
 
 def test_ir_confirmation_at_the_next_scan() -> None:
     """An IR is kept 'until confirmed as flare/pseudo-progression or true PD by either biopsy or subsequent
-    imaging'; IR1/IR2 are confirmed by a further SPD increase >= 10% from the IR time point."""
+    imaging' (LYRIC, Blood 2016, abstract); pofa confirms IR1/IR2 by a further SPD increase >= 10% from the IR
+    scan (its reading, not checked against the paper's text)."""
     up10 = FollowUpOfIR(LyricResponse.IR1, 10.0, False, False, LyricResponse.PD)
     assert resolve_ir(up10) == (LyricResponse.PD, IRStatus.CONFIRMED)
     below = FollowUpOfIR(LyricResponse.IR1, 9.9, False, False, LyricResponse.SD)

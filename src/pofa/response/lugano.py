@@ -3,6 +3,12 @@
 Source: Cheson BD, Fisher RI, Barrington SF, et al. Recommendations for initial evaluation, staging, and
 response assessment of Hodgkin and non-Hodgkin lymphoma: the Lugano classification. J Clin Oncol
 2014;32:3059-3068, Table 3 (revised criteria for response assessment).
+
+What was checked against what (docs/response.md, "Sources"): the wording quoted in each docstring below
+against verbatim reproductions of Table 3: the CT-based criteria (CR, PR, SD, PD with the single-lesion rule)
+as the LYRIC paper (Cheson et al., Blood 2016, its Table 2) and a PMC review (PMC5298348, Table 2) reproduce
+them; the PET-based criteria, the Deauville scale's use and the 5 x 5 mm / 0 x 0 mm defaults as UpToDate's
+copy of the table reproduces them. The paper itself was not read.
 """
 
 from __future__ import annotations

@@ -1,7 +1,16 @@
 """LYRIC 2016: Lugano's response refined for immunomodulatory therapy, with the indeterminate response (IR).
 
 Source: Cheson BD, Ansell S, Schwartz L, et al. Refinement of the Lugano Classification lymphoma response
-criteria in the era of immunomodulatory therapy. Blood 2016;128:2489-2496, Table 2.
+criteria in the era of immunomodulatory therapy. Blood 2016;128:2489-2496 (its LYRIC table).
+
+What was checked against what (docs/response.md, "Sources"): the IR1-IR3 definitions against a verbatim
+reproduction of the LYRIC table (J Nucl Med review, Table 2: "IR1: >=50% increase in SPD in first 12 wk; IR2a:
+<50% increase in SPD with new lesions; IR2b: <50% increase in SPD with >=50% increase in PPD of lesion or set
+of lesions at any time during treatment; IR3: increase in 18F-FDG uptake without concomitant increase in
+lesion size meeting criteria for PD") and the purpose of IR against the paper's abstract ("until confirmed as
+flare/pseudo-progression or true PD by either biopsy or subsequent imaging"). Three details could not be
+checked against the paper's text: IR1's "without clinical deterioration", the SPD reference of IR1 (pofa: the
+nadir), and the confirmation at the next scan (pofa: SPD up >= 10% from the IR scan, or new lesions).
 """
 
 from __future__ import annotations
@@ -11,7 +20,8 @@ from dataclasses import dataclass
 
 #: LYRIC IR1's window: "in the first 12 weeks of therapy" (days).
 IR1_WINDOW_DAYS = 84
-#: LYRIC's confirmation of an IR as progression: a further SPD increase of at least 10% from the IR scan.
+#: pofa's confirmation of an IR as progression: a further SPD increase of at least 10% from the IR scan (not
+#: checked against the paper's text: docs/response.md).
 CONFIRMATION_INCREASE = 10.0
 
 
@@ -70,14 +80,20 @@ class LyricFindings:
 def lyric_response(f: LyricFindings) -> LyricResponse:
     """LYRIC category of one scan, before confirmation.
 
-    - IR1: ">= 50% increase in SPD in the first 12 weeks" of therapy, "without clinical deterioration".
-    - IR2: "< 50% increase in SPD with (a) new lesion(s), or (b) >= 50% increase in PPD of a lesion or set of
-      lesions at any time during treatment".
-    - IR3: "increase in FDG uptake of 1 or more lesion(s) without a concomitant increase in lesion size or
-      number meeting PD criteria".
-    - Otherwise Lugano's category (PD when the SPD rose >= 50% after 12 weeks or with clinical deterioration).
+    LYRIC, as its table is reproduced verbatim (J Nucl Med review, Table 2): "PD: per Lugano with following
+    exceptions":
 
-    The 12 weeks are read as day <= 84 from the index date.
+    - "IR1: >=50% increase in SPD in first 12 wk";
+    - "IR2a: <50% increase in SPD with new lesions";
+    - "IR2b: <50% increase in SPD with >=50% increase in PPD of lesion or set of lesions at any time during
+      treatment";
+    - "IR3: increase in 18F-FDG uptake without concomitant increase in lesion size meeting criteria for PD".
+    - CR, PR, SD: "per Lugano".
+
+    pofa's reading: the 12 weeks are day <= 84 from the index date; the SPD change is from the nadir (baseline
+    included); IR1 also requires no clinical deterioration (as LYRIC is commonly summarised; the paper's own
+    wording of this was not checked), else PD; "a lesion or set of lesions" is read as any single lesion whose
+    PPD rose >= 50% from its nadir (a set of lesions summed is not tested).
 
     Parameters
     ----------
@@ -129,12 +145,13 @@ class FollowUpOfIR:
 def resolve_ir(f: FollowUpOfIR) -> tuple[LyricResponse, IRStatus | None]:
     """Confirm or resolve an indeterminate response at the next scan.
 
-    LYRIC: an IR is kept "until confirmed as flare/pseudo-progression or true PD by either biopsy or
-    subsequent imaging". For IR1 and IR2, PD is confirmed by "an increase in SPD of >= 10% from the first IR
-    time point" (new measurable lesions add to it), or by new lesions; for IR3, by growth or new lesions
-    meeting PD.
-    Otherwise the IR is resolved and the scan keeps its own category (it may be IR again, which is resolution
-    of the earlier IR but a new indeterminate finding).
+    LYRIC (Blood 2016, abstract): an IR identifies lesions "until confirmed as flare/pseudo-progression or
+    true PD by either biopsy or subsequent imaging". pofa confirms IR1 and IR2 as PD at the next scan by an
+    SPD increase of >= 10% from the IR scan, or by new lesions; IR3 by growth meeting Lugano's lesion
+    progression or new lesions. This confirmation rule follows how LYRIC is commonly summarised; the paper's
+    own wording could not be checked (docs/response.md), so check it against your protocol. Otherwise the IR
+    is resolved and the scan keeps its own category (it may be IR again, which is resolution of the earlier IR
+    but a new indeterminate finding).
 
     Parameters
     ----------

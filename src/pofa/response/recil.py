@@ -1,7 +1,13 @@
 """RECIL 2017: response by the sum of longest diameters of up to three target lesions.
 
 Source: Younes A, Hilden P, Coiffier B, et al. International Working Group consensus response evaluation
-criteria in lymphoma (RECIL 2017). Ann Oncol 2017;28:1436-1447, Table 3.
+criteria in lymphoma (RECIL 2017). Ann Oncol 2017;28:1436-1447.
+
+What was checked against what (docs/response.md, "Sources"): only that RECIL measures "the sum of longest
+diameters of a maximum of three target lesions" and adds "a novel provisional category of minor response" (the
+ASCO Post's summary of the paper). The percentages below (PR >= 30% decrease, MR 10-29%, SD, PD > 20% increase
+from the nadir, CR with long axes < 10 mm or a negative PET) are as RECIL is commonly summarised: neither the
+paper nor a verbatim reproduction of its table could be read, so check them against your protocol.
 """
 
 from __future__ import annotations
@@ -55,7 +61,7 @@ class RecilFindings:
 
 
 def recil_response(f: RecilFindings) -> RecilResponse:
-    """RECIL 2017 response of one follow-up scan.
+    """RECIL 2017 response of one follow-up scan (wording as RECIL is commonly summarised; see the module).
 
     - CR: "complete disappearance of all target lesions and all nodes with long axis < 10 mm", or a >= 30%
       decrease in the sum of longest diameters with a negative PET (Deauville 1-3).
@@ -63,7 +69,8 @@ def recil_response(f: RecilFindings) -> RecilResponse:
     - MR (minor response): ">= 10% decrease but < 30%".
     - SD: "< 10% decrease or <= 20% increase".
     - PD: "> 20% increase in the sum of longest diameters of target lesions" (pofa measures the increase from
-      the nadir, as RECIST does), or "appearance of a new lesion".
+      the nadir, as RECIST does, and applies no absolute minimum such as RECIST 1.1's 5 mm), or "appearance
+      of a new lesion".
 
     Parameters
     ----------
