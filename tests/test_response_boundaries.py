@@ -109,6 +109,19 @@ def test_lyric_ir1_at_exactly_50_percent_and_12_weeks() -> None:
     assert r.lugano_ct is LuganoCT.PD and r.lyric is LyricResponse.IR2
 
 
+def test_lyric_ir_only_where_lugano_calls_pd() -> None:
+    """LYRIC: "Definition of progression: per Lugano with following exceptions" (IR1-IR3); "CR or PR: per
+    Lugano". A small lesion whose PPD rose >= 50% (5.5 x 5 -> 8 x 6 mm, LDi <= 1.5 cm: not Lugano's lesion
+    progression) while the SPD fell 75% is no IR2."""
+    base = Scan(-3, (L("a", 40.0, 30.0), L("b", 12.0, 10.0)))
+    low = Scan(30, (L("a", 20.0, 15.0), L("b", 5.5, 5.0)))
+    regrow = Scan(90, (L("a", 20.0, 15.0), L("b", 8.0, 6.0)))
+    r = assess_patient([base, low, regrow])[1]
+    assert r.lugano_ct is LuganoCT.PR and r.lyric is LyricResponse.PR
+    assert lyric_response(LyricFindings(56, "SD", 60.0, True, True, True, False)) is LyricResponse.SD
+    assert lyric_response(LyricFindings(56, "PD", 60.0, True, True, True, False)) is LyricResponse.IR1
+
+
 def test_lyric_rules_on_their_thresholds() -> None:
     def ly(change: float) -> LyricResponse:
         return lyric_response(LyricFindings(56, "PD", change, True, False, False, False))

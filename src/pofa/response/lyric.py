@@ -88,7 +88,8 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
     - "IR2b: <50% increase in SPD with >=50% increase in PPD of lesion or set of lesions at any time during
       treatment";
     - "IR3: increase in 18F-FDG uptake without concomitant increase in lesion size meeting criteria for PD".
-    - CR, PR, SD: "per Lugano".
+    - CR, PR, SD: "per Lugano"; an IR is therefore only ever assigned where Lugano calls PD (a lesion whose
+      PPD rose >= 50% while Lugano calls the scan PR keeps PR).
 
     pofa's reading: the 12 weeks are day <= 84 from the index date; the SPD change is from the nadir (baseline
     included); IR1 also requires no clinical deterioration (as LYRIC is commonly summarised; the paper's own
@@ -105,16 +106,18 @@ def lyric_response(f: LyricFindings) -> LyricResponse:
     LyricResponse
         IR1, IR2, IR3, or the Lugano category.
     """
-    growth = f.spd_change_from_nadir >= 50.0
-    if growth:
+    # the IRs are exceptions to Lugano's PD only ("PD: per Lugano with following exceptions")
+    if f.lugano != "PD":
+        return LyricResponse(f.lugano)
+    if f.spd_change_from_nadir >= 50.0:
         if f.day <= IR1_WINDOW_DAYS and not f.clinical_deterioration:
             return LyricResponse.IR1
         return LyricResponse.PD
     if f.new_lesions or f.lesion_growth:
         return LyricResponse.IR2
-    if f.lugano == "PD" and f.uptake_increase_only:
+    if f.uptake_increase_only:
         return LyricResponse.IR3
-    return LyricResponse(f.lugano)
+    return LyricResponse.PD
 
 
 @dataclass(frozen=True, slots=True)
