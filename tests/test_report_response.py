@@ -50,7 +50,8 @@ ROWS = (
 FAILURE = LesionFailureSummary(
     "lugano", 10, 3, 2, 1, ("a note",), (),
     ((6.0, Estimate(0.2, 0.05, 0.4, NAN, 10, "Aalen-Johansen")),), (1.0, 3.0), (0.1, 0.25), 9.0)
-RESULT = ResponseOverTime(ROWS, FAILURE, (LesionCoxRow("suvmax", 1.1, 1.0, 1.2, 0.0004, 0.05, 10, 2, 3, "m"),))
+COX = LesionCoxRow("suvmax", 1.1, 1.0, 1.2, 0.0004, 0.05, 10, 2, 3, "m")
+RESULT = ResponseOverTime(ROWS, FAILURE, (COX,))
 
 
 def test_disagreement_is_by_family() -> None:
@@ -73,6 +74,13 @@ def test_category_colours_are_okabe_ito_and_one_per_family() -> None:
     assert CATEGORY_COLOURS["CR"] == CATEGORY_COLOURS["CMR"] != CATEGORY_COLOURS["PR"]
     assert CATEGORY_COLOURS["PD"] == CATEGORY_COLOURS["PMD"] != CATEGORY_COLOURS["IR1"]
     assert CATEGORY_COLOURS["MR"] not in (CATEGORY_COLOURS["PR"], CATEGORY_COLOURS["SD"])
+
+
+def test_legend_merges_categories_of_one_colour() -> None:
+    from pofa.report.response import _legend_groups
+
+    assert _legend_groups({"PD", "IR2", "IR1", "CR"}) == [
+        (CATEGORY_COLOURS["CR"], "CR"), (CATEGORY_COLOURS["IR1"], "IR2/IR1"), (CATEGORY_COLOURS["PD"], "PD")]
 
 
 def test_waterfall_has_one_panel_per_rule_coloured_by_its_best_category() -> None:

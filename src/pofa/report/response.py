@@ -112,6 +112,16 @@ def best_categories(rows: Sequence[ScanResponseRow], rule: str) -> dict[int, str
     return best
 
 
+def _legend_groups(categories: set[str]) -> list[tuple[str, str]]:
+    """(colour, label) per colour of the categories present, best first; categories sharing a colour (CR and
+    CMR, IR1-IR3) share one entry labelled with each of them ("IR1/IR2")."""
+    order = sorted(categories, key=lambda c: BEST_ORDER.index(c) if c in BEST_ORDER else len(BEST_ORDER))
+    groups: dict[str, list[str]] = {}
+    for c in order:
+        groups.setdefault(CATEGORY_COLOURS.get(c, GREY), []).append(c)
+    return [(colour, "/".join(cats)) for colour, cats in groups.items()]
+
+
 def _png(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
@@ -158,8 +168,8 @@ def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
         xs, ys = zip(*sorted(pts), strict=True)
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, alpha=0.8,
                 color=CATEGORY_COLOURS.get(best.get(patient, "NE"), GREY))
-    for cat in sorted({best.get(p, "NE") for p in lines}, key=BEST_ORDER.index):
-        ax.plot([], [], color=CATEGORY_COLOURS[cat], label=f"best Lugano CT: {cat}")
+    for colour, text in _legend_groups({best.get(p, "NE") for p in lines}):
+        ax.plot([], [], color=colour, label=f"best Lugano CT: {text}")
     ax.axhline(-50, color="black", linestyle="--", linewidth=0.8)
     ax.axhline(50, color="black", linestyle=":", linewidth=0.8)
     ax.axhline(0, color="black", linewidth=0.5)
@@ -206,8 +216,8 @@ def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
         cats = [best.get(p, "NE") for p in order]
         ax.bar(range(len(order)), [low[p] for p in order],
                color=[CATEGORY_COLOURS.get(c, GREY) for c in cats])
-        for c in sorted(set(cats), key=lambda c: BEST_ORDER.index(c) if c in BEST_ORDER else len(BEST_ORDER)):
-            ax.bar([0], [0], color=CATEGORY_COLOURS.get(c, GREY), label=c, width=0)
+        for colour, text in _legend_groups(set(cats)):
+            ax.bar([0], [0], color=colour, label=text, width=0)
         ref = -30 if rule == "recil" else -50
         ax.axhline(ref, color="black", linestyle="--", linewidth=0.8)
         ax.axhline(0, color="black", linewidth=0.5)
@@ -260,8 +270,8 @@ def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
                         linestyle="none")
             if r.lyric_ir_status == "confirmed":
                 ax.plot(r.day, y + 0.35, marker="x", markersize=4, color="black", linestyle="none")
-    for cat in sorted(seen, key=lambda c: BEST_ORDER.index(c) if c in BEST_ORDER else len(BEST_ORDER)):
-        ax.plot([], [], marker="o", linestyle="none", color=CATEGORY_COLOURS.get(cat, GREY), label=cat)
+    for colour, text in _legend_groups(seen):
+        ax.plot([], [], marker="o", linestyle="none", color=colour, label=text)
     if any(r.lyric.startswith("IR") for r in rows):
         ax.plot([], [], marker="D", linestyle="none", color=CATEGORY_COLOURS["IR1"], label="LYRIC IR")
     if any(r.lyric_ir_status == "confirmed" for r in rows):
