@@ -49,7 +49,9 @@ ROWS = (
 )
 FAILURE = LesionFailureSummary(
     "lugano", 10, 3, 2, 1, ("a note",), (),
-    ((6.0, Estimate(0.2, 0.05, 0.4, NAN, 10, "Aalen-Johansen")),), (1.0, 3.0), (0.1, 0.25), 9.0)
+    ((6.0, Estimate(0.2, 0.05, 0.4, NAN, 10, "Aalen-Johansen")),
+     (24.0, Estimate(NAN, NAN, NAN, NAN, 10, "Aalen-Johansen", "beyond the last follow-up"))),
+    (1.0, 3.0), (0.1, 0.25), 9.0)
 COX = LesionCoxRow("suvmax", 1.1, 1.0, 1.2, 0.0004, 0.05, 10, 2, 3, "m")
 RESULT = ResponseOverTime(ROWS, FAILURE, (COX,))
 
@@ -128,9 +130,10 @@ def test_figures_and_section() -> None:
     for ident in ("fig-spider", "fig-waterfall", "fig-response-swimmer", "fig-lesion-cif"):
         assert f'id="{ident}"' in html
     assert "&lt; 0.001" in html and "0.20 (0.05-0.40)" in html and "a note" in html
+    assert "n/a: beyond the last follow-up" in html
     # each figure says how it was made: rule, thresholds, confirmation, software
     assert "one panel per rule" in html and "-30% (RECIL PR)" in html and "pofa " in html
-    assert "confirmed as PD" in html and "10%" in html and "beyond 10%" in html
+    assert "confirmed as PD" in html and "10%" in html and "at least 10%, a pofa setting" in html
     assert response_section(None) == ""
     assert response_section(ResponseOverTime((), FAILURE)) == ""
     page = "<main><section id=\"methods\"></section></main>"

@@ -279,7 +279,7 @@ def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
     ax.set_yticks([])
     ax.set_xlabel("Days from the index date")
     ax.set_ylabel("Patients")
-    ax.legend(frameon=False, fontsize=7, ncol=4, loc="lower right")
+    ax.legend(frameon=False, fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
     return _png(fig)
 
 
@@ -323,7 +323,7 @@ def _rules_text(res: ResponseOverTime) -> str:
         "Lugano 2014 CT: PR = SPD of up to six targets down >= 50% from baseline, CR = target nodes LDi <=",
         "1.5 cm and no extranodal target left, PD = a lesion with LDi > 1.5 cm, PPD up >= 50% from its nadir",
         "and LDi or SDi up >= 0.5 cm (nadir LDi <= 2 cm) or >= 1.0 cm, or new lesions; Lugano 2014 PET:",
-        "Deauville 1-3 = CMR, 4-5 = PMR / NMR / PMD by SUVmax against baseline (change beyond",
+        "Deauville 1-3 = CMR, 4-5 = PMR / NMR / PMD by SUVmax against baseline (a change of at least",
         f"{res.uptake_margin_pct:g}%, a pofa setting); LYRIC: IR1 = SPD up >= 50% from nadir by day 84",
         "without clinical deterioration, IR2 = SPD up < 50% with new lesions or a lesion's PPD up >= 50%,",
         "IR3 = uptake up without growth; an IR is confirmed as PD at the next scan by SPD up >= 10% from the",
@@ -420,8 +420,9 @@ def response_section(res: ResponseOverTime | None) -> str:
         parts.append("<table><thead><tr><th>Months</th><th>Cumulative incidence of local failure "
                      "(95% CI)</th></tr></thead><tbody>")
         for m, e in lf.cumulative_incidence:
-            parts.append(f"<tr><td>{_num(m, 0)}</td><td>{_num(e.estimate)} "
-                         f"({_num(e.ci_low)}-{_num(e.ci_high)})</td></tr>")
+            value = (f"{_num(e.estimate)} ({_num(e.ci_low)}-{_num(e.ci_high)})" if math.isfinite(e.estimate)
+                     else "n/a" + (f": {e.reason}" if e.reason else ""))
+            parts.append(f"<tr><td>{_num(m, 0)}</td><td>{html.escape(value)}</td></tr>")
         parts.append("</tbody></table>")
     if res.lesion_cox:
         parts.append("<h3>Lesion risk factors for local failure (Cox, patients as clusters)</h3>"
