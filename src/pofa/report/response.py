@@ -180,7 +180,7 @@ def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
 
 
 def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
-    """Waterfalls of best response, one panel per rule, each bar coloured by that rule's best category.
+    """Draw waterfalls of best response, one panel per rule, each bar coloured by that rule's best category.
 
     A patient's bar is the largest decrease (or smallest increase) from baseline over the follow-up scans: of
     the SPD for Lugano (CT and PET) and LYRIC, of RECIL's sum of longest diameters for RECIL. Its colour is
