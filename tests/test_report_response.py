@@ -5,10 +5,13 @@ from __future__ import annotations
 
 import json
 import math
+import re
+from html import unescape
 from pathlib import Path
 
 import pytest
 
+from pofa.report.format import displayed_matches
 from pofa.report.response import (
     CATEGORY_COLOURS,
     best_categories,
@@ -30,6 +33,7 @@ from pofa.stats.results import (
     StudyResults,
 )
 from response_data import write_response_study
+from results_path import lookup
 
 PNG = b"\x89PNG"
 NAN = math.nan
@@ -126,11 +130,12 @@ def test_figures_and_section() -> None:
     assert incidence_png(LesionFailureSummary("lugano", 0, 0, 0, 0)) is None
     html = response_section(RESULT)
     assert html.count("<td>&#9888;</td>") == 1  # patient 1 at day 30 (NMR reads as SD: patient 3 agrees)
-    assert "PD (confirmed)" in html
+    assert re.search(r">PD</span> \(<span [^>]*>confirmed</span>\)", html)
     for ident in ("fig-spider", "fig-waterfall", "fig-response-swimmer", "fig-lesion-cif"):
         assert f'id="{ident}"' in html
-    assert "&lt; 0.001" in html and "0.20 (0.05-0.40)" in html and "a note" in html
-    assert "n/a: beyond the last follow-up" in html
+    assert "&lt;0.001" in html and "20.0%</span> (" in html and "a note" in html
+    assert "NE</span> (beyond the last follow-up)" in html
+    _check_numbers(html, {"responses": [r.to_json() for r in ROWS], **RESULT.json_entries()})
     # each figure says how it was made: rule, thresholds, confirmation, software
     assert "one panel per rule" in html and "-30% (RECIL PR)" in html and "pofa " in html
     assert "confirmed as PD" in html and "10%" in html and "at least 10%, a pofa setting" in html
@@ -140,6 +145,19 @@ def test_figures_and_section() -> None:
     assert insert_response_section(page, StudyResults(response=RESULT)).index('id="response"') < 60
     assert insert_response_section(page, StudyResults()) == page
     assert insert_response_section(page, None) == page
+
+
+_SPAN = re.compile(r'<span data-result="([^"]+)" data-value="([^"]*)">([^<]*)</span>')
+
+
+def _check_numbers(html: str, results: dict) -> int:
+    """Every number and category of the section equals results.json at its path, at the shown precision."""
+    found = _SPAN.findall(html)
+    for path, value, text in found:
+        expected = lookup(results, unescape(path))
+        assert json.loads(unescape(value)) == expected, path
+        assert displayed_matches(unescape(text), expected), (path, text, expected)
+    return len(found)
 
 
 def test_results_json_entries_are_written_from_the_typed_result() -> None:
@@ -176,4 +194,7 @@ def test_analyze_writes_responses_and_the_section(tmp_path: Path) -> None:
         assert {"term", "hr", "ci_low", "ci_high", "p"} <= set(c)
     page = (out / "report.html").read_text()
     assert page.index('id="response"') < page.index('id="methods"')
-    assert page.count("<tr><td>") >= len(results["responses"])
+    section = page[page.index('<section id="response"'):]
+    section = section[:section.index("</section>")]
+    # every scan's day and four categories, the incidence and the Cox model: each equal to results.json
+    assert _check_numbers(section, results) >= 5 * len(results["responses"]) + 5 * len(results["lesion_cox"])

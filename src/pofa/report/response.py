@@ -12,10 +12,12 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
+from pofa.report.format import DASH, fmt_count, fmt_months, fmt_number, fmt_p, fmt_prob, fmt_ratio
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import LesionFailureSummary, ResponseOverTime, ScanResponseRow, StudyResults
 
@@ -48,16 +50,14 @@ CATEGORY_COLOURS: dict[str, str] = {
 }
 
 
-def _num(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{float(x):.{digits}f}"
+def _json(x: Any) -> Any:
+    return None if isinstance(x, float) and not math.isfinite(x) else x
 
 
-def _p(x: Any) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
+def _v(text: str, path: str, value: Any) -> str:
+    """``text`` in a span carrying its results.json path and exact value (as the report's other numbers)."""
+    return (f'<span data-result="{html.escape(path)}" data-value="{html.escape(json.dumps(_json(value)))}">'
+            f"{html.escape(text)}</span>")
 
 
 def _software() -> str:
@@ -332,6 +332,22 @@ def _rules_text(res: ResponseOverTime) -> str:
         f"new lesion. Lesions too small to measure count as {res.too_small_mm:g} x {res.too_small_mm:g} mm."))
 
 
+def _scan_cells(i: int, r: ScanResponseRow, *, spd: bool) -> list[str]:
+    """The HTML cells of scan ``i``: patient, day, (SPD change,) the four categories, each number and category
+    tied to its place in results.json ``responses``."""
+    path = f"responses[{i}]"
+    cells = [html.escape(str(r.patient)), _v(fmt_count(r.day), path + ".day", r.day)]
+    if spd:
+        cells.append(_v(fmt_number(r.spd_change_baseline_pct, 0), path + ".spd_change_baseline_pct",
+                        r.spd_change_baseline_pct))
+    for rule, _ in RULES:
+        cell = _v(getattr(r, rule), f"{path}.{rule}", getattr(r, rule))
+        if rule == "lyric" and r.lyric_ir_status:
+            cell += " (" + _v(r.lyric_ir_status, path + ".lyric_ir_status", r.lyric_ir_status) + ")"
+        cells.append(cell)
+    return cells
+
+
 def response_section(res: ResponseOverTime | None) -> str:
     """The response section as HTML, or ``""`` without response results.
 
@@ -360,12 +376,10 @@ def response_section(res: ResponseOverTime | None) -> str:
              f"<details><summary>Every scan ({len(rows)} rows)</summary>",
              "<table><thead><tr><th>Patient</th><th>Day</th><th>SPD change from baseline (%)</th>"
              "<th>Lugano CT</th><th>Lugano PET</th><th>LYRIC</th><th>RECIL</th><th></th></tr></thead><tbody>"]
-    for r in rows:
-        lyric = r.lyric + (f" ({r.lyric_ir_status})" if r.lyric_ir_status else "")
+    for i, r in enumerate(rows):
         flag = "&#9888;" if disagree(r) else ""
-        cells = [str(r.patient), str(r.day), _num(r.spd_change_baseline_pct, 0), r.lugano_ct, r.lugano_pet,
-                 lyric, r.recil]
-        parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + f"<td>{flag}</td></tr>")
+        parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in _scan_cells(i, r, spd=True))
+                     + f"<td>{flag}</td></tr>")
     parts.append("</tbody></table></details>")
     split = [r for r in rows if disagree(r)]
     parts.append(f"<p>The rules disagree at {len(split)} of {len(rows)} scans"
@@ -376,10 +390,10 @@ def response_section(res: ResponseOverTime | None) -> str:
                      f"<details><summary>The {len(split)} scans where the rules disagree</summary>")
         parts.append("<table><thead><tr><th>Patient</th><th>Day</th><th>Lugano CT</th><th>Lugano PET</th>"
                      "<th>LYRIC</th><th>RECIL</th></tr></thead><tbody>")
-        for r in split:
-            cells = [str(r.patient), str(r.day), r.lugano_ct, r.lugano_pet,
-                     r.lyric + (f" ({r.lyric_ir_status})" if r.lyric_ir_status else ""), r.recil]
-            parts.append("<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in cells) + "</tr>")
+        for i, r in enumerate(rows):
+            if disagree(r):
+                cells = _scan_cells(i, r, spd=False)
+                parts.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
         parts.append("</tbody></table></details>")
     # the figures two by two (half a page each in print)
     parts.append('<style>#response .fig-grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}'
@@ -411,25 +425,37 @@ def response_section(res: ResponseOverTime | None) -> str:
                       f"cmprsk::cuminc), death as the competing event; the event is the first scan meeting "
                       f"lesion progression ({lf.rule} rule). {how.replace('responses', 'lesion_failure')}"))
     parts.append("</div>")
-    parts.append(f"<p>Lesion-level local failure ({html.escape(lf.rule)} rule): {lf.n_local_failures} of "
-                 f"{lf.n_lesions} lesions in {lf.n_patients} patients; {lf.n_deaths} ended by death (the "
-                 "competing event).</p>")
+    n = {k: _v(fmt_count(getattr(lf, k)), f"lesion_failure.{k}", getattr(lf, k))
+         for k in ("n_local_failures", "n_lesions", "n_patients", "n_deaths")}
+    parts.append(f"<p>Lesion-level local failure ({html.escape(lf.rule)} rule): {n['n_local_failures']} "
+                 f"of {n['n_lesions']} lesions in {n['n_patients']} patients; {n['n_deaths']} ended by death "
+                 "(the competing event).</p>")
     for note in lf.notes:
         parts.append(f'<p class="note">{html.escape(note)}</p>')
     if lf.cumulative_incidence:
         parts.append("<table><thead><tr><th>Months</th><th>Cumulative incidence of local failure "
                      "(95% CI)</th></tr></thead><tbody>")
-        for m, e in lf.cumulative_incidence:
-            value = (f"{_num(e.estimate)} ({_num(e.ci_low)}-{_num(e.ci_high)})" if math.isfinite(e.estimate)
-                     else "n/a" + (f": {e.reason}" if e.reason else ""))
-            parts.append(f"<tr><td>{_num(m, 0)}</td><td>{html.escape(value)}</td></tr>")
+        for k, (m, e) in enumerate(lf.cumulative_incidence):
+            path = f"lesion_failure.cumulative_incidence[{k}]"
+            if math.isfinite(e.estimate):
+                value = (f"{_v(fmt_prob(e.estimate), path + '.estimate', e.estimate)} "
+                         f"({_v(fmt_prob(e.ci_low), path + '.ci_low', e.ci_low)}{DASH}"
+                         f"{_v(fmt_prob(e.ci_high), path + '.ci_high', e.ci_high)})")
+            else:
+                value = _v(fmt_prob(e.estimate), path + ".estimate", e.estimate) + (
+                    f" ({html.escape(e.reason)})" if e.reason else "")
+            parts.append(f"<tr><td>{_v(fmt_months(m), path + '.months', m)}</td><td>{value}</td></tr>")
         parts.append("</tbody></table>")
     if res.lesion_cox:
         parts.append("<h3>Lesion risk factors for local failure (Cox, patients as clusters)</h3>"
                      "<table><thead><tr><th>Term</th><th>HR (95% CI)</th><th>p</th></tr></thead><tbody>")
-        for c in res.lesion_cox:
-            parts.append(f"<tr><td>{html.escape(c.term)}</td><td>{_num(c.hr)} ({_num(c.ci_low)}-"
-                         f"{_num(c.ci_high)})</td><td>{html.escape(_p(c.p))}</td></tr>")
+        for k, c in enumerate(res.lesion_cox):
+            path = f"lesion_cox[{k}]"
+            parts.append(f"<tr><td>{_v(c.term, path + '.term', c.term)}</td><td>"
+                         f"{_v(fmt_ratio(c.hr), path + '.hr', c.hr)} ("
+                         f"{_v(fmt_ratio(c.ci_low), path + '.ci_low', c.ci_low)}{DASH}"
+                         f"{_v(fmt_ratio(c.ci_high), path + '.ci_high', c.ci_high)})</td>"
+                         f"<td>{_v(fmt_p(c.p), path + '.p', c.p)}</td></tr>")
         parts.append("</tbody></table>")
     parts.append('<p class="methods">Lugano 2014 (Cheson et al., J Clin Oncol 2014), LYRIC (Cheson et al., '
                  "Blood 2016) and RECIL 2017 (Younes et al., Ann Oncol 2017) were applied lesion by lesion "
