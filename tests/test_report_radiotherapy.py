@@ -4,17 +4,32 @@ from __future__ import annotations
 
 import functools
 import json
+import re
+from html import unescape
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from pofa.report.format import displayed_matches
 from pofa.report.radiotherapy import dose_response_png, insert_radiotherapy_section, radiotherapy_section
 from pofa.settings import RiskFactorSettings, Settings
 from pofa.stats.radiotherapy import radiotherapy_statistics
 from pofa.stats.results import RadiotherapyResults, StudyResults
+from results_path import lookup
 
 REF = Path(__file__).parent / "reference" / "radiotherapy"
+_SPAN = re.compile(r'<span data-result="([^"]+)" data-value="([^"]*)">([^<]*)</span>')
+
+
+def _check_numbers(html: str, results: dict) -> set[str]:
+    """Every number of the section equals results.json at its path, at the shown precision."""
+    found = _SPAN.findall(html)
+    for path, value, text in found:
+        expected = lookup(results, unescape(path))
+        assert json.loads(unescape(value)) == expected, path
+        assert displayed_matches(unescape(text), expected), (path, text, expected)
+    return {unescape(p) for p, _, _ in found}
 
 
 @functools.cache
@@ -36,10 +51,13 @@ def test_section_shows_the_numbers_and_the_figure() -> None:
                              "class_centroid": ["in-field", "in-field", "out-of-field"]})
     frag = radiotherapy_section(rt, les, failures)
     n_irr, lf = rt.n_irradiated, rt.local_failures_rt
-    assert f"{lf}/{n_irr} ({100 * lf / n_irr:.1f}%) of irradiated" in frag
+    assert f"({100 * lf / n_irr:.1f}%) of irradiated" in frag
     gee_adj = rt.odds_ratios[3]
     assert gee_adj.method == "gee" and gee_adj.adjusted_for
-    assert f"<td>{gee_adj.estimate:.2f}</td>" in frag
+    shown = _check_numbers(frag, json.loads(json.dumps({"radiotherapy": rt.to_json()})))
+    assert {"radiotherapy.n_irradiated", "radiotherapy.local_failures_rt",
+            "radiotherapy.odds_ratios[3].estimate", "radiotherapy.odds_ratios[3].p",
+            "radiotherapy.in_field.ci_high", "radiotherapy.pfs.hr"} <= shown
     assert "agree for 1 of 3 failure lesions" in frag
     assert "&lt;b&gt;x&lt;/b&gt;" in frag and "<b>x</b>" not in frag  # study text is escaped
     assert 'id="fig-dose-response"' in frag and "data:image/png;base64," in frag
@@ -79,8 +97,10 @@ def test_analyze_carries_radiotherapy_into_results_and_report(example_study: Pat
     assert rt["odds_ratios"][0]["estimate"] is None and "separation" in rt["odds_ratios"][0]["notes"][0]
     page = (out / "report.html").read_text()
     assert page.index('id="radiotherapy"') < page.index('id="methods"')
-    # the section is rendered from the same typed results as results.json
-    assert f"{rt['local_failures_rt']}/{rt['n_irradiated']} (" in page
+    # the section is rendered from the same typed results as results.json: every number equals it
+    section = page[page.index('<section id="radiotherapy"'):]
+    results = json.loads((out / "results.json").read_text())
+    assert "radiotherapy.n_irradiated" in _check_numbers(section[:section.index("</section>")], results)
 
 
 def test_dose_response_figure_is_written_to_figures(tmp_path: Path) -> None:

@@ -28,6 +28,7 @@ __all__ = [
     "fmt_prob",
     "fmt_ratio",
     "p_phrase",
+    "result_span",
 ]
 
 #: Text shown for a number that could not be estimated.
@@ -251,3 +252,30 @@ def displayed_matches(text: str, value: Any) -> bool:
     if t.endswith("%"):
         shown, half_unit = shown / 100, half_unit / 100
     return abs(shown - v) <= half_unit * (1 + 1e-9) + 1e-15
+
+
+def result_span(text: str, path: str, value: Any) -> str:
+    """Wrap ``text`` in a span carrying its results.json path and exact JSON value (``data-result``,
+    ``data-value``), as every number of the report's tables, so that tests can compare it with results.json.
+
+    Parameters
+    ----------
+    text : str
+        The text shown (escaped here).
+    path : str
+        Its place in results.json (``"responses[3].lugano_ct"``).
+    value : Any
+        The value stored there (non-finite numbers become ``null``, as in results.json).
+
+    Returns
+    -------
+    str
+        The HTML span.
+    """
+    import html
+    import json
+
+    if isinstance(value, float) and not math.isfinite(value):
+        value = None
+    return (f'<span data-result="{html.escape(path)}" data-value="{html.escape(json.dumps(value))}">'
+            f"{html.escape(text)}</span>")

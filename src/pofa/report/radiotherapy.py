@@ -15,13 +15,24 @@ import html
 import io
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from pofa.report.format import (
+    DASH,
+    fmt_count,
+    fmt_months,
+    fmt_number,
+    fmt_p,
+    fmt_prob,
+    fmt_ratio,
+    result_span,
+)
 from pofa.report.style import OKABE_ITO
 from pofa.settings import Settings
 from pofa.stats.results import OddsRatio, RadiotherapyResults, StudyResults
@@ -36,20 +47,14 @@ __all__ = ["DOSE_RESPONSE_FIGURE", "dose_response_png", "insert_radiotherapy_sec
 DOSE_RESPONSE_FIGURE = "dose_response"
 
 
-def _num(x: Any, digits: int = 2) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return f"{float(x):.{digits}f}"
+def _v(x: Any, key: str, fmt: Callable[[Any], str]) -> str:
+    """A number of ``radiotherapy`` (``key`` below it) shown with ``fmt``, tied to its results.json path."""
+    return result_span(fmt(x), f"radiotherapy.{key}", x)
 
 
-def _p(x: Any) -> str:
-    if x is None or (isinstance(x, float) and not math.isfinite(x)):
-        return "n/a"
-    return "< 0.001" if float(x) < 0.001 else f"{float(x):.3f}"
-
-
-def _pct(num: int, den: int) -> str:
-    return f"{num}/{den} ({100.0 * num / den:.1f}%)" if den else f"{num}/0"
+def _pct(num: int, den: int, num_key: str, den_key: str) -> str:
+    share = f" ({100.0 * num / den:.1f}%)" if den else ""
+    return f"{_v(num, num_key, fmt_count)}/{_v(den, den_key, fmt_count)}{share}"
 
 
 def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
@@ -184,16 +189,18 @@ def _dose_response_figure(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
     return fig
 
 
-def _or_rows(rows: Sequence[OddsRatio]) -> str:
+def _or_rows(rows: Sequence[OddsRatio], key: str) -> str:
     out = []
-    for r in rows:
+    for k, r in enumerate(rows):
         adj = ", ".join(r.adjusted_for) or "none"
-        notes = "; ".join(r.notes)
-        out.append(
-            "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (
-                r.term, "GEE (geepack)" if r.method == "gee" else "logistic (glm)", adj,
-                _num(r.estimate), f"{_num(r.ci_low)}-{_num(r.ci_high)}", _p(r.p),
-                r.n_lesions, notes)) + "</tr>")
+        at = f"{key}[{k}]."
+        cells = [html.escape(c) for c in (r.term, "GEE (geepack)" if r.method == "gee" else "logistic (glm)",
+                                          adj)]
+        cells += [_v(r.estimate, at + "estimate", fmt_ratio),
+                  f"{_v(r.ci_low, at + 'ci_low', fmt_ratio)}{DASH}{_v(r.ci_high, at + 'ci_high', fmt_ratio)}",
+                  _v(r.p, at + "p", fmt_p), _v(r.n_lesions, at + "n_lesions", fmt_count),
+                  html.escape("; ".join(r.notes))]
+        out.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
     head = "".join(f"<th>{h}</th>" for h in ("term", "method", "adjusted for", "OR", "95% CI", "p",
                                                "lesions", "notes"))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(out)}</tbody></table>"
@@ -228,18 +235,21 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
     lf_rt, lf_no = rt.local_failures_rt, rt.local_failures_no_rt
     eq = ""
     if math.isfinite(rt.eqd2_median_gy):
-        eq = (f" Median EQD2 of irradiated lesions {_num(rt.eqd2_median_gy, 1)} Gy (range "
-              f"{_num(rt.eqd2_min_gy, 1)}-{_num(rt.eqd2_max_gy, 1)} Gy).")
-    parts.append(f"<p>{n_irr} of {n_irr + n_no} lesions with a known outcome were irradiated before CAR T. "
-                 f"Local failure: {_pct(lf_rt, n_irr)} of irradiated and {_pct(lf_no, n_no)} of unirradiated "
-                 f"lesions.{html.escape(eq)}</p>")
+        gy = partial(fmt_number, decimals=1)
+        eq = (f" Median EQD2 of irradiated lesions {_v(rt.eqd2_median_gy, 'eqd2_median_gy', gy)} Gy (range "
+              f"{_v(rt.eqd2_min_gy, 'eqd2_min_gy', gy)}{DASH}{_v(rt.eqd2_max_gy, 'eqd2_max_gy', gy)} Gy).")
+    parts.append(f"<p>{_v(n_irr, 'n_irradiated', fmt_count)} of {n_irr + n_no} lesions with a known outcome "
+                 "were irradiated before CAR T. Local failure: "
+                 f"{_pct(lf_rt, n_irr, 'local_failures_rt', 'n_irradiated')} of irradiated and "
+                 f"{_pct(lf_no, n_no, 'local_failures_no_rt', 'n_no_rt')} of unirradiated lesions.{eq}</p>")
     inf = rt.in_field
     if inf is not None and inf.n:
-        parts.append(f"<p>In-field failures: {_pct(inf.events, inf.n)} of irradiated lesions, "
-                     f"exact 95% CI {100 * inf.ci_low:.1f}-{100 * inf.ci_high:.1f}% "
-                     f"({html.escape(inf.definition)}).</p>")
+        parts.append(f"<p>In-field failures: {_pct(inf.events, inf.n, 'in_field.events', 'in_field.n')} of "
+                     f"irradiated lesions, exact 95% CI {_v(inf.ci_low, 'in_field.ci_low', fmt_prob)}{DASH}"
+                     f"{_v(inf.ci_high, 'in_field.ci_high', fmt_prob)} ({html.escape(inf.definition)}).</p>")
     if rt.field_classes:
-        cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{int(v)}</td></tr>" for k, v in rt.field_classes)
+        cells = "".join(f"<tr><td>{html.escape(k)}</td><td>{_v(v, 'field_classes.' + k, fmt_count)}</td></tr>"
+                        for k, v in rt.field_classes)
         parts.append("<h3>Failures by field class (rt_field)</h3><table><thead><tr><th>class</th>"
                      f"<th>failure lesions</th></tr></thead><tbody>{cells}</tbody></table>")
     if failures is not None and {"class_volume", "class_centroid"} <= set(failures.columns):
@@ -254,9 +264,11 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
             parts.append("<table><thead><tr><th>#</th><th>by volume</th><th>by centroid</th></tr></thead>"
                          f"<tbody>{rows}</tbody></table>")
     if rt.odds_ratios:
-        parts.append("<h3>Local failure, irradiated vs unirradiated lesions</h3>" + _or_rows(rt.odds_ratios))
+        parts.append("<h3>Local failure, irradiated vs unirradiated lesions</h3>"
+                     + _or_rows(rt.odds_ratios, "odds_ratios"))
     if rt.dose_response:
-        parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>" + _or_rows(rt.dose_response))
+        parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>"
+                     + _or_rows(rt.dose_response, "dose_response"))
     png = dose_response_png(rt, lesions, s.alpha_beta_gy)
     if png is not None:
         src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
@@ -266,12 +278,15 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
                      "EQD2.</figcaption></figure>")
     pfs = rt.pfs
     if pfs is not None:
+        def f(key: str, fmt: Callable[[Any], str]) -> str:
+            return _v(getattr(pfs, key), "pfs." + key, fmt)
+
         parts.append(
-            f"<p>PFS with bridging RT ({pfs.n_rt} patients, {pfs.events_rt} events; median "
-            f"{_num(pfs.median_rt_months, 1)} months) vs without ({pfs.n_no_rt} patients, "
-            f"{pfs.events_no_rt} events; median {_num(pfs.median_no_rt_months, 1)} months): log-rank p "
-            f"{_p(pfs.logrank_p)}; Cox HR {_num(pfs.hr)} (95% CI {_num(pfs.hr_ci_low)}-"
-            f"{_num(pfs.hr_ci_high)}).</p>")
+            f"<p>PFS with bridging RT ({f('n_rt', fmt_count)} patients, {f('events_rt', fmt_count)} events; "
+            f"median {f('median_rt_months', fmt_months)} months) vs without ({f('n_no_rt', fmt_count)} "
+            f"patients, {f('events_no_rt', fmt_count)} events; median {f('median_no_rt_months', fmt_months)} "
+            f"months): log-rank p {f('logrank_p', fmt_p)}; Cox HR {f('hr', fmt_ratio)} (95% CI "
+            f"{f('hr_ci_low', fmt_ratio)}{DASH}{f('hr_ci_high', fmt_ratio)}).</p>")
     for note in rt.notes:
         parts.append(f"<p class=\"note\">{html.escape(str(note))}</p>")
     parts.append(

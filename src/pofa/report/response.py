@@ -12,12 +12,20 @@ from __future__ import annotations
 import base64
 import html
 import io
-import json
 import math
 from collections.abc import Sequence
 from typing import Any
 
-from pofa.report.format import DASH, fmt_count, fmt_months, fmt_number, fmt_p, fmt_prob, fmt_ratio
+from pofa.report.format import (
+    DASH,
+    fmt_count,
+    fmt_months,
+    fmt_number,
+    fmt_p,
+    fmt_prob,
+    fmt_ratio,
+    result_span,
+)
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import LesionFailureSummary, ResponseOverTime, ScanResponseRow, StudyResults
 
@@ -50,14 +58,7 @@ CATEGORY_COLOURS: dict[str, str] = {
 }
 
 
-def _json(x: Any) -> Any:
-    return None if isinstance(x, float) and not math.isfinite(x) else x
-
-
-def _v(text: str, path: str, value: Any) -> str:
-    """``text`` in a span carrying its results.json path and exact value (as the report's other numbers)."""
-    return (f'<span data-result="{html.escape(path)}" data-value="{html.escape(json.dumps(_json(value)))}">'
-            f"{html.escape(text)}</span>")
+_v = result_span
 
 
 def _software() -> str:
