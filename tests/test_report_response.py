@@ -14,6 +14,7 @@ import pytest
 from pofa.report.format import displayed_matches
 from pofa.report.response import (
     CATEGORY_COLOURS,
+    RESPONSE_FIGURES,
     best_categories,
     disagree,
     incidence_png,
@@ -131,8 +132,8 @@ def test_figures_and_section() -> None:
     html = response_section(RESULT)
     assert html.count("<td>&#9888;</td>") == 1  # patient 1 at day 30 (NMR reads as SD: patient 3 agrees)
     assert re.search(r">PD</span> \(<span [^>]*>confirmed</span>\)", html)
-    for ident in ("fig-spider", "fig-waterfall", "fig-response-swimmer", "fig-lesion-cif"):
-        assert f'id="{ident}"' in html
+    for name in RESPONSE_FIGURES:
+        assert f'id="fig-{name}"><img src="data:image/svg+xml;base64,' in html
     assert "&lt;0.001" in html and "20.0%</span> (" in html and "a note" in html
     assert "NE</span> (beyond the last follow-up)" in html
     _check_numbers(html, {"responses": [r.to_json() for r in ROWS], **RESULT.json_entries()})
@@ -158,6 +159,17 @@ def _check_numbers(html: str, results: dict) -> int:
         assert json.loads(unescape(value)) == expected, path
         assert displayed_matches(unescape(text), expected), (path, text, expected)
     return len(found)
+
+
+def test_figures_are_written_once_with_reproducible_bytes(tmp_path: Path) -> None:
+    from pofa.report.response import write_response_figures
+
+    paths = write_response_figures(tmp_path / "a", StudyResults(response=RESULT))
+    expected = sorted(f"{n}.{e}" for n in RESPONSE_FIGURES for e in ("svg", "png"))
+    assert sorted(p.name for p in paths) == expected
+    again = write_response_figures(tmp_path / "b", StudyResults(response=RESULT))
+    assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
+    assert write_response_figures(tmp_path / "c", StudyResults()) == [] and not (tmp_path / "c").exists()
 
 
 def test_results_json_entries_are_written_from_the_typed_result() -> None:
@@ -194,6 +206,10 @@ def test_analyze_writes_responses_and_the_section(tmp_path: Path) -> None:
         assert {"term", "hr", "ci_low", "ci_high", "p"} <= set(c)
     page = (out / "report.html").read_text()
     assert page.index('id="response"') < page.index('id="methods"')
+    for name in RESPONSE_FIGURES:  # written to figures/ like the report's other figures, and listed
+        for ext in ("svg", "png"):
+            name_ext = f"figures/{name}.{ext}"
+            assert name_ext in results["files"] and (out / name_ext).is_file()
     section = page[page.index('<section id="response"'):]
     section = section[:section.index("</section>")]
     # every scan's day and four categories, the incidence and the Cox model: each equal to results.json

@@ -484,6 +484,9 @@ def write_report(
 
         fig_paths += write_dose_response_figure(out / FIGURES_DIR, inp.statistics,
                                                 getattr(result_like, "lesions", inp.lesions), inp.settings)
+        from pofa.report.response import write_response_figures  # response figures hook
+
+        fig_paths += write_response_figures(out / FIGURES_DIR, inp.statistics, png=png)
     tables = build_tables(inp)
     tab_paths: list[Path] = []
     for t in tables:

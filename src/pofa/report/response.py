@@ -13,8 +13,10 @@ import base64
 import html
 import io
 import math
-from collections.abc import Sequence
-from typing import Any
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from pofa.report.format import (
     DASH,
@@ -26,11 +28,16 @@ from pofa.report.format import (
     fmt_ratio,
     result_span,
 )
+from pofa.report.plots.base import BuiltFigure, FigureSpec, RenderedFigure, rc_context, render_figure
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import LesionFailureSummary, ResponseOverTime, ScanResponseRow, StudyResults
 
-__all__ = ["BEST_ORDER", "CATEGORY_COLOURS", "RULES", "best_categories", "disagree", "incidence_png",
-           "insert_response_section", "response_section", "spider_png", "swimmer_png", "waterfall_png"]
+if TYPE_CHECKING:  # pragma: no cover - typing only
+    from matplotlib.figure import Figure
+
+__all__ = ["BEST_ORDER", "CATEGORY_COLOURS", "RESPONSE_FIGURES", "RULES", "best_categories", "disagree",
+           "incidence_png", "insert_response_section", "render_response_figures", "response_section",
+           "spider_png", "swimmer_png", "waterfall_png", "write_response_figures"]
 
 #: The family of each category, to mark scans where the rules disagree (CMR reads as CR, MR as SD...).
 _FAMILY = {"CR": "CR", "CMR": "CR", "PR": "PR", "PMR": "PR", "MR": "SD", "SD": "SD", "NMR": "SD",
@@ -123,13 +130,79 @@ def _legend_groups(categories: set[str]) -> list[tuple[str, str]]:
     return [(colour, "/".join(cats)) for colour, cats in groups.items()]
 
 
-def _png(fig: Any) -> bytes:
+def _png(fig: Figure | None) -> bytes | None:
+    if fig is None:
+        return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
     import matplotlib.pyplot as plt
 
     plt.close(fig)
     return buf.getvalue()
+
+
+def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+    """Draw the spider plot (:data:`RESPONSE_FIGURES` ``response_spider``) as a 150-dpi PNG.
+
+    Parameters
+    ----------
+    rows : sequence of ScanResponseRow
+        The scans.
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None without a scan with an evaluable SPD change.
+    """
+    return _png(_spider_figure(rows))
+
+
+def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+    """Draw the waterfalls of best response per rule (``response_waterfall``) as a 150-dpi PNG.
+
+    Parameters
+    ----------
+    rows : sequence of ScanResponseRow
+        The scans.
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None without an evaluable scan.
+    """
+    return _png(_waterfall_figure(rows))
+
+
+def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+    """Draw the swimmer plot by response (``response_swimmer``) as a 150-dpi PNG.
+
+    Parameters
+    ----------
+    rows : sequence of ScanResponseRow
+        The scans.
+
+    Returns
+    -------
+    bytes or None
+        PNG data, or None without scans.
+    """
+    return _png(_swimmer_figure(rows))
+
+
+def incidence_png(failure: LesionFailureSummary) -> bytes | None:
+    """Draw the cumulative incidence of local failure per lesion (``lesion_failure_incidence``) as a PNG.
+
+    Parameters
+    ----------
+    failure : LesionFailureSummary
+        Lesion-level local failure.
+
+    Returns
+    -------
+    bytes or None
+        PNG data (150 dpi), or None without a curve.
+    """
+    return _png(_incidence_figure(failure))
 
 
 def _pyplot() -> Any:
@@ -141,7 +214,7 @@ def _pyplot() -> Any:
     return plt
 
 
-def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+def _spider_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
     """Spider plot: change of the target SPD from baseline (%) against days, one line per patient.
 
     Each line starts at 0 on day 0 and is coloured by the patient's best Lugano 2014 CT category.
@@ -153,8 +226,8 @@ def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
 
     Returns
     -------
-    bytes or None
-        PNG data, or None without a scan with an evaluable SPD change.
+    matplotlib.figure.Figure or None
+        The figure, or None without a scan with an evaluable SPD change.
     """
     lines: dict[int, list[tuple[float, float]]] = {}
     for r in rows:
@@ -177,10 +250,11 @@ def spider_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
     ax.set_xlabel("Days from the index date")
     ax.set_ylabel("Change of SPD from baseline (%)")
     ax.legend(frameon=False, fontsize=7)
-    return _png(fig)
+    built: Figure = fig
+    return built
 
 
-def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+def _waterfall_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
     """Draw waterfalls of best response, one panel per rule, each bar coloured by that rule's best category.
 
     A patient's bar is the largest decrease (or smallest increase) from baseline over the follow-up scans: of
@@ -195,8 +269,8 @@ def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
 
     Returns
     -------
-    bytes or None
-        PNG data, or None without an evaluable scan.
+    matplotlib.figure.Figure or None
+        The figure, or None without an evaluable scan.
     """
     panels = []
     for rule, label in RULES:
@@ -230,10 +304,11 @@ def waterfall_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
     for ax in axes[1, :]:
         ax.set_xlabel("Patients (ordered)")
     fig.tight_layout()
-    return _png(fig)
+    built: Figure = fig
+    return built
 
 
-def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
+def _swimmer_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
     """Swimmer plot: one bar per patient to the last scan, a marker per scan coloured by its response.
 
     The marker is Lugano 2014's category of the scan (PET-based where PET was read, else CT-based); a
@@ -246,8 +321,8 @@ def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
 
     Returns
     -------
-    bytes or None
-        PNG data, or None without scans.
+    matplotlib.figure.Figure or None
+        The figure, or None without scans.
     """
     scans: dict[int, list[ScanResponseRow]] = {}
     for r in rows:
@@ -281,10 +356,11 @@ def swimmer_png(rows: Sequence[ScanResponseRow]) -> bytes | None:
     ax.set_xlabel("Days from the index date")
     ax.set_ylabel("Patients")
     ax.legend(frameon=False, fontsize=7, ncol=4, loc="lower center", bbox_to_anchor=(0.5, 1.0))
-    return _png(fig)
+    built: Figure = fig
+    return built
 
 
-def incidence_png(failure: LesionFailureSummary) -> bytes | None:
+def _incidence_figure(failure: LesionFailureSummary) -> Figure | None:
     """Cumulative incidence of local failure per lesion (death competing), a step curve in months.
 
     Parameters
@@ -294,8 +370,8 @@ def incidence_png(failure: LesionFailureSummary) -> bytes | None:
 
     Returns
     -------
-    bytes or None
-        PNG data, or None without a curve.
+    matplotlib.figure.Figure or None
+        The figure, or None without a curve.
     """
     times, est = list(failure.curve_months), list(failure.curve_estimate)
     if not times:
@@ -308,15 +384,125 @@ def incidence_png(failure: LesionFailureSummary) -> bytes | None:
     ax.set_xlabel("Months from the index date")
     ax.set_ylabel("Cumulative incidence of local failure")
     ax.set_ylim(0, 1)
-    return _png(fig)
+    built: Figure = fig
+    return built
 
 
-def _img(png: bytes | None, ident: str, alt: str, caption: str) -> str:
-    if png is None:
-        return ""
-    src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-    return (f'<figure class="fig" id="{ident}"><img src="{src}" alt="{html.escape(alt)}">'
-            f"<figcaption>{html.escape(caption)}</figcaption></figure>")
+#: File stems of the section's figures in the report's ``figures/`` folder, in the section's order.
+RESPONSE_FIGURES: tuple[str, ...] = ("response_spider", "response_waterfall", "response_swimmer",
+                                     "lesion_failure_incidence")
+
+
+def _figure_specs(res: ResponseOverTime) -> list[tuple[FigureSpec, Callable[[], Figure | None]]]:
+    """Each figure's texts (what it shows; how it was made) and the function that draws it."""
+    rows, lf = res.responses, res.lesion_failure
+    made = f"Drawn by {_software()} from the analysis' typed results (written to results.json as"
+    return [
+        (FigureSpec(
+            "response_spider", "Change of the target SPD from baseline over time",
+            "Change of the target SPD (sum of the products of the perpendicular diameters of up to six "
+            "Lugano targets) from baseline over time, one line per patient, coloured by the patient's best "
+            "Lugano 2014 CT category; dashed: -50% (Lugano PR), dotted: +50% (LYRIC IR1 within 12 weeks).",
+            "Spider plot: change of the sum of the products of the diameters from baseline by day, one line "
+            "per patient", f"{made} 'responses'). {_rules_text(res)}"),
+         lambda: _spider_figure(rows)),
+        (FigureSpec(
+            "response_waterfall", "Best response per patient by each rule",
+            "Best response per patient, one panel per rule: the bar is the largest decrease (or smallest "
+            "increase) from baseline over the follow-up scans (SPD for Lugano and LYRIC, RECIL's sum of the "
+            "longest diameters of up to three targets for RECIL), its colour the patient's best category by "
+            "that rule (CR > PR > MR > SD > IR > PD, unconfirmed; Okabe-Ito palette); dashed: -50% (Lugano "
+            "PR) or -30% (RECIL PR).",
+            "Waterfall plots of each patient's best change from baseline, one panel per rule, bars coloured "
+            "by the patient's best category by that rule", f"{made} 'responses'). {_rules_text(res)}"),
+         lambda: _waterfall_figure(rows)),
+        (FigureSpec(
+            "response_swimmer", "Follow-up and response at each scan",
+            "Follow-up per patient to the last scan; circles: Lugano 2014 category of each scan (PET-based "
+            "where PET was read, else CT-based); diamonds: LYRIC indeterminate response; crosses: an IR "
+            "confirmed as PD at the next scan.",
+            "Swimmer plot: follow-up of each patient with the response at each scan",
+            f"{made} 'responses'). {_rules_text(res)}"),
+         lambda: _swimmer_figure(rows)),
+        (FigureSpec(
+            "lesion_failure_incidence", "Cumulative incidence of local failure per lesion",
+            "Cumulative incidence of local failure per baseline lesion, death as the competing event; the "
+            f"event is the first scan meeting lesion progression ({lf.rule} rule).",
+            "Cumulative incidence of local failure per lesion against months from the index date",
+            f"Aalen-Johansen estimator, equal to R cmprsk::cuminc. {made} 'lesion_failure')."),
+         lambda: _incidence_figure(lf)),
+    ]
+
+
+def render_response_figures(res: ResponseOverTime, *, png: bool = True) -> list[RenderedFigure]:
+    """Draw the section's figures in the report's style and render each (SVG, and a 300-dpi PNG with ``png``).
+
+    Parameters
+    ----------
+    res : ResponseOverTime
+        The analysis' typed response results.
+    png : bool
+        Also render the PNG.
+
+    Returns
+    -------
+    list of RenderedFigure
+        The figures that have something to show (:data:`RESPONSE_FIGURES` order), reproducible bytes.
+    """
+    import matplotlib.pyplot as plt
+
+    out = []
+    with rc_context():
+        for spec, draw in _figure_specs(res):
+            fig = draw()
+            if fig is None:
+                continue
+            try:
+                out.append(render_figure(BuiltFigure(spec, fig), png=png))
+            finally:
+                plt.close(fig)
+    return out
+
+
+def write_response_figures(folder: str | os.PathLike[str], statistics: StudyResults | None, *,
+                           png: bool = True) -> list[Path]:
+    """Write the response section's figures into a report's ``figures/`` folder (SVG and 300-dpi PNG).
+
+    Parameters
+    ----------
+    folder : path-like
+        The report's figures folder.
+    statistics : StudyResults or None
+        The analysis' typed results (nothing is written without their ``response`` part).
+    png : bool
+        Also write the PNG files.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The files written (none without response results).
+    """
+    from pofa.atomic import write_bytes
+
+    res = statistics.response if statistics is not None else None
+    if res is None or not res.responses:
+        return []
+    paths = []
+    for rf in render_response_figures(res, png=png):
+        for ext, data in (("svg", rf.svg), ("png", rf.png)):
+            if data:
+                path = Path(folder) / f"{rf.spec.name}.{ext}"
+                write_bytes(path, data)
+                paths.append(path)
+    return paths
+
+
+def _img(rf: RenderedFigure) -> str:
+    src = "data:image/svg+xml;base64," + base64.b64encode(rf.svg).decode("ascii")
+    spec = rf.spec
+    return (f'<figure class="fig" id="fig-{spec.name}"><img src="{src}" alt="{html.escape(spec.alt)}">'
+            f"<figcaption>{html.escape(spec.caption)} <span class=\"how\">{html.escape(spec.how)}</span>"
+            "</figcaption></figure>")
 
 
 def _rules_text(res: ResponseOverTime) -> str:
@@ -367,7 +553,6 @@ def response_section(res: ResponseOverTime | None) -> str:
     if res is None or not res.responses:
         return ""
     rows = res.responses
-    how = f"Made with {_software()} from the analysis' results (results.json 'responses')."
     parts = ['<section id="response">', "<h2>Response over time</h2>",
              "<p>Response of every follow-up scan by Lugano 2014 (CT and PET), LYRIC and RECIL 2017, side by "
              "side. Rows marked &#9888; are scans where the rules disagree (categories read as CR, PR, SD or "
@@ -400,31 +585,8 @@ def response_section(res: ResponseOverTime | None) -> str:
     parts.append('<style>#response .fig-grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}'
                  "#response .fig-grid figure.fig img{width:100%;max-height:none}</style>"
                  '<div class="fig-grid">')
-    parts.append(_img(spider_png(rows), "fig-spider",
-                      "Spider plot: change of the sum of the products of the diameters from baseline by day",
-                      "Change of the target SPD (sum of the products of the perpendicular diameters of up to "
-                      "six Lugano targets) from baseline over time, one line per patient, coloured by the "
-                      "patient's best Lugano 2014 CT category; dashed: -50% (Lugano PR), dotted: +50% (LYRIC "
-                      f"IR1 within 12 weeks). {how}"))
-    parts.append(_img(waterfall_png(rows), "fig-waterfall",
-                      "Waterfall plots of each patient's best change from baseline, one panel per rule, bars "
-                      "coloured by the patient's best category by that rule",
-                      "Best response per patient by each rule: the bar is the largest decrease (or smallest "
-                      "increase) from baseline over the follow-up scans (SPD for Lugano and LYRIC, RECIL's "
-                      "sum of the longest diameters of up to three targets for RECIL), its colour the "
-                      "patient's best category by that rule (CR > PR > MR > SD > IR > PD, unconfirmed); "
-                      f"dashed: -50% (Lugano PR) or -30% (RECIL PR). {how}"))
-    parts.append(_img(swimmer_png(rows), "fig-response-swimmer",
-                      "Swimmer plot: follow-up of each patient with the response at each scan",
-                      "Follow-up per patient to the last scan; circles: Lugano 2014 category of each scan "
-                      "(PET-based where PET was read, else CT-based); diamonds: LYRIC indeterminate "
-                      f"response; crosses: an IR confirmed as PD at the next scan. {how}"))
+    parts.extend(_img(rf) for rf in render_response_figures(res, png=False))
     lf = res.lesion_failure
-    parts.append(_img(incidence_png(lf), "fig-lesion-cif",
-                      "Cumulative incidence of local failure per lesion",
-                      "Cumulative incidence of local failure per baseline lesion (Aalen-Johansen, equal to R "
-                      f"cmprsk::cuminc), death as the competing event; the event is the first scan meeting "
-                      f"lesion progression ({lf.rule} rule). {how.replace('responses', 'lesion_failure')}"))
     parts.append("</div>")
     n = {k: _v(fmt_count(getattr(lf, k)), f"lesion_failure.{k}", getattr(lf, k))
          for k in ("n_local_failures", "n_lesions", "n_patients", "n_deaths")}
