@@ -255,8 +255,10 @@ def displayed_matches(text: str, value: Any) -> bool:
 
 
 def result_span(text: str, path: str, value: Any) -> str:
-    """Wrap ``text`` in a span carrying its results.json path and exact JSON value (``data-result``,
-    ``data-value``), as every number of the report's tables, so that tests can compare it with results.json.
+    """Wrap ``text`` in a span carrying its results.json path and exact JSON value.
+
+    The span's ``data-result`` and ``data-value`` attributes are those of every number of the report's tables,
+    so that tests can compare what is shown with results.json.
 
     Parameters
     ----------
