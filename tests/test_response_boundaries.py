@@ -109,6 +109,18 @@ def test_lyric_ir1_at_exactly_50_percent_and_12_weeks() -> None:
     assert r.lugano_ct is LuganoCT.PD and r.lyric is LyricResponse.IR2
 
 
+def test_lyric_worked_example_figure_3_ir1() -> None:
+    """LYRIC (Blood 2016), Figure 3: "IR(1): Restaging CT 1 at 3 weeks demonstrates overall progression of
+    tumor burden (SPD +124% from baseline)". The case's diameters are not given; two targets reproduce the
+    +124%."""
+    base = Scan(-7, (L("lung", 40.0, 25.0), L("pleura", 20.0, 10.0)))  # SPD 1000 + 200 = 1200
+    week3 = Scan(21, (L("lung", 56.0, 42.0), L("pleura", 24.0, 14.0)))  # 2352 + 336 = 2688 = 1200 x 2.24
+    r = assess_patient([base, week3])[0]
+    assert r.spd_change_baseline == pytest.approx(124.0)
+    assert r.lugano_ct is LuganoCT.PD  # Lugano: progression (the lung mass: PPD x 2.35, LDi +1.6 cm)
+    assert r.lyric is LyricResponse.IR1  # LYRIC: indeterminate, within 12 weeks
+
+
 def test_lyric_ir_only_where_lugano_calls_pd() -> None:
     """LYRIC: "Definition of progression: per Lugano with following exceptions" (IR1-IR3); "CR or PR: per
     Lugano". A small lesion whose PPD rose >= 50% (5.5 x 5 -> 8 x 6 mm, LDi <= 1.5 cm: not Lugano's lesion

@@ -134,6 +134,8 @@ def ct_response(f: CTFindings) -> LuganoCT:
     - SD: "< 50% decrease from baseline in SPD of up to 6 dominant, measurable nodes and extranodal sites; no
       criteria for progressive disease are met".
 
+    Not applied: the spleen and organ-enlargement criteria and the nonmeasured lesions (no such columns).
+
     Parameters
     ----------
     f : CTFindings
