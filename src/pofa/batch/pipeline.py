@@ -12,7 +12,11 @@ process), so the cluster and the single-machine path give the same numbers:
    manifest's precomputed transform); matching of the follow-up lesions to the baseline lesions
    (:func:`pofa.imaging.matching.match_patient`) -> failure rows in the study's failures format
    (``baseline_lesion_id`` filled for local failures, blank for new lesions).
-3. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
+3. **Each follow-up scan** (role ``followup``), by date: extraction, registration and matching as for a
+   failure scan, without failure rows. Every follow-up and failure scan then gives the lesion tracks and the
+   rows of the measurements and scans tables (:mod:`pofa.batch.tracks`), kept in
+   :attr:`PatientResult.measurements`, :attr:`PatientResult.tracks` and :attr:`PatientResult.scan_rows`.
+4. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
    the lesions' projections and their outcome or class (:func:`pofa.imaging.mip.match_mip`), kept as plain
    JSON in :attr:`PatientResult.figure` (the study writes it into imaging.json; the report draws it).
 
@@ -32,7 +36,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pofa.batch.manifest import PatientScans, ScanSpec, threshold_argument
+from pofa.batch.manifest import PatientScans, Role, ScanSpec, threshold_argument
 from pofa.errors import PofaError, SettingsError
 from pofa.imaging.matching import FAILURE_COLUMNS as MATCH_COLUMNS
 from pofa.settings import RadiotherapySettings
@@ -383,6 +387,9 @@ class PatientResult:
         Canonical JSON of the baseline-and-failure figure of the first failure scan
         (:meth:`pofa.imaging.mip.MatchMip.to_json`); "" when the patient has no failure scan or the figure
         could not be made (the reason is in that scan's matching warnings).
+    measurements, tracks, scan_rows : Table
+        Rows of the measurements, tracks and scans tables (:mod:`pofa.batch.tracks`): every baseline lesion
+        measured on every scan, its track events, and per scan whether it shows new lesions.
     """
 
     patient_id: str
@@ -390,6 +397,9 @@ class PatientResult:
     failures: Table
     scans: str
     figure: str = ""
+    measurements: Table = Table((), ())
+    tracks: Table = Table((), ())
+    scan_rows: Table = Table((), ())
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
@@ -422,7 +432,9 @@ class PatientResult:
             The fields by name.
         """
         return {"patient_id": self.patient_id, "lesions": self.lesions.to_json(),
-                "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data}
+                "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data,
+                "measurements": self.measurements.to_json(), "tracks": self.tracks.to_json(),
+                "scan_rows": self.scan_rows.to_json()}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PatientResult:
@@ -439,8 +451,11 @@ class PatientResult:
             The result.
         """
         fig = d.get("figure")
+        empty = {"columns": [], "rows": []}
         return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
-                   _canonical(d["scans"]), _canonical(fig) if fig else "")
+                   _canonical(d["scans"]), _canonical(fig) if fig else "",
+                   Table.from_json(d.get("measurements", empty)), Table.from_json(d.get("tracks", empty)),
+                   Table.from_json(d.get("scan_rows", empty)))
 
 
 def _canonical(obj: Any) -> str:
@@ -550,13 +565,18 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
     lesions = Table.from_records(lesion_rows)
     failure_rows: list[dict[str, Any]] = []
     figure = ""
-    for k, scan in enumerate(scans.failures, start=1):
+    with _stage(pid, stage("lesion measurement", base)):
+        tracker = _Tracker(pid, base, base_res)
+    k = 0
+    for scan in scans.later:
+        is_failure = scan.role is Role.FAILURE
+        k += is_failure
         with _stage(pid, stage("extraction", scan)):
             fu_ct = _read_ct(scan)
             fu_res = _extract(scan, st, fu_ct)
             rec = _scan_record(scan, fu_res)
             if out_dir is not None:
-                fu_res.write_label_map(out_dir / f"failure_{scan.scan_date}_labels.nii.gz")
+                fu_res.write_label_map(out_dir / f"{scan.role.value}_{scan.scan_date}_labels.nii.gz")
         with _stage(pid, stage("registration", scan)):
             reg = _register(scan, base_res, fu_res, base_ct, fu_ct, st)
             rec["registration"] = {
@@ -568,6 +588,12 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
             }
         with _stage(pid, stage("lesion matching", scan)):
             rows, summary, match = _match(scan, k, base_res, fu_res, reg, st)
+        with _stage(pid, stage("lesion tracks", scan)):
+            tracker.add(scan, fu_res, match, k if is_failure else None)
+        if not is_failure:
+            rec["matching"] = summary
+            records.append(rec)
+            continue
         if rt is not None:
             with _stage(pid, stage("dose to the failure lesions", scan)):
                 from pofa.batch.rt import add_failure_doses
@@ -586,7 +612,44 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         failures = Table.from_records(failure_rows, (*FAILURE_COLUMNS, *RT_FAILURE_COLUMNS))
     else:
         failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
-    return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
+    records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings}
+    return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure, *tracker.tables())
+
+
+class _Tracker:
+    """Collects one patient's track, measurement and scan rows, scan by scan (:mod:`pofa.batch.tracks`)."""
+
+    def __init__(self, pid: str, base: ScanSpec, base_res: Any) -> None:
+        from pofa.batch.tracks import baseline_track_rows, lesion_sizes, select_targets
+
+        self.pid = pid
+        self.base_ids = {les.label: les.lesion_id for les in base_res.lesions}
+        by_label = lesion_sizes(base_res.labels, {les.label: les.suvmax for les in base_res.lesions})
+        sizes = {les.lesion_id: by_label[les.label] for les in base_res.lesions}
+        nodal = {les.lesion_id: les.extranodal for les in base_res.lesions}
+        self.targets, warning = select_targets(sizes, nodal)
+        self.warnings = [] if warning is None else [warning]
+        self.meas, self.tracks = baseline_track_rows(pid, base.scan_date, sizes, self.targets)
+        self.scans: list[dict[str, Any]] = [{"patient_id": pid, "scan_date": base.scan_date,
+                                             "new_lesions": False}]
+
+    def add(self, scan: ScanSpec, fu_res: Any, match: Any, failure_number: int | None) -> None:
+        from pofa.batch.tracks import lesion_sizes, scan_track_rows
+
+        sizes = lesion_sizes(fu_res.labels, {les.label: les.suvmax for les in fu_res.lesions})
+        prefix = "F" if failure_number is None else f"S{failure_number}-F"
+        ids = {les.label: f"{prefix}{les.label}" for les in fu_res.lesions}
+        meas, tracks, new = scan_track_rows(self.pid, scan.scan_date, match, self.base_ids, ids, sizes,
+                                            self.targets)
+        self.meas += meas
+        self.tracks += tracks
+        self.scans.append({"patient_id": self.pid, "scan_date": scan.scan_date, "new_lesions": new})
+
+    def tables(self) -> tuple[Table, Table, Table]:
+        from pofa.batch.tracks import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
+
+        return (Table.from_records(self.meas, MEASUREMENT_COLUMNS),
+                Table.from_records(self.tracks, TRACK_COLUMNS), Table.from_records(self.scans, SCAN_COLUMNS))
 
 
 def _figure(base: ScanSpec, scan: ScanSpec, base_res: Any, fu_res: Any, match: Any,
