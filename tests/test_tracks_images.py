@@ -119,6 +119,37 @@ def test_combine_parts_keeps_the_sum_of_ppds() -> None:
     assert combine_parts(parts[:1]) == parts[0]
 
 
+def test_deauville_score_boundaries_and_references(tmp_path: Path) -> None:
+    from pofa.batch.tracks import UptakeReference, deauville_score, site_uptake, uptake_reference
+    from pofa.imaging.volume import Volume
+
+    ref = UptakeReference(1.6, 2.5)
+    assert [deauville_score(v, ref) for v in (0.5, 1.6, 1.61, 2.5, 2.51, 5.0, 5.01)] == [2, 2, 3, 3, 4, 4, 5]
+    suv = Volume.from_spacing(np.full((6, 6, 6), 1.0, np.float32), (2.0, 2.0, 2.0))
+    suv_arr = suv.voxels_copy()
+    suv_arr[0:2], suv_arr[4:6] = 2.5, 1.6
+    suv_arr[3, 3, 3] = 9.0
+    suv = suv.with_voxels(suv_arr)
+    organs = np.zeros((6, 6, 6), np.uint8)
+    organs[0:2], organs[4:6] = td.LIVER_LABEL, td.AORTA_LABEL
+    lesions = np.zeros((6, 6, 6), np.int32)
+    lesions[0, 0, 0] = 1  # a lesion voxel inside the liver is left out of the reference
+    suv_arr[0, 0, 0] = 30.0
+    suv = suv.with_voxels(suv_arr)
+    got = uptake_reference(suv, suv.with_voxels(organs), suv.with_voxels(lesions))
+    assert got == UptakeReference(pytest.approx(1.6, abs=1e-6), pytest.approx(2.5, abs=1e-6))
+    assert uptake_reference(suv, None, suv.with_voxels(lesions)) is None
+    no_aorta = np.where(organs == td.AORTA_LABEL, 0, organs)
+    assert uptake_reference(suv, suv.with_voxels(no_aorta), suv.with_voxels(lesions)) is None
+    base = np.zeros((6, 6, 6), np.int32)
+    base[3, 3, 2] = 7
+    import SimpleITK as sitk
+
+    shift = sitk.TranslationTransform(3, [2.0, 0.0, 0.0])  # one voxel along x (array axis 2)
+    assert site_uptake(suv.with_voxels(base), 7, shift, suv) == 9.0
+    assert site_uptake(suv.with_voxels(base), 7, None, suv) == 1.0
+
+
 def test_targets_are_the_six_largest_measurable() -> None:
     sizes = {f"L{k}": LesionSize(10.0 + 3 * k, 8.0, None) for k in range(9)}  # L0 10 mm ... L8 34 mm
     extranodal = {"L0": True}  # 10 mm is not > 10 mm: not measurable even as extranodal
@@ -173,8 +204,12 @@ def _check_series(study: Path, tol_scale: float = 1.0) -> None:
         ldi, sdi, tol = _expected(names[r["lesion_id"]], scan)
         assert abs(float(r["ldi_mm"]) - ldi) <= tol * tol_scale, (names[r["lesion_id"]], scan, r)
         assert abs(float(r["sdi_mm"]) - sdi) <= tol * tol_scale, (names[r["lesion_id"]], scan, r)
-        assert r["deauville"] == ""
-        assert r["suvmax"] == ("" if ldi == 0 else "8.0")
+        name = names[r["lesion_id"]]
+        faint = name == "shrink" and scan >= 2
+        assert r["suvmax"] == ("" if ldi == 0 else "4.5" if faint else "8.0")
+        # references: blood pool 1.6, liver 2.5; SUV 8 > 2 x 2.5 is 5, SUV 4.5 is 4; the vanished lesion's
+        # site shows body uptake (SUV 1) <= blood pool: 2; the merged-away lesion's site lies in the mass: 5
+        assert r["deauville"] == ("2" if name == "vanish" and scan else "4" if faint else "5"), (name, scan)
     # targets: the measurable lesions (LDi > 15 mm), at most six, the same on every row
     target = {names[r["lesion_id"]]: r["target"] for r in rows}
     assert target == {"shrink": "yes", "grow": "yes", "split": "yes", "merge_big": "yes",

@@ -3,7 +3,8 @@
 One patient, four scans: baseline (7 days before the index date), two follow-up scans (days 30 and 90) and a
 failure scan (day 180). Each scan is a small NIfTI PET (SUV), CT and organ map on a grid of 2.5 mm in-plane
 voxels and 4 mm slices, showing the anatomy of :mod:`batch_data` (body, lung, spine, liver) and ellipsoid
-lesions (SUV 8, rotated in the axial plane), moved by a known translation per scan (the follow-up image is
+lesions (SUV 8, rotated in the axial plane; liver SUV 2.5, aorta blood pool SUV 1.6, both in the organ
+map, so that Deauville scores can be read), moved by a known translation per scan (the follow-up image is
 ``anatomy(q - shift)``, so the baseline -> follow-up transform is ``p + shift``). Shifts along z are whole
 slices and lesion centres lie on slice centres, so each ellipsoid's equator is a slice of every scan: its
 longest axial diameter is ``2a`` and the perpendicular ``2b`` (closed form).
@@ -35,7 +36,13 @@ SHAPE = (40, 96, 96)
 SPACING = (4.0, 2.5, 2.5)  # (z, y, x) mm
 ORIGIN = (-118.75, -118.75, -78.0)  # LPS mm of voxel (0, 0, 0): slice centres at z = -78 + 4k
 LIVER_LABEL = 5
+AORTA_LABEL = 52  # TotalSegmentator v2
 SUV = 8.0
+LIVER_SUV = 2.5
+BLOOD_SUV = 1.6
+#: SUV of the shrinking lesion at the day-90 and failure scans: above the threshold (4) and the liver, at most
+#: twice the liver (Deauville 4); every other lesion is at SUV 8 (Deauville 5).
+FAINT_SUV = 4.5
 
 
 @dataclass(frozen=True)
@@ -115,14 +122,16 @@ def render(scan: int) -> tuple[Volume, Volume, Volume]:
     suv[lung], ct[lung] = 0.4, -800.0
     ct[body & ((x / 12) ** 2 + ((y - 65) / 12) ** 2 <= 1)] = 600.0
     liver = ((x + 50) / 30) ** 2 + ((y - 5) / 25) ** 2 + ((z + 45) / 22) ** 2 <= 1
-    suv[liver], ct[liver], organs[liver] = 2.0, 60.0, LIVER_LABEL
-    for parts in lesions_at(scan).values():
+    suv[liver], ct[liver], organs[liver] = LIVER_SUV, 60.0, LIVER_LABEL
+    aorta = body & (((x + 5) / 10) ** 2 + ((y + 60) / 10) ** 2 <= 1) & (np.abs(z) <= 60)
+    suv[aorta], organs[aorta] = BLOOD_SUV, AORTA_LABEL
+    for name, parts in lesions_at(scan).items():
         for e in parts:
             dx, dy, dz = x - e.centre[0], y - e.centre[1], z - e.centre[2]
             u = dx * math.cos(e.angle) + dy * math.sin(e.angle)
             v = -dx * math.sin(e.angle) + dy * math.cos(e.angle)
             m = (u / e.a) ** 2 + (v / e.b) ** 2 + (dz / e.c) ** 2 <= 1
-            suv[m], ct[m] = SUV, 45.0
+            suv[m], ct[m] = (FAINT_SUV if name == "shrink" and scan >= 2 else SUV), 45.0
 
     return _volume(suv, "SUVbw"), _volume(ct, "HU"), _volume(organs, "label")
 

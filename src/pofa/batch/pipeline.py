@@ -612,7 +612,8 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         failures = Table.from_records(failure_rows, (*FAILURE_COLUMNS, *RT_FAILURE_COLUMNS))
     else:
         failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
-    records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings}
+    records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings,
+                            "deauville_references": tracker.references}
     return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure, *tracker.tables())
 
 
@@ -632,6 +633,26 @@ class _Tracker:
         self.meas, self.tracks = baseline_track_rows(pid, base.scan_date, sizes, self.targets)
         self.scans: list[dict[str, Any]] = [{"patient_id": pid, "scan_date": base.scan_date,
                                              "new_lesions": False}]
+        self.base_labels = base_res.labels
+        self.label_of = {les.lesion_id: les.label for les in base_res.lesions}
+        self.references: dict[str, Any] = {}
+        self._deauville(base, base_res, self.meas, None)
+
+    def _deauville(self, scan: ScanSpec, res: Any, rows: list[dict[str, Any]], transform: Any) -> None:
+        """Fill in the rows' Deauville scores when the scan's organ map holds the liver and the aorta."""
+        from pofa.batch.tracks import deauville_score, site_uptake, uptake_reference
+
+        ref = uptake_reference(res.suv.volume, scan.organs, res.labels)
+        self.references[scan.scan_date] = None if ref is None else {"mediastinum_suvmean": ref.mediastinum,
+                                                                    "liver_suvmean": ref.liver}
+        if ref is None:
+            return
+        for r in rows:
+            uptake = r["suvmax"]
+            if not r["ldi_mm"]:
+                label = self.label_of[r["lesion_id"]]
+                uptake = site_uptake(self.base_labels, label, transform, res.suv.volume)
+            r["deauville"] = None if uptake is None else str(deauville_score(float(uptake), ref))
 
     def add(self, scan: ScanSpec, fu_res: Any, match: Any, failure_number: int | None) -> None:
         from pofa.batch.tracks import lesion_sizes, scan_track_rows
@@ -641,6 +662,8 @@ class _Tracker:
         ids = {les.label: f"{prefix}{les.label}" for les in fu_res.lesions}
         meas, tracks, new = scan_track_rows(self.pid, scan.scan_date, match, self.base_ids, ids, sizes,
                                             self.targets)
+        reg = match.registration
+        self._deauville(scan, fu_res, meas, None if reg is None else reg.transform)
         self.meas += meas
         self.tracks += tracks
         self.scans.append({"patient_id": self.pid, "scan_date": scan.scan_date, "new_lesions": new})

@@ -18,6 +18,16 @@ identity). From each scan's match this module makes:
   lesion attributed to another) is 0 x 0;
 - **scan rows** (``scans.csv``): whether the scan shows new lesions.
 
+**Deauville score** (a quantitative reading of the five-point scale, Barrington et al., J Clin Oncol
+2014;32:3048: 1 no uptake above background, 2 uptake <= mediastinum, 3 > mediastinum but <= liver, 4
+moderately > liver, 5 markedly > liver), only when the scan's organ map holds both references, the liver and
+the aorta (blood pool, for the mediastinum); otherwise blank. The references are the SUVmean of each organ's
+voxels outside the lesions; a lesion's uptake is its SUVmax on that scan, or for a lesion measured 0 x 0 the
+highest SUV at its baseline voxels brought into the scan by the registration (the residual uptake at its
+site). Scores: 2 when the uptake is at most the blood pool's, 3 at most the liver's, 4 at most
+:data:`MARKED_LIVER_RATIO` times the liver's, 5 above. Score 1 (no uptake above background) is not told apart
+from 2 (both are a complete metabolic response).
+
 Targets (Lugano 2014: "up to six of the largest dominant nodes, nodal masses, and extranodal lesions",
 measurable in two diameters): baseline lesions with LDi > 15 mm (nodes; a lesion without an organ map is taken
 as a node) or > 10 mm (extranodal), the six with the largest baseline PPD. A patient without a measurable
@@ -42,11 +52,15 @@ __all__ = [
     "SCAN_COLUMNS",
     "TRACK_COLUMNS",
     "LesionSize",
+    "UptakeReference",
     "baseline_track_rows",
     "combine_parts",
+    "deauville_score",
     "lesion_sizes",
     "scan_track_rows",
     "select_targets",
+    "site_uptake",
+    "uptake_reference",
 ]
 
 #: Columns of the measurements table written from the images (docs/response.md).
@@ -61,6 +75,11 @@ TRACK_COLUMNS = ("patient_id", "scan_date", "lesion_id", "component", "event", "
 MEASURABLE_NODE_MM = 15.0
 MEASURABLE_EXTRANODAL_MM = 10.0
 MAX_TARGETS = 6
+#: Uptake above this multiple of the liver reference is "markedly higher than liver" (Deauville 5); Barrington
+#: et al. (J Clin Oncol 2014) give 2-3 times the liver's uptake as the usual reading.
+MARKED_LIVER_RATIO = 2.0
+#: Fewest voxels of an organ, outside the lesions, for it to serve as a reference.
+MIN_REFERENCE_VOXELS = 10
 
 _EVENTS = {GroupKind.ONE_TO_ONE: "continues", GroupKind.SPLIT: "split", GroupKind.MERGE: "merge",
            GroupKind.SPLIT_MERGE: "split-merge", GroupKind.VANISHED: "disappeared"}
@@ -252,3 +271,106 @@ def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baselin
                        "event": "new", "ldi_mm": None if s is None else _num(s.ldi_mm),
                        "sdi_mm": None if s is None else _num(s.sdi_mm)})
     return meas, tracks, new
+
+
+@dataclass(frozen=True, slots=True)
+class UptakeReference:
+    """The Deauville references of one scan: SUVmean of the blood pool (mediastinum) and of the liver."""
+
+    mediastinum: float
+    liver: float
+
+
+def uptake_reference(suv: Volume, organs: str | Volume | None, lesions: Volume) -> UptakeReference | None:
+    """The scan's blood-pool and liver references, or None without both in its organ map.
+
+    Parameters
+    ----------
+    suv : Volume
+        The scan's SUV image.
+    organs : path, Volume or None
+        The scan's organ label map (TotalSegmentator names; :func:`pofa.imaging.organs.load_organ_map`).
+    lesions : Volume
+        The scan's lesion label map (its voxels are left out of the references).
+
+    Returns
+    -------
+    UptakeReference or None
+        SUVmean of the aorta's and of the liver's voxels outside the lesions; None when the organ map is
+        missing or lacks either organ (fewer than :data:`MIN_REFERENCE_VOXELS` voxels).
+    """
+    if organs is None:
+        return None
+    from pofa.imaging.organs import load_organ_map
+
+    omap = load_organ_map(organs).on_grid(suv)
+    names = {n.lower() for n in omap.names.values()}
+    if not {"aorta", "liver"} <= names:
+        return None
+    outside = np.asarray(lesions.voxels) == 0
+    values = np.asarray(suv.voxels, dtype=np.float64)
+    means = []
+    for organ in ("aorta", "liver"):
+        m = omap.mask_of(organ) & outside
+        if int(m.sum()) < MIN_REFERENCE_VOXELS:
+            return None
+        means.append(float(values[m].mean()))
+    return UptakeReference(means[0], means[1])
+
+
+def deauville_score(uptake: float, ref: UptakeReference) -> int:
+    """Deauville score 2-5 of an uptake against the scan's references (module docstring).
+
+    Parameters
+    ----------
+    uptake : float
+        The lesion's SUVmax (or residual uptake at its site).
+    ref : UptakeReference
+        The scan's references.
+
+    Returns
+    -------
+    int
+        2 (<= blood pool), 3 (<= liver), 4 (<= MARKED_LIVER_RATIO x liver) or 5.
+    """
+    if uptake <= ref.mediastinum:
+        return 2
+    if uptake <= ref.liver:
+        return 3
+    if uptake <= MARKED_LIVER_RATIO * ref.liver:
+        return 4
+    return 5
+
+
+def site_uptake(baseline_labels: Volume, label: int, transform: Any, suv: Volume) -> float | None:
+    """Highest SUV of a scan at a baseline lesion's voxels, brought into the scan by the registration.
+
+    Parameters
+    ----------
+    baseline_labels : Volume
+        The baseline lesion label map.
+    label : int
+        The baseline lesion's label.
+    transform : SimpleITK transform or None
+        Baseline LPS -> the scan's LPS (None: the identity).
+    suv : Volume
+        The scan's SUV image.
+
+    Returns
+    -------
+    float or None
+        The highest SUV at the nearest voxels of the mapped lesion voxel centres; None when none falls
+        inside the scan.
+    """
+    from pofa.imaging.registration import transform_points
+
+    idx = np.argwhere(np.asarray(baseline_labels.voxels) == label).astype(np.float64)
+    if not len(idx):
+        return None
+    pts = transform_points(transform, baseline_labels.index_to_lps(idx))
+    ijk = np.rint(suv.lps_to_index(pts)).astype(np.int64)
+    inside = np.all((ijk >= 0) & (ijk < np.asarray(suv.shape)), axis=1)
+    if not inside.any():
+        return None
+    ijk = ijk[inside]
+    return float(np.asarray(suv.voxels)[ijk[:, 0], ijk[:, 1], ijk[:, 2]].max())
