@@ -155,7 +155,8 @@ def test_targets_are_the_six_largest_measurable() -> None:
     extranodal = {"L0": True}  # 10 mm is not > 10 mm: not measurable even as extranodal
     targets, warning = select_targets(sizes, extranodal)
     assert targets == {"L3", "L4", "L5", "L6", "L7", "L8"} and warning is None
-    sizes = {"A": LesionSize(14.0, 8.0, None), "B": LesionSize(12.0, 12.0, None), "C": LesionSize(11, 6, None)}
+    sizes = {"A": LesionSize(14.0, 8.0, None), "B": LesionSize(12.0, 12.0, None),
+             "C": LesionSize(11.0, 6.0, None)}
     targets, warning = select_targets(sizes, {"C": True})
     assert targets == {"C"}  # extranodal and > 10 mm: the only measurable lesion
     targets, warning = select_targets(sizes, {})
@@ -274,7 +275,6 @@ def test_series_study_validates_and_analyses(built: Path) -> None:
 def test_study_without_followup_rows_has_no_response_tables(tmp_path: Path) -> None:
     """Manifests with baseline and failure scans only build the same study as before (no new tables)."""
     from batch_data import make_study
-
     from pofa.batch.study import build_study_from_manifest
 
     s = make_study(tmp_path / "in", 2, seed=3)

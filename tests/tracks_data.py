@@ -47,7 +47,7 @@ FAINT_SUV = 4.5
 
 @dataclass(frozen=True)
 class Ellipsoid:
-    """Centre (LPS mm, baseline frame), semi-axes a >= b in the axial plane and c along z (mm), angle (rad)."""
+    """Centre (LPS mm, baseline frame), semi-axes a >= b in the axial plane and c along z (mm), angle."""
 
     centre: tuple[float, float, float]
     a: float
@@ -170,6 +170,7 @@ def write_series(root: Path, *, transforms: bool = True) -> Path:
     last = (dt.date.fromisoformat(DATES[-1]) + dt.timedelta(days=30)).isoformat()
     with (root / "patients.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
-        w.writerow(["patient_id", "index_date", "last_followup_date", "progression_date", "death_date", "age"])
+        w.writerow(["patient_id", "index_date", "last_followup_date", "progression_date", "death_date",
+                    "age"])
         w.writerow(["P1", INDEX_DATE, last, DATES[-1], "", "61"])
     return manifest

@@ -451,7 +451,7 @@ class PatientResult:
             The result.
         """
         fig = d.get("figure")
-        empty = {"columns": [], "rows": []}
+        empty: dict[str, list[Any]] = {"columns": [], "rows": []}
         return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
                    _canonical(d["scans"]), _canonical(fig) if fig else "",
                    Table.from_json(d.get("measurements", empty)), Table.from_json(d.get("tracks", empty)),

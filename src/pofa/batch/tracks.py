@@ -255,7 +255,7 @@ def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baselin
         meas.append({"patient_id": patient_id, "lesion_id": lid, "scan_date": scan_date,
                      "ldi_mm": _num(size.ldi_mm), "sdi_mm": _num(size.sdi_mm), "suvmax": _num(size.suvmax),
                      "deauville": None, "target": lid in targets})
-        comps = sorted(b.followup_labels) or [None]
+        comps: list[int | None] = [*sorted(b.followup_labels)] or [None]
         for c in comps:
             tracks.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": lid,
                            "component": None if c is None else followup_ids.get(c, str(c)), "event": event,

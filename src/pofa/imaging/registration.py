@@ -749,7 +749,7 @@ def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     sigma = [float(np.sqrt(max(spacing_mm**2 - s**2, 0.0)) / 2.0) for s in sp]  # no extra blur where coarse
     if min(sigma) > 0:
         smooth = sitk.SmoothingRecursiveGaussian(img, sigma)
-    else:  # an axis already as coarse (e.g. 5 mm CT slices): smooth along the others only (ITK refuses sigma 0)
+    else:  # an axis already coarse enough (e.g. 5 mm CT slices): smooth the others (ITK refuses sigma 0)
         smooth = img
         for axis, sg in enumerate(sigma):
             if sg > 0:

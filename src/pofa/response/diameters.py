@@ -175,17 +175,18 @@ def axial_diameters(mask: NDArray[np.bool_], affine: NDArray[np.float64]) -> Axi
     half = np.array([[0.5, 0.5], [0.5, -0.5], [-0.5, 0.5], [-0.5, -0.5]])
     best: tuple[float, int, int] = (-1.0, 0, 0)
     per_slice: dict[int, tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64]]] = {}
-    for k in np.flatnonzero(m.any(axis=(1, 2))):
+    for kk in np.flatnonzero(m.any(axis=(1, 2))):
+        k = int(kk)
         sl = m[k]
         ij = np.argwhere(_border(sl)).astype(np.float64)
         centres = ij @ r.T
         corners = ((ij[:, None, :] + half[None, :, :]).reshape(-1, 2)) @ r.T
         ldi, u = _diameter(corners)
-        per_slice[int(k)] = (centres, corners, u)
-        key = (ldi, int(sl.sum()), -int(k))
+        per_slice[k] = (centres, corners, u)
+        key = (ldi, int(sl.sum()), -k)
         if key > (best[0], best[1], -best[2]):
-            best = (ldi, int(sl.sum()), int(k))
-    ldi, _n, k = best
-    centres, corners, u = per_slice[k]
+            best = (ldi, int(sl.sum()), k)
+    ldi, _n, at = best
+    centres, corners, u = per_slice[at]
     sdi = _perpendicular_extent(centres, r, u, corners)
-    return AxialDiameters(float(ldi), float(min(sdi, ldi)), k)
+    return AxialDiameters(float(ldi), float(min(sdi, ldi)), at)
