@@ -17,9 +17,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from pofa.batch.tracks import LesionSize, combine_parts, select_targets
 from pofa.errors import ImagingError
 from pofa.response.diameters import AxialDiameters, axial_diameters, slice_axis
+from pofa.response.linking import LesionSize, combine_parts, select_targets
 
 sys.path.insert(0, str(Path(__file__).parent))
 import tracks_data as td  # noqa: E402
@@ -120,8 +120,8 @@ def test_combine_parts_keeps_the_sum_of_ppds() -> None:
 
 
 def test_deauville_score_boundaries_and_references(tmp_path: Path) -> None:
-    from pofa.batch.tracks import UptakeReference, deauville_score, site_uptake, uptake_reference
     from pofa.imaging.volume import Volume
+    from pofa.response.linking import UptakeReference, deauville_score, site_uptake, uptake_reference
 
     ref = UptakeReference(1.6, 2.5)
     assert [deauville_score(v, ref) for v in (0.5, 1.6, 1.61, 2.5, 2.51, 5.0, 5.01)] == [2, 2, 3, 3, 4, 4, 5]

@@ -16,8 +16,8 @@ An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
   finding on its row, not a failure halfway through a batch.
 - Paths are relative to the manifest's folder (absolute paths are used as they are).
 - Each patient has exactly one baseline row and any number of follow-up and failure rows. Follow-up scans
-  (response assessments) only feed the lesion tracks and the measurements table (:mod:`pofa.batch.tracks`);
-  failure scans also give the failures table.
+  (response assessments) only feed the lesion tracks and the measurements table
+  (:mod:`pofa.response.linking`); failure scans also give the failures table.
 - The clinical dates are *not* in the manifest: they are in the study format's patients table,
   ``patients.csv`` beside the manifest (or another CSV given explicitly), one row per patient with
   ``index_date``, ``last_followup_date``, ``progression_date``, ``death_date`` and any covariates. The

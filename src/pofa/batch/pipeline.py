@@ -14,7 +14,7 @@ process), so the cluster and the single-machine path give the same numbers:
    (``baseline_lesion_id`` filled for local failures, blank for new lesions).
 3. **Each follow-up scan** (role ``followup``), by date: extraction, registration and matching as for a
    failure scan, without failure rows. Every follow-up and failure scan then gives the lesion tracks and the
-   rows of the measurements and scans tables (:mod:`pofa.batch.tracks`), kept in
+   rows of the measurements and scans tables (:mod:`pofa.response.linking`), kept in
    :attr:`PatientResult.measurements`, :attr:`PatientResult.tracks` and :attr:`PatientResult.scan_rows`.
 4. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
    the lesions' projections and their outcome or class (:func:`pofa.imaging.mip.match_mip`), kept as plain
@@ -388,8 +388,8 @@ class PatientResult:
         (:meth:`pofa.imaging.mip.MatchMip.to_json`); "" when the patient has no failure scan or the figure
         could not be made (the reason is in that scan's matching warnings).
     measurements, tracks, scan_rows : Table
-        Rows of the measurements, tracks and scans tables (:mod:`pofa.batch.tracks`): every baseline lesion
-        measured on every scan, its track events, and per scan whether it shows new lesions.
+        Rows of the measurements, tracks and scans tables (:mod:`pofa.response.linking`): every baseline
+        lesion measured on every scan, its track events, and per scan whether it shows new lesions.
     """
 
     patient_id: str
@@ -618,10 +618,10 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
 
 
 class _Tracker:
-    """Collects one patient's track, measurement and scan rows, scan by scan (:mod:`pofa.batch.tracks`)."""
+    """Collects one patient's track, measurement and scan rows, scan by scan (pofa.response.linking)."""
 
     def __init__(self, pid: str, base: ScanSpec, base_res: Any) -> None:
-        from pofa.batch.tracks import baseline_track_rows, lesion_sizes, select_targets
+        from pofa.response.linking import baseline_track_rows, lesion_sizes, select_targets
 
         self.pid = pid
         self.base_ids = {les.label: les.lesion_id for les in base_res.lesions}
@@ -640,7 +640,7 @@ class _Tracker:
 
     def _deauville(self, scan: ScanSpec, res: Any, rows: list[dict[str, Any]], transform: Any) -> None:
         """Fill in the rows' Deauville scores when the scan's organ map holds the liver and the aorta."""
-        from pofa.batch.tracks import deauville_score, site_uptake, uptake_reference
+        from pofa.response.linking import deauville_score, site_uptake, uptake_reference
 
         ref = uptake_reference(res.suv.volume, scan.organs, res.labels)
         self.references[scan.scan_date] = None if ref is None else {"mediastinum_suvmean": ref.mediastinum,
@@ -655,7 +655,7 @@ class _Tracker:
             r["deauville"] = None if uptake is None else str(deauville_score(float(uptake), ref))
 
     def add(self, scan: ScanSpec, fu_res: Any, match: Any, failure_number: int | None) -> None:
-        from pofa.batch.tracks import lesion_sizes, scan_track_rows
+        from pofa.response.linking import lesion_sizes, scan_track_rows
 
         sizes = lesion_sizes(fu_res.labels, {les.label: les.suvmax for les in fu_res.lesions})
         prefix = "F" if failure_number is None else f"S{failure_number}-F"
@@ -669,7 +669,7 @@ class _Tracker:
         self.scans.append({"patient_id": self.pid, "scan_date": scan.scan_date, "new_lesions": new})
 
     def tables(self) -> tuple[Table, Table, Table]:
-        from pofa.batch.tracks import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
+        from pofa.response.linking import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
 
         return (Table.from_records(self.meas, MEASUREMENT_COLUMNS),
                 Table.from_records(self.tracks, TRACK_COLUMNS), Table.from_records(self.scans, SCAN_COLUMNS))

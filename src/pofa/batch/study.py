@@ -10,7 +10,7 @@ every
 - ``failures.csv``: the lesions seen at the failure scans, matched to the baseline lesions;
 - ``measurements.csv``, ``scans.csv`` and ``tracks.csv`` when the manifest has follow-up scans (role
   ``followup``): every baseline lesion measured on every scan of its patient, whether each scan shows new
-  lesions, and the lesion tracks with their events (:mod:`pofa.batch.tracks`; docs/response.md);
+  lesions, and the lesion tracks with their events (:mod:`pofa.response.linking`; docs/response.md);
 - ``study.toml``: copied from the manifest's folder when there is one, else a name and description;
 - ``imaging.json``: the manifest's and patients table's SHA-256, the pipeline settings, each patient's content
   key and per-scan provenance (SUV method, segmentation, registration quality, matching), the data of each
@@ -226,7 +226,7 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
     with_tracks = any(s.role is Role.FOLLOWUP for s in manifest.scans)
     extra: dict[str, tuple[list[str], list[list[Any]]]] = {}
     if with_tracks:
-        from pofa.batch.tracks import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
+        from pofa.response.linking import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
 
         measured = [r for r in results if len(r.measurements)]  # scans rows only where lesions are measured
         extra = {"measurements.csv": _stack(measured, "measurements", MEASUREMENT_COLUMNS),

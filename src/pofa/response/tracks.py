@@ -3,7 +3,7 @@
 Label maps on one grid (each follow-up already resampled onto the baseline grid, e.g. by
 :func:`pofa.imaging.matching.resample_label_map`) are matched with the existing matcher
 (:func:`pofa.imaging.matching.match_label_arrays`) and measured and linked by the rules of the imaging
-pipeline (:mod:`pofa.batch.tracks`, which works on each scan's own grid from an imaging manifest): the
+pipeline (:mod:`pofa.response.linking`, which works on each scan's own grid from an imaging manifest): the
 longest axial diameter and the longest perpendicular to it (:mod:`pofa.response.diameters`), split lesions
 added, merged lesions measured once, vanished lesions 0 x 0 mm.
 """
@@ -81,9 +81,9 @@ def track_lesions(baseline: NDArray[Any], followups: Sequence[tuple[dt.date, NDA
                   *, tolerance_mm: float = 0.0) -> tuple[TrackPoint, ...]:
     """Follow every baseline lesion across the follow-up scans and measure it on each.
 
-    The rules are those of the imaging pipeline (:mod:`pofa.batch.tracks`): a split lesion's parts are added
-    (LDi summed, PPDs summed), a merged lesion is measured once, for the baseline lesion it is assigned to
-    (the others are 0 x 0 with the event ``merge``), a vanished lesion is 0 x 0.
+    The rules are those of the imaging pipeline (:mod:`pofa.response.linking`): a split lesion's parts are
+    added (LDi summed, PPDs summed), a merged lesion is measured once, for the baseline lesion it is
+    assigned to (the others are 0 x 0 with the event ``merge``), a vanished lesion is 0 x 0.
 
     Parameters
     ----------
@@ -106,9 +106,9 @@ def track_lesions(baseline: NDArray[Any], followups: Sequence[tuple[dt.date, NDA
         The rows of a measurements table (baseline first, then each scan in date order); ``event`` is
         ``baseline``, ``continues``, ``split``, ``merge``, ``split-merge`` or ``disappeared``.
     """
-    from pofa.batch.tracks import lesion_sizes, scan_track_rows
     from pofa.imaging.matching import match_label_arrays
     from pofa.imaging.volume import Volume
+    from pofa.response.linking import lesion_sizes, scan_track_rows
 
     aff = np.asarray(affine, dtype=np.float64)
     b = np.asarray(baseline)
