@@ -309,3 +309,36 @@ def test_manifest_followup_role_and_its_findings(tmp_path: Path) -> None:
     assert (ManifestCode.FAILURE_BEFORE_BASELINE, 3) in codes
     assert (ManifestCode.DUPLICATE_SCAN, 5) in codes or (ManifestCode.DUPLICATE_SCAN, 4) in codes
     assert (ManifestCode.BAD_ROLE, 6) in codes
+
+
+@pytest.mark.slow
+def test_batch_on_a_cluster_writes_the_same_tables(built: Path, tmp_path: Path) -> None:
+    """``pofa batch`` (one worker process) writes the same study folder, tables included, byte for byte."""
+    import logging
+
+    from distributed import Client, LocalCluster
+
+    from pofa.batch.runner import run_batch
+
+    manifest = built.parent / "in" / "manifest.csv"
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0",
+                      silence_logs=logging.CRITICAL) as cluster, Client(cluster) as client:
+        res = run_batch(manifest, tmp_path / "out", client=client)
+    assert res.study is not None
+    names = sorted(p.name for p in built.iterdir())
+    assert names == sorted(p.name for p in res.study.iterdir())
+    assert {"measurements.csv", "scans.csv", "tracks.csv"} <= set(names)
+    assert all((built / n).read_bytes() == (res.study / n).read_bytes() for n in names)
+
+
+def test_build_study_command_writes_the_tables(built: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from pofa.cli import app
+
+    manifest = built.parent / "in" / "manifest.csv"
+    out = tmp_path / "cli"
+    r = CliRunner().invoke(app, ["build-study", str(manifest), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    for name in ("measurements.csv", "scans.csv", "tracks.csv"):
+        assert (out / name).read_bytes() == (built / name).read_bytes()

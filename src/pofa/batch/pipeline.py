@@ -158,6 +158,10 @@ class PipelineSettings:
     rt_isodose_pct, rt_in_field_volume_pct, rt_marginal_volume_pct, rt_centroid_margin_mm : float
         The field-class rules for patients with an RTDOSE (:class:`pofa.settings.RadiotherapySettings`, same
         defaults).
+    lesion_tracks : bool
+        Follow every lesion across the patient's scans and measure it on each (the measurements, scans and
+        tracks tables; :mod:`pofa.response.linking`). Set by :meth:`for_manifest` when the manifest has
+        follow-up scans; a patient with follow-up scans is always tracked.
     """
 
     suv: str = "bw"
@@ -174,6 +178,7 @@ class PipelineSettings:
     rt_in_field_volume_pct: float = 95.0
     rt_marginal_volume_pct: float = 20.0
     rt_centroid_margin_mm: float = 10.0
+    lesion_tracks: bool = False
 
     def __post_init__(self) -> None:
         if self.suv not in ("bw", "lbm-james", "lbm-janmahasatian"):
@@ -255,6 +260,23 @@ class PipelineSettings:
         if errors:
             raise SettingsError("; ".join(f"{f.location()}: {f.message}" for f in errors))
         return self.with_radiotherapy(conf.radiotherapy)
+
+    def for_manifest(self, manifest: Any) -> PipelineSettings:
+        """Return a copy that tracks lesions when the manifest has a follow-up scan (role ``followup``).
+
+        Parameters
+        ----------
+        manifest : pofa.batch.manifest.Manifest
+            The manifest the settings will run.
+
+        Returns
+        -------
+        PipelineSettings
+            With ``lesion_tracks`` on when any of its scans is a follow-up scan (else unchanged).
+        """
+        if any(s.role is Role.FOLLOWUP for s in manifest.scans):
+            return replace(self, lesion_tracks=True)
+        return self
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values (what the content key hashes).
@@ -565,8 +587,10 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
     lesions = Table.from_records(lesion_rows)
     failure_rows: list[dict[str, Any]] = []
     figure = ""
-    with _stage(pid, stage("lesion measurement", base)):
-        tracker = _Tracker(pid, base, base_res)
+    tracker = None
+    if st.lesion_tracks or scans.followups:
+        with _stage(pid, stage("lesion measurement", base)):
+            tracker = _Tracker(pid, base, base_res)
     k = 0
     for scan in scans.later:
         is_failure = scan.role is Role.FAILURE
@@ -588,8 +612,9 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
             }
         with _stage(pid, stage("lesion matching", scan)):
             rows, summary, match = _match(scan, k, base_res, fu_res, reg, st)
-        with _stage(pid, stage("lesion tracks", scan)):
-            tracker.add(scan, fu_res, match, k if is_failure else None)
+        if tracker is not None:
+            with _stage(pid, stage("lesion tracks", scan)):
+                tracker.add(scan, fu_res, match, k if is_failure else None)
         if not is_failure:
             rec["matching"] = summary
             records.append(rec)
@@ -612,6 +637,8 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         failures = Table.from_records(failure_rows, (*FAILURE_COLUMNS, *RT_FAILURE_COLUMNS))
     else:
         failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
+    if tracker is None:
+        return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
     records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings,
                             "deauville_references": tracker.references}
     return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure, *tracker.tables())

@@ -336,7 +336,7 @@ def build_study_from_manifest(
     """
     st = settings if settings is not None else PipelineSettings()
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest, patients, threshold)
-    st = st.with_study_toml(m.path.parent)
+    st = st.with_study_toml(m.path.parent).for_manifest(m)
     if not m.ok:
         from pofa.batch.manifest import ManifestError
 
