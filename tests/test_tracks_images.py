@@ -342,3 +342,40 @@ def test_build_study_command_writes_the_tables(built: Path, tmp_path: Path) -> N
     assert r.exit_code == 0, r.output
     for name in ("measurements.csv", "scans.csv", "tracks.csv"):
         assert (out / name).read_bytes() == (built / name).read_bytes()
+
+
+def test_mixed_manifest_tracks_every_patient(tmp_path: Path) -> None:
+    """One follow-up row tracks every patient: one with a failure scan only, one with the follow-up scan."""
+    import datetime as dt
+
+    from batch_data import make_study, write_translation
+    from pofa.analysis import run_analysis
+    from pofa.batch.study import build_study_from_manifest
+    from pofa.study import load_study
+
+    s = make_study(tmp_path / "in", 2, seed=3)  # P000 has a failure scan, P001 none
+    rows = s.manifest.read_text().splitlines()
+    base = next(r for r in rows if r.startswith("P001,baseline"))
+    day = dt.date.fromisoformat(base.split(",")[2]) + dt.timedelta(days=14 + 30)  # index date + 30
+    write_translation(s.root / "zero.tfm", (0.0, 0.0, 0.0))
+    follow = base.replace("baseline", "followup").replace(base.split(",")[2], day.isoformat())
+    follow = follow[:follow.rindex(",")] + ",zero.tfm"
+    s.manifest.write_text("\n".join([*rows, follow]) + "\n")
+    out = build_study_from_manifest(s.manifest, tmp_path / "study")
+    meas = _read(out / "measurements.csv")
+    by_patient = {p: [r for r in meas if r["patient_id"] == p] for p in ("P000", "P001")}
+    assert len({r["scan_date"] for r in by_patient["P000"]}) == 2  # baseline and failure scan
+    p1 = by_patient["P001"]
+    dates = sorted({r["scan_date"] for r in p1})
+    assert dates[1] == day.isoformat()
+    # the same image again: every lesion continues with exactly its baseline size
+    first = {r["lesion_id"]: (r["ldi_mm"], r["sdi_mm"]) for r in p1 if r["scan_date"] == dates[0]}
+    again = {r["lesion_id"]: (r["ldi_mm"], r["sdi_mm"]) for r in p1 if r["scan_date"] == dates[1]}
+    assert first == again and first
+    events = {r["event"] for r in _read(out / "tracks.csv") if r["patient_id"] == "P001"}
+    assert events == {"baseline", "continues"}
+    study = load_study(out)
+    assert study.validate().ok, [f.message for f in study.validate().errors]
+    responses = run_analysis(study).to_json()["responses"]
+    assert sorted(r["patient"] for r in responses) == [1, 2]
+    assert next(r for r in responses if r["patient"] == 2)["lugano_ct"] == "SD"  # nothing changed
