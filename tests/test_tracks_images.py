@@ -379,3 +379,21 @@ def test_mixed_manifest_tracks_every_patient(tmp_path: Path) -> None:
     responses = run_analysis(study).to_json()["responses"]
     assert sorted(r["patient"] for r in responses) == [1, 2]
     assert next(r for r in responses if r["patient"] == 2)["lugano_ct"] == "SD"  # nothing changed
+
+
+def test_registration_working_grid_with_an_axis_already_coarse() -> None:
+    """4 mm slices and 2.5 mm pixels on a 4 mm working grid: only the pixels are smoothed (ITK refuses a
+    zero sigma, which stopped the registration of such scans)."""
+    import SimpleITK as sitk
+
+    from pofa.imaging.registration import _working_image
+
+    img = sitk.GetImageFromArray(np.random.default_rng(0).random((10, 16, 16)).astype(np.float32))
+    img.SetSpacing((2.5, 2.5, 4.0))
+    out = _working_image(img, 4.0)
+    assert out.GetSpacing() == (4.0, 4.0, 4.0)
+    assert out.GetSize() == (10, 10, 10)
+    # a constant image stays constant (smoothing and resampling only)
+    flat = sitk.GetImageFromArray(np.full((10, 16, 16), 3.0, np.float32))
+    flat.SetSpacing((2.5, 2.5, 4.0))
+    assert np.allclose(sitk.GetArrayFromImage(_working_image(flat, 4.0)), 3.0, atol=1e-5)

@@ -760,13 +760,13 @@ def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
     counts = m.counts()
     warnings = []
     if counts[MatchClass.OUTSIDE]:
-        warnings.append(f"{counts[MatchClass.OUTSIDE]} failure lesion(s) lie outside the baseline scan's "
-                        "field of view: they count as new lesions, but whether they were there before is "
-                        "unknown")
+        warnings.append(f"{counts[MatchClass.OUTSIDE]} {scan.role.value} lesion(s) lie outside the baseline "
+                        "scan's field of view: they count as new lesions, but whether they were there before "
+                        "is unknown")
     unseen = [base_id[b.baseline_label] for b in m.baseline if not b.in_followup_scan]
     if unseen:
-        warnings.append(f"baseline lesion(s) {', '.join(unseen)} lie outside the failure scan: 'not failed' "
-                        "means 'not seen' for them")
+        warnings.append(f"baseline lesion(s) {', '.join(unseen)} lie outside the {scan.role.value} scan: "
+                        "'not failed' means 'not seen' for them")
     summary = {
         "counts": {c.value: n for c, n in counts.items()},
         "baseline_failed": [base_id[b.baseline_label] for b in m.baseline if b.failed],
