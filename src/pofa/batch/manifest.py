@@ -9,7 +9,7 @@ An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
 - ``patient_id`` (text, kept as written), ``role`` (``baseline`` | ``followup`` | ``failure``), ``scan_date``
   (YYYY-MM-DD) and ``pet`` (a NIfTI SUV volume or a DICOM folder) are required; ``ct``, ``mask`` (NIfTI label
   map, DICOM SEG or RTSTRUCT), ``organs`` (organ label map, e.g. TotalSegmentator), ``threshold`` (per-scan
-  segmentation rule) and ``transform`` (a precomputed registration, failure rows only) are optional.
+  segmentation rule) and ``transform`` (a precomputed registration, follow-up and failure rows) are optional.
 - A baseline row may name its bridging-RT plan: ``rtdose`` and, with it, ``rtplan``, ``rtstruct``, ``rtct``
   (the planning CT), ``rt_prescription_gy`` and ``rt_fractions`` (:mod:`pofa.batch.rt`). The RT files' DICOM
   headers are read here to compare frames of reference, so that a dose the pipeline could not place is a
