@@ -75,8 +75,8 @@ TRACK_COLUMNS = ("patient_id", "scan_date", "lesion_id", "component", "event", "
 MEASURABLE_NODE_MM = 15.0
 MEASURABLE_EXTRANODAL_MM = 10.0
 MAX_TARGETS = 6
-#: Uptake above this multiple of the liver reference is "markedly higher than liver" (Deauville 5); Barrington
-#: et al. (J Clin Oncol 2014) give 2-3 times the liver's uptake as the usual reading.
+#: Uptake above this multiple of the liver reference (SUVmean) is "markedly higher than liver" (Deauville 5),
+#: which is commonly read as two to three times the liver's uptake.
 MARKED_LIVER_RATIO = 2.0
 #: Fewest voxels of an organ, outside the lesions, for it to serve as a reference.
 MIN_REFERENCE_VOXELS = 10
