@@ -53,7 +53,7 @@ __all__ = [
 ]
 
 #: Bumped whenever the per-patient result format or the pipeline changes its numbers.
-CACHE_FORMAT = 2  # 2: per-patient scan-figure data (report MIPs)
+CACHE_FORMAT = 3  # 2: per-patient scan-figure data (report MIPs); 3: lesion tracks and measurements
 DONE_FILE = "done.json"
 RESULT_FILE = "result.json"
 _CHUNK = 1 << 20

@@ -6,16 +6,18 @@ An imaging manifest is a CSV file with one row per scan (docs/batch.md)::
     P001,baseline,2019-01-03,P001/base_suv.nii.gz,P001/base_ct.nii.gz,,P001/base_organs.nii.gz,,
     P001,failure,2019-06-20,P001/fu_suv.nii.gz,P001/fu_ct.nii.gz,,P001/fu_organs.nii.gz,,
 
-- ``patient_id`` (text, kept as written), ``role`` (``baseline`` | ``failure``), ``scan_date``
+- ``patient_id`` (text, kept as written), ``role`` (``baseline`` | ``followup`` | ``failure``), ``scan_date``
   (YYYY-MM-DD) and ``pet`` (a NIfTI SUV volume or a DICOM folder) are required; ``ct``, ``mask`` (NIfTI label
   map, DICOM SEG or RTSTRUCT), ``organs`` (organ label map, e.g. TotalSegmentator), ``threshold`` (per-scan
-  segmentation rule) and ``transform`` (a precomputed registration, failure rows only) are optional.
+  segmentation rule) and ``transform`` (a precomputed registration, follow-up and failure rows) are optional.
 - A baseline row may name its bridging-RT plan: ``rtdose`` and, with it, ``rtplan``, ``rtstruct``, ``rtct``
   (the planning CT), ``rt_prescription_gy`` and ``rt_fractions`` (:mod:`pofa.batch.rt`). The RT files' DICOM
   headers are read here to compare frames of reference, so that a dose the pipeline could not place is a
   finding on its row, not a failure halfway through a batch.
 - Paths are relative to the manifest's folder (absolute paths are used as they are).
-- Each patient has exactly one baseline row and any number of failure rows.
+- Each patient has exactly one baseline row and any number of follow-up and failure rows. Follow-up scans
+  (response assessments) only feed the lesion tracks and the measurements table
+  (:mod:`pofa.response.linking`); failure scans also give the failures table.
 - The clinical dates are *not* in the manifest: they are in the study format's patients table,
   ``patients.csv`` beside the manifest (or another CSV given explicitly), one row per patient with
   ``index_date``, ``last_followup_date``, ``progression_date``, ``death_date`` and any covariates. The
@@ -69,20 +71,23 @@ class Role(enum.StrEnum):
     """What a scan is for the patient (the value is what the manifest holds)."""
 
     BASELINE = "baseline"
+    FOLLOWUP = "followup"
     FAILURE = "failure"
 
 
 #: Manifest columns: name -> (required, what it holds). Order is the documented order.
 MANIFEST_COLUMNS: dict[str, tuple[bool, str]] = {
     "patient_id": (True, "Patient identifier (text, as in patients.csv)."),
-    "role": (True, "baseline (the pretreatment scan, one per patient) or failure (a scan at failure)."),
+    "role": (True, "baseline (the pretreatment scan, one per patient), followup (a response assessment) or "
+                   "failure (a scan at failure)."),
     "scan_date": (True, "Date of the scan, YYYY-MM-DD."),
     "pet": (True, "PET: a NIfTI SUV volume (.nii/.nii.gz, optional JSON sidecar) or a DICOM folder."),
     "ct": (False, "CT of the same PET/CT (NIfTI or DICOM folder): drives registration, adds ct_hu_mean."),
     "mask": (False, "Lesion mask (NIfTI label map, DICOM SEG or RTSTRUCT); else the threshold is used."),
     "organs": (False, "Organ label map (NIfTI, TotalSegmentator) or folder of masks: site and extranodal."),
     "threshold": (False, "Segmentation rule for this scan: suv4, suv2.5, 41pct, percist or a number."),
-    "transform": (False, "Failure rows: ITK transform file (baseline -> follow-up) instead of registering."),
+    "transform": (False, "Follow-up and failure rows: ITK transform file (baseline -> follow-up) instead of "
+                         "registering."),
     "rtdose": (False, "Baseline row: the bridging-RT plan's RTDOSE (dose and field class of failures)."),
     "rtplan": (False, "Baseline row, with rtdose: the RTPLAN (prescription and fractions)."),
     "rtstruct": (False, "Baseline row, with rtdose: the plan's RTSTRUCT (targets listed in imaging.json)."),
@@ -148,25 +153,28 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
     ManifestCode.MISSING_TABLE: (_E, "The patients table (patients.csv beside the manifest) is missing."),
     ManifestCode.BLANK_CELL: (_E, "A required manifest cell is blank."),
     ManifestCode.BAD_DATE: (_E, "scan_date is not a date YYYY-MM-DD between 1900 and 2099."),
-    ManifestCode.BAD_ROLE: (_E, "role is neither baseline nor failure."),
+    ManifestCode.BAD_ROLE: (_E, "role is not baseline, followup or failure."),
     ManifestCode.BAD_THRESHOLD: (_E, "threshold is not suv4, suv2.5, 41pct, percist or a positive number."),
     ManifestCode.MISSING_IMAGE: (_E, "A path (pet, ct, mask, organs, transform, rtdose, rtplan, rtstruct, "
                                      "rtct) names no file or folder."),
     ManifestCode.MASK_AND_THRESHOLD: (_E, "A row gives both a mask and a threshold."),
     ManifestCode.NO_SEGMENTATION: (_E, "A row has no mask and no threshold, and no default threshold."),
     ManifestCode.PERCIST_WITHOUT_ORGANS: (_E, "The percist threshold needs an organ map with the liver."),
-    ManifestCode.TRANSFORM_ON_BASELINE: (_E, "A baseline row gives a transform (failure rows only)."),
+    ManifestCode.TRANSFORM_ON_BASELINE: (_E, "A baseline row gives a transform (follow-up and failure rows "
+                                             "only)."),
     ManifestCode.NO_ORGAN_MAP: (
         _W, "No organ map: site and extranodal stay blank, and pofa analyze needs them filled in."),
-    ManifestCode.NO_BASELINE: (_E, "A patient has failure scans but no baseline scan."),
+    ManifestCode.NO_BASELINE: (_E, "A patient has follow-up or failure scans but no baseline scan."),
     ManifestCode.DUPLICATE_BASELINE: (_E, "A patient has more than one baseline scan."),
-    ManifestCode.DUPLICATE_SCAN: (_E, "A patient has two failure scans on the same date."),
-    ManifestCode.FAILURE_BEFORE_BASELINE: (_E, "A failure scan is dated before the patient's baseline scan."),
+    ManifestCode.DUPLICATE_SCAN: (_E, "A patient has two follow-up or failure scans on the same date."),
+    ManifestCode.FAILURE_BEFORE_BASELINE: (_E, "A follow-up or failure scan is dated before the patient's "
+                                               "baseline scan."),
     ManifestCode.UNKNOWN_PATIENT: (_E, "A manifest patient is not in the patients table."),
     ManifestCode.NOT_IMAGED: (_W, "A patients-table patient has no scan in the manifest; left out."),
     ManifestCode.FAILURE_WITHOUT_PROGRESSION: (_E, "A failure scan's patient has no progression_date."),
     ManifestCode.FAILURE_BEFORE_PROGRESSION: (_E, "A failure scan is dated before progression_date."),
-    ManifestCode.RT_ON_FAILURE: (_E, "A failure row gives a radiotherapy column (baseline rows only)."),
+    ManifestCode.RT_ON_FAILURE: (_E, "A follow-up or failure row gives a radiotherapy column (baseline rows "
+                                     "only)."),
     ManifestCode.RT_WITHOUT_DOSE: (_E, "A row gives rtplan, rtstruct, rtct or a prescription but no rtdose."),
     ManifestCode.BAD_RT_VALUE: (_E, "rt_prescription_gy is not a positive dose or rt_fractions not a whole "
                                     "number of at least 1."),
@@ -292,22 +300,34 @@ class ScanSpec:
 
 @dataclass(frozen=True, slots=True)
 class PatientScans:
-    """The scans of one patient: the baseline and the failure scans ordered by date."""
+    """The scans of one patient: the baseline, the failure scans and the follow-up scans, each by date."""
 
     patient_id: str
     baseline: ScanSpec
     failures: tuple[ScanSpec, ...] = ()
+    followups: tuple[ScanSpec, ...] = ()
+
+    @property
+    def later(self) -> tuple[ScanSpec, ...]:
+        """The follow-up and failure scans together, by date (then manifest row).
+
+        Returns
+        -------
+        tuple of ScanSpec
+            Every scan after the baseline.
+        """
+        return tuple(sorted((*self.failures, *self.followups), key=lambda s: (s.scan_date, s.row)))
 
     @property
     def scans(self) -> tuple[ScanSpec, ...]:
-        """The baseline scan followed by the failure scans.
+        """The baseline scan followed by the failure scans, then the follow-up scans.
 
         Returns
         -------
         tuple of ScanSpec
             Every scan of the patient, baseline first.
         """
-        return (self.baseline, *self.failures)
+        return (self.baseline, *self.failures, *self.followups)
 
 
 @dataclass(frozen=True, slots=True, eq=False)
@@ -383,7 +403,8 @@ class Manifest:
         for pid, scans in order.items():
             base = next(s for s in scans if s.role is Role.BASELINE)
             fails = sorted((s for s in scans if s.role is Role.FAILURE), key=lambda s: (s.scan_date, s.row))
-            out.append(PatientScans(pid, base, tuple(fails)))
+            follow = sorted((s for s in scans if s.role is Role.FOLLOWUP), key=lambda s: (s.scan_date, s.row))
+            out.append(PatientScans(pid, base, tuple(fails), tuple(follow)))
         return tuple(out)
 
     def sha256(self) -> str:
@@ -666,8 +687,9 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
                 role = Role(role_text)
             except ValueError:
                 findings.append(_finding(ManifestCode.BAD_ROLE, source, row, "role",
-                                         f"role {cell(r, 'role')!r} is neither baseline nor failure",
-                                         "write baseline (pretreatment scan) or failure (a scan at failure)"))
+                                         f"role {cell(r, 'role')!r} is not baseline, followup or failure",
+                                         "write baseline (pretreatment scan), followup (a response "
+                                         "assessment) or failure (a scan at failure)"))
                 ok = False
         date = None
         if cell(r, "scan_date"):
@@ -721,7 +743,8 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
         if role is Role.BASELINE and cell(r, "transform"):
             findings.append(_finding(ManifestCode.TRANSFORM_ON_BASELINE, source, row, "transform",
                                      "a baseline row cannot have a transform",
-                                     "move the transform to the failure scan it registers, or delete it"))
+                                     "move the transform to the follow-up or failure scan it registers, "
+                                     "or delete it"))
             ok = False
         if not cell(r, "organs") and role is not None:
             findings.append(_finding(ManifestCode.NO_ORGAN_MAP, source, row, "organs",
@@ -752,10 +775,11 @@ def _check_rt(source: str, row: int, role: Role | None, text: Mapping[str, str],
     given = [c for c in RT_COLUMNS if text.get(c)]
     if not given:
         return None, None
-    if role is Role.FAILURE:
+    if role is Role.FAILURE or role is Role.FOLLOWUP:
         for c in given:
             findings.append(_finding(ManifestCode.RT_ON_FAILURE, source, row, c,
-                                     f"a failure row cannot have {c} (the plan belongs to the baseline row)",
+                                     f"a {role.value} row cannot have {c} (the plan belongs to the baseline "
+                                     "row)",
                                      "move the radiotherapy columns to the patient's baseline row"))
         return None
     ok = True
@@ -884,7 +908,7 @@ def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken:
         bases = [s for s in ss if s.role is Role.BASELINE]
         if not bases and pid not in broken:
             findings.append(_finding(ManifestCode.NO_BASELINE, source, ss[0].row, "role",
-                                     f"patient {pid!r} has failure scans but no baseline scan",
+                                     f"patient {pid!r} has follow-up or failure scans but no baseline scan",
                                      "add the patient's pretreatment scan with role baseline"))
         for extra in bases[1:]:
             findings.append(_finding(ManifestCode.DUPLICATE_BASELINE, source, extra.row, "role",
@@ -894,17 +918,19 @@ def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken:
             baseline_date[pid] = bases[0].scan_date
         seen: dict[str, int] = {}
         for s in ss:
-            if s.role is not Role.FAILURE:
+            if s.role is Role.BASELINE:
                 continue
             if s.scan_date in seen:
                 findings.append(_finding(ManifestCode.DUPLICATE_SCAN, source, s.row, "scan_date",
-                                         f"patient {pid!r} already has a failure scan on {s.scan_date} "
-                                         f"(row {seen[s.scan_date]})", "keep one scan per date"))
+                                         f"patient {pid!r} already has a follow-up or failure scan on "
+                                         f"{s.scan_date} (row {seen[s.scan_date]})",
+                                         "keep one scan per date"))
             else:
                 seen[s.scan_date] = s.row
             if pid in baseline_date and s.scan_date < baseline_date[pid]:
                 findings.append(_finding(ManifestCode.FAILURE_BEFORE_BASELINE, source, s.row, "scan_date",
-                                         f"the failure scan of {s.scan_date} is before the baseline scan of "
+                                         f"the {s.role.value} scan of {s.scan_date} is before the baseline "
+                                         "scan of "
                                          f"{baseline_date[pid]}", "check both scan dates and roles"))
     if clinical is None or "patient_id" not in clinical.columns:
         return

@@ -12,7 +12,11 @@ process), so the cluster and the single-machine path give the same numbers:
    manifest's precomputed transform); matching of the follow-up lesions to the baseline lesions
    (:func:`pofa.imaging.matching.match_patient`) -> failure rows in the study's failures format
    (``baseline_lesion_id`` filled for local failures, blank for new lesions).
-3. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
+3. **Each follow-up scan** (role ``followup``), by date: extraction, registration and matching as for a
+   failure scan, without failure rows. Every follow-up and failure scan then gives the lesion tracks and the
+   rows of the measurements and scans tables (:mod:`pofa.response.linking`), kept in
+   :attr:`PatientResult.measurements`, :attr:`PatientResult.tracks` and :attr:`PatientResult.scan_rows`.
+4. **The report figure** of the first failure scan: coronal maximum-intensity projections of both PETs with
    the lesions' projections and their outcome or class (:func:`pofa.imaging.mip.match_mip`), kept as plain
    JSON in :attr:`PatientResult.figure` (the study writes it into imaging.json; the report draws it).
 
@@ -32,7 +36,7 @@ from dataclasses import dataclass, fields, replace
 from pathlib import Path
 from typing import Any
 
-from pofa.batch.manifest import PatientScans, ScanSpec, threshold_argument
+from pofa.batch.manifest import PatientScans, Role, ScanSpec, threshold_argument
 from pofa.errors import PofaError, SettingsError
 from pofa.imaging.matching import FAILURE_COLUMNS as MATCH_COLUMNS
 from pofa.settings import RadiotherapySettings
@@ -154,6 +158,10 @@ class PipelineSettings:
     rt_isodose_pct, rt_in_field_volume_pct, rt_marginal_volume_pct, rt_centroid_margin_mm : float
         The field-class rules for patients with an RTDOSE (:class:`pofa.settings.RadiotherapySettings`, same
         defaults).
+    lesion_tracks : bool
+        Follow every lesion across the patient's scans and measure it on each (the measurements, scans and
+        tracks tables; :mod:`pofa.response.linking`). Set by :meth:`for_manifest` when the manifest has
+        follow-up scans; a patient with follow-up scans is always tracked.
     """
 
     suv: str = "bw"
@@ -170,6 +178,7 @@ class PipelineSettings:
     rt_in_field_volume_pct: float = 95.0
     rt_marginal_volume_pct: float = 20.0
     rt_centroid_margin_mm: float = 10.0
+    lesion_tracks: bool = False
 
     def __post_init__(self) -> None:
         if self.suv not in ("bw", "lbm-james", "lbm-janmahasatian"):
@@ -251,6 +260,23 @@ class PipelineSettings:
         if errors:
             raise SettingsError("; ".join(f"{f.location()}: {f.message}" for f in errors))
         return self.with_radiotherapy(conf.radiotherapy)
+
+    def for_manifest(self, manifest: Any) -> PipelineSettings:
+        """Return a copy that tracks lesions when the manifest has a follow-up scan (role ``followup``).
+
+        Parameters
+        ----------
+        manifest : pofa.batch.manifest.Manifest
+            The manifest the settings will run.
+
+        Returns
+        -------
+        PipelineSettings
+            With ``lesion_tracks`` on when any of its scans is a follow-up scan (else unchanged).
+        """
+        if any(s.role is Role.FOLLOWUP for s in manifest.scans):
+            return replace(self, lesion_tracks=True)
+        return self
 
     def to_json(self) -> dict[str, Any]:
         """The settings as plain JSON values (what the content key hashes).
@@ -383,6 +409,9 @@ class PatientResult:
         Canonical JSON of the baseline-and-failure figure of the first failure scan
         (:meth:`pofa.imaging.mip.MatchMip.to_json`); "" when the patient has no failure scan or the figure
         could not be made (the reason is in that scan's matching warnings).
+    measurements, tracks, scan_rows : Table
+        Rows of the measurements, tracks and scans tables (:mod:`pofa.response.linking`): every baseline
+        lesion measured on every scan, its track events, and per scan whether it shows new lesions.
     """
 
     patient_id: str
@@ -390,6 +419,9 @@ class PatientResult:
     failures: Table
     scans: str
     figure: str = ""
+    measurements: Table = Table((), ())
+    tracks: Table = Table((), ())
+    scan_rows: Table = Table((), ())
 
     @property
     def provenance(self) -> list[dict[str, Any]]:
@@ -422,7 +454,9 @@ class PatientResult:
             The fields by name.
         """
         return {"patient_id": self.patient_id, "lesions": self.lesions.to_json(),
-                "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data}
+                "failures": self.failures.to_json(), "scans": self.provenance, "figure": self.figure_data,
+                "measurements": self.measurements.to_json(), "tracks": self.tracks.to_json(),
+                "scan_rows": self.scan_rows.to_json()}
 
     @classmethod
     def from_json(cls, d: Mapping[str, Any]) -> PatientResult:
@@ -439,8 +473,11 @@ class PatientResult:
             The result.
         """
         fig = d.get("figure")
+        empty: dict[str, list[Any]] = {"columns": [], "rows": []}
         return cls(str(d["patient_id"]), Table.from_json(d["lesions"]), Table.from_json(d["failures"]),
-                   _canonical(d["scans"]), _canonical(fig) if fig else "")
+                   _canonical(d["scans"]), _canonical(fig) if fig else "",
+                   Table.from_json(d.get("measurements", empty)), Table.from_json(d.get("tracks", empty)),
+                   Table.from_json(d.get("scan_rows", empty)))
 
 
 def _canonical(obj: Any) -> str:
@@ -550,13 +587,20 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
     lesions = Table.from_records(lesion_rows)
     failure_rows: list[dict[str, Any]] = []
     figure = ""
-    for k, scan in enumerate(scans.failures, start=1):
+    tracker = None
+    if st.lesion_tracks or scans.followups:
+        with _stage(pid, stage("lesion measurement", base)):
+            tracker = _Tracker(pid, base, base_res)
+    k = 0
+    for scan in scans.later:
+        is_failure = scan.role is Role.FAILURE
+        k += is_failure
         with _stage(pid, stage("extraction", scan)):
             fu_ct = _read_ct(scan)
             fu_res = _extract(scan, st, fu_ct)
             rec = _scan_record(scan, fu_res)
             if out_dir is not None:
-                fu_res.write_label_map(out_dir / f"failure_{scan.scan_date}_labels.nii.gz")
+                fu_res.write_label_map(out_dir / f"{scan.role.value}_{scan.scan_date}_labels.nii.gz")
         with _stage(pid, stage("registration", scan)):
             reg = _register(scan, base_res, fu_res, base_ct, fu_ct, st)
             rec["registration"] = {
@@ -568,6 +612,13 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
             }
         with _stage(pid, stage("lesion matching", scan)):
             rows, summary, match = _match(scan, k, base_res, fu_res, reg, st)
+        if tracker is not None:
+            with _stage(pid, stage("lesion tracks", scan)):
+                tracker.add(scan, fu_res, match, k if is_failure else None)
+        if not is_failure:
+            rec["matching"] = summary
+            records.append(rec)
+            continue
         if rt is not None:
             with _stage(pid, stage("dose to the failure lesions", scan)):
                 from pofa.batch.rt import add_failure_doses
@@ -586,7 +637,69 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
         failures = Table.from_records(failure_rows, (*FAILURE_COLUMNS, *RT_FAILURE_COLUMNS))
     else:
         failures = Table.from_records(failure_rows, FAILURE_COLUMNS)
-    return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
+    if tracker is None:
+        return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
+    records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings,
+                            "deauville_references": tracker.references}
+    return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure, *tracker.tables())
+
+
+class _Tracker:
+    """Collects one patient's track, measurement and scan rows, scan by scan (pofa.response.linking)."""
+
+    def __init__(self, pid: str, base: ScanSpec, base_res: Any) -> None:
+        from pofa.response.linking import baseline_track_rows, lesion_sizes, select_targets
+
+        self.pid = pid
+        self.base_ids = {les.label: les.lesion_id for les in base_res.lesions}
+        by_label = lesion_sizes(base_res.labels, {les.label: les.suvmax for les in base_res.lesions})
+        sizes = {les.lesion_id: by_label[les.label] for les in base_res.lesions}
+        nodal = {les.lesion_id: les.extranodal for les in base_res.lesions}
+        self.targets, warning = select_targets(sizes, nodal)
+        self.warnings = [] if warning is None else [warning]
+        self.meas, self.tracks = baseline_track_rows(pid, base.scan_date, sizes, self.targets)
+        self.scans: list[dict[str, Any]] = [{"patient_id": pid, "scan_date": base.scan_date,
+                                             "new_lesions": False}]
+        self.base_labels = base_res.labels
+        self.label_of = {les.lesion_id: les.label for les in base_res.lesions}
+        self.references: dict[str, Any] = {}
+        self._deauville(base, base_res, self.meas, None)
+
+    def _deauville(self, scan: ScanSpec, res: Any, rows: list[dict[str, Any]], transform: Any) -> None:
+        """Fill in the rows' Deauville scores when the scan's organ map holds the liver and the aorta."""
+        from pofa.response.linking import deauville_score, site_uptake, uptake_reference
+
+        ref = uptake_reference(res.suv.volume, scan.organs, res.labels)
+        self.references[scan.scan_date] = None if ref is None else {"mediastinum_suvmean": ref.mediastinum,
+                                                                    "liver_suvmean": ref.liver}
+        if ref is None:
+            return
+        for r in rows:
+            uptake = r["suvmax"]
+            if not r["ldi_mm"]:
+                label = self.label_of[r["lesion_id"]]
+                uptake = site_uptake(self.base_labels, label, transform, res.suv.volume)
+            r["deauville"] = None if uptake is None else str(deauville_score(float(uptake), ref))
+
+    def add(self, scan: ScanSpec, fu_res: Any, match: Any, failure_number: int | None) -> None:
+        from pofa.response.linking import lesion_sizes, scan_track_rows
+
+        sizes = lesion_sizes(fu_res.labels, {les.label: les.suvmax for les in fu_res.lesions})
+        prefix = "F" if failure_number is None else f"S{failure_number}-F"
+        ids = {les.label: f"{prefix}{les.label}" for les in fu_res.lesions}
+        meas, tracks, new = scan_track_rows(self.pid, scan.scan_date, match, self.base_ids, ids, sizes,
+                                            self.targets)
+        reg = match.registration
+        self._deauville(scan, fu_res, meas, None if reg is None else reg.transform)
+        self.meas += meas
+        self.tracks += tracks
+        self.scans.append({"patient_id": self.pid, "scan_date": scan.scan_date, "new_lesions": new})
+
+    def tables(self) -> tuple[Table, Table, Table]:
+        from pofa.response.linking import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
+
+        return (Table.from_records(self.meas, MEASUREMENT_COLUMNS),
+                Table.from_records(self.tracks, TRACK_COLUMNS), Table.from_records(self.scans, SCAN_COLUMNS))
 
 
 def _figure(base: ScanSpec, scan: ScanSpec, base_res: Any, fu_res: Any, match: Any,
@@ -647,13 +760,13 @@ def _match(scan: ScanSpec, k: int, base_res: Any, fu_res: Any, reg: Any,
     counts = m.counts()
     warnings = []
     if counts[MatchClass.OUTSIDE]:
-        warnings.append(f"{counts[MatchClass.OUTSIDE]} failure lesion(s) lie outside the baseline scan's "
-                        "field of view: they count as new lesions, but whether they were there before is "
-                        "unknown")
+        warnings.append(f"{counts[MatchClass.OUTSIDE]} {scan.role.value} lesion(s) lie outside the baseline "
+                        "scan's field of view: they count as new lesions, but whether they were there before "
+                        "is unknown")
     unseen = [base_id[b.baseline_label] for b in m.baseline if not b.in_followup_scan]
     if unseen:
-        warnings.append(f"baseline lesion(s) {', '.join(unseen)} lie outside the failure scan: 'not failed' "
-                        "means 'not seen' for them")
+        warnings.append(f"baseline lesion(s) {', '.join(unseen)} lie outside the {scan.role.value} scan: "
+                        "'not failed' means 'not seen' for them")
     summary = {
         "counts": {c.value: n for c, n in counts.items()},
         "baseline_failed": [base_id[b.baseline_label] for b in m.baseline if b.failed],

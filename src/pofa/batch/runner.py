@@ -275,7 +275,7 @@ def run_batch(
     """
     st = settings if settings is not None else PipelineSettings()
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest, patients, threshold)
-    st = st.with_study_toml(m.path.parent)
+    st = st.with_study_toml(m.path.parent).for_manifest(m)
     if not m.ok:
         raise ManifestError(m.report)
     plist = m.patients()

@@ -8,6 +8,9 @@ every
 - ``lesions.csv``: the baseline lesions of every processed patient (study lesion format, then the feature
   columns of :data:`pofa.imaging.extract.LESION_COLUMNS` as covariates);
 - ``failures.csv``: the lesions seen at the failure scans, matched to the baseline lesions;
+- ``measurements.csv``, ``scans.csv`` and ``tracks.csv`` when the manifest has follow-up scans (role
+  ``followup``): every baseline lesion measured on every scan of its patient, whether each scan shows new
+  lesions, and the lesion tracks with their events (:mod:`pofa.response.linking`; docs/response.md);
 - ``study.toml``: copied from the manifest's folder when there is one, else a name and description;
 - ``imaging.json``: the manifest's and patients table's SHA-256, the pipeline settings, each patient's content
   key and per-scan provenance (SUV method, segmentation, registration quality, matching), the data of each
@@ -218,6 +221,17 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
 
     les_cols, les_rows = _stack(results, "lesions", LESION_COLUMNS)
     fail_cols, fail_rows = _stack(results, "failures", FAILURE_COLUMNS)
+    from pofa.batch.manifest import Role
+
+    with_tracks = any(s.role is Role.FOLLOWUP for s in manifest.scans)
+    extra: dict[str, tuple[list[str], list[list[Any]]]] = {}
+    if with_tracks:
+        from pofa.response.linking import MEASUREMENT_COLUMNS, SCAN_COLUMNS, TRACK_COLUMNS
+
+        measured = [r for r in results if len(r.measurements)]  # scans rows only where lesions are measured
+        extra = {"measurements.csv": _stack(measured, "measurements", MEASUREMENT_COLUMNS),
+                 "scans.csv": _stack(measured, "scan_rows", SCAN_COLUMNS),
+                 "tracks.csv": _stack(results, "tracks", TRACK_COLUMNS)}
     info: dict[str, Any] = {
         "format": 1,
         "pofa_version": __version__,
@@ -234,6 +248,10 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
         "columns": {
             "lesions.csv": "baseline lesions from pofa.imaging.extract (docs/imaging.md)",
             "failures.csv": "lesions of the failure scans matched to the baseline lesions (docs/batch.md)",
+            **({"measurements.csv": "every baseline lesion measured on every scan (docs/response.md)",
+                "scans.csv": "new lesions on each scan, from the lesion tracks (docs/response.md)",
+                "tracks.csv": "each lesion's events across the scans (docs/response.md)"}
+               if with_tracks else {}),
         },
     }
     toml = manifest.path.parent / SETTINGS_FILE
@@ -242,6 +260,8 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
             csv_text(list(clinical.columns), clinical.astype(str).to_numpy().tolist()), encoding="utf-8")
         (tmp / "lesions.csv").write_text(csv_text(les_cols, les_rows), encoding="utf-8")
         (tmp / "failures.csv").write_text(csv_text(fail_cols, fail_rows), encoding="utf-8")
+        for name, (cols, rows) in extra.items():
+            (tmp / name).write_text(csv_text(cols, rows), encoding="utf-8")
         if toml.is_file():
             shutil.copyfile(toml, tmp / SETTINGS_FILE)
         else:
@@ -316,7 +336,7 @@ def build_study_from_manifest(
     """
     st = settings if settings is not None else PipelineSettings()
     m = manifest if isinstance(manifest, Manifest) else load_manifest(manifest, patients, threshold)
-    st = st.with_study_toml(m.path.parent)
+    st = st.with_study_toml(m.path.parent).for_manifest(m)
     if not m.ok:
         from pofa.batch.manifest import ManifestError
 

@@ -27,7 +27,9 @@ if TYPE_CHECKING:
 __all__ = ["batch_command", "build_study_command"]
 
 _MANIFEST_HELP = ("Imaging manifest (CSV: patient_id, role, scan_date, pet [, ct, mask, organs, threshold, "
-                  "transform]); patients.csv beside it holds the clinical dates (docs/batch.md).")
+                  "transform]; role baseline, followup or failure); patients.csv beside it holds the "
+                  "clinical dates. With followup scans the study also gets the measurements, scans and "
+                  "tracks tables (docs/batch.md, docs/response.md).")
 
 Threshold = Annotated[str | None, typer.Option(
     "--threshold", help="Segmentation rule for rows with no mask and no threshold of their own: suv4 | "

@@ -747,7 +747,16 @@ def _working_image(image: sitk.Image, spacing_mm: float | None) -> sitk.Image:
     if spacing_mm is None or np.all(sp >= spacing_mm * (1 - 1e-6)):
         return img
     sigma = [float(np.sqrt(max(spacing_mm**2 - s**2, 0.0)) / 2.0) for s in sp]  # no extra blur where coarse
-    smooth = sitk.SmoothingRecursiveGaussian(img, sigma) if max(sigma) > 0 else img
+    if min(sigma) > 0:
+        smooth = sitk.SmoothingRecursiveGaussian(img, sigma)
+    else:  # an axis already coarse enough (e.g. 5 mm CT slices): smooth the others (ITK refuses sigma 0)
+        smooth = img
+        for axis, sg in enumerate(sigma):
+            if sg > 0:
+                f = sitk.RecursiveGaussianImageFilter()
+                f.SetDirection(axis)
+                f.SetSigma(sg)
+                smooth = f.Execute(smooth)
     new_sp = [float(max(s, spacing_mm)) for s in sp]
     size = [max(1, int(round(n * s / t))) for n, s, t in zip(img.GetSize(), sp, new_sp, strict=True)]
     # same physical extent: the first voxel centre moves by half the change of voxel size along each axis

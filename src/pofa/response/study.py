@@ -339,7 +339,10 @@ def response_statistics(measurements: pd.DataFrame, scans: pd.DataFrame | None, 
     if len(times):
         months = np.asarray(days_to_months(times["days"].to_numpy(dtype=float)))
         km = kaplan_meier(months, (times["cause"] == 1).to_numpy(dtype=int))
-        cif = cumulative_incidence(months, times["cause"].to_numpy(dtype=int))
+        if (times["cause"] > 0).any():
+            cif = cumulative_incidence(months, times["cause"].to_numpy(dtype=int))
+        else:
+            notes.append("no lesion failed locally and no patient died: no cumulative incidence to estimate")
         lk = lesions.drop_duplicates(["patient_id", "lesion_id"])
         lk = lk.astype({"patient_id": str, "lesion_id": str})
         merged = times.astype({"patient_id": str, "lesion_id": str}).merge(

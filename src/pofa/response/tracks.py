@@ -1,15 +1,11 @@
 """Lesion tracks from images: each baseline lesion followed across several scans, measured as Lugano does.
 
-Each follow-up label map (already resampled onto the baseline grid, e.g. by
-:func:`pofa.imaging.matching.resample_label_map`) is matched to the baseline one with the existing matcher
-(:func:`pofa.imaging.matching.match_label_arrays`). A baseline lesion's follow-up lesion is its assigned
-match; when it split, the union of the follow-up lesions local to it; when lesions merged, the merged lesion
-(measured for each of them); when nothing is local to it, it has vanished (0 x 0 mm). The kind of the
-matching group (one-to-one, split, merge, split and merge, vanished) is kept as the track event.
-
-Diameters follow Lugano's measurement on the axial slice of largest area: the longest diameter (LDi) and the
-longest diameter perpendicular to it (SDi), between voxel edges (distance between voxel centres plus one
-in-plane voxel).
+Label maps on one grid (each follow-up already resampled onto the baseline grid, e.g. by
+:func:`pofa.imaging.matching.resample_label_map`) are matched with the existing matcher
+(:func:`pofa.imaging.matching.match_label_arrays`) and measured and linked by the rules of the imaging
+pipeline (:mod:`pofa.response.linking`, which works on each scan's own grid from an imaging manifest): the
+longest axial diameter and the longest perpendicular to it (:mod:`pofa.response.diameters`), split lesions
+added, merged lesions measured once, vanished lesions 0 x 0 mm.
 """
 
 from __future__ import annotations
@@ -38,8 +34,7 @@ class TrackPoint:
     ldi_mm, sdi_mm : float
         Axial longest and perpendicular diameters (0 x 0 when vanished).
     event : str
-        ``baseline``, or the matching group's kind (``one-to-one``, ``split``, ``merge``,
-        ``split and merge``, ``vanished``).
+        ``baseline``, ``continues``, ``split``, ``merge``, ``split-merge`` or ``disappeared``.
     """
 
     lesion_id: str
@@ -50,10 +45,11 @@ class TrackPoint:
 
 
 def axial_diameters(mask: NDArray[np.bool_], spacing: Sequence[float]) -> tuple[float, float]:
-    """Longest axial diameter and the longest diameter perpendicular to it, in mm.
+    """Longest axial diameter and the longest diameter perpendicular to it, in mm, on a grid of ``spacing``.
 
-    The axial slice is the one (last array axis) with the largest lesion area. Distances run between voxel
-    edges: the distance between voxel centres plus the mean in-plane voxel size.
+    The grid's array axes run along the patient axes in order (axis 2 along the head-foot axis, so axis 2
+    is the axial slice axis); the measurement is :func:`pofa.response.diameters.axial_diameters`'s (voxel
+    outlines, corner to corner; the SDi in the slice of the LDi).
 
     Parameters
     ----------
@@ -70,46 +66,24 @@ def axial_diameters(mask: NDArray[np.bool_], spacing: Sequence[float]) -> tuple[
     Raises
     ------
     ImagingError
-        A mask that is not 3-D.
+        A mask that is not 3-D, or not three voxel sizes.
     """
-    m = np.asarray(mask, dtype=bool)
-    if m.ndim != 3:
-        raise ImagingError(f"a lesion mask must be 3-D, got shape {m.shape}")
-    if not m.any():
-        return 0.0, 0.0
-    k = int(np.argmax(m.sum(axis=(0, 1))))
-    ii, jj = np.nonzero(m[:, :, k])
-    pts = np.column_stack([ii * float(spacing[0]), jj * float(spacing[1])])
-    pad = (float(spacing[0]) + float(spacing[1])) / 2.0
-    if len(pts) == 1:
-        return pad, pad
-    hull = pts
-    if len(pts) > 3:
-        from scipy.spatial import ConvexHull, QhullError
+    from pofa.response.diameters import axial_diameters as measure
 
-        try:
-            hull = pts[ConvexHull(pts).vertices]
-        except QhullError:  # collinear points: all of them
-            hull = pts
-    d = np.sqrt(((hull[:, None, :] - hull[None, :, :]) ** 2).sum(axis=2))
-    a, b = np.unravel_index(int(np.argmax(d)), d.shape)
-    ldi = float(d[a, b])
-    axis = (hull[b] - hull[a]) / ldi
-    perp = np.array([-axis[1], axis[0]])
-    # the SDi is the longest chord perpendicular to the LDi: group points by their position along the LDi
-    along = np.round((pts - hull[a]) @ axis / pad).astype(int)
-    across = (pts - hull[a]) @ perp
-    sdi = 0.0
-    for v in np.unique(along):
-        sel = across[along == v]
-        sdi = max(sdi, float(sel.max() - sel.min()))
-    return ldi + pad, min(sdi + pad, ldi + pad)
+    if len(spacing) != 3:
+        raise ImagingError(f"three voxel sizes are needed, got {len(spacing)}")
+    d = measure(np.asarray(mask, dtype=bool), np.diag([*(float(v) for v in spacing), 1.0]))
+    return d.ldi_mm, d.sdi_mm
 
 
 def track_lesions(baseline: NDArray[Any], followups: Sequence[tuple[dt.date, NDArray[Any]]],
                   affine: NDArray[np.float64], lesion_ids: Mapping[int, str], baseline_date: dt.date,
                   *, tolerance_mm: float = 0.0) -> tuple[TrackPoint, ...]:
     """Follow every baseline lesion across the follow-up scans and measure it on each.
+
+    The rules are those of the imaging pipeline (:mod:`pofa.response.linking`): a split lesion's parts are
+    added (LDi summed, PPDs summed), a merged lesion is measured once, for the baseline lesion it is
+    assigned to (the others are 0 x 0 with the event ``merge``), a vanished lesion is 0 x 0.
 
     Parameters
     ----------
@@ -129,30 +103,26 @@ def track_lesions(baseline: NDArray[Any], followups: Sequence[tuple[dt.date, NDA
     Returns
     -------
     tuple of TrackPoint
-        The rows of a measurements table (baseline first, then each scan in date order).
+        The rows of a measurements table (baseline first, then each scan in date order); ``event`` is
+        ``baseline``, ``continues``, ``split``, ``merge``, ``split-merge`` or ``disappeared``.
     """
     from pofa.imaging.matching import match_label_arrays
+    from pofa.imaging.volume import Volume
+    from pofa.response.linking import lesion_sizes, scan_track_rows
 
     aff = np.asarray(affine, dtype=np.float64)
-    spacing = np.sqrt((aff[:3, :3] ** 2).sum(axis=0))
     b = np.asarray(baseline)
-    out = [TrackPoint(lid, baseline_date, *axial_diameters(b == lab, spacing), "baseline")
-           for lab, lid in sorted(lesion_ids.items())]
+    base = lesion_sizes(Volume(b, aff), {})
+    out = [TrackPoint(lid, baseline_date, base[lab].ldi_mm, base[lab].sdi_mm, "baseline")
+           for lab, lid in sorted(lesion_ids.items()) if lab in base]
     for date, labels in sorted(followups, key=lambda x: x[0]):
         f = np.asarray(labels)
         res = match_label_arrays(b, f, aff, tolerance_mm=tolerance_mm)
-        kinds = {g.group_id: g.kind.value for g in res.groups}
-        for st in res.baseline:
-            lid = lesion_ids.get(st.baseline_label)
-            if lid is None:
-                continue
-            labs = st.followup_labels or (
-                (st.assigned_followup_label,) if st.assigned_followup_label is not None else ())
-            if not labs:
-                out.append(TrackPoint(lid, date, 0.0, 0.0, "vanished"))
-                continue
-            ldi, sdi = axial_diameters(np.isin(f, labs), spacing)
-            out.append(TrackPoint(lid, date, ldi, sdi, kinds.get(st.group_id, "one-to-one")))
+        sizes = lesion_sizes(Volume(f, aff), {})
+        meas, tracks, _new = scan_track_rows("", date.isoformat(), res, lesion_ids, {}, sizes, set())
+        event = {t["lesion_id"]: t["event"] for t in tracks if t["lesion_id"] is not None}
+        out.extend(TrackPoint(m["lesion_id"], date, float(m["ldi_mm"]), float(m["sdi_mm"]),
+                              event[m["lesion_id"]]) for m in meas)
     return tuple(out)
 
 

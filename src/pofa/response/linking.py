@@ -1,0 +1,376 @@
+"""Lesion tracks across a patient's scans, and the measurements and scans tables written from them.
+
+Each follow-up or failure scan has been registered to the baseline and its lesions matched to the baseline
+lesions by :func:`pofa.imaging.matching.match_patient` (surface distance rule, split/merge groups, one-to-one
+identity). From each scan's match this module makes:
+
+- **track rows** (``tracks.csv``): per baseline lesion and scan its event, ``continues`` (one-to-one),
+  ``split`` (one baseline lesion, several follow-up lesions), ``merge`` (several baseline lesions, one
+  follow-up lesion), ``split-merge`` (both in one group), ``disappeared`` (nothing local to it) or
+  ``outside-scan`` (its centre is outside the follow-up scan: not measured); and per follow-up lesion local to
+  no baseline lesion a ``new`` row;
+- **measurement rows** (``measurements.csv``, docs/response.md): each baseline lesion measured on each scan on
+  that scan's own grid (:func:`pofa.response.diameters.axial_diameters`). A follow-up lesion counts for the
+  baseline lesion it is attributed to (its one-to-one identity, else the baseline lesion it overlaps most);
+  several follow-up lesions of one baseline lesion (a split) are added as RECIST 1.1 adds fragments:
+  ``ldi_mm`` the sum of their LDi, ``sdi_mm`` = (sum of their PPDs) / ``ldi_mm``, so that the PPD is the sum
+  of theirs; a baseline lesion with no follow-up lesion attributed (it disappeared, or it merged into a
+  lesion attributed to another) is 0 x 0;
+- **scan rows** (``scans.csv``): whether the scan shows new lesions.
+
+**Deauville score** (a quantitative reading of the five-point scale, Barrington et al., J Clin Oncol
+2014;32:3048: 1 no uptake above background, 2 uptake <= mediastinum, 3 > mediastinum but <= liver, 4
+moderately > liver, 5 markedly > liver), only when the scan's organ map holds both references, the liver and
+the aorta (blood pool, for the mediastinum); otherwise blank. The references are the SUVmean of each organ's
+voxels outside the lesions; a lesion's uptake is its SUVmax on that scan, or for a lesion measured 0 x 0 the
+highest SUV at its baseline voxels brought into the scan by the registration (the residual uptake at its
+site). Scores: 2 when the uptake is at most the blood pool's, 3 at most the liver's, 4 at most
+:data:`MARKED_LIVER_RATIO` times the liver's, 5 above. Score 1 (no uptake above background) is not told apart
+from 2 (both are a complete metabolic response).
+
+Targets (Lugano 2014: "up to six of the largest dominant nodes, nodal masses, and extranodal lesions",
+measurable in two diameters): baseline lesions with LDi > 15 mm (nodes; a lesion without an organ map is taken
+as a node) or > 10 mm (extranodal), the six with the largest baseline PPD. A patient without a measurable
+lesion gets its largest lesion as the target (a warning says so).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from pofa.imaging.matching.results import GroupKind, MatchClass, MatchResult
+from pofa.imaging.volume import Volume
+from pofa.response.diameters import axial_diameters
+
+__all__ = [
+    "MEASUREMENT_COLUMNS",
+    "SCAN_COLUMNS",
+    "TRACK_COLUMNS",
+    "LesionSize",
+    "UptakeReference",
+    "baseline_track_rows",
+    "combine_parts",
+    "deauville_score",
+    "lesion_sizes",
+    "scan_track_rows",
+    "select_targets",
+    "site_uptake",
+    "uptake_reference",
+]
+
+#: Columns of the measurements table written from the images (docs/response.md).
+MEASUREMENT_COLUMNS = ("patient_id", "lesion_id", "scan_date", "ldi_mm", "sdi_mm", "suvmax", "deauville",
+                       "target")
+#: Columns of the scans table written from the images.
+SCAN_COLUMNS = ("patient_id", "scan_date", "new_lesions")
+#: Columns of the tracks table.
+TRACK_COLUMNS = ("patient_id", "scan_date", "lesion_id", "component", "event", "ldi_mm", "sdi_mm")
+
+#: Lugano 2014 measurable disease: LDi > 15 mm for nodes, > 10 mm for extranodal lesions.
+MEASURABLE_NODE_MM = 15.0
+MEASURABLE_EXTRANODAL_MM = 10.0
+MAX_TARGETS = 6
+#: Uptake above this multiple of the liver reference (SUVmean) is "markedly higher than liver" (Deauville 5),
+#: which is commonly read as two to three times the liver's uptake.
+MARKED_LIVER_RATIO = 2.0
+#: Fewest voxels of an organ, outside the lesions, for it to serve as a reference.
+MIN_REFERENCE_VOXELS = 10
+
+_EVENTS = {GroupKind.ONE_TO_ONE: "continues", GroupKind.SPLIT: "split", GroupKind.MERGE: "merge",
+           GroupKind.SPLIT_MERGE: "split-merge", GroupKind.VANISHED: "disappeared"}
+
+
+@dataclass(frozen=True, slots=True)
+class LesionSize:
+    """A lesion's axial diameters (mm) and SUVmax on one scan."""
+
+    ldi_mm: float
+    sdi_mm: float
+    suvmax: float | None
+
+
+def lesion_sizes(labels: Volume, suvmax: Mapping[int, float]) -> dict[int, LesionSize]:
+    """Measure every lesion of a label map on its own grid.
+
+    Parameters
+    ----------
+    labels : Volume
+        The scan's lesion label map (0 = background).
+    suvmax : mapping of int to float
+        Label -> the lesion's SUVmax (from the extraction).
+
+    Returns
+    -------
+    dict of int to LesionSize
+        Per label.
+    """
+    from scipy.ndimage import find_objects
+
+    arr = np.asarray(labels.voxels)
+    aff = labels.affine
+    out: dict[int, LesionSize] = {}
+    for k, box in enumerate(find_objects(arr.astype(np.int64, copy=False)), start=1):
+        if box is None:
+            continue
+        d = axial_diameters(arr[box] == k, aff)
+        out[k] = LesionSize(d.ldi_mm, d.sdi_mm, suvmax.get(k))
+    return out
+
+
+def combine_parts(parts: Sequence[LesionSize]) -> LesionSize:
+    """One measurement for a lesion seen as several parts (RECIST 1.1's fragmented lesion).
+
+    ``ldi_mm`` is the sum of the parts' LDi; ``sdi_mm`` the sum of their PPDs divided by it, so that
+    LDi x SDi is the sum of the parts' PPDs (and SDi <= LDi); SUVmax the highest of the parts.
+
+    Parameters
+    ----------
+    parts : sequence of LesionSize
+        The parts (one part is returned unchanged; none gives 0 x 0).
+
+    Returns
+    -------
+    LesionSize
+        The combined measurement.
+    """
+    if not parts:
+        return LesionSize(0.0, 0.0, None)
+    if len(parts) == 1:
+        return parts[0]
+    ldi = sum(p.ldi_mm for p in parts)
+    ppd = sum(p.ldi_mm * p.sdi_mm for p in parts)
+    suv = [p.suvmax for p in parts if p.suvmax is not None]
+    return LesionSize(ldi, ppd / ldi if ldi > 0 else 0.0, max(suv) if suv else None)
+
+
+def select_targets(sizes: Mapping[str, LesionSize], extranodal: Mapping[str, bool | None]
+                   ) -> tuple[set[str], str | None]:
+    """Lugano 2014 target lesions: up to six measurable lesions with the largest baseline PPD.
+
+    Parameters
+    ----------
+    sizes : mapping of str to LesionSize
+        Baseline lesion id -> its baseline measurement (in lesion order: ties keep it).
+    extranodal : mapping of str to bool or None
+        Lesion id -> extranodal (None: unknown, taken as a node).
+
+    Returns
+    -------
+    tuple of (set of str, str or None)
+        The target ids, and a warning when no lesion was measurable.
+    """
+    def measurable(lid: str) -> bool:
+        limit = MEASURABLE_EXTRANODAL_MM if extranodal.get(lid) else MEASURABLE_NODE_MM
+        return sizes[lid].ldi_mm > limit
+
+    order = sorted(sizes, key=lambda lid: -sizes[lid].ldi_mm * sizes[lid].sdi_mm)
+    chosen = [lid for lid in order if measurable(lid)][:MAX_TARGETS]
+    if chosen or not order:
+        return set(chosen), None
+    return {order[0]}, (f"no baseline lesion is measurable by Lugano 2014 (LDi > {MEASURABLE_NODE_MM:g} mm "
+                        f"nodal, > {MEASURABLE_EXTRANODAL_MM:g} mm extranodal): the largest, lesion "
+                        f"{order[0]}, is the target")
+
+
+def _num(v: float | None) -> float | None:
+    return None if v is None or not math.isfinite(v) else round(float(v), 2)
+
+
+def baseline_track_rows(patient_id: str, scan_date: str, sizes: Mapping[str, LesionSize],
+                        targets: set[str]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Measurement and track rows of the baseline scan.
+
+    Parameters
+    ----------
+    patient_id, scan_date : str
+        The patient and the baseline scan's date.
+    sizes : mapping of str to LesionSize
+        Baseline lesion id -> measurement.
+    targets : set of str
+        The target lesion ids.
+
+    Returns
+    -------
+    tuple of (list of dict, list of dict)
+        Measurement rows and track rows (event ``baseline``).
+    """
+    meas = [{"patient_id": patient_id, "lesion_id": lid, "scan_date": scan_date, "ldi_mm": _num(s.ldi_mm),
+             "sdi_mm": _num(s.sdi_mm), "suvmax": _num(s.suvmax), "deauville": None, "target": lid in targets}
+            for lid, s in sizes.items()]
+    tracks = [{"patient_id": patient_id, "scan_date": scan_date, "lesion_id": lid, "component": lid,
+               "event": "baseline", "ldi_mm": _num(s.ldi_mm), "sdi_mm": _num(s.sdi_mm)}
+              for lid, s in sizes.items()]
+    return meas, tracks
+
+
+def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baseline_ids: Mapping[int, str],
+                    followup_ids: Mapping[int, str], sizes: Mapping[int, LesionSize], targets: set[str]
+                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+    """Measurement rows, track rows and the new-lesion flag of one follow-up or failure scan.
+
+    Parameters
+    ----------
+    patient_id, scan_date : str
+        The patient and the scan's date.
+    match : MatchResult
+        The scan's lesions matched to the baseline lesions.
+    baseline_ids : mapping of int to str
+        Baseline label -> lesion id.
+    followup_ids : mapping of int to str
+        Follow-up label -> the follow-up lesion's id on its scan (the track's ``component``).
+    sizes : mapping of int to LesionSize
+        Follow-up label -> its measurement on the follow-up grid.
+    targets : set of str
+        The target lesion ids (repeated on every row, as the table expects).
+
+    Returns
+    -------
+    tuple of (list of dict, list of dict, bool)
+        Measurement rows (baseline lesions inside the scan), track rows, and whether the scan shows a new
+        lesion (a follow-up lesion local to no baseline lesion).
+    """
+    kinds = {g.group_id: g.kind for g in match.groups}
+    attributed: dict[int, list[int]] = {}
+    for f in match.followup:
+        if f.match_class is MatchClass.LOCAL and f.baseline_label is not None:
+            attributed.setdefault(f.baseline_label, []).append(f.followup_label)
+    meas: list[dict[str, Any]] = []
+    tracks: list[dict[str, Any]] = []
+    for b in match.baseline:
+        lid = baseline_ids.get(b.baseline_label)
+        if lid is None:
+            continue
+        if not b.in_followup_scan and not b.followup_labels:
+            tracks.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": lid,
+                           "component": None, "event": "outside-scan", "ldi_mm": None, "sdi_mm": None})
+            continue
+        event = _EVENTS.get(kinds.get(b.group_id, GroupKind.VANISHED), "disappeared")
+        own = sorted(attributed.get(b.baseline_label, []))
+        size = combine_parts([sizes[k] for k in own])
+        meas.append({"patient_id": patient_id, "lesion_id": lid, "scan_date": scan_date,
+                     "ldi_mm": _num(size.ldi_mm), "sdi_mm": _num(size.sdi_mm), "suvmax": _num(size.suvmax),
+                     "deauville": None, "target": lid in targets})
+        comps: list[int | None] = [*sorted(b.followup_labels)] or [None]
+        for c in comps:
+            tracks.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": lid,
+                           "component": None if c is None else followup_ids.get(c, str(c)), "event": event,
+                           "ldi_mm": _num(size.ldi_mm), "sdi_mm": _num(size.sdi_mm)})
+    new = False
+    for f in match.followup:
+        if f.match_class is MatchClass.LOCAL:
+            continue
+        new = True
+        s = sizes.get(f.followup_label)
+        tracks.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": None,
+                       "component": followup_ids.get(f.followup_label, str(f.followup_label)),
+                       "event": "new", "ldi_mm": None if s is None else _num(s.ldi_mm),
+                       "sdi_mm": None if s is None else _num(s.sdi_mm)})
+    return meas, tracks, new
+
+
+@dataclass(frozen=True, slots=True)
+class UptakeReference:
+    """The Deauville references of one scan: SUVmean of the blood pool (mediastinum) and of the liver."""
+
+    mediastinum: float
+    liver: float
+
+
+def uptake_reference(suv: Volume, organs: str | Volume | None, lesions: Volume) -> UptakeReference | None:
+    """The scan's blood-pool and liver references, or None without both in its organ map.
+
+    Parameters
+    ----------
+    suv : Volume
+        The scan's SUV image.
+    organs : path, Volume or None
+        The scan's organ label map (TotalSegmentator names; :func:`pofa.imaging.organs.load_organ_map`).
+    lesions : Volume
+        The scan's lesion label map (its voxels are left out of the references).
+
+    Returns
+    -------
+    UptakeReference or None
+        SUVmean of the aorta's and of the liver's voxels outside the lesions; None when the organ map is
+        missing or lacks either organ (fewer than :data:`MIN_REFERENCE_VOXELS` voxels).
+    """
+    if organs is None:
+        return None
+    from pofa.imaging.organs import load_organ_map
+
+    omap = load_organ_map(organs).on_grid(suv)
+    names = {n.lower() for n in omap.names.values()}
+    if not {"aorta", "liver"} <= names:
+        return None
+    outside = np.asarray(lesions.voxels) == 0
+    values = np.asarray(suv.voxels, dtype=np.float64)
+    means = []
+    for organ in ("aorta", "liver"):
+        m = omap.mask_of(organ) & outside
+        if int(m.sum()) < MIN_REFERENCE_VOXELS:
+            return None
+        means.append(float(values[m].mean()))
+    return UptakeReference(means[0], means[1])
+
+
+def deauville_score(uptake: float, ref: UptakeReference) -> int:
+    """Deauville score 2-5 of an uptake against the scan's references (module docstring).
+
+    Parameters
+    ----------
+    uptake : float
+        The lesion's SUVmax (or residual uptake at its site).
+    ref : UptakeReference
+        The scan's references.
+
+    Returns
+    -------
+    int
+        2 (<= blood pool), 3 (<= liver), 4 (<= MARKED_LIVER_RATIO x liver) or 5.
+    """
+    if uptake <= ref.mediastinum:
+        return 2
+    if uptake <= ref.liver:
+        return 3
+    if uptake <= MARKED_LIVER_RATIO * ref.liver:
+        return 4
+    return 5
+
+
+def site_uptake(baseline_labels: Volume, label: int, transform: Any, suv: Volume) -> float | None:
+    """Highest SUV of a scan at a baseline lesion's voxels, brought into the scan by the registration.
+
+    Parameters
+    ----------
+    baseline_labels : Volume
+        The baseline lesion label map.
+    label : int
+        The baseline lesion's label.
+    transform : SimpleITK transform or None
+        Baseline LPS -> the scan's LPS (None: the identity).
+    suv : Volume
+        The scan's SUV image.
+
+    Returns
+    -------
+    float or None
+        The highest SUV at the nearest voxels of the mapped lesion voxel centres; None when none falls
+        inside the scan.
+    """
+    from pofa.imaging.registration import transform_points
+
+    idx = np.argwhere(np.asarray(baseline_labels.voxels) == label).astype(np.float64)
+    if not len(idx):
+        return None
+    pts = transform_points(transform, baseline_labels.index_to_lps(idx))
+    ijk = np.rint(suv.lps_to_index(pts)).astype(np.int64)
+    inside = np.all((ijk >= 0) & (ijk < np.asarray(suv.shape)), axis=1)
+    if not inside.any():
+        return None
+    ijk = ijk[inside]
+    return float(np.asarray(suv.voxels)[ijk[:, 0], ijk[:, 1], ijk[:, 2]].max())
