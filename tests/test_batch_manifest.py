@@ -222,3 +222,34 @@ def test_docs_list_every_manifest_code_with_its_severity() -> None:
     text = (Path(__file__).resolve().parents[1] / "docs" / "batch.md").read_text(encoding="utf-8")
     table = dict(re.findall(r"^\| `([a-z-]+)` \| (error|warning) \|", text, flags=re.M))
     assert table == {str(c): sev.value for c, (sev, _) in MANIFEST_CODES.items()}
+
+
+def test_scan_dates_are_checked_against_index_date(tmp_path: Path) -> None:
+    """Day 0 of the built study is index_date: the baseline on or before it, every later scan after it."""
+    text = ("patient_id,role,scan_date,pet,organs,threshold\n"
+            "A,baseline,2019-01-10,a.nii.gz,org.nii.gz,suv4\n"    # on index_date: fine
+            "A,followup,2019-02-10,a.nii.gz,org.nii.gz,suv4\n"
+            "B,baseline,2019-01-11,a.nii.gz,org.nii.gz,suv4\n"    # one day after index_date
+            "B,followup,2019-02-10,a.nii.gz,org.nii.gz,suv4\n"
+            "C,baseline,2019-01-01,a.nii.gz,org.nii.gz,suv4\n"
+            "C,followup,2019-01-10,a.nii.gz,org.nii.gz,suv4\n"    # on index_date: not after it
+            "C,failure,2019-01-05,a.nii.gz,org.nii.gz,suv4\n"     # before index_date
+            "D,baseline,2019-01-05,a.nii.gz,org.nii.gz,suv4\n"
+            "D,followup,2019-01-01,a.nii.gz,org.nii.gz,suv4\n"    # before the baseline: reported once
+            "E,baseline,2019-03-01,a.nii.gz,org.nii.gz,suv4\n"    # blank index_date: the patients table's
+            "E,followup,2019-01-01,a.nii.gz,org.nii.gz,suv4\n")   # own finding, no date check here
+    patients = ("patient_id,index_date,last_followup_date,progression_date,death_date\n"
+                "A,2019-01-10,2019-12-01,,\nB,2019-01-10,2019-12-01,,\nC,2019-01-10,2019-12-01,2019-01-05,\n"
+                "D,2019-01-10,2019-12-01,,\nE,,2019-12-01,,\n")
+    m = read_manifest(_write(tmp_path, text, patients))
+    got = {(str(f.code), f.file, f.row, f.column) for f in m.report.findings if f.file == "manifest.csv"}
+    assert got == {("baseline-after-index", "manifest.csv", 4, "scan_date"),
+                   ("failure-before-index", "manifest.csv", 7, "scan_date"),
+                   ("failure-before-index", "manifest.csv", 8, "scan_date"),
+                   ("failure-before-baseline", "manifest.csv", 10, "scan_date"),
+                   ("failure-before-baseline", "manifest.csv", 12, "scan_date")}
+    by_row = {f.row: f for f in m.report.findings if f.file == "manifest.csv"}
+    assert "after index_date 2019-01-10 in patients.csv" in by_row[4].message
+    assert "followup scan of 2019-01-10 is on or before index_date" in by_row[7].message
+    assert all(f.severity is Severity.ERROR for f in by_row.values())
+    assert not m.ok

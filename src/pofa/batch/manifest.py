@@ -127,6 +127,8 @@ class ManifestCode(enum.StrEnum):
     DUPLICATE_BASELINE = "duplicate-baseline"
     DUPLICATE_SCAN = "duplicate-scan"
     FAILURE_BEFORE_BASELINE = "failure-before-baseline"
+    BASELINE_AFTER_INDEX = "baseline-after-index"
+    FAILURE_BEFORE_INDEX = "failure-before-index"
     UNKNOWN_PATIENT = "unknown-patient"
     NOT_IMAGED = "not-imaged"
     FAILURE_WITHOUT_PROGRESSION = "failure-without-progression"
@@ -169,6 +171,9 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
     ManifestCode.DUPLICATE_SCAN: (_E, "A patient has two follow-up or failure scans on the same date."),
     ManifestCode.FAILURE_BEFORE_BASELINE: (_E, "A follow-up or failure scan is dated before the patient's "
                                                "baseline scan."),
+    ManifestCode.BASELINE_AFTER_INDEX: (_E, "A baseline scan is dated after the patient's index_date (day 0)."),
+    ManifestCode.FAILURE_BEFORE_INDEX: (_E, "A follow-up or failure scan is dated on or before the patient's "
+                                            "index_date (day 0)."),
     ManifestCode.UNKNOWN_PATIENT: (_E, "A manifest patient is not in the patients table."),
     ManifestCode.NOT_IMAGED: (_W, "A patients-table patient has no scan in the manifest; left out."),
     ManifestCode.FAILURE_WITHOUT_PROGRESSION: (_E, "A failure scan's patient has no progression_date."),
@@ -946,6 +951,7 @@ def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken:
             findings.append(_finding(ManifestCode.NOT_IMAGED, ppath.name, int(row), "patient_id",
                                      f"patient {pid!r} has no scan in the manifest; left out of the study",
                                      "add the patient's scans to the manifest, or remove the row"))
+    _check_index_dates(source, ppath.name, by_patient, known, clinical, baseline_date, findings)
     if "progression_date" not in clinical.columns:
         return
     prog = {pid: str(clinical.at[row, "progression_date"]) for pid, row in known.items()}
@@ -965,3 +971,37 @@ def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken:
                                          f"the failure scan of {s.scan_date} is before progression_date {p}",
                                          "check the scan date and progression_date (the first failure scan "
                                          "defines progression)"))
+
+
+def _check_index_dates(source: str, pname: str, by_patient: Mapping[str, list[ScanSpec]],
+                       known: Mapping[str, Any], clinical: pd.DataFrame, baseline_date: Mapping[str, str],
+                       findings: list[Finding]) -> None:
+    """The baseline on or before index_date (day 0 of the built study), every later scan after it.
+
+    These are the dates the measurements table of the built study is checked against (one scan on or before
+    index_date per patient, the baseline); a scan already reported before its baseline is not reported again.
+    A blank or bad index_date is a finding of the patients table itself.
+    """
+    if "index_date" not in clinical.columns:
+        return
+    for pid, ss in by_patient.items():
+        if pid not in known:
+            continue
+        text = clinical.at[known[pid], "index_date"]
+        day0 = _parse_date(str(text)) if isinstance(text, str) and text else None
+        if day0 is None:
+            continue
+        for s in ss:
+            if s.role is Role.BASELINE and s.scan_date > day0:
+                findings.append(_finding(ManifestCode.BASELINE_AFTER_INDEX, source, s.row, "scan_date",
+                                         f"the baseline scan of {s.scan_date} is after index_date {day0} "
+                                         f"in {pname}",
+                                         "the baseline is the pretreatment scan, on or before index_date: "
+                                         "check the scan date, its role and index_date"))
+            elif (s.role is not Role.BASELINE and s.scan_date <= day0
+                  and not (pid in baseline_date and s.scan_date < baseline_date[pid])):
+                findings.append(_finding(ManifestCode.FAILURE_BEFORE_INDEX, source, s.row, "scan_date",
+                                         f"the {s.role.value} scan of {s.scan_date} is on or before "
+                                         f"index_date {day0} in {pname}",
+                                         "follow-up and failure scans are after index_date (day 0): check "
+                                         "the scan date, its role and index_date"))
