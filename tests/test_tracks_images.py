@@ -215,8 +215,9 @@ def _check_series(study: Path, tol_scale: float = 1.0) -> None:
     target = {names[r["lesion_id"]]: r["target"] for r in rows}
     assert target == {"shrink": "yes", "grow": "yes", "split": "yes", "merge_big": "yes",
                       "merge_small": "yes", "vanish": "yes"}
-    events = {(names[r["lesion_id"]] if r["lesion_id"] else "new", td.DATES.index(r["scan_date"])):
-              r["event"] for r in _read(study / "tracks.csv")}
+    tracks = _read(study / "tracks.csv")
+    events = {(names.get(r["lesion_id"], r["lesion_id"]), td.DATES.index(r["scan_date"])): r["event"]
+              for r in tracks}
     assert events == {
         **{(n, 0): "baseline" for n in names.values()},
         **{(n, k): "continues" for n in ("shrink", "grow") for k in (1, 2, 3)},
@@ -224,17 +225,23 @@ def _check_series(study: Path, tol_scale: float = 1.0) -> None:
         ("merge_big", 1): "continues", ("merge_small", 1): "continues",
         **{(n, k): "merge" for n in ("merge_big", "merge_small") for k in (2, 3)},
         **{("vanish", k): "disappeared" for k in (1, 2, 3)},
-        ("new", 3): "new",
+        # the new lesion of day 90 seen again at the failure scan is one track; the second new lesion its own
+        ("new-1", 2): "new", ("new-1", 3): "continues", ("new-2", 3): "new",
     }
-    tracks = _read(study / "tracks.csv")
     assert sum(r["event"] == "split" for r in tracks) == 4  # one row per part and scan
-    new = [r for r in tracks if r["event"] == "new"]
-    assert len(new) == 1 and new[0]["component"].startswith("S1-F")  # the failure scan's failure_id
+    new = {(r["lesion_id"], td.DATES.index(r["scan_date"])): r for r in tracks if r["lesion_id"].startswith("new")}
+    assert len(new) == 3
+    tol = 2.5 * math.sqrt(2)
+    for key, e in ((("new-1", 2), td.NEW_EARLY), (("new-1", 3), td.NEW), (("new-2", 3), td.NEW2)):
+        assert abs(float(new[key]["ldi_mm"]) - e.ldi) <= tol and abs(float(new[key]["sdi_mm"]) - e.sdi) <= tol
+    assert new["new-1", 2]["component"].startswith("F")  # a follow-up scan's lesion
     failure_ids = {r["failure_id"] for r in _read(study / "failures.csv")}
-    assert new[0]["component"] in failure_ids
+    assert {new["new-1", 3]["component"], new["new-2", 3]["component"]} <= failure_ids  # S1-F<label>
+    # new lesions are not in the measurements table (its lesions are the baseline lesions), only here
+    assert not any(r["lesion_id"].startswith("new") for r in rows)
     scans = _read(study / "scans.csv")
     assert [(r["scan_date"], r["new_lesions"]) for r in scans] == list(
-        zip(td.DATES, ("no", "no", "no", "yes"), strict=True))
+        zip(td.DATES, ("no", "no", "yes", "yes"), strict=True))
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ Lesions (baseline frame):
 - ``merge_big`` (22 x 18 mm) and ``merge_small`` (14 x 14 mm), 10 mm apart: at day 90 and failure one mass of
   56 x 22 mm covering both, most of it over ``merge_big``;
 - ``vanish``: 20 x 16 mm, gone from day 30 on;
-- a new lesion (16 x 16 mm) appears at the failure scan, far from every baseline lesion.
+- ``new``: a new lesion far from every baseline lesion, 12 x 12 mm at day 90 and 16 x 16 mm at the failure
+  scan (one new-lesion track over two scans);
+- ``new2``: another new lesion (14 x 14 mm), at the failure scan only.
 """
 
 from __future__ import annotations
@@ -86,6 +88,8 @@ MERGE_SMALL = _e(-12, 45, 30, 7, 7, 0)
 MERGED = _e(-30, 45, 30, 28, 11, 0)
 VANISH = _e(50, 30, 34, 10, 8, 45)
 NEW = _e(60, -5, -50, 8, 8, 0)
+NEW_EARLY = _e(60, -5, -50, 6, 6, 0)  # the same new lesion at day 90, smaller
+NEW2 = _e(10, 10, -54, 7, 7, 0)
 
 
 def lesions_at(scan: int) -> dict[str, tuple[Ellipsoid, ...]]:
@@ -98,8 +102,10 @@ def lesions_at(scan: int) -> dict[str, tuple[Ellipsoid, ...]]:
         out["merge_big"] = (MERGED,)
     if scan == 0:
         out["vanish"] = (VANISH,)
+    if scan == 2:
+        out["new"] = (NEW_EARLY,)
     if scan == 3:
-        out["new"] = (NEW,)
+        out["new"], out["new2"] = (NEW,), (NEW2,)
     return out
 
 

@@ -590,7 +590,7 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
     tracker = None
     if st.lesion_tracks or scans.followups:
         with _stage(pid, stage("lesion measurement", base)):
-            tracker = _Tracker(pid, base, base_res)
+            tracker = _Tracker(pid, base, base_res, st)
     k = 0
     for scan in scans.later:
         is_failure = scan.role is Role.FAILURE
@@ -647,8 +647,8 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
 class _Tracker:
     """Collects one patient's track, measurement and scan rows, scan by scan (pofa.response.linking)."""
 
-    def __init__(self, pid: str, base: ScanSpec, base_res: Any) -> None:
-        from pofa.response.linking import baseline_track_rows, lesion_sizes, select_targets
+    def __init__(self, pid: str, base: ScanSpec, base_res: Any, st: PipelineSettings) -> None:
+        from pofa.response.linking import NewLesionTracks, baseline_track_rows, lesion_sizes, select_targets
 
         self.pid = pid
         self.base_ids = {les.label: les.lesion_id for les in base_res.lesions}
@@ -661,6 +661,8 @@ class _Tracker:
         self.scans: list[dict[str, Any]] = [{"patient_id": pid, "scan_date": base.scan_date,
                                              "new_lesions": False}]
         self.base_labels = base_res.labels
+        self.new_tracks = NewLesionTracks(base_res.labels, set(self.base_ids.values()),
+                                          tolerance_mm=st.local_tolerance_mm, margin_mm=st.marginal_margin_mm)
         self.label_of = {les.lesion_id: les.label for les in base_res.lesions}
         self.references: dict[str, Any] = {}
         self._deauville(base, base_res, self.meas, None)
@@ -688,7 +690,9 @@ class _Tracker:
         prefix = "F" if failure_number is None else f"S{failure_number}-F"
         ids = {les.label: f"{prefix}{les.label}" for les in fu_res.lesions}
         meas, tracks, new = scan_track_rows(self.pid, scan.scan_date, match, self.base_ids, ids, sizes,
-                                            self.targets)
+                                            self.targets, new_rows=False)
+        tracks += self.new_tracks.add(self.pid, scan.scan_date, match, fu_res.labels, match.registration, ids,
+                                      sizes)
         reg = match.registration
         self._deauville(scan, fu_res, meas, None if reg is None else reg.transform)
         self.meas += meas

@@ -52,6 +52,7 @@ __all__ = [
     "SCAN_COLUMNS",
     "TRACK_COLUMNS",
     "LesionSize",
+    "NewLesionTracks",
     "UptakeReference",
     "baseline_track_rows",
     "combine_parts",
@@ -209,8 +210,8 @@ def baseline_track_rows(patient_id: str, scan_date: str, sizes: Mapping[str, Les
 
 
 def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baseline_ids: Mapping[int, str],
-                    followup_ids: Mapping[int, str], sizes: Mapping[int, LesionSize], targets: set[str]
-                    ) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
+                    followup_ids: Mapping[int, str], sizes: Mapping[int, LesionSize], targets: set[str],
+                    *, new_rows: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], bool]:
     """Measurement rows, track rows and the new-lesion flag of one follow-up or failure scan.
 
     Parameters
@@ -227,6 +228,9 @@ def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baselin
         Follow-up label -> its measurement on the follow-up grid.
     targets : set of str
         The target lesion ids (repeated on every row, as the table expects).
+    new_rows : bool
+        Add a ``new`` track row (no ``lesion_id``) per new lesion; False when :class:`NewLesionTracks`
+        writes them, linked across the scans.
 
     Returns
     -------
@@ -265,12 +269,128 @@ def scan_track_rows(patient_id: str, scan_date: str, match: MatchResult, baselin
         if f.match_class is MatchClass.LOCAL:
             continue
         new = True
+        if not new_rows:
+            continue
         s = sizes.get(f.followup_label)
         tracks.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": None,
                        "component": followup_ids.get(f.followup_label, str(f.followup_label)),
                        "event": "new", "ldi_mm": None if s is None else _num(s.ldi_mm),
                        "sdi_mm": None if s is None else _num(s.sdi_mm)})
     return meas, tracks, new
+
+
+#: Prefix of the ids of new-lesion tracks (tracks.csv): ``new-1``, ``new-2``, ... per patient.
+NEW_TRACK_PREFIX = "new-"
+
+
+class NewLesionTracks:
+    """One patient's new lesions linked from scan to scan, on the baseline grid (tracks.csv only).
+
+    A new lesion is a scan lesion local to no baseline lesion (marginal, de novo or outside the baseline
+    scan). Each scan's new lesions are matched, by the same rule as the baseline lesions
+    (:func:`pofa.imaging.matching.match_patient`: the scan registered to the baseline, surfaces within
+    ``tolerance_mm``, split/merge groups, one-to-one identity), to the new lesions of the earlier scans, each
+    held on the baseline grid where it was last seen. A new lesion local to an earlier one continues its
+    track (same id; events as for baseline lesions: ``continues``, ``split``, ``merge``, ``split-merge``);
+    one local to none starts a track (event ``new``, id ``new-<k>``, never a baseline lesion's id). A track
+    not seen on a later scan is ``disappeared`` (``outside-scan`` when its site is outside that scan) and
+    keeps its last position, so a lesion coming back there continues it. A new lesion whose centre maps
+    outside the baseline scan has no position on the baseline grid: it gets a track of its own each time.
+
+    Parameters
+    ----------
+    baseline_labels : Volume
+        The baseline lesion label map (its grid holds the tracks).
+    baseline_ids : iterable of str
+        The baseline lesion ids (new-track ids avoid them).
+    tolerance_mm, margin_mm : float
+        The matcher's local tolerance and marginal margin (as for the baseline lesions).
+    """
+
+    def __init__(self, baseline_labels: Volume, baseline_ids: Sequence[str] | set[str], *,
+                 tolerance_mm: float = 0.0, margin_mm: float = 10.0) -> None:
+        self._grid = baseline_labels
+        self._map = np.zeros(baseline_labels.shape, np.int32)
+        self._ids: dict[int, str] = {}
+        self._taken = set(baseline_ids)
+        self._next = 1
+        self.tolerance_mm = float(tolerance_mm)
+        self.margin_mm = float(margin_mm)
+
+    @property
+    def ids(self) -> tuple[str, ...]:
+        """The new-lesion track ids so far, in order of first sighting."""
+        return tuple(self._ids[k] for k in sorted(self._ids))
+
+    def _new_track(self) -> int:
+        label = len(self._ids) + 1
+        while f"{NEW_TRACK_PREFIX}{self._next}" in self._taken:
+            self._next += 1
+        self._ids[label] = f"{NEW_TRACK_PREFIX}{self._next}"
+        self._next += 1
+        return label
+
+    def add(self, patient_id: str, scan_date: str, match: MatchResult, followup_labels: Volume,
+            transform: Any, followup_ids: Mapping[int, str], sizes: Mapping[int, LesionSize]
+            ) -> list[dict[str, Any]]:
+        """Link one scan's new lesions to the tracks so far; return the scan's new-lesion track rows.
+
+        Parameters
+        ----------
+        patient_id, scan_date : str
+            The patient and the scan's date.
+        match : MatchResult
+            The scan's lesions matched to the baseline lesions (which of them are new).
+        followup_labels : Volume
+            The scan's lesion label map, on its own grid.
+        transform : RegistrationResult, SimpleITK transform or None
+            Baseline LPS -> the scan's LPS (as given to the matcher).
+        followup_ids : mapping of int to str
+            Scan label -> the lesion's id on its scan (the track's ``component``).
+        sizes : mapping of int to LesionSize
+            Scan label -> its measurement on the scan's grid.
+
+        Returns
+        -------
+        list of dict
+            Track rows (:data:`TRACK_COLUMNS`): every earlier track's event on this scan, then a ``new`` row
+            per lesion starting a track; ``ldi_mm`` / ``sdi_mm`` as for baseline lesions (parts added).
+        """
+        from pofa.imaging.matching import match_patient
+        from pofa.imaging.matching.resample import resample_label_map
+        from pofa.imaging.registration import RegistrationResult
+
+        new_labels = [f.followup_label for f in match.followup if f.match_class is not MatchClass.LOCAL]
+        fu = np.asarray(followup_labels.voxels)
+        only = np.where(np.isin(fu, new_labels), fu, 0).astype(np.int32)
+        fu_new = followup_labels.with_voxels(only)
+        known = self._grid.with_voxels(self._map.copy())
+        m = match_patient(known, fu_new, transform, tolerance_mm=self.tolerance_mm, margin_mm=self.margin_mm)
+        _, rows, _ = scan_track_rows(patient_id, scan_date, m, self._ids, followup_ids, sizes, set(),
+                                     new_rows=False)
+        t = transform.transform if isinstance(transform, RegistrationResult) else transform
+        on_grid = np.asarray(resample_label_map(fu_new, self._grid, t).voxels)
+        seen = {f.baseline_label for f in m.followup
+                if f.match_class is MatchClass.LOCAL and f.baseline_label is not None}
+        self._map[np.isin(self._map, sorted(seen))] = 0  # re-drawn below where this scan shows them
+        for f in m.followup:
+            if f.match_class is MatchClass.LOCAL and f.baseline_label is not None:
+                label = f.baseline_label
+            else:
+                label = self._new_track()
+                s = sizes.get(f.followup_label)
+                rows.append({"patient_id": patient_id, "scan_date": scan_date, "lesion_id": self._ids[label],
+                             "component": followup_ids.get(f.followup_label, str(f.followup_label)),
+                             "event": "new", "ldi_mm": None if s is None else _num(s.ldi_mm),
+                             "sdi_mm": None if s is None else _num(s.sdi_mm)})
+            here = on_grid == f.followup_label
+            if here.any():
+                self._map[here] = label
+            elif all(math.isfinite(c) for c in f.centre_lps):  # smaller than a baseline voxel: its centre
+                idx = np.rint(self._grid.lps_to_index(np.asarray(f.centre_lps))).astype(np.int64)
+                if bool(self._grid.contains_index(idx)):
+                    self._map[tuple(int(i) for i in idx)] = label
+        return rows
 
 
 @dataclass(frozen=True, slots=True)
