@@ -54,7 +54,7 @@ __all__ = [
 
 #: Bumped whenever the per-patient result format or the pipeline changes its numbers.
 CACHE_FORMAT = 4  # 2: per-patient scan-figure data (report MIPs); 3: lesion tracks and measurements;
-#: 4: new lesions linked across scans, targets spread over body regions
+# 4: new lesions linked across scans, targets spread over body regions
 DONE_FILE = "done.json"
 RESULT_FILE = "result.json"
 _CHUNK = 1 << 20
