@@ -258,6 +258,11 @@ def test_series_measurements_events_and_scans(built: Path) -> None:
     roles = [s["role"] for s in info["patients"][0]["scans"]]
     assert roles == ["baseline", "followup", "followup", "failure"]  # by date
     assert set(info["columns"]) >= {"measurements.csv", "scans.csv", "tracks.csv"}
+    tracks = info["patients"][0]["scans"][0]["tracks"]
+    assert tracks["new_lesion_tracks"] == ["new-1", "new-2"]
+    # the organ map holds the liver and the aorta only: every (nodal) lesion is in one region, "nodes"
+    assert set(tracks["target_regions"].values()) == {"nodes"}
+    assert "one region" in tracks["notes"][0]
 
 
 def test_series_study_validates_and_analyses(built: Path) -> None:
@@ -404,3 +409,109 @@ def test_registration_working_grid_with_an_axis_already_coarse() -> None:
     flat = sitk.GetImageFromArray(np.full((10, 16, 16), 3.0, np.float32))
     flat.SetSpacing((2.5, 2.5, 4.0))
     assert np.allclose(sitk.GetArrayFromImage(_working_image(flat, 4.0)), 3.0, atol=1e-5)
+
+
+# ------------------------------------------------------------------------ targets spread over body regions
+def test_targets_take_the_largest_of_each_region_first() -> None:
+    """Lugano 2014: the largest lesions "from different body regions ... include mediastinal and
+    retroperitoneal areas, if involved"; pofa: the largest of each region, then the rest by PPD."""
+    sizes = {"C1": LesionSize(60.0, 40.0, None), "C2": LesionSize(55.0, 40.0, None),
+             "C3": LesionSize(50.0, 40.0, None), "C4": LesionSize(45.0, 40.0, None),
+             "C5": LesionSize(44.0, 40.0, None), "A1": LesionSize(20.0, 15.0, None),
+             "L1": LesionSize(12.0, 11.0, None), "N1": LesionSize(30.0, 20.0, None),
+             "T1": LesionSize(14.0, 14.0, None)}  # T1: a 14 mm node is not measurable
+    extranodal = {"L1": True}
+    regions = {"C1": "nodes: chest", "C2": "nodes: chest", "C3": "nodes: chest", "C4": "nodes: chest",
+               "C5": "nodes: chest", "A1": "nodes: abdomen", "L1": "liver", "N1": "nodes: neck",
+               "T1": "nodes: pelvis"}
+    by_size, _ = select_targets(sizes, extranodal)
+    assert by_size == {"C1", "C2", "C3", "C4", "C5", "N1"}  # today's rule: size alone
+    spread, warning = select_targets(sizes, extranodal, regions)
+    # one per region with a measurable lesion (chest C1, neck N1, abdomen A1, liver L1), then C2, C3
+    assert spread == {"C1", "N1", "A1", "L1", "C2", "C3"} and warning is None
+    # more regions than targets: mediastinal (chest) and retroperitoneal (abdomen) first, then by size
+    many = {f"R{k}": LesionSize(40.0 - k, 20.0, None) for k in range(8)}
+    reg = {f"R{k}": f"region {k}" for k in range(8)} | {"R7": "nodes: abdomen", "R6": "nodes: chest"}
+    got, _ = select_targets(many, {}, reg)
+    assert got == {"R6", "R7", "R0", "R1", "R2", "R3"}
+    # deterministic: the same input gives the same choice, whatever the mapping order
+    assert select_targets(dict(reversed(list(sizes.items()))), extranodal, regions)[0] == spread
+
+
+def _organ_volume() -> tuple[object, dict[str, int]]:
+    """A 2 mm organ map, z from 0 to 398 mm: hip bones up to 100 mm, liver up to 250, lungs up to 330."""
+    from pofa.imaging.organs import TOTALSEGMENTATOR_V2
+    from pofa.imaging.volume import Volume
+
+    value = {n: v for v, n in TOTALSEGMENTATOR_V2.items()}
+    arr = np.zeros((200, 20, 20), np.uint8)  # axis 0 along z, 2 mm
+    arr[10:50, 2:6, 2:6] = value["hip_left"]  # z 20-98 mm: top edge 99 mm
+    arr[90:125, 10:18, 2:8] = value["liver"]  # top edge 249 mm
+    arr[130:165, 2:8, 12:18] = value["lung_upper_lobe_right"]  # top edge 329 mm
+    aff = np.eye(4)
+    aff[:3, :3] = 0.0
+    aff[2, 0], aff[1, 1], aff[0, 2] = 2.0, 2.0, 2.0
+    return Volume(arr, aff, units="label"), value
+
+
+def test_lesion_regions_from_the_organ_map() -> None:
+    from pofa.response.linking import lesion_regions
+
+    organs, value = _organ_volume()
+    centres = {"neck": (0, 0, 350.0), "chest": (0, 0, 300.0), "abd": (0, 0, 150.0), "pelvis": (0, 0, 60.0),
+               "liver": (0, 0, 200.0), "spleen": (0, 0, 180.0), "edge": (0, 0, 249.5)}
+    sites = {"liver": "liver", "spleen": "spleen"} | {k: "lymph node" for k in ("neck", "chest", "abd",
+                                                                                  "pelvis", "edge")}
+    extranodal = {k: k == "liver" for k in centres}
+    regions, note = lesion_regions(centres, sites, extranodal, organs)  # type: ignore[arg-type]
+    assert regions == {"neck": "nodes: neck", "chest": "nodes: chest", "abd": "nodes: abdomen",
+                       "pelvis": "nodes: pelvis", "liver": "liver", "spleen": "spleen",
+                       "edge": "nodes: chest"}  # 249.5 mm is above the liver's top edge (249 mm)
+    assert "largest measurable lesion of each region first" in note
+    # an organ map without the landmarks: nodes are one region, extranodal lesions still by organ
+    arr = np.asarray(organs.voxels).copy()  # type: ignore[attr-defined]
+    arr[arr == value["hip_left"]] = 0
+    regions, note = lesion_regions(centres, sites, extranodal, organs.with_voxels(arr))  # type: ignore
+    assert regions is not None and set(regions.values()) == {"nodes", "liver", "spleen"}
+    assert "one region" in note
+    # no organ map (no sites): today's rule, said in the note
+    regions, note = lesion_regions(centres, {}, dict.fromkeys(centres), None)
+    assert regions is None and "not spread over body regions" in note
+
+
+def test_new_lesions_are_linked_from_scan_to_scan() -> None:
+    """A new lesion keeps one id over the scans (continues, splits, comes back after a scan without it);
+    one elsewhere starts its own track; the baseline lesion's own events are not repeated here."""
+    from pofa.imaging.matching import match_patient
+    from pofa.imaging.volume import Volume
+    from pofa.response.linking import NewLesionTracks
+
+    def vol(*boxes: tuple[int, slice, slice, slice]) -> Volume:
+        a = np.zeros((12, 40, 40), np.int32)
+        for label, *box in boxes:
+            a[tuple(box)] = label
+        return Volume.from_spacing(a, (3.0, 2.0, 2.0))
+
+    base = vol((1, slice(4, 8), slice(2, 8), slice(2, 8)))
+    tracks = NewLesionTracks(base, {"1", "new-1"}, tolerance_mm=0.0, margin_mm=10.0)
+    scans = [
+        vol((1, slice(4, 8), slice(2, 8), slice(2, 8)), (2, slice(4, 8), slice(20, 26), slice(20, 26))),
+        vol((1, slice(4, 8), slice(2, 8), slice(2, 8)), (3, slice(4, 8), slice(21, 27), slice(21, 27)),
+            (2, slice(4, 8), slice(30, 36), slice(2, 8))),
+        vol((1, slice(4, 8), slice(2, 8), slice(2, 8))),
+        vol((4, slice(4, 8), slice(20, 23), slice(20, 26)), (5, slice(4, 8), slice(24, 27), slice(20, 26))),
+    ]
+    rows = []
+    for k, fu in enumerate(scans):
+        m = match_patient(base, fu, None)
+        labels = [int(v) for v in np.unique(fu.voxels) if v]
+        ids = {v: f"F{v}" for v in labels}
+        sizes = {v: LesionSize(float(v), 1.0, None) for v in labels}
+        rows += [(k, r["lesion_id"], r["component"], r["event"])
+                 for r in tracks.add("P", f"d{k}", m, fu, None, ids, sizes)]
+    # "new-1" is taken by a baseline lesion's id: the first track is new-2
+    assert rows == [(0, "new-2", "F2", "new"),
+                    (1, "new-2", "F3", "continues"), (1, "new-3", "F2", "new"),
+                    (2, "new-2", None, "disappeared"), (2, "new-3", None, "disappeared"),
+                    (3, "new-2", "F4", "split"), (3, "new-2", "F5", "split"), (3, "new-3", None, "disappeared")]
+    assert tracks.ids == ("new-2", "new-3")

@@ -640,7 +640,10 @@ def _process(scans: PatientScans, st: PipelineSettings, out_dir: Path | None) ->
     if tracker is None:
         return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure)
     records[0]["tracks"] = {"targets": sorted(tracker.targets), "warnings": tracker.warnings,
-                            "deauville_references": tracker.references}
+                            "deauville_references": tracker.references, "notes": [tracker.notes],
+                            "target_regions": {lid: tracker.regions[lid] for lid in sorted(tracker.targets)
+                                               if lid in tracker.regions},
+                            "new_lesion_tracks": list(tracker.new_tracks.ids)}
     return PatientResult(pid, lesions, failures, _canonical(_clean(records)), figure, *tracker.tables())
 
 
@@ -648,14 +651,24 @@ class _Tracker:
     """Collects one patient's track, measurement and scan rows, scan by scan (pofa.response.linking)."""
 
     def __init__(self, pid: str, base: ScanSpec, base_res: Any, st: PipelineSettings) -> None:
-        from pofa.response.linking import NewLesionTracks, baseline_track_rows, lesion_sizes, select_targets
+        from pofa.response.linking import (
+            NewLesionTracks,
+            baseline_track_rows,
+            lesion_regions,
+            lesion_sizes,
+            select_targets,
+        )
 
         self.pid = pid
         self.base_ids = {les.label: les.lesion_id for les in base_res.lesions}
         by_label = lesion_sizes(base_res.labels, {les.label: les.suvmax for les in base_res.lesions})
         sizes = {les.lesion_id: by_label[les.label] for les in base_res.lesions}
         nodal = {les.lesion_id: les.extranodal for les in base_res.lesions}
-        self.targets, warning = select_targets(sizes, nodal)
+        regions, self.notes = lesion_regions({les.lesion_id: les.centroid_lps for les in base_res.lesions},
+                                             {les.lesion_id: les.site for les in base_res.lesions}, nodal,
+                                             base.organs)
+        self.regions = regions or {}
+        self.targets, warning = select_targets(sizes, nodal, regions)
         self.warnings = [] if warning is None else [warning]
         self.meas, self.tracks = baseline_track_rows(pid, base.scan_date, sizes, self.targets)
         self.scans: list[dict[str, Any]] = [{"patient_id": pid, "scan_date": base.scan_date,

@@ -29,9 +29,11 @@ site). Scores: 2 when the uptake is at most the blood pool's, 3 at most the live
 from 2 (both are a complete metabolic response).
 
 Targets (Lugano 2014: "up to six of the largest dominant nodes, nodal masses, and extranodal lesions",
-measurable in two diameters): baseline lesions with LDi > 15 mm (nodes; a lesion without an organ map is taken
-as a node) or > 10 mm (extranodal), the six with the largest baseline PPD. A patient without a measurable
-lesion gets its largest lesion as the target (a warning says so).
+measurable in two diameters, "from different body regions"): baseline lesions with LDi > 15 mm (nodes; a
+lesion without an organ map is taken as a node) or > 10 mm (extranodal); with an organ map the largest of
+each body region first (:func:`lesion_regions`, :func:`select_targets`), then the rest by baseline PPD, up
+to six; without one the six with the largest baseline PPD. A patient without a measurable lesion gets its
+largest lesion as the target (a warning says so).
 """
 
 from __future__ import annotations
@@ -57,6 +59,7 @@ __all__ = [
     "baseline_track_rows",
     "combine_parts",
     "deauville_score",
+    "lesion_regions",
     "lesion_sizes",
     "scan_track_rows",
     "select_targets",
@@ -149,9 +152,98 @@ def combine_parts(parts: Sequence[LesionSize]) -> LesionSize:
     return LesionSize(ldi, ppd / ldi if ldi > 0 else 0.0, max(suv) if suv else None)
 
 
-def select_targets(sizes: Mapping[str, LesionSize], extranodal: Mapping[str, bool | None]
-                   ) -> tuple[set[str], str | None]:
-    """Lugano 2014 target lesions: up to six measurable lesions with the largest baseline PPD.
+def lesion_regions(centres: Mapping[str, Sequence[float]], sites: Mapping[str, str],
+                   extranodal: Mapping[str, bool | None], organs: str | Volume | None
+                   ) -> tuple[dict[str, str] | None, str]:
+    """Body region of each baseline lesion, for spreading the targets (:func:`select_targets`).
+
+    An extranodal lesion's region is its site (the organ: ``liver``, ``lung``, ``bone``, ...); a lesion in
+    the spleen is ``spleen``. A nodal lesion's region is its level along the head-foot axis (LPS z of its
+    centre) against three landmarks of the organ map: ``nodes: neck`` above the lung apices, ``nodes:
+    chest`` (mediastinal, hilar, axillary) down to the top of the liver (the right dome of the diaphragm),
+    ``nodes: abdomen`` (retroperitoneal, mesenteric) down to the top of the hip bones (the iliac crests),
+    ``nodes: pelvis`` (pelvic, inguinal) below. Without the lungs, the liver or the hip bones in the map all
+    nodal lesions are one region, ``nodes``.
+
+    Parameters
+    ----------
+    centres : mapping of str to sequence of float
+        Lesion id -> its centre, LPS mm.
+    sites : mapping of str to str
+        Lesion id -> its site from the organ map (``pofa.imaging.organs``; blank without one).
+    extranodal : mapping of str to bool or None
+        Lesion id -> extranodal (None: unknown).
+    organs : path, Volume or None
+        The baseline scan's organ label map (None: none).
+
+    Returns
+    -------
+    tuple of (dict of str to str or None, str)
+        Lesion id -> region, or None without an organ map (or with a lesion of unknown site); and a note
+        saying how the regions were found (for imaging.json).
+    """
+    if organs is None or any(extranodal.get(lid) is None for lid in centres):
+        return None, ("no organ map at baseline (no lesion sites): targets are the largest measurable "
+                      "lesions by PPD alone, not spread over body regions as Lugano 2014 asks")
+    from scipy.ndimage import find_objects
+
+    from pofa.imaging.organs import load_organ_map, site_of
+
+    omap = load_organ_map(organs)
+    arr = np.asarray(omap.labels.voxels)
+    if not np.issubdtype(arr.dtype, np.integer):
+        arr = arr.astype(np.int32)
+    boxes = find_objects(arr)
+
+    def z_range(pred: Any) -> tuple[float, float] | None:
+        zs: list[float] = []
+        for value, name in omap.names.items():
+            box = boxes[value - 1] if 0 < value <= len(boxes) else None
+            if box is None or not pred(name.lower()):
+                continue
+            corners = np.array([[b.start - 0.5 if k else b.stop - 0.5 for k, b in zip(bits, box, strict=True)]
+                                for bits in np.ndindex(2, 2, 2)], dtype=np.float64)
+            zs += [float(z) for z in omap.labels.index_to_lps(corners)[:, 2]]
+        return (min(zs), max(zs)) if zs else None
+
+    lung = z_range(lambda n: site_of(n)[0] == "lung")
+    liver = z_range(lambda n: n == "liver")
+    hip = z_range(lambda n: n.startswith("hip_") or n == "hip")
+    levels = None if lung is None or liver is None or hip is None else (lung[1], liver[1], hip[1])
+    out: dict[str, str] = {}
+    for lid, c in centres.items():
+        if extranodal.get(lid):
+            out[lid] = sites.get(lid) or "extranodal"
+        elif sites.get(lid) == "spleen":
+            out[lid] = "spleen"
+        elif levels is None:
+            out[lid] = "nodes"
+        else:
+            z = float(c[2])
+            out[lid] = ("nodes: neck" if z > levels[0] else "nodes: chest" if z > levels[1]
+                        else "nodes: abdomen" if z > levels[2] else "nodes: pelvis")
+    how = ("nodal lesions by level (lung apices, top of the liver, top of the hip bones)" if levels else
+           "nodal lesions as one region (the organ map lacks the lungs, the liver or the hip bones)")
+    return out, (f"targets spread over body regions (Lugano 2014): the largest measurable lesion of each "
+                 f"region first, then the rest by PPD; regions: extranodal lesions by organ, {how}")
+
+
+#: Nodal regions taken first when there are more regions than targets (Lugano 2014: "include mediastinal
+#: and retroperitoneal areas, if involved").
+PRIORITY_REGIONS = ("nodes: chest", "nodes: abdomen")
+
+
+def select_targets(sizes: Mapping[str, LesionSize], extranodal: Mapping[str, bool | None],
+                   regions: Mapping[str, str] | None = None) -> tuple[set[str], str | None]:
+    """Lugano 2014 target lesions: up to six measurable lesions, the largest, spread over body regions.
+
+    Lugano 2014 (Cheson et al., J Clin Oncol 2014;32:3059): "up to six of the largest dominant nodes,
+    nodal masses, and extranodal lesions ... from different body regions representative of the patient's
+    overall disease burden and include mediastinal and retroperitoneal areas, if involved". Measurable: LDi
+    > 15 mm (nodes) or > 10 mm (extranodal). With ``regions`` the rule is: the largest measurable lesion
+    (baseline PPD) of each region first, the regions of :data:`PRIORITY_REGIONS` before the others and
+    the others by their largest lesion's PPD; then the remaining measurable lesions by PPD, up to six.
+    Without ``regions``: the six largest by PPD.
 
     Parameters
     ----------
@@ -159,6 +251,8 @@ def select_targets(sizes: Mapping[str, LesionSize], extranodal: Mapping[str, boo
         Baseline lesion id -> its baseline measurement (in lesion order: ties keep it).
     extranodal : mapping of str to bool or None
         Lesion id -> extranodal (None: unknown, taken as a node).
+    regions : mapping of str to str, optional
+        Lesion id -> body region (:func:`lesion_regions`); None: targets by size alone.
 
     Returns
     -------
@@ -170,7 +264,17 @@ def select_targets(sizes: Mapping[str, LesionSize], extranodal: Mapping[str, boo
         return sizes[lid].ldi_mm > limit
 
     order = sorted(sizes, key=lambda lid: -sizes[lid].ldi_mm * sizes[lid].sdi_mm)
-    chosen = [lid for lid in order if measurable(lid)][:MAX_TARGETS]
+    candidates = [lid for lid in order if measurable(lid)]
+    if regions is None:
+        chosen = candidates[:MAX_TARGETS]
+    else:
+        first: dict[str, str] = {}
+        for lid in candidates:  # largest first: the first of a region is its largest
+            first.setdefault(regions.get(lid, ""), lid)
+        leads = sorted(first, key=lambda r: PRIORITY_REGIONS.index(r) if r in PRIORITY_REGIONS
+                       else len(PRIORITY_REGIONS))  # stable: the other regions stay by size
+        chosen = [first[r] for r in leads][:MAX_TARGETS]
+        chosen += [lid for lid in candidates if lid not in chosen][:MAX_TARGETS - len(chosen)]
     if chosen or not order:
         return set(chosen), None
     return {order[0]}, (f"no baseline lesion is measurable by Lugano 2014 (LDi > {MEASURABLE_NODE_MM:g} mm "
