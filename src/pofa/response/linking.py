@@ -8,7 +8,8 @@ identity). From each scan's match this module makes:
   ``split`` (one baseline lesion, several follow-up lesions), ``merge`` (several baseline lesions, one
   follow-up lesion), ``split-merge`` (both in one group), ``disappeared`` (nothing local to it) or
   ``outside-scan`` (its centre is outside the follow-up scan: not measured); and per follow-up lesion local to
-  no baseline lesion a ``new`` row;
+  no baseline lesion a row of its new-lesion track (:class:`NewLesionTracks`: a new lesion seen on several
+  scans is one track, ``new-<k>``, linked by the same matcher);
 - **measurement rows** (``measurements.csv``, docs/response.md): each baseline lesion measured on each scan on
   that scan's own grid (:func:`pofa.response.diameters.axial_diameters`). A follow-up lesion counts for the
   baseline lesion it is attributed to (its one-to-one identity, else the baseline lesion it overlaps most);
