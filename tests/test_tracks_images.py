@@ -229,7 +229,8 @@ def _check_series(study: Path, tol_scale: float = 1.0) -> None:
         ("new-1", 2): "new", ("new-1", 3): "continues", ("new-2", 3): "new",
     }
     assert sum(r["event"] == "split" for r in tracks) == 4  # one row per part and scan
-    new = {(r["lesion_id"], td.DATES.index(r["scan_date"])): r for r in tracks if r["lesion_id"].startswith("new")}
+    new = {(r["lesion_id"], td.DATES.index(r["scan_date"])): r for r in tracks
+           if r["lesion_id"].startswith("new")}
     assert len(new) == 3
     tol = 2.5 * math.sqrt(2)
     for key, e in ((("new-1", 2), td.NEW_EARLY), (("new-1", 3), td.NEW), (("new-2", 3), td.NEW2)):
@@ -513,5 +514,6 @@ def test_new_lesions_are_linked_from_scan_to_scan() -> None:
     assert rows == [(0, "new-2", "F2", "new"),
                     (1, "new-2", "F3", "continues"), (1, "new-3", "F2", "new"),
                     (2, "new-2", None, "disappeared"), (2, "new-3", None, "disappeared"),
-                    (3, "new-2", "F4", "split"), (3, "new-2", "F5", "split"), (3, "new-3", None, "disappeared")]
+                    (3, "new-2", "F4", "split"), (3, "new-2", "F5", "split"),
+                    (3, "new-3", None, "disappeared")]
     assert tracks.ids == ("new-2", "new-3")

@@ -171,7 +171,8 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
     ManifestCode.DUPLICATE_SCAN: (_E, "A patient has two follow-up or failure scans on the same date."),
     ManifestCode.FAILURE_BEFORE_BASELINE: (_E, "A follow-up or failure scan is dated before the patient's "
                                                "baseline scan."),
-    ManifestCode.BASELINE_AFTER_INDEX: (_E, "A baseline scan is dated after the patient's index_date (day 0)."),
+    ManifestCode.BASELINE_AFTER_INDEX: (_E, "A baseline scan is dated after the patient's index_date "
+                                            "(day 0)."),
     ManifestCode.FAILURE_BEFORE_INDEX: (_E, "A follow-up or failure scan is dated on or before the patient's "
                                             "index_date (day 0)."),
     ManifestCode.UNKNOWN_PATIENT: (_E, "A manifest patient is not in the patients table."),
@@ -973,35 +974,20 @@ def _check_patients(mpath: Path, ppath: Path, scans: Iterable[ScanSpec], broken:
                                          "defines progression)"))
 
 
-def _check_index_dates(source: str, pname: str, by_patient: Mapping[str, list[ScanSpec]],
-                       known: Mapping[str, Any], clinical: pd.DataFrame, baseline_date: Mapping[str, str],
-                       findings: list[Finding]) -> None:
-    """The baseline on or before index_date (day 0 of the built study), every later scan after it.
-
-    These are the dates the measurements table of the built study is checked against (one scan on or before
-    index_date per patient, the baseline); a scan already reported before its baseline is not reported again.
-    A blank or bad index_date is a finding of the patients table itself.
-    """
-    if "index_date" not in clinical.columns:
-        return
+def _check_index_dates(source: str, pname: str, by_patient: dict[str, list[ScanSpec]], known: dict[str, Any],
+                       clinical: pd.DataFrame, based: Mapping[str, str], findings: list[Finding]) -> None:
+    """The baseline on or before index_date (day 0 of the built study), later scans after it (a scan already
+    reported before its baseline is not reported again; a bad index_date is the patients table's finding)."""
     for pid, ss in by_patient.items():
-        if pid not in known:
-            continue
-        text = clinical.at[known[pid], "index_date"]
-        day0 = _parse_date(str(text)) if isinstance(text, str) and text else None
-        if day0 is None:
-            continue
-        for s in ss:
-            if s.role is Role.BASELINE and s.scan_date > day0:
-                findings.append(_finding(ManifestCode.BASELINE_AFTER_INDEX, source, s.row, "scan_date",
-                                         f"the baseline scan of {s.scan_date} is after index_date {day0} "
-                                         f"in {pname}",
-                                         "the baseline is the pretreatment scan, on or before index_date: "
-                                         "check the scan date, its role and index_date"))
-            elif (s.role is not Role.BASELINE and s.scan_date <= day0
-                  and not (pid in baseline_date and s.scan_date < baseline_date[pid])):
-                findings.append(_finding(ManifestCode.FAILURE_BEFORE_INDEX, source, s.row, "scan_date",
-                                         f"the {s.role.value} scan of {s.scan_date} is on or before "
-                                         f"index_date {day0} in {pname}",
-                                         "follow-up and failure scans are after index_date (day 0): check "
-                                         "the scan date, its role and index_date"))
+        text = clinical.at[known[pid], "index_date"] if pid in known and "index_date" in clinical else ""
+        day0 = _parse_date(text) if isinstance(text, str) and text else None
+        for s in ss if day0 is not None else ():
+            late = s.role is Role.BASELINE and s.scan_date > str(day0)
+            early = s.role is not Role.BASELINE and based.get(pid, "") <= s.scan_date <= str(day0)
+            if late or early:
+                findings.append(_finding(
+                    ManifestCode.BASELINE_AFTER_INDEX if late else ManifestCode.FAILURE_BEFORE_INDEX, source,
+                    s.row, "scan_date", f"the {s.role.value} scan of {s.scan_date} is "
+                    f"{'after' if late else 'on or before'} index_date {day0} in {pname}",
+                    "the baseline is on or before index_date (day 0), follow-up and failure scans after it: "
+                    "check the scan date, its role and index_date"))

@@ -424,7 +424,13 @@ class NewLesionTracks:
 
     @property
     def ids(self) -> tuple[str, ...]:
-        """The new-lesion track ids so far, in order of first sighting."""
+        """The new-lesion track ids so far, in order of first sighting.
+
+        Returns
+        -------
+        tuple of str
+            ``new-<k>`` ids.
+        """
         return tuple(self._ids[k] for k in sorted(self._ids))
 
     def _new_track(self) -> int:
