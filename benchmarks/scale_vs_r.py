@@ -60,7 +60,7 @@ print(json.dumps({"stats_cpu": t2 - t1, "load_cpu": t1 - t0,
 """
 
 R_CHILD = r"""
-suppressMessages({library(survival); library(geepack); library(jsonlite)})
+suppressMessages({library(survival); library(geepack); library(cmprsk); library(maxstat); library(jsonlite)})
 dir <- commandArgs(trailingOnly = TRUE)[1]
 rd <- function(f) read.csv(file.path(dir, f), stringsAsFactors = FALSE, na.strings = "",
                            colClasses = c(patient_id = "character"))
@@ -108,6 +108,29 @@ for (ep in c("pfs", "os")) {
   lr <- survdiff(Surv(tt, ev) ~ bulky, data = pat); zph <- cox.zph(fit)
   if (is.null(hr)) hr <- unname(exp(coef(fit)))
 }
+# competing risks (cmprsk::cuminc + Gray's test, timepoints 6/12/24): patients' cause of first progression
+# (local component 1, de novo only 2, death without progression 3), lesions' local failure with death
+# competing, overall and by bulky disease / each lesion factor
+local_pat <- pat$patient_id %in% win$patient_id[!is.na(win$baseline_lesion_id)]
+fp_end <- end; fp_end[!is.na(prog)] <- prog[!is.na(prog)]
+fp_months <- as.numeric(fp_end - pat$index_date) / 30.4375
+fp_status <- ifelse(!is.na(prog), ifelse(local_pat, 1L, 2L), ifelse(!is.na(death), 3L, 0L))
+ki <- match(k$patient_id, pat$patient_id)
+lf_status <- ifelse(k$local_failure == 1L, 1L, ifelse(!is.na(death[ki]), 2L, 0L))
+lf_end <- end[ki]; lf_end[lf_status == 1L] <- prog[ki][lf_status == 1L]
+lf_months <- as.numeric(lf_end - pat$index_date[ki]) / 30.4375
+LM <- c(6, 12, 24)
+for (f in list(cuminc(fp_months, fp_status), cuminc(fp_months, fp_status, pat$bulky),
+               cuminc(lf_months, lf_status), cuminc(lf_months, lf_status, k$x1),
+               cuminc(lf_months, lf_status, k$x2), cuminc(lf_months, lf_status, k$x3)))
+  tp <- timepoints(f, LM)
+# exploratory cut-points (maxstat::maxstat.test, log-rank, Lau92 and Lau94) of the largest diameter and the
+# highest SUVmax for PFS
+d <- data.frame(t = pat$pfs_months, e = pat$pfs_event,
+                dmax = unname(tapply(les$diameter_cm, les$patient_id, max)[pat$patient_id]),
+                smax = unname(tapply(les$suvmax, les$patient_id, max)[pat$patient_id]))
+for (col in c("dmax", "smax")) for (pm in c("Lau92", "Lau94"))
+  ms <- maxstat.test(as.formula(paste("Surv(t, e) ~", col)), data = d, smethod = "LogRank", pmethod = pm)
 t1 <- proc.time()
 cpu <- function(t) t[["user.self"]] + t[["sys.self"]]
 cat(toJSON(list(stats_cpu = unname(cpu(t1) - cpu(t0)),
