@@ -35,15 +35,15 @@ MAX_LABELLED = 3 * ROWS_PER_PANEL
 MAX_DRAWN = 2000
 
 
-def swimmer_sample(df: pd.DataFrame, limit: int = MAX_DRAWN) -> tuple[pd.DataFrame, int]:
+def swimmer_sample(df: pd.DataFrame, limit: int | None = None) -> tuple[pd.DataFrame, int]:
     """Every k-th patient of the sorted patients, so that at most ``limit`` are drawn.
 
     Parameters
     ----------
     df : DataFrame
         The patients in drawing order (:func:`swimmer_order`).
-    limit : int
-        The most patients drawn.
+    limit : int, optional
+        The most patients drawn (default :data:`MAX_DRAWN`).
 
     Returns
     -------
@@ -52,6 +52,7 @@ def swimmer_sample(df: pd.DataFrame, limit: int = MAX_DRAWN) -> tuple[pd.DataFra
         every patient is drawn).
     """
     n = len(df)
+    limit = MAX_DRAWN if limit is None else limit
     if n <= limit:
         return df, 1
     step = math.ceil(n / limit)
