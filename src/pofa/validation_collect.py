@@ -27,6 +27,11 @@ class Collector:
     At most :data:`~pofa.findings.MAX_PER_KIND` findings of one kind (code, file, column) are made one by
     one; the rest are only counted and become one summary finding, so that memory and time are bounded by the
     findings kept, not by the number of bad cells.
+
+    Parameters
+    ----------
+    limit : int
+        Findings of one kind kept one by one.
     """
 
     def __init__(self, limit: int = MAX_PER_KIND) -> None:
@@ -45,6 +50,11 @@ class Collector:
         """The findings kept, then one summary finding per kind with more findings than the limit.
 
         A finding whose cell made other checks pointless says how many were skipped.
+
+        Returns
+        -------
+        list of Finding
+            The findings.
         """
         items = self._items
         if self._skipped:
@@ -63,8 +73,16 @@ class Collector:
     def skip(self, source: str, column: str, counts: pd.Series) -> None:
         """Count checks skipped because the cell (``source``, row, ``column``) already has a finding.
 
-        ``counts`` holds, by row, how many checks were skipped (a mask counts 1 per true row). Only the cells
-        whose findings are kept one by one are counted (the others are not shown).
+        Only the cells whose findings are kept one by one are counted (the others are not shown).
+
+        Parameters
+        ----------
+        source : str
+            The file.
+        column : str
+            The column of the cell with a finding.
+        counts : pandas.Series
+            By row, how many checks were skipped (a mask counts 1 per true row).
         """
         rows = self._cells.get((source, column))
         if not rows:
@@ -90,7 +108,21 @@ class Collector:
 
     def rows(self, mask: pd.Series, code: C, source: str, column: str | None, message: Message,
              hint: Message) -> None:
-        """A finding for each row where ``mask`` is true (NA counts as false)."""
+        """Make a finding for each row where ``mask`` is true (NA counts as false).
+
+        Parameters
+        ----------
+        mask : pandas.Series
+            The rows (indexed by spreadsheet row) that fail the check.
+        code : FindingCode
+            The kind of finding.
+        source : str
+            The file.
+        column : str or None
+            The column.
+        message, hint : str or callable
+            The text, or a function of the row giving it (called only for the findings kept one by one).
+        """
         m = mask.fillna(False).to_numpy(dtype=bool) if mask.dtype != bool else mask.to_numpy()
         if not m.any():
             return
@@ -110,6 +142,21 @@ class Collector:
             self._count_more(key, first, len(rows) - room, r, int(rows[-1]))
 
     def add(self, code: C, source: str, row: int | None, column: str | None, message: str, hint: str) -> None:
+        """Make one finding (dropped while :attr:`header_once` is true and it is about the header).
+
+        Parameters
+        ----------
+        code : FindingCode
+            The kind of finding.
+        source : str
+            The file.
+        row : int or None
+            The spreadsheet row (1 = the header; ``None``: the whole file).
+        column : str or None
+            The column.
+        message, hint : str
+            The text.
+        """
         if self.header_once and (row is None or row <= 1):
             return
         f = finding(code, source, row, column, message, hint)
@@ -123,7 +170,13 @@ class Collector:
             self._count_more(key, f, 1, row, row)
 
     def extend(self, findings: list[Finding]) -> None:
-        """Findings made by another module (e.g. :mod:`pofa.response.validate`), under the same limit."""
+        """Add findings made by another module (e.g. :mod:`pofa.response.validate`), under the same limit.
+
+        Parameters
+        ----------
+        findings : list of Finding
+            The findings.
+        """
         for f in findings:
             key = (str(f.code), f.file, f.column)
             if self._room(key):
@@ -133,5 +186,20 @@ class Collector:
                 self._count_more(key, f, 1, f.row, f.row)
 
     def full(self, code: C, source: str, column: str | None) -> bool:
-        """Whether no further finding of this kind would be kept one by one (callers may just count)."""
+        """Tell whether no further finding of this kind would be kept one by one (callers may just count).
+
+        Parameters
+        ----------
+        code : FindingCode
+            The kind of finding.
+        source : str
+            The file.
+        column : str or None
+            The column.
+
+        Returns
+        -------
+        bool
+            True when the findings of this kind are only counted from now on.
+        """
         return not self._room((str(code), source, column))

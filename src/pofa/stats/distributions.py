@@ -120,8 +120,9 @@ def beta_ppf(q: float, a: float, b: float) -> float:
 
 
 def rank_max(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their largest rank (``scipy.stats.rankdata(x, method="max")``; R ``rank(ties =
-    "max")``).
+    """Rank 1..n, ties given their largest rank (``scipy.stats.rankdata(x, method="max")``).
+
+    R: ``rank(x, ties.method = "max")``.
 
     Parameters
     ----------
@@ -138,7 +139,7 @@ def rank_max(x: np.ndarray) -> np.ndarray:
 
 
 def rank_average(x: np.ndarray) -> np.ndarray:
-    """Ranks 1..n, ties given their mean rank (``scipy.stats.rankdata(x)``; R ``rank``).
+    """Rank 1..n, ties given their mean rank (``scipy.stats.rankdata(x)``; R ``rank``).
 
     Parameters
     ----------
