@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -64,8 +65,9 @@ out = {"rows": sum(len(f) for f in frames)}
 def run(body: str, folder: Path) -> dict[str, object]:
     """Run ``body`` in a fresh Python process; its time, CPU time and peak memory."""
     code = _MEASURE.format(body=body)
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
     done = subprocess.run([sys.executable, "-c", code, str(folder)], capture_output=True, text=True,
-                          check=True)
+                          check=True, env=env)
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -98,7 +100,8 @@ def main() -> None:
                               (f"valid study of about {args.lesions:,} lesions", valid)):
             size = sum(p.stat().st_size for p in folder.glob("*.csv"))
             rows = sum(p.read_bytes().count(b"\n") - 1 for p in folder.glob("*.csv"))
-            print(f"{title} ({rows:,} rows in all, {size / 1e6:.0f} MB of CSV)")
+            print(f"{title} ({rows:,} rows in all, {size / 1e6:.0f} MB of CSV; load average "
+                  f"{os.getloadavg()[0]:.1f})")
             base = run(BASELINE, folder)
             for name, body in (("pofa validate (block by block)", POFA),
                                ("whole-file check (load_study)", WHOLE)):
