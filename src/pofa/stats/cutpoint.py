@@ -96,7 +96,7 @@ def logrank_scores(time: ArrayLike1D, event: ArrayLike1D) -> np.ndarray:
     fact = e / (n - rank_max + 1)
     order = np.argsort(t, kind="stable")
     csum = np.cumsum(fact[order])
-    return e - csum[rank_max - 1]
+    return np.asarray(e - csum[rank_max - 1], dtype=float)
 
 
 def _p_lau92(b: float, minprop: float, maxprop: float) -> float:
