@@ -1,24 +1,31 @@
-"""Benchmark: pofa's lesion-model and survival statistics beside R's, in time and peak memory, from 63 to
-100,000 patients.
+"""Benchmark: ``pofa analyze`` and pofa's statistics beside an R script fitting the same models, in CPU time,
+wall time and peak memory, from 63 to 100,000 patients, in one run.
 
-Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000]``
+Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000]`` (the README's scale table was
+printed by this command).
 
 Each cohort is a study folder made by the independent generator of the reference tests
-(``tests/reference/scale/make_cohorts.py``; sizes without a fixed seed use seed = 7 * size). For each
-size, two child processes run one after the other, each timed on its own (CPU = user + system from
-``os.wait4``, peak memory = the child's maximum resident set size):
+(``tests/reference/scale/make_cohorts.py``, which shares nothing with pofa's simulator; sizes without a fixed
+seed use seed = 7 * size). For each size, three child processes run one after the other, each timed on its own
+(CPU = user + system from ``os.wait4``, peak memory = the child's maximum resident set size):
 
-* **pofa**: ``python3 -c ...`` importing pofa, reading and classifying the study
-  (:func:`pofa.analysis.run_analysis` without report steps) and computing the ``lesion_models``,
-  ``survival``/``followup`` and ``patient_models`` entries of results.json (:mod:`pofa.stats.study_stats`);
+* **pofa analyze**: the command itself, ``python3 -m pofa analyze STUDY --out OUT``: reading, validation,
+  classification, every statistic of results.json, the output tables and the HTML report with its figures
+  (each drawn once: SVG, and the PNG from the same drawing) and tables;
+* **pofa statistics**: ``python3 -c ...`` importing pofa, reading, validating and classifying the study
+  (:func:`pofa.analysis.run_analysis` without report steps) and computing every statistical entry of
+  results.json that R's script computes too (:mod:`pofa.stats.study_stats`: lesion models, survival and
+  follow-up, patient models, competing risks, cut-points) -- the work of R's script, without the report;
 * **R**: ``Rscript`` reading the same CSVs, deriving the outcomes (as tests/reference/scale/reference.R does)
   and fitting the same models with their default controls: ``glm`` and ``geepack::geeglm`` (3 univariable +
   1 multivariable each), ``survfit`` (log-log) medians and landmarks of PFS and OS and the reverse-KM
-  follow-up, ``coxph`` (Efron) + ``survdiff`` + ``cox.zph`` for PFS and OS.
+  follow-up, ``coxph`` (Efron) + ``survdiff`` + ``cox.zph`` for PFS and OS, ``cmprsk::cuminc`` (6 fits with
+  Gray's tests) and ``maxstat::maxstat.test`` (2 markers x Lau92/Lau94).
 
-Both processes include their start-up and library loading; the statistics alone (pofa: the study_stats calls;
-R: the model fitting after reading) are also printed, timed inside each process. Ratios are pofa / R (< 1:
-pofa cheaper). A few figures are compared between the two runs as a check that both did the same work.
+All three include their start-up and library loading. Ratios are pofa / R (< 1: pofa cheaper). The load
+average of the machine is printed beside each size (the machine may be shared: CPU time is the figure to
+compare; wall time grows with the load). A few figures are compared between pofa and R as a check that both
+did the same work.
 """
 
 from __future__ import annotations
@@ -49,6 +56,8 @@ out = {}
 out.update(ss.lesion_level(res.lesions, res.settings))
 out.update(ss.survival(res.patients, res.settings))
 out.update(ss.patient_level(res.patients, res.lesions, res.settings))
+out.update(ss.competing_risks(res.patients, res.lesions, res.settings))
+out.update(ss.cutpoints(res.patients, res.settings))
 t2 = time.process_time()
 rows = out["lesion_models"]
 multi = [r["or"] for r in rows if r["model"] == "multivariable" and r["method"] == "gee"]
@@ -60,7 +69,7 @@ print(json.dumps({"stats_cpu": t2 - t1, "load_cpu": t1 - t0,
 """
 
 R_CHILD = r"""
-suppressMessages({library(survival); library(geepack); library(jsonlite)})
+suppressMessages({library(survival); library(geepack); library(cmprsk); library(maxstat); library(jsonlite)})
 dir <- commandArgs(trailingOnly = TRUE)[1]
 rd <- function(f) read.csv(file.path(dir, f), stringsAsFactors = FALSE, na.strings = "",
                            colClasses = c(patient_id = "character"))
@@ -108,6 +117,29 @@ for (ep in c("pfs", "os")) {
   lr <- survdiff(Surv(tt, ev) ~ bulky, data = pat); zph <- cox.zph(fit)
   if (is.null(hr)) hr <- unname(exp(coef(fit)))
 }
+# competing risks (cmprsk::cuminc + Gray's test, timepoints 6/12/24): patients' cause of first progression
+# (local component 1, de novo only 2, death without progression 3), lesions' local failure with death
+# competing, overall and by bulky disease / each lesion factor
+local_pat <- pat$patient_id %in% win$patient_id[!is.na(win$baseline_lesion_id)]
+fp_end <- end; fp_end[!is.na(prog)] <- prog[!is.na(prog)]
+fp_months <- as.numeric(fp_end - pat$index_date) / 30.4375
+fp_status <- ifelse(!is.na(prog), ifelse(local_pat, 1L, 2L), ifelse(!is.na(death), 3L, 0L))
+ki <- match(k$patient_id, pat$patient_id)
+lf_status <- ifelse(k$local_failure == 1L, 1L, ifelse(!is.na(death[ki]), 2L, 0L))
+lf_end <- end[ki]; lf_end[lf_status == 1L] <- prog[ki][lf_status == 1L]
+lf_months <- as.numeric(lf_end - pat$index_date[ki]) / 30.4375
+LM <- c(6, 12, 24)
+for (f in list(cuminc(fp_months, fp_status), cuminc(fp_months, fp_status, pat$bulky),
+               cuminc(lf_months, lf_status), cuminc(lf_months, lf_status, k$x1),
+               cuminc(lf_months, lf_status, k$x2), cuminc(lf_months, lf_status, k$x3)))
+  tp <- timepoints(f, LM)
+# exploratory cut-points (maxstat::maxstat.test, log-rank, Lau92 and Lau94) of the largest diameter and the
+# highest SUVmax for PFS
+d <- data.frame(t = pat$pfs_months, e = pat$pfs_event,
+                dmax = unname(tapply(les$diameter_cm, les$patient_id, max)[pat$patient_id]),
+                smax = unname(tapply(les$suvmax, les$patient_id, max)[pat$patient_id]))
+for (col in c("dmax", "smax")) for (pm in c("Lau92", "Lau94"))
+  ms <- maxstat.test(as.formula(paste("Surv(t, e) ~", col)), data = d, smethod = "LogRank", pmethod = pm)
 t1 <- proc.time()
 cpu <- function(t) t[["user.self"]] + t[["sys.self"]]
 cat(toJSON(list(stats_cpu = unname(cpu(t1) - cpu(t0)),
@@ -148,6 +180,7 @@ def main() -> None:
     rscript = shutil.which("Rscript")
     env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
     rows = []
+    nan = float("nan")
     with tempfile.TemporaryDirectory() as tmp:
         for n in args.sizes:
             folder = Path(tmp) / f"n{n}"
@@ -155,35 +188,51 @@ def main() -> None:
             folder.mkdir()
             for name, text in gen.cohort(n, seed).items():
                 (folder / name).write_text(text, encoding="utf-8")
+            load = os.getloadavg()[0]
+            out = Path(tmp) / f"out{n}"
+            a_cpu, a_mem, a_wall, _ = run_child(
+                [sys.executable, "-m", "pofa", "analyze", str(folder), "--out", str(out)], env)
+            shutil.rmtree(out)
             p_cpu, p_mem, p_wall, p_out = run_child([sys.executable, "-c", POFA_CHILD, str(folder)], env)
             p = json.loads(p_out)
             if rscript:
-                r_cpu, r_mem, _, r_out = run_child([rscript, "-e", R_CHILD, str(folder)])
+                r_cpu, r_mem, r_wall, r_out = run_child([rscript, "-e", R_CHILD, str(folder)])
                 r = json.loads(r_out)
             else:
-                r_cpu = r_mem = float("nan")
-                r = {"stats_cpu": float("nan"), "n_lesions": p["n_lesions"]}
+                r_cpu = r_mem = r_wall = nan
+                r = {"stats_cpu": nan, "n_lesions": p["n_lesions"]}
             assert p["n_lesions"] == r["n_lesions"], (p, r)
             pairs = zip(p["gee_multi_or"], r.get("gee_multi_or", []), strict=False)
-            agree = max((abs(a - b) / abs(b) for a, b in pairs), default=float("nan"))
-            rows.append((n, p["n_lesions"], p_cpu, r_cpu, p_mem, r_mem, p["stats_cpu"], r["stats_cpu"], agree,
-                         p["not_estimable"]))
-            print(f"n = {n}: pofa {p_cpu:.1f} s CPU, {p_mem:.0f} MB; R {r_cpu:.1f} s CPU, {r_mem:.0f} MB",
+            agree = max((abs(a - b) / abs(b) for a, b in pairs), default=nan)
+            rows.append({"n": n, "m": p["n_lesions"], "load": load, "a": (a_cpu, a_wall, a_mem),
+                         "p": (p_cpu, p_wall, p_mem), "r": (r_cpu, r_wall, r_mem),
+                         "models": (p["stats_cpu"], r["stats_cpu"]), "agree": agree,
+                         "bad": p["not_estimable"]})
+            shutil.rmtree(folder)
+            print(f"n = {n}: pofa analyze {a_cpu:.1f} s CPU, {a_mem:.0f} MB; pofa statistics "
+                  f"{p_cpu:.1f} s CPU, {p_mem:.0f} MB; R {r_cpu:.1f} s CPU, {r_mem:.0f} MB (load {load:.1f})",
                   flush=True)
-    print("\nCPU = user + system of the whole process (start-up, reading, outcomes, models); peak = max RSS;")
-    print("stats = the model fitting alone, timed inside each process. Ratios pofa / R.\n")
-    head = (f"{'patients':>9s} {'lesions':>8s} | {'pofa CPU s':>10s} {'R CPU s':>8s} {'ratio':>6s} | "
-            f"{'pofa MB':>8s} {'R MB':>7s} {'ratio':>6s} | "
-            f"{'pofa stats s':>12s} {'R stats s':>9s} {'ratio':>6s}")
-    print(head)
-    print("-" * len(head))
-    for n, m, pc, rc, pm, rm, ps, rs, _, _ in rows:
-        print(f"{n:9,d} {m:8,d} | {pc:10.2f} {rc:8.2f} {pc / rc:6.2f} | {pm:8.0f} {rm:7.0f} {pm / rm:6.2f} | "
-              f"{ps:12.2f} {rs:9.2f} {ps / rs:6.2f}")
+    print("\nCPU = user + system of the whole process (start-up, reading, ..., models); wall = elapsed; "
+          "peak = max RSS.")
+    print("pofa analyze = the whole command (report and figures included); pofa statistics = the same "
+          "work as R's script. Ratios pofa / R.\n")
+    print("| patients (lesions) | load | pofa analyze: CPU s / wall s / peak MB | pofa statistics: CPU s / "
+          "wall s / peak MB | R: CPU s / wall s / peak MB | CPU ratio analyze / statistics | "
+          "memory ratio analyze / statistics |")
+    print("|---|---|---|---|---|---|---|")
+    for x in rows:
+        (ac, aw, am), (pc, pw, pm), (rc, rw, rm) = x["a"], x["p"], x["r"]
+        print(f"| {x['n']:,} ({x['m']:,}) | {x['load']:.1f} | {ac:.1f} / {aw:.1f} / {am:.0f} | "
+              f"{pc:.1f} / {pw:.1f} / {pm:.0f} | {rc:.1f} / {rw:.1f} / {rm:.0f} | "
+              f"{ac / rc:.2f} / {pc / rc:.2f} | {am / rm:.2f} / {pm / rm:.2f} |")
+    print("\nmodels alone (CPU s inside each process, after reading): pofa / R")
+    for x in rows:
+        ps, rs = x["models"]
+        print(f"  {x['n']:9,d} patients: {ps:.2f} / {rs:.2f} ({ps / rs:.2f})")
     print("\nagreement: multivariable GEE ORs pofa vs geeglm (default control), max relative difference; "
           "models not estimable in pofa:")
-    for n, *_, agree, bad in rows:
-        print(f"  {n:9,d} patients: {agree:.1e}; {bad}")
+    for x in rows:
+        print(f"  {x['n']:9,d} patients: {x['agree']:.1e}; {x['bad']}")
 
 
 if __name__ == "__main__":

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from scipy.spatial.distance import pdist
 
 from pofa.classify import end_of_followup, months
 from pofa.errors import SettingsError
@@ -123,7 +122,7 @@ def dmax(lesions: pd.DataFrame, patient_ids: pd.Series) -> pd.Series:
     per_patient = np.zeros(len(uniques))
     np.maximum.at(per_patient, codes, far)
     for code in np.flatnonzero(sizes > _PAIRWISE_JOIN_LIMIT):
-        per_patient[code] = pdist(xyz[codes == code]).max()
+        per_patient[code] = _pdist(xyz[codes == code]).max()
     result = pd.Series(per_patient, index=uniques)
     out = patient_ids.map(result).astype("float64")
     return out.where(patient_ids.map(complete).eq(True))
@@ -204,3 +203,10 @@ def survival_endpoints(patients: pd.DataFrame) -> pd.DataFrame:
     out["os_months"] = months(index_date, end)
     out["os_event"] = death.notna().astype("int64")
     return out
+
+
+def _pdist(points: np.ndarray) -> np.ndarray:
+    """Pairwise distances (scipy's pdist, imported only for a patient with very many lesions)."""
+    from scipy.spatial.distance import pdist
+
+    return np.asarray(pdist(points))

@@ -12,16 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, replace
-from typing import Any
+from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
 
 from pofa.covariates import Covariate, CovariateType
-from pofa.findings import MAX_PER_KIND, Finding, finding, more_finding
+from pofa.findings import Finding
 from pofa.findings import FindingCode as C
 from pofa.io.readers import TEXT_DTYPE, RawTable, release_arrow_memory
 from pofa.response.validate import check_response_tables
@@ -40,6 +38,7 @@ from pofa.schema import (
     likely_header,
 )
 from pofa.units import DAYS_PER_YEAR
+from pofa.validation_collect import Collector as _Collector
 
 #: ISO 8601 date, optionally with a time (as Excel and pandas write date-times) and a zone; only the date
 #: part is used. ASCII digits only ("\d" would also match other scripts' digits).
@@ -85,114 +84,6 @@ class TypedTable:
         """
         blank = self.frame[column].isna()
         return blank & ~self.unparsed[column] if column in self.unparsed else blank
-
-
-class _Collector:
-    """Accumulates findings; one call per (mask, message) so that the work stays vectorised.
-
-    At most :data:`~pofa.findings.MAX_PER_KIND` findings of one kind (code, file, column) are made one by
-    one; the rest are only counted and become one summary finding, so that memory and time are bounded by the
-    findings kept, not by the number of bad cells.
-    """
-
-    def __init__(self, limit: int = MAX_PER_KIND) -> None:
-        self._items: list[Finding] = []
-        self._limit = limit
-        self._kept: Counter[tuple[str, str, str | None]] = Counter()
-        self._more: dict[tuple[str, str, str | None], list[Any]] = {}
-        self._cells: dict[tuple[str, str | None], set[int]] = {}  # (file, column) -> rows with a finding
-        self._skipped: Counter[tuple[str, int, str | None]] = Counter()
-
-    @property
-    def items(self) -> list[Finding]:
-        """The findings kept, then one summary finding per kind with more findings than the limit.
-
-        A finding whose cell made other checks pointless says how many were skipped.
-        """
-        items = self._items
-        if self._skipped:
-            items = [self._with_skipped(f) for f in items]
-        return items + [more_finding(f, n, lo, hi) for f, n, lo, hi in self._more.values()]
-
-    def _with_skipped(self, f: Finding) -> Finding:
-        n = self._skipped.get((f.file, f.row, f.column), 0) if f.row is not None else 0
-        if not n:
-            return f
-        return replace(f, message=f"{f.message} ({n} check(s) that depend on this cell were skipped)")
-
-    def skip(self, source: str, column: str, counts: pd.Series) -> None:
-        """Count checks skipped because the cell (``source``, row, ``column``) already has a finding.
-
-        ``counts`` holds, by row, how many checks were skipped (a mask counts 1 per true row). Only the cells
-        whose findings are kept one by one are counted (the others are not shown).
-        """
-        rows = self._cells.get((source, column))
-        if not rows:
-            return
-        c = counts.astype("int64") if counts.dtype == bool else counts
-        for r in rows:
-            if r in c.index:
-                n = int(c.loc[r])
-                if n:
-                    self._skipped[(source, r, column)] += n
-
-    def _room(self, key: tuple[str, str, str | None]) -> int:
-        return max(self._limit - self._kept[key], 0)
-
-    def _count_more(self, key: tuple[str, str, str | None], first: Finding, n: int, lo: int | None,
-                    hi: int | None) -> None:
-        entry = self._more.setdefault(key, [first, 0, lo, hi])
-        entry[1] += n
-        if lo is not None:
-            entry[2] = lo if entry[2] is None else min(entry[2], lo)
-        if hi is not None:
-            entry[3] = hi if entry[3] is None else max(entry[3], hi)
-
-    def rows(self, mask: pd.Series, code: C, source: str, column: str | None, message: Message,
-             hint: Message) -> None:
-        """A finding for each row where ``mask`` is true (NA counts as false)."""
-        m = mask.fillna(False).to_numpy(dtype=bool) if mask.dtype != bool else mask.to_numpy()
-        if not m.any():
-            return
-        key = (str(code), source, column)
-        rows = mask.index[m]
-        room = self._room(key)
-        cells = self._cells.setdefault((source, column), set())
-        for row in rows[:room]:
-            r = int(row)
-            cells.add(r)
-            self._items.append(finding(code, source, r, column, message(r) if callable(message) else message,
-                                       hint(r) if callable(hint) else hint))
-        self._kept[key] += min(room, len(rows))
-        if len(rows) > room:
-            r = int(rows[room])
-            first = finding(code, source, r, column, "", hint(r) if callable(hint) else hint)
-            self._count_more(key, first, len(rows) - room, r, int(rows[-1]))
-
-    def add(self, code: C, source: str, row: int | None, column: str | None, message: str, hint: str) -> None:
-        f = finding(code, source, row, column, message, hint)
-        key = (str(code), source, column)
-        if self._room(key):
-            self._kept[key] += 1
-            self._items.append(f)
-            if row is not None:
-                self._cells.setdefault((source, column), set()).add(row)
-        else:
-            self._count_more(key, f, 1, row, row)
-
-    def extend(self, findings: list[Finding]) -> None:
-        """Findings made by another module (e.g. :mod:`pofa.response.validate`), under the same limit."""
-        for f in findings:
-            key = (str(f.code), f.file, f.column)
-            if self._room(key):
-                self._kept[key] += 1
-                self._items.append(f)
-            else:
-                self._count_more(key, f, 1, f.row, f.row)
-
-    def full(self, code: C, source: str, column: str | None) -> bool:
-        """Whether no further finding of this kind would be kept one by one (callers may just count)."""
-        return not self._room((str(code), source, column))
 
 
 def _quote(v: object, limit: int = 40) -> str:
@@ -475,7 +366,7 @@ def _parse_declared(raw: RawTable, cov: Covariate, out: _Collector, decimal: str
 
 
 def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...] = (),
-                decimal: str = ".") -> TypedTable:
+                decimal: str = ".", commas: _Commas | None = None, extras: bool = True) -> TypedTable:
     """Parse one table into typed columns, with a finding for each missing column, unparsable or blank cell.
 
     Parameters
@@ -488,6 +379,12 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
         The study's declared covariates (those of this table are parsed by their type).
     decimal : str
         The decimal separator (``"."`` or ``","``).
+    commas : _Commas, optional
+        Counts the decimal-comma cells of the file; when given, the caller reports them (a file parsed block
+        by block), else they are reported here.
+    extras : bool
+        Parse the extra (covariate) columns too; without, they are named in ``covariates`` but left out of
+        the frame (see :func:`parse_extras`).
 
     Returns
     -------
@@ -498,7 +395,8 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
     frame = raw.frame
     typed: dict[str, pd.Series] = {}
     unparsed: dict[str, pd.Series] = {}
-    commas = _Commas()
+    report_commas = commas is None
+    commas = _Commas() if commas is None else commas
     declared = {c.column: c for c in covariates if c.table == raw.name.value}
     unknown = {c: raw.headers.get(c, c) for c in frame.columns
                if spec.column(c) is None and c not in declared}
@@ -516,11 +414,8 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
             _missing_column(raw, name, f"add the column '{name}', or correct [covariates.{name}] in "
                             f"study.toml (its name or table = \"{cov.table}\")", unknown, out, covariate=True)
     names = [c for c in frame.columns if spec.column(c) is None]
-    for c in names:
-        if c in declared:
-            typed[c] = _parse_declared(raw, declared[c], out, decimal, commas)
-        else:
-            typed[c] = _infer_covariate(frame[c], raw.source, c, out, decimal, commas)
+    if extras:
+        typed.update(parse_extras(raw, names, covariates, out, decimal, commas))
     if unknown and (missing_required or covariates):
         listed = ", ".join(repr(w) for w in unknown.values())
         out.add(C.UNKNOWN_COLUMN, raw.source, 1, None,
@@ -528,10 +423,45 @@ def parse_table(raw: RawTable, out: _Collector, covariates: tuple[Covariate, ...
                 "rename each to the format's name or map it under [columns] in study.toml; declare a "
                 "covariate under [covariates.NAME]; until then such columns are read as undeclared "
                 "covariates")
-    commas.report(raw.source, out)
+    if report_commas:
+        commas.report(raw.source, out)
     df = pd.DataFrame(typed, index=frame.index, columns=list(typed))
     bad = pd.DataFrame(unparsed, index=frame.index, columns=list(unparsed), dtype=bool)
     return TypedTable(raw.name, raw.source, df, tuple(names), bad)
+
+
+def parse_extras(raw: RawTable, names: list[str], covariates: tuple[Covariate, ...], out: _Collector,
+                 decimal: str, commas: _Commas) -> dict[str, pd.Series]:
+    """Parse the extra columns ``names`` of a table: declared covariates by their type, others inferred.
+
+    Parameters
+    ----------
+    raw : RawTable
+        The table as read (all its rows: an undeclared column's type is inferred from the whole column).
+    names : list of str
+        The extra columns.
+    covariates : tuple of Covariate
+        The study's declared covariates.
+    out : _Collector
+        Receives the findings.
+    decimal : str
+        The decimal separator.
+    commas : _Commas
+        Counts the decimal-comma cells.
+
+    Returns
+    -------
+    dict of str to pandas.Series
+        The typed columns.
+    """
+    declared = {c.column: c for c in covariates if c.table == raw.name.value}
+    typed: dict[str, pd.Series] = {}
+    for c in names:
+        if c in declared:
+            typed[c] = _parse_declared(raw, declared[c], out, decimal, commas)
+        else:
+            typed[c] = _infer_covariate(raw.frame[c], raw.source, c, out, decimal, commas)
+    return typed
 
 
 def _missing_column(raw: RawTable, name: str, hint: str, unknown: dict[str, str], out: _Collector,

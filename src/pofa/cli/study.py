@@ -43,13 +43,13 @@ def validate_command(
 
     Writes nothing and never modifies the study. The format is described in docs/study-format.md.
     """
-    from pofa.study import load_study
+    from pofa.validation_stream import validate_study
 
     if as_json:
         if fmt not in (None, FindingsFormat.JSON):
             raise fail(f"--json and --format {fmt.value} contradict each other; give one of them")
         fmt = FindingsFormat.JSON
-    report = load_study(study).validate()
+    report = validate_study(study)
     print_report(report, limit, fmt, strict)
     if fmt is not FindingsFormat.JSON:
         if report.errors:

@@ -10,8 +10,9 @@ the browser test proves that the report shows exactly the numbers of results.jso
 from __future__ import annotations
 
 import base64
+import itertools
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -449,7 +450,7 @@ def write_report(
     """
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
-    from pofa.report.plots import build_figures, build_scan_figures, rc_context, render_figure
+    from pofa.report.plots import BuiltFigure, build_scan_figures, iter_figures, rc_context, render_figure
     from pofa.report.tables import build_tables, write_table
 
     inp = as_report_input(result_like)
@@ -466,11 +467,11 @@ def write_report(
     fig_paths: list[Path] = []
     rendered = []
     with rc_context():
-        built_figures = (
-            *build_figures(inp, show_ids=ids, versions=v),
-            *build_scan_figures(inp, study_folder, show_ids=ids, versions=v),
-        )
-        for built in built_figures:
+        # one drawing at a time: each figure is built, rendered and cleared before the next is built
+        def scan_figures() -> Iterator[BuiltFigure]:
+            yield from build_scan_figures(inp, study_folder, show_ids=ids, versions=v)
+
+        for built in itertools.chain(iter_figures(inp, show_ids=ids, versions=v), scan_figures()):
             rf = render_figure(built, png=png)
             built.figure.clear()
             rendered.append(rf)

@@ -26,9 +26,9 @@ from enum import StrEnum
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
 from pofa.errors import EstimationError
+from pofa.stats import distributions as _dist
 from pofa.stats.results import Estimate
 from pofa.stats.survival import (
     LANDMARK_MONTHS,
@@ -509,7 +509,7 @@ def _gray(
         stat = float(s @ np.linalg.solve(v, s))
     else:
         reason = "the variance of the scores is singular (a group without failures from any cause?)"
-    p = float(_sps.chi2.sf(stat, df)) if math.isfinite(stat) else math.nan
+    p = float(_dist.chi2_sf(stat, df)) if math.isfinite(stat) else math.nan
     strat_words = ", stratified" if strata is not None else ""
     rho_words = "" if rho == 0 else f", rho = {rho:g}"
     return GrayTest(
@@ -582,7 +582,7 @@ def cumulative_incidence(
     else:
         g = _as_labels(group, t.size)
         levels = _sorted_levels(g)
-    z = float(_sps.norm.ppf(1.0 - (1.0 - cl) / 2.0))
+    z = float(_dist.norm_ppf(1.0 - (1.0 - cl) / 2.0))
     curves = []
     for k in causes:
         for lv in levels:

@@ -24,9 +24,9 @@ from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
 from pofa.errors import EstimationError
+from pofa.stats import distributions as _dist
 from pofa.stats.results import Estimate
 from pofa.stats.survival import (
     ArrayLike1D,
@@ -342,8 +342,8 @@ def cox_ph(
         raise EstimationError("the information matrix is singular: check for collinear covariates.") from None
     se = np.sqrt(np.diag(cov))
     z = beta / se
-    p = 2.0 * _sps.norm.sf(np.abs(z))
-    q = float(_sps.norm.ppf(1.0 - (1.0 - cl) / 2.0))
+    p = 2.0 * _dist.norm_sf(np.abs(z))
+    q = float(_dist.norm_ppf(1.0 - (1.0 - cl) / 2.0))
     label = COX_METHOD if ties == "efron" else "Cox PH, Breslow ties, Wald CI (survival::coxph)"
     if cl != 0.95:
         label = label.replace("Wald CI", f"Wald {100 * cl:g}% CI")
@@ -375,10 +375,10 @@ def cox_ph(
         hazard_ratios=hrs,
         loglik_null=ll0,
         loglik=ll,
-        lr_test=ChiSquareTest(lr, k, float(_sps.chi2.sf(lr, k)), "Likelihood-ratio test (survival::coxph)"),
-        wald_test=ChiSquareTest(wald, k, float(_sps.chi2.sf(wald, k)), "Wald test (survival::coxph)"),
+        lr_test=ChiSquareTest(lr, k, float(_dist.chi2_sf(lr, k)), "Likelihood-ratio test (survival::coxph)"),
+        wald_test=ChiSquareTest(wald, k, float(_dist.chi2_sf(wald, k)), "Wald test (survival::coxph)"),
         score_test=ChiSquareTest(
-            score, k, float(_sps.chi2.sf(score, k)), "Score (log-rank) test (survival::coxph)"
+            score, k, float(_dist.chi2_sf(score, k)), "Score (log-rank) test (survival::coxph)"
         ),
         n=int(t.size),
         n_events=int(e.sum()),
@@ -532,7 +532,7 @@ def _time_transform(t: np.ndarray, e: np.ndarray, transform: str) -> np.ndarray:
     if transform == "identity":
         return t.copy()
     if transform == "rank":
-        return _sps.rankdata(t, method="average")
+        return _dist.rank_average(t)
     if transform == "log":
         if (t <= 0).any():
             raise EstimationError("transform='log' needs all times > 0.")
@@ -728,12 +728,12 @@ def proportional_hazards_test(fit: CoxResult, *, transform: str = "km") -> PHTes
     tests = []
     for cols in fit.term_columns:
         stat, df = _test(cols)
-        tests.append(ChiSquareTest(stat, df, float(_sps.chi2.sf(stat, df)), label))
+        tests.append(ChiSquareTest(stat, df, float(_dist.chi2_sf(stat, df)), label))
     gstat, gdf = _test(range(p))
     return PHTestResult(
         terms=fit.terms,
         tests=tuple(tests),
-        global_test=ChiSquareTest(gstat, gdf, float(_sps.chi2.sf(gstat, gdf)), label),
+        global_test=ChiSquareTest(gstat, gdf, float(_dist.chi2_sf(gstat, gdf)), label),
         transform=transform,
         method=label,
     )

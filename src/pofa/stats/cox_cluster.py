@@ -16,9 +16,9 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import scipy.stats as _sps
 
 from pofa.errors import EstimationError
+from pofa.stats import distributions as _dist
 from pofa.stats.cox import CoxResult, Ties, cox_ph
 from pofa.stats.results import Estimate
 
@@ -177,8 +177,8 @@ def cox_ph_clustered(
     se = np.sqrt(np.diag(robust))
     beta = np.asarray(fit.coef)
     z = beta / se
-    p = 2.0 * _sps.norm.sf(np.abs(z))
-    q = float(_sps.norm.ppf(1.0 - (1.0 - conf_level) / 2.0))
+    p = 2.0 * _dist.norm_sf(np.abs(z))
+    q = float(_dist.norm_ppf(1.0 - (1.0 - conf_level) / 2.0))
     label = CLUSTER_METHOD if ties == "efron" else CLUSTER_METHOD.replace("Efron", "Breslow")
     hrs = tuple(
         Estimate(float(np.exp(beta[j])), float(np.exp(beta[j] - q * se[j])),

@@ -19,9 +19,9 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats as _sps
 
 from pofa.errors import EstimationError
+from pofa.stats import distributions as _dist
 from pofa.stats.survival import ArrayLike1D, _as_event, _as_time, _frozen
 
 __all__ = ["EXPLORATORY_NOTE", "CutpointResult", "logrank_scores", "maxstat_cutpoint"]
@@ -92,17 +92,17 @@ def logrank_scores(time: ArrayLike1D, event: ArrayLike1D) -> np.ndarray:
     t = _as_time(time)
     e = _as_event(event, t.size).astype(float)
     n = t.size
-    rank_max = _sps.rankdata(t, method="max").astype(np.int64)
+    rank_max = _dist.rank_max(t)
     fact = e / (n - rank_max + 1)
     order = np.argsort(t, kind="stable")
     csum = np.cumsum(fact[order])
-    return e - csum[rank_max - 1]
+    return np.asarray(e - csum[rank_max - 1], dtype=float)
 
 
 def _p_lau92(b: float, minprop: float, maxprop: float) -> float:
     if b < 1:
         return 1.0
-    db = float(_sps.norm.pdf(b))
+    db = float(_dist.norm_pdf(b))
     p = 4 * db / b + db * (b - 1 / b) * math.log((maxprop * (1 - minprop)) / ((1 - maxprop) * minprop))
     return max(p, 0.0)
 
@@ -115,7 +115,7 @@ def _p_lau94(b: float, n: int, m: np.ndarray) -> float:
         m2 = m[1:].astype(float)
         t = np.sqrt(1 - m1 * (n - m2) / ((n - m1) * m2))
         d = float(np.sum(1 / math.pi * math.exp(-(b**2) / 2) * (t - (b**2 / 4 - 1) * (t**3) / 6)))
-    return 1 - (float(_sps.norm.cdf(b)) - float(_sps.norm.cdf(-b))) + d
+    return 1 - (float(_dist.norm_cdf(b)) - float(_dist.norm_cdf(-b))) + d
 
 
 def maxstat_cutpoint(

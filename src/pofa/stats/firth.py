@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import math
 import warnings
+from typing import TYPE_CHECKING
 
 import numpy as np
-from firthmodels import FirthLogisticRegression
 from scipy.special import expit
 
 from pofa.errors import EstimationError
 from pofa.stats.factors import LesionDesign, estimability_problems
 from pofa.stats.logistic import CoefficientTable
+
+if TYPE_CHECKING:
+    from firthmodels import FirthLogisticRegression
 
 FIRTH_METHOD = (
     "Firth-penalized logistic regression, profile penalized-likelihood 95% CI and penalized "
@@ -58,6 +61,8 @@ def _penalized_fit(X: np.ndarray, y: np.ndarray) -> FirthLogisticRegression:
     EstimationError
         When the fit fails or does not converge even at logistf's tolerance (the message says why).
     """
+    from firthmodels import FirthLogisticRegression  # with scikit-learn: loaded only when a fit needs it
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         try:

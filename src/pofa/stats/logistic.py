@@ -21,12 +21,12 @@ import math
 from dataclasses import dataclass
 
 import numpy as np
-from scipy import stats
 from scipy.special import expit
 
+from pofa.stats import distributions as _dist
 from pofa.stats.factors import LesionDesign, estimability_problems
 
-Z95 = float(stats.norm.ppf(0.975))
+Z95 = float(_dist.norm_ppf(0.975))
 
 LOGISTIC_METHOD = "logistic regression, Wald 95% CI and Wald p (R glm, binomial)"
 
@@ -115,7 +115,7 @@ class CoefficientTable:
         coef = np.asarray(coef, dtype=float)
         se = np.asarray(se, dtype=float)
         with np.errstate(divide="ignore", invalid="ignore"):
-            p = 2.0 * stats.norm.sf(np.abs(coef / se))
+            p = 2.0 * _dist.norm_sf(np.abs(coef / se))
         return cls(
             names=tuple(names),
             coef=_floats(coef),

@@ -17,12 +17,12 @@ import math
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from pofa.errors import PofaError
 from pofa.rt.fractionation import eqd2
 from pofa.schema import RT_FIELD_CLASSES
 from pofa.settings import Settings
+from pofa.stats import distributions as _dist
 from pofa.stats.factors import build_design
 from pofa.stats.gee import fit_gee
 from pofa.stats.logistic import CoefficientTable, fit_logistic
@@ -69,8 +69,8 @@ def clopper_pearson(events: int, n: int, definition: str = "", conf_level: float
     if n == 0:
         return Proportion(0, 0, math.nan, math.nan, math.nan, definition)
     a = (1.0 - conf_level) / 2.0
-    lo = 0.0 if events == 0 else float(stats.beta.ppf(a, events, n - events + 1))
-    hi = 1.0 if events == n else float(stats.beta.ppf(1.0 - a, events + 1, n - events))
+    lo = 0.0 if events == 0 else float(_dist.beta_ppf(a, events, n - events + 1))
+    hi = 1.0 if events == n else float(_dist.beta_ppf(1.0 - a, events + 1, n - events))
     return Proportion(int(events), int(n), events / n, lo, hi, definition)
 
 

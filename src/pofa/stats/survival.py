@@ -30,9 +30,9 @@ from typing import TypeAlias
 
 import numpy as np
 import pandas as pd
-from scipy import stats as _sps
 
 from pofa.errors import EstimationError
+from pofa.stats import distributions as _dist
 from pofa.stats.results import Estimate
 from pofa.units import DAYS_PER_MONTH
 
@@ -181,7 +181,7 @@ def days_to_months(days: float | ArrayLike1D) -> float | np.ndarray:
 
 
 def _z(conf_level: float) -> float:
-    return float(_sps.norm.ppf(1.0 - (1.0 - conf_level) / 2.0))
+    return float(_dist.norm_ppf(1.0 - (1.0 - conf_level) / 2.0))
 
 
 def _pointwise_ci(
@@ -786,7 +786,7 @@ def log_rank_test(
                 "the log-rank variance matrix is singular (a group has no one at risk at any event "
                 "time): merge or drop that group."
             ) from None
-    p = float(_sps.chi2.sf(chisq, df)) if df >= 1 else math.nan
+    p = float(_dist.chi2_sf(chisq, df)) if df >= 1 else math.nan
     n_per = tuple(int((code == i).sum()) for i in range(k))
     strat_words = ", stratified" if strata is not None else ""
     return LogRankResult(

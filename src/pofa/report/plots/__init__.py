@@ -10,7 +10,7 @@ makes every figure of the report with its caption, alt text and "how it was made
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Iterator, Mapping
 
 from pofa.report.model import ReportInput
 from pofa.report.plots.base import (
@@ -47,6 +47,7 @@ __all__ = [
     "add_footer",
     "build_figures",
     "build_scan_figures",
+    "iter_figures",
     "lesion_outcome_class",
     "plot_cumulative_incidence",
     "plot_forest",
@@ -86,14 +87,50 @@ def build_figures(
         In report order: patterns, forest plot, overall Kaplan-Meier curves, Kaplan-Meier curves per patient
         term, cumulative incidence, swimmer and scatter plot (those whose results are present).
     """
+    return tuple(iter_figures(inp, show_ids=show_ids, versions=versions))
+
+
+def iter_figures(
+    inp: ReportInput, *, show_ids: bool = False, versions: Mapping[str, str] | None = None
+) -> Iterator[BuiltFigure]:
+    """Draw the figures of :func:`build_figures` one at a time (each when the previous one is done with).
+
+    A caller that renders and clears each figure before asking for the next holds one drawing at a time
+    (with 100,000 patients a drawing holds hundreds of thousands of points).
+
+    Parameters
+    ----------
+    inp : ReportInput
+        The report input.
+    show_ids : bool
+        Label patients by identifiers (default: study numbers).
+    versions : Mapping, optional
+        Software versions for the notes (default: those installed).
+
+    Yields
+    ------
+    BuiltFigure
+        The figures in report order (those whose results are present).
+    """
     from pofa.report.manifest import dependency_versions
 
     v = dict(versions) if versions is not None else dependency_versions()
     sw = f"Drawn with {software_line(v)}."
-    figs = [patterns_figure(inp, sw), forest_figure(inp, sw), km_overall_figure(inp, sw)]
+    makers = [patterns_figure, forest_figure, km_overall_figure]
+    for make in makers:
+        fig = make(inp, sw)
+        if fig is not None:
+            yield fig
     pm = inp.statistics.patient_models if inp.statistics is not None else None
     if pm is not None:
         for term in dict.fromkeys(r.term for r in pm.rows):
-            figs.append(km_by_figure(inp, [r for r in pm.rows if r.term == term], sw))
-    figs += [incidence_figure(inp, sw), swimmer_figure(inp, show_ids, sw), scatter_figure(inp, sw)]
-    return tuple(f for f in figs if f is not None)
+            fig = km_by_figure(inp, [r for r in pm.rows if r.term == term], sw)
+            if fig is not None:
+                yield fig
+    later: list[Callable[[], BuiltFigure | None]] = [
+        lambda: incidence_figure(inp, sw), lambda: swimmer_figure(inp, show_ids, sw),
+        lambda: scatter_figure(inp, sw)]
+    for make_later in later:
+        fig = make_later()
+        if fig is not None:
+            yield fig

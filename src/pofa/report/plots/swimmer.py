@@ -1,7 +1,9 @@
 """Figure: swimmer plot of each patient's follow-up, labelled by study number, sorted by follow-up.
 
 The plot is sized to fit: past :data:`ROWS_PER_PANEL` patients the patients are split into side-by-side
-panels, and past :data:`MAX_LABELLED` they are drawn unlabelled in one panel.
+panels, and past :data:`MAX_LABELLED` they are drawn unlabelled in one panel. Past :data:`MAX_DRAWN` patients
+an evenly spaced sample of them is drawn (every k-th in order of follow-up, the first and the last always),
+and the caption says so: a bar per patient of 100,000 patients cannot be seen and makes a file of tens of MB.
 """
 
 from __future__ import annotations
@@ -22,12 +24,40 @@ from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer, time_tic
 from pofa.report.plots.patterns import pattern_label
 from pofa.report.style import GREY, PATTERN_COLOURS, PATTERN_MARKERS
 
-__all__ = ["MAX_LABELLED", "ROWS_PER_PANEL", "plot_swimmer", "swimmer_figure", "swimmer_order"]
+__all__ = ["MAX_DRAWN", "MAX_LABELLED", "ROWS_PER_PANEL", "plot_swimmer", "swimmer_figure", "swimmer_order",
+           "swimmer_sample"]
 
 #: Patients per labelled panel (one page of rows at a readable 6-point label).
 ROWS_PER_PANEL = 70
 #: Above this many patients the bars are drawn unlabelled in one panel.
 MAX_LABELLED = 3 * ROWS_PER_PANEL
+#: Above this many patients an evenly spaced sample of this many at most is drawn (the caption says so).
+MAX_DRAWN = 2000
+
+
+def swimmer_sample(df: pd.DataFrame, limit: int | None = None) -> tuple[pd.DataFrame, int]:
+    """Every k-th patient of the sorted patients, so that at most ``limit`` are drawn.
+
+    Parameters
+    ----------
+    df : DataFrame
+        The patients in drawing order (:func:`swimmer_order`).
+    limit : int, optional
+        The most patients drawn (default :data:`MAX_DRAWN`).
+
+    Returns
+    -------
+    tuple of (DataFrame, int)
+        The patients drawn (in the same order, the first and the last always among them) and the step k (1:
+        every patient is drawn).
+    """
+    n = len(df)
+    limit = MAX_DRAWN if limit is None else limit
+    if n <= limit:
+        return df, 1
+    step = math.ceil(n / limit)
+    pick = np.unique(np.append(np.arange(0, n, step), n - 1))
+    return df.iloc[pick].reset_index(drop=True), step
 
 
 def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataFrame:
@@ -168,10 +198,12 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     BuiltFigure or None
         The figure, or ``None`` when no patient has a known follow-up.
     """
-    df = swimmer_order(inp.patients, inp.patient_labels(show_ids))
-    n = len(df)
-    if n == 0:
+    everyone = swimmer_order(inp.patients, inp.patient_labels(show_ids))
+    n_all = len(everyone)
+    if n_all == 0:
         return None
+    df, step = swimmer_sample(everyone)
+    n = len(df)
     labelled = n <= MAX_LABELLED
     n_panels = max(1, math.ceil(n / ROWS_PER_PANEL)) if labelled else 1
     rows = math.ceil(n / n_panels)
@@ -190,13 +222,13 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
                 if labelled and not show_ids
                 else "Patient"
                 if labelled
-                else f"Patients ({n}), sorted by follow-up"
+                else f"Patients ({n_all}), sorted by follow-up"
             )
-    handles, labs = _legend_handles(axes[0], df)
+    handles, labs = _legend_handles(axes[0], everyone)
     fig.legend(handles, labs, loc="outside upper center", fontsize=7, ncols=3)
     add_footer(fig, inp.simulated)
-    n_dead = int(df["os_event"].fillna(False).astype(bool).sum())
-    n_prog = int(df["progression_months"].notna().sum())
+    n_dead = int(everyone["os_event"].fillna(False).astype(bool).sum())
+    n_prog = int(everyone["progression_months"].notna().sum())
     who = "patient identifiers" if show_ids else "study sequence numbers (not identifiers)"
     panels = f" in {n_panels} panels (shortest follow-up first)" if n_panels > 1 else ""
     lab = (
@@ -204,14 +236,21 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
         if labelled
         else (f"With more than {MAX_LABELLED} patients the bars are not labelled.")
     )
+    sampled = (
+        f" Only {n:,} of the {n_all:,} patients are drawn (one in every {step} in order of follow-up, "
+        "the first and the last included); the counts are of all patients."
+        if step > 1
+        else ""
+    )
     caption = (
-        f"Follow-up of each of {n} patients from CAR T infusion (bar), first progression marked by its "
+        f"Follow-up of each of {n_all:,} patients from CAR T infusion (bar), first progression marked by its "
         f"pattern ({n_prog} patients), death by a cross ({n_dead}); arrows: alive at last follow-up. "
-        f"{lab}"
+        f"{lab}{sampled}"
     )
     alt = (
-        f"Swimmer plot with one horizontal bar per patient for {n} patients; {n_prog} progressions marked by "
-        f"pattern and {n_dead} deaths."
+        f"Swimmer plot with one horizontal bar per patient for {n:,} patients"
+        f"{f' (a sample of {n_all:,})' if step > 1 else ''}; {n_prog} progressions marked by pattern and "
+        f"{n_dead} deaths."
     )
     how = (
         "Bars run from the index date (CAR T infusion, month 0) to death or last follow-up (os_months); the "
@@ -221,5 +260,5 @@ def swimmer_figure(inp: ReportInput, show_ids: bool, sw: str) -> BuiltFigure | N
     return BuiltFigure(
         FigureSpec("swimmer", "Swimmer plot of follow-up", caption, alt, how),
         fig,
-        {"order": order, "panels": n_panels},
+        {"order": order, "panels": n_panels, "drawn": n, "patients": n_all, "step": step},
     )

@@ -363,8 +363,8 @@ def lesion_table(inp: ReportInput) -> ReportTable:
         .where(les["site"].notna(), pd.NA)
         .map(lambda v: v if v is pd.NA else str(v).strip().lower())
     )
-    top = site.value_counts().sort_values(ascending=False, kind="mergesort").index[:MAX_SITES]
-    data["site"] = site.map(lambda v: v if v is pd.NA or v in set(top) else "other sites")
+    top = set(site.value_counts().sort_values(ascending=False, kind="mergesort").index[:MAX_SITES])
+    data["site"] = site.map(lambda v: v if v is pd.NA or v in top else "other sites")
     variables.append(Variable("site", "Site", "category"))
     for c in inp.lesion_covariates:
         _covariate(les, data, variables, skipped, c, _declared(inp, c, "lesions"))
