@@ -2,8 +2,8 @@
 
 Layout of the cache folder (``--cache``; default :func:`default_cache_dir`)::
 
-    series/<key>/<sha256>.dcm   one file per instance, as the server sent it, named by its bytes' SHA-256
-    series/<key>/complete.json  the completion record: reference, instance count, each file's SHA-256
+    series/<key>/dicom/<sha256>.dcm  one file per instance, as the server sent it, named by its SHA-256
+    series/<key>/complete.json       the completion record: reference, instance count, each file's SHA-256
     partial/<key>/*.dcm         instances received so far of a series being fetched (resume)
     tmp/                        folders being assembled; renamed into series/ when complete
 
@@ -42,11 +42,12 @@ from typing import Any
 from pofa.pacs.errors import PacsError, SeriesIncompleteError, SeriesNotFoundError
 from pofa.pacs.reference import SeriesRef
 
-__all__ = ["COMPLETE_FILE", "FetchOptions", "default_cache_dir", "fetch_series", "cached_series"]
+__all__ = ["COMPLETE_FILE", "DICOM_DIR", "FetchOptions", "cached_series", "default_cache_dir", "fetch_series"]
 
 log = logging.getLogger(__name__)
 
 COMPLETE_FILE = "complete.json"
+DICOM_DIR = "dicom"
 CACHE_FORMAT = 1
 _ACCEPT = 'multipart/related; type="application/dicom"; transfer-syntax=*'
 
@@ -119,10 +120,10 @@ def _valid(folder: Path, ref: SeriesRef) -> bool:
         if (rec.get("format") != CACHE_FORMAT or rec.get("reference") != str(ref)
                 or rec.get("instances") != len(files) or not files):
             return False
-        present = {p.name for p in folder.iterdir()} - {COMPLETE_FILE}
-        if present != set(files):
+        present = {p.name for p in (folder / DICOM_DIR).iterdir()}
+        if present != set(files) or {p.name for p in folder.iterdir()} != {COMPLETE_FILE, DICOM_DIR}:
             return False
-        return all(_sha256_file(folder / name) == digest for name, digest in files.items())
+        return all(_sha256_file(folder / DICOM_DIR / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 
@@ -140,10 +141,10 @@ def cached_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path |
     Returns
     -------
     pathlib.Path or None
-        The folder holding the series' files.
+        The folder holding the series' files (``<cache>/series/<key>/dicom``).
     """
     folder = (options or FetchOptions()).cache_dir() / "series" / ref.key
-    return folder if _valid(folder, ref) else None
+    return folder / DICOM_DIR if _valid(folder, ref) else None
 
 
 def fetch_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path:
@@ -159,7 +160,8 @@ def fetch_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path:
     Returns
     -------
     pathlib.Path
-        ``<cache>/series/<key>``: the series' DICOM files (as the server sent them) and the completion record.
+        ``<cache>/series/<key>/dicom``: the series' DICOM files, as the server sent them (the completion
+        record is ``<cache>/series/<key>/complete.json``).
 
     Raises
     ------
@@ -177,7 +179,7 @@ def fetch_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path:
     root = opts.cache_dir()
     final = root / "series" / ref.key
     if _valid(final, ref):
-        return final
+        return final / DICOM_DIR
     from pofa.pacs.client import as_pacs_error, connect, open_session
 
     for sub in ("series", "partial", "tmp"):
@@ -205,10 +207,10 @@ def fetch_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path:
                 _write_atomically(target, data)
             except FileNotFoundError:  # another process finished the series and removed partial/<key>
                 if _valid(final, ref):
-                    return final
+                    return final / DICOM_DIR
                 partial.mkdir(parents=True, exist_ok=True)
                 _write_atomically(target, data)
-        return _publish(ref, partial, sops, root, final)
+        return _publish(ref, partial, sops, root, final) / DICOM_DIR
     finally:
         session.close()
 
@@ -316,6 +318,7 @@ def _staging(root: Path, key: str) -> Iterator[Path]:
 def _publish(ref: SeriesRef, partial: Path, sops: list[str], root: Path, final: Path) -> Path:
     """Assemble the series under tmp/, check it, and rename it to ``final`` (or use a winner's copy)."""
     with _staging(root, ref.key) as tmp:
+        (tmp / DICOM_DIR).mkdir()
         files: dict[str, str] = {}
         for sop in sops:
             src = partial / f"{hashlib.sha256(sop.encode('ascii')).hexdigest()[:40]}.dcm"
@@ -329,7 +332,7 @@ def _publish(ref: SeriesRef, partial: Path, sops: list[str], root: Path, final: 
             name = f"{digest}.dcm"
             if name in files:
                 raise SeriesIncompleteError(f"{ref.describe()}: two instances have the same bytes")
-            (tmp / name).write_bytes(data)
+            (tmp / DICOM_DIR / name).write_bytes(data)
             files[name] = digest
         record = {"format": CACHE_FORMAT, "reference": str(ref), "instances": len(files),
                   "files": dict(sorted(files.items())),
