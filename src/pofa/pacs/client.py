@@ -217,6 +217,14 @@ def connect(url: str, *, verify_tls: bool = True, timeout: float = DEFAULT_TIMEO
     return client
 
 
+def _timed_out(exc: BaseException) -> bool:
+    """Whether a ConnectionError is urllib3 giving up after read timeouts (requests' name for it)."""
+    from urllib3.exceptions import MaxRetryError, ReadTimeoutError
+
+    inner = exc.args[0] if exc.args else None
+    return isinstance(inner, MaxRetryError) and isinstance(inner.reason, ReadTimeoutError)
+
+
 def as_pacs_error(exc: BaseException, *, url: str, what: str) -> PacsError:
     """Return the typed pofa error for a failed DICOMweb request.
 
@@ -254,7 +262,7 @@ def as_pacs_error(exc: BaseException, *, url: str, what: str) -> PacsError:
             f"{where}: TLS verification failed ({type(exc).__name__})",
             advice="install the hospital's CA certificate (REQUESTS_CA_BUNDLE) "
                    "rather than turning verification off")
-    if isinstance(exc, requests.Timeout):
+    if isinstance(exc, requests.Timeout) or _timed_out(exc):
         return PacsUnavailableError(f"{where}: the server did not answer in time, after retries")
     if isinstance(exc, requests.ConnectionError):
         return PacsUnavailableError(f"{where}: cannot connect to the server, after retries")

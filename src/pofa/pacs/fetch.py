@@ -191,7 +191,7 @@ def fetch_series(ref: SeriesRef, options: FetchOptions | None = None) -> Path:
             found = client.search_for_instances(ref.study_uid, ref.series_uid, fields=["00080018"],
                                                 get_remaining=True)
         except Exception as exc:  # noqa: BLE001 - every failure becomes a typed error naming the series
-            raise as_pacs_error(exc, url=ref.url, what=ref.describe()) from None
+            raise as_pacs_error(exc, url=ref.url, what=ref.what()) from None
         sops = sorted({str(item["00080018"]["Value"][0]) for item in found
                        if item.get("00080018", {}).get("Value")})
         if not sops:
@@ -237,7 +237,7 @@ def _retrieve_instance(session: Any, ref: SeriesRef, sop: str, opts: FetchOption
     from pofa.pacs.client import as_pacs_error
 
     url = f"{ref.url}/studies/{ref.study_uid}/series/{ref.series_uid}/instances/{sop}"
-    what = f"instance {n + 1} of {total} of {ref.describe()}"
+    what = f"instance {n + 1} of {total} of {ref.what()}"
     last = ""
     for attempt in range(opts.retries + 1):
         if attempt:
@@ -264,7 +264,8 @@ def _retrieve_instance(session: Any, ref: SeriesRef, sop: str, opts: FetchOption
         if len(parts) == 1 and _instance_ok(parts[0], ref, sop):
             return parts[0]
         last = f"the answer holds {len(parts)} part(s), not the one instance asked for"
-    raise SeriesIncompleteError(f"{what} could not be received after {opts.retries + 1} attempt(s): {last}")
+    raise SeriesIncompleteError(f"{what} on {ref.url} could not be received after {opts.retries + 1} "
+                                f"attempt(s): {last}")
 
 
 def _multipart_parts(body: bytes, content_type: str) -> list[bytes]:

@@ -165,6 +165,16 @@ class SeriesRef:
         """
         return hashlib.sha256(str(self).encode("utf-8")).hexdigest()
 
+    def what(self) -> str:
+        """Name the series by its UIDs (never a patient identifier).
+
+        Returns
+        -------
+        str
+            ``series <UID> of study <UID>``.
+        """
+        return f"series {self.series_uid} of study {self.study_uid}"
+
     def describe(self) -> str:
         """Name the series for messages: its UIDs and server (never a patient identifier).
 
@@ -173,7 +183,7 @@ class SeriesRef:
         str
             ``series <UID> of study <UID> on <URL>``.
         """
-        return f"series {self.series_uid} of study {self.study_uid} on {self.url}"
+        return f"{self.what()} on {self.url}"
 
 
 def normalise_url(url: str) -> str:
