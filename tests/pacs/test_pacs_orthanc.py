@@ -13,6 +13,7 @@ import json
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from orthanc_server import OrthancServer
@@ -176,3 +177,126 @@ def test_cache_is_checked_shared_between_runs_and_used_when_the_server_is_down(
                               str(cache), "--pacs-timeout", "2"])
     assert res.exit_code == 2
     assert "cannot connect" in res.output and "series 1." in res.output
+
+
+# ------------------------------------------------------------------------------------------------ faults
+def _threads_cluster() -> Any:
+    """A one-worker Dask cluster in this process (threads), so that a test can wrap the fetch."""
+    import logging
+
+    from distributed import LocalCluster
+
+    return LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0",
+                        silence_logs=logging.CRITICAL)
+
+
+def _fast(cache: Path) -> Any:
+    from pofa.pacs.fetch import FetchOptions
+
+    return FetchOptions(cache=str(cache), timeout=5.0, retries=1, backoff=0.05)
+
+
+@pytest.mark.slow
+def test_batch_with_a_deleted_series_fails_that_patient_only(
+        orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
+        tmp_path: Path) -> None:
+    from distributed import Client
+
+    from pofa.batch.cache import Status
+    from pofa.batch.job import FETCH_STAGE
+    from pofa.batch.runner import run_batch
+
+    study = upload_study(orthanc_fresh, tmp_path / "data")
+    remote = _dicomweb_manifest(orthanc_fresh, study, tmp_path / "pacs" / "cohort")
+    gone = next(s for s in study.scans if s.row["patient_id"] == "P002" and s.row["role"] == "failure")
+    orthanc_fresh.delete_series(gone.pet_uid)
+    with _threads_cluster() as cluster, Client(cluster) as cl:
+        result = run_batch(remote, tmp_path / "out", client=cl, fetch=_fast(tmp_path / "cache"))
+    status = {o.patient_id: o for o in result.outcomes}
+    assert status["P000"].status is Status.OK and status["P001"].status is Status.OK
+    failed = status["P002"]
+    assert failed.status is Status.ERROR and failed.stage == FETCH_STAGE
+    assert f"series {gone.pet_uid} of study {gone.study_uid}" in failed.reason
+    assert "P002" not in failed.reason and orthanc_fresh.password not in failed.reason
+    errors = (tmp_path / "out" / "errors.csv").read_text(encoding="utf-8")
+    assert gone.pet_uid in errors and orthanc_fresh.password not in errors
+    assert result.study is not None
+    ids = [r["patient_id"] for r in csv.DictReader((result.study / "patients.csv").open(encoding="utf-8"))]
+    assert ids == ["P000", "P001"]
+    series = tmp_path / "cache" / "series"
+    # every series but the deleted PET and the CT after it (a patient's fetch stops at its first failure)
+    assert len(list(series.glob("*/complete.json"))) == 2 * len(study.scans) - 2
+
+
+@pytest.mark.slow
+def test_server_stopped_mid_batch_fails_the_rest_then_a_rerun_completes_them(
+        orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from distributed import Client
+
+    import pofa.pacs.fetch as fetch_module
+    from pofa.batch.cache import Status
+    from pofa.batch.runner import run_batch
+
+    study = upload_study(orthanc_fresh, tmp_path / "data")
+    remote = _dicomweb_manifest(orthanc_fresh, study, tmp_path / "pacs" / "cohort")
+    received: list[str] = []
+    patients: list[str] = []  # in the order the worker fetches them
+    stopped: list[str] = []
+    original = fetch_module._retrieve_instance
+
+    def retrieve(session: Any, ref: Any, sop: str, *args: Any) -> bytes:
+        pid = study.scan_of(ref.series_uid).row["patient_id"]
+        if pid not in patients:
+            patients.append(pid)
+        if len(patients) == 2 and received.count(pid) == 10 and not stopped:  # 10 into the second patient
+            stopped.append(pid)
+            orthanc_fresh.stop()
+        data = original(session, ref, sop, *args)
+        received.append(pid)
+        return bytes(data)
+
+    monkeypatch.setattr(fetch_module, "_retrieve_instance", retrieve)
+    cache = tmp_path / "cache"
+    with _threads_cluster() as cluster, Client(cluster) as cl:
+        first = run_batch(remote, tmp_path / "out", client=cl, fetch=_fast(cache))
+    status = {o.patient_id: o for o in first.outcomes}
+    done = patients[0]
+    assert status[done].status is Status.OK
+    for pid in {"P000", "P001", "P002"} - {done}:
+        assert status[pid].status is Status.ERROR
+        assert "cannot connect to the server" in status[pid].reason and "of study 1." in status[pid].reason
+        assert pid not in status[pid].reason
+    assert not any(p.name.startswith(".") for p in (cache / "partial").rglob("*"))  # no half-written file
+    assert len(list((cache / "partial").rglob("*.dcm"))) == 10  # the instances received before the stop
+    n_done = 2 * sum(s.row["patient_id"] == done for s in study.scans)
+    assert len(list((cache / "series").glob("*/complete.json"))) == n_done
+    kept = len(received)
+    orthanc_fresh.start()
+    with _threads_cluster() as cluster, Client(cluster) as cl:
+        second = run_batch(remote, tmp_path / "out", client=cl, fetch=_fast(cache))
+    assert [o.status for o in second.outcomes] == [Status.OK] * 3
+    assert [o.patient_id for o in second.outcomes if o.reused] == [done]
+    total = sum(len(list(s.pet_dir.iterdir())) + len(list(s.ct_dir.iterdir())) for s in study.scans)
+    per_done = sum(len(list(s.pet_dir.iterdir())) + len(list(s.ct_dir.iterdir())) for s in study.scans
+                   if s.row["patient_id"] == done)
+    assert len(received) - kept == total - per_done - 10  # resumed: nothing received before is fetched again
+    assert not any((cache / "partial").iterdir()) and not any((cache / "tmp").iterdir())
+
+
+def test_several_processes_fetching_one_series_share_one_complete_copy(
+        orthanc: OrthancServer, pacs_study: DicomStudy, tmp_path: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    from pofa.pacs.fetch import FetchOptions, fetch_series
+    from pofa.pacs.reference import SeriesRef
+
+    scan = pacs_study.scans[0]
+    ref = SeriesRef.of(orthanc.url, scan.study_uid, scan.pet_uid)
+    opts = FetchOptions(cache=str(tmp_path / "cache"))
+    with ThreadPoolExecutor(4) as pool:
+        folders = list(pool.map(lambda _: fetch_series(ref, opts), range(4)))
+    assert len(set(folders)) == 1
+    local = sorted(p.read_bytes() for p in scan.pet_dir.iterdir())
+    assert sorted(p.read_bytes() for p in folders[0].iterdir()) == local  # the bytes as uploaded
+    assert not any((tmp_path / "cache" / "tmp").iterdir())
