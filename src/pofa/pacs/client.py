@@ -63,7 +63,7 @@ DEFAULT_TIMEOUT = 60.0
 DEFAULT_RETRIES = 4
 """Retries after a first failed attempt (so up to five attempts)."""
 DEFAULT_BACKOFF = 0.5
-"""Back-off factor in seconds: waits of 0.5, 1, 2, 4 s between attempts (urllib3 doubles it each time)."""
+"""Back-off factor in seconds: urllib3 retries at once, then waits 2, 4, 8, ... times it (1, 2, 4 s)."""
 RETRY_STATUSES = (429, 500, 502, 503, 504)
 """HTTP statuses that are retried: the server is busy or briefly failing, the request itself is fine."""
 
@@ -191,7 +191,7 @@ def connect(url: str, *, verify_tls: bool = True, timeout: float = DEFAULT_TIMEO
     retries : int, default 4
         Retries of a failed request (connection error, read error, HTTP 429/5xx) before giving up.
     backoff : float, default 0.5
-        Back-off factor in seconds (waits of backoff, 2 x backoff, 4 x backoff, ... capped at 30 s).
+        Back-off factor in seconds (urllib3 retries at once, then waits 2, 4, 8, ... x backoff, at most 30 s).
     session : requests.Session, optional
         A session from :func:`open_session` to share (then ``verify_tls``, ``retries`` and ``backoff`` are
         the session's).
