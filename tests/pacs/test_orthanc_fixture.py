@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import requests
 from orthanc_server import OrthancServer
 from pacs_data import DicomStudy
@@ -32,6 +33,7 @@ def test_only_the_http_port_listens_and_only_local_clients_are_served(orthanc: O
     assert orthanc.url.startswith("http://127.0.0.1:")
 
 
+@pytest.mark.slow
 def test_fresh_server_stops_and_starts_by_its_own_process(orthanc_fresh: OrthancServer) -> None:
     import os
 

@@ -153,6 +153,21 @@ def test_local_and_dicomweb_manifests_give_the_same_study(orthanc: OrthancServer
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("tables_only")
+def test_analyze_builds_from_a_dicomweb_manifest(orthanc: OrthancServer, pacs_study: DicomStudy,
+                                                 tmp_path: Path) -> None:
+    remote = _dicomweb_manifest(orthanc, pacs_study, tmp_path / "pacs" / "cohort")
+    cache = tmp_path / "cache"
+    res = RUNNER.invoke(app, ["analyze", str(remote), "--out", str(tmp_path / "results"), "--cache",
+                              str(cache)])
+    assert res.exit_code == 0, res.output
+    assert (tmp_path / "results" / "results.json").is_file()
+    assert len(list((cache / "series").glob("*/complete.json"))) == 2 * len(pacs_study.scans)
+    blob = read_all_bytes(tmp_path / "results")
+    assert orthanc.password.encode() not in blob and orthanc.url.encode() not in blob
+
+
+@pytest.mark.slow
 def test_cache_is_checked_shared_between_runs_and_used_when_the_server_is_down(
         orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
         tmp_path: Path) -> None:
