@@ -32,25 +32,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from orthanc_server import OrthancServer, missing
+from orthanc_server import OrthancServer, require_orthanc
 from pacs_data import DicomStudy, make_dicom_study
 
 N_PATIENTS = 3
 
 
-def _require_orthanc() -> None:
-    why = missing()
-    if why is None:
-        return
-    if os.environ.get("CI", "").lower() == "true":
-        pytest.fail(f"{why}: CI must install it (.ci/run)")
-    pytest.skip(why)
-
-
 @pytest.fixture(scope="session")
 def orthanc_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OrthancServer]:
     """The session's Orthanc server (see the module docstring)."""
-    _require_orthanc()
+    require_orthanc()
     server = OrthancServer(tmp_path_factory.mktemp("orthanc"))
     server.start()
     try:
@@ -71,7 +62,7 @@ def orthanc(orthanc_server: OrthancServer, monkeypatch: pytest.MonkeyPatch) -> O
 def orthanc_fresh(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
                   ) -> Iterator[OrthancServer]:
     """A server of this test's own, empty (see the module docstring)."""
-    _require_orthanc()
+    require_orthanc()
     server = OrthancServer(tmp_path_factory.mktemp("orthanc-fresh"))
     server.start()
     _credentials(monkeypatch, server)

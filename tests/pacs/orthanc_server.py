@@ -45,6 +45,18 @@ def missing() -> str | None:
     return None
 
 
+def require_orthanc() -> None:
+    """Skip the calling test when Orthanc is missing; fail it instead when the variable CI is ``true``."""
+    import pytest
+
+    why = missing()
+    if why is None:
+        return
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(f"{why}: CI must install it (.ci/run)")
+    pytest.skip(why)
+
+
 def free_port() -> int:
     """Return a TCP port of 127.0.0.1 that is free now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 import requests
 from orthanc_server import OrthancServer
@@ -45,3 +47,16 @@ def test_fresh_server_stops_and_starts_by_its_own_process(orthanc_fresh: Orthanc
     orthanc_fresh.start()
     assert orthanc_fresh.pid not in (None, pid)
     assert orthanc_fresh.series_uids() == []
+
+
+def test_without_orthanc_tests_skip_locally_and_fail_under_ci(monkeypatch: pytest.MonkeyPatch,
+                                                               tmp_path: Path) -> None:
+    import orthanc_server
+
+    monkeypatch.setattr(orthanc_server, "ORTHANC", tmp_path / "no-orthanc")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="Orthanc is not installed"):
+        orthanc_server.require_orthanc()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="CI must install it"):
+        orthanc_server.require_orthanc()
