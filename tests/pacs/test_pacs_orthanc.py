@@ -106,6 +106,14 @@ def test_find_refuses_credentials_in_the_url(orthanc: OrthancServer, tmp_path: P
     assert not (tmp_path / "m.csv").exists()
 
 
+def test_insecure_warns_loudly(orthanc: OrthancServer, pacs_study: DicomStudy, tmp_path: Path) -> None:
+    with pytest.warns(UserWarning, match="VERIFICATION IS OFF"):
+        res = RUNNER.invoke(app, ["pacs", "find", "--url", orthanc.url, "--out", str(tmp_path / "m.csv"),
+                                  "--insecure"])
+    assert res.exit_code == 0, res.output
+    assert "TLS certificate verification is OFF" in res.output
+
+
 def test_wrong_credentials_are_a_clear_error(orthanc: OrthancServer, tmp_path: Path,
                                              monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("POFA_DICOMWEB_PASSWORD", "not-the-password")
