@@ -20,6 +20,8 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options, require_pacs
+
 if TYPE_CHECKING:
     from pofa.batch.manifest import Manifest
     from pofa.batch.pipeline import PipelineSettings
@@ -111,6 +113,9 @@ def batch_command(
     tolerance_mm: Tolerance = 0.0,
     margin_mm: Margin = 10.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
 ) -> None:
     """Extract lesions and match failures for every patient of an imaging manifest on a Dask cluster.
 
@@ -131,7 +136,8 @@ def batch_command(
     try:
         m = load_manifest(manifest, patients, threshold)
         _print_manifest_warnings(m)
-        result = run_batch(m, out,
+        require_pacs(m, "pofa batch")
+        result = run_batch(m, out, fetch=fetch_options(cache, insecure, pacs_timeout),
                            settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
                            scheduler=scheduler, workers=workers,
                            memory_limit=None if memory_limit.lower() in ("none", "0") else memory_limit,
@@ -182,6 +188,9 @@ def build_study_command(
     deformable: Deformable = False,
     tolerance_mm: Tolerance = 0.0,
     margin_mm: Margin = 10.0,
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
 ) -> None:
     """Build a study folder from an imaging manifest in this process (no cluster): lesions and failures from
     the images, patients from patients.csv. Same numbers as pofa batch."""
@@ -200,6 +209,8 @@ def build_study_command(
     try:
         m = load_manifest(manifest, patients, threshold)
         _print_manifest_warnings(m)
+        require_pacs(m, "pofa build-study")
+        fetch = fetch_options(cache, insecure, pacs_timeout)
         with progress_bar(True, len(m.patients())) as advance:
             counts = {"processed": 0, "already done": 0, "failed": 0}
 
@@ -210,7 +221,7 @@ def build_study_command(
 
             folder = build_study_from_manifest(
                 m, out, settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
-                force=force, skip_errors=skip_errors, work=work, on_outcome=step)
+                force=force, skip_errors=skip_errors, work=work, on_outcome=step, fetch=fetch)
     except ManifestError as exc:
         _print_manifest_errors(exc)
         raise typer.Exit(2) from None

@@ -22,6 +22,7 @@ from pofa.cli.output import (
     fail,
     print_report,
 )
+from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def print_patterns(result: AnalysisResult) -> None:
 
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
-                extra_writers: tuple[Any, ...] = ()) -> int:
+                extra_writers: tuple[Any, ...] = (), fetch: Any = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -113,6 +114,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         Show patient ids in the report (default: sequence numbers).
     extra_writers : tuple of Any
         Writers run after the default ones (e.g. the PDF report).
+    fetch : pofa.pacs.fetch.FetchOptions, optional
+        How an imaging manifest's ``dicomweb:`` series are fetched (default: the user's cache folder).
 
     Returns
     -------
@@ -134,7 +137,7 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             from pofa.cli.extras import require
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids)
+            return _analyze_manifest(study, out, force, show_dates, show_ids, fetch)
         with StepProgress("Reading the study") as progress:
             progress("load")
             loaded = load_study(study)
@@ -168,7 +171,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     return 0
 
 
-def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool) -> int:
+def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
+                      fetch: Any = None) -> int:
     """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study."""
     import shutil
     import tempfile
@@ -182,7 +186,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         built = Path(tmp) / "study"
         try:
             with console.status("Building the study from the images ..."):
-                build_study_from_manifest(manifest, built)
+                build_study_from_manifest(manifest, built, fetch=fetch)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
@@ -221,6 +225,9 @@ def analyze_command(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
@@ -236,7 +243,8 @@ def analyze_command(
         if paper not in PAPER_SIZES:
             raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
         extra = (partial(pdf_writer, paper=paper),)
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra))
+    fetch = fetch_options(cache, insecure, pacs_timeout) if study.suffix.lower() == ".csv" else None
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch))
 
 
 def demo_command(
