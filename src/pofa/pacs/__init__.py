@@ -1,0 +1,1 @@
+"""DICOMweb: find, fetch and store series on a PACS."""
