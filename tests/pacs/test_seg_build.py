@@ -130,7 +130,8 @@ def test_baseline_segment_label() -> None:
 
 def test_only_the_patient_and_study_identity_is_copied(tmp_path: Path) -> None:
     s = _series(tmp_path)
-    seg = build_seg(s.volume.with_voxels(_labels()), s.headers, _segments(), series_description="pofa lesions")
+    seg = build_seg(s.volume.with_voxels(_labels()), s.headers, _segments(),
+                    series_description="pofa lesions")
     buf = io.BytesIO()
     seg.save_as(buf)
     raw = buf.getvalue()
@@ -142,12 +143,12 @@ def test_only_the_patient_and_study_identity_is_copied(tmp_path: Path) -> None:
     assert str(ds.PatientName) == SECRET_NAME and ds.PatientID == SECRET_ID
     assert ds.PatientBirthDate == SECRET_BIRTH and ds.IssuerOfPatientID == "HOSPITAL-ISSUER"
     # nothing else identifying: institution, staff, descriptions, device, acquisition, private tags
-    for secret in (SECRET_INSTITUTION, "Doctor^Secretive", "SCANNER-ROOM-7", "Operator^Secret", "secret comment",
-                   "PET secret study", "087Y", "pofa-synthetic", "PET AC synthetic", "Fluorodeoxyglucose"):
+    for secret in (SECRET_INSTITUTION, "Doctor^Secretive", "SCANNER-ROOM-7", "Operator^Secret",
+                   "secret comment", "PET secret study", "087Y", "pofa-synthetic", "PET AC synthetic", "Fluorodeoxyglucose"):
         assert secret.encode() not in raw, secret
     assert ds.ReferringPhysicianName == ""
-    for kw in ("InstitutionName", "StationName", "OperatorsName", "PatientWeight", "PatientSize", "PatientAge",
-               "PatientComments", "StudyDescription", "SeriesDate", "AcquisitionDate", "AcquisitionTime",
+    for kw in ("InstitutionName", "StationName", "OperatorsName", "PatientWeight", "PatientSize",
+               "PatientAge", "PatientComments", "StudyDescription", "SeriesDate", "AcquisitionDate", "AcquisitionTime",
                "RadiopharmaceuticalInformationSequence"):
         assert kw not in ds, kw
     assert not any(e.tag.is_private for e in ds.iterall())
@@ -158,8 +159,8 @@ def test_only_the_patient_and_study_identity_is_copied(tmp_path: Path) -> None:
     m = minimal_source(src)
     assert {e.keyword for e in m} <= set(COPIED_IDENTITY) | {
         "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality",
-        "FrameOfReferenceUID", "PositionReferenceIndicator", "ImageOrientationPatient", "ImagePositionPatient",
-        "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "ReferringPhysicianName"}
+        "FrameOfReferenceUID", "PositionReferenceIndicator", "ImageOrientationPatient",
+        "ImagePositionPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "ReferringPhysicianName"}
 
 
 def test_label_map_read_from_nifti_is_on_the_grid(tmp_path: Path) -> None:

@@ -27,7 +27,7 @@ PET grid in (slice, row, column) order) and that PET series' headers into a BINA
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
