@@ -144,12 +144,13 @@ def test_only_the_patient_and_study_identity_is_copied(tmp_path: Path) -> None:
     assert ds.PatientBirthDate == SECRET_BIRTH and ds.IssuerOfPatientID == "HOSPITAL-ISSUER"
     # nothing else identifying: institution, staff, descriptions, device, acquisition, private tags
     for secret in (SECRET_INSTITUTION, "Doctor^Secretive", "SCANNER-ROOM-7", "Operator^Secret",
-                   "secret comment", "PET secret study", "087Y", "pofa-synthetic", "PET AC synthetic", "Fluorodeoxyglucose"):
+                   "secret comment", "PET secret study", "087Y", "pofa-synthetic", "PET AC synthetic",
+                   "Fluorodeoxyglucose"):
         assert secret.encode() not in raw, secret
     assert ds.ReferringPhysicianName == ""
     for kw in ("InstitutionName", "StationName", "OperatorsName", "PatientWeight", "PatientSize",
-               "PatientAge", "PatientComments", "StudyDescription", "SeriesDate", "AcquisitionDate", "AcquisitionTime",
-               "RadiopharmaceuticalInformationSequence"):
+               "PatientAge", "PatientComments", "StudyDescription", "SeriesDate", "AcquisitionDate",
+               "AcquisitionTime", "RadiopharmaceuticalInformationSequence"):
         assert kw not in ds, kw
     assert not any(e.tag.is_private for e in ds.iterall())
     # acquisition equipment of the source is not listed as contributing equipment
@@ -160,7 +161,8 @@ def test_only_the_patient_and_study_identity_is_copied(tmp_path: Path) -> None:
     assert {e.keyword for e in m} <= set(COPIED_IDENTITY) | {
         "SpecificCharacterSet", "SOPClassUID", "SOPInstanceUID", "SeriesInstanceUID", "Modality",
         "FrameOfReferenceUID", "PositionReferenceIndicator", "ImageOrientationPatient",
-        "ImagePositionPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns", "ReferringPhysicianName"}
+        "ImagePositionPatient", "PixelSpacing", "SliceThickness", "SpacingBetweenSlices", "Rows", "Columns",
+        "ReferringPhysicianName"}
 
 
 def test_label_map_read_from_nifti_is_on_the_grid(tmp_path: Path) -> None:
