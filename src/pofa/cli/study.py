@@ -22,6 +22,7 @@ from pofa.cli.output import (
     fail,
     print_report,
 )
+from pofa.cli.store import StoreResults
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -96,7 +97,7 @@ def print_patterns(result: AnalysisResult) -> None:
 
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
-                extra_writers: tuple[Any, ...] = ()) -> int:
+                extra_writers: tuple[Any, ...] = (), store_results: str | None = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -113,11 +114,14 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         Show patient ids in the report (default: sequence numbers).
     extra_writers : tuple of Any
         Writers run after the default ones (e.g. the PDF report).
+    store_results : str or None, optional
+        An imaging manifest only: the DICOMweb root to store each patient's lesions on as DICOM SEG.
 
     Returns
     -------
     int
-        The exit code: 0 on success, 2 with nothing written on an invalid study.
+        The exit code: 0 on success, 1 when lesions could not be stored, 2 with nothing written on an
+        invalid study.
     """
     from rich.text import Text
 
@@ -132,9 +136,13 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         check_output_dir(out.absolute(), force, recognise=is_pofa_output)
         if study.is_file() and study.suffix.lower() == ".csv":
             from pofa.cli.extras import require
+            from pofa.cli.store import check_store_url
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids)
+            return _analyze_manifest(study, out, force, show_dates, show_ids, check_store_url(store_results))
+        if store_results is not None:
+            raise PofaError("--store-results needs an imaging manifest (the lesions come from its scans); "
+                            f"{study} is a study folder")
         with StepProgress("Reading the study") as progress:
             progress("load")
             loaded = load_study(study)
@@ -168,24 +176,35 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     return 0
 
 
-def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool) -> int:
-    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study."""
+def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
+                      store_url: str | None = None) -> int:
+    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study;
+    with ``store_url`` also store each patient's lesions as DICOM SEG there."""
     import shutil
     import tempfile
 
-    from pofa.batch.manifest import ManifestError
+    from pofa.batch.job import PatientOutcome
+    from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.study import build_study_from_manifest
 
     console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
                   markup=False)
     with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
         built = Path(tmp) / "study"
+        outcomes: list[PatientOutcome] = []
         try:
             with console.status("Building the study from the images ..."):
-                build_study_from_manifest(manifest, built)
+                loaded = load_manifest(manifest)
+                build_study_from_manifest(loaded, built, work=Path(tmp) / "work", on_outcome=outcomes.append)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
+        stored = True
+        if store_url is not None:
+            from pofa.cli.store import store_and_report
+
+            stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work")
+
         def copy_study(result: object, folder: Path) -> list[str]:
             shutil.copytree(built, folder / "study")
             return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())
@@ -203,7 +222,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
                     ": complete it (e.g. site and extranodal without an organ map), then run pofa analyze "
                     "on it."),
                     soft_wrap=True)
-        return code
+        return 1 if code == 0 and not stored else code
 
 
 def analyze_command(
@@ -221,6 +240,7 @@ def analyze_command(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
+    store_results: StoreResults = None,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
@@ -236,7 +256,8 @@ def analyze_command(
         if paper not in PAPER_SIZES:
             raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
         extra = (partial(pdf_writer, paper=paper),)
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra))
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra,
+                                 store_results=store_results))
 
 
 def demo_command(

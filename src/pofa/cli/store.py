@@ -1,0 +1,105 @@
+"""``--store-results URL`` of ``pofa batch``, ``pofa build-study`` and ``pofa analyze MANIFEST.csv``.
+
+After the patients are processed, each one's lesions are stored on the DICOMweb server as DICOM SEG
+objects (:func:`pofa.pacs.store.store_results`: one per scan, referencing its PET series). A patient whose SEG
+cannot be built or stored is listed (sequence number, id, scan, PET series, reason); the others are stored,
+and the command ends with exit code 1.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from pofa.batch.job import PatientOutcome
+    from pofa.batch.manifest import Manifest
+
+__all__ = ["StoreResults", "check_store_url", "store_and_report"]
+
+StoreResults = Annotated[str | None, typer.Option(
+    "--store-results", metavar="URL",
+    help="DICOMweb root (e.g. https://pacs.example.org/dicom-web) to store each patient's lesions on, as a "
+         "DICOM SEG per scan referencing its PET series (STOW-RS). Credentials from POFA_DICOMWEB_USER/"
+         "POFA_DICOMWEB_PASSWORD, POFA_DICOMWEB_TOKEN or ~/.netrc, never from the URL (docs/pacs.md).")]
+
+
+def check_store_url(url: str | None) -> str | None:
+    """Check ``--store-results`` before any work: the pacs extra is installed and the URL is acceptable.
+
+    Parameters
+    ----------
+    url : str or None
+        The option's value.
+
+    Returns
+    -------
+    str or None
+        The normalised URL (None without the option).
+
+    Raises
+    ------
+    pofa.errors.PofaError
+        When dicomweb-client is not installed, or the URL is refused (credentials in it, not http/https).
+    """
+    if url is None:
+        return None
+    from pofa.errors import PofaError
+
+    if importlib.util.find_spec("dicomweb_client") is None:
+        raise PofaError("--store-results needs dicomweb-client", advice="pip install 'pofa[pacs]'")
+    from pofa.pacs.client import normalise_url
+
+    return normalise_url(url)
+
+
+def store_and_report(url: str, manifest: Manifest, outcomes: Sequence[PatientOutcome], work: Path,
+                     record: Path | None = None) -> bool:
+    """Store the processed patients' SEG objects and print what happened.
+
+    Parameters
+    ----------
+    url : str
+        The DICOMweb root.
+    manifest : Manifest
+        The imaging manifest.
+    outcomes : sequence of PatientOutcome
+        The patients' outcomes.
+    work : pathlib.Path
+        The work folder with the patients' results and label maps.
+    record : pathlib.Path or None, optional
+        Where to write the per-scan records as CSV (``pofa batch``: ``OUT/stored.csv``).
+
+    Returns
+    -------
+    bool
+        True when nothing failed.
+    """
+    from pofa.atomic import write_text
+    from pofa.cli.output import console, err_console, error_message
+    from pofa.errors import PofaError
+    from pofa.pacs.store import StoredSeg, store_results
+
+    def show(recs: list[StoredSeg]) -> None:
+        for r in recs:
+            if r.status == "failed":
+                err_console.print(f"  {r.line()}", markup=False, highlight=False, soft_wrap=True)
+
+    try:
+        with console.status(f"Storing the lesions on {url} ..."):
+            report = store_results(url, manifest, outcomes, work, on_patient=show)
+    except PofaError as exc:
+        err_console.print(f"error: the lesions were not stored: {error_message(exc)}", markup=False)
+        return False
+    if record is not None:
+        write_text(record, report.csv_text())
+    console.print(report.summary(), markup=False, soft_wrap=True)
+    if report.failed:
+        err_console.print(f"{len(report.failed)} SEG(s) could not be stored (listed above"
+                          + (f"; also in {record}" if record is not None else "")
+                          + "); the other patients' lesions were stored.", markup=False, soft_wrap=True)
+    return not report.failed
