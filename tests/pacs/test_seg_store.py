@@ -54,7 +54,8 @@ def _check_round_trip(study: DicomStudy, work: Path, segs: list[pydicom.Dataset]
         assert ds.PatientID == pet[0].PatientID == pid
         assert ds.StudyInstanceUID == pet[0].StudyInstanceUID == scan.study_uid
         assert ds.FrameOfReferenceUID == pet[0].FrameOfReferenceUID
-        name = "baseline_labels.nii.gz" if row["role"] == "baseline" else f"failure_{row['scan_date']}_labels.nii.gz"
+        name = ("baseline_labels.nii.gz" if row["role"] == "baseline"
+                else f"failure_{row['scan_date']}_labels.nii.gz")
         labels = Volume.from_nifti(work / folder_name(pid) / name)
         got, facts = label_map_from_seg(ds, pet)
         np.testing.assert_array_equal(got, np.asarray(labels.voxels))  # voxel for voxel on the PET grid
@@ -91,8 +92,8 @@ def test_build_study_stores_segs_that_read_back_equal(
     segs = _stored_segs(orthanc_fresh.url)
     _check_round_trip(study, work, segs, tmp_path / "study")
     # storing again sends the same instances: the server still holds one SEG per scan
-    res2 = runner.invoke(app, ["build-study", str(study.manifest), "--out", str(tmp_path / "study"), "--force",
-                               "--work", str(work), "--store-results", orthanc_fresh.url])
+    res2 = runner.invoke(app, ["build-study", str(study.manifest), "--out", str(tmp_path / "study"),
+                               "--force", "--work", str(work), "--store-results", orthanc_fresh.url])
     assert res2.exit_code == res.exit_code, res2.output
     again = _stored_segs(orthanc_fresh.url)
     assert sorted(d.SOPInstanceUID for d in again) == sorted(d.SOPInstanceUID for d in segs)
