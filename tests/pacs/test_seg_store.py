@@ -152,3 +152,41 @@ def test_server_down_fails_each_scan_with_its_series(
         assert "cannot connect to the server" in item.reason and scan.pet_uid in item.reason
         assert orthanc_fresh.url in item.reason
     assert [i.seq for i in report.failed] == [1, 1, 2, 3, 3]
+
+
+@pytest.mark.slow
+def test_batch_and_analyze_store_results(
+        orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
+        tmp_path: Path) -> None:
+    from pofa.cli import app
+
+    study = upload_study(orthanc_fresh, tmp_path / "data")
+    out = tmp_path / "batch"
+    res = runner.invoke(app, ["batch", str(study.manifest), "--out", str(out), "--workers", "1",
+                              "--memory-limit", "2GB", "--no-progress", "--store-results", orthanc_fresh.url])
+    assert res.exit_code == 0, res.output
+    rows = list(csv.DictReader((out / "stored.csv").open(encoding="utf-8")))
+    assert [r["status"] for r in rows] == ["stored"] * len(study.scans)
+    assert [r["patient"] for r in rows] == ["1", "1", "2", "3", "3"]
+    segs = _stored_segs(orthanc_fresh.url)
+    assert sorted(r["seg_series_uid"] for r in rows) == sorted(d.SeriesInstanceUID for d in segs)
+    _check_round_trip(study, out / "work", segs, out / "study")
+    # pofa analyze MANIFEST.csv stores the same SEG objects (same results, same UIDs)
+    res = runner.invoke(app, ["analyze", str(study.manifest), "--out", str(tmp_path / "results"),
+                              "--store-results", orthanc_fresh.url])
+    assert res.exit_code == 0, res.output
+    assert f"{len(study.scans)} lesion segmentation(s) (DICOM SEG) stored" in res.output
+    assert sorted(d.SOPInstanceUID for d in _stored_segs(orthanc_fresh.url)) == sorted(
+        d.SOPInstanceUID for d in segs)
+    # a study folder has no scans to store
+    res = runner.invoke(app, ["analyze", str(out / "study"), "--out", str(tmp_path / "r2"),
+                              "--store-results", orthanc_fresh.url])
+    assert res.exit_code == 2 and "needs an imaging manifest" in res.output
+
+
+def test_store_results_refuses_credentials_in_the_url(tmp_path: Path) -> None:
+    from pofa.cli import app
+
+    res = runner.invoke(app, ["build-study", str(tmp_path / "m.csv"), "--out", str(tmp_path / "s"),
+                              "--store-results", "https://user:secret@pacs.example.org/dicom-web"])
+    assert res.exit_code == 2 and "holds credentials" in res.output and "secret" not in res.output
