@@ -68,14 +68,14 @@ def _write_pet(folder: Path, suv: Volume, pid: str, date: dt.date, study_uid: st
     return spec.series_uid
 
 
-def _write_ct(folder: Path, ct: Volume, pid: str, study_uid: str, frame_uid: str) -> str:
+def _write_ct(folder: Path, ct: Volume, pid: str, date: dt.date, study_uid: str, frame_uid: str) -> str:
     hu = np.rint(np.asarray(ct.voxels, np.float64)).astype(np.int64)
     paths = write_ct_series(folder, hu, spacing=ct.spacing, origin=ct.origin, frame_uid=frame_uid,
                             study_uid=study_uid)
     for p in paths:  # the writer gives every CT the same PatientID: make it the patient's
         ds = pydicom.dcmread(p)
         ds.PatientID = pid
-        ds.StudyDate = ds.SeriesDate = ds.ContentDate = ""
+        ds.StudyDate = ds.SeriesDate = date.strftime("%Y%m%d")  # the PET's study date
         ds.save_as(p, enforce_file_format=True)
     return str(pydicom.dcmread(paths[0], stop_before_pixels=True).SeriesInstanceUID)
 
@@ -93,7 +93,7 @@ def make_dicom_study(root: Path, n_patients: int, seed: int = 0) -> DicomStudy:
         study_uid, frame_uid = generate_uid(), generate_uid()
         base = root / "dicom" / f"scan{i:03d}"
         pet_uid = _write_pet(base / "pet", suv, pid, date, study_uid, frame_uid)
-        ct_uid = _write_ct(base / "ct", ct, pid, study_uid, frame_uid)
+        ct_uid = _write_ct(base / "ct", ct, pid, date, study_uid, frame_uid)
         (root / row["pet"]).unlink()
         (root / row["ct"]).unlink()
         local = dict(row, pet=f"dicom/scan{i:03d}/pet", ct=f"dicom/scan{i:03d}/ct")

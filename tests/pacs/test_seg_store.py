@@ -190,3 +190,34 @@ def test_store_results_refuses_credentials_in_the_url(tmp_path: Path) -> None:
     res = runner.invoke(app, ["build-study", str(tmp_path / "m.csv"), "--out", str(tmp_path / "s"),
                               "--store-results", "https://user:secret@pacs.example.org/dicom-web"])
     assert res.exit_code == 2 and "holds credentials" in res.output and "secret" not in res.output
+
+
+@pytest.mark.slow
+def test_dicomweb_manifest_stores_the_same_segs(
+        orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
+        tmp_path: Path) -> None:
+    """Scans given as dicomweb: references (fetched into the cache) give the SEG objects of local scans."""
+    from pacs_data import write_manifest
+
+    from pofa.cli import app
+
+    study = upload_study(orthanc_fresh, tmp_path / "data")
+    url = orthanc_fresh.url
+    rows = [dict(s.row, pet=f"dicomweb:{url}?study={s.study_uid}&series={s.pet_uid}",
+                 ct=f"dicomweb:{url}?study={s.study_uid}&series={s.ct_uid}",
+                 organs=str(study.root / s.row["organs"]),
+                 transform=str(study.root / s.row["transform"]) if s.row["transform"] else "")
+            for s in study.scans]
+    (tmp_path / "web").mkdir()
+    manifest = write_manifest(tmp_path / "web" / "manifest.csv", rows)
+    (tmp_path / "web" / "patients.csv").write_bytes(study.patients.read_bytes())
+    res = runner.invoke(app, ["build-study", str(manifest), "--out", str(tmp_path / "web-study"),
+                              "--work", str(tmp_path / "web-work"), "--cache", str(tmp_path / "cache"),
+                              "--store-results", url])
+    assert res.exit_code == 0, res.output
+    web = _stored_segs(url)
+    _check_round_trip(study, tmp_path / "web-work", web, tmp_path / "web-study")
+    res = runner.invoke(app, ["build-study", str(study.manifest), "--out", str(tmp_path / "study"),
+                              "--store-results", url])
+    assert res.exit_code == 0, res.output
+    assert sorted(d.SOPInstanceUID for d in _stored_segs(url)) == sorted(d.SOPInstanceUID for d in web)

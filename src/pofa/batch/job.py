@@ -7,6 +7,7 @@ reason, and returned in the :class:`PatientOutcome`. Only the driver decides wha
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import socket
@@ -31,11 +32,17 @@ from pofa.batch.cache import (
     valid_done,
     write_json,
 )
-from pofa.batch.manifest import PatientScans
+from pofa.batch.manifest import REFERENCE_COLUMNS, PatientScans, ScanSpec
 from pofa.batch.pipeline import PatientError, PatientResult, PipelineSettings, process_patient
 from pofa.errors import PofaError
+from pofa.pacs.fetch import FetchOptions
+from pofa.pacs.reference import is_reference
 
-__all__ = ["PatientJob", "PatientOutcome", "load_result", "run_patient_job"]
+__all__ = ["FETCH_STAGE", "PatientJob", "PatientOutcome", "fetch_references", "load_result",
+           "run_patient_job"]
+
+#: The stage named in a patient's error when a ``dicomweb:`` series cannot be fetched.
+FETCH_STAGE = "fetching a series from the PACS"
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +59,8 @@ class PatientJob:
         Re-run a patient whose inputs failed before (input errors are otherwise reused).
     recompute : bool
         Ignore any done-record.
+    fetch : FetchOptions or None
+        How to fetch ``dicomweb:`` series (cache, TLS, timeout); None = the defaults.
     """
 
     scans: PatientScans
@@ -59,6 +68,7 @@ class PatientJob:
     work: str
     retry_errors: bool = False
     recompute: bool = False
+    fetch: FetchOptions | None = None
 
     @property
     def folder(self) -> Path:
@@ -136,21 +146,28 @@ def run_patient_job(job: PatientJob) -> PatientOutcome:
     pid = job.scans.patient_id
     folder = job.folder
     try:
-        hashes = input_hashes(job.scans)
+        scans = fetch_references(job.scans, job.fetch)
+    except PofaError as exc:  # the PACS is down, slow, refuses, or lacks a series: only this patient fails
+        rec = DoneRecord(pid, "", Status.ERROR, {}, ErrorKind.INPUT, FETCH_STAGE, str(exc),
+                         round(time.perf_counter() - t0, 3), now_utc())
+        _publish_record(job, rec)
+        return PatientOutcome.of(rec, reused=False, host=_host())
+    try:
+        hashes = input_hashes(scans)
     except OSError as exc:
         key = ""
         rec = DoneRecord(pid, key, Status.ERROR, {}, ErrorKind.INPUT, "reading the input files",
                          f"cannot read an input file: {exc}", round(time.perf_counter() - t0, 3), now_utc())
         _publish_record(job, rec)
         return PatientOutcome.of(rec, reused=False, host=_host())
-    key = patient_key(job.scans, job.settings.to_json(), hashes)
+    key = patient_key(scans, job.settings.to_json(), hashes)
     if not job.recompute:
         old = valid_done(folder, key, job.retry_errors)
         if old is not None:
             return PatientOutcome.of(old, reused=True, host=_host())
     with staging_folder(Path(job.work), folder.name) as tmp:
         try:
-            result = process_patient(job.scans, job.settings, label_dir=tmp)
+            result = process_patient(scans, job.settings, label_dir=tmp)
         except PatientError as exc:
             kind = ErrorKind.INTERNAL if exc.internal else ErrorKind.INPUT
             rec = _error_record(tmp, pid, key, kind, exc.stage, exc.reason, exc.detail, t0)
@@ -167,6 +184,47 @@ def run_patient_job(job: PatientJob) -> PatientOutcome:
         write_json(tmp / DONE_FILE, rec.to_json())
         publish_folder(tmp, folder)
     return PatientOutcome.of(rec, reused=False, host=_host())
+
+
+def fetch_references(scans: PatientScans, options: FetchOptions | None = None) -> PatientScans:
+    """Return the scans with every ``dicomweb:`` series replaced by its folder in the local cache.
+
+    Series not yet in the cache are fetched (WADO-RS, :func:`pofa.pacs.fetch.fetch_series`); scans given as
+    local paths are returned unchanged. The content key is computed from the fetched files, so a series
+    fetched from a PACS and the same files on disk give the same results.
+
+    Parameters
+    ----------
+    scans : PatientScans
+        The patient's scans, as in the manifest.
+    options : FetchOptions, optional
+        Cache folder, TLS, timeout and retries.
+
+    Returns
+    -------
+    PatientScans
+        The same scans with local folders for the references.
+
+    Raises
+    ------
+    pofa.pacs.errors.PacsError
+        A series cannot be fetched (the message names it by its study and series UIDs and the server).
+    """
+    refs = [getattr(s, c) for s in scans.scans for c in REFERENCE_COLUMNS if is_reference(getattr(s, c))]
+    if not refs:
+        return scans
+    from pofa.pacs.fetch import fetch_series
+    from pofa.pacs.reference import SeriesRef
+
+    local = {ref: str(fetch_series(SeriesRef.parse(ref), options)) for ref in dict.fromkeys(refs)}
+
+    def resolved(s: ScanSpec) -> ScanSpec:
+        pet = local[s.pet] if is_reference(s.pet) else s.pet
+        ct = local[s.ct] if s.ct is not None and is_reference(s.ct) else s.ct
+        return dataclasses.replace(s, pet=pet, ct=ct)
+
+    failures = tuple(resolved(s) for s in scans.failures)
+    return PatientScans(scans.patient_id, resolved(scans.baseline), failures)
 
 
 def _error_record(tmp: Path, pid: str, key: str, kind: ErrorKind, stage: str, reason: str, detail: str,

@@ -45,6 +45,7 @@ import pandas as pd
 from pofa.errors import PofaError
 from pofa.findings import Finding, Severity, ValidationReport
 from pofa.io.readers import read_csv_table
+from pofa.pacs.reference import is_reference
 from pofa.schema import MAX_YEAR, MIN_YEAR, TableName, normalise_header
 from pofa.validation import validate_tables
 
@@ -77,8 +78,10 @@ MANIFEST_COLUMNS: dict[str, tuple[bool, str]] = {
     "patient_id": (True, "Patient identifier (text, as in patients.csv)."),
     "role": (True, "baseline (the pretreatment scan, one per patient) or failure (a scan at failure)."),
     "scan_date": (True, "Date of the scan, YYYY-MM-DD."),
-    "pet": (True, "PET: a NIfTI SUV volume (.nii/.nii.gz, optional JSON sidecar) or a DICOM folder."),
-    "ct": (False, "CT of the same PET/CT (NIfTI or DICOM folder): drives registration, adds ct_hu_mean."),
+    "pet": (True, "PET: a NIfTI SUV volume (.nii/.nii.gz, optional JSON sidecar), a DICOM folder or a "
+                  "dicomweb: series reference."),
+    "ct": (False, "CT of the same PET/CT (NIfTI, DICOM folder or dicomweb: reference): drives registration, "
+                  "adds ct_hu_mean."),
     "mask": (False, "Lesion mask (NIfTI label map, DICOM SEG or RTSTRUCT); else the threshold is used."),
     "organs": (False, "Organ label map (NIfTI, TotalSegmentator) or folder of masks: site and extranodal."),
     "threshold": (False, "Segmentation rule for this scan: suv4, suv2.5, 41pct, percist or a number."),
@@ -93,6 +96,8 @@ MANIFEST_COLUMNS: dict[str, tuple[bool, str]] = {
 }
 
 _PATH_COLUMNS = ("pet", "ct", "mask", "organs", "transform", "rtdose", "rtplan", "rtstruct", "rtct")
+#: The columns that may hold a ``dicomweb:`` series reference (docs/pacs.md) instead of a path.
+REFERENCE_COLUMNS = ("pet", "ct")
 #: The radiotherapy columns (baseline rows only; every one but rtdose needs rtdose).
 RT_COLUMNS = ("rtdose", "rtplan", "rtstruct", "rtct", "rt_prescription_gy", "rt_fractions")
 
@@ -132,6 +137,7 @@ class ManifestCode(enum.StrEnum):
     BAD_RT_FILE = "bad-rt-file"
     RT_NO_PRESCRIPTION = "rt-no-prescription"
     RT_FRAME = "rt-frame"
+    BAD_REFERENCE = "bad-reference"
 
 
 _E, _W = Severity.ERROR, Severity.WARNING
@@ -175,6 +181,8 @@ MANIFEST_CODES: dict[ManifestCode, tuple[Severity, str]] = {
                                           "rt_prescription_gy."),
     ManifestCode.RT_FRAME: (_E, "The RTDOSE is in another frame of reference than the baseline scan (and no "
                                 "rtct), its RTPLAN, RTSTRUCT or planning CT."),
+    ManifestCode.BAD_REFERENCE: (_E, "A dicomweb: series reference is malformed or not in the pet or ct "
+                                     "column (docs/pacs.md)."),
 }
 
 
@@ -683,6 +691,10 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
             if not text:
                 paths[c] = None
                 continue
+            if is_reference(text):
+                paths[c] = _reference(text, c, source, row, findings)
+                ok = ok and paths[c] is not None
+                continue
             p = Path(text).expanduser()
             p = p if p.is_absolute() else base / p
             if not _exists(p):
@@ -738,6 +750,25 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
         else:
             broken.add(cell(r, "patient_id"))
     return scans, broken
+
+
+def _reference(text: str, column: str, source: str, row: int, findings: list[Finding]) -> str | None:
+    """A ``dicomweb:`` cell in its canonical form, or None (with a finding) when it is refused."""
+    from pofa.pacs.errors import PacsConfigError
+    from pofa.pacs.reference import SeriesRef
+
+    if column not in REFERENCE_COLUMNS:
+        findings.append(_finding(ManifestCode.BAD_REFERENCE, source, row, column,
+                                 f"{column} cannot be a dicomweb: reference (only pet and ct can)",
+                                 f"give {column} as a local file or folder"))
+        return None
+    try:
+        return str(SeriesRef.parse(text))
+    except PacsConfigError as exc:
+        findings.append(_finding(ManifestCode.BAD_REFERENCE, source, row, column, str(exc),
+                                 "write dicomweb:<DICOMweb root URL>?study=<StudyInstanceUID>&series="
+                                 "<SeriesInstanceUID>, as pofa pacs find writes it"))
+        return None
 
 
 def _check_rt(source: str, row: int, role: Role | None, text: Mapping[str, str],
@@ -842,6 +873,10 @@ def _check_rt(source: str, row: int, role: Role | None, text: Mapping[str, str],
                                      f"{dose_uid}", "give the RTSTRUCT of the same plan"))
             ok = False
     base_col = "ct" if paths.get("ct") else "pet"
+    if is_reference(paths[base_col]):
+        # A series on a PACS is only read when the patient is processed: the pipeline compares the frames
+        # of reference then (pofa.batch.rt), and the patient fails with the same reason if they differ.
+        return (presc, frac) if ok else None
     base_uid = image_frame_uid(str(paths[base_col]))
     if not (dose_uid and dose_uid == base_uid):
         if paths.get("rtct") is not None:

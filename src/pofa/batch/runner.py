@@ -42,6 +42,7 @@ from pofa.batch.manifest import Manifest, ManifestError, load_manifest
 from pofa.batch.pipeline import PipelineSettings
 from pofa.batch.study import ExcludedPatient, error_rows, write_study
 from pofa.errors import PofaError
+from pofa.pacs.fetch import FetchOptions
 
 __all__ = ["BATCH_JSON", "ERRORS_CSV", "BatchResult", "progress_bar", "run_batch"]
 
@@ -225,6 +226,7 @@ def run_batch(
     client: Any = None,
     on_outcome: Callable[[PatientOutcome], None] | None = None,
     retries: int = 2,
+    fetch: FetchOptions | None = None,
 ) -> BatchResult:
     """Process every patient of a manifest on a Dask cluster and merge the results into ``<out>/study``.
 
@@ -260,6 +262,9 @@ def run_batch(
     retries : int
         Dask retries of a task that raised (tasks record patient errors themselves, so this covers transient
         failures such as a shared-disk hiccup).
+    fetch : FetchOptions, optional
+        How the workers fetch ``dicomweb:`` series (cache folder, TLS, timeout; docs/pacs.md). A series that
+        cannot be fetched fails its patient only.
 
     Returns
     -------
@@ -289,7 +294,7 @@ def run_batch(
                 (out_dir / name).unlink(missing_ok=True)
         work.mkdir(parents=True, exist_ok=True)
         clean_partial(work)
-        jobs = {p.patient_id: PatientJob(p, st, str(work), retry_errors=retry_errors)
+        jobs = {p.patient_id: PatientJob(p, st, str(work), retry_errors=retry_errors, fetch=fetch)
                 for p in plist}
         with _client(client, scheduler, workers, memory_limit, len(plist)) as (cl, where):
             _check_workers(cl, [str(work), str(m.path.parent)])

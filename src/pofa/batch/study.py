@@ -40,6 +40,8 @@ from pofa.batch.job import PatientJob, PatientOutcome, load_result, run_patient_
 from pofa.batch.manifest import Manifest, PatientScans, load_manifest
 from pofa.batch.pipeline import FAILURE_COLUMNS, Cell, PatientResult, PipelineSettings
 from pofa.errors import PofaError
+from pofa.pacs.fetch import FetchOptions
+from pofa.pacs.reference import is_reference
 from pofa.settings import SETTINGS_FILE
 
 __all__ = ["IMAGING_JSON", "BuildError", "ExcludedPatient", "build_study_from_manifest", "csv_text",
@@ -161,10 +163,17 @@ def _with_sources(result: PatientResult, scans: PatientScans | None) -> list[dic
         key: tuple[Any, Any] = (rec.get("role"), rec.get("scan_date"))
         s = by_scan.get(key)
         names = {} if s is None else {
-            "row": s.row, **{c: Path(getattr(s, c)).name if getattr(s, c) else "" for c in
-                             ("pet", "ct", "mask", "organs", "transform")}}
+            "row": s.row, **{c: _source_name(getattr(s, c))
+                             for c in ("pet", "ct", "mask", "organs", "transform")}}
         out.append({**names, **rec})
     return out
+
+
+def _source_name(value: str | None) -> str:
+    """A scan input's file name for imaging.json; ``dicomweb`` for a series on a PACS (its UIDs stay out)."""
+    if not value:
+        return ""
+    return "dicomweb" if is_reference(value) else Path(value).name
 
 
 def _sha256(path: Path) -> str:
@@ -274,6 +283,7 @@ def build_study_from_manifest(
     skip_errors: bool = False,
     work: str | Path | None = None,
     on_outcome: Callable[[PatientOutcome], None] | None = None,
+    fetch: FetchOptions | None = None,
 ) -> Path:
     """Build a study folder from an imaging manifest in the current process (no cluster).
 
@@ -301,6 +311,9 @@ def build_study_from_manifest(
         (as in ``pofa batch``). Default: a temporary folder, removed afterwards.
     on_outcome : callable, optional
         Called with each patient's :class:`~pofa.batch.job.PatientOutcome` (progress).
+    fetch : FetchOptions, optional
+        How ``dicomweb:`` series are fetched (cache folder, TLS, timeout; docs/pacs.md). Default: the user's
+        cache folder, TLS verified.
 
     Returns
     -------
@@ -326,7 +339,7 @@ def build_study_from_manifest(
         work_dir = Path(work).absolute() if work is not None else Path(tmp_work)
         outcomes = []
         for p in m.patients():
-            o = run_patient_job(PatientJob(p, st, str(work_dir)))
+            o = run_patient_job(PatientJob(p, st, str(work_dir), fetch=fetch))
             outcomes.append(o)
             if on_outcome is not None:
                 on_outcome(o)

@@ -21,6 +21,7 @@ from pofa.cli.importing import import_app
 from pofa.cli.match import match_command
 from pofa.cli.model import model_fit_command, predict_command
 from pofa.cli.output import console, err_console, error_message
+from pofa.cli.pacs import pacs_app
 from pofa.cli.power import power_command
 from pofa.cli.simulate import simulate_command
 from pofa.cli.study import analyze_command, demo_command, validate_command
@@ -69,6 +70,7 @@ app.command("build-study")(build_study_command)
 app.command("template")(template_command)
 app.add_typer(import_app, name="import")
 app.command("dose")(dose_command)
+app.add_typer(pacs_app, name="pacs")
 
 
 def main() -> None:

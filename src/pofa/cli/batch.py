@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options, require_pacs
 from pofa.cli.store import StoreResults, check_store_url, store_and_report
 
 if TYPE_CHECKING:
@@ -113,6 +114,9 @@ def batch_command(
     tolerance_mm: Tolerance = 0.0,
     margin_mm: Margin = 10.0,
     progress: Annotated[bool, typer.Option("--progress/--no-progress", help="Show a progress bar.")] = True,
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
     store_results: StoreResults = None,
 ) -> None:
     """Extract lesions and match failures for every patient of an imaging manifest on a Dask cluster.
@@ -135,7 +139,9 @@ def batch_command(
         store_url = check_store_url(store_results)
         m = load_manifest(manifest, patients, threshold)
         _print_manifest_warnings(m)
-        result = run_batch(m, out,
+        require_pacs(m, "pofa batch")
+        fetch = fetch_options(cache, insecure, pacs_timeout)
+        result = run_batch(m, out, fetch=fetch,
                            settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
                            scheduler=scheduler, workers=workers,
                            memory_limit=None if memory_limit.lower() in ("none", "0") else memory_limit,
@@ -165,7 +171,7 @@ def batch_command(
                               f"{result.study} and fix them before pofa analyze.", markup=False)
     stored = True
     if store_url is not None and result.study is not None:
-        stored = store_and_report(store_url, m, result.outcomes, result.out / "work",
+        stored = store_and_report(store_url, m, result.outcomes, result.out / "work", fetch,
                                   record=result.out / "stored.csv")
     if result.errors or invalid or not stored:
         raise typer.Exit(1 if result.study is not None else 2)
@@ -190,6 +196,9 @@ def build_study_command(
     deformable: Deformable = False,
     tolerance_mm: Tolerance = 0.0,
     margin_mm: Margin = 10.0,
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
     store_results: StoreResults = None,
 ) -> None:
     """Build a study folder from an imaging manifest in this process (no cluster): lesions and failures from
@@ -214,6 +223,8 @@ def build_study_command(
                 work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pofa-work-")))
             m = load_manifest(manifest, patients, threshold)
             _print_manifest_warnings(m)
+            require_pacs(m, "pofa build-study")
+            fetch = fetch_options(cache, insecure, pacs_timeout)
             with progress_bar(True, len(m.patients())) as advance:
                 counts = {"processed": 0, "already done": 0, "failed": 0}
 
@@ -226,7 +237,7 @@ def build_study_command(
 
                 folder = build_study_from_manifest(
                     m, out, settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
-                    force=force, skip_errors=skip_errors, work=work, on_outcome=step)
+                    force=force, skip_errors=skip_errors, work=work, on_outcome=step, fetch=fetch)
         except ManifestError as exc:
             _print_manifest_errors(exc)
             raise typer.Exit(2) from None
@@ -235,7 +246,7 @@ def build_study_command(
             raise typer.Exit(2) from None
         stored = True
         if store_url is not None and work is not None:
-            stored = store_and_report(store_url, m, outcomes, work)
+            stored = store_and_report(store_url, m, outcomes, work, fetch)
     console.print(f"Study written to {folder}", markup=False, soft_wrap=True)
     excluded = json.loads((folder / IMAGING_JSON).read_text(encoding="utf-8")).get("excluded", [])
     if excluded:

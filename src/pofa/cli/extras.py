@@ -17,12 +17,14 @@ __all__ = ["EXTRAS", "available", "install_line", "missing_modules", "require"]
 EXTRAS: Mapping[str, tuple[str, ...]] = {
     "imaging": ("pydicom", "highdicom", "SimpleITK", "nibabel", "cc3d"),
     "cluster": ("dask", "distributed"),
+    "pacs": ("dicomweb_client", "requests", "highdicom"),
 }
 
 #: What each extra is for, in the error message.
 _PURPOSE: Mapping[str, str] = {
     "imaging": "reading PET/CT scans and masks",
     "cluster": "running on a Dask cluster",
+    "pacs": "a PACS through DICOMweb",
 }
 
 

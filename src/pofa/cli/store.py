@@ -18,6 +18,7 @@ import typer
 if TYPE_CHECKING:
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import Manifest
+    from pofa.pacs.fetch import FetchOptions
 
 __all__ = ["StoreResults", "check_store_url", "store_and_report"]
 
@@ -58,7 +59,7 @@ def check_store_url(url: str | None) -> str | None:
 
 
 def store_and_report(url: str, manifest: Manifest, outcomes: Sequence[PatientOutcome], work: Path,
-                     record: Path | None = None) -> bool:
+                     fetch: FetchOptions | None = None, record: Path | None = None) -> bool:
     """Store the processed patients' SEG objects and print what happened.
 
     Parameters
@@ -71,6 +72,8 @@ def store_and_report(url: str, manifest: Manifest, outcomes: Sequence[PatientOut
         The patients' outcomes.
     work : pathlib.Path
         The work folder with the patients' results and label maps.
+    fetch : FetchOptions or None, optional
+        The run's fetch options (``--cache``, ``--insecure``, ``--pacs-timeout``): also used to connect.
     record : pathlib.Path or None, optional
         Where to write the per-scan records as CSV (``pofa batch``: ``OUT/stored.csv``).
 
@@ -91,7 +94,7 @@ def store_and_report(url: str, manifest: Manifest, outcomes: Sequence[PatientOut
 
     try:
         with console.status(f"Storing the lesions on {url} ..."):
-            report = store_results(url, manifest, outcomes, work, on_patient=show)
+            report = store_results(url, manifest, outcomes, work, fetch=fetch, on_patient=show)
     except PofaError as exc:
         err_console.print(f"error: the lesions were not stored: {error_message(exc)}", markup=False)
         return False

@@ -22,6 +22,7 @@ from pofa.cli.output import (
     fail,
     print_report,
 )
+from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options
 from pofa.cli.store import StoreResults
 from pofa.errors import PofaError
 
@@ -97,7 +98,8 @@ def print_patterns(result: AnalysisResult) -> None:
 
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
-                extra_writers: tuple[Any, ...] = (), store_results: str | None = None) -> int:
+                extra_writers: tuple[Any, ...] = (), fetch: Any = None,
+                store_results: str | None = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -114,6 +116,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         Show patient ids in the report (default: sequence numbers).
     extra_writers : tuple of Any
         Writers run after the default ones (e.g. the PDF report).
+    fetch : pofa.pacs.fetch.FetchOptions, optional
+        How an imaging manifest's ``dicomweb:`` series are fetched (default: the user's cache folder).
     store_results : str or None, optional
         An imaging manifest only: the DICOMweb root to store each patient's lesions on as DICOM SEG.
 
@@ -139,7 +143,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             from pofa.cli.store import check_store_url
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids, check_store_url(store_results))
+            return _analyze_manifest(study, out, force, show_dates, show_ids, fetch,
+                                     check_store_url(store_results))
         if store_results is not None:
             raise PofaError("--store-results needs an imaging manifest (the lesions come from its scans); "
                             f"{study} is a study folder")
@@ -177,7 +182,7 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
 
 
 def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
-                      store_url: str | None = None) -> int:
+                      fetch: Any = None, store_url: str | None = None) -> int:
     """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study;
     with ``store_url`` also store each patient's lesions as DICOM SEG there."""
     import shutil
@@ -195,7 +200,8 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         try:
             with console.status("Building the study from the images ..."):
                 loaded = load_manifest(manifest)
-                build_study_from_manifest(loaded, built, work=Path(tmp) / "work", on_outcome=outcomes.append)
+                build_study_from_manifest(loaded, built, work=Path(tmp) / "work", on_outcome=outcomes.append,
+                                          fetch=fetch)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
@@ -203,7 +209,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         if store_url is not None:
             from pofa.cli.store import store_and_report
 
-            stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work")
+            stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work", fetch)
 
         def copy_study(result: object, folder: Path) -> list[str]:
             shutil.copytree(built, folder / "study")
@@ -240,6 +246,9 @@ def analyze_command(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
+    cache: Cache = None,
+    insecure: Insecure = False,
+    pacs_timeout: PacsTimeout = 60.0,
     store_results: StoreResults = None,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
@@ -256,7 +265,8 @@ def analyze_command(
         if paper not in PAPER_SIZES:
             raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
         extra = (partial(pdf_writer, paper=paper),)
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra,
+    fetch = fetch_options(cache, insecure, pacs_timeout) if study.suffix.lower() == ".csv" else None
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch,
                                  store_results=store_results))
 
 

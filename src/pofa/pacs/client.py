@@ -24,7 +24,7 @@ import netrc
 import os
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
 import requests.auth
@@ -39,6 +39,7 @@ from pofa.pacs.errors import (
     PacsUnavailableError,
     SeriesNotFoundError,
 )
+from pofa.pacs.reference import ENV_PASSWORD, ENV_TOKEN, ENV_USER, normalise_url
 
 __all__ = [
     "DEFAULT_BACKOFF",
@@ -51,13 +52,11 @@ __all__ = [
     "as_pacs_error",
     "connect",
     "normalise_url",
+    "open_session",
 ]
 
 log = logging.getLogger(__name__)
 
-ENV_TOKEN = "POFA_DICOMWEB_TOKEN"
-ENV_USER = "POFA_DICOMWEB_USER"
-ENV_PASSWORD = "POFA_DICOMWEB_PASSWORD"
 
 DEFAULT_TIMEOUT = 60.0
 """Seconds to wait for the server to accept a connection and, then, between two bytes of an answer."""
@@ -72,63 +71,6 @@ _TLS_WARNING = (
     "TLS CERTIFICATE VERIFICATION IS OFF for {url}: anyone on the network path can read and change what is "
     "sent and received, credentials and patient data included. Use this only against a test server."
 )
-
-
-def normalise_url(url: str) -> str:
-    """Return a DICOMweb root URL checked and without its trailing slash.
-
-    Parameters
-    ----------
-    url : str
-        The server's DICOMweb root, e.g. ``http://localhost:8042/dicom-web``.
-
-    Returns
-    -------
-    str
-        The URL with scheme and host in lower case and no trailing slash.
-
-    Raises
-    ------
-    PacsConfigError
-        When the URL is not ``http``/``https``, has no host, holds credentials (``user:password@``), a query
-        or a fragment.
-    """
-    text = url.strip()
-    try:
-        parts = urlsplit(text)
-        port = parts.port
-    except ValueError as exc:
-        raise PacsConfigError(f"DICOMweb URL {_redacted(text)!r} cannot be parsed: {exc}") from None
-    if parts.scheme.lower() not in {"http", "https"}:
-        raise PacsConfigError(
-            f"DICOMweb URL {_redacted(text)!r} must start with https:// "
-            "(or http:// for a server on this machine)")
-    if parts.username is not None or parts.password is not None or "@" in parts.netloc:
-        raise PacsConfigError(
-            f"DICOMweb URL {_redacted(text)!r} holds credentials; "
-            "URLs are written into manifests and messages",
-            advice=f"remove 'user:password@' and set {ENV_USER} and {ENV_PASSWORD} (or {ENV_TOKEN}, "
-                   "or a ~/.netrc entry for the host) instead")
-    if not parts.hostname:
-        raise PacsConfigError(f"DICOMweb URL {text!r} has no host name")
-    if parts.query or parts.fragment:
-        raise PacsConfigError(f"DICOMweb URL {text!r} must not have a query (?...) or fragment (#...)")
-    host = parts.hostname.lower()
-    if ":" in host:  # an IPv6 literal
-        host = f"[{host}]"
-    netloc = host if port is None else f"{host}:{port}"
-    return urlunsplit((parts.scheme.lower(), netloc, parts.path.rstrip("/"), "", ""))
-
-
-def _redacted(text: str) -> str:
-    """Return ``text`` with anything before an ``@`` in its network location replaced by ``***``."""
-    scheme, sep, rest = text.partition("://")
-    if not sep:
-        return "***" if "@" in text else text
-    netloc, slash, path = rest.partition("/")
-    if "@" in netloc:
-        netloc = "***@" + netloc.rpartition("@")[2]
-    return f"{scheme}://{netloc}{slash}{path}"
 
 
 def _netrc_credentials(host: str) -> tuple[str, str] | None:
@@ -181,8 +123,38 @@ class _BearerAuth(requests.auth.AuthBase):
         return "_BearerAuth(***)"
 
 
-def _session(url: str, *, verify_tls: bool, retries: int, backoff: float) -> requests.Session:
-    """Return a requests session with credentials, TLS setting and the retry policy mounted."""
+def open_session(url: str, *, verify_tls: bool = True, retries: int = DEFAULT_RETRIES,
+                 backoff: float = DEFAULT_BACKOFF) -> requests.Session:
+    """Return a requests session for a DICOMweb server: credentials, TLS setting and retry policy set.
+
+    Parameters
+    ----------
+    url : str
+        The server's DICOMweb root (checked: credentials in it are refused).
+    verify_tls : bool, default True
+        Verify the server's TLS certificate (turning it off warns loudly).
+    retries : int, default 4
+        Retries of a failed request (connection error, read error, HTTP 429/5xx).
+    backoff : float, default 0.5
+        Back-off factor in seconds.
+
+    Returns
+    -------
+    requests.Session
+        The session (close it when done).
+
+    Raises
+    ------
+    PacsConfigError
+        When the URL, the retry settings or the credential settings are refused.
+    """
+    url = normalise_url(url)
+    if retries < 0 or backoff < 0:
+        raise PacsConfigError("DICOMweb retries and back-off must not be negative")
+    if not verify_tls:
+        message = _TLS_WARNING.format(url=url)
+        log.warning(message)
+        warnings.warn(message, stacklevel=3)
     session = requests.Session()
     # trust_env stays on (proxies from HTTPS_PROXY/NO_PROXY); requests would otherwise fall back to
     # ~/.netrc by itself: pofa sets the authentication explicitly, so the order above is the only one.
@@ -204,7 +176,8 @@ def _session(url: str, *, verify_tls: bool, retries: int, backoff: float) -> req
 
 
 def connect(url: str, *, verify_tls: bool = True, timeout: float = DEFAULT_TIMEOUT,
-            retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF) -> DICOMwebClient:
+            retries: int = DEFAULT_RETRIES, backoff: float = DEFAULT_BACKOFF,
+            session: requests.Session | None = None) -> DICOMwebClient:
     """Return a DICOMweb client for ``url`` with credentials, TLS verification, timeout and retries set.
 
     Parameters
@@ -219,6 +192,9 @@ def connect(url: str, *, verify_tls: bool = True, timeout: float = DEFAULT_TIMEO
         Retries of a failed request (connection error, read error, HTTP 429/5xx) before giving up.
     backoff : float, default 0.5
         Back-off factor in seconds (waits of backoff, 2 x backoff, 4 x backoff, ... capped at 30 s).
+    session : requests.Session, optional
+        A session from :func:`open_session` to share (then ``verify_tls``, ``retries`` and ``backoff`` are
+        the session's).
 
     Returns
     -------
@@ -234,13 +210,8 @@ def connect(url: str, *, verify_tls: bool = True, timeout: float = DEFAULT_TIMEO
     root = normalise_url(url)
     if not timeout > 0:
         raise PacsConfigError(f"DICOMweb timeout must be positive, got {timeout}")
-    if retries < 0 or backoff < 0:
-        raise PacsConfigError("DICOMweb retries and back-off must not be negative")
-    if not verify_tls:
-        message = _TLS_WARNING.format(url=root)
-        log.warning(message)
-        warnings.warn(message, stacklevel=2)
-    session = _session(root, verify_tls=verify_tls, retries=retries, backoff=backoff)
+    if session is None:
+        session = open_session(root, verify_tls=verify_tls, retries=retries, backoff=backoff)
     client = DICOMwebClient(url=root, session=session, timeout=timeout)
     client.set_http_retry_params(retry=False)  # the session's urllib3 Retry does it (with Retry-After)
     return client

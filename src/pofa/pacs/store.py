@@ -42,6 +42,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import Manifest, PatientScans, ScanSpec
     from pofa.batch.pipeline import PatientResult
+    from pofa.pacs.fetch import FetchOptions
 
 __all__ = [
     "STORE_COLUMNS",
@@ -412,7 +413,7 @@ def store_results(
     work: str | Path,
     *,
     client: Any = None,
-    verify_tls: bool = True,
+    fetch: FetchOptions | None = None,
     pet_headers: Callable[[ScanSpec], tuple[Any, tuple[Dataset, ...]]] | None = None,
     on_patient: Callable[[list[StoredSeg]], None] | None = None,
 ) -> StoreReport:
@@ -429,11 +430,13 @@ def store_results(
     work : path
         The work folder holding each patient's ``result.json`` and label maps.
     client : dicomweb_client.DICOMwebClient, optional
-        A connected client (default: :func:`pofa.pacs.client.connect` of ``url``).
-    verify_tls : bool, optional
-        Verify the server's TLS certificate (when this function connects).
+        A connected client (default: :func:`pofa.pacs.client.connect` of ``url`` with the TLS setting,
+        timeout, retries and back-off of ``fetch``).
+    fetch : FetchOptions, optional
+        How the run fetched ``dicomweb:`` series: a PET given as a reference is read from that cache
+        (fetched again if it is no longer there); also the TLS setting and timeout of the connection.
     pet_headers : callable, optional
-        Scan -> (PET volume, PET headers); default: read the scan's local DICOM folder.
+        Scan (with a local PET path) -> (PET volume, PET headers); default: read the scan's DICOM folder.
     on_patient : callable, optional
         Called with each patient's records as they are done (progress).
 
@@ -448,11 +451,14 @@ def store_results(
         When the URL or the credential settings are refused (before anything is sent).
     """
     from pofa.batch.cache import Status, folder_name
-    from pofa.batch.job import load_result
+    from pofa.batch.job import fetch_references, load_result
     from pofa.pacs.client import connect, normalise_url
+    from pofa.pacs.fetch import FetchOptions
 
     root = normalise_url(url)
-    cl = client if client is not None else connect(root, verify_tls=verify_tls)
+    opts = fetch if fetch is not None else FetchOptions()
+    cl = client if client is not None else connect(root, verify_tls=opts.verify_tls, timeout=opts.timeout,
+                                                   retries=opts.retries, backoff=opts.backoff)
     read = pet_headers if pet_headers is not None else _pet_headers
     by_id = {o.patient_id: o for o in outcomes}
     items: list[StoredSeg] = []
@@ -463,11 +469,13 @@ def store_results(
         folder = Path(work) / folder_name(scans.patient_id)
         try:
             result = load_result(folder, o.key)
+            local = fetch_references(scans, opts)  # dicomweb: PETs -> their folders in the cache
         except (PofaError, OSError, ValueError, KeyError) as exc:
             recs = [StoredSeg(seq, scans.patient_id, _scan_name(s), "failed",
-                              reason=f"the patient's result cannot be read: {exc}") for s in scans.scans]
+                              reason=f"the patient's result or scans cannot be read: {exc}")
+                    for s in scans.scans]
         else:
-            recs = _patient(seq, scans, result, folder, cl, root, read)
+            recs = _patient(seq, local, result, folder, cl, root, read)
         items.extend(recs)
         if on_patient is not None:
             on_patient(recs)
