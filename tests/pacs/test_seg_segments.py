@@ -1,4 +1,4 @@
-"""pofa.pacs.store: a patient's result rows become SEG segments (classes, merges, tracking, UIDs)."""
+"""pofa.batch.writeback: a patient's result rows become SEG segments (classes, merges, tracking, UIDs)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,10 @@ import numpy as np
 import pytest
 
 from pofa.batch.pipeline import PatientResult, Table
+from pofa.batch.writeback import baseline_segments, failure_segments
 from pofa.errors import PofaError
 from pofa.pacs.seg import SegmentKind, tracking_uid
-from pofa.pacs.store import baseline_segments, failure_segments, seg_uids
+from pofa.pacs.store import seg_uids
 
 
 def _result(rows: list[dict]) -> PatientResult:

@@ -113,7 +113,7 @@ def test_one_patient_failing_does_not_stop_the_others(
         orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
         tmp_path: Path) -> None:
     from pofa.batch.manifest import load_manifest
-    from pofa.pacs.store import store_results
+    from pofa.batch.writeback import store_results
 
     study = upload_study(orthanc_fresh, tmp_path / "data")
     outcomes, work = _build(study, tmp_path)
@@ -139,8 +139,8 @@ def test_server_down_fails_each_scan_with_its_series(
         orthanc_fresh: OrthancServer, upload_study: Callable[[OrthancServer, Path], DicomStudy],
         tmp_path: Path) -> None:
     from pofa.batch.manifest import load_manifest
+    from pofa.batch.writeback import store_results
     from pofa.pacs.client import connect
-    from pofa.pacs.store import store_results
 
     study = upload_study(orthanc_fresh, tmp_path / "data")
     outcomes, work = _build(study, tmp_path)

@@ -1,9 +1,9 @@
 """``--store-results URL`` of ``pofa batch``, ``pofa build-study`` and ``pofa analyze MANIFEST.csv``.
 
 After the patients are processed, each one's lesions are stored on the DICOMweb server as DICOM SEG
-objects (:func:`pofa.pacs.store.store_results`: one per scan, referencing its PET series). A patient whose SEG
-cannot be built or stored is listed (sequence number, id, scan, PET series, reason); the others are stored,
-and the command ends with exit code 1.
+objects (:func:`pofa.batch.writeback.store_results`: one per scan, referencing its PET series). A patient
+whose SEG cannot be built or stored is listed (sequence number, id, scan, PET series, reason); the others are
+stored, and the command ends with exit code 1.
 """
 
 from __future__ import annotations
@@ -83,9 +83,9 @@ def store_and_report(url: str, manifest: Manifest, outcomes: Sequence[PatientOut
         True when nothing failed.
     """
     from pofa.atomic import write_text
+    from pofa.batch.writeback import StoredSeg, store_results
     from pofa.cli.output import console, err_console, error_message
     from pofa.errors import PofaError
-    from pofa.pacs.store import StoredSeg, store_results
 
     def show(recs: list[StoredSeg]) -> None:
         for r in recs:
