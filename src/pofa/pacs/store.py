@@ -26,7 +26,7 @@ __all__ = ["seg_uids", "store_instances"]
 
 
 def seg_uids(source_series_uid: str, labels: Any, segments: Sequence[LesionSegment]) -> tuple[str, str]:
-    """Series and SOP instance UIDs of a SEG, derived from its source series and content.
+    """Derive the series and SOP instance UIDs of a SEG from its source series and content.
 
     Parameters
     ----------
