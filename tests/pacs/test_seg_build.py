@@ -223,3 +223,18 @@ def test_refusals(tmp_path: Path) -> None:
         build_seg(lab, [*s.headers[:6], *other.headers[6:]], _segments(), series_description="x")
     with pytest.raises(ImagingError, match="same slice position"):
         build_seg(lab, [*s.headers[:-1], s.headers[0]], _segments(), series_description="x")
+
+
+def test_no_warning_quotes_the_source_identity(tmp_path: Path) -> None:
+    """highdicom warns about a one-component PatientName by quoting it: pofa keeps that out of any log."""
+    import warnings
+
+    stored = np.zeros(SHAPE, np.uint16)
+    write_pet_series(tmp_path / "pet", stored, PetSpec(patient_name="Quokkafrond"), spacing=SPACING,
+                     origin=ORIGIN)
+    s = read_series(tmp_path / "pet")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        seg = build_seg(s.volume.with_voxels(_labels()), s.headers, _segments(), series_description="x")
+    assert str(seg.PatientName) == "Quokkafrond"
+    assert not [w for w in caught if "Quokkafrond" in str(w.message)]

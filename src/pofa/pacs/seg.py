@@ -27,6 +27,7 @@ PET grid in (slice, row, column) order) and that PET series' headers into a BINA
 from __future__ import annotations
 
 import enum
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -417,23 +418,27 @@ def build_seg(
         d.SegmentDescription = s.description()
         descs.append(d)
     try:
-        seg = hd.seg.Segmentation(
-            source_images=[minimal_source(ds) for ds in ordered],
-            pixel_array=pixel,
-            segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
-            segment_descriptions=descs,
-            series_instance_uid=series_uid or generate_uid(),
-            series_number=series_number,
-            sop_instance_uid=sop_uid or generate_uid(),
-            instance_number=1,
-            manufacturer="pofa",
-            manufacturer_model_name="pofa",
-            software_versions=pofa.__version__,
-            device_serial_number="0",
-            series_description=series_description[:64],
-            content_label="LESIONS",
-            content_description="pofa lesions",
-        )
+        with warnings.catch_warnings():
+            # highdicom and pydicom warn about unusual values by quoting them (a one-component PatientName,
+            # a malformed date): the source's identity must not reach a terminal or a log
+            warnings.simplefilter("ignore")
+            seg = hd.seg.Segmentation(
+                source_images=[minimal_source(ds) for ds in ordered],
+                pixel_array=pixel,
+                segmentation_type=hd.seg.SegmentationTypeValues.BINARY,
+                segment_descriptions=descs,
+                series_instance_uid=series_uid or generate_uid(),
+                series_number=series_number,
+                sop_instance_uid=sop_uid or generate_uid(),
+                instance_number=1,
+                manufacturer="pofa",
+                manufacturer_model_name="pofa",
+                software_versions=pofa.__version__,
+                device_serial_number="0",
+                series_description=series_description[:64],
+                content_label="LESIONS",
+                content_description="pofa lesions",
+            )
     except Exception as exc:  # highdicom validates many attributes and raises several types
         raise ImagingError(f"Cannot build the DICOM SEG: {exc}") from exc
     return seg

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+import warnings
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -81,7 +82,9 @@ def store_instances(client: Any, datasets: Sequence[Dataset], *, url: str, what:
     from pofa.pacs.errors import PacsError
 
     try:
-        answer = client.store_instances(datasets=list(datasets))
+        with warnings.catch_warnings():  # pydicom's warnings on writing quote values (patient identity)
+            warnings.simplefilter("ignore")
+            answer = client.store_instances(datasets=list(datasets))
     except Exception as exc:  # requests and dicomweb-client raise many types; mapped to a typed error
         raise as_pacs_error(exc, url=url, what=what) from exc
     failed = answer.get("FailedSOPSequence") if answer is not None else None
