@@ -64,3 +64,41 @@ def test_seg_uids_follow_the_content() -> None:
     lab[0, 0, 0] = 2
     assert seg_uids("PET", lab, segs) != a
     assert seg_uids("PET2", lab, segs) != seg_uids("PET", lab, segs)
+
+
+class _Client:
+    """A stand-in for dicomweb_client's client: answers STOW-RS with ``answer`` or raises ``error``."""
+
+    def __init__(self, answer: object = None, error: Exception | None = None) -> None:
+        self.answer, self.error, self.sent = answer, error, []
+
+    def store_instances(self, datasets: list) -> object:
+        self.sent.extend(datasets)
+        if self.error is not None:
+            raise self.error
+        return self.answer
+
+
+def test_store_instances_checks_the_servers_answer() -> None:
+    import requests
+    from pydicom.dataset import Dataset
+
+    from pofa.pacs.errors import PacsError, PacsUnavailableError
+    from pofa.pacs.store import store_instances
+
+    ds = Dataset()
+    ok = _Client(Dataset())
+    store_instances(ok, [ds], url="http://pacs/dicom-web", what="the SEG of PET series 1.2")
+    assert ok.sent == [ds]
+    item = Dataset()
+    item.FailureReason = 0xA700
+    refused = Dataset()
+    refused.FailedSOPSequence = [item]
+    with pytest.raises(PacsError, match=r"the SEG of PET series 1\.2 on http://pacs/dicom-web: the server "
+                                        r"refused 1 instance\(s\) \(STOW-RS failure reason 42752\)"):
+        store_instances(_Client(refused), [ds], url="http://pacs/dicom-web", what="the SEG of PET series 1.2")
+    response = requests.Response()
+    response.status_code, response.reason = 503, "Service Unavailable"
+    with pytest.raises(PacsUnavailableError, match="HTTP 503"):
+        store_instances(_Client(error=requests.HTTPError(response=response)), [ds], url="http://pacs/dicom-web",
+                        what="the SEG of PET series 1.2")
