@@ -8,7 +8,6 @@ stored, and the command ends with exit code 1.
 
 from __future__ import annotations
 
-import importlib.util
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -44,15 +43,16 @@ def check_store_url(url: str | None) -> str | None:
 
     Raises
     ------
-    pofa.errors.PofaError
-        When dicomweb-client is not installed, or the URL is refused (credentials in it, not http/https).
+    typer.Exit
+        With code 2 and the ``pip install`` line, when the ``pacs`` extra is not installed.
+    pofa.pacs.errors.PacsConfigError
+        When the URL is refused (credentials in it, not http/https).
     """
     if url is None:
         return None
-    from pofa.errors import PofaError
+    from pofa.cli.extras import require
 
-    if importlib.util.find_spec("dicomweb_client") is None:
-        raise PofaError("--store-results needs dicomweb-client", advice="pip install 'pofa[pacs]'")
+    require("pacs", command="--store-results")
     from pofa.pacs.client import normalise_url
 
     return normalise_url(url)
