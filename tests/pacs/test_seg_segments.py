@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,3 +103,31 @@ def test_store_instances_checks_the_servers_answer() -> None:
     with pytest.raises(PacsUnavailableError, match="HTTP 503"):
         store_instances(_Client(error=requests.HTTPError(response=response)), [ds], url="http://pacs/dicom-web",
                         what="the SEG of PET series 1.2")
+
+
+def test_nifti_pets_and_unexpected_errors_fail_per_scan(tmp_path: Path) -> None:
+    """A NIfTI PET has no series to reference; an unexpected exception fails its scan only (no server)."""
+    from batch_data import make_study
+    from pofa.batch.manifest import load_manifest
+    from pofa.batch.study import build_study_from_manifest
+    from pofa.batch.writeback import _pet_headers, store_results
+
+    files = make_study(tmp_path / "data", 2, failure_every=2)
+    outcomes: list = []
+    build_study_from_manifest(files.manifest, tmp_path / "study", work=tmp_path / "work",
+                              on_outcome=outcomes.append)
+    client = _Client()
+    report = store_results("http://pacs.example.org/dicom-web", load_manifest(files.manifest), outcomes,
+                           tmp_path / "work", client=client)
+    assert [(i.seq, i.status) for i in report.items] == [(1, "failed"), (1, "failed"), (2, "failed")]
+    assert all("the PET is a NIfTI file" in i.reason for i in report.items) and client.sent == []
+
+    def headers(scan):  # the first patient's baseline raises something unforeseen
+        if scan.patient_id == "P000" and scan.role.value == "baseline":
+            raise RuntimeError("boom")
+        return _pet_headers(scan)
+
+    report = store_results("http://pacs.example.org/dicom-web", load_manifest(files.manifest), outcomes,
+                           tmp_path / "work", client=client, pet_headers=headers)
+    assert report.items[0].reason == "RuntimeError: boom" and len(report.items) == 3
+    assert "NIfTI" in report.items[1].reason and "NIfTI" in report.items[2].reason

@@ -279,19 +279,18 @@ def _scan_name(scan: ScanSpec) -> str:
     return f"SEG of the {scan.where()}"
 
 
-def _pet_headers(scan: ScanSpec) -> tuple[Any, tuple[Dataset, ...]]:
-    """The PET's volume and headers, read as the extraction read them (a local DICOM folder)."""
+def _pet_headers(scan: ScanSpec) -> Sequence[Dataset]:
+    """The PET's headers, read as the extraction read the PET (a local DICOM folder; slice order)."""
     from pofa.imaging.dicom import read_series
 
     p = Path(scan.pet)
     if p.is_file() and p.name.endswith((".nii", ".nii.gz")):
         raise PofaError("the PET is a NIfTI file; a DICOM SEG must reference a DICOM PET series")
-    s = read_series(p, "PT")
-    return s.volume, s.headers
+    return read_series(p, "PT").headers
 
 
 def _patient(seq: int, scans: PatientScans, result: PatientResult, folder: Path, client: Any, url: str,
-             pet_headers: Callable[[ScanSpec], tuple[Any, tuple[Dataset, ...]]]) -> list[StoredSeg]:
+             pet_headers: Callable[[ScanSpec], Sequence[Dataset]]) -> list[StoredSeg]:
     from pofa.errors import ImagingError
     from pofa.imaging.volume import Volume
 
@@ -302,7 +301,7 @@ def _patient(seq: int, scans: PatientScans, result: PatientResult, folder: Path,
         name = _scan_name(scan)
         series = ""
         try:
-            _vol, headers = pet_headers(scan)
+            headers = pet_headers(scan)
             series = str(headers[0].SeriesInstanceUID)
             if k == 0:
                 base_uid = series
@@ -328,6 +327,10 @@ def _patient(seq: int, scans: PatientScans, result: PatientResult, folder: Path,
             where = f" (PET series {series})" if series and series not in str(exc) else ""
             out.append(StoredSeg(seq, pid, name, "failed", reason=f"{exc}{where}"))
             continue
+        except Exception as exc:  # noqa: BLE001 - isolation: one scan's unexpected failure never stops the rest
+            where = f" (PET series {series})" if series else ""
+            out.append(StoredSeg(seq, pid, name, "failed", reason=f"{type(exc).__name__}: {exc}{where}"))
+            continue
         out.append(StoredSeg(seq, pid, name, "stored", len(segs), s_uid))
     return out
 
@@ -345,7 +348,7 @@ def store_results(
     *,
     client: Any = None,
     fetch: FetchOptions | None = None,
-    pet_headers: Callable[[ScanSpec], tuple[Any, tuple[Dataset, ...]]] | None = None,
+    pet_headers: Callable[[ScanSpec], Sequence[Dataset]] | None = None,
     on_patient: Callable[[list[StoredSeg]], None] | None = None,
 ) -> StoreReport:
     """Store the lesions of every processed patient as DICOM SEG objects on a DICOMweb server.
@@ -367,7 +370,7 @@ def store_results(
         How the run fetched ``dicomweb:`` series: a PET given as a reference is read from that cache
         (fetched again if it is no longer there); also the TLS setting and timeout of the connection.
     pet_headers : callable, optional
-        Scan (with a local PET path) -> (PET volume, PET headers); default: read the scan's DICOM folder.
+        Scan (with a local PET path) -> the PET's headers; default: read the scan's DICOM folder.
     on_patient : callable, optional
         Called with each patient's records as they are done (progress).
 
@@ -401,7 +404,7 @@ def store_results(
         try:
             result = load_result(folder, o.key)
             local = fetch_references(scans, opts)  # dicomweb: PETs -> their folders in the cache
-        except (PofaError, OSError, ValueError, KeyError) as exc:
+        except Exception as exc:  # noqa: BLE001 - isolation: this patient fails, the others are stored
             recs = [StoredSeg(seq, scans.patient_id, _scan_name(s), "failed",
                               reason=f"the patient's result or scans cannot be read: {exc}")
                     for s in scans.scans]
