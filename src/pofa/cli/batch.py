@@ -14,13 +14,16 @@ study; ``build-study``: the study was written but does not validate, e.g. blank 
 
 from __future__ import annotations
 
+import contextlib
 import json
+import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options, require_pacs
+from pofa.cli.store import StoreResults, check_store_url, store_and_report
 
 if TYPE_CHECKING:
     from pofa.batch.manifest import Manifest
@@ -116,6 +119,7 @@ def batch_command(
     cache: Cache = None,
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
+    store_results: StoreResults = None,
 ) -> None:
     """Extract lesions and match failures for every patient of an imaging manifest on a Dask cluster.
 
@@ -134,10 +138,12 @@ def batch_command(
         _print_error("give either --scheduler (a running cluster) or --workers (a local cluster), not both")
         raise typer.Exit(2)
     try:
+        store_url = check_store_url(store_results)
         m = load_manifest(manifest, patients, threshold)
         _print_manifest_warnings(m)
         require_pacs(m, "pofa batch")
-        result = run_batch(m, out, fetch=fetch_options(cache, insecure, pacs_timeout),
+        fetch = fetch_options(cache, insecure, pacs_timeout)
+        result = run_batch(m, out, fetch=fetch,
                            settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
                            scheduler=scheduler, workers=workers,
                            memory_limit=None if memory_limit.lower() in ("none", "0") else memory_limit,
@@ -165,7 +171,11 @@ def batch_command(
             err_console.print(f"The study has {len(report.errors)} validation error(s) (e.g. blank "
                               "site/extranodal where no organ map was given): run pofa validate "
                               f"{result.study} and fix them before pofa analyze.", markup=False)
-    if result.errors or invalid:
+    stored = True
+    if store_url is not None and result.study is not None:
+        stored = store_and_report(store_url, m, result.outcomes, result.out / "work", fetch,
+                                  record=result.out / "stored.csv")
+    if result.errors or invalid or not stored:
         raise typer.Exit(1 if result.study is not None else 2)
 
 
@@ -191,6 +201,7 @@ def build_study_command(
     cache: Cache = None,
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
+    store_results: StoreResults = None,
 ) -> None:
     """Build a study folder from an imaging manifest in this process (no cluster): lesions and failures from
     the images, patients from patients.csv. Same numbers as pofa batch."""
@@ -206,28 +217,38 @@ def build_study_command(
     from pofa.errors import PofaError
     from pofa.study import load_study
 
-    try:
-        m = load_manifest(manifest, patients, threshold)
-        _print_manifest_warnings(m)
-        require_pacs(m, "pofa build-study")
-        fetch = fetch_options(cache, insecure, pacs_timeout)
-        with progress_bar(True, len(m.patients())) as advance:
-            counts = {"processed": 0, "already done": 0, "failed": 0}
+    outcomes: list[PatientOutcome] = []
+    with contextlib.ExitStack() as stack:
+        try:
+            store_url = check_store_url(store_results)
+            if store_url is not None and work is None:  # the label maps must outlive the build
+                work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="pofa-work-")))
+            m = load_manifest(manifest, patients, threshold)
+            _print_manifest_warnings(m)
+            require_pacs(m, "pofa build-study")
+            fetch = fetch_options(cache, insecure, pacs_timeout)
+            with progress_bar(True, len(m.patients())) as advance:
+                counts = {"processed": 0, "already done": 0, "failed": 0}
 
-            def step(o: PatientOutcome) -> None:
-                key = "failed" if o.status is Status.ERROR else ("already done" if o.reused else "processed")
-                counts[key] += 1
-                advance(", ".join(f"{v} {k}" for k, v in counts.items()))
+                def step(o: PatientOutcome) -> None:
+                    outcomes.append(o)
+                    key = "failed" if o.status is Status.ERROR else ("already done" if o.reused else
+                                                                     "processed")
+                    counts[key] += 1
+                    advance(", ".join(f"{v} {k}" for k, v in counts.items()))
 
-            folder = build_study_from_manifest(
-                m, out, settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
-                force=force, skip_errors=skip_errors, work=work, on_outcome=step, fetch=fetch)
-    except ManifestError as exc:
-        _print_manifest_errors(exc)
-        raise typer.Exit(2) from None
-    except PofaError as exc:
-        _print_error(error_message(exc))
-        raise typer.Exit(2) from None
+                folder = build_study_from_manifest(
+                    m, out, settings=_settings(suv, min_volume_ml, deformable, tolerance_mm, margin_mm),
+                    force=force, skip_errors=skip_errors, work=work, on_outcome=step, fetch=fetch)
+        except ManifestError as exc:
+            _print_manifest_errors(exc)
+            raise typer.Exit(2) from None
+        except PofaError as exc:
+            _print_error(error_message(exc))
+            raise typer.Exit(2) from None
+        stored = True
+        if store_url is not None and work is not None:
+            stored = store_and_report(store_url, m, outcomes, work, fetch)
     console.print(f"Study written to {folder}", markup=False, soft_wrap=True)
     excluded = json.loads((folder / IMAGING_JSON).read_text(encoding="utf-8")).get("excluded", [])
     if excluded:
@@ -242,4 +263,6 @@ def build_study_command(
         err_console.print("The study was written but has errors (e.g. blank site/extranodal where no organ "
                           "map was given); fix them in the study's tables before pofa analyze.",
                           markup=False)
+        raise typer.Exit(1)
+    if not stored:
         raise typer.Exit(1)

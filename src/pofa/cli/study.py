@@ -23,6 +23,7 @@ from pofa.cli.output import (
     print_report,
 )
 from pofa.cli.pacs import Cache, Insecure, PacsTimeout, fetch_options
+from pofa.cli.store import StoreResults
 from pofa.errors import PofaError
 
 if TYPE_CHECKING:
@@ -97,7 +98,8 @@ def print_patterns(result: AnalysisResult) -> None:
 
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
-                extra_writers: tuple[Any, ...] = (), fetch: Any = None) -> int:
+                extra_writers: tuple[Any, ...] = (), fetch: Any = None,
+                store_results: str | None = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -116,11 +118,14 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         Writers run after the default ones (e.g. the PDF report).
     fetch : pofa.pacs.fetch.FetchOptions, optional
         How an imaging manifest's ``dicomweb:`` series are fetched (default: the user's cache folder).
+    store_results : str or None, optional
+        An imaging manifest only: the DICOMweb root to store each patient's lesions on as DICOM SEG.
 
     Returns
     -------
     int
-        The exit code: 0 on success, 2 with nothing written on an invalid study.
+        The exit code: 0 on success, 1 when lesions could not be stored, 2 with nothing written on an
+        invalid study.
     """
     from rich.text import Text
 
@@ -135,9 +140,14 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         check_output_dir(out.absolute(), force, recognise=is_pofa_output)
         if study.is_file() and study.suffix.lower() == ".csv":
             from pofa.cli.extras import require
+            from pofa.cli.store import check_store_url
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids, fetch)
+            return _analyze_manifest(study, out, force, show_dates, show_ids, fetch,
+                                     check_store_url(store_results))
+        if store_results is not None:
+            raise PofaError("--store-results needs an imaging manifest (the lesions come from its scans); "
+                            f"{study} is a study folder")
         with StepProgress("Reading the study") as progress:
             progress("load")
             loaded = load_study(study)
@@ -172,24 +182,35 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
 
 
 def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
-                      fetch: Any = None) -> int:
-    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study."""
+                      fetch: Any = None, store_url: str | None = None) -> int:
+    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study;
+    with ``store_url`` also store each patient's lesions as DICOM SEG there."""
     import shutil
     import tempfile
 
-    from pofa.batch.manifest import ManifestError
+    from pofa.batch.job import PatientOutcome
+    from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.study import build_study_from_manifest
 
     console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
                   markup=False)
     with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
         built = Path(tmp) / "study"
+        outcomes: list[PatientOutcome] = []
         try:
             with console.status("Building the study from the images ..."):
-                build_study_from_manifest(manifest, built, fetch=fetch)
+                loaded = load_manifest(manifest)
+                build_study_from_manifest(loaded, built, work=Path(tmp) / "work", on_outcome=outcomes.append,
+                                          fetch=fetch)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
+        stored = True
+        if store_url is not None:
+            from pofa.cli.store import store_and_report
+
+            stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work", fetch)
+
         def copy_study(result: object, folder: Path) -> list[str]:
             shutil.copytree(built, folder / "study")
             return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())
@@ -207,7 +228,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
                     ": complete it (e.g. site and extranodal without an organ map), then run pofa analyze "
                     "on it."),
                     soft_wrap=True)
-        return code
+        return 1 if code == 0 and not stored else code
 
 
 def analyze_command(
@@ -228,6 +249,7 @@ def analyze_command(
     cache: Cache = None,
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
+    store_results: StoreResults = None,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
@@ -244,7 +266,8 @@ def analyze_command(
             raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
         extra = (partial(pdf_writer, paper=paper),)
     fetch = fetch_options(cache, insecure, pacs_timeout) if study.suffix.lower() == ".csv" else None
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch))
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch,
+                                 store_results=store_results))
 
 
 def demo_command(
