@@ -186,9 +186,10 @@ def _prepare(out: Path, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise PofaError(f"{out} exists and is not a folder", advice="choose another {out}")
     ours = (out / BATCH_JSON).is_file() or (out / WORK).is_dir()
-    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not ours and not force:
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not ours:
+        # --force recomputes an earlier batch; it never takes over a folder pofa did not write
         raise PofaError(f"the folder {out} is not empty and holds no earlier pofa batch",
-                        advice="choose another {out}, or add {force}")
+                        advice="choose another {out} (pofa never deletes files it did not write)")
     out.mkdir(parents=True, exist_ok=True)
     return out / WORK
 
