@@ -96,7 +96,7 @@ def print_patterns(result: AnalysisResult) -> None:
 
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
-                extra_writers: tuple[Any, ...] = ()) -> int:
+                extra_writers: tuple[Any, ...] = (), keep_study: Path | None = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -113,6 +113,9 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         Show patient ids in the report (default: sequence numbers).
     extra_writers : tuple of Any
         Writers run after the default ones (e.g. the PDF report).
+    keep_study : pathlib.Path, optional
+        For an imaging manifest: write the study built from the images to this folder (it holds patient
+        ids and dates, so it is never written into ``out``).
 
     Returns
     -------
@@ -134,7 +137,10 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             from pofa.cli.extras import require
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids)
+            return _analyze_manifest(study, out, force, show_dates, show_ids, keep_study, extra_writers)
+        if keep_study is not None:
+            raise PofaError("--keep-study is for an imaging manifest (MANIFEST.csv); a study folder is "
+                            "already kept")
         with StepProgress("Reading the study") as progress:
             progress("load")
             loaded = load_study(study)
@@ -168,41 +174,45 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     return 0
 
 
-def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool) -> int:
-    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study."""
-    import shutil
+def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
+                      keep_study: Path | None = None, extra_writers: tuple[Any, ...] = ()) -> int:
+    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it.
+
+    The built study holds the patients' ids and calendar dates, so it is built in a private temporary
+    folder (removed afterwards) and never copied into ``out``; ``keep_study`` writes it to a folder of its
+    own instead (as ``pofa build-study`` does).
+    """
     import tempfile
 
+    from pofa.atomic import check_output_dir
     from pofa.batch.manifest import ManifestError
     from pofa.batch.study import build_study_from_manifest
 
+    if keep_study is not None:
+        kept, target = keep_study.resolve(), out.resolve()
+        if kept == target or target in kept.parents or kept in target.parents:
+            raise PofaError(f"--keep-study {keep_study} and --out {out} overlap: the built study holds "
+                            "patient ids and dates, and is never written into the results; give two separate "
+                            "folders")
+        check_output_dir(keep_study.absolute(), force)
     console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
                   markup=False)
     with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
-        built = Path(tmp) / "study"
+        built = keep_study if keep_study is not None else Path(tmp) / "study"
         try:
             with console.status("Building the study from the images ..."):
-                build_study_from_manifest(manifest, built)
+                build_study_from_manifest(manifest, built, force=force)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
-        def copy_study(result: object, folder: Path) -> list[str]:
-            shutil.copytree(built, folder / "study")
-            return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())
-
-        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=(copy_study,))
-        if code == 0:
-            console.print(Text.assemble("The study built from the images: ", (str(out / "study"), "bold")),
-                          soft_wrap=True)
-        else:
-            kept = out.with_name(out.name + "-study")
-            if not kept.exists():
-                shutil.copytree(built, kept)
-                console.print(Text.assemble(
-                    "The study built from the images is kept in ", (str(kept), "bold"),
-                    ": complete it (e.g. site and extranodal without an organ map), then run pofa analyze "
-                    "on it."),
-                    soft_wrap=True)
+        if keep_study is not None:
+            console.print(Text.assemble("The study built from the images (with patient ids and dates): ",
+                                        (str(keep_study), "bold")), soft_wrap=True)
+        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=extra_writers)
+        if code != 0 and keep_study is None:
+            console.print("To complete the study built from the images (e.g. site and extranodal without an "
+                          "organ map), run again with --keep-study STUDY (or run pofa build-study), fill it "
+                          "in, then run pofa analyze on it.", soft_wrap=True)
         return code
 
 
@@ -221,11 +231,15 @@ def analyze_command(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
+    keep_study: Annotated[Path | None, typer.Option(
+        "--keep-study", help="With an imaging manifest: also write the study built from the images to this "
+                             "folder (it holds patient ids and dates; never written into --out).")] = None,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
     An invalid study stops with its findings (exit 2) and nothing is written. The output folder appears
-    complete or not at all.
+    complete or not at all. From an imaging manifest the study is built in a temporary folder and removed
+    afterwards (--keep-study keeps it elsewhere): the results hold no patient ids or dates.
     """
     extra: tuple[Any, ...] = ()
     if pdf:
@@ -236,7 +250,8 @@ def analyze_command(
         if paper not in PAPER_SIZES:
             raise fail(f"--paper {paper!r}: use one of {', '.join(PAPER_SIZES)}")
         extra = (partial(pdf_writer, paper=paper),)
-    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra))
+    raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra,
+                                 keep_study=keep_study))
 
 
 def demo_command(
