@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from pofa.io.writers import is_live_formula
-from test_security import BIRTHS, MRNS, NAMES, NOTES, _all_text, _spreadsheet_cells, hostile_study
+from test_security import BIRTHS, MRNS, NAMES, NOTES, _all_text, _spreadsheet_cells, hostile_study  # noqa: F401
 
 ROOT = Path(__file__).resolve().parents[1]
 #: Patient ids that identify (a name, an MRN) or attack (a formula), for the study given to each command.

@@ -53,7 +53,7 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 #: The file that marks a folder pofa is building (holds the builder's process id).
 PARTIAL_MARKER = ".pofa-partial"
-#: The record pofa keeps in the folders it writes without a manifest (study folders): the SHA-256 of each file.
+#: The record pofa keeps in a folder it writes without a manifest (a study folder): each file's SHA-256.
 WRITTEN_RECORD = ".pofa-written.json"
 #: Files an operating system or desktop may add to any folder; they do not make a folder "not pofa's".
 _SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", PARTIAL_MARKER})
