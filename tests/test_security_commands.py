@@ -12,6 +12,7 @@ import os
 import re
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import pandas as pd
@@ -62,8 +63,13 @@ def assert_clean(folder_or_files: Path | list[Path], log: str, identifiers: list
         texts = _all_text(folder_or_files)
         sheets = [p for p in folder_or_files.rglob("*") if p.suffix in (".csv", ".xlsx")]
     else:
-        texts = {p.name: (p.read_bytes().decode("latin-1") if p.suffix == ".png" else p.read_text("utf-8"))
-                 for p in folder_or_files}
+        texts = {}
+        for p in folder_or_files:
+            if p.suffix == ".xlsx":
+                with zipfile.ZipFile(p) as z:
+                    texts[p.name] = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
+            else:
+                texts[p.name] = p.read_bytes().decode("latin-1") if p.suffix == ".png" else p.read_text("utf-8")
         sheets = [p for p in folder_or_files if p.suffix in (".csv", ".xlsx")]
     assert texts, "nothing written"
     for what in identifiers:
@@ -111,3 +117,75 @@ def test_analyze_manifest_output_holds_no_identifier(tmp_path: Path) -> None:
     with (out / "patients.csv").open(encoding="utf-8") as fh:
         header = next(csv.reader(fh))
     assert "patient_seq" in header and "patient_id" not in header
+
+
+# ------------------------------------------------------------------------------------------------------------
+# pofa model fit and pofa predict on a study with hostile identifiers
+
+
+@pytest.fixture(scope="module")
+def hostile_cohort(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, list[str]]:
+    """A simulated cohort of 40 patients whose ids are names, MRNs and a formula, with identifying columns
+    (name, MRN, birth date, notes, e-mail) and formula payloads; returns the folder and its identifiers."""
+    root = tmp_path_factory.mktemp("hostile")
+    study = root / "study"
+    run = pofa_cli("simulate", "--out", str(study), "--patients", "40", "--seed", "5")
+    assert run.returncode == 0, run.stderr
+    (study / ".pofa-written.json").unlink()  # now the user's study, edited below
+    n = len(pd.read_csv(study / "patients.csv", dtype=str))
+    ids = tuple([*HOSTILE_IDS, *(f"Erika-Mustermann-{i:02d}" for i in range(n - len(HOSTILE_IDS)))])
+    rename_ids(study, ids)
+    p = pd.read_csv(study / "patients.csv", dtype=str, keep_default_na=False)
+    p["patient_name"] = [NAMES[i % len(NAMES)] + f" {i}" for i in range(n)]
+    p["mrn"] = [f"99{i:06d}" for i in range(n)]
+    p["birth_date"] = [BIRTHS[i % len(BIRTHS)] for i in range(n)]
+    p["notes"] = [NOTES[i % len(NOTES)] for i in range(n)]
+    p["contact"] = [f"person{i}@hospital.example" for i in range(n)]
+    p.to_csv(study / "patients.csv", index=False)
+    les = pd.read_csv(study / "lesions.csv", dtype=str, keep_default_na=False)
+    les.loc[0, "site"] = "=2+5"
+    les.loc[1, "site"] = "@SUM(1+1)"
+    les.to_csv(study / "lesions.csv", index=False)
+    identifiers = [*ids, *(f"99{i:06d}" for i in range(n)), *NAMES, *BIRTHS, *NOTES, "hospital.example",
+                   *sorted(study_dates(study))]
+    return study, identifiers
+
+
+@pytest.mark.slow
+def test_model_fit_and_predict_write_no_identifier(hostile_cohort: tuple[Path, list[str]],
+                                                   tmp_path: Path) -> None:
+    study, identifiers = hostile_cohort
+    out = tmp_path / "model"
+    out.mkdir()
+    logs = []
+    run = pofa_cli("model", "fit", str(study), "--out", str(out / "model.json"), "--folds", "3")
+    assert run.returncode == 0, run.stderr
+    logs.append(run.stdout + run.stderr)
+    for model, name in ((str(out / "model.json"), "scores.csv"), ("published", "published.csv")):
+        run = pofa_cli("predict", model, str(study), "--out", str(out / name))
+        assert run.returncode == 0, run.stderr
+        logs.append(run.stdout + run.stderr)
+    written = sorted(p.name for p in out.iterdir())
+    assert written == ["model.calibration.png", "model.cv.csv", "model.json", "published.csv",
+                       "published.manifest.json", "scores.csv", "scores.manifest.json"], written
+    assert_clean(out, "\n".join(logs), identifiers)
+    for name in ("model.cv.csv", "scores.csv", "published.csv"):
+        header = next(csv.reader((out / name).open(encoding="utf-8")))
+        assert header[0] == "patient_seq" and "patient_id" not in header, name
+    # the formula payload of a site is there, neutralised
+    assert "'@SUM(1+1)" in (out / "scores.csv").read_text(encoding="utf-8")
+
+
+@pytest.mark.slow
+def test_study_free_commands_write_no_formula(tmp_path: Path) -> None:
+    """pofa template and pofa power read no patient data; what they write holds no live formula."""
+    for args in (["template", "--out", str(tmp_path / "study.xlsx")],
+                 ["template", "--csv", str(tmp_path / "csv")],
+                 ["template", "--redcap", "--out", str(tmp_path / "dictionary.csv")],
+                 ["power", "--or", "2", "--patients", "20", "--replicates", "20", "--no-progress",
+                  "--out", str(tmp_path / "power.json")]):
+        run = pofa_cli(*args)
+        assert run.returncode == 0, (args, run.stderr)
+    files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".pofa-written.json"]
+    assert {"study.xlsx", "patients.csv", "dictionary.csv", "power.json"} <= {p.name for p in files}
+    assert_clean(files, "", [])
