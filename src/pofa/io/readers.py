@@ -17,7 +17,6 @@ import decimal
 import enum
 import io
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -246,19 +245,32 @@ def _decode(raw: bytes, source: str, findings: list[Finding]) -> str | None:
     return text
 
 
+#: The header record is looked for in this many characters at most (a header longer than that is not one).
+_HEADER_CHARS = 1 << 20
+
+
 def _detect_delimiter(text: str, name: TableName) -> str:
-    """The separator that splits the header row into the most known column names (then the most cells)."""
-    first = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=1)[0]
+    """The separator that splits the header row into the most known column names (then the most cells).
+
+    The header is the first record as the CSV reader reads it, so a quoted header cell holding a line break
+    or a carriage return (a quoted header cell starting with one) does not cut it short.
+    """
+    head = text.lstrip("\r\n")[:_HEADER_CHARS]
     known = {c.name for c in TABLES[name].columns}
     best, best_score = ",", (-1, -1)
-    for delim in DELIMITERS:
-        try:
-            cells = next(csv.reader([first], delimiter=delim, strict=False), [])
-        except csv.Error:
-            continue
-        score = (sum(normalise_header(c) in known for c in cells), len(cells))
-        if score > best_score:
-            best, best_score = delim, score
+    old = csv.field_size_limit()
+    csv.field_size_limit(_HEADER_CHARS + 1)
+    try:
+        for delim in DELIMITERS:
+            try:
+                cells = next(csv.reader(io.StringIO(head, newline=""), delimiter=delim, strict=False), [])
+            except csv.Error:
+                continue
+            score = (sum(normalise_header(c) in known for c in cells), len(cells))
+            if score > best_score:
+                best, best_score = delim, score
+    finally:
+        csv.field_size_limit(old)
     return best
 
 
