@@ -127,3 +127,27 @@ def test_damaged_bytes_give_located_findings(table: tuple[list[list[str]], dict[
         frame = result.frame  # type: ignore[attr-defined]
         assert all(isinstance(i, int) and i >= FIRST_DATA_ROW for i in frame.index)
         assert frame.index.is_monotonic_increasing and frame.index.is_unique
+
+
+@FUZZ
+@given(tables(), st.integers(0, 100), st.booleans())
+def test_a_quote_never_closed_is_an_error_at_its_row(table: tuple[list[list[str]], dict[str, object]],
+                                                     pick: int, fast: bool) -> None:
+    """A stray opening quote swallows the rest of the file into one cell: an error located at the row and
+    column where it opened, never rows silently lost."""
+    rows, options = table
+    options = {**options, "quote_all": False}
+    row = pick % len(rows)
+    clean = [["".join(ch for ch in c if ch.isalnum()) for c in r] for r in rows]  # no quoting needed
+    data = csv_bytes(HEADER, clean, **options)  # type: ignore[arg-type]
+    cells = csv_bytes(HEADER, clean[:row], **options)  # type: ignore[arg-type]
+    # the stray quote opens the notes cell of the chosen row
+    before = options["delimiter"].join([*clean[row][:2], ""])  # type: ignore[attr-defined]
+    prefix = len(cells) + len(before.encode("utf-8"))
+    broken = data[:prefix] + b'"' + data[prefix:]
+    if row == len(rows) - 1:
+        return  # the quote opens in the last line: nothing after it is lost
+    result, findings = read(broken, fast)
+    located = [(f.code, f.row, f.column) for f in findings]
+    assert ("unreadable-file", FIRST_DATA_ROW + row, "notes") in located, located
+    assert result is not None and len(result.frame) == row + 1  # type: ignore[attr-defined]

@@ -283,6 +283,35 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
         csv.field_size_limit(old)
 
 
+def _open_quote_finding(text: str, delimiter: str, header: Sequence[str], last: Sequence[object],
+                        n_records: int, source: str) -> Finding | None:
+    """An error when the file ends inside a quoted cell: a quote never closed swallowed the rows after it.
+
+    ``last`` is the last record's cells. Only a last record with a line break in a cell can be such a cell;
+    then the text is read again with a line ``x`` appended: when the quote was closed, ``x`` is a record of
+    its own, else it is read into the open cell.
+    """
+    at = next((j for j, c in enumerate(last) if isinstance(c, str) and ("\n" in c or "\r" in c)), None)
+    if at is None:
+        return None
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        rows = list(csv.reader(io.StringIO(text + "\nx", newline=""), delimiter=delimiter, strict=False))
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(old)
+    if rows and rows[-1] == ["x"]:
+        return None
+    row = FIRST_DATA_ROW + n_records - 1
+    column = normalise_header(header[at]) if at < len(header) else ""
+    return finding(C.UNREADABLE_FILE, source, row, column or None,
+                   "a quote opened in this cell is never closed: every line after it up to the end of the "
+                   "file was read into this one cell",
+                   "close the quote (or remove the stray double quote), then export the table again")
+
+
 #: CSV files of at least this many bytes are read by Arrow's CSV reader (C++, multi-threaded, cells kept as
 #: Arrow text) when they are UTF-8 and every record has as many cells as the header; others, and every
 #: smaller file, by Python's csv module. Both give the same cells and row numbers
@@ -395,8 +424,13 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if len(raw) >= FAST_CSV_BYTES and utf8:
         fast = _read_csv_fast(raw.removeprefix(codecs.BOM_UTF8), text, delimiter)
         if fast is not None:
-            del raw, text  # the Arrow columns are all that is kept of a large file
             header, columns, n_rows = fast
+            if n_rows:
+                unclosed = _open_quote_finding(text, delimiter, header, [c.iloc[-1] for c in columns], n_rows,
+                                               source)
+                if unclosed is not None:
+                    findings.append(unclosed)
+            del raw, text  # the Arrow columns are all that is kept of a large file
             frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
             del columns
             release_arrow_memory()
@@ -418,6 +452,10 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
                                     _EMPTY_HINT))
         return None
     width = len(header)
+    if body:
+        unclosed = _open_quote_finding(text, delimiter, header, body[-1], len(body), source)
+        if unclosed is not None:
+            findings.append(unclosed)
     for i, r in enumerate(body):
         if len(r) > width and any(c.strip() for c in r[width:]):
             findings.append(finding(
