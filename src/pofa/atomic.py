@@ -45,6 +45,7 @@ __all__ = [
     "is_pofa_output",
     "output_dir",
     "read_regular_bytes",
+    "refuse_special_file",
     "write_bytes",
     "write_text",
 ]
@@ -158,6 +159,33 @@ def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) ->
     if limit is not None and len(data) > limit:
         raise PofaError(f"{what} {p} is larger than the {limit} bytes pofa reads")
     return data
+
+
+def refuse_special_file(path: str | Path, what: str) -> None:
+    """Refuse a path that is a pipe, device or socket (a reader would block on it, or never reach its end).
+
+    A missing path, a regular file and a folder (a DICOM series) pass: the reader says what is wrong with
+    them.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The input path.
+    what : str
+        What the file is, for the message (``"--rtdose"``).
+
+    Raises
+    ------
+    PofaError
+        When ``path`` exists and is neither a regular file nor a folder.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PofaError(f"{what} {path} is not a regular file (a pipe, device or socket); give an ordinary "
+                        "file")
 
 
 def _manifest_files(folder: Path) -> set[str] | None:

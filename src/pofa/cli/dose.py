@@ -51,6 +51,12 @@ def dose_command(
     if (out.exists() or out.is_symlink()) and not force:
         raise fail(f"{out} exists; choose another --out, or add --force to replace it")
     try:
+        from pofa.atomic import refuse_special_file
+
+        for what, path in (("the failure labels", failure_labels), ("--rtdose", rtdose), ("--rtplan", rtplan),
+                           ("--transform", transform), ("--settings", settings)):
+            if path is not None:
+                refuse_special_file(path, what)
         rt_settings = None
         if settings is not None:
             try:

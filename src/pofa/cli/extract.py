@@ -108,8 +108,16 @@ def extract_command(
     from pofa.cli.extras import require
 
     require("imaging", command="pofa extract")
+    from pofa.atomic import refuse_special_file
     from pofa.imaging.extract import extract
 
+    for what, path in (("the PET", pet), ("--ct", ct), ("--mask", mask), ("--organs", organs),
+                       ("--liver", liver), ("--seeds", seeds)):
+        if path is not None:
+            try:
+                refuse_special_file(path, what)
+            except PofaError as exc:
+                raise _fail(error_message(exc)) from None
     manifest = out.with_name(out.name.removesuffix(".csv") + ".manifest.json")
     targets = [t for t in (out, label_map, seg, manifest) if t is not None]
     existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
