@@ -69,7 +69,8 @@ def assert_clean(folder_or_files: Path | list[Path], log: str, identifiers: list
                 with zipfile.ZipFile(p) as z:
                     texts[p.name] = "\n".join(z.read(n).decode("utf-8", "replace") for n in z.namelist())
             else:
-                texts[p.name] = p.read_bytes().decode("latin-1") if p.suffix == ".png" else p.read_text("utf-8")
+                raw = p.read_bytes()
+                texts[p.name] = raw.decode("latin-1") if p.suffix == ".png" else raw.decode("utf-8")
         sheets = [p for p in folder_or_files if p.suffix in (".csv", ".xlsx")]
     assert texts, "nothing written"
     for what in identifiers:
@@ -189,3 +190,28 @@ def test_study_free_commands_write_no_formula(tmp_path: Path) -> None:
     files = [p for p in tmp_path.rglob("*") if p.is_file() and p.name != ".pofa-written.json"]
     assert {"study.xlsx", "patients.csv", "dictionary.csv", "power.json"} <= {p.name for p in files}
     assert_clean(files, "", [])
+
+
+# ------------------------------------------------------------------------------------------------------------
+# Study folders pofa writes (build-study, batch, import redcap, match): formulas inert, read back as typed
+
+
+def test_study_tables_pofa_writes_hold_no_live_formula_and_read_back(tmp_path: Path) -> None:
+    from pofa.batch.study import csv_text
+    from pofa.io.readers import read_csv_table, unquote_formula
+    from pofa.schema import TableName
+
+    typed = [["=HYPERLINK(\"http://evil.example\")", "2020-01-01", "@SUM(1+1)", "-1.5"],
+             ["P2", "2020-01-02", "-cmd", "+3"], ["P3", "2020-01-03", "plain", "'quoted"]]
+    text = csv_text(["patient_id", "index_date", "=header", "value"], typed)
+    (tmp_path / "patients.csv").write_text(text, encoding="utf-8")
+    cells = _spreadsheet_cells(tmp_path / "patients.csv")
+    assert not [c for c in cells if is_live_formula(c)]
+    assert "-1.5" in cells and "+3" in cells  # numbers stay numbers
+    findings: list[object] = []
+    table = read_csv_table(tmp_path / "patients.csv", TableName.PATIENTS, findings)  # type: ignore[arg-type]
+    assert not findings and table is not None
+    assert list(table.frame.columns) == ["patient_id", "index_date", "=header", "value"]
+    assert table.frame.astype(str).to_numpy().tolist() == typed
+    assert unquote_formula("'=1") == "=1" and unquote_formula("'x") == "'x"
+    assert unquote_formula("'-2") == "'-2"  # a number is never quoted by pofa: the quote is the user's

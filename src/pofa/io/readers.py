@@ -26,6 +26,7 @@ import pandas as pd
 
 from pofa.findings import Finding, finding
 from pofa.findings import FindingCode as C
+from pofa.io.writers import is_live_formula
 from pofa.schema import TABLES, Kind, TableName, normalise_header
 
 
@@ -283,6 +284,37 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
         csv.field_size_limit(old)
 
 
+def unquote_formula(text: str) -> str:
+    """Return a CSV cell as it was typed when it carries the single quote that keeps a formula inert.
+
+    pofa writes a text cell that a spreadsheet would run (``=1+1``) as ``'=1+1`` (:mod:`pofa.io.writers`, as
+    spreadsheets mark such text); reading drops that quote again, so that a study pofa wrote (``pofa
+    import redcap``, ``pofa build-study``) reads back cell for cell. Any other cell is returned unchanged.
+
+    Parameters
+    ----------
+    text : str
+        A CSV cell (already stripped of surrounding blanks).
+
+    Returns
+    -------
+    str
+        ``text`` without its leading quote when the rest would run as a formula, else ``text``.
+    """
+    return text[1:] if text.startswith("'") and is_live_formula(text[1:]) else text
+
+
+def _unquote_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`unquote_formula` on every cell of a text frame (only the cells starting with a quote)."""
+    for column in frame.columns:
+        quoted = frame[column].str.startswith("'").fillna(False).to_numpy(dtype=bool)
+        if quoted.any():
+            values = frame[column].copy()
+            values[quoted] = [unquote_formula(v) for v in values[quoted]]
+            frame[column] = values
+    return frame
+
+
 def _open_quote_finding(text: str, delimiter: str, header: Sequence[str], last: Sequence[object],
                         n_records: int, source: str) -> Finding | None:
     """An error when the file ends inside a quoted cell: a quote never closed swallowed the rows after it.
@@ -431,10 +463,11 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
                 if unclosed is not None:
                     findings.append(unclosed)
             del raw, text  # the Arrow columns are all that is kept of a large file
-            frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
+            frame, headers = _make_frame([unquote_formula(h) for h in header],
+                                         _cells_from_columns(columns, n_rows), source, findings)
             del columns
             release_arrow_memory()
-            return RawTable(name, source, path, frame, headers)
+            return RawTable(name, source, path, _unquote_frame(frame), headers)
     try:
         rows = _parse_csv(text, delimiter)
     except csv.Error as exc:  # only for malformed input the lenient reader still refuses
@@ -462,8 +495,9 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
                 C.EXTRA_CELLS, source, i + FIRST_DATA_ROW, None,
                 f"the row has {len(r)} cells but the header has {width}",
                 "put text holding the separator in double quotes, or remove the extra cells"))
-    frame, headers = _make_frame(header, _cells_from_rows(body, width), source, findings)
-    return RawTable(name, source, path, frame, headers)
+    frame, headers = _make_frame([unquote_formula(h) for h in header], _cells_from_rows(body, width), source,
+                                 findings)
+    return RawTable(name, source, path, _unquote_frame(frame), headers)
 
 
 def _float_text(v: float | None) -> str:
