@@ -142,3 +142,44 @@ def test_single_file_writers_refuse_an_existing_file(args: list[str], tmp_path: 
     code, text = invoke(*args, "--out", target)
     assert code == 2 and "exist" in text, text
     assert target.read_text(encoding="utf-8") == "mine"
+
+
+def test_an_old_study_folder_swapped_aside_is_removed_by_the_next_run(tmp_path: Path) -> None:
+    from pofa.atomic import clean_leftovers, output_dir
+
+    with output_dir(tmp_path / "aside") as tmp:  # a study folder pofa wrote (with its record) ...
+        (tmp / "patients.csv").write_text("patient_id\nP1\n", encoding="utf-8")
+    (tmp_path / "aside").rename(tmp_path / ".out.x1.partial")  # ... left aside by a run killed after the swap
+    (tmp_path / ".out.x2.partial").mkdir()  # named alike, not pofa's: kept
+    (tmp_path / ".out.x2.partial" / "mine.txt").write_text("mine", encoding="utf-8")
+    assert [p.name for p in clean_leftovers(tmp_path / "out")] == [".out.x1.partial"]
+    assert (tmp_path / ".out.x2.partial" / "mine.txt").is_file()
+
+
+@pytest.mark.slow
+def test_killed_simulate_leaves_the_previous_study_and_no_leftovers(tmp_path: Path) -> None:
+    """``pofa simulate --force`` of 5,000 patients killed at several moments: the previous study stays whole
+    (every file as its record says), and after a rerun the parent holds only the study."""
+    import os
+    import signal
+    import subprocess
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root / "src")}
+    out = tmp_path / "study"
+    command = [sys.executable, "-m", "pofa", "simulate", "--out", str(out), "--patients", "5000", "--force"]
+    start = time.monotonic()
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=900)
+    took = time.monotonic() - start
+    reference = (out / WRITTEN_RECORD).read_bytes()
+    for moment in (0.2, 0.5, 0.8, 0.95):
+        proc = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(moment * took)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        assert out.is_dir() and is_pofa_folder(out), foreign_files(out)
+        assert (out / WRITTEN_RECORD).read_bytes() == reference  # same seed: the same study either way
+    subprocess.run(command, env=env, check=True, capture_output=True, timeout=900)
+    assert is_pofa_folder(out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["study"], "leftovers after the rerun"
