@@ -366,7 +366,7 @@ def pseudonymise_ids(frame: pd.DataFrame, numbers: Mapping[str, int] | None = No
         return out
     ids = out[column].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
     seq = numbers if numbers is not None else sequence_numbers(i for i in ids if i is not None)
-    values = pd.array([seq.get(i) if i is not None else None for i in ids], dtype="Int64")
+    values = pd.Series([seq.get(i) if i is not None else None for i in ids], index=out.index, dtype="Int64")
     at = list(out.columns).index(column)
     out = out.drop(columns=[column])
     out.insert(at, "patient_seq", values)
