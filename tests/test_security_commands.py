@@ -215,3 +215,30 @@ def test_study_tables_pofa_writes_hold_no_live_formula_and_read_back(tmp_path: P
     assert table.frame.astype(str).to_numpy().tolist() == typed
     assert unquote_formula("'=1") == "=1" and unquote_formula("'x") == "'x"
     assert unquote_formula("'-2") == "'-2"  # a number is never quoted by pofa: the quote is the user's
+
+
+@pytest.mark.slow
+def test_killed_analyze_manifest_leaves_no_built_study_after_the_next_run(tmp_path: Path) -> None:
+    """The study built from the images lives in a hidden folder beside --out, marked with the process; a run
+    killed while building leaves it there until the next run into --out removes it."""
+    import signal
+    import time
+
+    from batch_data import make_study
+
+    files = make_study(tmp_path / "images", 3, ids=HOSTILE_IDS[:3])
+    out = tmp_path / "out"
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    proc = subprocess.Popen([sys.executable, "-m", "pofa", "analyze", str(files.manifest), "--out", str(out)],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 300
+    while proc.poll() is None and time.monotonic() < deadline:
+        if [p for p in tmp_path.glob(".out.build-*.partial/*") if p.name != ".pofa-partial"]:
+            break  # the study is being built
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not out.exists() and list(tmp_path.glob(".out.build-*.partial"))
+    run = pofa_cli("analyze", str(files.manifest), "--out", str(out))
+    assert run.returncode == 0, run.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "out"], "the killed run's study is left"

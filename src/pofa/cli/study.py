@@ -182,22 +182,31 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
     folder (removed afterwards) and never copied into ``out``; ``keep_study`` writes it to a folder of its
     own instead (as ``pofa build-study`` does).
     """
+    import os
+    import shutil
     import tempfile
 
-    from pofa.atomic import check_output_dir
+    from pofa.atomic import PARTIAL_MARKER, check_output_dir, clean_leftovers
     from pofa.batch.manifest import ManifestError
     from pofa.batch.study import build_study_from_manifest
 
     if keep_study is not None:
-        kept, target = keep_study.resolve(), out.resolve()
-        if kept == target or target in kept.parents or kept in target.parents:
+        kept, results = keep_study.resolve(), out.resolve()
+        if kept == results or results in kept.parents or kept in results.parents:
             raise PofaError(f"--keep-study {keep_study} and --out {out} overlap: the built study holds "
                             "patient ids and dates, and is never written into the results; give two separate "
                             "folders")
         check_output_dir(keep_study.absolute(), force)
     console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
                   markup=False)
-    with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
+    # The private folder is a hidden sibling of --out marked with this process: if the run is killed, the
+    # next run into --out removes it (pofa.atomic.clean_leftovers), as it removes a partial output.
+    target = out.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(target)
+    tmp = tempfile.mkdtemp(prefix=f".{target.name}.build-", suffix=".partial", dir=target.parent)
+    try:
+        (Path(tmp) / PARTIAL_MARKER).write_text(f"{os.getpid()}\n", encoding="ascii")
         built = keep_study if keep_study is not None else Path(tmp) / "study"
         try:
             with console.status("Building the study from the images ..."):
@@ -214,6 +223,8 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
                           "organ map), run again with --keep-study STUDY (or run pofa build-study), fill it "
                           "in, then run pofa analyze on it.", soft_wrap=True)
         return code
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def analyze_command(
