@@ -183,3 +183,22 @@ def test_killed_simulate_leaves_the_previous_study_and_no_leftovers(tmp_path: Pa
     subprocess.run(command, env=env, check=True, capture_output=True, timeout=900)
     assert is_pofa_folder(out)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["study"], "leftovers after the rerun"
+
+
+@pytest.mark.slow  # starts a dask worker process
+def test_batch_never_replaces_a_study_edited_since(tmp_path: Path) -> None:
+    pytest.importorskip("SimpleITK")
+    from batch_data import make_study
+
+    files = make_study(tmp_path / "images", 1)
+    out = tmp_path / "batch"
+    args = ["batch", files.manifest, "--out", out, "--workers", "1", "--no-progress"]
+    code, text = invoke(*args)
+    assert code in (0, 1), text
+    assert is_pofa_folder(out / "study")
+    edited = (out / "study" / "patients.csv").read_text(encoding="utf-8") + "\n"
+    (out / "study" / "patients.csv").write_text(edited, encoding="utf-8")
+    for extra in ([], ["--force"]):
+        code, text = invoke(*args, *extra)
+        assert code == 2 and "changed since pofa wrote it" in text, text
+        assert (out / "study" / "patients.csv").read_text(encoding="utf-8") == edited
