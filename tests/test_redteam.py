@@ -19,9 +19,11 @@ from typing import Any
 
 import pandas as pd
 import pytest
+from typer.testing import CliRunner
 
 import pofa
 from pofa.analysis import run_analysis, write_outputs, write_tables
+from pofa.cli import app
 from pofa.data import bundled_study
 from pofa.errors import ModelFileError
 from pofa.io.writers import is_live_formula
@@ -122,6 +124,12 @@ def test_redteam_case(case_id: str, tmp_path: Path) -> None:
         path.write_text(_model_text(case), encoding="utf-8")
         with pytest.raises(ModelFileError, match=case["match"]):
             load_model(path)
+        # the command: a clear error and exit code 2, nothing written
+        lesions = tmp_path / "lesions.csv"
+        lesions.write_text("patient_id,lesion_id,diameter_cm,suvmax,extranodal\nP1,L1,3,4,no\n", "utf-8")
+        res = CliRunner().invoke(app, ["predict", str(path), str(lesions), "--out", str(tmp_path / "s.csv")])
+        assert res.exit_code == 2 and not isinstance(res.exception, ModelFileError), res.output
+        assert not (tmp_path / "s.csv").exists()
     elif kind == "study_toml":
         folder = _study(tmp_path)
         if "bytes_hex" in case:
@@ -138,6 +146,8 @@ def test_redteam_case(case_id: str, tmp_path: Path) -> None:
             return
         assert bad and all(f.file == "study.toml" and f.message and f.hint for f in bad)
         assert case["column"] in {f.column for f in bad}
+        res = CliRunner().invoke(app, ["analyze", str(folder), "--out", str(tmp_path / "out")])
+        assert res.exit_code == 2 and "study.toml" in res.output and not (tmp_path / "out").exists()
     elif kind == "csv_bytes":
         _csv_case(case, tmp_path)
     elif kind == "imaging_manifest":
