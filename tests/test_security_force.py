@@ -202,3 +202,21 @@ def test_batch_never_replaces_a_study_edited_since(tmp_path: Path) -> None:
         code, text = invoke(*args, *extra)
         assert code == 2 and "changed since pofa wrote it" in text, text
         assert (out / "study" / "patients.csv").read_text(encoding="utf-8") == edited
+
+
+def test_single_file_writes_remove_the_temporary_files_of_killed_writes(tmp_path: Path) -> None:
+    import os
+    import subprocess
+
+    from pofa.atomic import write_text
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    stale = tmp_path / f".model.json.{dead}-abc123.tmp"  # a write killed before its rename
+    stale.write_text("half", encoding="utf-8")
+    alive = tmp_path / f".model.json.{os.getpid()}-def456.tmp"  # a write still running (this process)
+    alive.write_text("busy", encoding="utf-8")
+    mine = tmp_path / ".model.json.backup.tmp"  # named alike, not pofa's pattern: kept
+    mine.write_text("mine", encoding="utf-8")
+    write_text(tmp_path / "model.json", "{}")
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted(["model.json", alive.name, mine.name])

@@ -80,7 +80,8 @@ def write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _clean_stale_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates the file 0600; give it the mode an ordinary open() would (0666 less the umask).
         os.fchmod(fd, 0o666 & ~_umask())
@@ -91,6 +92,29 @@ def write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _clean_stale_files(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` killed before their rename.
+
+    They are named ``.NAME.PID-XXXX.tmp`` by :func:`write_bytes`; only regular files of processes no longer
+    running are removed.
+    """
+    prefix = f".{path.name}."
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return
+    for p in siblings:
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or "-" not in p.name[len(prefix):]:
+            continue
+        try:
+            if p.is_symlink() or not p.is_file() or _alive(int(pid_text)):
+                continue
+            p.unlink()
+        except (OSError, ValueError, OverflowError):
+            continue
 
 
 def write_text(path: Path, text: str) -> None:
