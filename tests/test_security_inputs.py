@@ -47,3 +47,15 @@ def test_a_pipe_as_input_is_refused(case: str, tmp_path: Path) -> None:
     assert run.returncode == 2, run.stdout + run.stderr
     assert "Traceback" not in run.stderr
     assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("o")], "nothing is written"
+
+
+@pytest.mark.skipif(not Path("/dev/zero").exists(), reason="needs /dev/zero")
+@pytest.mark.parametrize("name", ["patients.csv", "study.toml"])
+def test_a_device_as_table_or_settings_is_refused(example_study: Path, name: str) -> None:
+    """A link to a device that never ends (/dev/zero) is refused, not read."""
+    import pofa
+
+    (example_study / name).unlink(missing_ok=True)
+    (example_study / name).symlink_to("/dev/zero")
+    report = pofa.load_study(example_study).validate()
+    assert any(f.file == name and "regular file" in f.message for f in report.errors), report.errors
