@@ -24,10 +24,21 @@ def test_analyze_an_imaging_manifest(tmp_path: Path) -> None:
     assert results["patterns"]["lesions"] == sum(len(t.baseline) for t in truth)
     assert results["patterns"]["recurred"] == sum(t.has_failure for t in truth)
     assert results["patterns"]["local_failure_lesions"] == sum(len(t.persisting) for t in truth)
-    # the study built from the images is kept beside the report, and listed in results.json
-    assert (out / "study" / "lesions.csv").is_file()
-    assert "study/lesions.csv" in results["files"]
+    # the study built from the images (patient ids, dates) is not in the results: built in a temporary
+    # folder, removed afterwards
+    assert not (out / "study").exists() and not [f for f in results["files"] if f.startswith("study/")]
     assert (out / "report.html").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["images", "out"]
+    # --keep-study keeps it in a folder of its own (never inside the results)
+    kept = tmp_path / "built"
+    res = CliRunner().invoke(app, ["analyze", str(files.manifest), "--out", str(tmp_path / "out2"),
+                                   "--keep-study", str(kept)])
+    assert res.exit_code == 0, res.output
+    assert (kept / "lesions.csv").is_file() and (kept / "imaging.json").is_file()
+    assert json.loads((tmp_path / "out2" / "results.json").read_text())["patterns"] == results["patterns"]
+    res = CliRunner().invoke(app, ["analyze", str(files.manifest), "--out", str(tmp_path / "out3"),
+                                   "--keep-study", str(tmp_path / "out3" / "study")])
+    assert res.exit_code == 2 and "overlap" in res.output and not (tmp_path / "out3").exists()
 
 
 def test_bad_manifest_writes_nothing(tmp_path: Path) -> None:

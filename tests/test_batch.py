@@ -129,8 +129,8 @@ def test_built_study_validates_and_analyses(study: StudyFiles, tmp_path: Path) -
     from pofa.analysis import run_analysis
 
     out = build_study_from_manifest(study.manifest, tmp_path / "study")
-    assert sorted(p.name for p in out.iterdir()) == ["failures.csv", IMAGING_JSON, "lesions.csv",
-                                                     "patients.csv", "study.toml"]
+    assert sorted(p.name for p in out.iterdir()) == [".pofa-written.json", "failures.csv", IMAGING_JSON,
+                                                     "lesions.csv", "patients.csv", "study.toml"]
     loaded = load_study(out)
     report = loaded.validate()
     assert report.ok, [f.message for f in report.errors]

@@ -187,9 +187,11 @@ def test_batch_and_analyze_carry_the_classes(tmp_path: Path) -> None:
     assert res.exit_code == 0, res.output
     _check_classes(out / "study")
     out2 = tmp_path / "analysis"
-    res = CliRunner().invoke(app, ["analyze", str(manifest), "--out", str(out2)])
+    res = CliRunner().invoke(app, ["analyze", str(manifest), "--out", str(out2), "--keep-study",
+                                   str(tmp_path / "built")])
     assert res.exit_code == 0, res.output
-    _check_classes(out2 / "study")
+    assert not (out2 / "study").exists()
+    _check_classes(tmp_path / "built")
     rt = json.loads((out2 / "results.json").read_text())["radiotherapy"]
     assert (rt["n_irradiated"], rt["local_failures_rt"]) == (1, 1)
     assert (rt["in_field"]["events"], rt["in_field"]["n"]) == (1, 1)

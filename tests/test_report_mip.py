@@ -29,9 +29,16 @@ def analysed(tmp_path_factory: pytest.TempPathFactory) -> tuple[StudyFiles, Path
     root = tmp_path_factory.mktemp("mip")
     files = make_study(root / "images", 4)
     out = root / "out"
-    res = CliRunner().invoke(app, ["analyze", str(files.manifest), "--out", str(out)])
+    res = CliRunner().invoke(app, ["analyze", str(files.manifest), "--out", str(out), "--keep-study",
+                                   str(_built(out))])
     assert res.exit_code == 0, res.output
+    assert not (out / "study").exists()  # the built study (ids, dates) is never in the results
     return files, out
+
+
+def _built(out: Path) -> Path:
+    """The study built from the images, kept beside the results with --keep-study."""
+    return out.parent / "built"
 
 
 def _section(html: str) -> str:
@@ -101,8 +108,8 @@ def test_one_mip_figure_per_recurred_patient(analysed: tuple[StudyFiles, Path]) 
 
 def test_figure_data_equal_the_match_classes(analysed: tuple[StudyFiles, Path]) -> None:
     files, out = analysed
-    classes = _failure_classes(out / "study")
-    local = _local_baseline(out / "study")
+    classes = _failure_classes(_built(out))
+    local = _local_baseline(_built(out))
     seq = {t.patient_id: k for k, t in enumerate(files.truth, start=1)}
     checked = 0
     for t in files.truth:
@@ -158,7 +165,7 @@ def _figures(study: Path, show_ids: bool, drop: tuple[str, ...] = ()) -> list[An
 
 def test_drawn_records_labels_and_dates(analysed: tuple[StudyFiles, Path]) -> None:
     files, out = analysed
-    study = out / "study"
+    study = _built(out)
     classes = _failure_classes(study)
     figs = _figures(study, show_ids=False)
     assert [f.spec.name for f in figs] == ["scans_001", "scans_003"]
@@ -182,7 +189,7 @@ def test_drawn_records_labels_and_dates(analysed: tuple[StudyFiles, Path]) -> No
 def test_study_without_images_has_no_scan_section(analysed: tuple[StudyFiles, Path], tmp_path: Path) -> None:
     _, out = analysed
     plain = tmp_path / "plain"
-    shutil.copytree(out / "study", plain)
+    shutil.copytree(_built(out), plain)
     (plain / "imaging.json").unlink()
     res = CliRunner().invoke(app, ["analyze", str(plain), "--out", str(tmp_path / "o")])
     assert res.exit_code == 0, res.output
@@ -195,18 +202,18 @@ def test_study_without_images_has_no_scan_section(analysed: tuple[StudyFiles, Pa
 def test_imaging_json_without_or_with_damaged_figure_data(analysed: tuple[StudyFiles, Path],
                                                           tmp_path: Path) -> None:
     _, out = analysed
-    info = json.loads((out / "study" / "imaging.json").read_text())
+    info = json.loads((_built(out) / "imaging.json").read_text())
     # built before the figure existed: no figures, no error
     old = tmp_path / "old"
     old.mkdir()
     (old / "imaging.json").write_text(json.dumps({**info, "patients": [
         {k: v for k, v in p.items() if k != "figure"} for p in info["patients"]]}))
-    shutil.copy(out / "study" / "patients.csv", old / "patients.csv")
+    shutil.copy(_built(out) / "patients.csv", old / "patients.csv")
     assert _figures(old, show_ids=False) == []
     # damaged: a clear error, never a figure silently missing
     bad = tmp_path / "bad"
     bad.mkdir()
-    shutil.copy(out / "study" / "patients.csv", bad / "patients.csv")
+    shutil.copy(_built(out) / "patients.csv", bad / "patients.csv")
     patients = [dict(p) for p in info["patients"]]
     patients[0]["figure"] = {**patients[0]["figure"], "format": 99}
     (bad / "imaging.json").write_text(json.dumps({**info, "patients": patients}))

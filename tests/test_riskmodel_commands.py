@@ -68,9 +68,12 @@ def test_model_fit_writes_model_plot_and_cv(study: Path, model_file: Path) -> No
     assert m.validation is not None and (m.validation.folds, m.validation.seed) == (4, 3)
     assert m.training.data == load_study(study).name == "simulated-custom-seed77"
     assert set(dict(m.training.input_sha256)) >= {"lesions.csv", "patients.csv"}
-    cv = pd.read_csv(paths["cross_validation"], dtype={"patient_id": str, "lesion_id": str})
-    assert list(cv.columns) == ["patient_id", "lesion_id", "fold", "outcome", "oof_probability"]
-    assert (cv.groupby("patient_id")["fold"].nunique() == 1).all()
+    cv = pd.read_csv(paths["cross_validation"], dtype={"lesion_id": str})
+    # study sequence numbers, not ids (docs/security.md): the numbers of pofa analyze's outputs
+    assert list(cv.columns) == ["patient_seq", "lesion_id", "fold", "outcome", "oof_probability"]
+    n_patients = len(load_study(study).patients)
+    assert cv["patient_seq"].between(1, n_patients).all()
+    assert (cv.groupby("patient_seq")["fold"].nunique() == 1).all()
     assert len(cv) == m.training.n_lesions and cv["oof_probability"].notna().all()
     # bridging-radiotherapy lesions were left out and the note says so
     lesions = pd.read_csv(study / "lesions.csv")
@@ -198,6 +201,11 @@ def test_predict_bad_model_and_study_folder(model_file: Path, study: Path, tmp_p
     assert code == 2 and "newer" in text
     code, text = run("predict", model_file, study, "--out", tmp_path / "all.csv")
     assert code == 0, text
-    s = pd.read_csv(tmp_path / "all.csv", dtype={"patient_id": str})
+    s = pd.read_csv(tmp_path / "all.csv")
     assert len(s) == len(pd.read_csv(study / "lesions.csv"))
-    assert (s.groupby("patient_id")["rank_in_patient"].min() == 1).all()
+    assert "patient_id" not in s.columns and s["patient_seq"].min() == 1
+    assert (s.groupby("patient_seq")["rank_in_patient"].min() == 1).all()
+    code, text = run("predict", model_file, study, "--out", tmp_path / "ids.csv", "--show-ids")
+    assert code == 0, text
+    ids = pd.read_csv(tmp_path / "ids.csv", dtype={"patient_id": str})
+    assert set(ids["patient_id"]) == set(pd.read_csv(study / "lesions.csv", dtype=str)["patient_id"])

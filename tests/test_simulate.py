@@ -400,7 +400,8 @@ def test_writer_formats_and_atomicity(tmp_path: Path) -> None:
     sim = simulate(small(12), 4, preset="figura2021")
     out = write_study(sim, tmp_path / "a" / "b")
     names = sorted(x.name for x in out.iterdir())
-    assert names == ["failures.csv", "lesions.csv", "patients.csv", "study.toml"]
+    # pofa's record (docs/security.md) lets a later --force recognise the folder as pofa's, unchanged
+    assert names == [".pofa-written.json", "failures.csv", "lesions.csv", "patients.csv", "study.toml"]
     assert not [x for x in (tmp_path / "a").iterdir() if x.name != "b"]  # no temporary folder left behind
     text = (out / "lesions.csv").read_text()
     assert text.splitlines()[0] == ("patient_id,lesion_id,site,extranodal,diameter_cm,suvmax,x_mm,y_mm,z_mm,"
@@ -433,8 +434,13 @@ def test_writer_refuses_non_empty_folder_unless_forced(tmp_path: Path) -> None:
     with pytest.raises(PofaError, match="not empty"):
         write_study(sim, dest)
     assert (dest / "keep.txt").read_text() == "x"
-    write_study(sim, dest, force=True)
-    assert not (dest / "keep.txt").exists() and (dest / "patients.csv").is_file()
+    with pytest.raises(PofaError, match=r"not written by pofa.*keep\.txt"):  # --force: pofa's folders only
+        write_study(sim, dest, force=True)
+    assert (dest / "keep.txt").read_text() == "x"
+    (dest / "keep.txt").unlink()
+    write_study(sim, dest)
+    write_study(simulate(small(6), 2, preset="figura2021"), dest, force=True)  # its own folder: replaced
+    assert len(pd.read_csv(dest / "patients.csv")) == 6
     assert sorted(x.name for x in tmp_path.iterdir()) == ["out"]
     empty = tmp_path / "empty"
     empty.mkdir()
@@ -483,9 +489,9 @@ def test_cli_simulate(tmp_path: Path) -> None:
     for name, text in expected.items():
         assert (out / name).read_text() == text
     res = runner.invoke(_app(), ["simulate", "--out", str(out)])
-    assert isinstance(res.exception, PofaError) and "not empty" in str(res.exception)
+    assert res.exit_code == 2 and "not empty" in " ".join(res.output.split())  # a clear error, no traceback
     res = runner.invoke(_app(), ["simulate", "--out", str(out), "--force", "--set", "failure.nope=1"])
-    assert isinstance(res.exception, SettingsError) and "unknown simulation parameter" in str(res.exception)
+    assert res.exit_code == 2 and "unknown simulation parameter" in " ".join(res.output.split())
     cfg = tmp_path / "c.toml"
     cfg.write_text("[cohort]\nn_patients = 7\n")
     res = runner.invoke(_app(), ["simulate", "--out", str(out), "--force", "--config", str(cfg)])

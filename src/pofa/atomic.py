@@ -6,16 +6,22 @@ process) and then swapped with the existing folder in one step (Linux ``renameat
 that the output folder is never missing, not even for a moment; elsewhere the old folder is first renamed
 aside and the new one renamed into place. A run killed at any moment leaves the previous output intact; its
 leftovers (hidden ``.NAME.*.partial`` and ``.NAME.old-*`` folders) are recognised by their name and by the
-marker or pofa's manifest.json inside them, and removed by the next run. pofa removes nothing else.
+marker, pofa's manifest.json or pofa's record inside them, and removed by the next run. pofa removes nothing
+else.
 
-With ``force``, an existing folder is replaced only when ``recognise`` accepts it (for analysis outputs:
-:func:`is_pofa_output`, a folder holding pofa's manifest.json and only the files it lists).
+With ``force``, an existing folder is replaced only when pofa wrote it: for analysis outputs
+(:func:`is_pofa_output`) a folder holding pofa's manifest.json and only the files it lists; for every other
+folder pofa writes (study folders of ``pofa simulate``, ``pofa build-study``, ``pofa import redcap``,
+``pofa template --csv``) a folder holding pofa's record ``.pofa-written.json`` (the SHA-256 of every file
+pofa wrote into it) whose files are all unchanged and which holds no other file (:func:`is_pofa_folder`).
+A folder edited since, or holding a file pofa did not write, is refused whatever ``force`` says.
 """
 
 from __future__ import annotations
 
 import contextlib
 import ctypes
+import hashlib
 import json
 import os
 import shutil
@@ -32,10 +38,14 @@ __all__ = [
     "MANIFEST_NAME",
     "PARTIAL_MARKER",
     "check_output_dir",
+    "WRITTEN_RECORD",
     "clean_leftovers",
+    "foreign_files",
+    "is_pofa_folder",
     "is_pofa_output",
     "output_dir",
     "read_regular_bytes",
+    "refuse_special_file",
     "write_bytes",
     "write_text",
 ]
@@ -44,6 +54,8 @@ __all__ = [
 MANIFEST_NAME = "manifest.json"
 #: The file that marks a folder pofa is building (holds the builder's process id).
 PARTIAL_MARKER = ".pofa-partial"
+#: The record pofa keeps in a folder it writes without a manifest (a study folder): each file's SHA-256.
+WRITTEN_RECORD = ".pofa-written.json"
 #: Files an operating system or desktop may add to any folder; they do not make a folder "not pofa's".
 _SYSTEM_FILES = frozenset({".DS_Store", "Thumbs.db", "desktop.ini", PARTIAL_MARKER})
 #: A manifest larger than this is not pofa's (pofa's list the files of one output folder).
@@ -68,7 +80,8 @@ def write_bytes(path: Path, data: bytes) -> None:
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    _clean_stale_files(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     try:
         # mkstemp creates the file 0600; give it the mode an ordinary open() would (0666 less the umask).
         os.fchmod(fd, 0o666 & ~_umask())
@@ -79,6 +92,29 @@ def write_bytes(path: Path, data: bytes) -> None:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+def _clean_stale_files(path: Path) -> None:
+    """Remove the temporary files of earlier writes of ``path`` killed before their rename.
+
+    They are named ``.NAME.PID-XXXX.tmp`` by :func:`write_bytes`; only regular files of processes no longer
+    running are removed.
+    """
+    prefix = f".{path.name}."
+    try:
+        siblings = [p for p in path.parent.iterdir() if p.name.startswith(prefix) and p.name.endswith(".tmp")]
+    except OSError:
+        return
+    for p in siblings:
+        pid_text = p.name[len(prefix):].split("-", 1)[0]
+        if not pid_text.isdigit() or "-" not in p.name[len(prefix):]:
+            continue
+        try:
+            if p.is_symlink() or not p.is_file() or _alive(int(pid_text)):
+                continue
+            p.unlink()
+        except (OSError, ValueError, OverflowError):
+            continue
 
 
 def write_text(path: Path, text: str) -> None:
@@ -149,6 +185,33 @@ def read_regular_bytes(path: str | Path, what: str, limit: int | None = None) ->
     return data
 
 
+def refuse_special_file(path: str | Path, what: str) -> None:
+    """Refuse a path that is a pipe, device or socket (a reader would block on it, or never reach its end).
+
+    A missing path, a regular file and a folder (a DICOM series) pass: the reader says what is wrong with
+    them.
+
+    Parameters
+    ----------
+    path : str or pathlib.Path
+        The input path.
+    what : str
+        What the file is, for the message (``"--rtdose"``).
+
+    Raises
+    ------
+    PofaError
+        When ``path`` exists and is neither a regular file nor a folder.
+    """
+    try:
+        mode = os.stat(path).st_mode
+    except OSError:
+        return
+    if not (stat.S_ISREG(mode) or stat.S_ISDIR(mode)):
+        raise PofaError(f"{what} {path} is not a regular file (a pipe, device or socket); give an ordinary "
+                        "file")
+
+
 def _manifest_files(folder: Path) -> set[str] | None:
     """The files listed by ``folder/manifest.json`` when it is pofa's manifest, else ``None``."""
     path = folder / MANIFEST_NAME
@@ -211,6 +274,110 @@ def is_pofa_output(folder: str | Path) -> bool:
         return False
 
 
+def _sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
+    """``(relative path, path)`` of every file under ``folder`` (symbolic links included, not followed)."""
+    for dirpath, dirnames, filenames in os.walk(folder):
+        dirnames.sort()
+        base = Path(dirpath)
+        for name in sorted(filenames) + [d for d in dirnames if (base / d).is_symlink()]:
+            yield (base / name).relative_to(folder).as_posix(), base / name
+        dirnames[:] = [d for d in dirnames if not (base / d).is_symlink()]
+
+
+def _write_record(folder: Path) -> None:
+    """Write pofa's record of the files of ``folder`` (:data:`WRITTEN_RECORD`), sorted, one SHA-256 each."""
+    files = [{"path": rel, "sha256": _sha256_file(p)} for rel, p in _walk_files(folder)
+             if rel != WRITTEN_RECORD and p.name not in _SYSTEM_FILES and not p.is_symlink()]
+    body = {"written_by": "pofa", "record_version": 1,
+            "about": "the files pofa wrote into this folder; pofa replaces the folder (--force) only while "
+                     "they are unchanged and no other file was added",
+            "files": files}
+    (folder / WRITTEN_RECORD).write_text(json.dumps(body, indent=1) + "\n", encoding="utf-8")
+
+
+def _record_files(folder: Path) -> dict[str, str] | None:
+    """The files and SHA-256 listed by ``folder``'s record when it is pofa's, else ``None``."""
+    try:
+        data: Any = json.loads(read_regular_bytes(folder / WRITTEN_RECORD, "the record",
+                                                  _MAX_MANIFEST_BYTES).decode("utf-8"))
+    except (PofaError, UnicodeDecodeError, ValueError, RecursionError):
+        return None
+    if not isinstance(data, dict) or data.get("written_by") != "pofa" \
+            or not isinstance(data.get("record_version"), int) or not isinstance(data.get("files"), list):
+        return None
+    files: dict[str, str] = {}
+    for entry in data["files"]:
+        if not isinstance(entry, dict) or not isinstance(entry.get("path"), str) \
+                or not isinstance(entry.get("sha256"), str):
+            return None
+        files[entry["path"]] = entry["sha256"]
+    return files
+
+
+def foreign_files(folder: str | Path) -> list[str]:
+    """Say what in ``folder`` pofa did not write, one entry per file; empty for a folder pofa wrote.
+
+    A folder is pofa's when it holds pofa's manifest.json and only the files it lists (an analysis output),
+    or pofa's record :data:`WRITTEN_RECORD` and only the files it lists, each unchanged (its SHA-256 equal
+    to the recorded one). System files such as ``.DS_Store`` are ignored.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder to examine.
+
+    Returns
+    -------
+    list of str
+        ``"thesis.docx (not written by pofa)"``, ``"patients.csv (changed since pofa wrote it)"``, or one
+        entry saying that the folder holds neither a manifest nor a record of pofa's.
+    """
+    p = Path(folder)
+    try:
+        if p.is_symlink() or not p.is_dir():
+            return [f"{p.name} (not a folder)"]
+        listed = _manifest_files(p)
+        if listed is not None:
+            return [f"{rel} (not listed in pofa's {MANIFEST_NAME})" for rel in _unlisted(p, listed)]
+        record = _record_files(p)
+        out: list[str] = [] if record is not None else [f"no {MANIFEST_NAME} or {WRITTEN_RECORD} of pofa's"]
+        for rel, path in _walk_files(p):
+            if rel == WRITTEN_RECORD or path.name in _SYSTEM_FILES:
+                continue
+            if record is None or path.is_symlink() or rel not in record:
+                out.append(f"{rel} (not written by pofa)")
+            elif _sha256_file(path) != record[rel]:
+                out.append(f"{rel} (changed since pofa wrote it)")
+        return out if len(out) != 1 or record is not None else []  # only system files: as good as empty
+    except OSError as exc:
+        return [f"cannot be read: {exc.strerror or exc}"]
+
+
+def is_pofa_folder(folder: str | Path) -> bool:
+    """Return whether pofa wrote ``folder`` and nobody added or changed a file since.
+
+    Parameters
+    ----------
+    folder : str or pathlib.Path
+        The folder to examine (a symbolic link is never one).
+
+    Returns
+    -------
+    bool
+        True for an analysis output (:func:`is_pofa_output`) or a folder whose record lists all its files,
+        unchanged (:func:`foreign_files` is empty).
+    """
+    return not foreign_files(folder)
+
+
 def check_output_dir(path: Path, force: bool,
                      recognise: Callable[[Path], bool] | None = None) -> None:
     """Refuse an existing output ``path`` that may not be replaced.
@@ -222,7 +389,8 @@ def check_output_dir(path: Path, force: bool,
     force : bool
         Replace a non-empty folder (only one ``recognise`` accepts, when given).
     recognise : callable, optional
-        Says whether a folder is one pofa wrote (e.g. :func:`is_pofa_output`); ``None`` accepts any folder.
+        Says whether a folder is one pofa wrote: :func:`is_pofa_folder` when not given (any folder pofa
+        wrote and nobody changed), :func:`is_pofa_output` for analysis outputs.
 
     Raises
     ------
@@ -247,10 +415,11 @@ def check_output_dir(path: Path, force: bool,
     if not force:
         raise PofaError(f"the output folder {path} is not empty",
                         advice="choose another {out}, or add {force} to replace a folder pofa wrote")
-    if recognise is not None and not recognise(path):
-        raise PofaError(f"the output folder {path} was not written by pofa (it has no pofa manifest.json, or "
-                        "holds files the manifest does not list)",
-                        advice="{force} replaces only pofa's own output folders, so choose another "
+    if not (recognise or is_pofa_folder)(path):
+        foreign = foreign_files(path) or [f"no {MANIFEST_NAME} of an analysis output"]
+        shown = "; ".join(foreign[:5]) + (f"; and {len(foreign) - 5} more" if len(foreign) > 5 else "")
+        raise PofaError(f"the output folder {path} was not written by pofa, or was changed since: {shown}",
+                        advice="{force} replaces only folders pofa wrote, unchanged, so choose another "
                                "{out} (pofa never deletes files it did not write)")
 
 
@@ -278,7 +447,8 @@ def clean_leftovers(path: Path) -> list[Path]:
     """Remove the leftovers of interrupted runs that built ``path``.
 
     A leftover is a hidden sibling named ``.NAME.*.partial`` or ``.NAME.old-*`` that either carries the
-    marker of a process no longer running, or holds pofa's manifest.json (an old output swapped aside).
+    marker of a process no longer running, or holds pofa's manifest.json or record (an old output swapped
+    aside).
     Nothing else is touched.
 
     Parameters
@@ -314,7 +484,7 @@ def clean_leftovers(path: Path) -> list[Path]:
         if pid is not None:
             ours = not _alive(pid)
         else:
-            ours = _manifest_files(p) is not None
+            ours = _manifest_files(p) is not None or _record_files(p) is not None
         if ours:
             shutil.rmtree(p, ignore_errors=True)
             removed.append(p)
@@ -369,8 +539,9 @@ def output_dir(path: Path, force: bool = False,
     """Build an output folder atomically.
 
     Yields a temporary folder beside ``path``; when the block ends without an exception the temporary folder
-    replaces ``path`` in one step. An existing non-empty folder is replaced only with ``force`` and, when
-    ``recognise`` is given, only if it accepts the folder (:func:`check_output_dir`). On an exception nothing
+    replaces ``path`` in one step. An existing non-empty folder is replaced only with ``force`` and only if
+    ``recognise`` accepts it (:func:`check_output_dir`). Without ``recognise`` the folder gets pofa's record
+    (:data:`WRITTEN_RECORD`), by which :func:`is_pofa_folder` recognises it later. On an exception nothing
     at ``path`` changes and the temporary folder is removed; a killed run leaves ``path`` as it was, and its
     leftovers are removed by the next run (:func:`clean_leftovers`).
 
@@ -381,7 +552,8 @@ def output_dir(path: Path, force: bool = False,
     force : bool
         Replace an existing non-empty folder.
     recognise : callable, optional
-        Which folders ``force`` may replace (``None``: any).
+        Which folders ``force`` may replace (default :func:`is_pofa_folder`; the built folder then gets
+        pofa's record).
 
     Yields
     ------
@@ -400,6 +572,8 @@ def output_dir(path: Path, force: bool = False,
         # the folder may have changed while the output was built: check again just before replacing it
         check_output_dir(path, force, recognise)
         (tmp / PARTIAL_MARKER).unlink()
+        if recognise is None:
+            _write_record(tmp)
         _swap_into_place(tmp, path)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

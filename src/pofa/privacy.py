@@ -35,6 +35,8 @@ __all__ = [
     "identifying_columns",
     "identifying_findings",
     "kept_columns",
+    "pseudonymise_ids",
+    "sequence_numbers",
 ]
 
 
@@ -337,6 +339,38 @@ def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
     """
     ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
     return {pid: k for k, pid in enumerate(ids, start=1)}
+
+
+def pseudonymise_ids(frame: pd.DataFrame, numbers: Mapping[str, int] | None = None,
+                     column: str = "patient_id") -> pd.DataFrame:
+    """Return ``frame`` with its patient ids replaced by study sequence numbers (column ``patient_seq``).
+
+    Parameters
+    ----------
+    frame : pandas.DataFrame
+        A table with a patient-id column (not modified).
+    numbers : mapping of str to int, optional
+        The sequence number of each id (:func:`sequence_numbers` of the study's patients, so that the
+        numbers equal those of the analysis' outputs); default: numbered from the ids of ``frame``.
+    column : str
+        The id column.
+
+    Returns
+    -------
+    pandas.DataFrame
+        A copy whose ``column`` is replaced, in place, by ``patient_seq`` (an integer column; an id
+        ``numbers`` lacks gets no number). A frame without ``column`` is returned as a copy.
+    """
+    out = frame.copy()
+    if column not in out.columns:
+        return out
+    ids = out[column].map(lambda v: None if v is None or (isinstance(v, float) and v != v) else str(v))
+    seq = numbers if numbers is not None else sequence_numbers(i for i in ids if i is not None)
+    values = pd.Series([seq.get(i) if i is not None else None for i in ids], index=out.index, dtype="Int64")
+    at = list(out.columns).index(column)
+    out = out.drop(columns=[column])
+    out.insert(at, "patient_seq", values)
+    return out
 
 
 def _natural_key(s: str) -> tuple[tuple[int, int, str], ...]:

@@ -409,6 +409,13 @@ def _exists(p: Path) -> bool:
         return False
 
 
+def _regular_or_folder(p: Path) -> bool:
+    try:
+        return p.is_file() or p.is_dir()
+    except OSError:
+        return False
+
+
 # ------------------------------------------------------------------------------------------------ reading
 def read_manifest(path: str | Path, patients: str | Path | None = None,
                   threshold: str | float | None = None) -> Manifest:
@@ -588,6 +595,11 @@ def _check_rows(mpath: Path, header: list[str], rows: list[tuple[int, list[str]]
                 findings.append(_finding(ManifestCode.MISSING_IMAGE, source, row, c,
                                          f"{c} {text!r} does not exist (looked for {p})",
                                          "paths are relative to the manifest's folder; correct the path"))
+                ok = False
+            elif not _regular_or_folder(p):  # a pipe would block the reader, a device never end
+                findings.append(_finding(ManifestCode.MISSING_IMAGE, source, row, c,
+                                         f"{c} {text!r} is not a regular file or folder (a pipe, device or "
+                                         "socket)", "give the image file or DICOM folder itself"))
                 ok = False
             paths[c] = str(p)
         thr_text = cell(r, "threshold")

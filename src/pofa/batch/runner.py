@@ -35,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa import __version__
-from pofa.atomic import write_text
+from pofa.atomic import check_output_dir, write_text
 from pofa.batch.cache import Status, clean_partial
 from pofa.batch.job import PatientJob, PatientOutcome, load_result, record_worker_failure, run_patient_job
 from pofa.batch.manifest import Manifest, ManifestError, load_manifest
@@ -187,9 +187,12 @@ def _prepare(out: Path, force: bool) -> Path:
     if out.exists() and not out.is_dir():
         raise PofaError(f"{out} exists and is not a folder", advice="choose another {out}")
     ours = (out / BATCH_JSON).is_file() or (out / WORK).is_dir()
-    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not ours and not force:
+    if out.is_dir() and any(p.name != LOCK_FILE for p in out.iterdir()) and not ours:
+        # --force recomputes an earlier batch; it never takes over a folder pofa did not write
         raise PofaError(f"the folder {out} is not empty and holds no earlier pofa batch",
-                        advice="choose another {out}, or add {force}")
+                        advice="choose another {out} (pofa never deletes files it did not write)")
+    if (out / STUDY).exists() or (out / STUDY).is_symlink():
+        check_output_dir(out / STUDY, True)  # the merged study is replaced: never one edited since
     out.mkdir(parents=True, exist_ok=True)
     return out / WORK
 

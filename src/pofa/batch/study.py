@@ -117,7 +117,7 @@ def format_cell(v: Cell) -> str:
 
 
 def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
-    """Write a header and rows as CSV text (comma, minimal quoting, ``\\n`` line ends).
+    """Write a header and rows as CSV text (comma, minimal quoting, ``\\n`` line ends), formulas neutralised.
 
     Parameters
     ----------
@@ -131,11 +131,13 @@ def csv_text(columns: Sequence[str], rows: Sequence[Sequence[Cell]]) -> str:
     str
         The CSV text.
     """
+    from pofa.io.writers import neutralise
+
     buf = io.StringIO()
     w = csv.writer(buf, lineterminator="\n")
-    w.writerow(columns)
-    for r in rows:
-        w.writerow([format_cell(v) for v in r])
+    w.writerow([neutralise(str(c)) for c in columns])
+    for r in rows:  # no cell a spreadsheet would run (the study's reader drops the quote again)
+        w.writerow([neutralise(format_cell(v)) for v in r])
     return buf.getvalue()
 
 

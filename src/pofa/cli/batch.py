@@ -51,7 +51,8 @@ Tolerance = Annotated[float, typer.Option(
 Margin = Annotated[float, typer.Option(
     "--margin-mm", min=0.0,
     help="Within this distance of a baseline lesion (and not local) a lesion is marginal.")]
-Force = Annotated[bool, typer.Option("--force", help="Recompute everything / replace a non-empty --out.")]
+Force = Annotated[bool, typer.Option("--force", help="Recompute everything / replace an --out folder pofa "
+                                                     "wrote (a folder pofa did not write is refused).")]
 
 
 def _settings(

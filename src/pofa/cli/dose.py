@@ -33,6 +33,7 @@ def dose_command(
     ] = None,
     settings: Annotated[Path | None, typer.Option(
         "--settings", help="A study.toml whose \\[radiotherapy] section sets the thresholds.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace an existing --out file.")] = False,
 ) -> None:
     """Dose to each failure lesion (Dmin, Dmean, Dmax, D95, V95, centroid dose) and its field class."""
     from rich.text import Text
@@ -45,7 +46,17 @@ def dose_command(
     from pofa.rt.lesion import dose_csv, dose_for_failures
     from pofa.settings import parse_settings
 
+    if out.is_dir():
+        raise fail(f"{out} is a folder; give the CSV file's name, e.g. --out {out / 'dose.csv'}")
+    if (out.exists() or out.is_symlink()) and not force:
+        raise fail(f"{out} exists; choose another --out, or add --force to replace it")
     try:
+        from pofa.atomic import refuse_special_file
+
+        for what, path in (("the failure labels", failure_labels), ("--rtdose", rtdose), ("--rtplan", rtplan),
+                           ("--transform", transform), ("--settings", settings)):
+            if path is not None:
+                refuse_special_file(path, what)
         rt_settings = None
         if settings is not None:
             try:

@@ -102,13 +102,31 @@ def extract_command(
     seed_tolerance_mm: Annotated[
         float, typer.Option("--seed-tolerance-mm", help="A seed this close (mm) to a lesion selects it.")
     ] = 5.0,
+    force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
 ) -> None:
     """Compute SUV, segment lesions, write one row per lesion (SUVmax, SUVpeak, MTV, TLG, diameters)."""
     from pofa.cli.extras import require
 
     require("imaging", command="pofa extract")
+    from pofa.atomic import refuse_special_file
     from pofa.imaging.extract import extract
 
+    for what, path in (("the PET", pet), ("--ct", ct), ("--mask", mask), ("--organs", organs),
+                       ("--liver", liver), ("--seeds", seeds)):
+        if path is not None:
+            try:
+                refuse_special_file(path, what)
+            except PofaError as exc:
+                raise _fail(error_message(exc)) from None
+    manifest = out.with_name(out.name.removesuffix(".csv") + ".manifest.json")
+    targets = [t for t in (out, label_map, seg, manifest) if t is not None]
+    existing = [str(t) for t in targets if t.exists() or t.is_symlink()]
+    if existing and not force:
+        raise _fail(f"{', '.join(existing)} already exist(s); choose another --out, or add --force to "
+                    "replace")
+    folders = [str(t) for t in targets if t.is_dir()]
+    if folders:
+        raise _fail(f"{', '.join(folders)} is a folder; give a file name")
     try:
         result = extract(
             pet,
@@ -135,7 +153,6 @@ def extract_command(
             written.append(result.write_label_map(label_map))
         if seg is not None:
             written.append(result.write_seg(seg))
-        manifest = out.with_name(out.name.removesuffix(".csv") + ".manifest.json")
         result.write_manifest(manifest, written)
     except PofaError as exc:
         raise _fail(error_message(exc)) from None

@@ -138,10 +138,17 @@ def match_command(
     from pofa.cli.extras import require
 
     require("imaging", command="pofa match")
+    from pofa.atomic import refuse_special_file
     from pofa.imaging.matching import match_patient, match_to_failures_rows, write_failures_csv
     from pofa.imaging.registration import RegistrationSettings, register, transform_from_file
     from pofa.imaging.volume import Volume
 
+    for what, path in (("the baseline lesions", baseline_lesions), ("the failure lesions", followup_lesions),
+                       ("--transform", transform), ("--baseline-image", baseline_image),
+                       ("--followup-image", followup_image), ("--followup-pet", followup_pet),
+                       ("--organs", organs)):
+        if path is not None:
+            refuse_special_file(path, what)
     console = Console(highlight=False)
     out = Path(out)
     if out.exists() and not force:

@@ -121,6 +121,9 @@ def model_fit_command(
     ] = 5,
     seed: Annotated[int, typer.Option("--seed", min=0, help="Seed of the fold assignment.")] = 2021,
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    show_ids: Annotated[bool, typer.Option(
+        "--show-ids", help="Write patient ids in the out-of-fold predictions (default: the study sequence "
+                           "numbers of pofa analyze, column patient_seq).")] = False,
     keep_irradiated: Annotated[
         bool,
         typer.Option(
@@ -135,7 +138,7 @@ def model_fit_command(
     summaries; never patient ids. Score new lesions with 'pofa predict MODEL LESIONS'.
     """
     try:
-        code = _model_fit(study, out, features, method, folds, seed, force, keep_irradiated)
+        code = _model_fit(study, out, features, method, folds, seed, force, keep_irradiated, show_ids)
     except PofaError as exc:
         raise _fail(error_message(exc)) from None
     raise typer.Exit(code)
@@ -150,6 +153,7 @@ def _model_fit(
     seed: int,
     force: bool,
     keep_irradiated: bool,
+    show_ids: bool = False,
 ) -> int:
     from pofa.atomic import write_bytes, write_text
     from pofa.classify import classify
@@ -199,7 +203,12 @@ def _model_fit(
     )
     from pofa.io.writers import csv_text
 
-    write_text(paths["cross_validation"], csv_text(fit.cross_validation.table))
+    oof = fit.cross_validation.table
+    if not show_ids:
+        from pofa.privacy import pseudonymise_ids, sequence_numbers
+
+        oof = pseudonymise_ids(oof, sequence_numbers(loaded.patients["patient_id"]))
+    write_text(paths["cross_validation"], csv_text(oof))
     _print_model(fit.model)
     _console.print(
         f"Wrote [bold]{escape(str(paths['model']))}[/] (model), "
@@ -292,6 +301,9 @@ def predict_command(
         ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace existing output files.")] = False,
+    show_ids: Annotated[bool, typer.Option(
+        "--show-ids", help="Write and show patient ids (default: sequence numbers 1..n in the natural "
+                           "order of the ids, column patient_seq).")] = False,
 ) -> None:
     """Score lesions: each lesion's probability of local failure with a 95% CI, its risk factors, and its rank
     within the patient (1 = highest risk).
@@ -300,7 +312,7 @@ def predict_command(
     row and column, and nothing is written.
     """
     try:
-        code = _predict(model, lesions, out, baseline_risk, baseline_risk_range, force)
+        code = _predict(model, lesions, out, baseline_risk, baseline_risk_range, force, show_ids)
     except PofaError as exc:
         raise _fail(error_message(exc)) from None
     raise typer.Exit(code)
@@ -336,6 +348,7 @@ def _predict(
     baseline_risk: float | None,
     baseline_risk_range: str | None,
     force: bool,
+    show_ids: bool = False,
 ) -> int:
     from pofa.atomic import write_text
     from pofa.riskmodel.predict import load_lesions, predict_lesions
@@ -369,7 +382,13 @@ def _predict(
     for w in loaded.report.warnings:
         _console.print(f"[yellow]warning:[/] {escape(w.location())}: {escape(w.message)}", soft_wrap=True)
     scores = predict_lesions(m, loaded.frame)
-    write_text(out, scores.to_csv_text())
+    if show_ids:
+        write_text(out, scores.to_csv_text())
+    else:
+        from pofa.io.writers import csv_text
+        from pofa.privacy import pseudonymise_ids
+
+        write_text(out, csv_text(pseudonymise_ids(scores.table)))
     manifest = {
         "pofa_version": __version__,
         "command": "pofa predict",
@@ -391,7 +410,7 @@ def _predict(
         "files": [out.name],
     }
     write_text(manifest_path, json.dumps(manifest, indent=2, ensure_ascii=False) + "\n")
-    _print_scores(m, scores)
+    _print_scores(m, scores, show_ids)
     patients = f"{scores.n_patients} patient{'s' if scores.n_patients != 1 else ''}"
     _console.print(
         f"Wrote [bold]{escape(str(out))}[/] ({scores.n_scored} of {scores.n_lesions} lesions scored, "
@@ -401,8 +420,12 @@ def _predict(
     return 0
 
 
-def _print_scores(model: RiskModel, scores: LesionScores, max_rows: int = 40) -> None:
+def _print_scores(model: RiskModel, scores: LesionScores, show_ids: bool, max_rows: int = 40) -> None:
+    from pofa.privacy import pseudonymise_ids
+
     t = scores.table
+    if not show_ids:  # sequence numbers in the patient column
+        t = pseudonymise_ids(t).rename(columns={"patient_seq": "patient_id"})
     _console.print(f"[bold]{escape(model.label)}[/]", soft_wrap=True)
     if len(t) <= max_rows:
         table = Table(

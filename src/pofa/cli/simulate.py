@@ -25,7 +25,9 @@ def simulate_command(
     config: Annotated[Path | None, typer.Option(
         "--config", help="TOML file of parameters (\\[cohort], \\[lesions], \\[failure], \\[survival], "
                          "\\[followup], \\[covariates]); applied before --set.")] = None,
-    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder that pofa wrote "
+                                        "(recognised by its record, every file unchanged); any other "
+                                        "folder is refused.")] = False,
     followup: Annotated[bool, typer.Option(
         "--followup", help="Also write multi-scan follow-up imaging (measurements.csv, scans.csv; "
                            "docs/response.md).")] = False,
@@ -34,12 +36,17 @@ def simulate_command(
 
     The data are invented: the folder's study.toml says so, with the seed and preset to regenerate it.
     """
+    from pofa.cli.output import error_message, fail
+    from pofa.errors import PofaError
     from pofa.simulate.generator import simulate
     from pofa.simulate.params import load_params
     from pofa.simulate.writer import write_study
 
-    params = load_params(preset, config=config, assignments=set_ or (), n_patients=patients)
-    sim = simulate(params, seed, preset=preset)
-    path = write_study(sim, out, force=force, followup=followup)
+    try:
+        params = load_params(preset, config=config, assignments=set_ or (), n_patients=patients)
+        sim = simulate(params, seed, preset=preset)
+        path = write_study(sim, out, force=force, followup=followup)
+    except PofaError as exc:
+        raise fail(error_message(exc)) from None
     typer.echo(sim.summary())
     typer.echo(f"Wrote {path} (simulated data, not real patients).")

@@ -99,7 +99,7 @@ def print_patterns(result: AnalysisResult) -> None:
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
                 extra_writers: tuple[Any, ...] = (), fetch: Any = None,
-                store_results: str | None = None) -> int:
+                store_results: str | None = None, keep_study: Path | None = None) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -120,6 +120,9 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         How an imaging manifest's ``dicomweb:`` series are fetched (default: the user's cache folder).
     store_results : str or None, optional
         An imaging manifest only: the DICOMweb root to store each patient's lesions on as DICOM SEG.
+    keep_study : pathlib.Path, optional
+        For an imaging manifest: write the study built from the images to this folder (it holds patient
+        ids and dates, so it is never written into ``out``).
 
     Returns
     -------
@@ -143,11 +146,14 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
             from pofa.cli.store import check_store_url
 
             require("imaging", command="pofa analyze MANIFEST.csv")
-            return _analyze_manifest(study, out, force, show_dates, show_ids, fetch,
-                                     check_store_url(store_results))
+            return _analyze_manifest(study, out, force, show_dates, show_ids, keep_study, extra_writers,
+                                     fetch, check_store_url(store_results))
         if store_results is not None:
             raise PofaError("--store-results needs an imaging manifest (the lesions come from its scans); "
                             f"{study} is a study folder")
+        if keep_study is not None:
+            raise PofaError("--keep-study is for an imaging manifest (MANIFEST.csv); a study folder is "
+                            "already kept")
         with StepProgress("Reading the study") as progress:
             progress("load")
             loaded = load_study(study)
@@ -182,53 +188,67 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
 
 
 def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
+                      keep_study: Path | None = None, extra_writers: tuple[Any, ...] = (),
                       fetch: Any = None, store_url: str | None = None) -> int:
-    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it, keep the built study;
-    with ``store_url`` also store each patient's lesions as DICOM SEG there."""
+    """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it.
+
+    The built study holds the patients' ids and calendar dates, so it is built in a private temporary
+    folder (removed afterwards) and never copied into ``out``; ``keep_study`` writes it to a folder of its
+    own instead (as ``pofa build-study`` does). With ``store_url`` each patient's lesions are also stored
+    there as DICOM SEG.
+    """
+    import os
     import shutil
     import tempfile
 
+    from pofa.atomic import PARTIAL_MARKER, check_output_dir, clean_leftovers
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.study import build_study_from_manifest
 
+    if keep_study is not None:
+        kept, results = keep_study.resolve(), out.resolve()
+        if kept == results or results in kept.parents or kept in results.parents:
+            raise PofaError(f"--keep-study {keep_study} and --out {out} overlap: the built study holds "
+                            "patient ids and dates, and is never written into the results; give two separate "
+                            "folders")
+        check_output_dir(keep_study.absolute(), force)
     console.print(f"{manifest.name} is a CSV file: reading it as an imaging manifest (docs/batch.md).",
                   markup=False)
-    with tempfile.TemporaryDirectory(prefix="pofa-build-") as tmp:
-        built = Path(tmp) / "study"
+    # The private folder is a hidden sibling of --out marked with this process: if the run is killed, the
+    # next run into --out removes it (pofa.atomic.clean_leftovers), as it removes a partial output.
+    target = out.absolute()
+    target.parent.mkdir(parents=True, exist_ok=True)
+    clean_leftovers(target)
+    tmp = tempfile.mkdtemp(prefix=f".{target.name}.build-", suffix=".partial", dir=target.parent)
+    try:
+        (Path(tmp) / PARTIAL_MARKER).write_text(f"{os.getpid()}\n", encoding="ascii")
+        built = keep_study if keep_study is not None else Path(tmp) / "study"
         outcomes: list[PatientOutcome] = []
         try:
             with console.status("Building the study from the images ..."):
                 loaded = load_manifest(manifest)
-                build_study_from_manifest(loaded, built, work=Path(tmp) / "work", on_outcome=outcomes.append,
-                                          fetch=fetch)
+                build_study_from_manifest(loaded, built, force=force, work=Path(tmp) / "work",
+                                          on_outcome=outcomes.append, fetch=fetch)
         except ManifestError as exc:
             print_report(exc.report, 50)
             raise fail(error_message(exc)) from None
+        if keep_study is not None:
+            console.print(Text.assemble("The study built from the images (with patient ids and dates): ",
+                                        (str(keep_study), "bold")), soft_wrap=True)
         stored = True
         if store_url is not None:
             from pofa.cli.store import store_and_report
 
             stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work", fetch)
-
-        def copy_study(result: object, folder: Path) -> list[str]:
-            shutil.copytree(built, folder / "study")
-            return sorted(str(p.relative_to(folder)) for p in (folder / "study").rglob("*") if p.is_file())
-
-        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=(copy_study,))
-        if code == 0:
-            console.print(Text.assemble("The study built from the images: ", (str(out / "study"), "bold")),
-                          soft_wrap=True)
-        else:
-            kept = out.with_name(out.name + "-study")
-            if not kept.exists():
-                shutil.copytree(built, kept)
-                console.print(Text.assemble(
-                    "The study built from the images is kept in ", (str(kept), "bold"),
-                    ": complete it (e.g. site and extranodal without an organ map), then run pofa analyze "
-                    "on it."),
-                    soft_wrap=True)
+        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=extra_writers)
+        if code != 0 and keep_study is None:
+            console.print("To complete the study built from the images (e.g. site and extranodal without an "
+                          "organ map), run again with --keep-study STUDY (or run pofa build-study), fill it "
+                          "in, then run pofa analyze on it.", soft_wrap=True)
         return 1 if code == 0 and not stored else code
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
 
 
 def analyze_command(
@@ -250,11 +270,15 @@ def analyze_command(
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
     store_results: StoreResults = None,
+    keep_study: Annotated[Path | None, typer.Option(
+        "--keep-study", help="With an imaging manifest: also write the study built from the images to this "
+                             "folder (it holds patient ids and dates; never written into --out).")] = None,
 ) -> None:
     """Classify lesion outcomes and failure patterns; write lesions, patients, failures CSV and results.json.
 
     An invalid study stops with its findings (exit 2) and nothing is written. The output folder appears
-    complete or not at all.
+    complete or not at all. From an imaging manifest the study is built in a temporary folder and removed
+    afterwards (--keep-study keeps it elsewhere): the results hold no patient ids or dates.
     """
     extra: tuple[Any, ...] = ()
     if pdf:
@@ -267,7 +291,7 @@ def analyze_command(
         extra = (partial(pdf_writer, paper=paper),)
     fetch = fetch_options(cache, insecure, pacs_timeout) if study.suffix.lower() == ".csv" else None
     raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch,
-                                 store_results=store_results))
+                                 store_results=store_results, keep_study=keep_study))
 
 
 def demo_command(

@@ -17,7 +17,6 @@ import decimal
 import enum
 import io
 import math
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,6 +26,7 @@ import pandas as pd
 
 from pofa.findings import Finding, finding
 from pofa.findings import FindingCode as C
+from pofa.io.writers import is_live_formula
 from pofa.schema import TABLES, Kind, TableName, normalise_header
 
 
@@ -246,19 +246,32 @@ def _decode(raw: bytes, source: str, findings: list[Finding]) -> str | None:
     return text
 
 
+#: The header record is looked for in this many characters at most (a header longer than that is not one).
+_HEADER_CHARS = 1 << 20
+
+
 def _detect_delimiter(text: str, name: TableName) -> str:
-    """The separator that splits the header row into the most known column names (then the most cells)."""
-    first = re.split(r"\r\n|\r|\n", text.lstrip("\r\n"), maxsplit=1)[0]
+    """The separator that splits the header row into the most known column names (then the most cells).
+
+    The header is the first record as the CSV reader reads it, so a quoted header cell holding a line break
+    or a carriage return (a quoted header cell starting with one) does not cut it short.
+    """
+    head = text.lstrip("\r\n")[:_HEADER_CHARS]
     known = {c.name for c in TABLES[name].columns}
     best, best_score = ",", (-1, -1)
-    for delim in DELIMITERS:
-        try:
-            cells = next(csv.reader([first], delimiter=delim, strict=False), [])
-        except csv.Error:
-            continue
-        score = (sum(normalise_header(c) in known for c in cells), len(cells))
-        if score > best_score:
-            best, best_score = delim, score
+    old = csv.field_size_limit()
+    csv.field_size_limit(_HEADER_CHARS + 1)
+    try:
+        for delim in DELIMITERS:
+            try:
+                cells = next(csv.reader(io.StringIO(head, newline=""), delimiter=delim, strict=False), [])
+            except csv.Error:
+                continue
+            score = (sum(normalise_header(c) in known for c in cells), len(cells))
+            if score > best_score:
+                best, best_score = delim, score
+    finally:
+        csv.field_size_limit(old)
     return best
 
 
@@ -269,6 +282,66 @@ def _parse_csv(text: str, delimiter: str) -> list[list[str]]:
         return list(csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=False))
     finally:
         csv.field_size_limit(old)
+
+
+def unquote_formula(text: str) -> str:
+    """Return a CSV cell as it was typed when it carries the single quote that keeps a formula inert.
+
+    pofa writes a text cell that a spreadsheet would run (``=1+1``) as ``'=1+1`` (:mod:`pofa.io.writers`, as
+    spreadsheets mark such text); reading drops that quote again, so that a study pofa wrote (``pofa
+    import redcap``, ``pofa build-study``) reads back cell for cell. Any other cell is returned unchanged.
+
+    Parameters
+    ----------
+    text : str
+        A CSV cell (already stripped of surrounding blanks).
+
+    Returns
+    -------
+    str
+        ``text`` without its leading quote when the rest would run as a formula, else ``text``.
+    """
+    return text[1:] if text.startswith("'") and is_live_formula(text[1:]) else text
+
+
+def _unquote_frame(frame: pd.DataFrame) -> pd.DataFrame:
+    """:func:`unquote_formula` on every cell of a text frame (only the cells starting with a quote)."""
+    for column in frame.columns:
+        quoted = frame[column].str.startswith("'").fillna(False).to_numpy(dtype=bool)
+        if quoted.any():
+            values = frame[column].copy()
+            values[quoted] = [unquote_formula(v) for v in values[quoted]]
+            frame[column] = values
+    return frame
+
+
+def _open_quote_finding(text: str, delimiter: str, header: Sequence[str], last: Sequence[object],
+                        n_records: int, source: str) -> Finding | None:
+    """An error when the file ends inside a quoted cell: a quote never closed swallowed the rows after it.
+
+    ``last`` is the last record's cells. Only a last record with a line break in a cell can be such a cell;
+    then the text is read again with a line ``x`` appended: when the quote was closed, ``x`` is a record of
+    its own, else it is read into the open cell.
+    """
+    at = next((j for j, c in enumerate(last) if isinstance(c, str) and ("\n" in c or "\r" in c)), None)
+    if at is None:
+        return None
+    old = csv.field_size_limit()
+    csv.field_size_limit(2**31 - 1)
+    try:
+        rows = list(csv.reader(io.StringIO(text + "\nx", newline=""), delimiter=delimiter, strict=False))
+    except csv.Error:
+        return None
+    finally:
+        csv.field_size_limit(old)
+    if rows and rows[-1] == ["x"]:
+        return None
+    row = FIRST_DATA_ROW + n_records - 1
+    column = normalise_header(header[at]) if at < len(header) else ""
+    return finding(C.UNREADABLE_FILE, source, row, column or None,
+                   "a quote opened in this cell is never closed: every line after it up to the end of the "
+                   "file was read into this one cell",
+                   "close the quote (or remove the stray double quote), then export the table again")
 
 
 #: CSV files of at least this many bytes are read by Arrow's CSV reader (C++, multi-threaded, cells kept as
@@ -383,12 +456,18 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
     if len(raw) >= FAST_CSV_BYTES and utf8:
         fast = _read_csv_fast(raw.removeprefix(codecs.BOM_UTF8), text, delimiter)
         if fast is not None:
-            del raw, text  # the Arrow columns are all that is kept of a large file
             header, columns, n_rows = fast
-            frame, headers = _make_frame(header, _cells_from_columns(columns, n_rows), source, findings)
+            if n_rows:
+                unclosed = _open_quote_finding(text, delimiter, header, [c.iloc[-1] for c in columns], n_rows,
+                                               source)
+                if unclosed is not None:
+                    findings.append(unclosed)
+            del raw, text  # the Arrow columns are all that is kept of a large file
+            frame, headers = _make_frame([unquote_formula(h) for h in header],
+                                         _cells_from_columns(columns, n_rows), source, findings)
             del columns
             release_arrow_memory()
-            return RawTable(name, source, path, frame, headers)
+            return RawTable(name, source, path, _unquote_frame(frame), headers)
     try:
         rows = _parse_csv(text, delimiter)
     except csv.Error as exc:  # only for malformed input the lenient reader still refuses
@@ -406,14 +485,19 @@ def read_csv_table(path: Path, name: TableName, findings: list[Finding]) -> RawT
                                     _EMPTY_HINT))
         return None
     width = len(header)
+    if body:
+        unclosed = _open_quote_finding(text, delimiter, header, body[-1], len(body), source)
+        if unclosed is not None:
+            findings.append(unclosed)
     for i, r in enumerate(body):
         if len(r) > width and any(c.strip() for c in r[width:]):
             findings.append(finding(
                 C.EXTRA_CELLS, source, i + FIRST_DATA_ROW, None,
                 f"the row has {len(r)} cells but the header has {width}",
                 "put text holding the separator in double quotes, or remove the extra cells"))
-    frame, headers = _make_frame(header, _cells_from_rows(body, width), source, findings)
-    return RawTable(name, source, path, frame, headers)
+    frame, headers = _make_frame([unquote_formula(h) for h in header], _cells_from_rows(body, width), source,
+                                 findings)
+    return RawTable(name, source, path, _unquote_frame(frame), headers)
 
 
 def _float_text(v: float | None) -> str:

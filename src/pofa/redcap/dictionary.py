@@ -383,10 +383,12 @@ def read_dictionary(path: Path) -> DataDictionary:
         When the file cannot be read or is not a data dictionary.
     """
     path = Path(path)
-    try:
-        raw = path.read_bytes()
-    except OSError as exc:
-        raise RedcapError(f"cannot read the data dictionary {path}: {exc.strerror or exc}") from None
+    from pofa.atomic import read_regular_bytes
+
+    try:  # a pipe or device is refused, never read (it could block or never end)
+        raw = read_regular_bytes(path, "the data dictionary")
+    except PofaError as exc:
+        raise RedcapError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

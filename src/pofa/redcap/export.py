@@ -27,6 +27,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from pofa.errors import PofaError
 from pofa.findings import Finding, Severity
 from pofa.io.readers import TEXT_DTYPE, RawTable
 from pofa.redcap.config import RedcapSettings
@@ -682,10 +683,12 @@ def read_export(export: Path, dictionary: DataDictionary,
         When the file cannot be read or is not an export of the project.
     """
     export = Path(export)
-    try:
-        raw = export.read_bytes()
-    except OSError as exc:
-        raise RedcapError(f"cannot read the export {export}: {exc.strerror or exc}") from None
+    from pofa.atomic import read_regular_bytes
+
+    try:  # a pipe or device is refused, never read (it could block or never end)
+        raw = read_regular_bytes(export, "the export")
+    except PofaError as exc:
+        raise RedcapError(str(exc)) from None
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError:

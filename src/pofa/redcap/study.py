@@ -159,11 +159,13 @@ def table_csv(imported: RedcapImport, table: TableName) -> str | None:
     raw = imported.tables.get(table)
     if raw is None:
         return None
+    from pofa.io.writers import neutralise
+
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(list(raw.frame.columns))
-    for row in raw.frame.itertuples(index=False):
-        writer.writerow(["" if v is None else str(v) for v in row])
+    writer.writerow([neutralise(str(c)) for c in raw.frame.columns])
+    for row in raw.frame.itertuples(index=False):  # no cell a spreadsheet would run (read back unquoted)
+        writer.writerow(["" if v is None else neutralise(str(v)) for v in row])
     return buf.getvalue()
 
 

@@ -542,11 +542,12 @@ def _coerce(key: str, value: Any, hint: Any) -> Any:
             return value
         raise SettingsError(f"{key} = {value!r} must be true or false")
     if hint is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or float(value) != int(value):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                or (isinstance(value, float) and not math.isfinite(value)) or float(value) != int(value):
             raise SettingsError(f"{key} = {value!r} must be a whole number")
         return int(value)
     if hint is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or value != value:
             raise SettingsError(f"{key} = {value!r} must be a number")
         return float(value)
     if hint is str:

@@ -40,8 +40,10 @@ def _cell_text(s: pd.Series) -> pd.Series:
 
 
 def _csv(df: pd.DataFrame) -> str:
+    from pofa.io.writers import csv_text
+
     text = pd.DataFrame({c: _cell_text(df[c]) for c in df.columns})
-    return text.to_csv(index=False, lineterminator="\n")
+    return csv_text(text)  # a site named =cmd in --config is written inert (numbers stay as they are)
 
 
 def study_toml(sim: SimulatedStudy) -> str:

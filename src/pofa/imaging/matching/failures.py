@@ -169,12 +169,15 @@ def write_failures_csv(rows: list[dict[str, Any]], path: str | os.PathLike[str])
     import io
 
     from pofa.atomic import write_text
+    from pofa.io.writers import neutralise
 
     buf = io.StringIO()
     w = csv.DictWriter(buf, fieldnames=list(FAILURE_COLUMNS), lineterminator="\n")
     w.writeheader()
-    for row in rows:
-        w.writerow({c: "" if row.get(c) is None else row.get(c) for c in FAILURE_COLUMNS})
+    for row in rows:  # text cells neutralised (a patient id given as =cmd ...); numbers as they are
+        cells = {c: row.get(c) for c in FAILURE_COLUMNS}
+        w.writerow({c: "" if v is None else (neutralise(v) if isinstance(v, str) else v)
+                    for c, v in cells.items()})
     out = Path(path)
     write_text(out, buf.getvalue())
     return out
