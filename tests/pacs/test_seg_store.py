@@ -171,6 +171,11 @@ def test_batch_and_analyze_store_results(
     segs = _stored_segs(orthanc_fresh.url)
     assert sorted(r["seg_series_uid"] for r in rows) == sorted(d.SeriesInstanceUID for d in segs)
     _check_round_trip(study, out / "work", segs, out / "study")
+    # a later run that does not store leaves no stored.csv of the earlier one behind
+    res = runner.invoke(app, ["batch", str(study.manifest), "--out", str(out), "--workers", "1",
+                              "--memory-limit", "2GB", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "stored.csv").exists() and (out / "errors.csv").is_file()
     # pofa analyze MANIFEST.csv stores the same SEG objects (same results, same UIDs)
     res = runner.invoke(app, ["analyze", str(study.manifest), "--out", str(tmp_path / "results"),
                               "--store-results", orthanc_fresh.url])
