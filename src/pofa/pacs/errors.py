@@ -44,7 +44,7 @@ class SeriesIncompleteError(PacsError):
 
 
 class SegEncodingError(PacsError):
-    """highdicom or pydicom refused to build or encode a DICOM SEG.
+    """A DICOM SEG cannot be built or encoded: highdicom or pydicom refused it.
 
     The message names the PET series (its UID) and the library's error class only: the library's own message
     may quote a header value (a patient's name or id) and is never passed on.
