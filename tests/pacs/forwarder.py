@@ -39,12 +39,14 @@ def socket_in_namespace(pid: int) -> socket.socket:
     Raises
     ------
     OSError
-        When the process is gone or its namespace cannot be entered.
+        When the process is gone, still shares the caller's namespace, or its namespace cannot be entered.
     """
     own = os.open("/proc/thread-self/ns/net", os.O_RDONLY | os.O_CLOEXEC)
     try:
         target = os.open(f"/proc/{pid}/ns/net", os.O_RDONLY | os.O_CLOEXEC)
         try:
+            if os.fstat(target).st_ino == os.fstat(own).st_ino:  # not unshared yet: never connect here
+                raise OSError(f"process {pid} has no network namespace of its own (yet)")
             setns(target)
             try:
                 return socket.socket(socket.AF_INET, socket.SOCK_STREAM)
