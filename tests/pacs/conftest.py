@@ -4,11 +4,14 @@ Interface
 ---------
 ``orthanc_server`` (session)
     An :class:`orthanc_server.OrthancServer`, started once per test session and stopped (by its process id)
-    at the end. Attributes and methods: ``url`` (DICOMweb root, ``http://127.0.0.1:<port>/dicom-web``),
+    at the end (with its 127.0.0.1 forwarder; Orthanc itself runs in a network namespace of its own where
+    ``unshare --net`` is permitted, see :mod:`orthanc_server`). Attributes and methods: ``url`` (DICOMweb
+    root, ``http://127.0.0.1:<port>/dicom-web``), ``isolated``,
     ``rest`` (REST root), ``user``/``password``/``env()`` (HTTP basic credentials as pofa's
     ``POFA_DICOMWEB_USER``/``POFA_DICOMWEB_PASSWORD``), ``pid``, ``start()``, ``stop()``,
     ``upload(paths) -> Orthanc ids``, ``delete_series(series_uid)``, ``series_uids()``, ``clear()``,
-    ``listening_addresses()``, ``log_tail()``. Tests must leave it running and must not delete from it.
+    ``listening_addresses()``, ``socket_inodes()``, ``log_tail()``. Tests must leave it running and must not
+    delete from it.
 ``orthanc`` (function)
     The session server, started if a test stopped it, with the credential variables set for the test.
 ``orthanc_fresh`` (function)

@@ -171,6 +171,11 @@ def test_batch_and_analyze_store_results(
     segs = _stored_segs(orthanc_fresh.url)
     assert sorted(r["seg_series_uid"] for r in rows) == sorted(d.SeriesInstanceUID for d in segs)
     _check_round_trip(study, out / "work", segs, out / "study")
+    # a later run that does not store leaves no stored.csv of the earlier one behind
+    res = runner.invoke(app, ["batch", str(study.manifest), "--out", str(out), "--workers", "1",
+                              "--memory-limit", "2GB", "--no-progress"])
+    assert res.exit_code == 0, res.output
+    assert not (out / "stored.csv").exists() and (out / "errors.csv").is_file()
     # pofa analyze MANIFEST.csv stores the same SEG objects (same results, same UIDs)
     res = runner.invoke(app, ["analyze", str(study.manifest), "--out", str(tmp_path / "results"),
                               "--store-results", orthanc_fresh.url])
@@ -221,3 +226,46 @@ def test_dicomweb_manifest_stores_the_same_segs(
                               "--store-results", url])
     assert res.exit_code == 0, res.output
     assert sorted(d.SOPInstanceUID for d in _stored_segs(url)) == sorted(d.SOPInstanceUID for d in web)
+
+
+@pytest.mark.slow
+def test_library_errors_never_quote_the_patient_name(orthanc: OrthancServer, pacs_study: DicomStudy,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                     capfd: pytest.CaptureFixture[str]) -> None:
+    """highdicom or pydicom failing with a message that quotes a header (as their validators do) is reported
+    with the PET series and the error class only: the PET's PatientName appears in no output."""
+    import dicomweb_client
+    import highdicom
+    from pet_synthetic import SECRET_ID, SECRET_NAME, read_all_bytes
+
+    from pofa.cli import app
+
+    def refuse(*args: object, source_images: list[pydicom.Dataset], **kwargs: object) -> None:
+        raise ValueError(f"Value '{source_images[0].PatientName}' of PatientName is invalid")
+
+    work = tmp_path / "work"
+    monkeypatch.setattr(highdicom.seg, "Segmentation", refuse)
+    res = runner.invoke(app, ["build-study", str(pacs_study.manifest), "--out", str(tmp_path / "study"),
+                              "--work", str(work), "--store-results", orthanc.url])
+    assert res.exit_code == 1, res.output
+    assert "highdicom refused it (ValueError)" in res.output and pacs_study.scans[0].pet_uid in res.output
+    monkeypatch.undo()
+    for name, value in orthanc.env().items():
+        monkeypatch.setenv(name, value)
+
+    def encode_fails(self: object, datasets: list[pydicom.Dataset], *args: object, **kwargs: object) -> None:
+        raise TypeError(f"cannot encode PatientName {datasets[0].PatientName} ({datasets[0].PatientID})")
+
+    monkeypatch.setattr(dicomweb_client.DICOMwebClient, "store_instances", encode_fails)
+    res2 = runner.invoke(app, ["build-study", str(pacs_study.manifest), "--out", str(tmp_path / "study2"),
+                               "--work", str(work), "--store-results", orthanc.url])
+    assert res2.exit_code == 1, res2.output
+    assert "could not be encoded or sent (TypeError)" in res2.output
+    captured = capfd.readouterr()
+    for secret in (SECRET_NAME, SECRET_ID, SECRET_NAME.split("^")[0]):
+        for text in (res.output, res2.output, captured.out, captured.err):
+            assert secret not in text
+        for folder in (tmp_path / "study", tmp_path / "study2", work):
+            assert secret.encode() not in read_all_bytes(folder)
+    assert not [u for u in orthanc.series_uids() if u not in {x for s in pacs_study.scans
+                                                              for x in (s.pet_uid, s.ct_uid)}]

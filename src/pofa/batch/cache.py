@@ -3,9 +3,10 @@
 A patient's **key** is the SHA-256 of a canonical JSON document holding, for each of its scans, the role, scan
 date, segmentation rule and the SHA-256 of every input (PET, CT, mask, organ map, transform), plus the
 pipeline settings, the pofa version and :data:`CACHE_FORMAT`. A file's hash is the SHA-256 of its bytes; a
-folder's (a DICOM series) is the SHA-256 of the sorted list of ``relative path, SHA-256 of the file`` lines of
-every file under it. Paths themselves are not part of the key: moving the data elsewhere does not invalidate
-the results; changing one byte of an input does.
+folder's (a DICOM series) is the SHA-256 of the sorted list of the SHA-256 of every file under it: file and
+folder names are not part of it, so a series exported by hand and the same series fetched from a PACS into
+pofa's cache (which names each file by its SHA-256) have the same hash. Paths are not part of the key either:
+moving or renaming the data does not invalidate the results; changing one byte of an input does.
 
 A patient's work folder (``<out>/work/<folder_name(patient_id)>/``) holds ``result.json`` (lesion and failure
 rows and the provenance of each scan), the label maps, and ``done.json`` (the done-record: key, status,
@@ -53,8 +54,9 @@ __all__ = [
 ]
 
 #: Bumped whenever the per-patient result format or the pipeline changes its numbers.
-CACHE_FORMAT = 4  # 2: per-patient scan-figure data (report MIPs); 3: lesion tracks and measurements;
-# 4: new lesions linked across scans, targets spread over body regions
+CACHE_FORMAT = 5  # 2: per-patient scan-figure data (report MIPs); 3: lesion tracks and measurements;
+# 4: new lesions linked across scans, targets spread over body regions; 5: content-only folder hashes (no
+# file names), each scan's input hashes in result.json
 DONE_FILE = "done.json"
 RESULT_FILE = "result.json"
 _CHUNK = 1 << 20
@@ -98,9 +100,10 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
 
 
 def sha256_path(path: str | os.PathLike[str]) -> str:
-    """Compute the SHA-256 of a file, or of a folder.
+    """Compute the SHA-256 of a file, or of a folder's content (its files' bytes, not their names).
 
-    Hidden files and folders (names starting with ``.``) are included: a DICOM reader may read them.
+    Hidden files and folders (names starting with ``.``) are included: a DICOM reader may read them. Names
+    are left out, so a series whose files are renamed (a PACS export, pofa's cache) keeps its hash.
 
     Parameters
     ----------
@@ -110,7 +113,7 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
     Returns
     -------
     str
-        The hex digest (for a folder: of the sorted ``relative/path\\0sha256\\n`` lines of all its files).
+        The hex digest (for a folder: of the sorted ``sha256\\n`` lines of all its files, at any depth).
 
     Raises
     ------
@@ -122,11 +125,8 @@ def sha256_path(path: str | os.PathLike[str]) -> str:
         return sha256_file(p)
     if not p.is_dir():
         raise FileNotFoundError(f"{p} is neither a file nor a folder")
-    lines = []
-    for f in sorted(p.rglob("*"), key=lambda q: q.relative_to(p).as_posix()):
-        if f.is_file():
-            lines.append(f"{f.relative_to(p).as_posix()}\0{sha256_file(f)}\n")
-    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+    lines = sorted(f"{sha256_file(f)}\n" for f in p.rglob("*") if f.is_file())
+    return hashlib.sha256("".join(lines).encode("ascii")).hexdigest()
 
 
 def input_hashes(scans: PatientScans) -> list[dict[str, Any]]:

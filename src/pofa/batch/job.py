@@ -15,6 +15,7 @@ import time
 import traceback
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from pofa.batch.cache import (
     DONE_FILE,
@@ -33,13 +34,14 @@ from pofa.batch.cache import (
     write_json,
 )
 from pofa.batch.manifest import REFERENCE_COLUMNS, PatientScans, ScanSpec
+from pofa.batch.manifest_codes import PATH_COLUMNS
 from pofa.batch.pipeline import PatientError, PatientResult, PipelineSettings, process_patient
 from pofa.errors import PofaError
 from pofa.pacs.fetch import FetchOptions
 from pofa.pacs.reference import is_reference
 
 __all__ = ["FETCH_STAGE", "PatientJob", "PatientOutcome", "fetch_references", "load_result",
-           "run_patient_job"]
+           "run_patient_job", "with_input_hashes"]
 
 #: The stage named in a patient's error when a ``dicomweb:`` series cannot be fetched.
 FETCH_STAGE = "fetching a series from the PACS"
@@ -177,13 +179,39 @@ def run_patient_job(job: PatientJob) -> PatientOutcome:
             rec = _error_record(tmp, pid, key, ErrorKind.INTERNAL, "processing",
                                 f"{type(exc).__name__}: {exc}", traceback.format_exc(limit=20), t0)
         else:
-            write_json(tmp / RESULT_FILE, result.to_json())
+            write_json(tmp / RESULT_FILE, with_input_hashes(result, hashes).to_json())
             files = {p.name: sha256_file(p) for p in sorted(tmp.iterdir()) if p.is_file()}
             rec = DoneRecord(pid, key, Status.OK, files, None, "", "", round(time.perf_counter() - t0, 3),
                              now_utc())
         write_json(tmp / DONE_FILE, rec.to_json())
         publish_folder(tmp, folder)
     return PatientOutcome.of(rec, reused=False, host=_host())
+
+
+def with_input_hashes(result: PatientResult, hashes: list[dict[str, Any]]) -> PatientResult:
+    """Add the SHA-256 of each scan's inputs to its provenance (``inputs``: column -> hash; no path).
+
+    Parameters
+    ----------
+    result : PatientResult
+        The pipeline's result.
+    hashes : list of dict of {str: object}
+        :func:`pofa.batch.cache.input_hashes` of the patient's scans (role and date name each scan).
+
+    Returns
+    -------
+    PatientResult
+        The result whose provenance records carry ``inputs`` (scans matched by role and date).
+    """
+    by_scan = {(h["role"], h["scan_date"]): h for h in hashes}
+    recs = []
+    for rec in result.provenance:
+        h = by_scan.get((rec.get("role"), rec.get("scan_date")))
+        if h is not None:
+            rec = {**rec, "inputs": {c: h[c] for c in PATH_COLUMNS if c in h}}
+        recs.append(rec)
+    return dataclasses.replace(result, scans=json.dumps(recs, sort_keys=True, ensure_ascii=False,
+                                                        allow_nan=False))
 
 
 def fetch_references(scans: PatientScans, options: FetchOptions | None = None) -> PatientScans:

@@ -15,7 +15,9 @@ a progress bar.
 (:func:`pofa.batch.study.write_study`),
   the same bytes as ``pofa build-study`` writes.
 
-Layout of ``<out>``: ``batch.json`` (the run record), ``errors.csv``, ``study/``, ``work/<patient>/``.
+Layout of ``<out>``: ``batch.json`` (the run record), ``errors.csv``, ``study/``, ``work/<patient>/``, and
+``stored.csv`` when the run stored its lesions on a PACS (``--store-results``): every run removes the
+``stored.csv`` of an earlier run first, so the file always describes the last run.
 All workers must see the manifest's files and ``<out>`` under the same paths (a shared file system).
 """
 
@@ -44,10 +46,12 @@ from pofa.batch.study import ExcludedPatient, error_rows, write_study
 from pofa.errors import PofaError
 from pofa.pacs.fetch import FetchOptions
 
-__all__ = ["BATCH_JSON", "ERRORS_CSV", "BatchResult", "progress_bar", "run_batch"]
+__all__ = ["BATCH_JSON", "ERRORS_CSV", "STORED_CSV", "BatchResult", "progress_bar", "run_batch"]
 
 BATCH_JSON = "batch.json"
 ERRORS_CSV = "errors.csv"
+#: Written by the caller that stores the lesions (``--store-results``); removed at the start of every run.
+STORED_CSV = "stored.csv"
 LOCK_FILE = ".pofa-batch.lock"
 WORK = "work"
 STUDY = "study"
@@ -295,6 +299,7 @@ def run_batch(
                 shutil.rmtree(out_dir / name, ignore_errors=True)
             for name in (ERRORS_CSV, BATCH_JSON):
                 (out_dir / name).unlink(missing_ok=True)
+        (out_dir / STORED_CSV).unlink(missing_ok=True)  # an earlier run's record: this run stores anew or not
         work.mkdir(parents=True, exist_ok=True)
         clean_partial(work)
         jobs = {p.patient_id: PatientJob(p, st, str(work), retry_errors=retry_errors, fetch=fetch)

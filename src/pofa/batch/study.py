@@ -12,8 +12,10 @@ every
   ``followup``): every baseline lesion measured on every scan of its patient, whether each scan shows new
   lesions, and the lesion tracks with their events (:mod:`pofa.response.linking`; docs/response.md);
 - ``study.toml``: copied from the manifest's folder when there is one, else a name and description;
-- ``imaging.json``: the manifest's and patients table's SHA-256, the pipeline settings, each patient's content
-  key and per-scan provenance (SUV method, segmentation, registration quality, matching), the data of each
+- ``imaging.json``: the hash of the resolved inputs (:func:`inputs_sha256`: the manifest's cells other than
+  paths, and the SHA-256 of every input's content), the patients table's SHA-256, the pipeline settings, each
+  patient's content key and per-scan provenance (manifest row, SHA-256 of each input, SUV method,
+  segmentation, registration quality, matching; never a path, file name or URL), the data of each
   patient's baseline-and-failure figure (``figure``: coronal MIPs and lesion outlines of the first failure
   scan, :meth:`pofa.imaging.mip.MatchMip.to_json`; null without a failure scan), which the report draws, and
   the patients left out with the reason.
@@ -26,6 +28,7 @@ for byte whichever machine or worker computed each patient.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import hashlib
 import io
 import json
@@ -44,11 +47,10 @@ from pofa.batch.manifest import Manifest, PatientScans, load_manifest
 from pofa.batch.pipeline import FAILURE_COLUMNS, Cell, PatientResult, PipelineSettings
 from pofa.errors import PofaError
 from pofa.pacs.fetch import FetchOptions
-from pofa.pacs.reference import is_reference
 from pofa.settings import SETTINGS_FILE
 
 __all__ = ["IMAGING_JSON", "BuildError", "ExcludedPatient", "build_study_from_manifest", "csv_text",
-           "error_rows", "format_cell", "write_study"]
+           "error_rows", "format_cell", "inputs_sha256", "write_study"]
 
 IMAGING_JSON = "imaging.json"
 
@@ -161,24 +163,49 @@ def _stack(
 
 
 def _with_sources(result: PatientResult, scans: PatientScans | None) -> list[dict[str, Any]]:
-    """The per-scan provenance with the manifest row and file names of the current manifest."""
+    """The per-scan provenance with the scan's row in the current manifest (no path, file name or URL)."""
     by_scan = {(s.role.value, s.scan_date): s for s in (scans.scans if scans is not None else ())}
     out = []
     for rec in result.provenance:
         key: tuple[Any, Any] = (rec.get("role"), rec.get("scan_date"))
         s = by_scan.get(key)
-        names = {} if s is None else {
-            "row": s.row, **{c: _source_name(getattr(s, c))
-                             for c in ("pet", "ct", "mask", "organs", "transform")}}
-        out.append({**names, **rec})
+        out.append({**({} if s is None else {"row": s.row}), **rec})
     return out
 
 
-def _source_name(value: str | None) -> str:
-    """A scan input's file name for imaging.json; ``dicomweb`` for a series on a PACS (its UIDs stay out)."""
-    if not value:
-        return ""
-    return "dicomweb" if is_reference(value) else Path(value).name
+def inputs_sha256(manifest: Manifest, results: Sequence[PatientResult]) -> str:
+    """Hash what a study was built from, by content: the manifest's cells but its paths, the inputs' SHA-256.
+
+    The SHA-256 of the canonical JSON list, in manifest order, of every manifest row's cells other than
+    paths and references (patient id, role, scan date, threshold, RT prescription and fractions, row number)
+    with, for the patients in the study, the SHA-256 of each input the row names (``inputs`` of the scan's
+    provenance: a file's bytes, a DICOM folder's files' bytes). The same scans given as local files or as
+    ``dicomweb:`` series, anywhere on disk, give the same hash; a changed byte or cell gives another.
+
+    Parameters
+    ----------
+    manifest : Manifest
+        The imaging manifest.
+    results : sequence of PatientResult
+        The processed patients' results (their provenance carries the input hashes).
+
+    Returns
+    -------
+    str
+        The hex digest.
+    """
+    from pofa.batch.manifest_codes import PATH_COLUMNS
+
+    hashes = {(r.patient_id, rec.get("role"), rec.get("scan_date")): rec.get("inputs")
+              for r in results for rec in r.provenance}
+    rows = []
+    for s in manifest.scans:
+        cells = {f.name: getattr(s, f.name) for f in dataclasses.fields(s) if f.name not in PATH_COLUMNS}
+        cells["role"] = s.role.value
+        cells["inputs"] = hashes.get((s.patient_id, s.role.value, s.scan_date))
+        rows.append(cells)
+    text = json.dumps(rows, sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+    return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
 def _sha256(path: Path) -> str:
@@ -247,7 +274,7 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
         "format": 1,
         "pofa_version": __version__,
         "manifest": manifest.path.name,
-        "manifest_sha256": _sha256(manifest.path),
+        "inputs_sha256": inputs_sha256(manifest, results),
         "patients_table": manifest.patients_path.name,
         "patients_table_sha256": _sha256(manifest.patients_path),
         "default_threshold": manifest.default_threshold,

@@ -323,13 +323,19 @@ def _patient(seq: int, scans: PatientScans, result: PatientResult, folder: Path,
                             series_number=SERIES_NUMBER + k, segmentation_method=_method(result, k),
                             automatic=scan.mask is None, series_uid=s_uid, sop_uid=i_uid)
             store_instances(client, [seg], url=url, what=f"the SEG of PET series {series}")
-        except (PofaError, ImagingError, OSError) as exc:
+        except (PofaError, ImagingError) as exc:  # pofa's own messages: UIDs and pofa ids, no header value
             where = f" (PET series {series})" if series and series not in str(exc) else ""
             out.append(StoredSeg(seq, pid, name, "failed", reason=f"{exc}{where}"))
             continue
-        except Exception as exc:  # noqa: BLE001 - isolation: one scan's unexpected failure never stops the rest
+        except OSError as exc:  # its message names a path, which may hold a name: the reason only
             where = f" (PET series {series})" if series else ""
-            out.append(StoredSeg(seq, pid, name, "failed", reason=f"{type(exc).__name__}: {exc}{where}"))
+            out.append(StoredSeg(seq, pid, name, "failed", reason=f"a file cannot be read or written "
+                                 f"({exc.strerror or type(exc).__name__}){where}"))
+            continue
+        except Exception as exc:  # noqa: BLE001 - isolation: one scan's unexpected failure never stops the rest
+            # a library's message (highdicom, pydicom) may quote a header value: the error's class only
+            where = f" (PET series {series})" if series else ""
+            out.append(StoredSeg(seq, pid, name, "failed", reason=f"unexpected {type(exc).__name__}{where}"))
             continue
         out.append(StoredSeg(seq, pid, name, "stored", len(segs), s_uid))
     return out
@@ -405,8 +411,9 @@ def store_results(
             result = load_result(folder, o.key)
             local = fetch_references(scans, opts)  # dicomweb: PETs -> their folders in the cache
         except Exception as exc:  # noqa: BLE001 - isolation: this patient fails, the others are stored
+            why = str(exc) if isinstance(exc, PofaError) else type(exc).__name__  # not a library's message
             recs = [StoredSeg(seq, scans.patient_id, _scan_name(s), "failed",
-                              reason=f"the patient's result or scans cannot be read: {exc}")
+                              reason=f"the patient's result or scans cannot be read: {why}")
                     for s in scans.scans]
         else:
             recs = _patient(seq, local, result, folder, cl, root, read)

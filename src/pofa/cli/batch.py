@@ -131,7 +131,7 @@ def batch_command(
 
     require("imaging", "cluster", command="pofa batch")
     from pofa.batch.manifest import ManifestError, load_manifest
-    from pofa.batch.runner import run_batch
+    from pofa.batch.runner import STORED_CSV, run_batch
     from pofa.cli.output import console, err_console, error_message
     from pofa.errors import PofaError
 
@@ -175,7 +175,7 @@ def batch_command(
     stored = True
     if store_url is not None and result.study is not None:
         stored = store_and_report(store_url, m, result.outcomes, result.out / "work", fetch,
-                                  record=result.out / "stored.csv")
+                                  record=result.out / STORED_CSV)
     if result.errors or invalid or not stored:
         raise typer.Exit(1 if result.study is not None else 2)
 

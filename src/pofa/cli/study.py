@@ -205,6 +205,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
     from pofa.batch.job import PatientOutcome
     from pofa.batch.manifest import ManifestError, load_manifest
     from pofa.batch.study import build_study_from_manifest
+    from pofa.cli.pacs import require_pacs
 
     if keep_study is not None:
         kept, results = keep_study.resolve(), out.resolve()
@@ -228,6 +229,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
         try:
             with console.status("Building the study from the images ..."):
                 loaded = load_manifest(manifest)
+                require_pacs(loaded, "pofa analyze MANIFEST.csv")  # dicomweb: series need the pacs extra
                 build_study_from_manifest(loaded, built, force=force, work=Path(tmp) / "work",
                                           on_outcome=outcomes.append, fetch=fetch)
         except ManifestError as exc:

@@ -13,6 +13,7 @@ __all__ = [
     "PacsConfigError",
     "PacsError",
     "PacsUnavailableError",
+    "SegEncodingError",
     "SeriesIncompleteError",
     "SeriesNotFoundError",
 ]
@@ -40,3 +41,11 @@ class SeriesNotFoundError(PacsError):
 
 class SeriesIncompleteError(PacsError):
     """A series could not be received whole (connection dropped, instances missing, a checksum differs)."""
+
+
+class SegEncodingError(PacsError):
+    """A DICOM SEG cannot be built or encoded: highdicom or pydicom refused it.
+
+    The message names the PET series (its UID) and the library's error class only: the library's own message
+    may quote a header value (a patient's name or id) and is never passed on.
+    """

@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pofa.errors import ImagingError
+from pofa.pacs.errors import SegEncodingError
 
 if TYPE_CHECKING:  # pragma: no cover
     import highdicom as hd
@@ -365,7 +366,9 @@ def build_seg(
     ------
     ImagingError
         No segment, a label without segment or two segments for one label, a label map not on the PET grid,
-        source images that are not one series, or highdicom refuses the input.
+        or source images that are not one series.
+    pofa.pacs.errors.SegEncodingError
+        highdicom refuses the input (the message names the PET series and the error class only).
     """
     import highdicom as hd
     from pydicom.sr.codedict import codes
@@ -440,5 +443,8 @@ def build_seg(
                 content_description="pofa lesions",
             )
     except Exception as exc:  # highdicom validates many attributes and raises several types
-        raise ImagingError(f"Cannot build the DICOM SEG: {exc}") from exc
+        # its message may quote a header value (the patient's name or id): only the error's class is passed on
+        uid = str(getattr(ordered[0], "SeriesInstanceUID", "")) if ordered else ""
+        raise SegEncodingError(f"Cannot build the DICOM SEG of PET series {uid or '(no UID)'}: highdicom "
+                               f"refused it ({type(exc).__name__})") from None
     return seg

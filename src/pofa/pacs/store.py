@@ -77,16 +77,23 @@ def store_instances(client: Any, datasets: Sequence[Dataset], *, url: str, what:
     ------
     pofa.pacs.errors.PacsError
         When the request fails after the client's retries, or the server lists an instance as failed.
+    pofa.pacs.errors.SegEncodingError
+        When pydicom or dicomweb-client fail otherwise (encoding the instance): the error class only.
     """
+    import requests
+
     from pofa.pacs.client import as_pacs_error
-    from pofa.pacs.errors import PacsError
+    from pofa.pacs.errors import PacsError, SegEncodingError
 
     try:
         with warnings.catch_warnings():  # pydicom's warnings on writing quote values (patient identity)
             warnings.simplefilter("ignore")
             answer = client.store_instances(datasets=list(datasets))
-    except Exception as exc:  # requests and dicomweb-client raise many types; mapped to a typed error
+    except (requests.RequestException, PacsError) as exc:  # mapped to a typed error naming the server
         raise as_pacs_error(exc, url=url, what=what) from exc
+    except Exception as exc:  # pydicom encoding the instance, or dicomweb-client: a message may quote a value
+        raise SegEncodingError(f"{what} on {url}: the instance could not be encoded or sent "
+                               f"({type(exc).__name__})") from None
     failed = answer.get("FailedSOPSequence") if answer is not None else None
     if failed:
         reasons = sorted({str(item.get("FailureReason", "?")) for item in failed})
