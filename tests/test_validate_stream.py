@@ -118,7 +118,7 @@ def _extra_cells(rng: random.Random, i: int) -> list[str]:
     first = rng.choice(["Anna", "Ben", "Carla", "Dirk", "Eva", "Farid"])
     return [
         f"{first.lower()}{i}@clinic.example.org",                                     # contact: e-mail
-        f"{rng.choice(['Smith', 'Meyer', 'Novak'])}, {first} Q{''.join(chr(97 + int(d)) for d in str(i))}",  # who
+        f"{rng.choice(['Smith', 'Meyer', 'Novak'])}, {first} Q{''.join(chr(97 + int(d)) for d in str(i))}",
         str(1_000_000 + 7 * i),                                                       # chart_ref: record no.
         " ".join(rng.choice(["pain", "since", "march", "worse", "at", "night"]) for _ in range(7)),  # story
         rng.choice(["1", "2", "3", "4"] * 6 + ["n/a", "unknown", "4,5"]),            # score: mostly numbers
@@ -165,9 +165,9 @@ def test_content_tally_is_the_same_in_any_blocks_and_bounded() -> None:
     """The privacy rule's tally: the same decision whatever the blocks; distinct cells counted exactly up to
     DISTINCT_EXACT, then estimated (k minimum values: relative error about 1/sqrt(65536) = 0.4%) in bounded
     memory."""
-    from pofa.privacy import DISTINCT_EXACT, ContentTally, category_of_content
-
     import pandas as pd
+
+    from pofa.privacy import DISTINCT_EXACT, ContentTally, category_of_content
 
     cells = [f"Meyer, Anna Q{''.join(chr(97 + int(d)) for d in str(i))}" for i in range(3000)]
     whole = ContentTally()

@@ -331,8 +331,8 @@ def category_of_content(values: pd.Series) -> str | None:
 
 
 def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: Iterable[str],
-                       keep: Collection[str] = (),
-                       tallies: Mapping[str, ContentTally | None] | None = None) -> tuple[IdentifyingColumn, ...]:
+                       keep: Collection[str] = (), tallies: Mapping[str, ContentTally | None] | None = None
+                       ) -> tuple[IdentifyingColumn, ...]:
     """Return the columns among ``candidates`` that look identifying (by name, then by content).
 
     Parameters

@@ -29,9 +29,9 @@ import pandas as pd
 from pandas.api.types import union_categoricals
 
 from pofa.findings import Finding, ValidationReport
-from pofa.privacy import ContentTally
 from pofa.io.csv_stream import BLOCK_BYTES, StreamFallback, iter_csv_chunks
 from pofa.io.readers import TABLE_SUFFIXES, RawTable, read_csv_table, rename_columns
+from pofa.privacy import ContentTally
 from pofa.schema import TABLES, TableName
 from pofa.settings import SETTINGS_FILE, Settings, load_settings
 from pofa.template import example_row_findings
@@ -242,8 +242,8 @@ def _validate_streaming(path: Path, plan: dict[TableName, Path],
     for name, file in plan.items():
         if name in _KEYS:
             keep = set(_KEYS[name]) | named
-            typed[name], every[name], content[name.value] = _stream_table(file, name, settings, out, read, examples, keep,
-                                                     block_bytes)
+            typed[name], every[name], content[name.value] = _stream_table(file, name, settings, out, read,
+                                                                          examples, keep, block_bytes)
             continue
         raw = read_csv_table(file, name, read)  # a response table: read whole
         if raw is None:
