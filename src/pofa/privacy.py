@@ -164,10 +164,10 @@ def _is_phone(v: str) -> bool:
 def _median(histogram: Counter[int], n: int) -> float:
     """The median of ``n`` values given as a histogram (of two middle values, their mean; as pandas)."""
     lo, hi = (n - 1) // 2, n // 2
-    seen, at_lo = 0, None
+    seen, at_lo = 0, -1
     for value in sorted(histogram):
         seen += histogram[value]
-        if at_lo is None and seen > lo:
+        if at_lo < 0 and seen > lo:
             at_lo = value
         if seen > hi:
             return (at_lo + value) / 2
