@@ -15,6 +15,12 @@ Detection is conservative about the study format: a column of docs/study-format.
 content (e-mail addresses, phone numbers, social security numbers, person names, long numeric record numbers,
 free text). It is a safeguard, not a de-identification tool: it cannot find an identifier hidden in a column
 whose name and content look harmless.
+
+The content rule is one: :class:`ContentTally` counts what it needs (cells of each shape, histograms of
+lengths and word counts, distinct cells) block by block and decides at the end; :func:`category_of_content`
+applies it to a whole column, :mod:`pofa.validation_stream` to a large file's blocks. Distinct cells are
+counted exactly up to :data:`DISTINCT_EXACT` (65,536) of them; beyond, their share is estimated (k minimum
+values of a 64-bit hash, relative error about 0.4%), in both cases, so that memory stays bounded.
 """
 
 from __future__ import annotations
