@@ -13,15 +13,16 @@ across rows and tables need is kept:
 * in every table, the columns the study's risk factors name (typed from the whole column, as the check of the
   settings needs them).
 
-Any other extra column is not kept: a declared covariate is checked cell by cell, block by block; an undeclared
-one is tallied block by block (:class:`~pofa.validation_infer.InferTally`: counts of the cells of each type,
-the first few odd cells of each type, and the counts the privacy check by content needs,
+Any other extra column is not kept: a declared covariate is checked cell by cell, block by block; an
+undeclared one is tallied block by block (:class:`~pofa.validation_infer.InferTally`: counts of the cells of
+each type, the first few odd cells of each type, and the counts the privacy check by content needs,
 :class:`~pofa.privacy.ContentTally`), and typed, checked and examined at the end from these tallies.
 
 So the memory in use is one block of rows (:data:`~pofa.io.csv_stream.BLOCK_BYTES` of the file) plus these
 columns, plus the findings kept (at most :data:`~pofa.findings.MAX_PER_KIND` of a kind one by one, the rest
-counted), plus a bounded tally per extra column. Any other study (Parquet, a workbook, a REDCap export, small files), and any file Arrow cannot read
-exactly as the whole-file reader does (not UTF-8, a ragged row), is checked by :func:`pofa.study.load_study`.
+counted), plus a bounded tally per other extra column. Any other study (Parquet, a workbook, a REDCap export,
+small files), and any file Arrow cannot read exactly as the whole-file reader does (not UTF-8, a ragged row),
+is checked by :func:`pofa.study.load_study`.
 """
 
 from __future__ import annotations
