@@ -110,3 +110,77 @@ def test_junk_file_block_by_block(tmp_path: Path) -> None:
     kinds = {(f.code, f.file, f.column) for f in report.findings}
     assert len(report.findings) <= len(kinds) * (MAX_PER_KIND + 1)
     assert report.findings == pofa.load_study(tmp_path / "junk").validate().findings
+
+
+def _extra_cells(rng: random.Random, i: int) -> list[str]:
+    """Cells of extra columns: identifying content, columns mostly of one type with odd cells, a declared
+    covariate with bad levels."""
+    first = rng.choice(["Anna", "Ben", "Carla", "Dirk", "Eva", "Farid"])
+    return [
+        f"{first.lower()}{i}@clinic.example.org",                                     # contact: e-mail
+        f"{rng.choice(['Smith', 'Meyer', 'Novak'])}, {first} Q{''.join(chr(97 + int(d)) for d in str(i))}",
+        str(1_000_000 + 7 * i),                                                       # chart_ref: record no.
+        " ".join(rng.choice(["pain", "since", "march", "worse", "at", "night"]) for _ in range(7)),  # story
+        rng.choice(["1", "2", "3", "4"] * 6 + ["n/a", "unknown", "4,5"]),            # score: mostly numbers
+        rng.choice(["yes", "no"] * 8 + ["maybe", "t"]),                               # flag: mostly yes/no
+        rng.choice(["2019-03-04", "2020-11-30"] * 8 + ["03/04/2019"]),                # seen: mostly dates
+        rng.choice(["low", "high", "mid", ""]),                                       # grade: declared
+        rng.choice(["a", "b", "c", "1", "2"]),                                        # code: text
+    ]
+
+
+def test_extra_columns_tallied_block_by_block(tmp_path: Path) -> None:
+    """Extra columns are not kept but tallied block by block: their type, odd cells (beyond the limit: the
+    count and rows of the rest), decimal commas, declared covariates and the privacy check by content give
+    the findings of the whole-file check."""
+    folder = tmp_path / "s"
+    shutil.copytree(bundled_study("example"), folder)
+    rng = random.Random(5)
+    rows = list(csv.reader((folder / "patients.csv").open(encoding="utf-8", newline="")))
+    header = rows[0] + ["contact", "who", "chart_ref", "story", "score", "flag", "seen", "grade", "code"]
+    body = []
+    for k in range(200):  # 1,000 rows: more odd cells of a column than are shown one by one
+        for r in rows[1:]:
+            body.append([f"{r[0]}_{k}", *r[1:], *_extra_cells(rng, len(body))])
+    with (folder / "patients.csv").open("w", encoding="utf-8", newline="") as fh:
+        csv.writer(fh).writerows([header, *body])
+    (folder / "study.toml").write_text('[covariates.grade]\ntable = "patients"\ntype = "category"\n'
+                                       'levels = ["low", "high"]\n', encoding="utf-8")
+    plan = _plan(folder, 0)
+    assert plan is not None
+    assert len(list(iter_csv_chunks(plan[TableName.PATIENTS], TableName.PATIENTS, [], 8 * BLOCK))) > 10
+    streamed = _validate_streaming(folder, plan, 8 * BLOCK)
+    whole = pofa.load_study(folder).validate()
+    assert streamed.findings == whole.findings
+    codes = {(str(f.code), f.column) for f in whole.findings}
+    for column in ("contact", "who", "chart_ref", "story"):
+        assert ("identifying-column", column) in codes
+    for column in ("score", "flag", "seen"):
+        assert ("odd-cell", column) in codes
+    assert ("bad-category", "grade") in codes
+    assert any(f.more for f in whole.findings if f.column == "score" and str(f.code) == "odd-cell")
+
+
+def test_content_tally_is_the_same_in_any_blocks_and_bounded() -> None:
+    """The privacy rule's tally: the same decision whatever the blocks; distinct cells counted exactly up to
+    DISTINCT_EXACT, then estimated (k minimum values: relative error about 1/sqrt(65536) = 0.4%) in bounded
+    memory."""
+    import pandas as pd
+
+    from pofa.privacy import DISTINCT_EXACT, ContentTally, category_of_content
+
+    cells = [f"Meyer, Anna Q{''.join(chr(97 + int(d)) for d in str(i))}" for i in range(3000)]
+    whole = ContentTally()
+    whole.add(cells)
+    blocks = ContentTally()
+    for k in range(0, len(cells), 700):
+        blocks.add(cells[k:k + 700])
+    assert whole.category() == blocks.category() == category_of_content(pd.Series(cells)) == "name"
+    assert whole.distinct() == blocks.distinct() == 1.0
+    many = ContentTally(integer=True)
+    n = 4 * DISTINCT_EXACT
+    for k in range(0, n, 50_000):  # every value twice: half the cells distinct
+        many.add([str(1_000_000 + (i % (n // 2))) for i in range(k, min(k + 50_000, n))])
+    assert len(many._hashes) == DISTINCT_EXACT
+    assert many.distinct() == pytest.approx(0.5, rel=0.02)  # 5 standard errors of the estimate
+    assert many.category() is None  # a record number is distinct: 0.5 < 0.9

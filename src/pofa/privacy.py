@@ -15,21 +15,32 @@ Detection is conservative about the study format: a column of docs/study-format.
 content (e-mail addresses, phone numbers, social security numbers, person names, long numeric record numbers,
 free text). It is a safeguard, not a de-identification tool: it cannot find an identifier hidden in a column
 whose name and content look harmless.
+
+The content rule is one: :class:`ContentTally` counts what it needs (cells of each shape, histograms of
+lengths and word counts, distinct cells) block by block and decides at the end; :func:`category_of_content`
+applies it to a whole column, :mod:`pofa.validation_stream` to a large file's blocks. Distinct cells are
+counted exactly up to :data:`DISTINCT_EXACT` (65,536) of them; beyond, their share is estimated (k minimum
+values of a 64-bit hash, relative error about 0.4%), in both cases, so that memory stays bounded.
 """
 
 from __future__ import annotations
 
 import re
+from collections import Counter
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from pofa.findings import Finding, FindingCode, Severity
 from pofa.schema import TABLES, TableName
 
 __all__ = [
+    "ContentTally",
+    "category_of_content",
+    "content_tally",
     "IdentifyingColumn",
     "detect_identifying",
     "identifying_columns",
@@ -146,8 +157,161 @@ def category_of_name(header: str) -> str | None:
     return None
 
 
-def _share(text: pd.Series, pattern: re.Pattern[str]) -> float:
-    return float(text.map(lambda v: pattern.fullmatch(v) is not None).mean())
+#: Distinct cells of a column counted exactly up to this many; beyond, estimated from the smallest hashes.
+DISTINCT_EXACT = 1 << 16
+_HASH_SPACE = float(2**64)
+
+
+def _is_phone(v: str) -> bool:
+    return (_PHONE.fullmatch(v) is not None and len(_DIGITS.findall(v)) >= 7 and not v.isdigit()
+            and _DATE.fullmatch(v) is None)
+
+
+def _median(histogram: Counter[int], n: int) -> float:
+    """The median of ``n`` values given as a histogram (of two middle values, their mean; as pandas)."""
+    lo, hi = (n - 1) // 2, n // 2
+    seen, at_lo = 0, -1
+    for value in sorted(histogram):
+        seen += histogram[value]
+        if at_lo < 0 and seen > lo:
+            at_lo = value
+        if seen > hi:
+            return (at_lo + value) / 2
+    raise ValueError("empty histogram")
+
+
+class ContentTally:
+    """What :func:`category_of_content` needs of a column's cells, added block by block.
+
+    The counts of the cells of each shape (e-mail address, phone number ...), the histograms of their
+    lengths and word counts (for the medians) and the distinct cells: counted exactly up to
+    :data:`DISTINCT_EXACT` distinct cells, beyond that estimated from the :data:`DISTINCT_EXACT` smallest
+    64-bit hashes of the cells (a k-minimum-values sketch, relative error about 0.4%), so that the memory is
+    bounded whatever the number of rows. The same cells give the same decision in whatever blocks they come.
+
+    Parameters
+    ----------
+    integer : bool
+        The column holds whole numbers (their text is examined only as a record number).
+    """
+
+    def __init__(self, integer: bool = False) -> None:
+        self.integer = integer
+        self.n = 0
+        self.shapes: Counter[str] = Counter()
+        self.words: Counter[int] = Counter()
+        self.lengths: Counter[int] = Counter()
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._saturated = False
+
+    def add(self, text: Iterable[str]) -> None:
+        """Add cells (their text, stripped, none blank).
+
+        Parameters
+        ----------
+        text : iterable of str
+            The cells.
+        """
+        cells = list(text)
+        if not cells:
+            return
+        self.n += len(cells)
+        shapes = self.shapes
+        for v in cells:
+            if _EMAIL.fullmatch(v) is not None:
+                shapes["email"] += 1
+            if _SSN.fullmatch(v) is not None:
+                shapes["ssn"] += 1
+            if _URL.fullmatch(v) is not None:
+                shapes["url"] += 1
+            if len(v.lstrip("-")) >= 6:
+                shapes["long"] += 1
+            if self.integer:
+                continue
+            if _is_phone(v):
+                shapes["phone"] += 1
+            if _LONG_NUMBER.fullmatch(v) is not None:
+                shapes["long_number"] += 1
+            if _PERSON.fullmatch(v) is not None:
+                shapes["person"] += 1
+            self.words[len(v.split())] += 1
+            self.lengths[len(v)] += 1
+        hashes = np.unique(pd.util.hash_array(np.asarray(cells, dtype=object)))
+        merged = np.union1d(self._hashes, hashes)
+        if len(merged) > DISTINCT_EXACT:
+            merged, self._saturated = merged[:DISTINCT_EXACT], True
+        self._hashes = merged
+
+    def distinct(self) -> float:
+        """The share of distinct cells (exact up to :data:`DISTINCT_EXACT` distinct cells, else estimated).
+
+        Returns
+        -------
+        float
+            Distinct cells over cells (0 without cells).
+        """
+        if self.n == 0:
+            return 0.0
+        if not self._saturated:
+            return len(self._hashes) / self.n
+        kth = (float(self._hashes[-1]) + 1.0) / _HASH_SPACE
+        return min((DISTINCT_EXACT - 1) / kth, float(self.n)) / self.n
+
+    def category(self) -> str | None:
+        """Return the identifier category the cells added look like (the rule of :func:`category_of_content`).
+
+        Returns
+        -------
+        str or None
+            The category, ``None`` when the cells look like none.
+        """
+        n = self.n
+        if n == 0:
+            return None
+        distinct = self.distinct()
+        share = {k: v / n for k, v in self.shapes.items()}
+        if share.get("email", 0.0) >= 0.5:
+            return "e-mail address"
+        if share.get("ssn", 0.0) >= 0.5:
+            return "record number"
+        if share.get("url", 0.0) >= 0.5:
+            return "web or IP address"
+        if self.integer:
+            return "record number" if share.get("long", 0.0) >= 0.9 and distinct >= 0.9 else None
+        if share.get("phone", 0.0) >= 0.5:
+            return "phone number"
+        if distinct >= 0.8 and n >= 2:
+            if share.get("long_number", 0.0) >= 0.9:
+                return "record number"
+            if share.get("person", 0.0) >= 0.5:
+                return "name"
+            if _median(self.words, n) >= 5 or _median(self.lengths, n) >= 40:
+                return "free text"
+        return None
+
+
+def content_tally(values: pd.Series) -> ContentTally | None:
+    """Return the tally of a typed column's cells, or ``None`` for a type never identifying by content.
+
+    Parameters
+    ----------
+    values : pandas.Series
+        One column of a study table (any type; numbers are examined as their text).
+
+    Returns
+    -------
+    ContentTally or None
+        ``None`` for floats, booleans and dates.
+    """
+    given = values.dropna()
+    if pd.api.types.is_bool_dtype(given) or pd.api.types.is_datetime64_any_dtype(given):
+        return None
+    if pd.api.types.is_float_dtype(given):
+        return None  # measurements; whole numbers arrive as Int64
+    tally = ContentTally(integer=bool(pd.api.types.is_integer_dtype(given)))
+    text = given.astype(str).str.strip()
+    tally.add(text[text != ""].tolist())
+    return tally
 
 
 def category_of_content(values: pd.Series) -> str | None:
@@ -155,7 +319,8 @@ def category_of_content(values: pd.Series) -> str | None:
 
     A category is given when at least half of the non-blank cells have its shape (e-mail address, phone
     number, social security number, web or IP address), or, for person names, long record numbers and free
-    text, when the cells are also mostly distinct (one per person).
+    text, when the cells are also mostly distinct (one per person). The rule is :meth:`ContentTally.category`
+    (which :mod:`pofa.validation_stream` applies block by block).
 
     Parameters
     ----------
@@ -167,45 +332,13 @@ def category_of_content(values: pd.Series) -> str | None:
     str or None
         The category, ``None`` when the cells look like none (always for floats, booleans and dates).
     """
-    given = values.dropna()
-    if given.empty:
-        return None
-    if pd.api.types.is_bool_dtype(given) or pd.api.types.is_datetime64_any_dtype(given):
-        return None
-    if pd.api.types.is_float_dtype(given):
-        return None  # measurements; whole numbers arrive as Int64
-    text = given.astype(str).str.strip()
-    text = text[text != ""]
-    if text.empty:
-        return None
-    distinct = text.nunique() / len(text)
-    if _share(text, _EMAIL) >= 0.5:
-        return "e-mail address"
-    if _share(text, _SSN) >= 0.5:
-        return "record number"
-    if _share(text, _URL) >= 0.5:
-        return "web or IP address"
-    if pd.api.types.is_integer_dtype(given):
-        long = text.str.lstrip("-").str.len() >= 6
-        return "record number" if long.mean() >= 0.9 and distinct >= 0.9 else None
-    phone = text.map(lambda v: _PHONE.fullmatch(v) is not None and len(_DIGITS.findall(v)) >= 7
-                     and not v.isdigit() and _DATE.fullmatch(v) is None)
-    if phone.mean() >= 0.5:
-        return "phone number"
-    if distinct >= 0.8 and len(text) >= 2:
-        if text.map(lambda v: _LONG_NUMBER.fullmatch(v) is not None).mean() >= 0.9:
-            return "record number"
-        if _share(text, _PERSON) >= 0.5:
-            return "name"
-        # pandas-stubs allow .str.len() on strings only; pandas documents it for lists too
-        words = text.str.split().str.len()  # type: ignore[misc]
-        if float(words.median()) >= 5 or float(text.str.len().median()) >= 40:
-            return "free text"
-    return None
+    tally = content_tally(values)
+    return tally.category() if tally is not None else None
 
 
 def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: Iterable[str],
-                       keep: Collection[str] = ()) -> tuple[IdentifyingColumn, ...]:
+                       keep: Collection[str] = (), tallies: Mapping[str, ContentTally | None] | None = None
+                       ) -> tuple[IdentifyingColumn, ...]:
     """Return the columns among ``candidates`` that look identifying (by name, then by content).
 
     Parameters
@@ -218,6 +351,9 @@ def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: 
         The extra (covariate) columns to examine; a column of the study format is never examined.
     keep : collection of str
         Columns the study declares (``[covariates.NAME]``) or uses: never withheld.
+    tallies : mapping of str to ContentTally or None, optional
+        The content of columns tallied block by block (:mod:`pofa.validation_stream`), examined instead of
+        the column of ``frame``.
 
     Returns
     -------
@@ -233,7 +369,12 @@ def detect_identifying(frame: pd.DataFrame, table: TableName | str, candidates: 
         category = category_of_name(column)
         reason = "name"
         if category is None:
-            category, reason = category_of_content(frame[column]), "content"
+            if tallies is not None and column in tallies:
+                tally = tallies[column]
+                category = tally.category() if tally is not None else None
+            else:
+                category = category_of_content(frame[column])
+            reason = "content"
         if category is not None:
             out.append(IdentifyingColumn(name.value, column, category, reason))
     return tuple(out)
@@ -272,7 +413,9 @@ def kept_columns(settings: object) -> dict[str, frozenset[str]]:
 
 
 def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[str, Iterable[str]],
-                        settings: object) -> tuple[IdentifyingColumn, ...]:
+                        settings: object,
+                        tallies: Mapping[str, Mapping[str, ContentTally | None]] | None = None
+                        ) -> tuple[IdentifyingColumn, ...]:
     """Return the withheld columns of a study's tables.
 
     Parameters
@@ -283,6 +426,8 @@ def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[
         The extra columns of each table.
     settings : pofa.settings.Settings
         For the columns kept (:func:`kept_columns`).
+    tallies : mapping of str to mapping, optional
+        By table, the content of columns tallied block by block (see :func:`detect_identifying`).
 
     Returns
     -------
@@ -292,7 +437,8 @@ def identifying_columns(frames: Mapping[str, pd.DataFrame], covariates: Mapping[
     keep = kept_columns(settings)
     out: list[IdentifyingColumn] = []
     for table, frame in frames.items():
-        out.extend(detect_identifying(frame, table, covariates.get(table, ()), keep.get(table, frozenset())))
+        out.extend(detect_identifying(frame, table, covariates.get(table, ()), keep.get(table, frozenset()),
+                                      (tallies or {}).get(table)))
     return tuple(out)
 
 

@@ -660,13 +660,16 @@ def _known_patients(patients: TypedTable | None,
         return None
     pf = patients.frame
     cols = [c for c in ("index_date", "last_followup_date", "progression_date") if c in pf]
-    p = pf.loc[pf["patient_id"].notna(), ["patient_id", *cols]]
-    p = p.assign(_row=p.index.to_numpy())
+    ids = pf["patient_id"]
+    first = ids.notna().to_numpy(dtype=bool) & ~ids.duplicated().to_numpy()  # one row per id, built once
+    rows = pf.index[first]
+    data: dict[str, object] = {c: pf[c].to_numpy()[first] for c in cols}
+    data["_row"] = rows.to_numpy()
     if "progression_date" in cols:
-        p = p.assign(_progression_blank=patients.blank("progression_date")[p.index])
+        data["_progression_blank"] = patients.blank("progression_date").to_numpy(dtype=bool)[first]
     for c, mask in (flags or {}).items():
-        p[f"_flag_{c}"] = mask[p.index].to_numpy(dtype=bool)
-    return p.drop_duplicates("patient_id").set_index("patient_id")
+        data[f"_flag_{c}"] = mask[rows].to_numpy(dtype=bool)
+    return pd.DataFrame(data, index=pd.Index(ids[first], name="patient_id"))
 
 
 def _unknown_patients(t: TypedTable, known: pd.DataFrame | None, out: _Collector) -> pd.Series:

@@ -141,6 +141,42 @@ class Collector:
             first = finding(code, source, r, column, "", hint(r) if callable(hint) else hint)
             self._count_more(key, first, len(rows) - room, r, int(rows[-1]))
 
+    def counted(self, first: list[int], count: int, last: int, code: C, source: str, column: str | None,
+                message: Message, hint: Message) -> None:
+        """Make the findings :meth:`rows` makes, from cells counted block by block (not a mask of every row).
+
+        Parameters
+        ----------
+        first : list of int
+            The first rows with the problem, in order: at least one more than are kept one by one (or all).
+        count : int
+            How many rows have the problem.
+        last : int
+            The last of them.
+        code : FindingCode
+            The kind of finding.
+        source : str
+            The file.
+        column : str or None
+            The column.
+        message, hint : str or callable
+            The text, or a function of the row giving it (called only for the rows in ``first``).
+        """
+        if count <= 0:
+            return
+        key = (str(code), source, column)
+        room = self._room(key)
+        cells = self._cells.setdefault((source, column), set())
+        for r in first[:room]:
+            cells.add(r)
+            self._items.append(finding(code, source, r, column, message(r) if callable(message) else message,
+                                       hint(r) if callable(hint) else hint))
+        self._kept[key] += min(room, count)
+        if count > room:
+            r = first[room]
+            more = finding(code, source, r, column, "", hint(r) if callable(hint) else hint)
+            self._count_more(key, more, count - room, r, last)
+
     def add(self, code: C, source: str, row: int | None, column: str | None, message: str, hint: str) -> None:
         """Make one finding (dropped while :attr:`header_once` is true and it is about the header).
 

@@ -10,13 +10,19 @@ across rows and tables need is kept:
 * lesions: ``patient_id`` and ``lesion_id``;
 * failures: ``patient_id``, ``failure_id``, ``scan_date``, ``baseline_lesion_id``, ``site`` and
   ``extranodal``;
-* in every table, the columns the study's risk factors name and the extra (covariate) columns, whose type is
-  inferred from the whole column.
+* in every table, the columns the study's risk factors name (typed from the whole column, as the check of the
+  settings needs them).
+
+Any other extra column is not kept: a declared covariate is checked cell by cell, block by block; an
+undeclared one is tallied block by block (:class:`~pofa.validation_infer.InferTally`: counts of the cells of
+each type, the first few odd cells of each type, and the counts the privacy check by content needs,
+:class:`~pofa.privacy.ContentTally`), and typed, checked and examined at the end from these tallies.
 
 So the memory in use is one block of rows (:data:`~pofa.io.csv_stream.BLOCK_BYTES` of the file) plus these
 columns, plus the findings kept (at most :data:`~pofa.findings.MAX_PER_KIND` of a kind one by one, the rest
-counted). Any other study (Parquet, a workbook, a REDCap export, small files), and any file Arrow cannot read
-exactly as the whole-file reader does (not UTF-8, a ragged row), is checked by :func:`pofa.study.load_study`.
+counted), plus a bounded tally per other extra column. Any other study (Parquet, a workbook, a REDCap export,
+small files), and any file Arrow cannot read exactly as the whole-file reader does (not UTF-8, a ragged row),
+is checked by :func:`pofa.study.load_study`.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from pandas.api.types import union_categoricals
 from pofa.findings import Finding, ValidationReport
 from pofa.io.csv_stream import BLOCK_BYTES, StreamFallback, iter_csv_chunks
 from pofa.io.readers import TABLE_SUFFIXES, RawTable, read_csv_table, rename_columns
+from pofa.privacy import ContentTally
 from pofa.schema import TABLES, TableName
 from pofa.settings import SETTINGS_FILE, Settings, load_settings
 from pofa.template import example_row_findings
@@ -39,6 +46,7 @@ from pofa.validation import (
     _check_coordinates,
     _check_radiotherapy,
     _Commas,
+    _parse_declared,
     check_failures,
     check_lesions,
     check_patients,
@@ -46,6 +54,7 @@ from pofa.validation import (
     parse_table,
 )
 from pofa.validation_collect import Collector
+from pofa.validation_infer import InferTally
 
 __all__ = ["STREAM_BYTES", "validate_study"]
 
@@ -119,22 +128,42 @@ def _concat(frames: list[pd.DataFrame]) -> pd.DataFrame:
 
 
 class _Table:
-    """One table checked block by block: the columns kept, the extra columns' text, the column order."""
+    """One table checked block by block: the columns kept, the extra columns' tallies, the column order.
 
-    def __init__(self, name: TableName, keep: set[str]) -> None:
+    An extra column a risk factor names is kept whole (the settings check needs its type and values); a
+    declared covariate is checked block by block; any other extra column is tallied block by block
+    (:class:`~pofa.validation_infer.InferTally`: its type, its odd cells, its content for the privacy check).
+    """
+
+    def __init__(self, name: TableName, keep: set[str], settings: Settings) -> None:
         self.name = name
         self.keep = keep
+        self.settings = settings
+        self.declared = {c.column: c for c in settings.covariates if c.table == name.value}
         self.frames: list[pd.DataFrame] = []
         self.unparsed: list[pd.DataFrame] = []
         self.extra_text: list[pd.DataFrame] = []
         self.columns: list[str] = []
         self.extras: list[str] = []
+        self.whole: list[str] = []
+        self.tallies: dict[str, InferTally] = {}
         self.raw: RawTable | None = None
 
-    def add(self, raw: RawTable, t: TypedTable) -> None:
+    def _start(self, raw: RawTable, t: TypedTable) -> None:
+        from pofa.privacy import category_of_name, kept_columns
+
+        self.raw, self.extras = raw, list(t.covariates)
+        self.columns = [*t.frame.columns, *t.covariates]
+        self.whole = [c for c in self.extras if c in self.keep]
+        private = kept_columns(self.settings).get(self.name.value, frozenset())
+        for c in self.extras:
+            if c not in self.keep and c not in self.declared:
+                content = c not in private and category_of_name(c) is None
+                self.tallies[c] = InferTally(raw.source, c, self.settings.study.decimal, content)
+
+    def add(self, raw: RawTable, t: TypedTable, out: Collector, commas: _Commas) -> None:
         if self.raw is None:
-            self.raw, self.extras = raw, list(t.covariates)
-            self.columns = [*t.frame.columns, *t.covariates]
+            self._start(raw, t)
         cols = [c for c in t.frame.columns if c in self.keep]
         frame = t.frame[cols]
         # ids that repeat (a patient's in the lesions) as categories: a small integer a cell, each id once
@@ -144,35 +173,45 @@ class _Table:
         frame = frame.assign(**small) if small else frame
         self.frames.append(frame)
         self.unparsed.append(t.unparsed[[c for c in cols if c in t.unparsed]])
-        if self.extras:
-            self.extra_text.append(raw.frame[self.extras])
+        if self.whole:
+            self.extra_text.append(raw.frame[self.whole])
+        for c in self.extras:
+            if c in self.whole:
+                continue
+            if c in self.declared:  # parsed cell by cell: its findings, not its values, are kept
+                _parse_declared(raw, self.declared[c], out, self.settings.study.decimal, commas)
+            else:
+                self.tallies[c].add(raw.frame[c])
 
-    def typed(self, out: Collector, settings: Settings, commas: _Commas) -> tuple[TypedTable, pd.DataFrame]:
-        """The key columns as one typed table (for the checks across rows and tables), and a frame with every
-        column (those not kept all blank) for the checks of the settings."""
+    def typed(self, out: Collector, commas: _Commas) -> tuple[TypedTable, pd.DataFrame,
+                                                              dict[str, ContentTally | None]]:
+        """The key columns as one typed table (for the checks across rows and tables), a frame with every
+        column (those not kept all blank) for the checks of the settings, and the content of the tallied
+        extra columns for the privacy check."""
         assert self.raw is not None
         frame = _concat(self.frames)
         unparsed = pd.concat(self.unparsed) if len(self.unparsed) > 1 else self.unparsed[0]
         self.frames, self.unparsed = [], []
-        if self.extras:
+        if self.whole:
             text = pd.concat(self.extra_text) if len(self.extra_text) > 1 else self.extra_text[0]
             self.extra_text = []
             whole = RawTable(self.name, self.raw.source, self.raw.path, text, self.raw.headers)
-            parsed = parse_extras(whole, self.extras, settings.covariates, out, settings.study.decimal,
-                                  commas)
+            parsed = parse_extras(whole, self.whole, self.settings.covariates, out,
+                                  self.settings.study.decimal, commas)
             frame = pd.concat([frame, pd.DataFrame(parsed, index=frame.index)], axis=1)
+        content = {c: t.finish(out, commas) for c, t in self.tallies.items()}
         keys = [c for c in _KEYS[self.name] if c in frame]
         typed = TypedTable(self.name, self.raw.source, frame[keys], tuple(self.extras),
                            unparsed[[c for c in keys if c in unparsed]])
         every = pd.DataFrame({c: frame[c] if c in frame else _placeholder(frame.index) for c in self.columns},
                              index=frame.index, columns=self.columns)
-        return typed, every
+        return typed, every, content
 
 
 def _stream_table(path: Path, name: TableName, settings: Settings, out: Collector, read: list[Finding],
                   examples: list[Finding], keep: set[str],
-                  block_bytes: int) -> tuple[TypedTable, pd.DataFrame]:
-    table = _Table(name, keep)
+                  block_bytes: int) -> tuple[TypedTable, pd.DataFrame, dict[str, ContentTally | None]]:
+    table = _Table(name, keep, settings)
     commas = _Commas()
     seen: set[tuple[str, int | None, str | None, str]] = set()
     for raw in iter_csv_chunks(path, name, read, block_bytes):
@@ -188,12 +227,12 @@ def _stream_table(path: Path, name: TableName, settings: Settings, out: Collecto
         if name in (TableName.LESIONS, TableName.FAILURES):
             _check_coordinates(t, out)
             _check_radiotherapy(t, out)
-        table.add(raw, t)
+        table.add(raw, t, out, commas)
         out.header_once = True
     out.header_once = False
-    typed, every = table.typed(out, settings, commas)
+    typed, every, content = table.typed(out, commas)
     commas.report(typed.source, out)
-    return typed, every
+    return typed, every, content
 
 
 def _validate_streaming(path: Path, plan: dict[TableName, Path],
@@ -204,12 +243,13 @@ def _validate_streaming(path: Path, plan: dict[TableName, Path],
     examples: list[Finding] = []
     typed: dict[TableName, TypedTable] = {}
     every: dict[TableName, pd.DataFrame] = {}
+    content: dict[str, dict[str, ContentTally | None]] = {}
     named = _named_columns(settings)
     for name, file in plan.items():
         if name in _KEYS:
             keep = set(_KEYS[name]) | named
-            typed[name], every[name] = _stream_table(file, name, settings, out, read, examples, keep,
-                                                     block_bytes)
+            typed[name], every[name], content[name.value] = _stream_table(file, name, settings, out, read,
+                                                                          examples, keep, block_bytes)
             continue
         raw = read_csv_table(file, name, read)  # a response table: read whole
         if raw is None:
@@ -234,7 +274,7 @@ def _validate_streaming(path: Path, plan: dict[TableName, Path],
 
     study = risk_factor_findings(settings, every)
     columns = identifying_columns({n.value: f for n, f in every.items()},
-                                  {n.value: t.covariates for n, t in typed.items()}, settings)
+                                  {n.value: t.covariates for n, t in typed.items()}, settings, content)
     study.extend(identifying_findings(columns, {n.value: t.source for n, t in typed.items()}))
     return ValidationReport.of(str(path), (*read, *setting_findings, *out.items, *examples, *study))
 
