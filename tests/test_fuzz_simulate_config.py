@@ -80,6 +80,8 @@ def _nested(flat: dict[str, Any]) -> dict[str, Any]:
 @given(st.dictionaries(_KEYS, _VALUES, max_size=5))
 @example({"cohort.n_patients": float("nan")})
 @example({"cohort.n_patients": float("inf")})
+@example({"failure.failure_growth_log_mean": 710})  # exp(710) overflowed in the generator
+@example({"lesions.diameter_median_cm": 1e308, "lesions.diameter_log_sd": 5.0})
 @example({"failure.log_or_bulky": float("nan")})
 @example({"cohort.n_patients": 20, "failure.log_or_bulky": 0.5})
 def test_config_is_used_or_refused_clearly(flat: dict[str, Any]) -> None:

@@ -182,5 +182,7 @@ def test_content_tally_is_the_same_in_any_blocks_and_bounded() -> None:
     for k in range(0, n, 50_000):  # every value twice: half the cells distinct
         many.add([str(1_000_000 + (i % (n // 2))) for i in range(k, min(k + 50_000, n))])
     assert len(many._hashes) == DISTINCT_EXACT
-    assert many.distinct() == pytest.approx(0.5, rel=0.02)  # 5 standard errors of the estimate
+    # The estimate's relative standard error is 1/sqrt(65,536) = 0.4%; the hash is deterministic, so these
+    # cells give 0.5020 on every run: within 1% (2.5 standard errors) of the true share.
+    assert many.distinct() == pytest.approx(0.5, rel=0.01)
     assert many.category() is None  # a record number is distinct: 0.5 < 0.9

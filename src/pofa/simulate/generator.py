@@ -616,8 +616,27 @@ def simulate(params: SimulationParams, seed: int, preset: str = "") -> Simulated
     Raises
     ------
     SettingsError
-        For a negative or non-integer seed.
+        For a negative or non-integer seed, or parameters whose values overflow (a combination of
+        extreme settings within their separate bounds).
     """
+    try:
+        with np.errstate(over="ignore"):
+            study = _simulate(params, seed, preset)
+    except OverflowError:
+        raise SettingsError("the simulation parameters produce numbers too large to represent (overflow): "
+                            "bring the log-scale means and SDs, medians and rates back to a clinical scale "
+                            "(docs/simulation.md)") from None
+    for name, table in study._tables.items():
+        values = table.select_dtypes("number").to_numpy(dtype=float, na_value=np.nan)
+        if np.isinf(values).any():
+            raise SettingsError(f"the simulation parameters produce infinite values in the {name} table "
+                                "(overflow): bring the log-scale means and SDs, medians and rates back to a "
+                                "clinical scale (docs/simulation.md)")
+    return study
+
+
+def _simulate(params: SimulationParams, seed: int, preset: str) -> SimulatedStudy:
+    """:func:`simulate` without its overflow checks."""
     latent = draw_latent(params, seed)
     sites = _Sites(params)
     positions = _baseline_positions(latent, sites)

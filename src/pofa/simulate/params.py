@@ -63,6 +63,35 @@ def _finite(name: str, value: float) -> None:
     _check(math.isfinite(value), f"{name} = {value!r} must be a finite number")
 
 
+# Plausibility bounds. The generator exponentiates log-scale parameters and draws Poisson/negative-binomial
+# counts from means, so a value far outside any clinical scale (a log-mean of 710, a median of 1e308 cm, a
+# mean of 1e20 extra lesions) would overflow or exhaust memory instead of simulating anything. The bounds
+# are generous: each is orders of magnitude beyond the values of the paper's calibration.
+#: Largest |log odds ratio|, |log hazard ratio| or |intercept| (an odds ratio of e^20 = 4.9e8).
+MAX_ABS_LOG_RATIO = 20.0
+#: Largest standard deviation on the log scale (a factor of e^5 = 148 per SD).
+MAX_LOG_SD = 5.0
+#: Largest |log-mean| of the failure growth factor (a growth of e^5 = 148 times).
+MAX_ABS_LOG_GROWTH = 5.0
+#: Largest diameter-like median or threshold (cm) and SUV-like median or threshold.
+MAX_DIAMETER_CM = 100.0
+MAX_SUV = 1000.0
+#: Largest mean number of extra lesions (per patient) or of new lesions (per failure scan).
+MAX_COUNT_MEAN = 100.0
+#: Largest rate per year (non-relapse mortality, loss to follow-up) and time scale in months.
+MAX_RATE_PER_YEAR = 100.0
+MAX_MONTHS = 10_000.0
+#: Weibull shapes outside this range make the times overflow or collapse to 0.
+WEIBULL_SHAPE_RANGE = (0.05, 20.0)
+#: Largest distance-like setting (mm).
+MAX_MM = 1000.0
+
+
+def _at_most(name: str, value: float, limit: float) -> None:
+    _check(abs(value) <= limit, f"{name} = {value!r} is out of range: its magnitude must be at most "
+           f"{limit:g} (docs/simulation.md)")
+
+
 @dataclass(frozen=True, slots=True)
 class SiteSpec:
     """One anatomical site of the site table.
@@ -160,7 +189,9 @@ class CohortParams:
         _check(self.n_patients <= 1_000_000, "cohort.n_patients must be at most 1,000,000")
         _check(math.isfinite(self.lesions_extra_mean) and self.lesions_extra_mean >= 0,
                "cohort.lesions_extra_mean must be >= 0")
+        _at_most("cohort.lesions_extra_mean", self.lesions_extra_mean, MAX_COUNT_MEAN)
         _positive("cohort.lesions_dispersion", self.lesions_dispersion)
+        _at_most("cohort.lesions_dispersion", self.lesions_dispersion, 1e6)
         _check(self.patient_id_prefix.strip() == self.patient_id_prefix and "," not in self.patient_id_prefix,
                "cohort.patient_id_prefix must not contain commas or surrounding blanks")
 
@@ -199,6 +230,11 @@ class LesionParams:
                      "mtv_fraction_log_sd"):
             v = getattr(self, name)
             _check(math.isfinite(v) and v >= 0, f"lesions.{name} = {v!r} must be >= 0")
+            _at_most(f"lesions.{name}", v, MAX_LOG_SD)
+        for name in ("diameter_median_cm", "diameter_min_cm"):
+            _at_most(f"lesions.{name}", getattr(self, name), MAX_DIAMETER_CM)
+        for name in ("suvmax_median", "suvmax_min"):
+            _at_most(f"lesions.{name}", getattr(self, name), MAX_SUV)
         _check(self.diameter_log_sd > 0 and self.suvmax_log_sd > 0,
                "lesions.diameter_log_sd and lesions.suvmax_log_sd must be > 0")
         _check(-1.0 < self.suv_diameter_correlation < 1.0,
@@ -258,6 +294,14 @@ class FailureParams:
         for name in ("intercept", "log_or_bulky", "log_or_suv", "log_or_extranodal", "log_or_bridging_rt",
                      "failure_growth_log_mean"):
             _finite(f"failure.{name}", getattr(self, name))
+            _at_most(f"failure.{name}", getattr(self, name),
+                     MAX_ABS_LOG_GROWTH if name == "failure_growth_log_mean" else MAX_ABS_LOG_RATIO)
+        for name, limit in (("patient_sd", MAX_LOG_SD), ("failure_growth_log_sd", MAX_LOG_SD),
+                            ("de_novo_diameter_log_sd", MAX_LOG_SD), ("de_novo_extra_mean", MAX_COUNT_MEAN),
+                            ("later_de_novo_mean", MAX_COUNT_MEAN), ("local_jitter_mm", MAX_MM),
+                            ("de_novo_margin_mm", MAX_MM), ("bulky_cm", MAX_DIAMETER_CM),
+                            ("de_novo_diameter_median_cm", MAX_DIAMETER_CM), ("suv_cut", MAX_SUV)):
+            _at_most(f"failure.{name}", getattr(self, name), limit)
         for name in ("patient_sd", "de_novo_extra_mean", "later_de_novo_mean", "local_jitter_mm",
                      "failure_growth_log_sd", "de_novo_diameter_log_sd", "de_novo_margin_mm"):
             v = getattr(self, name)
@@ -302,6 +346,16 @@ class SurvivalParams:
                "survival.nrm_rate_per_year must be >= 0")
         _finite("survival.log_hr_progression_bulky", self.log_hr_progression_bulky)
         _finite("survival.log_hr_post_progression_bulky", self.log_hr_post_progression_bulky)
+        for name in ("log_hr_progression_bulky", "log_hr_post_progression_bulky"):
+            _at_most(f"survival.{name}", getattr(self, name), MAX_ABS_LOG_RATIO)
+        for name in ("progression_weibull_shape", "post_progression_weibull_shape"):
+            v = getattr(self, name)
+            lo, hi = WEIBULL_SHAPE_RANGE
+            _check(lo <= v <= hi, f"survival.{name} = {v!r} is out of range: it must lie between {lo:g} and "
+                   f"{hi:g} (docs/simulation.md)")
+        for name in ("progression_scale_months", "post_progression_median_months"):
+            _at_most(f"survival.{name}", getattr(self, name), MAX_MONTHS)
+        _at_most("survival.nrm_rate_per_year", self.nrm_rate_per_year, MAX_RATE_PER_YEAR)
 
 
 @dataclass(frozen=True, slots=True)
@@ -323,6 +377,7 @@ class FollowupParams:
                "followup: accrual_start <= accrual_end < data_cutoff is required")
         _check(math.isfinite(self.loss_rate_per_year) and self.loss_rate_per_year >= 0,
                "followup.loss_rate_per_year must be >= 0")
+        _at_most("followup.loss_rate_per_year", self.loss_rate_per_year, MAX_RATE_PER_YEAR)
 
 
 @dataclass(frozen=True, slots=True)
