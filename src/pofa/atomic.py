@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import hashlib
 import json
 import os
 import shutil
@@ -33,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa.errors import PofaError
+from pofa.io.hashing import sha256_file
 
 __all__ = [
     "MANIFEST_NAME",
@@ -97,8 +97,8 @@ def write_bytes(path: Path, data: bytes) -> None:
 def _clean_stale_files(path: Path) -> None:
     """Remove the temporary files of earlier writes of ``path`` killed before their rename.
 
-    They are named ``.NAME.PID-XXXX.tmp`` by :func:`write_bytes`; only regular files of processes no longer
-    running are removed.
+    They are named ``.NAME.PID-<random>.tmp`` by :func:`write_bytes`; only regular files of processes no
+    longer running are removed.
     """
     prefix = f".{path.name}."
     try:
@@ -274,14 +274,6 @@ def is_pofa_output(folder: str | Path) -> bool:
         return False
 
 
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def _walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
     """``(relative path, path)`` of every file under ``folder`` (symbolic links included, not followed)."""
     for dirpath, dirnames, filenames in os.walk(folder):
@@ -294,7 +286,7 @@ def _walk_files(folder: Path) -> Iterator[tuple[str, Path]]:
 
 def _write_record(folder: Path) -> None:
     """Write pofa's record of the files of ``folder`` (:data:`WRITTEN_RECORD`), sorted, one SHA-256 each."""
-    files = [{"path": rel, "sha256": _sha256_file(p)} for rel, p in _walk_files(folder)
+    files = [{"path": rel, "sha256": sha256_file(p)} for rel, p in _walk_files(folder)
              if rel != WRITTEN_RECORD and p.name not in _SYSTEM_FILES and not p.is_symlink()]
     body = {"written_by": "pofa", "record_version": 1,
             "about": "the files pofa wrote into this folder; pofa replaces the folder (--force) only while "
@@ -354,7 +346,7 @@ def foreign_files(folder: str | Path) -> list[str]:
                 continue
             if record is None or path.is_symlink() or rel not in record:
                 out.append(f"{rel} (not written by pofa)")
-            elif _sha256_file(path) != record[rel]:
+            elif sha256_file(path) != record[rel]:
                 out.append(f"{rel} (changed since pofa wrote it)")
         return out if len(out) != 1 or record is not None else []  # only system files: as good as empty
     except OSError as exc:

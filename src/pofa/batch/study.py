@@ -46,6 +46,7 @@ from pofa.batch.job import PatientJob, PatientOutcome, load_result, run_patient_
 from pofa.batch.manifest import Manifest, PatientScans, load_manifest
 from pofa.batch.pipeline import FAILURE_COLUMNS, Cell, PatientResult, PipelineSettings
 from pofa.errors import PofaError
+from pofa.io.hashing import sha256_file
 from pofa.pacs.fetch import FetchOptions
 from pofa.settings import SETTINGS_FILE
 
@@ -208,10 +209,6 @@ def inputs_sha256(manifest: Manifest, results: Sequence[PatientResult]) -> str:
     return hashlib.sha256(text.encode("ascii")).hexdigest()
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str | Path, *,
                 settings: PipelineSettings, keys: Mapping[str, str] | None = None,
                 excluded: Sequence[ExcludedPatient] = (), force: bool = False) -> Path:
@@ -276,7 +273,7 @@ def write_study(manifest: Manifest, results: Sequence[PatientResult], out: str |
         "manifest": manifest.path.name,
         "inputs_sha256": inputs_sha256(manifest, results),
         "patients_table": manifest.patients_path.name,
-        "patients_table_sha256": _sha256(manifest.patients_path),
+        "patients_table_sha256": sha256_file(manifest.patients_path),
         "default_threshold": manifest.default_threshold,
         "settings": settings.to_json(),
         "patients": [{"patient_id": r.patient_id, "key": (keys or {}).get(r.patient_id),

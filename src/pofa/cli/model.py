@@ -8,7 +8,6 @@ command runs.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -21,6 +20,7 @@ from rich.table import Table
 from pofa import __version__
 from pofa.cli.output import error_message
 from pofa.errors import PofaError, SettingsError
+from pofa.io.hashing import sha256_file
 
 if TYPE_CHECKING:
     from pofa.findings import Finding
@@ -253,10 +253,6 @@ def _parse_range(text: str | None) -> tuple[float, float] | None:
     return lo, hi
 
 
-def _sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 def predict_command(
     model: Annotated[
         str,
@@ -338,7 +334,7 @@ def _load_any_model(
         )
     path = Path(model)
     m = load_model(path)
-    return m, {"source": "file", "file": path.name, "sha256": _sha256(path)}
+    return m, {"source": "file", "file": path.name, "sha256": sha256_file(path)}
 
 
 def _predict(
@@ -402,7 +398,7 @@ def _predict(
             "features": list(m.terms),
             "limitations": list(m.limitations),
         },
-        "lesions": {"file": loaded.source, "sha256": _sha256(lesions) if lesions.is_file() else None},
+        "lesions": {"file": loaded.source, "sha256": sha256_file(lesions) if lesions.is_file() else None},
         "prediction_method": scores.method,
         "counts": {"lesions": scores.n_lesions, "scored": scores.n_scored, "patients": scores.n_patients},
         "notes": list(scores.notes),

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pofa.io.hashing import sha256_file
 from pofa.pacs.errors import PacsError, SeriesIncompleteError, SeriesNotFoundError
 from pofa.pacs.reference import SeriesRef
 
@@ -104,14 +105,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _valid(folder: Path, ref: SeriesRef) -> bool:
     """Whether ``folder`` holds the complete series: record, files and checksums agree."""
     try:
@@ -123,7 +116,7 @@ def _valid(folder: Path, ref: SeriesRef) -> bool:
         present = {p.name for p in (folder / DICOM_DIR).iterdir()}
         if present != set(files) or {p.name for p in folder.iterdir()} != {COMPLETE_FILE, DICOM_DIR}:
             return False
-        return all(_sha256_file(folder / DICOM_DIR / name) == digest for name, digest in files.items())
+        return all(sha256_file(folder / DICOM_DIR / name) == digest for name, digest in files.items())
     except (OSError, ValueError, KeyError, TypeError, AttributeError):
         return False
 

@@ -10,7 +10,6 @@ of the same files gives the same manifest, byte for byte.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import platform
 from collections.abc import Mapping
@@ -19,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from pofa.atomic import write_text
+from pofa.io.hashing import sha256_file
 
 __all__ = [
     "DEPENDENCIES",
@@ -75,14 +75,6 @@ def dependency_versions() -> dict[str, str]:
     return out
 
 
-def _sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def file_entries(out_dir: Path) -> list[dict[str, Any]]:
     """List every file under ``out_dir`` except the manifest itself and hidden files.
 
@@ -106,7 +98,7 @@ def file_entries(out_dir: Path) -> list[dict[str, Any]]:
             or any(part.startswith(".") for part in rel.parts)
         ):
             continue
-        entries.append({"path": rel.as_posix(), "bytes": p.stat().st_size, "sha256": _sha256(p)})
+        entries.append({"path": rel.as_posix(), "bytes": p.stat().st_size, "sha256": sha256_file(p)})
     return entries
 
 
