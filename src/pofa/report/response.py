@@ -609,6 +609,9 @@ def response_section(res: ResponseOverTime | None) -> str:
                     f" ({html.escape(e.reason)})" if e.reason else "")
             parts.append(f"<tr><td>{_v(fmt_months(m), path + '.months', m)}</td><td>{value}</td></tr>")
         parts.append("</tbody></table>")
+        parts.append('<p class="note">Intervals as R cmprsk::cuminc gives them, treating lesions as '
+                     "independent; lesions of one patient are correlated, so they are narrower than they "
+                     "should be (the Cox model below uses a variance clustered on the patient).</p>")
     if res.lesion_cox:
         parts.append("<h3>Lesion risk factors for local failure (Cox, patients as clusters)</h3>"
                      "<table><thead><tr><th>Term</th><th>HR (95% CI)</th><th>p</th></tr></thead><tbody>")
