@@ -25,6 +25,8 @@ from pofa.report.tables import Frag, ReportTable, num
 if TYPE_CHECKING:
     import jinja2
 
+    from pofa.settings import Settings
+
 __all__ = ["ReportFiles", "render_html", "report_writer", "write_report", "write_run_manifest"]
 
 REPORT_NAME = "report.html"
@@ -388,13 +390,13 @@ def _check_results_file(out_dir: Path, inp: ReportInput, write_results: bool) ->
     return None
 
 
-def _show_ids(result_like: Any, inp: ReportInput, show_ids: bool | None) -> bool:
+def _show_ids(result_like: Any, settings: Settings, show_ids: bool | None) -> bool:
     if show_ids is not None:
         return bool(show_ids)
     options = getattr(result_like, "options", None)
     if options is not None and isinstance(getattr(options, "show_ids", None), bool):
         return bool(options.show_ids)
-    return bool(inp.settings.report.show_ids)
+    return bool(settings.report.show_ids)
 
 
 def write_report(
@@ -454,7 +456,7 @@ def write_report(
     from pofa.report.tables import build_tables, write_table
 
     inp = as_report_input(result_like)
-    ids = _show_ids(result_like, inp, show_ids)
+    ids = _show_ids(result_like, inp.settings, show_ids)
     out = Path(out_dir).absolute()
     if out.exists() and not out.is_dir():
         raise ReportError(f"{out} exists and is not a folder; choose another output folder")
@@ -576,13 +578,14 @@ def write_run_manifest(
         The path of manifest.json.
     """
     from pofa.report.manifest import write_manifest
+    from pofa.report.model import run_provenance
 
-    inp = as_report_input(result_like)
+    settings, hashes, seeds = run_provenance(result_like)
     return write_manifest(
         Path(out_dir),
-        settings=inp.settings.to_json(),
-        input_hashes=inp.input_hashes,
-        seeds=inp.seeds,
-        report_options={"show_ids": _show_ids(result_like, inp, show_ids)},
+        settings=settings.to_json(),
+        input_hashes=hashes,
+        seeds=seeds,
+        report_options={"show_ids": _show_ids(result_like, settings, show_ids)},
         versions=versions,
     )
