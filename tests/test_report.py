@@ -14,6 +14,7 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -395,6 +396,38 @@ def test_sequence_numbers_are_stable() -> None:
     seq = sequence_numbers(["P10", "P2", "P1", "A7"])
     assert seq == {"A7": 1, "P1": 2, "P2": 3, "P10": 4}
     assert sequence_numbers(["P1", "P10", "A7", "P2"]) == seq
+    # the last numbering is reused for the same ids only: other ids, and a caller's change to the returned
+    # mapping, never reach the next answer
+    seq["P1"] = 99
+    assert sequence_numbers(["P2", "P10", "P1", "A7", "P1"]) == {"A7": 1, "P1": 2, "P2": 3, "P10": 4}
+    assert sequence_numbers(["P10", "P2"]) == {"P2": 1, "P10": 2}
+    assert sequence_numbers(["P10", "P2", "P3"]) == {"P2": 1, "P3": 2, "P10": 3}
+
+
+@pytest.mark.parametrize(
+    ("values", "expected"),
+    [
+        (pd.Series([1, 0, 1]), [True, False, True]),
+        (pd.Series([1.0, np.nan, 0.0]), [True, pd.NA, False]),
+        (pd.Series([1, None, 0], dtype="Int64"), [True, pd.NA, False]),
+        (pd.Series([True, None, False], dtype="boolean"), [True, pd.NA, False]),
+        (pd.Series(["yes", " No ", "", None, "1", "f"], dtype=object), [True, False, pd.NA, pd.NA, True, False]),
+    ],
+)
+def test_yes_no_columns_of_every_dtype(values: pd.Series, expected: list[object]) -> None:
+    from pofa.report.model import _bool_column
+
+    got = _bool_column(values, "lesions.local_failure")
+    assert str(got.dtype) == "boolean"
+    assert [pd.NA if v is pd.NA else bool(v) for v in got.tolist()] == expected
+
+
+@pytest.mark.parametrize("values", [pd.Series([1, 2]), pd.Series([0.5]), pd.Series(["maybe"], dtype=object)])
+def test_yes_no_column_refuses_other_values(values: pd.Series) -> None:
+    from pofa.report.model import _bool_column
+
+    with pytest.raises(ReportError, match=r"lesions\.local_failure must be yes/no .*found"):
+        _bool_column(values, "lesions.local_failure")
 
 
 def test_importing_pofa_does_not_import_matplotlib() -> None:

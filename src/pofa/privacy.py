@@ -483,8 +483,20 @@ def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
     dict of str to int
         The sequence number of each distinct id (as text).
     """
-    ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
-    return {pid: k for k, pid in enumerate(ids, start=1)}
+    global _LAST_SEQUENCE
+    distinct = frozenset(str(i) for i in patient_ids)
+    last = _LAST_SEQUENCE  # one read of one reference: safe while another thread replaces it
+    if last is not None and last[0] == distinct:  # an analysis numbers the same ids for each of its tables
+        return dict(last[1])
+    ids = sorted(distinct, key=lambda s: (_natural_key(s), s))
+    numbers = {pid: k for k, pid in enumerate(ids, start=1)}
+    _LAST_SEQUENCE = (distinct, numbers)
+    return dict(numbers)
+
+
+#: The last ids numbered and their numbers: the output tables, the report and results.json each number the
+#: same patients, and sorting 100,000 ids in natural order costs 0.7 s of CPU each time.
+_LAST_SEQUENCE: tuple[frozenset[str], dict[str, int]] | None = None
 
 
 def pseudonymise_ids(frame: pd.DataFrame, numbers: Mapping[str, int] | None = None,
@@ -519,6 +531,9 @@ def pseudonymise_ids(frame: pd.DataFrame, numbers: Mapping[str, int] | None = No
     return out
 
 
+_DIGIT_RUNS = re.compile(r"(\d+)")
+
+
 def _natural_key(s: str) -> tuple[tuple[int, int, str], ...]:
-    parts = re.split(r"(\d+)", s)
+    parts = _DIGIT_RUNS.split(s)
     return tuple((1, int(p), p) if p.isdigit() else (0, 0, p.lower()) for p in parts if p != "")

@@ -161,8 +161,14 @@ def normalise_results(results: Mapping[str, Any]) -> dict[str, Any]:
 
 def _bool_column(s: pd.Series, what: str) -> pd.Series:
     """0/1, True/False or yes/no text as a nullable boolean Series (blank = missing)."""
-    if s.dtype == bool or str(s.dtype) == "boolean":
-        return s.astype("boolean")
+    if s.dtype == bool or str(s.dtype) == "boolean" or pd.api.types.is_bool_dtype(s.dtype):
+        return s.astype("boolean")  # numpy, nullable and pyarrow booleans: no per-value check needed
+    if pd.api.types.is_numeric_dtype(s.dtype):  # 0/1 events and outcomes: checked as one array
+        num = s.astype("Float64")  # NaN and NA both become NA
+        ok = num.isna() | num.isin([0.0, 1.0])
+        if not bool(ok.all()):
+            raise ReportError(f"{what} must be yes/no (or 1/0, True/False); found {s[~ok].tolist()[0]!r}")
+        return (num == 1.0).astype("boolean")
     words = {
         "yes": True,
         "y": True,
