@@ -24,6 +24,7 @@ __all__ = [
     "FigureSpec",
     "RenderedFigure",
     "add_footer",
+    "lay_out_once",
     "rc_context",
     "render_figure",
     "software_line",
@@ -178,6 +179,36 @@ def add_footer(fig: Figure, simulated: bool) -> None:
         )
 
 
+def lay_out_once(fig: Figure) -> None:
+    """Compute the figure's layout now, once, and keep it: each later ``savefig`` draws the figure once.
+
+    ``savefig`` on a figure with a layout engine first draws the whole figure without output to lay it out,
+    then draws it again into the file, and does so for every file. Here the layout engine runs alone, as
+    ``savefig(format="svg")`` runs it (text measured by the SVG renderer at 72 dpi: the same layout to the
+    last digit), then the engine is removed, so each file is one drawing pass of that layout (the SVG and
+    the PNG are the same drawing). A figure without a layout engine is left as it is.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure to lay out (its layout engine is removed afterwards).
+    """
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    canvas, dpi = fig.canvas, fig.dpi
+    FigureCanvasSVG(fig)  # the layout measures text with the renderer savefig(format="svg") uses
+    try:
+        fig.dpi = 72.0
+        engine.execute(fig)
+    finally:
+        fig.dpi = dpi
+        fig.set_canvas(canvas)
+    fig.set_layout_engine(None)
+
+
 def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> RenderedFigure:
     """SVG bytes of a figure and, with ``png``, PNG bytes of the same drawing (the layout is computed once).
 
@@ -202,14 +233,12 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     fig = built.figure
     software = f"pofa {__version__} (matplotlib {matplotlib.__version__})"
     with rc_context():
+        lay_out_once(fig)
         buf = io.BytesIO()
         fig.savefig(
             buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title}
         )
         svg = buf.getvalue()
-        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same
-        # drawing
-        fig.set_layout_engine("none")
         png_bytes = b""
         if png:
             buf = io.BytesIO()
