@@ -14,6 +14,7 @@ from dataclasses import replace
 from html.parser import HTMLParser
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -395,6 +396,23 @@ def test_sequence_numbers_are_stable() -> None:
     seq = sequence_numbers(["P10", "P2", "P1", "A7"])
     assert seq == {"A7": 1, "P1": 2, "P2": 3, "P10": 4}
     assert sequence_numbers(["P1", "P10", "A7", "P2"]) == seq
+
+
+def test_sequence_numbers_of_prefixed_numbers_follow_the_natural_order() -> None:
+    # ids "prefix + number" take a quicker sort; it must give the general natural order, ties by the text
+    from pofa.privacy import _natural_key
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        ids = {"".join(rng.choice(list("aAbB_-. "), rng.integers(0, 4)))
+               + "".join(rng.choice(list("0123456789"), rng.integers(1, 6)))
+               for _ in range(rng.integers(1, 60))}
+        expected = sorted(ids, key=lambda s: (_natural_key(s), s))
+        seq = sequence_numbers(ids)
+        assert sorted(ids, key=seq.__getitem__) == expected
+    mixed = ["P2", "P10", "2", "p2", "P02", "Q1", "P2x"]  # "P2x" is not prefix + number: the general sort
+    assert sequence_numbers(mixed) == {s: k for k, s in enumerate(
+        sorted(mixed, key=lambda s: (_natural_key(s), s)), start=1)}
 
 
 def test_importing_pofa_does_not_import_matplotlib() -> None:

@@ -483,8 +483,22 @@ def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
     dict of str to int
         The sequence number of each distinct id (as text).
     """
-    ids = sorted({str(i) for i in patient_ids}, key=lambda s: (_natural_key(s), s))
+    distinct = {str(i) for i in patient_ids}
+    matches = [_SIMPLE_ID.fullmatch(s) for s in distinct]
+    if all(m is not None for m in matches):
+        # every id a prefix without digits and a number ("P12", "S00001"): its natural key is
+        # ((0, 0, prefix.lower()), (1, number, digits)), or ((1, number, digits),) without a prefix, which
+        # orders as (0 or 1, prefix.lower(), number, digits); ties by the id
+        keyed = sorted((0 if m[1] else 1, m[1].lower(), int(m[2]), m[2], m[0])  # type: ignore[index]
+                       for m in matches)
+        ids = [k[4] for k in keyed]
+    else:
+        ids = sorted(distinct, key=lambda s: (_natural_key(s), s))
     return {pid: k for k, pid in enumerate(ids, start=1)}
+
+
+#: An id that is a prefix of ASCII letters and punctuation followed by at most 18 ASCII digits.
+_SIMPLE_ID = re.compile(r"([A-Za-z_\-. /#:]*)([0-9]{1,18})")
 
 
 def pseudonymise_ids(frame: pd.DataFrame, numbers: Mapping[str, int] | None = None,

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
+from matplotlib.artist import Artist
 from matplotlib.axes import Axes
+from matplotlib.colors import to_rgba
 from matplotlib.figure import Figure
+from matplotlib.lines import Line2D
 from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from pofa.report.model import NO_FAILURE, ReportInput
@@ -18,11 +22,40 @@ from pofa.report.style import OUTCOME_STYLE
 if TYPE_CHECKING:
     from pandas.api.typing import NAType
 
-__all__ = ["RASTERIZE_ABOVE", "lesion_outcome_class", "plot_lesion_scatter", "scatter_figure"]
+__all__ = ["MARK_ALPHA", "RASTERIZE_ABOVE", "lesion_outcome_class", "plot_lesion_scatter", "scatter_figure",
+           "stacked_points"]
+
+#: Opacity of one lesion's mark.
+MARK_ALPHA = 0.75
 
 #: Above this many lesions the scatter's points are embedded in the SVG as a 300-dpi image (axes, text and
 #: threshold lines stay vector): thousands of vector markers make a slow, multi-megabyte SVG.
 RASTERIZE_ABOVE = 3000
+
+
+def stacked_points(pts: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each distinct point once, with the opacity of all the identical marks drawn there stacked.
+
+    ``k`` identical marks of one colour and opacity ``a`` drawn over each other composite (source over) to
+    that colour with opacity ``1 - (1 - a)**k``: one mark with that opacity is the same picture (lesion sizes
+    and SUVmax recorded to one decimal put many lesions on the same point).
+
+    Parameters
+    ----------
+    pts : numpy.ndarray
+        ``(n, 2)`` points.
+    alpha : float
+        Opacity of one mark.
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The distinct points (sorted) and the opacity of each.
+    """
+    if not len(pts):
+        return pts.reshape(0, 2), np.empty(0)
+    xy, counts = np.unique(pts, axis=0, return_counts=True)
+    return xy, 1.0 - (1.0 - alpha) ** counts
 
 
 def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Series:
@@ -85,26 +118,31 @@ def plot_lesion_scatter(
     ok = lesions["diameter_cm"].notna() & lesions["suvmax"].notna()
     n = int(ok.sum())
     size = 14 if n <= 300 else 7 if n <= 2000 else 3
+    handles: list[Artist] = []
     for cls, (colour, marker, label) in OUTCOME_STYLE.items():
         sel = ok & (outcome == cls)
         pts = np.column_stack(
             [lesions.loc[sel, "diameter_cm"].to_numpy(float), lesions.loc[sel, "suvmax"].to_numpy(float)]
         )
         drawn[cls] = pts
-        if len(pts):
-            ax.scatter(
-                pts[:, 0],
-                pts[:, 1],
-                s=size,
-                c=colour,
-                marker=marker,
-                alpha=0.75,
-                linewidths=0.3,
-                edgecolors=None if marker == "x" else ("black" if n <= 300 else "none"),
-                rasterized=n > RASTERIZE_ABOVE,
-                label=f"{label} ({len(pts)})",
-                gid=f"scatter:{cls}",
-            )
+        if not len(pts):
+            continue
+        edge = None if marker == "x" else ("black" if n <= 300 else "none")
+        if n > 300:
+            # lesions of one class at the same (diameter, SUVmax) drawn once, as opaque as their stack
+            xy, alpha = stacked_points(pts, MARK_ALPHA)
+            rgba = np.tile(to_rgba(colour), (len(xy), 1))
+            rgba[:, 3] = alpha
+            ax.scatter(xy[:, 0], xy[:, 1], s=size, c=rgba, marker=marker, linewidths=0.3, edgecolors=edge,
+                       rasterized=n > RASTERIZE_ABOVE, gid=f"scatter:{cls}")
+        else:
+            ax.scatter(pts[:, 0], pts[:, 1], s=size, c=colour, marker=marker, alpha=MARK_ALPHA,
+                       linewidths=0.3, edgecolors=edge, gid=f"scatter:{cls}")
+        handles.append(Line2D([], [], linestyle="none", marker=marker, markersize=math.sqrt(size),
+                              color=colour, markerfacecolor=colour,
+                              markeredgecolor=colour if edge in (None, "none") else edge,
+                              markeredgewidth=0.3 if edge != "none" else 0.0, alpha=MARK_ALPHA,
+                              label=f"{label} ({len(pts)})"))
     if "diameter_cm" in thresholds:
         ax.axvline(
             thresholds["diameter_cm"],
@@ -149,6 +187,7 @@ def plot_lesion_scatter(
     ax.set_xlabel("Longest diameter (cm, log scale)")
     ax.set_ylabel("SUVmax (log scale)")
     ax.legend(
+        handles=handles,
         loc="lower left",
         bbox_to_anchor=(0.0, 1.01),
         ncols=2,
