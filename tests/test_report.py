@@ -87,7 +87,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets):
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory, analysed) -> Path:
     folder = tmp_path_factory.mktemp("report") / "out"
-    write_report(analysed, folder)
+    write_report(analysed, folder, png=True)  # the PNGs too: every file is searched for identifiers
     return folder
 
 

@@ -209,7 +209,7 @@ def lay_out_once(fig: Figure) -> None:
     fig.set_layout_engine(None)
 
 
-def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> RenderedFigure:
+def render_figure(built: BuiltFigure, *, png: bool = False, dpi: int = 300) -> RenderedFigure:
     """SVG bytes of a figure and, with ``png``, PNG bytes of the same drawing (the layout is computed once).
 
     Both are reproducible byte for byte (no dates in the metadata).
@@ -219,7 +219,7 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     built : BuiltFigure
         The figure to render.
     png : bool
-        Also write the PNG (from the drawing the SVG was made of; the layout is not computed again).
+        Also render the PNG (on demand: from the drawing the SVG was made of, with the same layout).
     dpi : int
         PNG resolution.
 
