@@ -283,7 +283,7 @@ def test_outputs_are_reproducible_and_inputs_unchanged(analysed, out: Path, tmp_
     inp = as_report_input(analysed)
     patients, lesions = inp.patients.copy(), inp.lesions.copy()
     b = tmp_path / "b"
-    write_report(inp, b)
+    write_report(inp, b, png=True)
     pd.testing.assert_frame_equal(inp.patients, patients)  # the input is not modified
     pd.testing.assert_frame_equal(inp.lesions, lesions)
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
