@@ -90,7 +90,8 @@ def test_report_png_setting_writes_the_pngs(example_study: Path, tmp_path: Path)
     out = tmp_path / "out"
     res = runner.invoke(app, ["analyze", str(example_study), "--out", str(out)])
     assert res.exit_code == 0, res.output
-    assert {p.stem for p in (out / "figures").glob("*.png")} == {p.stem for p in (out / "figures").glob("*.svg")}
+    figures = out / "figures"
+    assert {p.stem for p in figures.glob("*.png")} == {p.stem for p in figures.glob("*.svg")}
 
 
 def test_report_png_setting_is_known_to_the_settings_check() -> None:
@@ -100,7 +101,8 @@ def test_report_png_setting_is_known_to_the_settings_check() -> None:
     _, findings = parse_settings({"report": {"pgn": True}})
     assert [f.hint for f in findings] == ["did you mean report.png?"]
     _, findings = parse_settings({"report": {"png": "yes"}})
-    assert len(findings) == 1 and "report.png" in findings[0].message and "true or false" in findings[0].message
+    assert len(findings) == 1
+    assert "report.png" in findings[0].message and "true or false" in findings[0].message
 
 
 def _svg_of(fig: Figure) -> str:
@@ -135,7 +137,8 @@ def test_censor_ticks_are_one_path_with_every_distinct_mark_once() -> None:
     # each tick is vertical, 5 points long, centred on its point (the SVG's y axis points down)
     height = fig.get_figheight() * 72
     expected = mark_positions(marks)  # display positions, at 72 dpi = points
-    centres = sorted(((mx + lx) / 2, height - (my + ly) / 2) for (mx, my), (lx, ly) in zip(moves, lines))
+    centres = sorted(((mx + lx) / 2, height - (my + ly) / 2)
+                     for (mx, my), (lx, ly) in zip(moves, lines, strict=True))
     np.testing.assert_allclose(centres, expected, atol=1e-5)
     for (mx, my), (lx, ly) in zip(moves, lines, strict=True):
         assert mx == lx and abs(abs(my - ly) - 5.0) < 1e-5
