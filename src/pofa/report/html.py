@@ -459,6 +459,7 @@ def write_report(
         iter_figures,
         rc_context,
         render_figure,
+        settled_heap,
     )
     from pofa.report.tables import build_tables, write_table
 
@@ -487,7 +488,7 @@ def write_report(
                 write_bytes(p, data)
                 fig_paths.append(p)
 
-    with rc_context():
+    with rc_context(), settled_heap():
         # one drawing at a time: each figure is built, rendered and cleared before the next is built
         def scan_figures() -> Iterator[BuiltFigure]:
             yield from build_scan_figures(inp, study_folder, show_ids=ids, versions=v)
