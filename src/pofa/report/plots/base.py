@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
+import numpy as np
 from cycler import cycler
 from matplotlib.figure import Figure
 
@@ -26,6 +27,7 @@ __all__ = [
     "FigureSpec",
     "RenderedFigure",
     "add_footer",
+    "band_changes",
     "lay_out_once",
     "rc_context",
     "render_figure",
@@ -147,6 +149,31 @@ def time_ticks(max_time: float) -> tuple[float, ...]:
     step = 3.0 if max_time <= 15 else 6.0 if max_time <= 42 else 12.0 if max_time <= 96 else 24.0
     n = int(math.floor(max_time / step + 1e-9))
     return tuple(step * i for i in range(n + 1))
+
+
+def band_changes(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A post-step band's times where a limit changes, and its last time: the same region, fewer vertices.
+
+    A post-step band keeps its limits until the next time, so a time where neither limit changes (a
+    censoring time of a Kaplan-Meier curve) adds two collinear vertices to the drawn polygon and nothing
+    else. The first and the last time are kept (where the band starts and ends).
+
+    Parameters
+    ----------
+    t, lo, hi : numpy.ndarray
+        Times and the lower and upper limits from each time on (``StepCurve.band()``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The kept times and limits, for ``fill_between(..., step="post")``.
+    """
+    if t.size < 3:
+        return t, lo, hi
+    keep = np.ones(t.size, dtype=bool)
+    keep[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    keep[-1] = True
+    return t[keep], lo[keep], hi[keep]
 
 
 def software_line(versions: Mapping[str, str]) -> str:

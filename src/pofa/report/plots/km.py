@@ -16,7 +16,14 @@ from matplotlib.figure import Figure
 
 from pofa.report.format import DASH, fmt_count, fmt_months, fmt_ratio, p_phrase
 from pofa.report.model import ReportInput
-from pofa.report.plots.base import ENDPOINT_WORDS, BuiltFigure, FigureSpec, add_footer, time_ticks
+from pofa.report.plots.base import (
+    ENDPOINT_WORDS,
+    BuiltFigure,
+    FigureSpec,
+    add_footer,
+    band_changes,
+    time_ticks,
+)
 from pofa.report.plots.marks import OnePathMarks
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import CoxRow, StepCurve
@@ -114,7 +121,7 @@ def plot_km(
         x, y = s.curve.steps()
         ax.step(x, y, where="post", color=s.colour, linestyle=s.linestyle, label=s.label, gid=f"km:{s.label}")
         if show_ci:
-            bx, lo, hi = _band_changes(*s.curve.band())
+            bx, lo, hi = band_changes(*s.curve.band())
             if bx.size:
                 ax.fill_between(
                     np.concatenate(([0.0], bx)),
@@ -155,20 +162,6 @@ def plot_km(
     if title:
         leg.get_title().set_fontweight("normal")
     return tks
-
-
-def _band_changes(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """The band's steps where a limit changes, and its last time: the same step region with fewer vertices.
-
-    A post-step band keeps its value until the next time; a time where neither limit changes (a censoring
-    time) adds two collinear vertices and nothing else. The last time is kept: it is where the band ends.
-    """
-    if t.size < 3:
-        return t, lo, hi
-    keep = np.ones(t.size, dtype=bool)
-    keep[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
-    keep[-1] = True
-    return t[keep], lo[keep], hi[keep]
 
 
 def plot_numbers_at_risk(

@@ -56,8 +56,12 @@ def stacked_points(pts: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarra
     """
     if not len(pts):
         return pts.reshape(0, 2), np.empty(0)
-    xy, counts = np.unique(pts, axis=0, return_counts=True)
-    return xy, 1.0 - (1.0 - alpha) ** counts
+    srt = pts[np.lexsort((pts[:, 1], pts[:, 0]))]  # by x, then y (np.unique(axis=0) is ten times slower)
+    first = np.ones(len(srt), dtype=bool)
+    first[1:] = np.any(srt[1:] != srt[:-1], axis=1)
+    starts = np.flatnonzero(first)
+    counts = np.diff(np.append(starts, len(srt)))
+    return srt[starts], 1.0 - (1.0 - alpha) ** counts
 
 
 def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Series:
