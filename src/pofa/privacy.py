@@ -483,18 +483,39 @@ def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
     dict of str to int
         The sequence number of each distinct id (as text).
     """
-    distinct = {str(i) for i in patient_ids}
-    matches = [_SIMPLE_ID.fullmatch(s) for s in distinct]
-    if all(m is not None for m in matches):
-        # every id a prefix without digits and a number ("P12", "S00001"): its natural key is
-        # ((0, 0, prefix.lower()), (1, number, digits)), or ((1, number, digits),) without a prefix, which
-        # orders as (0 or 1, prefix.lower(), number, digits); ties by the id
-        keyed = sorted((0 if m[1] else 1, m[1].lower(), int(m[2]), m[2], m[0])  # type: ignore[index]
-                       for m in matches)
-        ids = [k[4] for k in keyed]
-    else:
+    distinct = sorted({str(i) for i in patient_ids})
+    ids = _simple_natural_order(distinct)
+    if ids is None:
         ids = sorted(distinct, key=lambda s: (_natural_key(s), s))
     return {pid: k for k, pid in enumerate(ids, start=1)}
+
+
+def _simple_natural_order(ids: list[str]) -> list[str] | None:
+    """``ids`` in the order of ``(_natural_key(s), s)`` when each is a prefix and a number, else None.
+
+    For ``"P12"`` or ``"S00001"`` the natural key is ``((0, 0, prefix.lower()), (1, number, digits))``, or
+    ``((1, number, digits),)`` without a prefix, which orders as ``(0 or 1, prefix.lower(), number,
+    digits)``, ties by the id: sorted by those columns in C, not by a Python key per id.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    if not ids:
+        return ids
+    arr = pa.array(ids, type=pa.string())
+    if not pc.all(pc.match_substring_regex(arr, f"^{_SIMPLE_ID.pattern}$")).as_py():
+        return None
+    parts = pc.extract_regex(arr, r"^(?P<prefix>[^0-9]*)(?P<digits>[0-9]+)$")
+    prefix = pc.struct_field(parts, "prefix")
+    digits = pc.struct_field(parts, "digits")
+    order = np.lexsort((
+        np.asarray(ids, dtype=str),
+        np.asarray(digits.to_pylist(), dtype=str),
+        pc.cast(digits, pa.int64()).to_numpy(),
+        np.asarray(pc.utf8_lower(prefix).to_pylist(), dtype=str),
+        pc.equal(prefix, "").to_numpy(zero_copy_only=False),
+    ))
+    return [ids[i] for i in order]
 
 
 #: An id that is a prefix of ASCII letters and punctuation followed by at most 18 ASCII digits.
