@@ -82,8 +82,8 @@ def lesion_outcome_class(lesions: pd.DataFrame, patients: pd.DataFrame) -> pd.Se
         The outcome of each lesion, aligned with ``lesions``.
     """
     if "lesion_outcome" in lesions.columns:
-        out = lesions["lesion_outcome"].astype(object).where(lesions["lesion_outcome"].notna(), "unknown")
-        return out.map(lambda v: v if v in OUTCOME_STYLE else "unknown").astype(object)
+        out = lesions["lesion_outcome"].astype(object)
+        return out.where(out.isin(list(OUTCOME_STYLE)), "unknown").astype(object)
     pattern = dict(zip(patients["patient_id"], patients["pattern"], strict=True))
     lf: Iterable[bool | NAType] = lesions["local_failure"].astype("boolean")  # pd.NA where missing
     res = []
@@ -121,15 +121,14 @@ def plot_lesion_scatter(
         ``{class: array of (diameter, suvmax) points drawn}``.
     """
     drawn = {}
-    ok = lesions["diameter_cm"].notna() & lesions["suvmax"].notna()
+    xy_all = np.column_stack([lesions["diameter_cm"].to_numpy(float), lesions["suvmax"].to_numpy(float)])
+    ok = ~np.isnan(xy_all).any(axis=1)
     n = int(ok.sum())
     size = 14 if n <= 300 else 7 if n <= 2000 else 3
     handles: list[Artist] = []
-    for cls, (colour, marker, label) in OUTCOME_STYLE.items():
-        sel = ok & (outcome == cls)
-        pts = np.column_stack(
-            [lesions.loc[sel, "diameter_cm"].to_numpy(float), lesions.loc[sel, "suvmax"].to_numpy(float)]
-        )
+    classes = pd.Categorical(outcome, categories=list(OUTCOME_STYLE)).codes  # -1: no class (not drawn)
+    for k, (cls, (colour, marker, label)) in enumerate(OUTCOME_STYLE.items()):
+        pts = xy_all[ok & (classes == k)]
         drawn[cls] = pts
         if not len(pts):
             continue
