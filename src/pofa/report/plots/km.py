@@ -189,7 +189,7 @@ def plot_numbers_at_risk(
     ax.set_ylim(-0.5, n_rows - 0.5)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.tick_params(axis="x", length=0, labelbottom=False)
+    ax.xaxis.set_visible(False)  # no ticks under the table (the curves' axis has them): nothing to draw
     ax.set_yticks(
         [n_rows - 1 - i for i in range(n_rows)],
         [s.risk_label for s in series] if row_labels else [""] * n_rows,
