@@ -18,7 +18,7 @@ from matplotlib.artist import allow_rasterization
 from matplotlib.backend_bases import RendererBase
 from matplotlib.lines import Line2D
 from matplotlib.path import Path
-from matplotlib.transforms import IdentityTransform
+from matplotlib.transforms import IdentityTransform, TransformedPath
 
 __all__ = ["OnePathMarks", "mark_positions"]
 
@@ -81,7 +81,7 @@ class OnePathMarks(Line2D):
         super().__init__(x, y, linestyle="none", marker=marker, **kwargs)
         self._one_path_marker = marker
 
-    @allow_rasterization
+    @allow_rasterization  # type: ignore[untyped-decorator]
     def draw(self, renderer: RendererBase) -> None:
         """Draw every mark as one stroked path in display coordinates.
 
@@ -101,14 +101,19 @@ class OnePathMarks(Line2D):
             codes = np.tile(unit_codes, len(pts))
             renderer.open_group("line2d", self.get_gid())
             gc = renderer.new_gc()
-            self._set_gc_clip(gc)
+            if self.get_clip_on():  # as Artist._set_gc_clip
+                gc.set_clip_rectangle(self.get_clip_box())
+                clip = self.get_clip_path()  # stored as a TransformedPath (a patch's too)
+                gc.set_clip_path(clip if isinstance(clip, TransformedPath) else None)
             gc.set_url(self.get_url())
             gc.set_foreground(self.get_markeredgecolor(), isRGBA=False)
-            gc.set_alpha(self.get_alpha())
+            alpha = self.get_alpha()
+            if alpha is not None:
+                gc.set_alpha(alpha)
             gc.set_linewidth(self.get_markeredgewidth())
             gc.set_capstyle("butt")
             gc.set_joinstyle("miter")
-            gc.set_antialiased(self._antialiased)
+            gc.set_antialiased(self.get_antialiased())
             gc.set_snap(self.get_snap())
             path = Path(verts, codes)
             path.should_simplify = False  # every mark drawn as it is (no merging of nearby sub-paths)
