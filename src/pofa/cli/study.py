@@ -283,7 +283,7 @@ def analyze_command(
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
     png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 300-dpi PNG beside its SVG "
-                                      "(default: SVG only, or the study's [report] png setting).")] = False,
+                                      "(default: SVG only, or the study's \\[report] png setting).")] = False,
     cache: Cache = None,
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
