@@ -6,7 +6,8 @@ The artists here keep a :class:`~matplotlib.lines.Line2D`'s data (``get_xdata``,
 size, gid, legend handle) but draw every mark of the line as one path in display space: one ``<path>``
 element in an SVG, one path in a PNG. The marks are the same shapes at the same places (their size in points,
 their centre at the data point); marks that land on exactly the same display position are drawn once (a
-second copy of an opaque mark over the first changes nothing).
+second copy of an opaque mark over the first changes nothing). Meant for opaque marks, as pofa draws them:
+with an alpha, marks of one path that overlap would not darken each other as separate marks do.
 """
 
 from __future__ import annotations
