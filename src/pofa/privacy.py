@@ -483,6 +483,8 @@ def sequence_numbers(patient_ids: Iterable[Any]) -> dict[str, int]:
     dict of str to int
         The sequence number of each distinct id (as text).
     """
+    if isinstance(patient_ids, (pd.Series, pd.Index)):  # not element by element from pyarrow (slow)
+        patient_ids = patient_ids.to_numpy(dtype=object)
     distinct = sorted({str(i) for i in patient_ids})
     ids = _simple_natural_order(distinct)
     if ids is None:

@@ -80,7 +80,7 @@ def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataF
         The patients with a known ``os_months``, with their ``_label`` (and a ``_seq`` sort key).
     """
     df = patients.loc[patients["os_months"].notna()].copy()
-    df["_label"] = [labels[pid] for pid in df["patient_id"].astype(str).tolist()]
+    df["_label"] = [labels[str(pid)] for pid in df["patient_id"].to_numpy(dtype=object)]
     df["_seq"] = [int(x) if x.isdigit() else 0 for x in df["_label"].tolist()]
     return df.sort_values(["os_months", "_seq", "_label"], kind="mergesort").reset_index(drop=True)
 
