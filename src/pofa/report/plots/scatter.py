@@ -179,10 +179,11 @@ def plot_lesion_scatter(
             fontsize=7,
         )
     for axis, col in ((ax.xaxis, "diameter_cm"), (ax.yaxis, "suvmax")):
-        vals = lesions.loc[ok, col].to_numpy(float)
+        vals = xy_all[ok, 0 if col == "diameter_cm" else 1]
         extra = [v for k, v in thresholds.items() if k == col]
-        lo = min([*vals[vals > 0], *extra], default=1.0)
-        hi = max([*vals, *extra], default=10.0)
+        low, high = np.append(vals[vals > 0], extra), np.append(vals, extra)
+        lo = float(low.min()) if low.size else 1.0
+        hi = float(high.max()) if high.size else 10.0
         (ax.set_xscale if axis is ax.xaxis else ax.set_yscale)("log")
         (ax.set_xlim if axis is ax.xaxis else ax.set_ylim)(lo / 1.15, hi * 1.15)
         ticks = [t for t in (0.1, 0.2, 0.5, 1, 2, 3, 5, 10, 20, 30, 50, 100) if lo / 1.15 <= t <= hi * 1.15]
