@@ -258,7 +258,7 @@ def scatter_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:
         "Lesion outcome at first progression as classified by pofa: local failure; controlled (the patient "
         "progressed elsewhere); no progression; unknown (progression without recorded failure lesions). "
         "Thresholds are the lesion risk factors of the analysis settings ([risk_factors] lesion). Lesions "
-        f"with a missing diameter or SUVmax are not drawn.{stacked}{raster} {sw}"
+        f"with a missing diameter or SUVmax are not drawn.{stacked} {sw}"
     )
     spec = FigureSpec("lesion_scatter", "Lesion diameter and SUVmax by outcome", caption, alt, how)
     return BuiltFigure(spec, fig, {"points": pts})
