@@ -87,7 +87,7 @@ def analysed(tmp_path_factory: pytest.TempPathFactory, secrets: Secrets):
 @pytest.fixture(scope="module")
 def out(tmp_path_factory: pytest.TempPathFactory, analysed) -> Path:
     folder = tmp_path_factory.mktemp("report") / "out"
-    write_report(analysed, folder)
+    write_report(analysed, folder, png=True)  # the PNGs too: every file is searched for identifiers
     return folder
 
 
@@ -283,7 +283,7 @@ def test_outputs_are_reproducible_and_inputs_unchanged(analysed, out: Path, tmp_
     inp = as_report_input(analysed)
     patients, lesions = inp.patients.copy(), inp.lesions.copy()
     b = tmp_path / "b"
-    write_report(inp, b)
+    write_report(inp, b, png=True)
     pd.testing.assert_frame_equal(inp.patients, patients)  # the input is not modified
     pd.testing.assert_frame_equal(inp.lesions, lesions)
     files = sorted(p.relative_to(out) for p in out.rglob("*") if p.is_file())
@@ -396,8 +396,7 @@ def test_sequence_numbers_are_stable() -> None:
     seq = sequence_numbers(["P10", "P2", "P1", "A7"])
     assert seq == {"A7": 1, "P1": 2, "P2": 3, "P10": 4}
     assert sequence_numbers(["P1", "P10", "A7", "P2"]) == seq
-    # the last numbering is reused for the same ids only: other ids, and a caller's change to the returned
-    # mapping, never reach the next answer
+    # each call numbers the ids it is given; a caller's change to a returned mapping reaches no other answer
     seq["P1"] = 99
     assert sequence_numbers(["P2", "P10", "P1", "A7", "P1"]) == {"A7": 1, "P1": 2, "P2": 3, "P10": 4}
     assert sequence_numbers(["P10", "P2"]) == {"P2": 1, "P10": 2}
@@ -428,6 +427,23 @@ def test_yes_no_column_refuses_other_values(values: pd.Series) -> None:
 
     with pytest.raises(ReportError, match=r"lesions\.local_failure must be yes/no .*found"):
         _bool_column(values, "lesions.local_failure")
+
+
+def test_sequence_numbers_of_prefixed_numbers_follow_the_natural_order() -> None:
+    # ids "prefix + number" take a quicker sort; it must give the general natural order, ties by the text
+    from pofa.privacy import _natural_key
+
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        ids = {"".join(rng.choice(list("aAbB_-. "), rng.integers(0, 4)))
+               + "".join(rng.choice(list("0123456789"), rng.integers(1, 6)))
+               for _ in range(rng.integers(1, 60))}
+        expected = sorted(ids, key=lambda s: (_natural_key(s), s))
+        seq = sequence_numbers(ids)
+        assert sorted(ids, key=seq.__getitem__) == expected
+    mixed = ["P2", "P10", "2", "p2", "P02", "Q1", "P2x"]  # "P2x" is not prefix + number: the general sort
+    assert sequence_numbers(mixed) == {s: k for k, s in enumerate(
+        sorted(mixed, key=lambda s: (_natural_key(s), s)), start=1)}
 
 
 def test_importing_pofa_does_not_import_matplotlib() -> None:

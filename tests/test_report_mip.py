@@ -84,7 +84,7 @@ def test_one_mip_figure_per_recurred_patient(analysed: tuple[StudyFiles, Path]) 
     section = _section(html)
     assert "<h2>Baseline and failure scans</h2>" in section
     for k, name in zip(recurred, names, strict=True):
-        assert (out / "figures" / f"{name}.png").is_file() and (out / "figures" / f"{name}.svg").is_file()
+        assert (out / "figures" / f"{name}.svg").is_file() and not (out / "figures" / f"{name}.png").exists()
         assert f"Baseline and failure scans of patient {k}." in section
     # self-contained: embedded images, no file links
     assert section.count('src="data:image/svg+xml;base64,') == len(names)
@@ -103,7 +103,8 @@ def test_one_mip_figure_per_recurred_patient(analysed: tuple[StudyFiles, Path]) 
         assert "grown by 0 mm" in how and "within 10 mm" in how
         assert ".tfm" not in how  # no file names (they may hold identifiers)
     results = json.loads((out / "results.json").read_text())
-    assert {f"figures/{n}.{e}" for n in names for e in ("png", "svg")} <= set(results["files"])
+    assert {f"figures/{n}.svg" for n in names} <= set(results["files"])
+    assert not any(f.endswith(".png") for f in results["files"])  # PNG only with --png
 
 
 def test_figure_data_equal_the_match_classes(analysed: tuple[StudyFiles, Path]) -> None:

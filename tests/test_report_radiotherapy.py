@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import functools
 import json
 import re
@@ -107,14 +108,17 @@ def test_dose_response_figure_is_written_to_figures(tmp_path: Path) -> None:
     from pofa.report.radiotherapy import write_dose_response_figure
 
     les, _, rt = _study()
-    paths = write_dose_response_figure(tmp_path / "figures", StudyResults(radiotherapy=rt), les)
-    assert [p.name for p in paths] == ["dose_response.png", "dose_response.svg"]
-    png, svg = (p.read_bytes() for p in paths)
+    only_svg = write_dose_response_figure(tmp_path / "svg", StudyResults(radiotherapy=rt), les)
+    assert [p.name for p in only_svg] == ["dose_response.svg"]  # the PNG only on demand
+    paths = write_dose_response_figure(tmp_path / "figures", StudyResults(radiotherapy=rt), les, png=True)
+    assert [p.name for p in paths] == ["dose_response.svg", "dose_response.png"]
+    svg, png = (p.read_bytes() for p in paths)
     assert png[:8] == b"\x89PNG\r\n\x1a\n" and b"<svg" in svg
+    assert svg == only_svg[0].read_bytes()  # one drawing, whether or not its PNG is written
     width = int.from_bytes(png[16:20], "big")
     assert width >= 1000  # 300 dpi like the report's other figures (a 5-inch figure)
-    again = write_dose_response_figure(tmp_path / "again", StudyResults(radiotherapy=rt), les)
-    assert [p.read_bytes() for p in again] == [png, svg]  # reproducible bytes (no dates)
+    again = write_dose_response_figure(tmp_path / "again", StudyResults(radiotherapy=rt), les, png=True)
+    assert [p.read_bytes() for p in again] == [svg, png]  # reproducible bytes (no dates)
     assert write_dose_response_figure(tmp_path / "none", StudyResults(), les) == []
     assert not (tmp_path / "none").exists()
 
@@ -131,10 +135,14 @@ def test_analyze_writes_and_lists_the_dose_response_figure(example_study: Path, 
     les["rt_fractions"] = ["5", "10"] * (len(les) // 2) + ["10"] * (len(les) % 2)
     les.to_csv(example_study / "lesions.csv", index=False)
     out = tmp_path / "out"
-    res = CliRunner().invoke(app, ["analyze", str(example_study), "--out", str(out)])
+    res = CliRunner().invoke(app, ["analyze", str(example_study), "--out", str(out), "--png"])
     assert res.exit_code == 0, res.output
     for ext in ("png", "svg"):
         name = f"figures/dose_response.{ext}"
         assert (out / name).is_file()
         assert name in json.loads((out / "results.json").read_text())["files"]
         assert name in (out / "manifest.json").read_text()
+    # the section embeds the SVG written to figures/ (one drawing), not a second rendering
+    page = (out / "report.html").read_text()
+    svg = base64.b64encode((out / "figures" / "dose_response.svg").read_bytes()).decode("ascii")
+    assert f'<figure class="fig" id="fig-dose-response"><img src="data:image/svg+xml;base64,{svg}"' in page

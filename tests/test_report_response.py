@@ -3,6 +3,7 @@ waterfalls per rule, swimmer plot, lesion-level incidence; and pofa analyze end 
 
 from __future__ import annotations
 
+import base64
 import json
 import math
 import re
@@ -164,10 +165,13 @@ def _check_numbers(html: str, results: dict) -> int:
 def test_figures_are_written_once_with_reproducible_bytes(tmp_path: Path) -> None:
     from pofa.report.response import write_response_figures
 
-    paths = write_response_figures(tmp_path / "a", StudyResults(response=RESULT))
+    svg_only = write_response_figures(tmp_path / "svg", StudyResults(response=RESULT))
+    assert sorted(p.name for p in svg_only) == sorted(f"{n}.svg" for n in RESPONSE_FIGURES)  # PNG on demand
+    paths = write_response_figures(tmp_path / "a", StudyResults(response=RESULT), png=True)
     expected = sorted(f"{n}.{e}" for n in RESPONSE_FIGURES for e in ("svg", "png"))
     assert sorted(p.name for p in paths) == expected
-    again = write_response_figures(tmp_path / "b", StudyResults(response=RESULT))
+    assert all((tmp_path / "a" / p.name).read_bytes() == p.read_bytes() for p in svg_only)  # one drawing
+    again = write_response_figures(tmp_path / "b", StudyResults(response=RESULT), png=True)
     assert [p.read_bytes() for p in paths] == [p.read_bytes() for p in again]
     assert write_response_figures(tmp_path / "c", StudyResults()) == [] and not (tmp_path / "c").exists()
 
@@ -207,9 +211,12 @@ def test_analyze_writes_responses_and_the_section(tmp_path: Path) -> None:
     page = (out / "report.html").read_text()
     assert page.index('id="response"') < page.index('id="methods"')
     for name in RESPONSE_FIGURES:  # written to figures/ like the report's other figures, and listed
-        for ext in ("svg", "png"):
-            name_ext = f"figures/{name}.{ext}"
-            assert name_ext in results["files"] and (out / name_ext).is_file()
+        name_ext = f"figures/{name}.svg"
+        assert name_ext in results["files"] and (out / name_ext).is_file()
+        assert not (out / f"figures/{name}.png").exists()  # PNG only with --png
+        # the section embeds the SVG written to figures/: one drawing
+        svg = base64.b64encode((out / name_ext).read_bytes()).decode("ascii")
+        assert f'id="fig-{name}"><img src="data:image/svg+xml;base64,{svg}"' in page
     section = page[page.index('<section id="response"'):]
     section = section[:section.index("</section>")]
     # every scan's day and four categories, the incidence and the Cox model: each equal to results.json

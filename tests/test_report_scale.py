@@ -5,12 +5,21 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import pytest
-from matplotlib.collections import PolyCollection
 
 import pofa.report.plots.swimmer as swimmer
 from pofa.examples import simulated_analysis
 from pofa.report.model import as_report_input
 from pofa.report.plots import rc_context
+
+
+def bar_widths(ax) -> list[float]:
+    """The swimmer's bar lengths, bottom to top (its bars are one path of rectangles per colour)."""
+    bars = []
+    for c in ax.collections:
+        if (c.get_gid() or "").startswith("swimmer:bars:"):
+            rects = c.get_paths()[0].vertices.reshape(-1, 5, 2)
+            bars += [(float(r[:, 1].mean()), float(r[:, 0].max())) for r in rects]
+    return [w for _, w in sorted(bars)]
 
 
 def test_sample_keeps_the_first_and_last_and_at_most_the_limit() -> None:
@@ -30,9 +39,7 @@ def test_swimmer_of_many_patients_draws_a_sample_and_says_so(tmp_path,
     with rc_context():
         built = swimmer.swimmer_figure(inp, False, "x")
     assert built is not None
-    bars = next(c for c in built.figure.axes[0].collections
-                if isinstance(c, PolyCollection) and c.get_gid() == "swimmer:bars")
-    widths = [float(p.vertices[:, 0].max()) for p in bars.get_paths()]
+    widths = bar_widths(built.figure.axes[0])
     os_months = np.sort(inp.patients["os_months"].dropna().to_numpy(float))
     assert built.drawn["patients"] == len(os_months) == 80 and built.drawn["step"] == 3
     assert len(widths) == built.drawn["drawn"] <= 31

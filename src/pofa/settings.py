@@ -155,9 +155,18 @@ class ResponseSettings:
 
 @dataclass(frozen=True, slots=True)
 class ReportSettings:
-    """Report settings (``[report]``)."""
+    """Report settings (``[report]``).
+
+    Attributes
+    ----------
+    show_ids : bool
+        Show patient ids in the report (default: study sequence numbers).
+    png : bool
+        Also write each figure as a 300-dpi PNG beside its SVG (``pofa analyze --png``; default: SVG only).
+    """
 
     show_ids: bool = False
+    png: bool = False
 
 
 @dataclass(frozen=True, slots=True)

@@ -99,7 +99,7 @@ def print_patterns(result: AnalysisResult) -> None:
 
 def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids: bool = False,
                 extra_writers: tuple[Any, ...] = (), fetch: Any = None,
-                store_results: str | None = None, keep_study: Path | None = None) -> int:
+                store_results: str | None = None, keep_study: Path | None = None, png: bool = False) -> int:
     """Validate, analyse and write a study (or build it first from an imaging manifest).
 
     Parameters
@@ -123,6 +123,9 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     keep_study : pathlib.Path, optional
         For an imaging manifest: write the study built from the images to this folder (it holds patient
         ids and dates, so it is never written into ``out``).
+    png : bool
+        Also write each figure as a 300-dpi PNG (as ``[report] png = true``; recorded so in results.json's
+        settings). Default: the study's setting.
 
     Returns
     -------
@@ -147,7 +150,7 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
 
             require("imaging", command="pofa analyze MANIFEST.csv")
             return _analyze_manifest(study, out, force, show_dates, show_ids, keep_study, extra_writers,
-                                     fetch, check_store_url(store_results))
+                                     fetch, check_store_url(store_results), png)
         if store_results is not None:
             raise PofaError("--store-results needs an imaging manifest (the lesions come from its scans); "
                             f"{study} is a study folder")
@@ -170,6 +173,8 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
         with StepProgress("Analysing") as progress:
             result = run_analysis(loaded, AnalysisOptions(show_dates=show_dates, show_ids=show_ids or None),
                                   progress=progress)
+            if png:
+                result = _with_png(result)
             folder = write_outputs(result, out, force, writers=(*WRITERS, *extra_writers), progress=progress)
     except PofaError as exc:
         raise fail(error_message(exc)) from None
@@ -187,9 +192,18 @@ def run_analyze(study: Path, out: Path, force: bool, show_dates: bool, show_ids:
     return 0
 
 
+def _with_png(result: AnalysisResult) -> AnalysisResult:
+    """The result with ``[report] png = true`` in its settings: the report writes each figure's PNG too (and
+    results.json's settings say so)."""
+    from dataclasses import replace
+
+    settings = result.settings
+    return replace(result, settings=replace(settings, report=replace(settings.report, png=True)))
+
+
 def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, show_ids: bool,
                       keep_study: Path | None = None, extra_writers: tuple[Any, ...] = (),
-                      fetch: Any = None, store_url: str | None = None) -> int:
+                      fetch: Any = None, store_url: str | None = None, png: bool = False) -> int:
     """``pofa analyze MANIFEST.csv``: build the study from the images, analyse it.
 
     The built study holds the patients' ids and calendar dates, so it is built in a private temporary
@@ -243,7 +257,7 @@ def _analyze_manifest(manifest: Path, out: Path, force: bool, show_dates: bool, 
             from pofa.cli.store import store_and_report
 
             stored = store_and_report(store_url, loaded, outcomes, Path(tmp) / "work", fetch)
-        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=extra_writers)
+        code = run_analyze(built, out, force, show_dates, show_ids, extra_writers=extra_writers, png=png)
         if code != 0 and keep_study is None:
             console.print("To complete the study built from the images (e.g. site and extranodal without an "
                           "organ map), run again with --keep-study STUDY (or run pofa build-study), fill it "
@@ -268,6 +282,8 @@ def analyze_command(
     pdf: Annotated[bool, typer.Option("--pdf", help="Also print the report to report.pdf (headless "
                                       "Chromium).")] = False,
     paper: Annotated[str, typer.Option("--paper", help="Paper size of report.pdf: A4 or Letter.")] = "A4",
+    png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 300-dpi PNG beside its SVG "
+                                      "(default: SVG only, or the study's \\[report] png setting).")] = False,
     cache: Cache = None,
     insecure: Insecure = False,
     pacs_timeout: PacsTimeout = 60.0,
@@ -293,13 +309,15 @@ def analyze_command(
         extra = (partial(pdf_writer, paper=paper),)
     fetch = fetch_options(cache, insecure, pacs_timeout) if study.suffix.lower() == ".csv" else None
     raise typer.Exit(run_analyze(study, out, force, show_dates, show_ids, extra_writers=extra, fetch=fetch,
-                                 store_results=store_results, keep_study=keep_study))
+                                 store_results=store_results, keep_study=keep_study, png=png))
 
 
 def demo_command(
     out: Annotated[Path, typer.Option(help="Folder for the demo results.")] = Path("pofa-demo"),
     force: Annotated[bool, typer.Option("--force", help="Replace a non-empty --out folder that pofa wrote.")
                      ] = False,
+    png: Annotated[bool, typer.Option("--png", help="Also write each figure as a 300-dpi PNG beside its SVG."
+                                      )] = False,
 ) -> None:
     """Run the full analysis on the bundled study (simulated patients, no real data) into --out.
 
@@ -312,7 +330,7 @@ def demo_command(
     except FileNotFoundError:
         path = bundled_study("example")
     console.print(f"Bundled study '{path.name}': {path}", markup=False)
-    raise typer.Exit(run_analyze(path, out, force or _is_demo_output(out, path), show_dates=False))
+    raise typer.Exit(run_analyze(path, out, force or _is_demo_output(out, path), show_dates=False, png=png))
 
 
 def _is_demo_output(out: Path, study: Path) -> bool:

@@ -3,7 +3,7 @@
 Entry points::
 
     from pofa.report import write_report
-    write_report(result, "out_dir")   # report.html, figures/, tables/, manifest.json, results.json
+    write_report(result, "out_dir")   # report.html, figures/ (SVG), tables/, manifest.json, results.json
 
 ``result`` is a :class:`pofa.analysis.AnalysisResult` or a :class:`ReportInput` (:mod:`pofa.report.model`, the
 documented input shape: the typed results, the results.json document and the patient and lesion tables).
@@ -43,6 +43,7 @@ def write_report(
     versions: Any = None,
     manifest: bool = True,
     write_results: bool = True,
+    png: bool | None = None,
 ) -> ReportFiles:
     """Write report.html, figures/, tables/ and manifest.json (see :func:`pofa.report.html.write_report`).
 
@@ -61,6 +62,9 @@ def write_report(
         Write manifest.json last, listing and hashing every file of the folder.
     write_results : bool
         Write results.json from the results given when the folder has none.
+    png : bool, optional
+        Also write each figure as a 300-dpi PNG beside its SVG (default: the settings' ``[report] png``,
+        false).
 
     Returns
     -------
@@ -76,6 +80,7 @@ def write_report(
         versions=versions,
         manifest=manifest,
         write_results=write_results,
+        png=png,
     )
 
 

@@ -1,6 +1,6 @@
 """Write report.html and the output files around it: the report's entry point, :func:`write_report`.
 
-The HTML file is self-contained: figures are embedded as base64 PNG data URIs, CSS is inline, there is no
+The HTML file is self-contained: figures are embedded as base64 SVG data URIs, CSS is inline, there is no
 script, and a Content-Security-Policy forbids every request except ``data:`` images, so the file opens offline
 and never contacts a server. Every number from results.json is written inside an element carrying
 ``data-result="<path>"`` and ``data-value="<exact JSON value>"`` (see :mod:`pofa.report.tables`), which is how
@@ -47,7 +47,7 @@ class ReportFiles:
     report : Path
         report.html.
     figures : tuple of Path
-        The figure files written (SVG and PNG).
+        The figure files written (SVG, and PNG when asked for).
     tables : tuple of Path
         The table files written (CSV and XLSX).
     manifest : Path or None
@@ -408,11 +408,12 @@ def write_report(
     manifest: bool = True,
     write_results: bool = True,
     study_folder: str | Path | None = None,
-    png: bool = True,
+    png: bool | None = None,
 ) -> ReportFiles:
     """Write report.html, figures/, tables/ (CSV + XLSX) and manifest.json.
 
-    Figures are written as SVG (embedded in the report) and as a 300-dpi PNG of the same drawing.
+    Each figure is drawn once and written as SVG (the image embedded in the report); with ``png`` also as a
+    300-dpi PNG of the same drawing.
 
     Parameters
     ----------
@@ -436,8 +437,9 @@ def write_report(
         The analysed study folder (default: the result's ``study_path``). When it was built from images
         (``imaging.json`` with figure data), the report gets a section "Baseline and failure scans" with one
         figure per patient with a failure scan (:func:`pofa.report.plots.build_scan_figures`).
-    png : bool
-        Also write each figure as a 300-dpi PNG (rendered from the drawing the SVG was made of).
+    png : bool, optional
+        Also write each figure as a 300-dpi PNG (rendered from the drawing the SVG was made of). Default: the
+        settings' ``[report] png`` (false: SVG only).
 
     Returns
     -------
@@ -452,7 +454,15 @@ def write_report(
     """
     from pofa.report.manifest import dependency_versions, write_manifest
     from pofa.report.methods import methods_paragraphs
-    from pofa.report.plots import BuiltFigure, build_scan_figures, iter_figures, rc_context, render_figure
+    from pofa.report.plots import (
+        BuiltFigure,
+        RenderedFigure,
+        build_scan_figures,
+        iter_figures,
+        rc_context,
+        render_figure,
+        settled_heap,
+    )
     from pofa.report.tables import build_tables, write_table
 
     inp = as_report_input(result_like)
@@ -466,9 +476,21 @@ def write_report(
     if study_folder is None:
         study_folder = getattr(result_like, "study_path", None)
 
+    if png is None:
+        png = bool(inp.settings.report.png)
+    statistics = inp.statistics
+    lesions = getattr(result_like, "lesions", inp.lesions)
     fig_paths: list[Path] = []
     rendered = []
-    with rc_context():
+
+    def write_figure(rf: RenderedFigure) -> None:
+        for ext, data in (("svg", rf.svg), ("png", rf.png)):
+            if data:
+                p = out / FIGURES_DIR / f"{rf.spec.name}.{ext}"
+                write_bytes(p, data)
+                fig_paths.append(p)
+
+    with rc_context(), settled_heap():
         # one drawing at a time: each figure is built, rendered and cleared before the next is built
         def scan_figures() -> Iterator[BuiltFigure]:
             yield from build_scan_figures(inp, study_folder, show_ids=ids, versions=v)
@@ -477,19 +499,18 @@ def write_report(
             rf = render_figure(built, png=png)
             built.figure.clear()
             rendered.append(rf)
-            for ext, data in (("svg", rf.svg), ("png", rf.png)):
-                if not data:
-                    continue
-                p = out / FIGURES_DIR / f"{rf.spec.name}.{ext}"
-                write_bytes(p, data)
-                fig_paths.append(p)
-        from pofa.report.radiotherapy import write_dose_response_figure  # radiotherapy figure hook
+            write_figure(rf)
+        # the sections' figures, drawn once too: written here, embedded by the sections below
+        from pofa.report.radiotherapy import render_dose_response_figure  # radiotherapy figure hook
 
-        fig_paths += write_dose_response_figure(out / FIGURES_DIR, inp.statistics,
-                                                getattr(result_like, "lesions", inp.lesions), inp.settings)
-        from pofa.report.response import write_response_figures  # response figures hook
+        dose_figure = render_dose_response_figure(statistics, lesions, inp.settings, png=png)
+        if dose_figure is not None:
+            write_figure(dose_figure)
+        from pofa.report.response import render_response_section_figures  # response figures hook
 
-        fig_paths += write_response_figures(out / FIGURES_DIR, inp.statistics, png=png)
+        response_figures = render_response_section_figures(statistics, png=png)
+        for rf in response_figures:
+            write_figure(rf)
     tables = build_tables(inp)
     tab_paths: list[Path] = []
     for t in tables:
@@ -507,11 +528,11 @@ def write_report(
     )
     from pofa.report.radiotherapy import insert_radiotherapy_section  # radiotherapy section hook
 
-    html = insert_radiotherapy_section(html, inp.statistics, getattr(result_like, "lesions", inp.lesions),
-                                       getattr(result_like, "failures", None), inp.settings)
+    html = insert_radiotherapy_section(html, statistics, lesions, getattr(result_like, "failures", None),
+                                       inp.settings, figure=dose_figure)
     from pofa.report.response import insert_response_section  # response section hook
 
-    html = insert_response_section(html, inp.statistics)
+    html = insert_response_section(html, statistics, figures=response_figures)
     report_path = out / REPORT_NAME
     write_text(report_path, html)
     manifest_path = None
@@ -530,9 +551,9 @@ def write_report(
 def report_writer(result: Any, folder: Path) -> list[str]:
     """Write the report as a writer of :func:`pofa.analysis.write_outputs` (``WRITERS``).
 
-    Writes report.html, figures/ and tables/ into ``folder`` and returns their names relative to it. It does
-    not write results.json or manifest.json: the analysis writes results.json after its writers, then calls
-    :func:`write_run_manifest`.
+    Writes report.html, figures/ (SVG; PNG too with the settings' ``[report] png``) and tables/ into
+    ``folder`` and returns their names relative to it. It does not write results.json or manifest.json: the
+    analysis writes results.json after its writers, then calls :func:`write_run_manifest`.
 
     Parameters
     ----------

@@ -3,9 +3,10 @@
 Rendered from the analysis' typed results (:class:`pofa.stats.results.RadiotherapyResults`, the part
 ``radiotherapy`` of :class:`pofa.stats.results.StudyResults`), from which results.json's ``radiotherapy``
 entry is written: nothing is estimated here. One HTML ``<section id="radiotherapy">`` with its dose-response
-figure embedded (PNG, base64), inserted before the methods section by :func:`insert_radiotherapy_section`.
-Every text taken from the study is escaped. :func:`write_dose_response_figure` writes the figure into the
-report's ``figures/`` folder as ``dose_response.png`` (300 dpi) and ``.svg``, like the report's other figures.
+figure embedded (SVG, base64), inserted before the methods section by :func:`insert_radiotherapy_section`.
+Every text taken from the study is escaped. The report draws the figure once
+(:func:`render_dose_response_figure`), writes it into its ``figures/`` folder as ``dose_response.svg`` (and,
+with ``png``, ``dose_response.png`` at 300 dpi), like the report's other figures, and embeds the same SVG.
 """
 
 from __future__ import annotations
@@ -40,11 +41,16 @@ from pofa.stats.results import OddsRatio, RadiotherapyResults, StudyResults
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
+    from pofa.report.plots.base import RenderedFigure
+
 __all__ = ["DOSE_RESPONSE_FIGURE", "dose_response_png", "insert_radiotherapy_section", "radiotherapy_section",
-           "write_dose_response_figure"]
+           "render_dose_response_figure", "write_dose_response_figure"]
 
 #: File stem of the dose-response figure in the report's ``figures/`` folder.
 DOSE_RESPONSE_FIGURE = "dose_response"
+
+_DOSE_RESPONSE_ALT = ("Local failure of irradiated lesions against EQD2: lesions, observed rate per dose "
+                      "level with exact 95% CI, and the fitted logistic curve")
 
 
 def _v(x: Any, key: str, fmt: Callable[[Any], str]) -> str:
@@ -90,12 +96,63 @@ def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
     return buf.getvalue()
 
 
-def write_dose_response_figure(folder: str | os.PathLike[str], statistics: StudyResults | None,
-                               lesions: pd.DataFrame | None, settings: Settings | None = None) -> list[Path]:
-    """Write the dose-response figure into a report's ``figures/`` folder (PNG 300 dpi and SVG).
+def render_dose_response_figure(
+    statistics: StudyResults | None, lesions: pd.DataFrame | None, settings: Settings | None = None, *,
+    png: bool = False,
+) -> RenderedFigure | None:
+    """Draw the dose-response figure once and render it: SVG, and with ``png`` the 300-dpi PNG of it.
 
-    Rendered like the report's other figures (:func:`pofa.report.figures.render_figure`: the report's style,
-    reproducible bytes) and written atomically.
+    Rendered like the report's other figures (:func:`pofa.report.plots.render_figure`: the report's style,
+    reproducible bytes). The report writes it to ``figures/`` and embeds its SVG in the radiotherapy section
+    (:func:`insert_radiotherapy_section` with ``figure``).
+
+    Parameters
+    ----------
+    statistics : StudyResults or None
+        The analysis' typed results (no figure without their ``radiotherapy`` part).
+    lesions : pandas.DataFrame or None
+        Classified lesions (as for :func:`dose_response_png`).
+    settings : Settings, optional
+        For alpha/beta.
+    png : bool
+        Also render the PNG.
+
+    Returns
+    -------
+    RenderedFigure or None
+        The rendered figure, or None when there is no figure (fewer than two EQD2 levels).
+    """
+    import matplotlib.pyplot as plt
+
+    from pofa.report.plots import BuiltFigure, FigureSpec, rc_context, render_figure
+
+    rt = statistics.radiotherapy if statistics is not None else None
+    if rt is None:
+        return None
+    ab = (settings or Settings()).radiotherapy.alpha_beta_gy
+    with rc_context():
+        fig = _dose_response_figure(rt, lesions, ab)
+        if fig is None:
+            return None
+        spec = FigureSpec(
+            DOSE_RESPONSE_FIGURE, "Local failure of irradiated lesions by EQD2",
+            "Local failure of irradiated lesions by EQD2: each lesion (0 controlled, 1 failed), the observed "
+            "rate per dose level with its exact 95% CI, and the fitted logistic curve.",
+            _DOSE_RESPONSE_ALT,
+            f"EQD2 by the linear-quadratic model with alpha/beta {ab:g} Gy; Clopper-Pearson intervals "
+            "(binom.test); logistic regression (glm, binomial).")
+        try:
+            return render_figure(BuiltFigure(spec, fig), png=png)
+        finally:
+            plt.close(fig)
+
+
+def write_dose_response_figure(folder: str | os.PathLike[str], statistics: StudyResults | None,
+                               lesions: pd.DataFrame | None, settings: Settings | None = None, *,
+                               png: bool = False) -> list[Path]:
+    """Write the dose-response figure into a report's ``figures/`` folder (SVG; with ``png`` a 300-dpi PNG).
+
+    Drawn once (:func:`render_dose_response_figure`) and written atomically.
 
     Parameters
     ----------
@@ -107,43 +164,25 @@ def write_dose_response_figure(folder: str | os.PathLike[str], statistics: Study
         Classified lesions (as for :func:`dose_response_png`).
     settings : Settings, optional
         For alpha/beta.
+    png : bool
+        Also write the PNG.
 
     Returns
     -------
     list of pathlib.Path
-        The two files written, or none when there is no figure (fewer than two EQD2 levels).
+        The files written (SVG, then PNG), or none when there is no figure (fewer than two EQD2 levels).
     """
-    import matplotlib.pyplot as plt
-
     from pofa.atomic import write_bytes
-    from pofa.report.figures import BuiltFigure, FigureSpec, rc_context, render_figure
 
-    rt = statistics.radiotherapy if statistics is not None else None
-    if rt is None:
+    rendered = render_dose_response_figure(statistics, lesions, settings, png=png)
+    if rendered is None:
         return []
-    ab = (settings or Settings()).radiotherapy.alpha_beta_gy
-    with rc_context():
-        fig = _dose_response_figure(rt, lesions, ab)
-        if fig is None:
-            return []
-        spec = FigureSpec(
-            DOSE_RESPONSE_FIGURE, "Local failure of irradiated lesions by EQD2",
-            "Local failure of irradiated lesions by EQD2: each lesion (0 controlled, 1 failed), the observed "
-            "rate per dose level with its exact 95% CI, and the fitted logistic curve.",
-            "Local failure of irradiated lesions against EQD2: lesions, observed rate per dose level with "
-            "exact 95% CI, and the fitted logistic curve",
-            f"EQD2 by the linear-quadratic model with alpha/beta {ab:g} Gy; Clopper-Pearson intervals "
-            "(binom.test); logistic regression (glm, binomial).")
-        try:
-            rendered = render_figure(BuiltFigure(spec, fig))
-        finally:
-            plt.close(fig)
-    out = Path(folder)
     paths = []
-    for ext, data in (("png", rendered.png), ("svg", rendered.svg)):
-        path = out / f"{DOSE_RESPONSE_FIGURE}.{ext}"
-        write_bytes(path, data)
-        paths.append(path)
+    for ext, data in (("svg", rendered.svg), ("png", rendered.png)):
+        if data:
+            path = Path(folder) / f"{DOSE_RESPONSE_FIGURE}.{ext}"
+            write_bytes(path, data)
+            paths.append(path)
     return paths
 
 
@@ -207,7 +246,8 @@ def _or_rows(rows: Sequence[OddsRatio], key: str) -> str:
 
 
 def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame | None = None,
-                         failures: pd.DataFrame | None = None, settings: Settings | None = None) -> str:
+                         failures: pd.DataFrame | None = None, settings: Settings | None = None, *,
+                         figure: RenderedFigure | None = None) -> str:
     """The radiotherapy section as an HTML fragment ("" without radiotherapy results).
 
     Parameters
@@ -221,6 +261,9 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
         lesions whose two classes disagree are listed.
     settings : Settings, optional
         For alpha/beta and the thresholds quoted in the methods text.
+    figure : RenderedFigure, optional
+        The dose-response figure already drawn (:func:`render_dose_response_figure`): its SVG is embedded.
+        Without it the figure is drawn here, as a PNG.
 
     Returns
     -------
@@ -269,13 +312,15 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
     if rt.dose_response:
         parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>"
                      + _or_rows(rt.dose_response, "dose_response"))
-    png = dose_response_png(rt, lesions, s.alpha_beta_gy)
-    if png is not None:
-        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii")
-        parts.append(f'<figure class="fig" id="fig-dose-response"><img src="{src}" alt="Local failure of '
-                     'irradiated lesions against EQD2: lesions, observed rate per dose level with exact 95% '
-                     'CI, and the fitted logistic curve"><figcaption>Local failure of irradiated lesions by '
-                     "EQD2.</figcaption></figure>")
+    if figure is not None:  # the figure the report wrote to figures/: its SVG, not a second drawing
+        src = "data:image/svg+xml;base64," + base64.b64encode(figure.svg).decode("ascii")
+    else:
+        png = dose_response_png(rt, lesions, s.alpha_beta_gy)
+        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png is not None else ""
+    if src:
+        parts.append(f'<figure class="fig" id="fig-dose-response"><img src="{src}" '
+                     f'alt="{_DOSE_RESPONSE_ALT}"><figcaption>'
+                     "Local failure of irradiated lesions by EQD2.</figcaption></figure>")
     pfs = rt.pfs
     if pfs is not None:
         def f(key: str, fmt: Callable[[Any], str]) -> str:
@@ -307,7 +352,8 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
 
 def insert_radiotherapy_section(page: str, statistics: StudyResults | None,
                                 lesions: pd.DataFrame | None = None, failures: pd.DataFrame | None = None,
-                                settings: Settings | None = None) -> str:
+                                settings: Settings | None = None, *,
+                                figure: RenderedFigure | None = None) -> str:
     """Insert the radiotherapy section into ``page`` before its methods section (or before ``</main>``).
 
     Parameters
@@ -322,6 +368,8 @@ def insert_radiotherapy_section(page: str, statistics: StudyResults | None,
         Failure rows, as for :func:`radiotherapy_section`.
     settings : Settings, optional
         The settings, as for :func:`radiotherapy_section`.
+    figure : RenderedFigure, optional
+        The dose-response figure already drawn, as for :func:`radiotherapy_section`.
 
     Returns
     -------
@@ -329,7 +377,7 @@ def insert_radiotherapy_section(page: str, statistics: StudyResults | None,
         The page, unchanged when there is nothing to add.
     """
     frag = radiotherapy_section(statistics.radiotherapy if statistics is not None else None, lesions,
-                                failures, settings)
+                                failures, settings, figure=figure)
     if not frag:
         return page
     for anchor in ('<section id="methods"', "</main>", "</body>"):

@@ -3,7 +3,7 @@
 Rendered from the analysis' typed results (:class:`pofa.stats.results.ResponseOverTime`, the part
 ``response`` of :class:`pofa.stats.results.StudyResults`), from which results.json's ``responses``,
 ``lesion_failure`` and ``lesion_cox`` are written (docs/response.md): nothing is estimated here. One HTML
-``<section id="response">`` with its figures embedded (PNG, base64), inserted before the methods section by
+``<section id="response">`` with its figures embedded (SVG, base64), inserted before the methods section by
 :func:`insert_response_section`. Patients appear as study sequence numbers, as in results.json.
 """
 
@@ -36,8 +36,9 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from matplotlib.figure import Figure
 
 __all__ = ["BEST_ORDER", "CATEGORY_COLOURS", "RESPONSE_FIGURES", "RULES", "best_categories", "disagree",
-           "incidence_png", "insert_response_section", "render_response_figures", "response_section",
-           "spider_png", "swimmer_png", "waterfall_png", "write_response_figures"]
+           "incidence_png", "insert_response_section", "render_response_figures",
+           "render_response_section_figures", "response_section", "spider_png", "swimmer_png",
+           "waterfall_png", "write_response_figures"]
 
 #: The family of each category, to mark scans where the rules disagree (CMR reads as CR, MR as SD...).
 _FAMILY = {"CR": "CR", "CMR": "CR", "PR": "PR", "PMR": "PR", "MR": "SD", "SD": "SD", "NMR": "SD",
@@ -434,7 +435,7 @@ def _figure_specs(res: ResponseOverTime) -> list[tuple[FigureSpec, Callable[[], 
     ]
 
 
-def render_response_figures(res: ResponseOverTime, *, png: bool = True) -> list[RenderedFigure]:
+def render_response_figures(res: ResponseOverTime, *, png: bool = False) -> list[RenderedFigure]:
     """Draw the section's figures in the report's style and render each (SVG, and a 300-dpi PNG with ``png``).
 
     Parameters
@@ -464,9 +465,31 @@ def render_response_figures(res: ResponseOverTime, *, png: bool = True) -> list[
     return out
 
 
+def render_response_section_figures(statistics: StudyResults | None, *,
+                                    png: bool = False) -> list[RenderedFigure]:
+    """The response section's figures, drawn once: what the report writes and the section embeds.
+
+    Parameters
+    ----------
+    statistics : StudyResults or None
+        The analysis' typed results (no figures without their ``response`` part).
+    png : bool
+        Also render the 300-dpi PNG of each.
+
+    Returns
+    -------
+    list of RenderedFigure
+        The figures (none without response results).
+    """
+    res = statistics.response if statistics is not None else None
+    if res is None or not res.responses:
+        return []
+    return render_response_figures(res, png=png)
+
+
 def write_response_figures(folder: str | os.PathLike[str], statistics: StudyResults | None, *,
-                           png: bool = True) -> list[Path]:
-    """Write the response section's figures into a report's ``figures/`` folder (SVG and 300-dpi PNG).
+                           png: bool = False, figures: Sequence[RenderedFigure] | None = None) -> list[Path]:
+    """Write the response section's figures into a report's ``figures/`` folder (SVG; PNG with ``png``).
 
     Parameters
     ----------
@@ -475,7 +498,9 @@ def write_response_figures(folder: str | os.PathLike[str], statistics: StudyResu
     statistics : StudyResults or None
         The analysis' typed results (nothing is written without their ``response`` part).
     png : bool
-        Also write the PNG files.
+        Also write the 300-dpi PNG files.
+    figures : sequence of RenderedFigure, optional
+        The figures already drawn (:func:`render_response_section_figures`); default: drawn here.
 
     Returns
     -------
@@ -484,11 +509,9 @@ def write_response_figures(folder: str | os.PathLike[str], statistics: StudyResu
     """
     from pofa.atomic import write_bytes
 
-    res = statistics.response if statistics is not None else None
-    if res is None or not res.responses:
-        return []
+    rendered = figures if figures is not None else render_response_section_figures(statistics, png=png)
     paths = []
-    for rf in render_response_figures(res, png=png):
+    for rf in rendered:
         for ext, data in (("svg", rf.svg), ("png", rf.png)):
             if data:
                 path = Path(folder) / f"{rf.spec.name}.{ext}"
@@ -535,13 +558,16 @@ def _scan_cells(i: int, r: ScanResponseRow, *, spd: bool) -> list[str]:
     return cells
 
 
-def response_section(res: ResponseOverTime | None) -> str:
+def response_section(res: ResponseOverTime | None, *, figures: Sequence[RenderedFigure] | None = None) -> str:
     """The response section as HTML, or ``""`` without response results.
 
     Parameters
     ----------
     res : ResponseOverTime or None
         The analysis' typed response results.
+    figures : sequence of RenderedFigure, optional
+        The section's figures already drawn (:func:`render_response_section_figures`, as the report writes
+        them to ``figures/``): their SVG is embedded. Default: drawn here.
 
     Returns
     -------
@@ -585,7 +611,7 @@ def response_section(res: ResponseOverTime | None) -> str:
     parts.append('<style>#response .fig-grid{display:grid;grid-template-columns:1fr 1fr;gap:.5rem}'
                  "#response .fig-grid figure.fig img{width:100%;max-height:none}</style>"
                  '<div class="fig-grid">')
-    parts.extend(_img(rf) for rf in render_response_figures(res, png=False))
+    parts.extend(_img(rf) for rf in (figures if figures is not None else render_response_figures(res)))
     lf = res.lesion_failure
     parts.append("</div>")
     n = {k: _v(fmt_count(getattr(lf, k)), f"lesion_failure.{k}", getattr(lf, k))
@@ -633,7 +659,8 @@ def response_section(res: ResponseOverTime | None) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def insert_response_section(page: str, statistics: StudyResults | None) -> str:
+def insert_response_section(page: str, statistics: StudyResults | None, *,
+                            figures: Sequence[RenderedFigure] | None = None) -> str:
     """``page`` with the response section inserted before its methods section (or before ``</main>``).
 
     Parameters
@@ -642,13 +669,15 @@ def insert_response_section(page: str, statistics: StudyResults | None) -> str:
         The report's HTML.
     statistics : StudyResults or None
         The analysis' typed results (their ``response`` part is rendered).
+    figures : sequence of RenderedFigure, optional
+        The section's figures already drawn, as for :func:`response_section`.
 
     Returns
     -------
     str
         The page, unchanged when there is nothing to add.
     """
-    frag = response_section(statistics.response if statistics is not None else None)
+    frag = response_section(statistics.response if statistics is not None else None, figures=figures)
     if not frag:
         return page
     for anchor in ('<section id="methods"', "</main>", "</body>"):

@@ -5,7 +5,8 @@ Each plot function draws on a matplotlib ``Axes`` it is given (never ``plt.show(
 Every figure is drawn from the analysis' typed results (:mod:`pofa.stats.results`): the curves drawn are the
 curves the analysis estimated, the numbers printed are the numbers of results.json. :func:`build_figures`
 makes every figure of the report with its caption, alt text and "how it was made" note;
-:func:`render_figure` renders one drawing to SVG (embedded in the report) and, from the same drawing, PNG.
+:func:`render_figure` renders one drawing to SVG (embedded in the report) and, on demand, from the same
+drawing, PNG.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from pofa.report.plots.base import (
     add_footer,
     rc_context,
     render_figure,
+    settled_heap,
     software_line,
     time_ticks,
 )
@@ -60,6 +62,7 @@ __all__ = [
     "rc_context",
     "render_figure",
     "scan_figure_data",
+    "settled_heap",
     "time_ticks",
 ]
 

@@ -6,13 +6,16 @@ windows or call ``plt.show()`` (pyplot is not used: figures are ``matplotlib.fig
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import io
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import matplotlib
+import numpy as np
 from cycler import cycler
 from matplotlib.figure import Figure
 
@@ -24,8 +27,11 @@ __all__ = [
     "FigureSpec",
     "RenderedFigure",
     "add_footer",
+    "band_changes",
+    "lay_out_once",
     "rc_context",
     "render_figure",
+    "settled_heap",
     "software_line",
     "time_ticks",
 ]
@@ -145,6 +151,31 @@ def time_ticks(max_time: float) -> tuple[float, ...]:
     return tuple(step * i for i in range(n + 1))
 
 
+def band_changes(t: np.ndarray, lo: np.ndarray, hi: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A post-step band's times where a limit changes, and its last time: the same region, fewer vertices.
+
+    A post-step band keeps its limits until the next time, so a time where neither limit changes (a
+    censoring time of a Kaplan-Meier curve) adds two collinear vertices to the drawn polygon and nothing
+    else. The first and the last time are kept (where the band starts and ends).
+
+    Parameters
+    ----------
+    t, lo, hi : numpy.ndarray
+        Times and the lower and upper limits from each time on (``StepCurve.band()``).
+
+    Returns
+    -------
+    tuple of numpy.ndarray
+        The kept times and limits, for ``fill_between(..., step="post")``.
+    """
+    if t.size < 3:
+        return t, lo, hi
+    keep = np.ones(t.size, dtype=bool)
+    keep[1:] = (lo[1:] != lo[:-1]) | (hi[1:] != hi[:-1])
+    keep[-1] = True
+    return t[keep], lo[keep], hi[keep]
+
+
 def software_line(versions: Mapping[str, str]) -> str:
     """``"pofa 1.0, python 3.11, ..."``: the versions named in a figure's note.
 
@@ -178,7 +209,58 @@ def add_footer(fig: Figure, simulated: bool) -> None:
         )
 
 
-def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> RenderedFigure:
+@contextlib.contextmanager
+def settled_heap() -> Iterator[None]:
+    """Keep the objects that exist now out of the garbage collector's passes while figures are drawn.
+
+    Drawing allocates hundreds of thousands of short-lived objects, and each allocation burst triggers
+    collections that walk every object of the process (with a large study: its tables and results, tens of
+    megabytes of them) though none of those can be garbage. ``gc.freeze`` moves them aside for the block;
+    the objects made inside it are collected as usual; at the end everything is collectable again.
+
+    Yields
+    ------
+    None
+        Inside the block the objects older than it are not scanned.
+    """
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
+
+
+def lay_out_once(fig: Figure) -> None:
+    """Compute the figure's layout now, once, and keep it: each later ``savefig`` draws the figure once.
+
+    ``savefig`` on a figure with a layout engine first draws the whole figure without output to lay it out,
+    then draws it again into the file, and does so for every file. Here the layout engine runs alone, as
+    ``savefig(format="svg")`` runs it (text measured by the SVG renderer at 72 dpi: the same layout to the
+    last digit), then the engine is removed, so each file is one drawing pass of that layout (the SVG and
+    the PNG are the same drawing). A figure without a layout engine is left as it is.
+
+    Parameters
+    ----------
+    fig : Figure
+        The figure to lay out (its layout engine is removed afterwards).
+    """
+    from matplotlib.backends.backend_svg import FigureCanvasSVG
+
+    engine = fig.get_layout_engine()
+    if engine is None:
+        return
+    canvas, dpi = fig.canvas, fig.dpi
+    FigureCanvasSVG(fig)  # the layout measures text with the renderer savefig(format="svg") uses
+    try:
+        fig.dpi = 72.0
+        engine.execute(fig)
+    finally:
+        fig.dpi = dpi
+        fig.set_canvas(canvas)
+    fig.set_layout_engine(None)
+
+
+def render_figure(built: BuiltFigure, *, png: bool = False, dpi: int = 300) -> RenderedFigure:
     """SVG bytes of a figure and, with ``png``, PNG bytes of the same drawing (the layout is computed once).
 
     Both are reproducible byte for byte (no dates in the metadata).
@@ -188,7 +270,7 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     built : BuiltFigure
         The figure to render.
     png : bool
-        Also write the PNG (from the drawing the SVG was made of; the layout is not computed again).
+        Also render the PNG (on demand: from the drawing the SVG was made of, with the same layout).
     dpi : int
         PNG resolution.
 
@@ -202,14 +284,12 @@ def render_figure(built: BuiltFigure, *, png: bool = True, dpi: int = 300) -> Re
     fig = built.figure
     software = f"pofa {__version__} (matplotlib {matplotlib.__version__})"
     with rc_context():
+        lay_out_once(fig)
         buf = io.BytesIO()
         fig.savefig(
             buf, format="svg", metadata={"Date": None, "Creator": software, "Title": built.spec.title}
         )
         svg = buf.getvalue()
-        # the layout computed while saving the SVG is kept: the PNG (and any later rendering) is the same
-        # drawing
-        fig.set_layout_engine("none")
         png_bytes = b""
         if png:
             buf = io.BytesIO()

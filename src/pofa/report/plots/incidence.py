@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from pofa.report.format import p_phrase
 from pofa.report.model import ReportInput
-from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer, time_ticks
+from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer, band_changes, time_ticks
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import IncidenceBlock, StepCurve
 
@@ -62,7 +62,7 @@ def plot_cumulative_incidence(
         colour, ls = styles.get(k, (OKABE_ITO["reddish purple"], "-"))
         x, y = c.steps()
         ax.step(x, y, where="post", color=colour, linestyle=ls, label=label, gid=f"cif:{label}")
-        bx, lo, hi = c.band()
+        bx, lo, hi = band_changes(*c.band())
         if k < 2 and bx.size:
             end = [c.last_time] if c.last_time > bx[-1] else []
             ax.fill_between(

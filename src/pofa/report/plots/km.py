@@ -16,7 +16,15 @@ from matplotlib.figure import Figure
 
 from pofa.report.format import DASH, fmt_count, fmt_months, fmt_ratio, p_phrase
 from pofa.report.model import ReportInput
-from pofa.report.plots.base import ENDPOINT_WORDS, BuiltFigure, FigureSpec, add_footer, time_ticks
+from pofa.report.plots.base import (
+    ENDPOINT_WORDS,
+    BuiltFigure,
+    FigureSpec,
+    add_footer,
+    band_changes,
+    time_ticks,
+)
+from pofa.report.plots.marks import OnePathMarks
 from pofa.report.style import GREY, OKABE_ITO
 from pofa.stats.results import CoxRow, StepCurve
 
@@ -113,7 +121,7 @@ def plot_km(
         x, y = s.curve.steps()
         ax.step(x, y, where="post", color=s.colour, linestyle=s.linestyle, label=s.label, gid=f"km:{s.label}")
         if show_ci:
-            bx, lo, hi = s.curve.band()
+            bx, lo, hi = band_changes(*s.curve.band())
             if bx.size:
                 ax.fill_between(
                     np.concatenate(([0.0], bx)),
@@ -126,15 +134,10 @@ def plot_km(
                 )
         ct, cy = s.curve.censored()
         if ct.size:
-            ax.plot(
-                ct,
-                cy,
-                linestyle="none",
-                marker="|",
-                markersize=5,
-                markeredgewidth=0.9,
-                color=s.colour,
-                gid=f"censor:{s.label}",
+            # one path of ticks (thousands of censored patients are one SVG element, not thousands)
+            ax.add_line(
+                OnePathMarks(ct, cy, marker="|", markersize=5, markeredgewidth=0.9, color=s.colour,
+                             gid=f"censor:{s.label}")
             )
     ax.axhline(0.5, color=GREY, linewidth=0.6, linestyle=":", zorder=0)
     ax.set_ylim(0, 1.03)
@@ -186,7 +189,7 @@ def plot_numbers_at_risk(
     ax.set_ylim(-0.5, n_rows - 0.5)
     for spine in ax.spines.values():
         spine.set_visible(False)
-    ax.tick_params(axis="x", length=0, labelbottom=False)
+    ax.xaxis.set_visible(False)  # no ticks under the table (the curves' axis has them): nothing to draw
     ax.set_yticks(
         [n_rows - 1 - i for i in range(n_rows)],
         [s.risk_label for s in series] if row_labels else [""] * n_rows,

@@ -15,12 +15,14 @@ import numpy as np
 import pandas as pd
 from matplotlib.artist import Artist
 from matplotlib.axes import Axes
-from matplotlib.collections import PolyCollection
+from matplotlib.collections import PathCollection
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.path import Path
 
 from pofa.report.model import NO_FAILURE, PATTERNS, ReportInput
 from pofa.report.plots.base import BuiltFigure, FigureSpec, add_footer, time_ticks
+from pofa.report.plots.marks import OnePathMarks
 from pofa.report.plots.patterns import pattern_label
 from pofa.report.style import GREY, PATTERN_COLOURS, PATTERN_MARKERS
 
@@ -33,6 +35,8 @@ ROWS_PER_PANEL = 70
 MAX_LABELLED = 3 * ROWS_PER_PANEL
 #: Above this many patients an evenly spaced sample of this many at most is drawn (the caption says so).
 MAX_DRAWN = 2000
+
+_RECT_CODES = np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY], dtype=np.uint8)
 
 
 def swimmer_sample(df: pd.DataFrame, limit: int | None = None) -> tuple[pd.DataFrame, int]:
@@ -76,8 +80,8 @@ def swimmer_order(patients: pd.DataFrame, labels: Mapping[str, str]) -> pd.DataF
         The patients with a known ``os_months``, with their ``_label`` (and a ``_seq`` sort key).
     """
     df = patients.loc[patients["os_months"].notna()].copy()
-    df["_label"] = [labels[str(pid)] for pid in df["patient_id"]]
-    df["_seq"] = [int(x) if str(x).isdigit() else 0 for x in df["_label"]]
+    df["_label"] = [labels[str(pid)] for pid in df["patient_id"].to_numpy(dtype=object)]
+    df["_seq"] = [int(x) if x.isdigit() else 0 for x in df["_label"].tolist()]
     return df.sort_values(["os_months", "_seq", "_label"], kind="mergesort").reset_index(drop=True)
 
 
@@ -106,16 +110,22 @@ def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool 
     n = len(df)
     y = np.arange(n)
     height = 0.7 if n <= 100 else 0.9
-    colours = [PATTERN_COLOURS.get(p, GREY) for p in df["pattern"]]
     w = df["os_months"].to_numpy(float)
+    pattern = np.array([v if isinstance(v, str) else "" for v in df["pattern"].tolist()], dtype=object)
     half = height / 2
-    verts = [
-        ((0.0, yy - half), (ww, yy - half), (ww, yy + half), (0.0, yy + half))
-        for yy, ww in zip(y, w, strict=True)
-    ]
-    ax.add_collection(
-        PolyCollection(verts, facecolors=colours, alpha=0.45, linewidths=0, gid="swimmer:bars"), autolim=True
-    )
+    # the bars of one colour are one path of rectangles (they never overlap): one SVG element per colour
+    for p in dict.fromkeys(pattern):
+        sel = pattern == p
+        k = int(sel.sum())
+        rect = np.empty((k, 5, 2))
+        rect[:, [0, 3, 4], 0] = 0.0
+        rect[:, [1, 2], 0] = w[sel, None]
+        rect[:, [0, 1, 4], 1] = y[sel, None] - half
+        rect[:, [2, 3], 1] = y[sel, None] + half
+        codes = np.tile(_RECT_CODES, k)
+        bars = PathCollection([Path(rect.reshape(-1, 2), codes)], facecolors=PATTERN_COLOURS.get(p, GREY),
+                              alpha=0.45, linewidths=0, gid=f"swimmer:bars:{p}")
+        ax.add_collection(bars, autolim=False)  # the limits are set below
     msize = 4.0 if n <= 70 else 1.6
     prog = df["progression_months"].notna().to_numpy()
     for p in PATTERNS:
@@ -135,17 +145,8 @@ def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool 
             )
     dead = df["os_event"].fillna(False).astype(bool).to_numpy()
     if dead.any():
-        ax.plot(
-            w[dead],
-            y[dead],
-            linestyle="none",
-            marker="x",
-            markersize=msize,
-            color="black",
-            markeredgewidth=0.9,
-            label="Death",
-            gid="swimmer:death",
-        )
+        ax.add_line(OnePathMarks(w[dead], y[dead], marker="x", markersize=msize, color="black",
+                                 markeredgewidth=0.9, label="Death", gid="swimmer:death"))
     if (~dead).any():
         ax.plot(
             w[~dead],

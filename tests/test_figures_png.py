@@ -1,0 +1,227 @@
+"""Figures drawn once, SVG by default and the PNG on demand; the cheaper drawings keep every mark.
+
+* ``pofa analyze`` writes SVG only; ``--png`` (or ``[report] png = true``) adds the 300-dpi PNG of the same
+  drawing, and results.json / manifest.json list exactly the files written.
+* Censoring ticks and death crosses are one path (:class:`pofa.report.plots.marks.OnePathMarks`): every
+  distinct mark is in it, at its place, a repeated one once.
+* Identical scatter points are drawn once with the opacity of their stack: the same pixels.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+from matplotlib.figure import Figure
+from typer.testing import CliRunner
+
+from pofa.cli import app
+from pofa.report.plots import rc_context
+from pofa.report.plots.marks import OnePathMarks, mark_positions
+from pofa.report.plots.scatter import stacked_points
+from pofa.settings import parse_settings
+
+runner = CliRunner(env={"COLUMNS": "250"})
+
+
+def _png_size(data: bytes) -> tuple[int, int]:
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    return struct.unpack(">II", data[16:24])
+
+
+def _svg_size_pt(svg: str) -> tuple[float, float]:
+    m = re.search(r'<svg[^>]* width="([\d.]+)pt" height="([\d.]+)pt"', svg)
+    assert m is not None
+    return float(m[1]), float(m[2])
+
+
+def test_analyze_writes_svg_only_and_lists_only_what_it_wrote(example_analysis: tuple[Path, str]) -> None:
+    out, _ = example_analysis
+    figures = sorted(p.name for p in (out / "figures").iterdir())
+    assert figures and all(n.endswith(".svg") for n in figures)
+    listed = json.loads((out / "results.json").read_text(encoding="utf-8"))["files"]
+    assert sorted(f for f in listed if f.startswith("figures/")) == [f"figures/{n}" for n in figures]
+    manifest = json.loads((out / "manifest.json").read_text(encoding="utf-8"))
+    assert ".png" not in json.dumps(manifest)
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert ".png (300 dpi)" not in html  # the method notes name only the files written
+
+
+@pytest.mark.slow
+def test_png_option_writes_the_300_dpi_png_of_the_same_drawing(example_study: Path, tmp_path: Path,
+                                                               example_analysis: tuple[Path, str]) -> None:
+    svg_only, _ = example_analysis
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(example_study), "--out", str(out), "--png"])
+    assert res.exit_code == 0, res.output
+    svgs = sorted(p.stem for p in (out / "figures").glob("*.svg"))
+    assert svgs == sorted(p.stem for p in (out / "figures").glob("*.png")) and len(svgs) >= 7
+    results = json.loads((out / "results.json").read_text(encoding="utf-8"))
+    assert {f"figures/{n}.png" for n in svgs} <= set(results["files"])
+    assert results["settings"]["report"]["png"] is True  # the run's settings say what was written
+    manifest = (out / "manifest.json").read_text(encoding="utf-8")
+    for name in svgs:
+        svg = (out / "figures" / f"{name}.svg").read_bytes()
+        # one drawing: the SVG is the same bytes with or without its PNG
+        assert svg == (svg_only / "figures" / f"{name}.svg").read_bytes(), name
+        png = (out / "figures" / f"{name}.png").read_bytes()
+        w_pt, h_pt = _svg_size_pt(svg.decode("utf-8"))
+        # the PNG is the SVG's page at 300 dpi
+        px_w, px_h = _png_size(png)
+        assert abs(px_w - w_pt / 72 * 300) < 1 and abs(px_h - h_pt / 72 * 300) < 1, name
+        assert f"figures/{name}.png" in manifest
+        from PIL import Image
+
+        pixels = np.asarray(Image.open(io.BytesIO(png)).convert("L"))
+        assert (pixels < 128).mean() > 0.001  # a drawing, not a blank page
+    html = (out / "report.html").read_text(encoding="utf-8")
+    assert "figures/km_overall.png (300 dpi)" in html
+
+
+@pytest.mark.slow
+def test_report_png_setting_writes_the_pngs(example_study: Path, tmp_path: Path) -> None:
+    toml = example_study / "study.toml"
+    toml.write_text(toml.read_text(encoding="utf-8") + "\n[report]\npng = true\n", encoding="utf-8")
+    out = tmp_path / "out"
+    res = runner.invoke(app, ["analyze", str(example_study), "--out", str(out)])
+    assert res.exit_code == 0, res.output
+    figures = out / "figures"
+    assert {p.stem for p in figures.glob("*.png")} == {p.stem for p in figures.glob("*.svg")}
+
+
+def test_report_png_setting_is_known_to_the_settings_check() -> None:
+    settings, findings = parse_settings({"report": {"png": True}})
+    assert settings.report.png is True and not findings
+    assert parse_settings({})[0].report.png is False  # SVG only by default
+    _, findings = parse_settings({"report": {"pgn": True}})
+    assert [f.hint for f in findings] == ["did you mean report.png?"]
+    _, findings = parse_settings({"report": {"png": "yes"}})
+    assert len(findings) == 1
+    assert "report.png" in findings[0].message and "true or false" in findings[0].message
+
+
+def _svg_of(fig: Figure) -> str:
+    buf = io.BytesIO()
+    with rc_context():
+        fig.savefig(buf, format="svg", metadata={"Date": None})
+    return buf.getvalue().decode("utf-8")
+
+
+def _group_paths(svg: str, gid: str) -> list[str]:
+    """The ``d`` of each path in the SVG group ``gid``."""
+    start = svg.index(f'<g id="{gid}">')
+    end = svg.index("</g>", start)
+    return re.findall(r'<path d="([^"]*)"', svg[start:end])
+
+
+def test_censor_ticks_are_one_path_with_every_distinct_mark_once() -> None:
+    x = np.array([1.0, 2.0, 2.0, 3.5, 3.5, 7.0, 7.0])  # two repeats: the same tick twice
+    y = np.array([0.9, 0.8, 0.8, 0.6, 0.5, 0.5, 0.5])
+    fig = Figure(figsize=(4, 3), dpi=72)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 8)
+    ax.set_ylim(0, 1)
+    marks = OnePathMarks(x, y, marker="|", markersize=5, markeredgewidth=0.9, color="black", gid="censor:all")
+    ax.add_line(marks)
+    np.testing.assert_array_equal(marks.get_xdata(), x)  # the line keeps its data
+    svg = _svg_of(fig)
+    (d,) = _group_paths(svg, "censor:all")  # one path element
+    moves = [tuple(map(float, m)) for m in re.findall(r"M ([-\d.]+) ([-\d.]+)", d)]
+    lines = [tuple(map(float, m)) for m in re.findall(r"L ([-\d.]+) ([-\d.]+)", d)]
+    assert len(moves) == len(lines) == 5  # the 5 distinct (time, survival) pairs, each once
+    # each tick is vertical, 5 points long, centred on its point (the SVG's y axis points down)
+    height = fig.get_figheight() * 72
+    expected = mark_positions(marks)  # display positions, at 72 dpi = points
+    centres = sorted(((mx + lx) / 2, height - (my + ly) / 2)
+                     for (mx, my), (lx, ly) in zip(moves, lines, strict=True))
+    np.testing.assert_allclose(centres, expected, atol=1e-5)
+    for (mx, my), (lx, ly) in zip(moves, lines, strict=True):
+        assert mx == lx and abs(abs(my - ly) - 5.0) < 1e-5
+    assert 'stroke-width: 0.9' in svg[svg.index('<g id="censor:all">'):]
+    assert "<use" not in svg[svg.index('<g id="censor:all">'):]  # no per-mark elements
+
+
+def test_crosses_are_one_path_and_one_line_in_the_legend() -> None:
+    fig = Figure(figsize=(4, 3), dpi=72)
+    ax = fig.add_subplot()
+    ax.set_xlim(0, 10)
+    ax.set_ylim(0, 10)
+    ax.add_line(OnePathMarks([1, 5, 9], [1, 5, 9], marker="x", markersize=4, color="black",
+                             markeredgewidth=0.9, label="Death", gid="swimmer:death"))
+    leg = ax.legend()
+    assert [t.get_text() for t in leg.get_texts()] == ["Death"]
+    (d,) = _group_paths(_svg_of(fig), "swimmer:death")
+    assert d.count("M") == 6 and d.count("L") == 6  # two strokes per cross, three crosses
+    with pytest.raises(ValueError, match="not 'o'"):
+        OnePathMarks([1], [1], marker="o")
+
+
+def test_stacked_points_give_the_pixels_of_the_stack() -> None:
+    pts = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 1.0], [2.0, 2.5], [3.0, 1.0]])
+    xy, alpha = stacked_points(pts, 0.75)
+    np.testing.assert_array_equal(xy, [[1.0, 2.0], [2.0, 2.5], [3.0, 1.0]])
+    np.testing.assert_allclose(alpha, [1 - 0.25**3, 0.75, 1 - 0.25**2], rtol=0, atol=1e-15)
+
+    def draw(x: np.ndarray, y: np.ndarray, rgba: object, alpha: float | None, aa: bool = True) -> np.ndarray:
+        fig = Figure(figsize=(1, 1), dpi=100)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, 4)
+        ax.set_ylim(0, 4)
+        ax.scatter(x, y, s=60, c=rgba, alpha=alpha, edgecolors="none", marker="o", antialiased=aa)
+        buf = io.BytesIO()
+        fig.savefig(buf, format="rgba", dpi=100)
+        return np.frombuffer(buf.getvalue(), np.uint8).reshape(100, 100, 4).astype(int)
+
+    every = draw(pts[:, 0], pts[:, 1], "#D55E00", 0.75)
+    rgba = np.tile(np.array([0xD5, 0x5E, 0x00, 0]) / 255, (len(xy), 1))
+    rgba[:, 3] = alpha
+    once = draw(xy[:, 0], xy[:, 1], rgba, None)
+    diff = np.abs(every - once).max(axis=2)
+    # inside every mark (its pixels without the anti-aliased rim) the same colour, up to 8-bit rounding
+    inside = draw(xy[:, 0], xy[:, 1], "black", None, aa=False)[..., 0] == 0
+    core = inside.copy()
+    for _ in range(2):  # two pixels in from the edge
+        core = core & np.roll(core, 1, 0) & np.roll(core, -1, 0) & np.roll(core, 1, 1) & np.roll(core, -1, 1)
+    assert core.sum() > 100 and diff[core].max() <= 2
+    # outside the marks nothing at all; only the rim of a stack (more opaque, k partial covers) differs
+    drawn = draw(xy[:, 0], xy[:, 1], "black", None)[..., 0] < 255
+    assert diff[~drawn].max() == 0
+    rim = drawn & ~core
+    assert diff[rim].max() > 0 and every[rim].sum() <= once[rim].sum()  # the stack's rim is the darker
+
+
+@pytest.mark.slow
+def test_layout_once_gives_the_layout_savefig_computes(cohort_figures: dict) -> None:
+    # matplotlib lays a constrained figure out inside each savefig (a drawing pass without output, then the
+    # drawing); render_figure lays it out once beforehand: the SVG must be the same bytes
+    from pofa.report.plots.base import lay_out_once
+
+    for name, (first, second) in cohort_figures.items():
+        plain, once = io.BytesIO(), io.BytesIO()
+        with rc_context():
+            assert first.figure.get_layout_engine() is not None
+            first.figure.savefig(plain, format="svg", metadata={"Date": None})
+            lay_out_once(second.figure)
+            assert second.figure.get_layout_engine() is None  # each later savefig: one drawing pass
+            second.figure.savefig(once, format="svg", metadata={"Date": None})
+        assert plain.getvalue() == once.getvalue(), name
+
+
+@pytest.fixture(scope="module")
+def cohort_figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Two independent drawings of each figure of a simulated 80-patient study."""
+    from pofa.examples import simulated_analysis
+    from pofa.report.model import as_report_input
+    from pofa.report.plots import build_figures
+
+    inp = as_report_input(simulated_analysis(tmp_path_factory.mktemp("figs") / "study", 80, seed=11))
+    with rc_context():
+        a = build_figures(inp, versions={"pofa": "test"})
+        b = build_figures(inp, versions={"pofa": "test"})
+    return {x.spec.name: (x, y) for x, y in zip(a, b, strict=True)}
