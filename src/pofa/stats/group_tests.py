@@ -284,9 +284,9 @@ def fisher_exact_2x2(table: Sequence[Sequence[int]] | np.ndarray) -> GroupTest:
     k = int(c[0, :].sum())  # first row's sum (balls drawn)
     lo, hi = max(0, k - n), min(k, m)
     support = np.arange(lo, hi + 1, dtype=float)
-    # log of choose(m, x) * choose(n, k - x), up to a constant that the normalisation removes (R's dnhyper)
-    logd = -special.gammaln(support + 1) - special.gammaln(m - support + 1)
-    logd -= special.gammaln(k - support + 1) + special.gammaln(n - k + support + 1)
+    # log of choose(m, x) * choose(n, k - x) up to a constant that the normalisation removes (R's dnhyper);
+    # by betaln, as scipy's hypergeom: log choose(a, b) = -log(a + 1) - betaln(a - b + 1, b + 1)
+    logd = -special.betaln(m - support + 1, support + 1) - special.betaln(n - k + support + 1, k - support + 1)
     d = np.exp(logd - logd.max())
     d /= d.sum()
     observed = d[int(c[0, 0]) - lo]
