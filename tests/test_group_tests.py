@@ -1,5 +1,5 @@
-"""The tests of Table 1 (pofa.stats.group_tests) equal scipy.stats' on random and degenerate samples, and
-Fisher's exact test equals R's fisher.test (tests/reference/table1: fisher.R and its values).
+"""The tests of Table 1 (pofa.report.tables.group_tests) equal scipy.stats' on random and degenerate samples,
+and Fisher's exact test equals R's fisher.test (tests/reference/table1: fisher.R and its values).
 
 Tolerances. Welch's t, ANOVA, Kruskal-Wallis and the chi-square test repeat scipy's arithmetic step by step
 and evaluate the same tails (scipy.special's stdtr, fdtrc, chdtrc): they agree to the last bit on this
@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
-from pofa.stats.group_tests import (
+from pofa.report.tables.group_tests import (
     chi2_contingency,
     fisher_exact_2x2,
     kruskal_wallis,

@@ -1,5 +1,5 @@
 # Two-sided p-values of Fisher's exact test of 2 x 2 tables, by R's fisher.test, for
-# tests/test_group_tests.py (pofa.stats.group_tests.fisher_exact_2x2).
+# tests/test_group_tests.py (pofa.report.tables.group_tests.fisher_exact_2x2).
 # Run from this folder: Rscript fisher.R  (writes fisher_reference.csv)
 # Each table is [[a, b], [c, d]] (rows first): matrix(c(a, c, b, d), 2).
 tables <- rbind(

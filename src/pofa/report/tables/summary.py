@@ -6,7 +6,7 @@ CPU, and ``import tableone`` another 0.4 s for scipy.stats alone (at 100,000 pat
 fixed cost of the report, because tableone formats every cell, counts categories and computes the
 standardised mean differences in Python loops over rows. Here each variable is one pass of numpy over its
 column (counts by ``bincount``, quantiles by numpy's own functions on each group), and the p-values come
-from :mod:`pofa.stats.group_tests` (:mod:`scipy.special` only).
+from :mod:`pofa.report.tables.group_tests` (:mod:`scipy.special` only).
 
 The conventions are tableone 0.9.6's, with the options the report gives it (overall and per-group
 columns, an ``n`` row, ``decimals=1``, a Missing column, ``include_null=False``, ``order``, ``rename``,
@@ -41,7 +41,7 @@ from itertools import combinations
 import numpy as np
 import pandas as pd
 
-from pofa.stats.group_tests import (
+from pofa.report.tables.group_tests import (
     chi2_contingency,
     fisher_exact_2x2,
     kruskal_wallis,

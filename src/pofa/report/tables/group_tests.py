@@ -6,8 +6,9 @@ exact test of a 2 x 2 table, computed as :mod:`scipy.stats` computes them (``tte
 TRUE)``, ``kruskal.test``, ``chisq.test``, ``fisher.test``), including their degenerate cases (constant
 groups, a group of one), with the tails ``stdtr``, ``fdtrc`` and ``chdtrc`` that scipy.stats itself
 evaluates. Importing :mod:`scipy.stats` costs about 0.4 s of CPU, more than the whole of Table 1 at 5,000
-patients; ``tests/test_group_tests.py`` checks each function against scipy.stats and Fisher's test against
-R's ``fisher.test`` (tests/reference/table1/fisher.R).
+patients. They are descriptive tests of the report's tables (as tableone's were), not estimators of the
+analysis: they live with the tables. ``tests/test_group_tests.py`` checks each function against scipy.stats
+and Fisher's test against R's ``fisher.test`` (tests/reference/table1/fisher.R).
 """
 
 from __future__ import annotations
@@ -79,7 +80,7 @@ def _floats(samples: Sequence[Sequence[float] | np.ndarray]) -> list[np.ndarray]
 
 
 def welch_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> GroupTest:
-    """Welch's two-sample t-test (``scipy.stats.ttest_ind(a, b, equal_var=False)``; R ``t.test(a, b)``).
+    """Compare two means by Welch's t-test (``scipy.stats.ttest_ind(equal_var=False)``; R ``t.test``).
 
     Parameters
     ----------
@@ -89,8 +90,8 @@ def welch_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
     Returns
     -------
     GroupTest
-        t, the two-sided p-value and Welch's degrees of freedom. Both samples constant: t is infinite
-        (p = 0) when the means differ and undefined when they are equal, as scipy.
+        The statistic t, the two-sided p-value and Welch's degrees of freedom. Both samples constant: t is
+        infinite (p = 0) when the means differ and undefined when they are equal, as scipy.
     """
     x, y = _floats([a, b])
     n1, n2 = x.size, y.size
@@ -109,7 +110,7 @@ def welch_t_test(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarra
 
 
 def one_way_anova(samples: Sequence[Sequence[float] | np.ndarray]) -> GroupTest:
-    """One-way analysis of variance (``scipy.stats.f_oneway``; R ``oneway.test(var.equal = TRUE)``).
+    """Compare means by one-way ANOVA (``scipy.stats.f_oneway``; R ``oneway.test(var.equal = TRUE)``).
 
     Parameters
     ----------
@@ -163,7 +164,7 @@ def _vecdot(a: np.ndarray, b: np.ndarray) -> np.float64:
 
 
 def kruskal_wallis(samples: Sequence[Sequence[float] | np.ndarray]) -> GroupTest:
-    """Kruskal-Wallis rank-sum test with the tie correction (``scipy.stats.kruskal``; R ``kruskal.test``).
+    """Compare groups by Kruskal-Wallis' test, ties corrected (``scipy.stats.kruskal``; R ``kruskal.test``).
 
     Parameters
     ----------
@@ -212,7 +213,7 @@ def kruskal_wallis(samples: Sequence[Sequence[float] | np.ndarray]) -> GroupTest
 def chi2_contingency(
     observed: Sequence[Sequence[int]] | np.ndarray, correction: bool = True
 ) -> ChiSquareResult:
-    """Pearson's chi-square test of a contingency table (``scipy.stats.chi2_contingency``; R ``chisq.test``).
+    """Test a contingency table by Pearson's chi-square (``scipy.stats.chi2_contingency``; R ``chisq.test``).
 
     Parameters
     ----------
@@ -253,7 +254,7 @@ def chi2_contingency(
 
 
 def fisher_exact_2x2(table: Sequence[Sequence[int]] | np.ndarray) -> GroupTest:
-    """Fisher's exact test of a 2 x 2 table, two-sided (R ``fisher.test``; ``scipy.stats.fisher_exact``).
+    """Test a 2 x 2 table by Fisher's exact test, two-sided (R ``fisher.test``; ``scipy.stats.fisher_exact``).
 
     The p-value is the sum of the hypergeometric probabilities (margins fixed) of every table no more probable
     than the observed one, "no more" with R's relative tolerance of 1e-7.
@@ -286,7 +287,8 @@ def fisher_exact_2x2(table: Sequence[Sequence[int]] | np.ndarray) -> GroupTest:
     support = np.arange(lo, hi + 1, dtype=float)
     # log of choose(m, x) * choose(n, k - x) up to a constant that the normalisation removes (R's dnhyper);
     # by betaln, as scipy's hypergeom: log choose(a, b) = -log(a + 1) - betaln(a - b + 1, b + 1)
-    logd = -special.betaln(m - support + 1, support + 1) - special.betaln(n - k + support + 1, k - support + 1)
+    logd = -special.betaln(m - support + 1, support + 1)
+    logd -= special.betaln(n - k + support + 1, k - support + 1)
     d = np.exp(logd - logd.max())
     d /= d.sum()
     observed = d[int(c[0, 0]) - lo]
