@@ -59,10 +59,20 @@ _GROUP_LABELS = {
 
 
 def _yes_no(s: pd.Series) -> pd.Series:
-    out = pd.Series(pd.NA, index=s.index, dtype=object)
-    ok = s.notna()
-    out[ok] = np.where(s[ok].astype(bool), "yes", "no")
-    return out
+    """"yes" / "no" of a boolean column (missing values stay ``pd.NA``)."""
+    b = s.astype("boolean")
+    out = np.where(b.fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
+    out[b.isna().to_numpy()] = pd.NA
+    return pd.Series(out, index=s.index, dtype=object)
+
+
+def _any_per_patient(patient_of: np.ndarray, n_patients: int, flag: pd.Series) -> pd.Series:
+    """Whether any lesion of each patient has ``flag`` (missing flags ignored; ``pd.NA`` without lesions)."""
+    b = flag.astype("boolean")
+    true = b.fillna(False).to_numpy(dtype=bool) & (patient_of >= 0)
+    has = np.bincount(patient_of[patient_of >= 0], minlength=n_patients) > 0
+    anyt = np.bincount(patient_of[true], minlength=n_patients) > 0
+    return pd.Series(pd.array(anyt, dtype="boolean")).where(has, pd.NA)
 
 
 def _text(s: pd.Series, fn: Callable[[Any], str]) -> pd.Series:
@@ -269,23 +279,21 @@ def cohort_input(inp: ReportInput, by: str = "pattern") -> SummaryInput:
     data: dict[str, pd.Series] = {}
     variables: list[Variable] = []
     skipped: list[str] = []
-    per = les.groupby("patient_id").size().reindex(p["patient_id"], fill_value=0)
-    data["n_lesions"] = pd.Series(per.to_numpy(), index=p.index, dtype=float)
+    # each lesion's patient (row of the patients table; -1: a patient not in it), found once
+    patient_of = pd.Index(p["patient_id"]).get_indexer(les["patient_id"])
+    per = np.bincount(patient_of[patient_of >= 0], minlength=len(p))
+    data["n_lesions"] = pd.Series(per, index=p.index, dtype=float)
     variables.append(Variable("n_lesions", "Baseline lesions per patient", "median"))
     for col, label in (("max_diameter_cm", "Largest lesion diameter (cm)"), ("max_suvmax", "Highest SUVmax")):
         if col in p.columns:
             data[col] = pd.to_numeric(p[col], errors="coerce")
             variables.append(Variable(col, label, "median"))
-    ext = les.assign(e=les["extranodal"].astype("boolean")).groupby("patient_id")["e"].any()
-    data["any_extranodal"] = _yes_no(
-        pd.Series(ext.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
-    )
+    ext = _any_per_patient(patient_of, len(p), les["extranodal"])
+    data["any_extranodal"] = _yes_no(ext.set_axis(p.index))
     variables.append(Variable("any_extranodal", "Any extranodal lesion", "category", ("no", "yes")))
     if "bridging_rt" in les.columns:
-        br = les.assign(b=les["bridging_rt"].astype("boolean")).groupby("patient_id")["b"].any()
-        data["any_bridging"] = _yes_no(
-            pd.Series(br.reindex(p["patient_id"]).to_numpy(), index=p.index).astype("boolean")
-        )
+        br = _any_per_patient(patient_of, len(p), les["bridging_rt"])
+        data["any_bridging"] = _yes_no(br.set_axis(p.index))
         variables.append(
             Variable("any_bridging", "Bridging radiotherapy to any lesion", "category", ("no", "yes"))
         )
@@ -299,11 +307,8 @@ def cohort_input(inp: ReportInput, by: str = "pattern") -> SummaryInput:
                 f"Table 1 cannot be stratified by {by!r}: the patients table has no such column"
             )
         data["_group"] = _text(p[by], str)
-        present = (
-            [x for x in (NO_FAILURE, *PATTERNS) if (data["_group"] == x).any()]
-            if by == "pattern"
-            else sorted(set(data["_group"].dropna()))
-        )
+        seen = set(pd.unique(data["_group"].dropna()))
+        present = [x for x in (NO_FAILURE, *PATTERNS) if x in seen] if by == "pattern" else sorted(seen)
         if len(present) > 1:
             group, groups = "_group", present
     frame = pd.DataFrame(data)
@@ -404,7 +409,8 @@ def lesion_input(inp: ReportInput) -> SummaryInput:
     data["_group"] = pd.Series(
         np.where(lf.isna(), "unknown", np.where(lf.fillna(False), "yes", "no")), index=les.index, dtype=object
     )
-    groups = [g for g in ("yes", "no", "unknown") if (data["_group"] == g).any()]
+    seen = set(pd.unique(data["_group"]))
+    groups = [g for g in ("yes", "no", "unknown") if g in seen]
     frame = pd.DataFrame(data)
     skipped += [f"{v.label} (no values)" for v in variables if not frame[v.column].notna().any()]
     grouped = len(groups) > 1

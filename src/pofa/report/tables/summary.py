@@ -202,14 +202,15 @@ def _group_codes(
 ) -> tuple[list[str], np.ndarray]:
     if group is None:
         return [], np.full(len(frame), -1, dtype=np.int64)
-    g = frame[group]
-    present = sorted(pd.unique(g.dropna()).tolist())
+    raw, uniques = pd.factorize(frame[group], use_na_sentinel=True)
+    present = sorted(uniques.tolist())
     levels = [x for x in group_order if x in present] + [x for x in present if x not in group_order]
     bad = [str(x) for x in levels if str(x) in RESERVED_GROUPS]
     if bad:
         raise ValueError(f"a group may not be called {', '.join(bad)} (a column of the table)")
-    codes = pd.Categorical(g, categories=levels).codes.astype(np.int64)
-    return [str(x) for x in levels], codes
+    position = {x: i for i, x in enumerate(levels)}
+    recode = np.array([*(position[u] for u in uniques.tolist()), -1], dtype=np.int64)
+    return [str(x) for x in levels], recode[raw]
 
 
 def summarise(
@@ -245,7 +246,6 @@ def summarise(
     ValueError
         When a group is named like a column of the table (:data:`RESERVED_GROUPS`).
     """
-    variables = [v for v in variables if frame[v.column].notna().any()]
     groups, codes = _group_codes(frame, group, group_order)
     grouped = group is not None
     n_groups = len(groups)
@@ -254,32 +254,26 @@ def summarise(
     rows_of = [perm[bounds[i] : bounds[i + 1]] for i in range(n_groups)]
     pairs = list(combinations(range(n_groups), 2))
     smd_names = [f"SMD ({groups[a]},{groups[b]})" for a, b in pairs]
-    columns = (
-        ["Missing", "Overall", *groups, *sorted(smd_names), "P-Value", "Test"]
-        if grouped
-        else [
-            "Missing",
-            "Overall",
-        ]
-    )
+    columns = ["Missing", "Overall"]
+    if grouped:
+        columns += [*groups, *sorted(smd_names), "P-Value", "Test"]
     index: list[tuple[str, str]] = [("n", "")]
     n_row = {"Missing": "", "Overall": str(len(frame))}
     n_row.update({g: str(len(r)) for g, r in zip(groups, rows_of, strict=True)})
     cells: list[dict[str, str]] = [n_row]
-    for v in variables:
+    for v in variables:  # each column read once; a variable without any value gives no row
         label = f"{v.label}, {_SUFFIX[v.kind]}"
-        col = frame[v.column]
-        missing = str(int(col.isna().sum()))
         if v.kind == "category":
-            new = _categorical_rows(col, v, groups, codes, pairs, smd_names, decimals)
-            for i, (level, row) in enumerate(new):
-                if i == 0:
-                    row["Missing"] = missing
+            new = _categorical_rows(frame[v.column], v, groups, codes, pairs, smd_names, decimals)
+            for level, row in new:
                 index.append((label, level))
                 cells.append(row)
             continue
-        x = pd.to_numeric(col, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-        row = {"Missing": missing, "Overall": _continuous_cell(x, v.kind, decimals)}
+        x = pd.to_numeric(frame[v.column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+        n_missing = int(np.count_nonzero(np.isnan(x)))
+        if n_missing == x.size:
+            continue
+        row = {"Missing": str(n_missing), "Overall": _continuous_cell(x, v.kind, decimals)}
         if grouped:
             xs = [x[r] for r in rows_of]
             row.update({g: _continuous_cell(xg, v.kind, decimals) for g, xg in zip(groups, xs, strict=True)})
@@ -310,10 +304,13 @@ def _categorical_rows(
 ) -> list[tuple[str, dict[str, str]]]:
     """The rows of one categorical variable: (level, cells), the first row with SMD, p and test."""
     raw, uniques = pd.factorize(col, use_na_sentinel=True)
-    text = [str(u) for u in uniques]
-    levels = sorted(set(text))
-    to_level = np.array([levels.index(t) for t in text], dtype=np.int64)
     has = raw >= 0
+    if len(uniques) == 0:
+        return []
+    text = [str(u) for u in uniques]  # tableone compares the values' text
+    levels = sorted(set(text))
+    where = {t: i for i, t in enumerate(levels)}
+    to_level = np.array([where[t] for t in text], dtype=np.int64)
     lvl = np.full(len(col), -1, dtype=np.int64)
     lvl[has] = to_level[raw[has]]
     n_lv = len(levels)
@@ -324,15 +321,16 @@ def _categorical_rows(
     with np.errstate(all="ignore"):
         pct_all = overall / overall.sum() * 100
         pct = counts / counts.sum(axis=1, keepdims=True) * 100
-    order = [x for x in v.levels if x in levels] + [x for x in levels if x not in v.levels]
+    order = [x for x in v.levels if x in where] + [x for x in levels if x not in v.levels]
     out: list[tuple[str, dict[str, str]]] = []
     for level in order:
-        j = levels.index(level)
+        j = where[level]
         row = {"Overall": f"{overall[j]} ({pct_all[j]:.{decimals}f})"}
         row.update({g: f"{counts[i, j]} ({pct[i, j]:.{decimals}f})" for i, g in enumerate(groups)})
         out.append((level, row))
+    first = out[0][1]
+    first["Missing"] = str(int(np.count_nonzero(~has)))
     if groups:
-        first = out[0][1]
         for (a, b), name in zip(pairs, smd_names, strict=True):
             first[name] = _fmt_smd(_cat_smd(pct[a] / 100, pct[b] / 100))
         p, test = _p_categorical(counts)
