@@ -61,9 +61,10 @@ _GROUP_LABELS = {
 def _yes_no(s: pd.Series) -> pd.Series:
     """"yes" / "no" of a boolean column (missing values stay ``pd.NA``)."""
     b = s.astype("boolean")
-    out = np.where(b.fillna(False).to_numpy(dtype=bool), "yes", "no").astype(object)
-    out[b.isna().to_numpy()] = pd.NA
-    return pd.Series(out, index=s.index, dtype=object)
+    # one shared "no", "yes" and NA object each, picked by code (no string per row)
+    code = b.fillna(False).to_numpy(dtype=np.int8)
+    code[b.isna().to_numpy()] = 2
+    return pd.Series(np.array(["no", "yes", pd.NA], dtype=object)[code], index=s.index, dtype=object)
 
 
 def _any_per_patient(patient_of: np.ndarray, n_patients: int, flag: pd.Series) -> pd.Series:
@@ -408,9 +409,9 @@ def lesion_input(inp: ReportInput) -> SummaryInput:
     for c in inp.lesion_covariates:
         _covariate(les, data, variables, skipped, c, _declared(inp, c, "lesions"))
     lf = les["local_failure"].astype("boolean")
-    data["_group"] = pd.Series(
-        np.where(lf.isna(), "unknown", np.where(lf.fillna(False), "yes", "no")), index=les.index, dtype=object
-    )
+    code = lf.fillna(False).to_numpy(dtype=np.int8)  # 0 no, 1 yes, 2 unknown
+    code[lf.isna().to_numpy()] = 2
+    data["_group"] = pd.Series(np.array(["no", "yes", "unknown"], dtype=object)[code], index=les.index)
     seen = set(pd.unique(data["_group"]))
     groups = [g for g in ("yes", "no", "unknown") if g in seen]
     frame = pd.DataFrame(data)
