@@ -131,7 +131,8 @@ def _random_comparisons(seeds: Iterable[int]) -> Counter[str]:
             tableone_table(frame, variables, group, present)
         except KeyError:
             # tableone fails when, in some group, every continuous variable has at most one value (its pivot
-            # table drops the group's undefined SDs); pofa prints the table (SD nan): nothing to compare
+            # table drops the group's undefined SDs); pofa prints the table (an SD nan where undefined)
+            assert len(summarise(frame, variables, group, present).table) > 1
             failed += 1
             continue
         ours = _compare(frame, variables, group, present)
