@@ -73,8 +73,19 @@ app.command("dose")(dose_command)
 app.add_typer(pacs_app, name="pacs")
 
 
+#: Allocations between two young-generation collections in the command-line program (Python's default: 700).
+#: A pofa command allocates millions of short-lived objects (tables, figures) and keeps few cycles; with the
+#: default the collector's passes took 6% of the CPU of ``pofa analyze`` of 5,000 patients (whole-process CPU,
+#: 6 paired runs, median ratio 0.94) at the same peak memory. Only the program sets it, never the library.
+GC_YOUNG_THRESHOLD = 50_000
+
+
 def main() -> None:
     """Entry point of the console script."""
+    import gc
+
+    _, older, oldest = gc.get_threshold()
+    gc.set_threshold(GC_YOUNG_THRESHOLD, older, oldest)
     try:
         app()
     except PofaError as exc:
