@@ -11,7 +11,7 @@ seed use seed = 7 * size). For each size, three child processes run one after th
 
 * **pofa analyze**: the command itself, ``python3 -m pofa analyze STUDY --out OUT``: reading, validation,
   classification, every statistic of results.json, the output tables and the HTML report with its figures
-  (each drawn once: SVG, and the PNG from the same drawing) and tables;
+  (each drawn once, as SVG: the 300-dpi PNG is written only on demand, `--png`) and tables;
 * **pofa statistics**: ``python3 -c ...`` importing pofa, reading, validating and classifying the study
   (:func:`pofa.analysis.run_analysis` without report steps) and computing every statistical entry of
   results.json that R's script computes too (:mod:`pofa.stats.study_stats`: lesion models, survival and

@@ -410,7 +410,8 @@ def test_sequence_numbers_are_stable() -> None:
         (pd.Series([1.0, np.nan, 0.0]), [True, pd.NA, False]),
         (pd.Series([1, None, 0], dtype="Int64"), [True, pd.NA, False]),
         (pd.Series([True, None, False], dtype="boolean"), [True, pd.NA, False]),
-        (pd.Series(["yes", " No ", "", None, "1", "f"], dtype=object), [True, False, pd.NA, pd.NA, True, False]),
+        (pd.Series(["yes", " No ", "", None, "1", "f"], dtype=object),
+         [True, False, pd.NA, pd.NA, True, False]),
     ],
 )
 def test_yes_no_columns_of_every_dtype(values: pd.Series, expected: list[object]) -> None:
