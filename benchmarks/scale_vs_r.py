@@ -1,13 +1,15 @@
 """Benchmark: ``pofa analyze`` and pofa's statistics beside an R script fitting the same models, in CPU time,
 wall time and peak memory, from 63 to 100,000 patients, in one run.
 
-Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000]`` (the README's scale table was
-printed by this command).
+Run: ``python3 benchmarks/scale_vs_r.py [--sizes 63 1000 5000 20000 100000] [--repeats 3]`` (the README's
+scale table was printed by this command).
 
 Each cohort is a study folder made by the independent generator of the reference tests
 (``tests/reference/scale/make_cohorts.py``, which shares nothing with pofa's simulator; sizes without a fixed
 seed use seed = 7 * size). For each size, three child processes run one after the other, each timed on its own
-(CPU = user + system from ``os.wait4``, peak memory = the child's maximum resident set size):
+(CPU = user + system from ``os.wait4``, peak memory = the child's maximum resident set size), and the three
+are repeated ``--repeats`` times in turn: the table gives the median CPU and wall time and the largest peak
+(on a shared machine one run's CPU time varies by 20-30%):
 
 * **pofa analyze**: the command itself, ``python3 -m pofa analyze STUDY --out OUT``: reading, validation,
   classification, every statistic of results.json, the output tables and the HTML report with its figures
@@ -172,9 +174,19 @@ def run_child(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float,
         return usage.ru_utime + usage.ru_stime, usage.ru_maxrss / 1024.0, wall, out.read().decode()
 
 
+def median_run(runs: list[tuple[float, float, float, str]]) -> tuple[float, float, float, str]:
+    """The median CPU and wall seconds of repeated runs, their largest peak, and the median run's output."""
+    order = sorted(range(len(runs)), key=lambda i: runs[i][0])
+    mid = runs[order[len(order) // 2]]
+    walls = sorted(r[2] for r in runs)
+    return mid[0], max(r[1] for r in runs), walls[len(walls) // 2], mid[3]
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--sizes", type=int, nargs="+", default=[63, 1000, 5000, 20000, 100000])
+    ap.add_argument("--repeats", type=int, default=3,
+                    help="runs of each process per size (the median CPU and wall time, the largest peak)")
     args = ap.parse_args()
     gen = _generator()
     rscript = shutil.which("Rscript")
@@ -190,13 +202,19 @@ def main() -> None:
                 (folder / name).write_text(text, encoding="utf-8")
             load = os.getloadavg()[0]
             out = Path(tmp) / f"out{n}"
-            a_cpu, a_mem, a_wall, _ = run_child(
-                [sys.executable, "-m", "pofa", "analyze", str(folder), "--out", str(out)], env)
-            shutil.rmtree(out)
-            p_cpu, p_mem, p_wall, p_out = run_child([sys.executable, "-c", POFA_CHILD, str(folder)], env)
+            a_runs, p_runs, r_runs = [], [], []
+            for _ in range(args.repeats):  # interleaved, so that a slow spell of the machine hits all three
+                a_runs.append(run_child(
+                    [sys.executable, "-m", "pofa", "analyze", str(folder), "--out", str(out)], env))
+                shutil.rmtree(out)
+                p_runs.append(run_child([sys.executable, "-c", POFA_CHILD, str(folder)], env))
+                if rscript:
+                    r_runs.append(run_child([rscript, "-e", R_CHILD, str(folder)]))
+            a_cpu, a_mem, a_wall, _ = median_run(a_runs)
+            p_cpu, p_mem, p_wall, p_out = median_run(p_runs)
             p = json.loads(p_out)
             if rscript:
-                r_cpu, r_mem, r_wall, r_out = run_child([rscript, "-e", R_CHILD, str(folder)])
+                r_cpu, r_mem, r_wall, r_out = median_run(r_runs)
                 r = json.loads(r_out)
             else:
                 r_cpu = r_mem = r_wall = nan

@@ -453,6 +453,22 @@ def test_importing_pofa_does_not_import_matplotlib() -> None:
     assert out.stdout.strip() == "False"
 
 
+def test_writing_a_report_leaves_pyplot_and_the_backend_alone(tmp_path: Path) -> None:
+    """Figures are matplotlib.figure.Figure objects: no pyplot (its import and global figure list), and the
+    backend a user chose (here: svg) is still the backend afterwards."""
+    code = (
+        "import sys, matplotlib; matplotlib.use('svg')\n"
+        "from pofa.examples import simulated_analysis\n"
+        "from pofa.report import write_report\n"
+        f"res = simulated_analysis({str(tmp_path / 'study')!r}, 40, seed=5)\n"
+        f"write_report(res, {str(tmp_path / 'out')!r}, png=True)\n"
+        "print('matplotlib.pyplot' in sys.modules, matplotlib.get_backend())\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["False", "svg"]
+    assert any((tmp_path / "out" / "figures").glob("*.png"))
+
+
 def test_number_formats() -> None:
     assert [fmt_p(x) for x in (0.0004, 0.004, 0.0449, 0.63, 0.999, None)] == [
         "<0.001",

@@ -85,14 +85,11 @@ def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
     bytes or None
         PNG data, or None when fewer than two distinct EQD2 values are known.
     """
-    import matplotlib.pyplot as plt
-
     fig = _dose_response_figure(rt, lesions, alpha_beta_gy)
     if fig is None:
         return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png")
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -122,13 +119,11 @@ def render_dose_response_figure(
     RenderedFigure or None
         The rendered figure, or None when there is no figure (fewer than two EQD2 levels).
     """
-    import matplotlib.pyplot as plt
-
-    from pofa.report.plots import BuiltFigure, FigureSpec, rc_context, render_figure
-
     rt = statistics.radiotherapy if statistics is not None else None
     if rt is None:
         return None
+    from pofa.report.plots import BuiltFigure, FigureSpec, rc_context, render_figure
+
     ab = (settings or Settings()).radiotherapy.alpha_beta_gy
     with rc_context():
         fig = _dose_response_figure(rt, lesions, ab)
@@ -141,10 +136,9 @@ def render_dose_response_figure(
             _DOSE_RESPONSE_ALT,
             f"EQD2 by the linear-quadratic model with alpha/beta {ab:g} Gy; Clopper-Pearson intervals "
             "(binom.test); logistic regression (glm, binomial).")
-        try:
-            return render_figure(BuiltFigure(spec, fig), png=png)
-        finally:
-            plt.close(fig)
+        rendered = render_figure(BuiltFigure(spec, fig), png=png)
+        fig.clear()
+        return rendered
 
 
 def write_dose_response_figure(folder: str | os.PathLike[str], statistics: StudyResults | None,
@@ -195,14 +189,12 @@ def _dose_response_figure(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
     levels = list(rt.dose_levels)
     if len(levels) < 2:
         return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    from matplotlib.figure import Figure  # the object API: no pyplot state, the user's backend untouched
 
     from pofa.rt.fractionation import eqd2
 
-    fig, ax = plt.subplots(figsize=(5.0, 3.4), dpi=150)
+    fig = Figure(figsize=(5.0, 3.4), dpi=150)
+    ax = fig.subplots()
     need = {"bridging_rt", "rt_dose_gy", "rt_fractions", "local_failure"}
     if lesions is not None and need <= set(lesions.columns):
         df = lesions[lesions["bridging_rt"].fillna(False).astype(bool) & lesions["local_failure"].notna()

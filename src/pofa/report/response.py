@@ -16,7 +16,7 @@ import math
 import os
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from pofa.report.format import (
     DASH,
@@ -136,9 +136,6 @@ def _png(fig: Figure | None) -> bytes | None:
         return None
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=150, bbox_inches="tight")
-    import matplotlib.pyplot as plt
-
-    plt.close(fig)
     return buf.getvalue()
 
 
@@ -206,13 +203,11 @@ def incidence_png(failure: LesionFailureSummary) -> bytes | None:
     return _png(_incidence_figure(failure))
 
 
-def _pyplot() -> Any:
-    import matplotlib
+def _new_figure(figsize: tuple[float, float]) -> Figure:
+    """A figure of matplotlib's object API: no pyplot, no global figure list, the user's backend untouched."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    return Figure(figsize=figsize)
 
 
 def _spider_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
@@ -236,9 +231,9 @@ def _spider_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
             lines.setdefault(r.patient, [(0.0, 0.0)]).append((float(r.day), r.spd_change_baseline_pct))
     if not lines:
         return None
-    plt = _pyplot()
     best = best_categories(rows, "lugano_ct")
-    fig, ax = plt.subplots(figsize=(6.5, 4.0))
+    fig = _new_figure((6.5, 4.0))
+    ax = fig.subplots()
     for patient, pts in lines.items():
         xs, ys = zip(*sorted(pts), strict=True)
         ax.plot(xs, ys, marker="o", markersize=3, linewidth=1, alpha=0.8,
@@ -284,8 +279,8 @@ def _waterfall_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
         panels.append((rule, label, low))
     if not any(low for *_, low in panels):
         return None
-    plt = _pyplot()
-    fig, axes = plt.subplots(2, 2, figsize=(8.0, 5.6), sharey=True)
+    fig = _new_figure((8.0, 5.6))
+    axes = fig.subplots(2, 2, sharey=True)
     for ax, (rule, label, low) in zip(axes.flat, panels, strict=True):
         best = best_categories(rows, rule)
         order = sorted(low, key=lambda p: -low[p])
@@ -331,9 +326,9 @@ def _swimmer_figure(rows: Sequence[ScanResponseRow]) -> Figure | None:
             scans.setdefault(r.patient, []).append(r)
     if not scans:
         return None
-    plt = _pyplot()
     order = sorted(scans, key=lambda p: max(r.day for r in scans[p]))
-    fig, ax = plt.subplots(figsize=(6.5, max(2.5, 0.12 * len(order) + 1.2)))
+    fig = _new_figure((6.5, max(2.5, 0.12 * len(order) + 1.2)))
+    ax = fig.subplots()
     seen: set[str] = set()
     for y, p in enumerate(order):
         ax.barh(y, max(r.day for r in scans[p]), color="#dddddd", height=0.6)
@@ -377,9 +372,9 @@ def _incidence_figure(failure: LesionFailureSummary) -> Figure | None:
     times, est = list(failure.curve_months), list(failure.curve_estimate)
     if not times:
         return None
-    plt = _pyplot()
     end = failure.curve_last_months if math.isfinite(failure.curve_last_months) else times[-1]
-    fig, ax = plt.subplots(figsize=(6.0, 3.5))
+    fig = _new_figure((6.0, 3.5))
+    ax = fig.subplots()
     ax.step([0.0, *times, max(end, times[-1])], [0.0, *est, est[-1]], where="post",
             color=OKABE_ITO["vermillion"])
     ax.set_xlabel("Months from the index date")
@@ -450,18 +445,14 @@ def render_response_figures(res: ResponseOverTime, *, png: bool = False) -> list
     list of RenderedFigure
         The figures that have something to show (:data:`RESPONSE_FIGURES` order), reproducible bytes.
     """
-    import matplotlib.pyplot as plt
-
     out = []
     with rc_context():
         for spec, draw in _figure_specs(res):
             fig = draw()
             if fig is None:
                 continue
-            try:
-                out.append(render_figure(BuiltFigure(spec, fig), png=png))
-            finally:
-                plt.close(fig)
+            out.append(render_figure(BuiltFigure(spec, fig), png=png))
+            fig.clear()
     return out
 
 
