@@ -141,23 +141,29 @@ def test_worker_killed_mid_run_loses_and_duplicates_nothing(tmp_path: Path) -> N
                 return
             busy = {w: keys for w, keys in cl.processing().items() if keys}
             worker, keys = sorted(busy.items())[0]
+            # results finished on that worker and not yet gathered live only in its memory: they are lost too
+            held = [k for k, where in cl.who_has().items() if where and set(where) <= {worker}]
             pid = cl.run(os.getpid, workers=[worker])[worker]
             os.kill(pid, signal.SIGKILL)
-            killed.update(worker=worker, pid=pid, keys=list(keys), after=outcome.patient_id)
+            killed.update(worker=worker, pid=pid, keys=list(keys), held=held, after=outcome.patient_id)
 
         res = run_batch(s.manifest, tmp_path / "out", client=cl, on_outcome=kill_a_busy_worker)
     assert killed and killed["keys"], "no worker was busy when the first result arrived"
     # the patient(s) in flight on the killed worker were computed again by a live process
     in_flight = {str(k).split("-")[1] for k in killed["keys"]}
+    held = killed["held"]
+    assert isinstance(held, list)
+    lost = in_flight | {str(k).split("-")[1] for k in held}
     redone = [o for o in res.outcomes if o.patient_id in in_flight]
     assert redone and any(not o.host.endswith(f":{killed['pid']}") for o in redone)
     # every patient accounted for, exactly once, all processed (the killed task ran again elsewhere)
     assert [o.patient_id for o in res.outcomes] == [t.patient_id for t in s.truth]
     assert [o.status for o in res.outcomes] == [Status.OK] * n
     # registration now takes a fraction of a second, so the killed worker may have finished a patient (its
-    # folder complete: written atomically, done file last) just before the kill; the rerun then reuses it,
-    # as a resumed batch would. Only the killed worker's in-flight patients may be reused.
-    assert {o.patient_id for o in res.outcomes if o.reused} <= in_flight
+    # folder complete: written atomically, done file last) just before the kill, or finished one whose result
+    # the client had not gathered yet (that result died with the worker); the rerun then reuses its folder,
+    # as a resumed batch would. Only the killed worker's patients may be reused.
+    assert {o.patient_id for o in res.outcomes if o.reused} <= lost
     work = tmp_path / "out" / "work"
     folders = sorted(work.iterdir())
     assert len(folders) == n and all(not f.name.startswith(".") for f in folders)  # no partial folder left
