@@ -340,10 +340,7 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
         When ``by`` is not a column of the patients table, or a group is named like a column of the table.
     """
     si = cohort_input(inp, by)
-    variables, groups, skipped = si.variables, list(si.groups), list(si.skipped)
-    t1 = summary_table(si.frame, variables, si.group, groups)
-    labels = _GROUP_LABELS if by == "pattern" else {}
-    header, rows, df, headings = _rows(t1, variables, groups, labels)
+    skipped = list(si.skipped)
     by_words = "the failure pattern at first progression" if by == "pattern" else by
     note = (
         "Median [Q1,Q3] or mean (SD) as declared; n (%) of patients with a known value; Missing: patients "
@@ -360,15 +357,16 @@ def cohort_table(inp: ReportInput, by: str = "pattern") -> ReportTable:
             + "; ".join(skipped)
             + "."
         )
-    return ReportTable(
-        "table1_cohort",
-        "Table 1. Patient characteristics",
-        header,
-        tuple(rows),
-        df,
-        note,
-        frozenset(headings),
-    )
+    return _summary_report_table(si, _GROUP_LABELS if by == "pattern" else {}, "table1_cohort",
+                                 "Table 1. Patient characteristics", note)
+
+
+def _summary_report_table(si: SummaryInput, labels: dict[str, str], name: str, title: str,
+                          note: str) -> ReportTable:
+    """Summarise ``si`` and lay the summary out as a report table (rows, CSV data, headings)."""
+    t1 = summary_table(si.frame, si.variables, si.group, si.groups)
+    header, rows, df, headings = _rows(t1, si.variables, si.groups, labels)
+    return ReportTable(name, title, header, tuple(rows), df, note, frozenset(headings))
 
 
 def lesion_input(inp: ReportInput) -> SummaryInput:
@@ -441,9 +439,7 @@ def lesion_table(inp: ReportInput) -> ReportTable:
     """
     si = lesion_input(inp)
     skipped = list(si.skipped)
-    t1 = summary_table(si.frame, si.variables, si.group, si.groups)
     labels = {"yes": "Local failure", "no": "No local failure", "unknown": "Outcome unknown"}
-    header, rows, df, headings = _rows(t1, si.variables, si.groups, labels)
     note = (
         "Baseline lesions by local failure at first progression (outcome unknown: lesions of patients whose "
         "pattern is unknown). Median [Q1,Q3]; n (%) of lesions with a known value. p-values treat lesions "
@@ -453,12 +449,4 @@ def lesion_table(inp: ReportInput) -> ReportTable:
     )
     if skipped:
         note += " Not summarised: " + "; ".join(skipped) + "."
-    return ReportTable(
-        "table1_lesions",
-        "Baseline lesions by local failure",
-        header,
-        tuple(rows),
-        df,
-        note,
-        frozenset(headings),
-    )
+    return _summary_report_table(si, labels, "table1_lesions", "Baseline lesions by local failure", note)
