@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import math
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +29,7 @@ from pofa.stats.factors import (
 from pofa.stats.firth import fit_firth
 from pofa.stats.lesion_level import ROW_KEYS, LesionModel, lesion_models
 from pofa.stats.logistic import fit_logistic
-from pofa.stats.separation import check_separation
+from pofa.stats.separation import _konis_lp, check_separation, overlap_rules_out_separation
 
 REF = Path(__file__).parent / "reference" / "lesion"
 R = json.loads((REF / "reference.json").read_text())
@@ -327,6 +330,66 @@ def test_firth_endometrial_matches_r_and_published_values() -> None:
     # Heinze & Schemper (2002), Table: NV 2.93 (profile 95% CI 0.61 to 7.85), printed to 2 decimals
     assert round(t.coef[1], 2) == 2.93
     assert (round(t.ci_low[1], 2), round(t.ci_high[1], 2)) == (0.61, 7.85)
+
+
+def _lp_directions(X: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Konis' LP on the full design, with no overlap shortcut (what detect_separation solves)."""
+    Xb = X * (2.0 * y - 1.0)[:, None]
+    return _konis_lp(-np.sum(Xb, axis=0), Xb)
+
+
+def test_overlap_shortcut_agrees_with_the_lp() -> None:
+    """Whenever the overlap check says "no separation", Konis' LP finds no infinite estimate either; the
+    designs mix 0/1 factors (where the shortcut settles most cases) with rare patterns, small n and a
+    continuous column (where it must leave the question to the LP)."""
+    rng = np.random.default_rng(2026)
+    settled = unsettled = 0
+    for trial in range(300):
+        n = int(rng.integers(8, 120))
+        k = int(rng.integers(1, 4))
+        cols = [np.ones(n)]
+        for _ in range(k):
+            cols.append((rng.random(n) < rng.uniform(0.05, 0.6)).astype(float))
+        if trial % 5 == 0:
+            cols.append(rng.normal(size=n).round(int(rng.integers(0, 2))))
+        X = np.column_stack(cols)
+        if np.linalg.matrix_rank(X) < X.shape[1]:
+            continue
+        y = (rng.random(n) < rng.uniform(0.05, 0.5)).astype(float)
+        if y.min() == y.max():
+            continue
+        if overlap_rules_out_separation(X, y):
+            settled += 1
+            assert not np.any(_lp_directions(X, y)), trial
+            assert check_separation(X, y, [f"x{j}" for j in range(X.shape[1])]).kind == "none"
+        else:
+            unsettled += 1
+    assert settled > 50 and unsettled > 50  # both paths exercised
+
+
+def test_overlap_shortcut_needs_full_rank_overlap() -> None:
+    X = np.column_stack([np.ones(8), [0.0, 0, 1, 1, 0, 0, 1, 1]])
+    # both outcomes at x = 0 and at x = 1: the overlap rows (1, 0) and (1, 1) span R^2
+    assert overlap_rules_out_separation(X, np.array([0.0, 1, 0, 1, 0, 1, 0, 1]))
+    # x = 1 only with events: quasi-complete separation, and the overlap (1, 0) alone spans one dimension
+    y = np.array([0.0, 1, 1, 1, 0, 0, 1, 1])
+    assert not overlap_rules_out_separation(X, y)
+    chk = check_separation(X, y, ["i", "x"])
+    assert chk.kind == "quasi-complete" and chk.infinite_terms == ("x (+Inf)",)
+
+
+def test_a_settled_check_loads_no_solver() -> None:
+    """The LP solver (scipy.optimize) is imported only for designs the overlap check leaves open."""
+    code = (
+        "import sys, numpy as np\n"
+        "from pofa.stats.separation import _konis_lp, check_separation, overlap_rules_out_separation\n"
+        "X = np.column_stack([np.ones(8), [0.0, 0, 1, 1, 0, 0, 1, 1]])\n"
+        "assert check_separation(X, np.array([0.0, 1, 0, 1, 0, 1, 0, 1]), ['i', 'x']).kind == 'none'\n"
+        "print('scipy.optimize' in sys.modules)\n"
+    )
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1] / "src"))
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True)
+    assert done.stdout.strip() == "False"
 
 
 def test_separation_falls_back_to_firth() -> None:

@@ -348,6 +348,9 @@ def _radiotherapy_step(r: AnalysisResult) -> Any:
 
 def _response_step(r: AnalysisResult) -> Any:
     """Typed ``responses``, ``lesion_failure``, ``lesion_cox`` (docs/response.md), or ``{}``."""
+    measurements, _ = r.response_tables
+    if measurements is None or measurements.empty:
+        return {}  # no measurements table: pofa.response.study is not imported
     from pofa.response.study import response_results
 
     res = response_results(r)

@@ -207,7 +207,8 @@ def _settings_folder(path: Path) -> Path | None:
 def _redcap_reference(path: Path) -> RedcapReference | None:
     """The ``[redcap]`` section of the folder's study.toml, with the export it names read (pofa.redcap)."""
     try:
-        if not path.is_dir():
+        # most studies name no export: pofa.redcap is imported only for a study.toml that mentions it
+        if not path.is_dir() or b"redcap" not in (path / SETTINGS_FILE).read_bytes():
             return None
     except OSError:
         return None

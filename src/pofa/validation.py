@@ -22,7 +22,6 @@ from pofa.covariates import Covariate, CovariateType
 from pofa.findings import Finding
 from pofa.findings import FindingCode as C
 from pofa.io.readers import TEXT_DTYPE, RawTable, release_arrow_memory
-from pofa.response.validate import check_response_tables
 from pofa.schema import (
     COORDINATES,
     FALSE_WORDS,
@@ -878,7 +877,10 @@ def validate_tables(tables: dict[TableName, RawTable], covariates: tuple[Covaria
     failures = typed.get(TableName.FAILURES)
     if failures is not None:
         check_failures(failures, patients, lesions, out, flags)
-    out.extend(check_response_tables(typed))
+    if TableName.MEASUREMENTS in typed or TableName.SCANS in typed:
+        from pofa.response.validate import check_response_tables  # only a study with response tables
+
+        out.extend(check_response_tables(typed))
     release_arrow_memory()
     return typed, out.items
 

@@ -11,6 +11,12 @@ outcome give the same constraint. The LP is solved on the distinct rows only, wi
 all rows (the same vector as over the full design), so it is the same linear program: with yes/no and
 thresholded factors a design of 85,000 lesions has at most 2^k distinct rows per outcome, and the check takes
 milliseconds instead of seconds (and no solver memory proportional to n).
+
+Most designs of a real cohort need no linear program at all: when the rows that occur with both outcomes
+span the design's column space, the only coefficient vector that meets every constraint is zero (each such
+row ``x`` gives ``x'beta >= 0`` and ``-x'beta >= 0``), so no estimate is infinite. That overlap is checked
+first, from the distinct rows (a rank test of a few rows); the LP solver (scipy.optimize, whose import alone
+costs more than the check) is loaded only for the designs it does not settle.
 """
 
 from __future__ import annotations
@@ -18,7 +24,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.optimize import linprog
 
 #: |beta| above this in the LP solution marks an infinite estimate (detectseparation's and firthmodels' tol).
 LP_TOL = 1e-4
@@ -77,8 +82,50 @@ class SeparationCheck:
         )
 
 
+#: Smallest singular value, relative to the largest, for the overlapping rows to count as spanning the
+#: column space (far above rounding error, so a nearly rank-deficient overlap goes to the LP instead).
+_OVERLAP_RCOND = 1e-8
+
+
+def overlap_rules_out_separation(X: np.ndarray, y: np.ndarray) -> bool:
+    """Whether the rows observed with both outcomes alone show that no estimate is infinite.
+
+    Parameters
+    ----------
+    X : ndarray, shape (n, p)
+        Design matrix including the intercept column.
+    y : ndarray of 0/1, shape (n,)
+        Outcome.
+
+    Returns
+    -------
+    bool
+        True when the distinct rows of ``X`` that occur both with ``y = 1`` and with ``y = 0`` have full
+        column rank ``p`` (well conditioned). Then every coefficient vector ``beta`` with
+        ``(2y - 1) x'beta >= 0`` for all rows has ``x'beta = 0`` on those rows, hence ``beta = 0``: Konis'
+        LP has the zero vector as its only feasible point, and there is no separation. False means only
+        "not settled by this check".
+    """
+    X = np.asarray(X, dtype=float)
+    y = np.asarray(y, dtype=float)
+    p = X.shape[1]
+    events = np.unique(X[y == 1], axis=0)
+    others = np.unique(X[y == 0], axis=0)
+    if events.shape[0] < p or others.shape[0] < p:
+        return False
+    both = np.concatenate([events, others])
+    rows, counts = np.unique(both, axis=0, return_counts=True)
+    overlap = rows[counts == 2]  # each row is unique within its outcome: 2 means seen with both
+    if overlap.shape[0] < p:
+        return False
+    sv = np.linalg.svd(overlap, compute_uv=False)
+    return bool(sv[-1] > _OVERLAP_RCOND * sv[0])
+
+
 def _konis_lp(objective: np.ndarray, Xb: np.ndarray) -> np.ndarray:
     """Direction (+1, -1, 0) of each coefficient from Konis' bounded LP on the constraint rows ``Xb``."""
+    from scipy.optimize import linprog  # loaded only when the overlap check leaves the question open
+
     n, p = Xb.shape
     lp = linprog(objective, A_ub=-Xb, b_ub=np.zeros(n), bounds=[(-1.0, 1.0)] * p, method="highs")
     if not lp.success:
@@ -107,16 +154,20 @@ def check_separation(X: np.ndarray, y: np.ndarray, names: tuple[str, ...] | list
 
     Notes
     -----
-    The LP is solved on the distinct rows of ``Xb`` (same constraints, objective summed over all rows); when
-    it finds separation, the full LP is solved again so that the infinite terms are detect_separation's.
-    Infinite coefficients are found with Konis' bounded LP (max ``sum(Xb' beta)`` subject to
-    ``Xb beta >= 0``, ``-1 <= beta <= 1``, with ``Xb = (2y - 1) X``), as ``detect_separation``: a non-zero
-    solution component means an infinite estimate (tolerance 1e-4). Complete separation is then told from
+    When the rows seen with both outcomes span the column space (:func:`overlap_rules_out_separation`)
+    there is no separation and no LP is solved. Otherwise the LP is solved on the distinct rows of ``Xb``
+    (same constraints, objective summed over all rows); when it finds separation, the full LP is solved
+    again so that the infinite terms are detect_separation's. Infinite coefficients are found with Konis'
+    bounded LP (max ``sum(Xb' beta)`` subject to ``Xb beta >= 0``, ``-1 <= beta <= 1``, with
+    ``Xb = (2y - 1) X``), as ``detect_separation``: a non-zero solution component means an infinite estimate
+    (tolerance 1e-4). Complete separation is then told from
     quasi-complete by a second LP, max ``t`` subject to ``Xb beta >= t``, ``|beta| <= 1``, ``t <= 1``:
     ``t > 0`` only when a strict separating hyperplane exists.
     """
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
+    if overlap_rules_out_separation(X, y):
+        return SeparationCheck(separated=False, complete=False, infinite_terms=())
     Xb = X * (2.0 * y - 1.0)[:, None]
     objective = -np.sum(Xb, axis=0)  # over all rows, as detect_separation
     Xu = np.unique(Xb, axis=0)  # the distinct constraints
@@ -134,6 +185,8 @@ def check_separation(X: np.ndarray, y: np.ndarray, names: tuple[str, ...] | list
     complete = False
     if separated:
         # variables: beta (p), t; minimise -t subject to t - Xb beta <= 0
+        from scipy.optimize import linprog
+
         c = np.r_[np.zeros(p), -1.0]
         A = np.hstack([-Xu, np.ones((n, 1))])
         lp2 = linprog(c, A_ub=A, b_ub=np.zeros(n), bounds=[(-1.0, 1.0)] * p + [(None, 1.0)], method="highs")

@@ -47,15 +47,15 @@ def scan_figure_data(study_folder: str | Path | None) -> dict[str, tuple[MatchMi
     ReportError
         When imaging.json cannot be read or a patient's figure data is damaged.
     """
-    from pofa.errors import ImagingError
-    from pofa.imaging.mip import MatchMip
-    from pofa.report.model import ReportError
-
     if study_folder is None:
         return {}
     path = Path(study_folder) / IMAGING_JSON
     if not path.is_file():
-        return {}
+        return {}  # a study not built from images: pofa.imaging is not imported
+    from pofa.errors import ImagingError
+    from pofa.imaging.mip import MatchMip
+    from pofa.report.model import ReportError
+
     try:
         info = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError) as exc:
@@ -116,14 +116,14 @@ def build_scan_figures(
     ReportError
         When imaging.json is damaged.
     """
+    data = scan_figure_data(study_folder)
+    if not data:
+        return ()
     from pofa.imaging.matching import MatchClass
     from pofa.imaging.mip import BASELINE_COLOURS, draw_match_mip
     from pofa.report.manifest import dependency_versions
     from pofa.report.model import sequence_numbers
 
-    data = scan_figure_data(study_folder)
-    if not data:
-        return ()
     v = dict(versions) if versions is not None else dependency_versions()
     sw = f"Drawn with {software_line(v)}."
     labels = inp.patient_labels(show_ids)
