@@ -87,6 +87,11 @@ class SeparationCheck:
 _OVERLAP_RCOND = 1e-8
 
 
+def _row_keys(Z: np.ndarray) -> np.ndarray:
+    """One opaque key per row of a C-contiguous 2-D array (its bytes), for one-dimensional sorting."""
+    return Z.view(np.dtype((np.void, Z.dtype.itemsize * Z.shape[1]))).ravel()
+
+
 def overlap_rules_out_separation(X: np.ndarray, y: np.ndarray) -> bool:
     """Whether the rows observed with both outcomes alone show that no estimate is infinite.
 
@@ -109,13 +114,16 @@ def overlap_rules_out_separation(X: np.ndarray, y: np.ndarray) -> bool:
     X = np.asarray(X, dtype=float)
     y = np.asarray(y, dtype=float)
     p = X.shape[1]
-    events = np.unique(X[y == 1], axis=0)
-    others = np.unique(X[y == 0], axis=0)
-    if events.shape[0] < p or others.shape[0] < p:
-        return False
-    both = np.concatenate([events, others])
-    rows, counts = np.unique(both, axis=0, return_counts=True)
-    overlap = rows[counts == 2]  # each row is unique within its outcome: 2 means seen with both
+    # distinct (x, y) rows, compared as raw bytes: a one-dimensional sort, about ten times quicker than
+    # np.unique(axis=0) on 20,000 rows. Byte equality implies equal values, so a row split in two (0.0 and
+    # -0.0) can only hide an overlap (the LP then decides), never invent one.
+    Z = np.ascontiguousarray(np.column_stack([X, y]))
+    _, first = np.unique(_row_keys(Z), return_index=True)
+    distinct = Z[first]
+    _, inverse, counts = np.unique(_row_keys(np.ascontiguousarray(distinct[:, :p])), return_inverse=True,
+                                   return_counts=True)
+    # each (x, y) is listed once, so an x listed twice was seen with both outcomes
+    overlap = distinct[(counts[inverse] == 2) & (distinct[:, p] == 1), :p]
     if overlap.shape[0] < p:
         return False
     sv = np.linalg.svd(overlap, compute_uv=False)
