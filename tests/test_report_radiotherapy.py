@@ -61,7 +61,7 @@ def test_section_shows_the_numbers_and_the_figure() -> None:
             "radiotherapy.in_field.ci_high", "radiotherapy.pfs.hr"} <= shown
     assert "agree for 1 of 3 failure lesions" in frag
     assert "&lt;b&gt;x&lt;/b&gt;" in frag and "<b>x</b>" not in frag  # study text is escaped
-    assert 'id="fig-dose-response"' in frag and "data:image/png;base64," in frag
+    assert 'id="fig-dose-response"' in frag and "data:image/svg+xml;base64," in frag  # one drawing path
     assert "a/b = 10 Gy" in frag
     png = dose_response_png(rt, les, 10.0)
     assert png is not None and png[:8] == b"\x89PNG\r\n\x1a\n"

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import base64
 import html
-import io
 import math
 import os
 from collections.abc import Callable, Sequence
@@ -65,11 +64,12 @@ def _pct(num: int, den: int, num_key: str, den_key: str) -> str:
 
 def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
                       alpha_beta_gy: float) -> bytes | None:
-    """The dose-response figure: local failure of irradiated lesions against EQD2, as a PNG.
+    """The dose-response figure: local failure of irradiated lesions against EQD2, as a 300-dpi PNG.
 
     Each lesion is a tick at 0 (controlled) or 1 (failed); the observed failure rate at each EQD2 with its
     exact 95% CI and the fitted logistic curve (R ``glm``) are drawn as the statistics computed them
-    (``dose_levels`` and ``dose_curve`` of the ``radiotherapy`` results): nothing is estimated here.
+    (``dose_levels`` and ``dose_curve`` of the ``radiotherapy`` results): nothing is estimated here. The
+    PNG of the drawing the report's SVG is made of (:func:`render_dose_response_figure`).
 
     Parameters
     ----------
@@ -85,12 +85,8 @@ def dose_response_png(rt: RadiotherapyResults, lesions: pd.DataFrame | None,
     bytes or None
         PNG data, or None when fewer than two distinct EQD2 values are known.
     """
-    fig = _dose_response_figure(rt, lesions, alpha_beta_gy)
-    if fig is None:
-        return None
-    buf = io.BytesIO()
-    fig.savefig(buf, format="png")
-    return buf.getvalue()
+    rendered = _render_dose_response(rt, lesions, alpha_beta_gy, png=True)
+    return None if rendered is None else rendered.png
 
 
 def render_dose_response_figure(
@@ -122,9 +118,14 @@ def render_dose_response_figure(
     rt = statistics.radiotherapy if statistics is not None else None
     if rt is None:
         return None
+    return _render_dose_response(rt, lesions, (settings or Settings()).radiotherapy.alpha_beta_gy, png=png)
+
+
+def _render_dose_response(rt: RadiotherapyResults, lesions: pd.DataFrame | None, ab: float, *,
+                          png: bool) -> RenderedFigure | None:
+    """The one drawing of the dose-response figure, rendered as the report's figures are."""
     from pofa.report.plots import BuiltFigure, FigureSpec, rc_context, render_figure
 
-    ab = (settings or Settings()).radiotherapy.alpha_beta_gy
     with rc_context():
         fig = _dose_response_figure(rt, lesions, ab)
         if fig is None:
@@ -255,7 +256,7 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
         For alpha/beta and the thresholds quoted in the methods text.
     figure : RenderedFigure, optional
         The dose-response figure already drawn (:func:`render_dose_response_figure`): its SVG is embedded.
-        Without it the figure is drawn here, as a PNG.
+        Without it the figure is drawn here, the same way (SVG).
 
     Returns
     -------
@@ -304,12 +305,10 @@ def radiotherapy_section(rt: RadiotherapyResults | None, lesions: pd.DataFrame |
     if rt.dose_response:
         parts.append("<h3>Dose-response (odds ratio per Gy EQD2)</h3>"
                      + _or_rows(rt.dose_response, "dose_response"))
-    if figure is not None:  # the figure the report wrote to figures/: its SVG, not a second drawing
+    if figure is None:  # a section drawn on its own; in the report, the figure written to figures/
+        figure = _render_dose_response(rt, lesions, s.alpha_beta_gy, png=False)
+    if figure is not None:
         src = "data:image/svg+xml;base64," + base64.b64encode(figure.svg).decode("ascii")
-    else:
-        png = dose_response_png(rt, lesions, s.alpha_beta_gy)
-        src = "data:image/png;base64," + base64.b64encode(png).decode("ascii") if png is not None else ""
-    if src:
         parts.append(f'<figure class="fig" id="fig-dose-response"><img src="{src}" '
                      f'alt="{_DOSE_RESPONSE_ALT}"><figcaption>'
                      "Local failure of irradiated lesions by EQD2.</figcaption></figure>")
