@@ -19,6 +19,7 @@ import pytest
 from typer.testing import CliRunner
 
 import pofa
+from pofa.analysis import AnalysisOptions, run_analysis
 from pofa.atomic import PARTIAL_MARKER, clean_leftovers, is_pofa_output, output_dir
 from pofa.cli import app
 from pofa.covariates import Covariate
@@ -232,6 +233,24 @@ def test_validate_warns_per_identifying_column(example_study: Path) -> None:
     res = runner.invoke(app, ["validate", str(example_study), "--json"])
     assert res.exit_code == 1  # warnings only
     assert "Johanna" not in res.stdout and "MRN998877" not in res.stdout
+
+
+def test_identifying_columns_found_once_and_redone_for_other_settings(example_study: Path) -> None:
+    """The study keeps what its check found; the analysis withholds the same columns without a second tally,
+    and settings other than the study's own get their own answer."""
+    study = pofa.load_study(hostile_study(example_study))
+    frames = {"patients": study.patients, "lesions": study.lesions, "failures": study.failures}
+    fresh = identifying_columns(frames, {t: study.covariates(t) for t in frames}, study.settings)
+    assert study.identifying_columns() == fresh
+    assert {c.column for c in fresh} == {"patient_name", "mrn", "birth_date", "notes", "contact"}
+    result = run_analysis(study)
+    assert {c.column for c in result.withheld} == {c.column for c in fresh}
+    assert "notes" not in result.patients.columns
+    kept = Settings(covariates=(Covariate("notes", "patients"),))
+    assert {c.column for c in study.identifying_columns(kept)} == {"patient_name", "mrn", "birth_date",
+                                                                    "contact"}
+    again = run_analysis(study, AnalysisOptions(settings=kept))
+    assert {c.column for c in again.withheld} == {"patient_name", "mrn", "birth_date", "contact"}
 
 
 # ------------------------------------------------------------------------------------------------------------

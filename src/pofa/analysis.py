@@ -47,7 +47,7 @@ from pofa.classify import (
 from pofa.errors import PofaError, StudyError
 from pofa.features import patient_features, survival_endpoints
 from pofa.io.writers import write_csv as _write_safe_csv
-from pofa.privacy import IdentifyingColumn, identifying_columns
+from pofa.privacy import IdentifyingColumn
 from pofa.schema import TABLES, TableName
 from pofa.settings import Settings
 from pofa.stats.results import StudyResults
@@ -421,7 +421,8 @@ def run_analysis(study: Study, options: AnalysisOptions | None = None,
     settings = options.settings if options.settings is not None else study.settings
     patients, lesions, failures = study.patients, study.lesions, study.failures
     frames = {"patients": patients, "lesions": lesions, "failures": failures}
-    withheld = identifying_columns(frames, {t: study.covariates(t) for t in frames}, settings)
+    # found while the study was checked (the same tally under the study's own settings)
+    withheld = tuple(c for c in study.identifying_columns(settings) if c.table in frames)
     if withheld:
         def keep(frame: pd.DataFrame, table: str) -> pd.DataFrame:
             return frame.drop(columns=[c.column for c in withheld if c.table == table])

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pandas as pd
 
@@ -22,6 +23,9 @@ from pofa.findings import Finding, FindingCode, Severity
 from pofa.schema import TABLES, TableName
 from pofa.settings import SETTINGS_FILE, Settings
 from pofa.validation import TypedTable
+
+if TYPE_CHECKING:
+    from pofa.privacy import IdentifyingColumn
 
 __all__ = ["computed_patient_columns", "parse_patient_term", "risk_factor_findings", "study_findings"]
 
@@ -190,7 +194,8 @@ def risk_factor_findings(settings: Settings, frames: Mapping[TableName, pd.DataF
     return out
 
 
-def study_findings(settings: Settings, tables: Mapping[TableName, TypedTable]) -> list[Finding]:
+def study_findings(settings: Settings, tables: Mapping[TableName, TypedTable]
+                   ) -> tuple[list[Finding], tuple[IdentifyingColumn, ...]]:
     """Run the checks that need both the settings and the tables.
 
     These are risk factors (errors) and identifying columns (warnings, :mod:`pofa.privacy`).
@@ -204,8 +209,11 @@ def study_findings(settings: Settings, tables: Mapping[TableName, TypedTable]) -
 
     Returns
     -------
-    list of Finding
+    findings : list of Finding
         The findings, risk factors first.
+    identifying : tuple of pofa.privacy.IdentifyingColumn
+        The columns withheld from every output (what the warnings say), kept by the study so that the
+        analysis does not tally the same cells again.
     """
     from pofa.privacy import identifying_columns, identifying_findings
 
@@ -213,4 +221,4 @@ def study_findings(settings: Settings, tables: Mapping[TableName, TypedTable]) -
     columns = identifying_columns({name.value: t.frame for name, t in tables.items()},
                                   {name.value: t.covariates for name, t in tables.items()}, settings)
     out.extend(identifying_findings(columns, {name.value: t.source for name, t in tables.items()}))
-    return out
+    return out, columns

@@ -24,6 +24,7 @@ from pofa.template import example_row_findings
 from pofa.validation import TypedTable, empty_table, validate_tables
 
 if TYPE_CHECKING:
+    from pofa.privacy import IdentifyingColumn
     from pofa.redcap.study import RedcapReference
 
 
@@ -41,6 +42,9 @@ class Study:
     files: tuple[Path, ...]
     _tables: dict[TableName, TypedTable]
     _findings: tuple[Finding, ...]
+    #: The columns withheld from the outputs under ``settings`` (:func:`pofa.privacy.identifying_columns`),
+    #: found while checking the study; None when not known.
+    _identifying: tuple[IdentifyingColumn, ...] | None = None
 
     @property
     def name(self) -> str:
@@ -159,6 +163,29 @@ class Study:
                              f"run 'pofa validate {self.path}' to see why")
         return t
 
+    def identifying_columns(self, settings: Settings | None = None) -> tuple[IdentifyingColumn, ...]:
+        """The columns withheld from every output because they look identifying (:mod:`pofa.privacy`).
+
+        Parameters
+        ----------
+        settings : Settings, optional
+            The settings the analysis runs with (the columns they keep are never withheld); default: the
+            study's own, whose answer was found while the study was checked.
+
+        Returns
+        -------
+        tuple of pofa.privacy.IdentifyingColumn
+            The withheld columns, in table order.
+        """
+        if self._identifying is not None and (settings is None or settings is self.settings):
+            return self._identifying
+        from pofa.privacy import identifying_columns
+
+        frames = {t.value: self._table(t).frame for t in (TableName.PATIENTS, TableName.LESIONS,
+                                                             TableName.FAILURES)}
+        return identifying_columns(frames, {t: self.covariates(t) for t in frames},
+                                   settings if settings is not None else self.settings)
+
     def validate(self) -> ValidationReport:
         """Check the study.
 
@@ -208,7 +235,8 @@ def _redcap_reference(path: Path) -> RedcapReference | None:
     """The ``[redcap]`` section of the folder's study.toml, with the export it names read (pofa.redcap)."""
     try:
         # most studies name no export: pofa.redcap is imported only for a study.toml that mentions it
-        if not path.is_dir() or b"redcap" not in (path / SETTINGS_FILE).read_bytes():
+        toml = path / SETTINGS_FILE
+        if not path.is_dir() or not toml.is_file() or b"redcap" not in toml.read_bytes():
             return None
     except OSError:
         return None
@@ -248,9 +276,10 @@ def load_study(path: str | Path) -> Study:
         findings = [*redcap.findings, *redcap.locate(findings)]
     from pofa.settings_check import study_findings
 
-    findings = [*findings, *study_findings(settings, typed)]
+    checked, identifying = study_findings(settings, typed)
+    findings = [*findings, *checked]
     files = list(read.files)
     if settings_folder is not None and (settings_folder / SETTINGS_FILE).is_file():
         files.append(settings_folder / SETTINGS_FILE)
     return Study(p, read.format, settings, tuple(files), typed,
-                 (*read.findings, *setting_findings, *findings))
+                 (*read.findings, *setting_findings, *findings), identifying)
