@@ -133,6 +133,9 @@ class AnalysisResult:
     stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     statistics: StudyResults = field(default_factory=StudyResults)
     withheld: tuple[IdentifyingColumn, ...] = ()
+    #: What to_json and the patient sequence numbers computed once (both are asked for again by the writers:
+    #: the report, the tables and results.json); a copy made by ``replace`` starts empty.
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def show_ids(self) -> bool:
@@ -240,7 +243,7 @@ class AnalysisResult:
         """classification of results.json; without ``show_ids`` its notes name patients by sequence number."""
         out = self.classification.to_json()
         if not self.show_ids:
-            seq = patient_sequence(self._patients["patient_id"])
+            seq = self.patient_seq()
             notes = []
             listed = out.get("notes", [])
             assert isinstance(listed, list)  # Classification.to_json writes the notes as a list
@@ -252,8 +255,24 @@ class AnalysisResult:
             out["notes"] = notes
         return out
 
+    def patient_seq(self) -> dict[str, int]:
+        """Return the study sequence numbers of the patients (see :func:`patient_sequence`).
+
+        Returns
+        -------
+        dict of str to int
+            Sequence number of each patient id (computed once; do not modify).
+        """
+        if "seq" not in self._memo:
+            self._memo["seq"] = patient_sequence(self._patients["patient_id"])
+        seq: dict[str, int] = self._memo["seq"]
+        return seq
+
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
         """Return the content of results.json.
+
+        The document is built once (the report and results.json both ask for it); each call returns a new
+        top-level mapping whose values are shared with the other calls' (treat them as read-only).
 
         Parameters
         ----------
@@ -266,6 +285,13 @@ class AnalysisResult:
             Provenance, settings, options, inputs, patterns, classification, privacy, files and every step's
             entries, JSON-ready (see :func:`json_ready`).
         """
+        if "json" not in self._memo:
+            self._memo["json"] = self._document()
+        document: dict[str, Any] = {**self._memo["json"], "files": list(files)}
+        return document
+
+    def _document(self) -> dict[str, Any]:
+        """results.json without its files."""
         out: dict[str, Any] = {
             "pofa_version": self.pofa_version,
             "study": self.study_name,
@@ -275,7 +301,7 @@ class AnalysisResult:
             "patterns": self.patterns.to_json(),
             "classification": self._classification_json(),
             "privacy": privacy_summary(self),
-            "files": list(files),
+            "files": [],
         }
         out.update(self.stats)
         document: dict[str, Any] = json_ready(out)
@@ -613,7 +639,7 @@ def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
         "failures": deidentify(failures, _index_dates(result, failures), TableName.FAILURES, show),
     }
     if not result.show_ids:
-        seq = patient_sequence(patients["patient_id"])
+        seq = result.patient_seq()
         out = {k: _sequence_column(v, seq) for k, v in out.items()}
     return out
 
