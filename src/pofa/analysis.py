@@ -21,6 +21,7 @@ holds them; every CSV cell goes through :mod:`pofa.io.writers` (no spreadsheet f
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 import math
@@ -243,7 +244,7 @@ class AnalysisResult:
         """classification of results.json; without ``show_ids`` its notes name patients by sequence number."""
         out = self.classification.to_json()
         if not self.show_ids:
-            seq = self.patient_seq()
+            seq = self._patient_seq()
             notes = []
             listed = out.get("notes", [])
             assert isinstance(listed, list)  # Classification.to_json writes the notes as a list
@@ -255,7 +256,7 @@ class AnalysisResult:
             out["notes"] = notes
         return out
 
-    def patient_seq(self) -> dict[str, int]:
+    def _patient_seq(self) -> dict[str, int]:
         """Return the study sequence numbers of the patients (see :func:`patient_sequence`).
 
         Returns
@@ -271,8 +272,7 @@ class AnalysisResult:
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
         """Return the content of results.json.
 
-        The document is built once (the report and results.json both ask for it); each call returns a new
-        top-level mapping whose values are shared with the other calls' (treat them as read-only).
+        The document is built once (the report and results.json both ask for it); each call returns a copy.
 
         Parameters
         ----------
@@ -287,7 +287,8 @@ class AnalysisResult:
         """
         if "json" not in self._memo:
             self._memo["json"] = self._document()
-        document: dict[str, Any] = {**self._memo["json"], "files": list(files)}
+        document: dict[str, Any] = copy.deepcopy(self._memo["json"])  # under a millisecond
+        document["files"] = list(files)
         return document
 
     def _document(self) -> dict[str, Any]:
@@ -639,7 +640,7 @@ def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
         "failures": deidentify(failures, _index_dates(result, failures), TableName.FAILURES, show),
     }
     if not result.show_ids:
-        seq = result.patient_seq()
+        seq = result._patient_seq()
         out = {k: _sequence_column(v, seq) for k, v in out.items()}
     return out
 
