@@ -30,7 +30,7 @@ def test_every_text_kind_neutralised() -> None:
     assert out["mixed"].tolist() == [1, "-2", "'-x"]  # -2 is a number, -x would run
     assert out["plain"] is not None and out["plain"].tolist()[:2] == ["p", "q"]
     pd.testing.assert_frame_equal(frame, before)  # the input is not modified
-    out.loc[0, "plain"] = "changed"  # nor through the copy (pandas' copy-on-write)
+    out.loc[0, "plain"] = "changed"  # nor through the copy
     pd.testing.assert_frame_equal(frame, before)
 
 
