@@ -119,6 +119,12 @@ def test_reproducible_and_free_of_dates() -> None:
     assert cells["B3"].value == "'=y" and cells["B3"].data_type == "s"
 
 
+@pytest.mark.parametrize("titles", [["a/b"], ["x[1]"], [""], ["a" * 32], ["about", "About"]])
+def test_sheet_titles_a_spreadsheet_refuses_are_refused(titles: list[str]) -> None:
+    with pytest.raises(PofaError, match="sheet"):
+        xlsx_bytes([Sheet(t, [["x"]]) for t in titles])
+
+
 def test_control_characters_refused() -> None:
     with pytest.raises(PofaError, match="control characters"):
         xlsx_bytes([Sheet("s", [["a\x01b"]])])

@@ -35,6 +35,8 @@ _FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 _MAX_TEXT = 32767
 #: Control characters XML 1.0 cannot hold (openpyxl refuses them with the same rule).
 _ILLEGAL = re.compile(r"[\000-\010]|[\013-\014]|[\016-\037]")
+#: Characters a sheet title may not hold (Excel's rule, which openpyxl enforces too).
+_BAD_TITLE = re.compile(r"[\\*?:/\[\]]")
 _MAIN_NS = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL_NS = "http://schemas.openxmlformats.org/package/2006/relationships"
 _DOC_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
@@ -210,9 +212,16 @@ def xlsx_bytes(sheets: Sequence[Sheet]) -> bytes:
     Raises
     ------
     PofaError
-        When a text cell holds a control character that XML cannot carry.
+        When a sheet title is not one a spreadsheet accepts (empty, over 31 characters, one of ``[]:*?/\\``,
+        twice in the workbook), or a text cell holds a control character that XML cannot carry.
     """
-    parts = _workbook_parts([s.title for s in sheets])
+    titles = [s.title for s in sheets]
+    for title in titles:
+        if not title or len(title) > 31 or _BAD_TITLE.search(title):
+            raise PofaError(f"{title!r} cannot be a sheet title (1-31 characters, none of []:*?/\\)")
+    if len({t.casefold() for t in titles}) != len(titles):
+        raise PofaError(f"two sheets of one workbook have the same title: {titles}")
+    parts = _workbook_parts(titles)
     parts["_rels/.rels"] = _ROOT_RELS.encode("utf-8")
     parts["docProps/app.xml"] = _APP.encode("utf-8")
     parts["docProps/core.xml"] = _CORE.encode("utf-8")
