@@ -21,6 +21,7 @@ holds them; every CSV cell goes through :mod:`pofa.io.writers` (no spreadsheet f
 
 from __future__ import annotations
 
+import copy
 import enum
 import json
 import math
@@ -133,6 +134,9 @@ class AnalysisResult:
     stats: Mapping[str, Any] = field(default_factory=lambda: MappingProxyType({}))
     statistics: StudyResults = field(default_factory=StudyResults)
     withheld: tuple[IdentifyingColumn, ...] = ()
+    #: What to_json and the patient sequence numbers computed once (both are asked for again by the writers:
+    #: the report, the tables and results.json); a copy made by ``replace`` starts empty.
+    _memo: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def show_ids(self) -> bool:
@@ -240,7 +244,7 @@ class AnalysisResult:
         """classification of results.json; without ``show_ids`` its notes name patients by sequence number."""
         out = self.classification.to_json()
         if not self.show_ids:
-            seq = patient_sequence(self._patients["patient_id"])
+            seq = self._patient_seq()
             notes = []
             listed = out.get("notes", [])
             assert isinstance(listed, list)  # Classification.to_json writes the notes as a list
@@ -252,8 +256,23 @@ class AnalysisResult:
             out["notes"] = notes
         return out
 
+    def _patient_seq(self) -> dict[str, int]:
+        """Return the study sequence numbers of the patients (see :func:`patient_sequence`).
+
+        Returns
+        -------
+        dict of str to int
+            Sequence number of each patient id (computed once; do not modify).
+        """
+        if "seq" not in self._memo:
+            self._memo["seq"] = patient_sequence(self._patients["patient_id"])
+        seq: dict[str, int] = self._memo["seq"]
+        return seq
+
     def to_json(self, files: Sequence[str] = ()) -> dict[str, Any]:
         """Return the content of results.json.
+
+        The document is built once (the report and results.json both ask for it); each call returns a copy.
 
         Parameters
         ----------
@@ -266,6 +285,14 @@ class AnalysisResult:
             Provenance, settings, options, inputs, patterns, classification, privacy, files and every step's
             entries, JSON-ready (see :func:`json_ready`).
         """
+        if "json" not in self._memo:
+            self._memo["json"] = self._document()
+        document: dict[str, Any] = copy.deepcopy(self._memo["json"])  # under a millisecond
+        document["files"] = list(files)
+        return document
+
+    def _document(self) -> dict[str, Any]:
+        """results.json without its files."""
         out: dict[str, Any] = {
             "pofa_version": self.pofa_version,
             "study": self.study_name,
@@ -275,7 +302,7 @@ class AnalysisResult:
             "patterns": self.patterns.to_json(),
             "classification": self._classification_json(),
             "privacy": privacy_summary(self),
-            "files": list(files),
+            "files": [],
         }
         out.update(self.stats)
         document: dict[str, Any] = json_ready(out)
@@ -502,7 +529,8 @@ def date_plan(frame: pd.DataFrame, table: TableName, show_dates: bool) -> DatePl
     if not show_dates:
         for c in frame.columns:
             if spec.column(c) is None and c not in _COMPUTED[table] and _is_text(frame[c]):
-                text = frame[c].dropna().astype(str)
+                # each distinct cell once (a text column of 20,000 cells holds few distinct ones)
+                text = pd.Series(frame[c].dropna().unique(), dtype=object).astype(str)
                 if len(text) and text.str.match(_DATE_LIKE).any():
                     dropped.append(c)
     return DatePlan(converted, tuple(dropped))
@@ -545,17 +573,19 @@ def deidentify(frame: pd.DataFrame, index_date: pd.Series, table: TableName,
         pos = out.columns.get_loc(column)
         assert isinstance(pos, int)  # the position of a unique column name
         out.insert(pos + 1, _days_name(column, out.columns), days)
+    dates = []
     for column in out.columns:
         if pd.api.types.is_datetime64_any_dtype(out[column]):
             if show_dates:
                 out[column] = out[column].dt.strftime("%Y-%m-%d").astype(object)
             else:
-                out = out.drop(columns=column)
-    return out.drop(columns=list(plan.dropped))
+                dates.append(column)
+    return out.drop(columns=[*dates, *plan.dropped])
 
 
 def _index_dates(result: AnalysisResult, frame: pd.DataFrame) -> pd.Series:
-    by_id = result.patients.set_index("patient_id")["index_date"]
+    patients = result._patients  # read only: the patients property copies the whole table
+    by_id = pd.Series(patients["index_date"].array, index=patients["patient_id"].to_numpy())
     s = by_id.reindex(frame["patient_id"].to_numpy())
     s.index = frame.index
     return s
@@ -584,12 +614,15 @@ def patient_sequence(patient_ids: pd.Series) -> dict[str, int]:
 
 def _sequence_column(frame: pd.DataFrame, seq: Mapping[str, int]) -> pd.DataFrame:
     """``patient_id`` replaced, in place, by ``patient_seq`` (the study sequence number, Int64)."""
-    out = frame.copy()
-    pos = out.columns.get_loc("patient_id")
+    pos = frame.columns.get_loc("patient_id")
     assert isinstance(pos, int)  # the position of a unique column name
-    numbers = out["patient_id"].astype(str).map(seq).astype("Int64")
-    out = out.drop(columns="patient_id")
-    out.insert(pos, "patient_seq", numbers)
+    # looked up through an index (a hash table in C): Series.map with the dict cost three times as much
+    where = pd.Index(list(seq)).get_indexer(pd.Index(frame["patient_id"].astype(str)))
+    values = np.fromiter(seq.values(), dtype=np.int64, count=len(seq))
+    numbers = pd.array(values[where] if len(values) else np.zeros(len(where), dtype=np.int64), dtype="Int64")
+    numbers[where < 0] = pd.NA  # an id without a number (none in an analysed study)
+    out = frame.drop(columns="patient_id")
+    out.insert(pos, "patient_seq", pd.Series(numbers, index=frame.index))
     return out
 
 
@@ -617,7 +650,7 @@ def output_tables(result: AnalysisResult) -> dict[str, pd.DataFrame]:
         "failures": deidentify(failures, _index_dates(result, failures), TableName.FAILURES, show),
     }
     if not result.show_ids:
-        seq = patient_sequence(patients["patient_id"])
+        seq = result._patient_seq()
         out = {k: _sequence_column(v, seq) for k, v in out.items()}
     return out
 

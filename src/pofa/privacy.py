@@ -212,31 +212,33 @@ class ContentTally:
         text : iterable of str
             The cells.
         """
-        cells = list(text)
-        if not cells:
+        # each distinct cell is examined once and counted as often as it occurs (a covariate column of
+        # 20,000 cells holds few distinct ones: the regular expressions per cell cost 0.03 s per run)
+        counts = Counter(text)
+        if not counts:
             return
-        self.n += len(cells)
+        self.n += counts.total()
         shapes = self.shapes
-        for v in cells:
+        for v, k in counts.items():
             if _EMAIL.fullmatch(v) is not None:
-                shapes["email"] += 1
+                shapes["email"] += k
             if _SSN.fullmatch(v) is not None:
-                shapes["ssn"] += 1
+                shapes["ssn"] += k
             if _URL.fullmatch(v) is not None:
-                shapes["url"] += 1
+                shapes["url"] += k
             if len(v.lstrip("-")) >= 6:
-                shapes["long"] += 1
+                shapes["long"] += k
             if self.integer:
                 continue
             if _is_phone(v):
-                shapes["phone"] += 1
+                shapes["phone"] += k
             if _LONG_NUMBER.fullmatch(v) is not None:
-                shapes["long_number"] += 1
+                shapes["long_number"] += k
             if _PERSON.fullmatch(v) is not None:
-                shapes["person"] += 1
-            self.words[len(v.split())] += 1
-            self.lengths[len(v)] += 1
-        hashes = np.unique(pd.util.hash_array(np.asarray(cells, dtype=object)))
+                shapes["person"] += k
+            self.words[len(v.split())] += k
+            self.lengths[len(v)] += k
+        hashes = np.unique(pd.util.hash_array(np.asarray(list(counts), dtype=object)))
         merged = np.union1d(self._hashes, hashes)
         if len(merged) > DISTINCT_EXACT:
             merged, self._saturated = merged[:DISTINCT_EXACT], True

@@ -202,9 +202,11 @@ def _bool_column(s: pd.Series, what: str) -> pd.Series:
 
 def _float_column(s: pd.Series, what: str) -> pd.Series:
     out = pd.to_numeric(s, errors="coerce").astype("float64")
-    bad = out.isna() & s.notna() & (s.astype(str).str.strip() != "")
-    if bad.any():
-        raise ReportError(f"{what} must be numbers; found {s[bad].iloc[0]!r}")
+    lost = out.isna() & s.notna()  # cells that were not numbers: only these are looked at as text
+    if lost.any():
+        bad = s[lost].astype(str).str.strip() != ""
+        if bad.any():
+            raise ReportError(f"{what} must be numbers; found {s[lost][bad].iloc[0]!r}")
     return out
 
 
@@ -293,7 +295,8 @@ class ReportInput:
             pat.append(_PATTERN_ALIASES[key])
         p["pattern"] = pat
         les["patient_id"] = les["patient_id"].astype(str)
-        unknown = sorted(set(les["patient_id"]) - set(p["patient_id"]))
+        # tolist: iterating a text column cell by cell cost 17 ms for 20,000 lesions
+        unknown = set(les["patient_id"].tolist()) - set(p["patient_id"].tolist())
         if unknown:
             raise ReportError(f"{len(unknown)} lesion(s) belong to no patient of the patients table")
         for c in ("diameter_cm", "suvmax"):

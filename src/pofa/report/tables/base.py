@@ -10,10 +10,7 @@ A :class:`ReportTable` has two views of the same content:
 
 from __future__ import annotations
 
-import io
 import math
-import re
-import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +20,8 @@ import numpy as np
 import pandas as pd
 
 from pofa.atomic import write_bytes
-from pofa.io.writers import append_xlsx_row, csv_text
+from pofa.io.writers import csv_text
+from pofa.io.xlsx import Sheet, xlsx_bytes
 from pofa.report.format import DASH
 from pofa.stats.results import json_number
 
@@ -169,45 +167,13 @@ def cell_text(cell: Sequence[Frag]) -> str:
 # writing
 # ------------------------------------------------------------------------------------------------------
 
-_FIXED_ZIP_TIME = (1980, 1, 1, 0, 0, 0)
-
-
 def _xlsx_bytes(table: ReportTable) -> bytes:
-    """The table as an XLSX workbook, reproducible byte for byte and free of dates.
-
-    openpyxl stamps the save time into docProps/core.xml and every zip entry; both are removed here (a
-    report must carry no calendar dates, and the same analysis must give the same files).
-    """
-    from openpyxl import Workbook
-    from openpyxl.styles import Font
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = table.name[:31]
-    for c in append_xlsx_row(ws, [str(c) for c in table.data.columns]):
-        c.font = Font(bold=True)
-    for rec in table.data.itertuples(index=False, name=None):
-        append_xlsx_row(ws, [_xlsx_value(v) for v in rec])
-    about = wb.create_sheet("about")
-    append_xlsx_row(about, ["title", table.title])
-    append_xlsx_row(about, ["note", table.note])
-    append_xlsx_row(about, ["made by", "pofa"])
-    buf = io.BytesIO()
-    wb.save(buf)
-    src = zipfile.ZipFile(io.BytesIO(buf.getvalue()))
-    out = io.BytesIO()
-    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as dst:
-        for info in sorted(src.infolist(), key=lambda i: i.filename):
-            data = src.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                text = data.decode("utf-8")
-                text = re.sub(r"<dcterms:(created|modified)[^>]*>[^<]*</dcterms:\1>", "", text)
-                data = text.encode("utf-8")
-            zi = zipfile.ZipInfo(info.filename, date_time=_FIXED_ZIP_TIME)
-            zi.compress_type = zipfile.ZIP_DEFLATED
-            zi.external_attr = 0o600 << 16
-            dst.writestr(zi, data)
-    return out.getvalue()
+    """The table as an XLSX workbook (bold header, an ``about`` sheet), reproducible and free of dates."""
+    data = Sheet(table.name[:31], [[str(c) for c in table.data.columns],
+                                   *([_xlsx_value(v) for v in rec]
+                                     for rec in table.data.itertuples(index=False, name=None))], bold_rows=1)
+    about = Sheet("about", [["title", table.title], ["note", table.note], ["made by", "pofa"]])
+    return xlsx_bytes([data, about])
 
 
 def _xlsx_value(v: Any) -> Any:
