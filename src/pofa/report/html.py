@@ -81,11 +81,8 @@ def _json_attr(v: Any) -> str:
 def _environment() -> jinja2.Environment:
     import jinja2
 
-    from pofa.report.template_code import ShippedCode
-
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("pofa.report", "templates"),
-        bytecode_cache=ShippedCode(),  # the template's code as shipped (when current): no compiling per run
         autoescape=jinja2.select_autoescape(["html", "j2"], default_for_string=True, default=True),
         undefined=jinja2.StrictUndefined,
         trim_blocks=True,
