@@ -21,6 +21,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from pofa.cli import app
+from pofa.report.model import ReportInput
 from pofa.report.plots import rc_context
 from pofa.report.plots.marks import OnePathMarks, mark_positions
 from pofa.report.plots.scatter import stacked_points
@@ -214,14 +215,93 @@ def test_layout_once_gives_the_layout_savefig_computes(cohort_figures: dict) -> 
 
 
 @pytest.fixture(scope="module")
-def cohort_figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two independent drawings of each figure of a simulated 80-patient study."""
+def cohort_input(tmp_path_factory: pytest.TempPathFactory) -> ReportInput:
+    """The report input of a simulated 80-patient study."""
     from pofa.examples import simulated_analysis
     from pofa.report.model import as_report_input
+
+    return as_report_input(simulated_analysis(tmp_path_factory.mktemp("figs") / "study", 80, seed=11))
+
+
+@pytest.fixture(scope="module")
+def cohort_figures(cohort_input: ReportInput) -> dict:
+    """Two independent drawings of each figure of a simulated 80-patient study."""
     from pofa.report.plots import build_figures
 
-    inp = as_report_input(simulated_analysis(tmp_path_factory.mktemp("figs") / "study", 80, seed=11))
+    inp = cohort_input
     with rc_context():
         a = build_figures(inp, versions={"pofa": "test"})
         b = build_figures(inp, versions={"pofa": "test"})
     return {x.spec.name: (x, y) for x, y in zip(a, b, strict=True)}
+
+
+@pytest.mark.slow
+def test_svg_bytes_are_the_bytes_savefig_writes(cohort_input: ReportInput) -> None:
+    # render_figure lays out and draws with one SVG renderer (each text measured once): the document must be
+    # the one savefig(format="svg") writes, layout included
+    from pofa.report.plots import build_figures
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None, "Title": "t"}
+    with rc_context():
+        a = build_figures(cohort_input, versions={"pofa": "test"})
+        b = build_figures(cohort_input, versions={"pofa": "test"})
+    for first, second in zip(a, b, strict=True):
+        name = first.spec.name
+        plain = io.BytesIO()
+        with rc_context():
+            first.figure.savefig(plain, format="svg", metadata=meta)
+            assert second.figure.get_layout_engine() is not None
+            once = svg_bytes(second.figure, meta)
+        assert second.figure.get_layout_engine() is None  # laid out once, kept
+        assert plain.getvalue() == once, name
+
+
+def _small_figure(rasterized: bool) -> Figure:
+    fig = Figure(figsize=(3.0, 2.5), layout="constrained")
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(3)
+    ax.scatter(rng.random(400), rng.random(400), s=4, rasterized=rasterized)
+    ax.set_title("A title that the layout makes room for")
+    ax.set_ylabel("y label")
+    ax.legend(["points"], loc="lower left", bbox_to_anchor=(0.0, 1.05))
+    fig.supxlabel("footer", x=0.99, ha="right")
+    return fig
+
+
+@pytest.mark.parametrize("rasterized", [False, True])
+@pytest.mark.parametrize("facecolor", ["auto", "#ffeecc"])
+def test_svg_bytes_match_savefig_with_images_and_style(rasterized: bool, facecolor: str) -> None:
+    from matplotlib import rc_context as mpl_rc_context
+
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None}
+    with rc_context(), mpl_rc_context({"savefig.facecolor": facecolor}):
+        plain = io.BytesIO()
+        _small_figure(rasterized).savefig(plain, format="svg", metadata=meta)
+        fig = _small_figure(rasterized)
+        before = fig.get_facecolor()
+        once = svg_bytes(fig, meta)
+    assert plain.getvalue() == once
+    assert (b"<image" in once) == rasterized
+    assert fig.get_facecolor() == before  # the figure's own colour is back
+
+
+def test_svg_bytes_measure_each_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the layout's renderer draws: no text is measured a second time for the drawing
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    from pofa.report.plots.base import svg_bytes
+
+    calls: list[str] = []
+    measure = RendererSVG.get_text_width_height_descent
+
+    def counted(self: RendererSVG, s: str, prop: object, ismath: object) -> object:
+        calls.append(s)
+        return measure(self, s, prop, ismath)
+
+    monkeypatch.setattr(RendererSVG, "get_text_width_height_descent", counted)
+    with rc_context():
+        svg_bytes(_small_figure(False), {"Date": None})
+    assert calls and len(calls) == len(set(calls))
