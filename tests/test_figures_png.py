@@ -305,3 +305,26 @@ def test_svg_bytes_measure_each_text_once(monkeypatch: pytest.MonkeyPatch) -> No
     with rc_context():
         svg_bytes(_small_figure(False), {"Date": None})
     assert calls and len(calls) == len(set(calls))
+
+
+def test_release_figure_frees_the_drawing_at_once() -> None:
+    import gc
+    import weakref
+
+    from pofa.report.plots.base import release_figure, settled_heap, svg_bytes
+
+    with rc_context(), settled_heap():
+        fig = _small_figure(False)
+        ax = fig.axes[0]
+        data = np.arange(10_000.0)
+        ax.plot(data, data)
+        svg_bytes(fig, {"Date": None})
+        gone = [weakref.ref(ax), weakref.ref(ax.lines[0]), weakref.ref(ax.collections[0])]
+        del ax
+        gc.disable()  # only release_figure's own collection may free them
+        try:
+            release_figure(fig)
+            assert fig.axes == []
+            assert all(r() is None for r in gone)
+        finally:
+            gc.enable()
