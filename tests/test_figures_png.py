@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import struct
 from pathlib import Path
@@ -328,3 +329,63 @@ def test_release_figure_frees_the_drawing_at_once() -> None:
             assert all(r() is None for r in gone)
         finally:
             gc.enable()
+
+
+def test_rasterised_scatter_draws_each_stack_once_as_line_markers() -> None:
+    # above RASTERIZE_ABOVE lesions the marks go into the embedded image as lines' markers (matplotlib
+    # rasterises a line's marker once and stamps it): every distinct point once, as opaque as its stack
+    import pandas as pd
+
+    from pofa.report.plots.scatter import MARK_ALPHA, RASTERIZE_ABOVE, plot_lesion_scatter
+
+    rng = np.random.default_rng(5)
+    n = RASTERIZE_ABOVE + 500
+    les = pd.DataFrame({"diameter_cm": np.round(rng.lognormal(0.5, 0.5, n), 1),
+                        "suvmax": np.round(rng.lognormal(2.0, 0.5, n), 1)})
+    outcome = pd.Series(rng.choice(["local failure", "controlled", "no progression", "unknown"], n))
+    with rc_context():
+        ax = Figure().add_subplot()
+        drawn = plot_lesion_scatter(ax, les, outcome, thresholds={"diameter_cm": 5.0})
+    assert not ax.collections
+    for cls, pts in drawn.items():
+        lines = [ln for ln in ax.lines if ln.get_gid() == f"scatter:{cls}"]
+        assert lines and all(ln.get_rasterized() and ln.get_linestyle() == "None" for ln in lines)
+        xy, alpha = stacked_points(pts, MARK_ALPHA)
+        got = np.concatenate([np.column_stack([ln.get_xdata(), ln.get_ydata()]) for ln in lines])
+        got_alpha = np.concatenate([np.full(len(ln.get_xdata()), ln.get_alpha()) for ln in lines])
+        order = np.lexsort((got[:, 1], got[:, 0]))
+        np.testing.assert_array_equal(got[order], xy)
+        np.testing.assert_array_equal(got_alpha[order], alpha)
+        assert len({ln.get_alpha() for ln in lines}) == len(lines)  # one line per opacity
+
+
+def test_line_markers_give_the_pixels_of_scatter_marks() -> None:
+    # the same marks as a scatter's up to the pixel grid: a line's mark is rasterised once and stamped at
+    # whole pixels, so each mark is where the scatter's is, its outline within one pixel (at 300 dpi, 0.08 mm)
+    from scipy.ndimage import binary_dilation
+
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0.2, 3.8, 60), rng.uniform(0.2, 3.8, 60)
+
+    def draw(as_lines: bool, marker: str) -> np.ndarray:
+        fig = Figure(figsize=(1, 1), dpi=300)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, 4)
+        ax.set_ylim(0, 4)
+        if as_lines:
+            ax.plot(x, y, linestyle="none", marker=marker, markersize=math.sqrt(3), color="#0072B2",
+                    alpha=0.75, markeredgewidth=0.3 if marker == "x" else 0.0)
+        else:
+            ax.scatter(x, y, s=3, c=[(0.0, 0.447, 0.698, 0.75)] * len(x), marker=marker, linewidths=0.3,
+                       edgecolors=None if marker == "x" else "none")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="rgba", dpi=300)
+        return np.frombuffer(buf.getvalue(), np.uint8).reshape(300, 300, 4)[..., 0] < 255
+
+    for marker in ("o", "^", "s", "x"):
+        lines, scatter = draw(True, marker), draw(False, marker)
+        grow = np.ones((3, 3), dtype=bool)
+        assert lines.sum() > 0.8 * scatter.sum() > 0, marker
+        assert not (lines & ~binary_dilation(scatter, grow)).any(), marker
+        assert not (scatter & ~binary_dilation(lines, grow)).any(), marker
