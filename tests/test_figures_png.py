@@ -163,6 +163,48 @@ def test_crosses_are_one_path_and_one_line_in_the_legend() -> None:
         OnePathMarks([1], [1], marker="o")
 
 
+def test_arrows_are_one_filled_path_with_matplotlibs_marks() -> None:
+    # the swimmer's "alive" arrows: matplotlib's ">" marker (its unit shape), filled and stroked in one path
+    from matplotlib.markers import MarkerStyle
+    from scipy.ndimage import binary_dilation
+
+    from pofa.report.plots.marks import _SHAPES
+
+    style = MarkerStyle(">")
+    unit = style.get_path().transformed(style.get_transform())
+    np.testing.assert_allclose(_SHAPES[">"][0][:3], unit.vertices[:3], atol=1e-15)
+    np.testing.assert_array_equal(_SHAPES[">"][1], unit.codes)
+
+    x, y = np.array([1.0, 2.0, 2.3, 6.0]), np.array([1.0, 5.0, 5.1, 9.0])
+
+    def draw(one_path: bool) -> Figure:
+        fig = Figure(figsize=(1, 1), dpi=300)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        if one_path:
+            ax.add_line(OnePathMarks(x, y, marker=">", markersize=6, color="#999999", gid="alive"))
+        else:
+            ax.plot(x, y, linestyle="none", marker=">", markersize=6, color="#999999", gid="alive")
+        return fig
+
+    svg = _svg_of(draw(True))
+    (d,) = _group_paths(svg, "alive")
+    assert d.count("z") == 4 and "<use" not in svg
+    assert "fill: #999999; stroke: #999999; stroke-linejoin: miter" in svg
+
+    def pixels(one_path: bool) -> np.ndarray:
+        buf = io.BytesIO()
+        draw(one_path).savefig(buf, format="rgba", dpi=300)
+        return np.frombuffer(buf.getvalue(), np.uint8).reshape(300, 300, 4)[..., 0] < 255
+
+    one, each = pixels(True), pixels(False)
+    grow = np.ones((3, 3), dtype=bool)  # the same marks, up to the whole pixels matplotlib stamps them at
+    assert one.sum() > 0.9 * each.sum() > 0
+    assert not (one & ~binary_dilation(each, grow)).any() and not (each & ~binary_dilation(one, grow)).any()
+
+
 def test_stacked_points_give_the_pixels_of_the_stack() -> None:
     pts = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 1.0], [2.0, 2.5], [3.0, 1.0]])
     xy, alpha = stacked_points(pts, 0.75)
