@@ -331,17 +331,18 @@ def svg_bytes(fig: Figure, metadata: Mapping[str, Any]) -> bytes:
     text = io.StringIO()
     canvas, dpi = fig.canvas, fig.dpi
     colours = {"facecolor": fig.get_facecolor(), "edgecolor": fig.get_edgecolor()}
+    savefig_colours = {"facecolor": matplotlib.rcParams["savefig.facecolor"],
+                       "edgecolor": matplotlib.rcParams["savefig.edgecolor"]}
     try:
-        for prop in colours:
-            colour = matplotlib.rcParams[f"savefig.{prop}"]
+        for prop, colour in savefig_colours.items():
             if not (isinstance(colour, str) and colour == "auto"):
                 getattr(fig, f"set_{prop}")(colour)
         fig.dpi = 72.0
         width, height = fig.get_size_inches()
-        renderer = MixedModeRenderer(
-            fig, width, height, image_dpi,
-            RendererSVG(width * 72, height * 72, text, image_dpi=image_dpi, metadata=dict(metadata)),
+        svg = RendererSVG(  # type: ignore[no-untyped-call]
+            width * 72, height * 72, text, image_dpi=image_dpi, metadata=dict(metadata)
         )
+        renderer: Any = MixedModeRenderer(fig, width, height, image_dpi, svg)  # type: ignore[no-untyped-call]
         _RendererCanvas(fig, renderer)
         engine = fig.get_layout_engine()
         if engine is not None:
