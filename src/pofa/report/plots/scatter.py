@@ -140,9 +140,10 @@ def plot_lesion_scatter(
             xy, alpha = stacked_points(pts, MARK_ALPHA)
             for a in np.unique(alpha):
                 sel = alpha == a
-                ax.plot(xy[sel, 0], xy[sel, 1], linestyle="none", marker=marker, markersize=math.sqrt(size),
-                        color=colour, alpha=float(a), markeredgewidth=0.3 if marker == "x" else 0.0,
-                        rasterized=True, zorder=1, gid=f"scatter:{cls}")
+                ax.add_line(Line2D(xy[sel, 0], xy[sel, 1], linestyle="none", marker=marker,
+                                   markersize=math.sqrt(size), color=colour, alpha=float(a),
+                                   markeredgewidth=0.3 if marker == "x" else 0.0, rasterized=True, zorder=1,
+                                   gid=f"scatter:{cls}"))
         elif n > 300:
             # lesions of one class at the same (diameter, SUVmax) drawn once, as opaque as their stack
             xy, alpha = stacked_points(pts, MARK_ALPHA)
