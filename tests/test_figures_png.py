@@ -431,3 +431,38 @@ def test_line_markers_give_the_pixels_of_scatter_marks() -> None:
         assert lines.sum() > 0.8 * scatter.sum() > 0, marker
         assert not (lines & ~binary_dilation(scatter, grow)).any(), marker
         assert not (scatter & ~binary_dilation(lines, grow)).any(), marker
+
+
+@pytest.mark.slow
+def test_titles_placed_at_the_top_are_where_matplotlib_would_place_them(
+    cohort_input: ReportInput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the patterns figure's title and the numbers-at-risk titles are given y = 1 (matplotlib's automatic
+    # placement measures every y tick label at each pass to find the same place): the same SVG either way
+    from matplotlib.axes import Axes
+    from matplotlib.text import Text
+
+    from pofa.report.plots import build_figures
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None}
+    with rc_context():
+        given = {b.spec.name: b for b in build_figures(cohort_input, versions={"pofa": "test"})}
+        titles = [t for name in ("failure_patterns", "km_overall") for ax in given[name].figure.axes
+                  for t in ax.get_children() if isinstance(t, Text) and t.get_text()
+                  and t.get_text() == ax.get_title(loc="left")]
+        assert len(titles) >= 3 and all(t.get_position()[1] == 1.0 for t in titles)
+        set_title = Axes.set_title
+        dropped: list[float] = []
+
+        def automatic(self: Axes, *args: object, y: float | None = None, **kwargs: object) -> object:
+            if y is not None:
+                dropped.append(y)
+            return set_title(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Axes, "set_title", automatic)
+        auto = {b.spec.name: b for b in build_figures(cohort_input, versions={"pofa": "test"})}
+        assert len(dropped) >= 3  # the figures were drawn again with their titles placed by matplotlib
+        for name in ("failure_patterns", "km_overall", "km_by_any_diameter_cm_ge_5"):
+            if name in given:
+                assert svg_bytes(given[name].figure, meta) == svg_bytes(auto[name].figure, meta), name
