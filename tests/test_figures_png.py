@@ -305,6 +305,7 @@ def _small_figure(rasterized: bool) -> Figure:
     ax = fig.add_subplot()
     rng = np.random.default_rng(3)
     ax.scatter(rng.random(400), rng.random(400), s=4, rasterized=rasterized)
+    ax.plot([0, 1], [1, 0], animated=True)  # drawn into a saved file only
     ax.set_title("A title that the layout makes room for")
     ax.set_ylabel("y label")
     ax.legend(["points"], loc="lower left", bbox_to_anchor=(0.0, 1.05))
@@ -324,11 +325,11 @@ def test_svg_bytes_match_savefig_with_images_and_style(rasterized: bool, facecol
         plain = io.BytesIO()
         _small_figure(rasterized).savefig(plain, format="svg", metadata=meta)
         fig = _small_figure(rasterized)
-        before = fig.get_facecolor()
+        before = fig.get_facecolor(), fig.dpi, fig.canvas
         once = svg_bytes(fig, meta)
     assert plain.getvalue() == once
     assert (b"<image" in once) == rasterized
-    assert fig.get_facecolor() == before  # the figure's own colour is back
+    assert (fig.get_facecolor(), fig.dpi, fig.canvas) == before  # its colour, dpi and canvas are back
 
 
 def test_svg_bytes_measure_each_text_once(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -254,24 +254,35 @@ def release_figure(fig: Figure) -> None:
 
 
 class _RendererCanvas(FigureCanvasSVG):
-    """An SVG canvas that hands out one given renderer (as an Agg canvas hands out its own).
+    """An SVG canvas that is saving a file and hands out the renderer it is saving with.
 
-    A figure's layout engine measures text with its canvas' ``get_renderer()`` when the canvas has one.
+    A figure's layout engine measures text with its canvas' ``get_renderer()`` when the canvas has one (as an
+    Agg canvas hands out its own).
     """
 
-    def __init__(self, figure: Figure, renderer: Any) -> None:
+    def __init__(self, figure: Figure) -> None:
         super().__init__(figure)
-        self._pofa_renderer = renderer
+        self.renderer: Any = None
 
     def get_renderer(self) -> Any:
-        """The renderer given.
+        """The renderer the figure is being saved with.
 
         Returns
         -------
         Any
-            The renderer the canvas was made with.
+            The renderer set on the canvas.
         """
-        return self._pofa_renderer
+        return self.renderer
+
+    def is_saving(self) -> bool:
+        """Whether the canvas is saving a file: always (as a canvas inside ``savefig`` is).
+
+        Returns
+        -------
+        bool
+            True.
+        """
+        return True
 
 
 def lay_out_once(fig: Figure) -> None:
@@ -337,13 +348,14 @@ def svg_bytes(fig: Figure, metadata: Mapping[str, Any]) -> bytes:
         for prop, colour in savefig_colours.items():
             if not (isinstance(colour, str) and colour == "auto"):
                 getattr(fig, f"set_{prop}")(colour)
+        saving = _RendererCanvas(fig)  # made at the figure's own dpi, as savefig switches canvases
         fig.dpi = 72.0
         width, height = fig.get_size_inches()
         svg = RendererSVG(  # type: ignore[no-untyped-call]
             width * 72, height * 72, text, image_dpi=image_dpi, metadata=dict(metadata)
         )
         renderer: Any = MixedModeRenderer(fig, width, height, image_dpi, svg)  # type: ignore[no-untyped-call]
-        _RendererCanvas(fig, renderer)
+        saving.renderer = renderer
         engine = fig.get_layout_engine()
         if engine is not None:
             engine.execute(fig)  # measures the text with ``renderer`` (the canvas' renderer)
