@@ -74,7 +74,7 @@ def measure(n: int, tmp: Path, repeats: int) -> list[tuple[str, int, float, floa
     """Per figure: name, points, build, SVG, SVG+PNG and bare-baseline CPU seconds (best of ``repeats``)."""
     from pofa.analysis import run_analysis
     from pofa.report.model import as_report_input
-    from pofa.report.plots import iter_figures, rc_context, render_figure, settled_heap
+    from pofa.report.plots import iter_figures, rc_context, release_figure, render_figure, settled_heap
     from pofa.study import load_study
 
     inp = as_report_input(run_analysis(load_study(_cohort(n, tmp / f"n{n}"))))
@@ -84,7 +84,7 @@ def measure(n: int, tmp: Path, repeats: int) -> list[tuple[str, int, float, floa
     with rc_context(), settled_heap():
         for b in iter_figures(inp, versions=versions):  # warm-up: fonts, caches
             render_figure(b)
-            b.figure.clear()
+            release_figure(b.figure)
         for _ in range(repeats):
             for png in (False, True):
                 figures = iter_figures(inp, versions=versions)
@@ -102,10 +102,10 @@ def measure(n: int, tmp: Path, repeats: int) -> list[tuple[str, int, float, floa
                         r["build"].append(c1 - c0)
                         points[built.spec.name] = _points(built.figure)
                         size = tuple(built.figure.get_size_inches())
-                        built.figure.clear()
+                        release_figure(built.figure)
                         r["bare"].append(_bare_svg(size, points[built.spec.name]))
                     else:
-                        built.figure.clear()
+                        release_figure(built.figure)
     keys = ("build", "svg", "png", "bare")
     return [(name, points[name], *(min(r[k]) for k in keys)) for name, r in runs.items()]
 

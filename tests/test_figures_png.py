@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+import math
 import re
 import struct
 from pathlib import Path
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 from typer.testing import CliRunner
 
 from pofa.cli import app
+from pofa.report.model import ReportInput
 from pofa.report.plots import rc_context
 from pofa.report.plots.marks import OnePathMarks, mark_positions
 from pofa.report.plots.scatter import stacked_points
@@ -161,6 +163,48 @@ def test_crosses_are_one_path_and_one_line_in_the_legend() -> None:
         OnePathMarks([1], [1], marker="o")
 
 
+def test_arrows_are_one_filled_path_with_matplotlibs_marks() -> None:
+    # the swimmer's "alive" arrows: matplotlib's ">" marker (its unit shape), filled and stroked in one path
+    from matplotlib.markers import MarkerStyle
+    from scipy.ndimage import binary_dilation
+
+    from pofa.report.plots.marks import _SHAPES
+
+    style = MarkerStyle(">")
+    unit = style.get_path().transformed(style.get_transform())
+    np.testing.assert_allclose(_SHAPES[">"][0][:3], unit.vertices[:3], atol=1e-15)
+    np.testing.assert_array_equal(_SHAPES[">"][1], unit.codes)
+
+    x, y = np.array([1.0, 2.0, 2.3, 6.0]), np.array([1.0, 5.0, 5.1, 9.0])
+
+    def draw(one_path: bool) -> Figure:
+        fig = Figure(figsize=(1, 1), dpi=300)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, 10)
+        ax.set_ylim(0, 10)
+        if one_path:
+            ax.add_line(OnePathMarks(x, y, marker=">", markersize=6, color="#999999", gid="alive"))
+        else:
+            ax.plot(x, y, linestyle="none", marker=">", markersize=6, color="#999999", gid="alive")
+        return fig
+
+    svg = _svg_of(draw(True))
+    (d,) = _group_paths(svg, "alive")
+    assert d.count("z") == 4 and "<use" not in svg
+    assert "fill: #999999; stroke: #999999; stroke-linejoin: miter" in svg
+
+    def pixels(one_path: bool) -> np.ndarray:
+        buf = io.BytesIO()
+        draw(one_path).savefig(buf, format="rgba", dpi=300)
+        return np.frombuffer(buf.getvalue(), np.uint8).reshape(300, 300, 4)[..., 0] < 255
+
+    one, each = pixels(True), pixels(False)
+    grow = np.ones((3, 3), dtype=bool)  # the same marks, up to the whole pixels matplotlib stamps them at
+    assert one.sum() > 0.9 * each.sum() > 0
+    assert not (one & ~binary_dilation(each, grow)).any() and not (each & ~binary_dilation(one, grow)).any()
+
+
 def test_stacked_points_give_the_pixels_of_the_stack() -> None:
     pts = np.array([[1.0, 2.0], [1.0, 2.0], [1.0, 2.0], [3.0, 1.0], [2.0, 2.5], [3.0, 1.0]])
     xy, alpha = stacked_points(pts, 0.75)
@@ -214,14 +258,212 @@ def test_layout_once_gives_the_layout_savefig_computes(cohort_figures: dict) -> 
 
 
 @pytest.fixture(scope="module")
-def cohort_figures(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """Two independent drawings of each figure of a simulated 80-patient study."""
+def cohort_input(tmp_path_factory: pytest.TempPathFactory) -> ReportInput:
+    """The report input of a simulated 80-patient study."""
     from pofa.examples import simulated_analysis
     from pofa.report.model import as_report_input
+
+    return as_report_input(simulated_analysis(tmp_path_factory.mktemp("figs") / "study", 80, seed=11))
+
+
+@pytest.fixture(scope="module")
+def cohort_figures(cohort_input: ReportInput) -> dict:
+    """Two independent drawings of each figure of a simulated 80-patient study."""
     from pofa.report.plots import build_figures
 
-    inp = as_report_input(simulated_analysis(tmp_path_factory.mktemp("figs") / "study", 80, seed=11))
+    inp = cohort_input
     with rc_context():
         a = build_figures(inp, versions={"pofa": "test"})
         b = build_figures(inp, versions={"pofa": "test"})
     return {x.spec.name: (x, y) for x, y in zip(a, b, strict=True)}
+
+
+@pytest.mark.slow
+def test_svg_bytes_are_the_bytes_savefig_writes(cohort_input: ReportInput) -> None:
+    # render_figure lays out and draws with one SVG renderer (each text measured once): the document must be
+    # the one savefig(format="svg") writes, layout included
+    from pofa.report.plots import build_figures
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None, "Title": "t"}
+    with rc_context():
+        a = build_figures(cohort_input, versions={"pofa": "test"})
+        b = build_figures(cohort_input, versions={"pofa": "test"})
+    for first, second in zip(a, b, strict=True):
+        name = first.spec.name
+        plain = io.BytesIO()
+        with rc_context():
+            first.figure.savefig(plain, format="svg", metadata=meta)
+            assert second.figure.get_layout_engine() is not None
+            once = svg_bytes(second.figure, meta)
+        assert second.figure.get_layout_engine() is None  # laid out once, kept
+        assert plain.getvalue() == once, name
+
+
+def _small_figure(rasterized: bool) -> Figure:
+    fig = Figure(figsize=(3.0, 2.5), layout="constrained")
+    ax = fig.add_subplot()
+    rng = np.random.default_rng(3)
+    ax.scatter(rng.random(400), rng.random(400), s=4, rasterized=rasterized)
+    ax.plot([0, 1], [1, 0], animated=True)  # drawn into a saved file only
+    ax.set_title("A title that the layout makes room for")
+    ax.set_ylabel("y label")
+    ax.legend(["points"], loc="lower left", bbox_to_anchor=(0.0, 1.05))
+    fig.supxlabel("footer", x=0.99, ha="right")
+    return fig
+
+
+@pytest.mark.parametrize("rasterized", [False, True])
+@pytest.mark.parametrize("facecolor", ["auto", "#ffeecc"])
+def test_svg_bytes_match_savefig_with_images_and_style(rasterized: bool, facecolor: str) -> None:
+    from matplotlib import rc_context as mpl_rc_context
+
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None}
+    with rc_context(), mpl_rc_context({"savefig.facecolor": facecolor}):
+        plain = io.BytesIO()
+        _small_figure(rasterized).savefig(plain, format="svg", metadata=meta)
+        fig = _small_figure(rasterized)
+        before = fig.get_facecolor(), fig.dpi, fig.canvas
+        once = svg_bytes(fig, meta)
+    assert plain.getvalue() == once
+    assert (b"<image" in once) == rasterized
+    assert (fig.get_facecolor(), fig.dpi, fig.canvas) == before  # its colour, dpi and canvas are back
+
+
+def test_svg_bytes_measure_each_text_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    # the layout's renderer draws: no text is measured a second time for the drawing
+    from matplotlib.backends.backend_svg import RendererSVG
+
+    from pofa.report.plots.base import svg_bytes
+
+    calls: list[str] = []
+    measure = RendererSVG.get_text_width_height_descent
+
+    def counted(self: RendererSVG, s: str, prop: object, ismath: object) -> object:
+        calls.append(s)
+        return measure(self, s, prop, ismath)
+
+    monkeypatch.setattr(RendererSVG, "get_text_width_height_descent", counted)
+    with rc_context():
+        svg_bytes(_small_figure(False), {"Date": None})
+    assert calls and len(calls) == len(set(calls))
+
+
+def test_release_figure_frees_the_drawing_at_once() -> None:
+    import gc
+    import weakref
+
+    from pofa.report.plots.base import release_figure, settled_heap, svg_bytes
+
+    with rc_context(), settled_heap():
+        fig = _small_figure(False)
+        ax = fig.axes[0]
+        data = np.arange(10_000.0)
+        ax.plot(data, data)
+        svg_bytes(fig, {"Date": None})
+        gone = [weakref.ref(ax), weakref.ref(ax.lines[0]), weakref.ref(ax.collections[0])]
+        del ax
+        gc.disable()  # only release_figure's own collection may free them
+        try:
+            release_figure(fig)
+            assert fig.axes == []
+            assert all(r() is None for r in gone)
+        finally:
+            gc.enable()
+
+
+def test_rasterised_scatter_draws_each_stack_once_as_line_markers() -> None:
+    # above RASTERIZE_ABOVE lesions the marks go into the embedded image as lines' markers (matplotlib
+    # rasterises a line's marker once and stamps it): every distinct point once, as opaque as its stack
+    import pandas as pd
+
+    from pofa.report.plots.scatter import MARK_ALPHA, RASTERIZE_ABOVE, plot_lesion_scatter
+
+    rng = np.random.default_rng(5)
+    n = RASTERIZE_ABOVE + 500
+    les = pd.DataFrame({"diameter_cm": np.round(rng.lognormal(0.5, 0.5, n), 1),
+                        "suvmax": np.round(rng.lognormal(2.0, 0.5, n), 1)})
+    outcome = pd.Series(rng.choice(["local failure", "controlled", "no progression", "unknown"], n))
+    with rc_context():
+        ax = Figure().add_subplot()
+        drawn = plot_lesion_scatter(ax, les, outcome, thresholds={"diameter_cm": 5.0})
+    assert not ax.collections
+    for cls, pts in drawn.items():
+        lines = [ln for ln in ax.lines if ln.get_gid() == f"scatter:{cls}"]
+        assert lines and all(ln.get_rasterized() and ln.get_linestyle() == "None" for ln in lines)
+        xy, alpha = stacked_points(pts, MARK_ALPHA)
+        got = np.concatenate([np.column_stack([ln.get_xdata(), ln.get_ydata()]) for ln in lines])
+        got_alpha = np.concatenate([np.full(len(ln.get_xdata()), ln.get_alpha()) for ln in lines])
+        order = np.lexsort((got[:, 1], got[:, 0]))
+        np.testing.assert_array_equal(got[order], xy)
+        np.testing.assert_array_equal(got_alpha[order], alpha)
+        assert len({ln.get_alpha() for ln in lines}) == len(lines)  # one line per opacity
+
+
+def test_line_markers_give_the_pixels_of_scatter_marks() -> None:
+    # the same marks as a scatter's up to the pixel grid: a line's mark is rasterised once and stamped at
+    # whole pixels, so each mark is where the scatter's is, its outline within one pixel (at 300 dpi, 0.08 mm)
+    from scipy.ndimage import binary_dilation
+
+    rng = np.random.default_rng(8)
+    x, y = rng.uniform(0.2, 3.8, 60), rng.uniform(0.2, 3.8, 60)
+
+    def draw(as_lines: bool, marker: str) -> np.ndarray:
+        fig = Figure(figsize=(1, 1), dpi=300)
+        ax = fig.add_axes((0, 0, 1, 1))
+        ax.set_axis_off()
+        ax.set_xlim(0, 4)
+        ax.set_ylim(0, 4)
+        if as_lines:
+            ax.plot(x, y, linestyle="none", marker=marker, markersize=math.sqrt(3), color="#0072B2",
+                    alpha=0.75, markeredgewidth=0.3 if marker == "x" else 0.0)
+        else:
+            ax.scatter(x, y, s=3, c=[(0.0, 0.447, 0.698, 0.75)] * len(x), marker=marker, linewidths=0.3,
+                       edgecolors=None if marker == "x" else "none")
+        buf = io.BytesIO()
+        fig.savefig(buf, format="rgba", dpi=300)
+        return np.frombuffer(buf.getvalue(), np.uint8).reshape(300, 300, 4)[..., 0] < 255
+
+    for marker in ("o", "^", "s", "x"):
+        lines, scatter = draw(True, marker), draw(False, marker)
+        grow = np.ones((3, 3), dtype=bool)
+        assert lines.sum() > 0.8 * scatter.sum() > 0, marker
+        assert not (lines & ~binary_dilation(scatter, grow)).any(), marker
+        assert not (scatter & ~binary_dilation(lines, grow)).any(), marker
+
+
+@pytest.mark.slow
+def test_titles_placed_at_the_top_are_where_matplotlib_would_place_them(
+    cohort_input: ReportInput, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # the patterns figure's title and the numbers-at-risk titles are given y = 1 (matplotlib's automatic
+    # placement measures every y tick label at each pass to find the same place): the same SVG either way
+    from matplotlib.axes import Axes
+    from matplotlib.text import Text
+
+    from pofa.report.plots import build_figures
+    from pofa.report.plots.base import svg_bytes
+
+    meta = {"Date": None}
+    with rc_context():
+        given = {b.spec.name: b for b in build_figures(cohort_input, versions={"pofa": "test"})}
+        titles = [t for name in ("failure_patterns", "km_overall") for ax in given[name].figure.axes
+                  for t in ax.get_children() if isinstance(t, Text) and t.get_text()
+                  and t.get_text() == ax.get_title(loc="left")]
+        assert len(titles) >= 3 and all(t.get_position()[1] == 1.0 for t in titles)
+        set_title = Axes.set_title
+        dropped: list[float] = []
+
+        def automatic(self: Axes, *args: object, y: float | None = None, **kwargs: object) -> object:
+            if y is not None:
+                dropped.append(y)
+            return set_title(self, *args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(Axes, "set_title", automatic)
+        auto = {b.spec.name: b for b in build_figures(cohort_input, versions={"pofa": "test"})}
+        assert len(dropped) >= 3  # the figures were drawn again with their titles placed by matplotlib
+        for name in ("failure_patterns", "km_overall", "km_by_any_diameter_cm_ge_5"):
+            if name in given:
+                assert svg_bytes(given[name].figure, meta) == svg_bytes(auto[name].figure, meta), name

@@ -460,6 +460,7 @@ def write_report(
         build_scan_figures,
         iter_figures,
         rc_context,
+        release_figure,
         render_figure,
         settled_heap,
     )
@@ -497,7 +498,7 @@ def write_report(
 
         for built in itertools.chain(iter_figures(inp, show_ids=ids, versions=v), scan_figures()):
             rf = render_figure(built, png=png)
-            built.figure.clear()
+            release_figure(built.figure)
             rendered.append(rf)
             write_figure(rf)
         # the sections' figures, drawn once too: written here, embedded by the sections below

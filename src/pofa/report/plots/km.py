@@ -211,7 +211,7 @@ def plot_numbers_at_risk(
                 color=s.colour if n_rows > 1 else "black",
                 gid=f"n-at-risk:{i}:{t:g}",
             )
-    ax.set_title("Number at risk", loc="left", fontsize=7.5, pad=2)
+    ax.set_title("Number at risk", loc="left", fontsize=7.5, pad=2, y=1.0)  # y given: see plot_patterns
     return out
 
 

@@ -17,20 +17,28 @@ from typing import Any
 import numpy as np
 from matplotlib.artist import allow_rasterization
 from matplotlib.backend_bases import RendererBase
+from matplotlib.colors import to_rgba
 from matplotlib.lines import Line2D
 from matplotlib.path import Path
 from matplotlib.transforms import IdentityTransform, TransformedPath
 
 __all__ = ["OnePathMarks", "mark_positions"]
 
-#: The unit shapes (``(vertices, codes)``, a mark of size 1 point centred at 0) drawn as strokes.
+#: The unit shapes (``(vertices, codes)``, a mark of size 1 point centred at 0, as matplotlib's marker of that
+#: name): ``|`` and ``x`` are strokes, ``>`` a filled triangle pointing right (filled and stroked).
 _SHAPES: dict[str, tuple[np.ndarray, np.ndarray]] = {
     "|": (np.array([[0.0, -0.5], [0.0, 0.5]]), np.array([Path.MOVETO, Path.LINETO], dtype=np.uint8)),
     "x": (
         np.array([[-0.5, -0.5], [0.5, 0.5], [-0.5, 0.5], [0.5, -0.5]]),
         np.array([Path.MOVETO, Path.LINETO, Path.MOVETO, Path.LINETO], dtype=np.uint8),
     ),
+    ">": (
+        np.array([[0.5, 0.0], [-0.5, 0.5], [-0.5, -0.5], [0.5, 0.0]]),
+        np.array([Path.MOVETO, Path.LINETO, Path.LINETO, Path.CLOSEPOLY], dtype=np.uint8),
+    ),
 }
+#: The shapes that are filled (with the marker face colour) as well as stroked.
+_FILLED = frozenset({">"})
 
 
 def mark_positions(line: Line2D) -> np.ndarray:
@@ -56,16 +64,20 @@ class OnePathMarks(Line2D):
     """A line of markers only (no line), every marker drawn as part of one path.
 
     Made like ``Line2D(x, y, linestyle="none", marker=..., ...)`` for the stroked markers ``"|"`` (a vertical
-    tick) and ``"x"`` (a cross); its data, colour, size, gid and legend handle are the line's. Only the
-    drawing differs: one path with a sub-path per distinct display position, stroked with the marker's edge
-    width and colour (butt caps, as matplotlib strokes these markers).
+    tick) and ``"x"`` (a cross) and the filled marker ``">"`` (a triangle pointing right); its data, colour,
+    size, gid and legend handle are the line's. Only the drawing differs: one path with a sub-path per
+    distinct display position, stroked with the marker's edge width and colour (butt caps, mitred joins, as
+    matplotlib strokes these markers) and, for ``">"``, filled with the marker's face colour. A filled mark
+    is meant with a face of its edge's colour (as matplotlib draws a line's markers by default): overlapping
+    marks of one path are then the picture the separate marks make (with another edge colour, the edges of
+    all marks would be drawn over all faces).
 
     Parameters
     ----------
     x, y : array-like
         Data coordinates of the marks.
     marker : str
-        ``"|"`` or ``"x"``.
+        ``"|"``, ``"x"`` or ``">"``.
     **kwargs : Any
         Further :class:`~matplotlib.lines.Line2D` properties (``color``, ``markersize``,
         ``markeredgewidth``, ``gid``, ``label``...).
@@ -118,7 +130,10 @@ class OnePathMarks(Line2D):
             gc.set_snap(self.get_snap())
             path = Path(verts, codes)
             path.should_simplify = False  # every mark drawn as it is (no merging of nearby sub-paths)
-            renderer.draw_path(gc, path, IdentityTransform())
+            face = None
+            if self._one_path_marker in _FILLED:
+                face = to_rgba(self.get_markerfacecolor(), alpha)
+            renderer.draw_path(gc, path, IdentityTransform(), face)
             gc.restore()
             renderer.close_group("line2d")
         self.stale = False

@@ -133,13 +133,24 @@ def plot_lesion_scatter(
         if not len(pts):
             continue
         edge = None if marker == "x" else ("black" if n <= 300 else "none")
-        if n > 300:
+        if n > RASTERIZE_ABOVE:
+            # drawn into the image: the points of one class and one stack opacity are a line's markers,
+            # which matplotlib rasterises once and stamps at each point (a scatter's marker is rasterised
+            # again at every point: five times the work for the same marks)
+            xy, alpha = stacked_points(pts, MARK_ALPHA)
+            for a in np.unique(alpha):
+                sel = alpha == a
+                ax.add_line(Line2D(xy[sel, 0], xy[sel, 1], linestyle="none", marker=marker,
+                                   markersize=math.sqrt(size), color=colour, alpha=float(a),
+                                   markeredgewidth=0.3 if marker == "x" else 0.0, rasterized=True, zorder=1,
+                                   gid=f"scatter:{cls}"))
+        elif n > 300:
             # lesions of one class at the same (diameter, SUVmax) drawn once, as opaque as their stack
             xy, alpha = stacked_points(pts, MARK_ALPHA)
             rgba = np.tile(to_rgba(colour), (len(xy), 1))
             rgba[:, 3] = alpha
             ax.scatter(xy[:, 0], xy[:, 1], s=size, c=rgba, marker=marker, linewidths=0.3, edgecolors=edge,
-                       rasterized=n > RASTERIZE_ABOVE, gid=f"scatter:{cls}")
+                       gid=f"scatter:{cls}")
         else:
             ax.scatter(pts[:, 0], pts[:, 1], s=size, c=colour, marker=marker, alpha=MARK_ALPHA,
                        linewidths=0.3, edgecolors=edge, gid=f"scatter:{cls}")

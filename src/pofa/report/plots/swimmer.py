@@ -148,16 +148,8 @@ def plot_swimmer(ax: Axes, df: pd.DataFrame, *, max_time: float, labelled: bool 
         ax.add_line(OnePathMarks(w[dead], y[dead], marker="x", markersize=msize, color="black",
                                  markeredgewidth=0.9, label="Death", gid="swimmer:death"))
     if (~dead).any():
-        ax.plot(
-            w[~dead],
-            y[~dead],
-            linestyle="none",
-            marker=">",
-            markersize=msize * 0.8,
-            color=GREY,
-            label="Alive at last follow-up",
-            gid="swimmer:alive",
-        )
+        ax.add_line(OnePathMarks(w[~dead], y[~dead], marker=">", markersize=msize * 0.8, color=GREY,
+                                 label="Alive at last follow-up", gid="swimmer:alive"))
     labels = list(df["_label"])
     if labelled:
         ax.set_yticks(y, labels)
