@@ -467,3 +467,62 @@ def test_titles_placed_at_the_top_are_where_matplotlib_would_place_them(
         for name in ("failure_patterns", "km_overall", "km_by_any_diameter_cm_ge_5"):
             if name in given:
                 assert svg_bytes(given[name].figure, meta) == svg_bytes(auto[name].figure, meta), name
+
+
+def _texts_outside(fig: Figure) -> list[str]:
+    """The visible texts of a laid-out figure that reach beyond its edges, drawn again by Agg at the figure's
+    dpi (the layout kept; 1.5 pixels of slack for the two renderers' text metrics)."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.text import Text
+
+    canvas = FigureCanvasAgg(fig)
+    canvas.draw()
+    renderer = canvas.get_renderer()
+    width, height = fig.bbox.width, fig.bbox.height
+    hidden = set()  # labels of ticks outside the axis' view: kept by matplotlib, never drawn
+    for ax in fig.axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            lo, hi = sorted(axis.get_view_interval())
+            for tick in (*axis.get_major_ticks(), *axis.get_minor_ticks()):
+                if not lo - 1e-9 * (hi - lo) <= tick.get_loc() <= hi + 1e-9 * (hi - lo):
+                    hidden.update((id(tick.label1), id(tick.label2)))
+    out = []
+    for t in fig.findobj(Text):
+        if not t.get_visible() or not t.get_text().strip() or id(t) in hidden:
+            continue
+        box = t.get_window_extent(renderer)
+        if box.x0 < -1.5 or box.y0 < -1.5 or box.x1 > width + 1.5 or box.y1 > height + 1.5:
+            out.append(t.get_text())
+    return out
+
+
+def test_every_text_of_the_report_figures_is_inside_the_figure(cohort_figures: dict) -> None:
+    from pofa.report.plots.base import svg_bytes
+
+    for name, (built, _) in cohort_figures.items():
+        with rc_context():
+            svg_bytes(built.figure, {"Date": None})
+        assert _texts_outside(built.figure) == [], name
+
+
+def test_scatter_legend_of_a_large_cohort_fits_the_figure() -> None:
+    # at 5,000 patients the outcome labels carry five-digit counts: a two-column legend was wider than the
+    # figure and its right column was cut off
+    import pandas as pd
+
+    from pofa.report.plots.base import svg_bytes
+    from pofa.report.plots.scatter import plot_lesion_scatter
+
+    rng = np.random.default_rng(3)
+    n = 21_000
+    les = pd.DataFrame({"diameter_cm": np.round(rng.lognormal(0.5, 0.5, n), 1),
+                        "suvmax": np.round(rng.lognormal(2.0, 0.5, n), 1)})
+    outcome = pd.Series(rng.choice(["local failure", "controlled", "no progression", "unknown"], n,
+                                   p=[0.17, 0.31, 0.5, 0.02]))
+    with rc_context():
+        fig = Figure(figsize=(5.2, 4.0), layout="constrained")
+        ax = fig.add_subplot()
+        plot_lesion_scatter(ax, les, outcome, thresholds={"diameter_cm": 5.0, "suvmax": 10.0})
+        svg_bytes(fig, {"Date": None})
+    assert _texts_outside(fig) == []
+    assert ax.get_position().width > 0.6  # the plot keeps most of the width

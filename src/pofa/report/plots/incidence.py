@@ -101,7 +101,8 @@ def plot_cumulative_incidence(
 def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
     """Write the Gray's test sentence of the figure's legend title.
 
-    The sentence reads "Gray's test by <term>: local component p = ..; strictly de novo p = ..".
+    The sentence reads "Gray's test by <term>:" and, on a second line (one line is wider than the figure),
+    "local component p = ..; strictly de novo p = ..".
 
     Parameters
     ----------
@@ -122,7 +123,7 @@ def gray_annotation(block: IncidenceBlock | None, label: str) -> str | None:
     ]
     if not parts:
         return None
-    return f"Gray's test by {label[:1].lower() + label[1:]}: " + "; ".join(parts)
+    return f"Gray's test by {label[:1].lower() + label[1:]}:\n" + "; ".join(parts)
 
 
 def incidence_figure(inp: ReportInput, sw: str) -> BuiltFigure | None:

@@ -207,7 +207,7 @@ def plot_lesion_scatter(
         handles=handles,
         loc="lower left",
         bbox_to_anchor=(0.0, 1.01),
-        ncols=2,
+        ncols=1,  # one entry per line: the outcome labels with their counts are too long for two columns
         fontsize=7,
         borderaxespad=0.0,
         markerscale=1.5 if n > 300 else 1.0,
