@@ -19,9 +19,21 @@ from openpyxl import Workbook, load_workbook
 from openpyxl.styles import Font
 
 from pofa.errors import PofaError
-from pofa.io.writers import append_xlsx_row
+from pofa.io.writers import xlsx_value
 from pofa.io.xlsx import Sheet, xlsx_bytes
-from pofa.report.tables.base import ReportTable, _xlsx_bytes, _xlsx_value
+from pofa.report.tables.base import ReportTable, _xlsx_bytes
+
+
+def append_xlsx_row(ws: Any, values: list[Any]) -> Any:
+    """Append a row to an openpyxl sheet as pofa wrote its tables with openpyxl: every value through
+    xlsx_value, text cells typed as text (openpyxl would store text starting with "=" as a formula)."""
+    row = [xlsx_value(v) for v in values]
+    ws.append(row)
+    cells = ws[ws.max_row] if row else ()
+    for cell, v in zip(cells, row, strict=False):
+        if isinstance(v, str):
+            cell.data_type = "s"
+    return cells
 
 
 def _openpyxl_bytes(table: ReportTable) -> bytes:
@@ -33,7 +45,7 @@ def _openpyxl_bytes(table: ReportTable) -> bytes:
     for c in append_xlsx_row(ws, [str(c) for c in table.data.columns]):
         c.font = Font(bold=True)
     for rec in table.data.itertuples(index=False, name=None):
-        append_xlsx_row(ws, [_xlsx_value(v) for v in rec])
+        append_xlsx_row(ws, list(rec))
     about = wb.create_sheet("about")
     append_xlsx_row(about, ["title", table.title])
     append_xlsx_row(about, ["note", table.note])

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +26,6 @@ import pandas as pd
 
 __all__ = [
     "FORMULA_PREFIXES",
-    "append_xlsx_row",
     "csv_text",
     "is_live_formula",
     "neutralise",
@@ -185,27 +184,3 @@ def xlsx_value(v: Any) -> Any:
     if isinstance(v, bool | int | float):
         return v
     return neutralise(v if isinstance(v, str) else str(v))
-
-
-def append_xlsx_row(ws: Any, values: Iterable[Any]) -> Sequence[Any]:
-    """Append one row to an openpyxl worksheet, every cell a value of an explicit type, never a formula.
-
-    Parameters
-    ----------
-    ws : openpyxl.worksheet.worksheet.Worksheet
-        The worksheet to append to.
-    values : iterable
-        The row's values (converted by :func:`xlsx_value`).
-
-    Returns
-    -------
-    sequence of openpyxl cells
-        The cells written (e.g. to style a header row).
-    """
-    row = [xlsx_value(v) for v in values]
-    ws.append(row)
-    cells = ws[ws.max_row] if row else ()
-    for cell, v in zip(cells, row, strict=False):
-        if isinstance(v, str):
-            cell.data_type = "s"  # openpyxl would store text starting with "=" as a formula
-    return cells

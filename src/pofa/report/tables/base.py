@@ -10,13 +10,11 @@ A :class:`ReportTable` has two views of the same content:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import pandas as pd
 
 from pofa.atomic import write_bytes
@@ -169,25 +167,12 @@ def cell_text(cell: Sequence[Frag]) -> str:
 
 def _xlsx_bytes(table: ReportTable) -> bytes:
     """The table as an XLSX workbook (bold header, an ``about`` sheet), reproducible and free of dates."""
-    data = Sheet(table.name[:31], [[str(c) for c in table.data.columns],
-                                   *([_xlsx_value(v) for v in rec]
-                                     for rec in table.data.itertuples(index=False, name=None))], bold_rows=1)
+    # each value is converted once, by xlsx_bytes (pofa.io.writers.xlsx_value: numpy scalars, missing and
+    # non-finite numbers, lists as text, text neutralised)
+    rows = table.data.itertuples(index=False, name=None)
+    data = Sheet(table.name[:31], [[str(c) for c in table.data.columns], *rows], bold_rows=1)
     about = Sheet("about", [["title", table.title], ["note", table.note], ["made by", "pofa"]])
     return xlsx_bytes([data, about])
-
-
-def _xlsx_value(v: Any) -> Any:
-    if v is None or v is pd.NA:
-        return None
-    if isinstance(v, float) and not math.isfinite(v):
-        return None
-    if isinstance(v, np.generic):
-        v = v.item()
-        if isinstance(v, float) and not math.isfinite(v):
-            return None
-    if isinstance(v, (list, tuple, dict)):
-        return str(v)
-    return v
 
 
 def table_csv_bytes(table: ReportTable) -> bytes:
