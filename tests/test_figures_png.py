@@ -240,23 +240,6 @@ def test_stacked_points_give_the_pixels_of_the_stack() -> None:
     assert diff[rim].max() > 0 and every[rim].sum() <= once[rim].sum()  # the stack's rim is the darker
 
 
-@pytest.mark.slow
-def test_layout_once_gives_the_layout_savefig_computes(cohort_figures: dict) -> None:
-    # matplotlib lays a constrained figure out inside each savefig (a drawing pass without output, then the
-    # drawing); render_figure lays it out once beforehand: the SVG must be the same bytes
-    from pofa.report.plots.base import lay_out_once
-
-    for name, (first, second) in cohort_figures.items():
-        plain, once = io.BytesIO(), io.BytesIO()
-        with rc_context():
-            assert first.figure.get_layout_engine() is not None
-            first.figure.savefig(plain, format="svg", metadata={"Date": None})
-            lay_out_once(second.figure)
-            assert second.figure.get_layout_engine() is None  # each later savefig: one drawing pass
-            second.figure.savefig(once, format="svg", metadata={"Date": None})
-        assert plain.getvalue() == once.getvalue(), name
-
-
 @pytest.fixture(scope="module")
 def cohort_input(tmp_path_factory: pytest.TempPathFactory) -> ReportInput:
     """The report input of a simulated 80-patient study."""

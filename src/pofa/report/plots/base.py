@@ -30,7 +30,6 @@ __all__ = [
     "RenderedFigure",
     "add_footer",
     "band_changes",
-    "lay_out_once",
     "rc_context",
     "release_figure",
     "render_figure",
@@ -285,42 +284,14 @@ class _RendererCanvas(FigureCanvasSVG):
         return True
 
 
-def lay_out_once(fig: Figure) -> None:
-    """Compute the figure's layout now, once, and keep it: each later ``savefig`` draws the figure once.
-
-    ``savefig`` on a figure with a layout engine first draws the whole figure without output to lay it out,
-    then draws it again into the file, and does so for every file. Here the layout engine runs alone, as
-    ``savefig(format="svg")`` runs it (text measured by the SVG renderer at 72 dpi: the same layout to the
-    last digit), then the engine is removed, so each file is one drawing pass of that layout (the SVG and
-    the PNG are the same drawing). A figure without a layout engine is left as it is.
-
-    Parameters
-    ----------
-    fig : Figure
-        The figure to lay out (its layout engine is removed afterwards).
-    """
-    engine = fig.get_layout_engine()
-    if engine is None:
-        return
-    canvas, dpi = fig.canvas, fig.dpi
-    FigureCanvasSVG(fig)  # the layout measures text with the renderer savefig(format="svg") uses
-    try:
-        fig.dpi = 72.0
-        engine.execute(fig)
-    finally:
-        fig.dpi = dpi
-        fig.set_canvas(canvas)
-    fig.set_layout_engine(None)
-
-
 def svg_bytes(fig: Figure, metadata: Mapping[str, Any]) -> bytes:
     """The figure's SVG, laid out and drawn by one renderer: ``savefig(format="svg")``'s bytes, for less work.
 
     ``savefig`` measures every text twice: once while the layout engine runs (with a renderer of its own)
     and again while drawing (matplotlib keeps text metrics per renderer). Here one SVG renderer (matplotlib's
     own, as ``savefig(format="svg")`` makes it: 72 dpi, images at ``savefig.dpi``) is made first; the layout
-    engine measures the text with it, is removed (as :func:`lay_out_once` does), and the figure is drawn
-    with it, so each text is measured once. The document is the one ``savefig`` writes, byte for byte
+    engine measures the text with it and is removed (the layout is kept: a later PNG is one drawing pass of
+    it), and the figure is drawn with it, so each text is measured once. The document is the one ``savefig`` writes, byte for byte
     (tests compare them). The style's ``savefig.facecolor`` / ``edgecolor`` are applied as ``savefig``
     does; ``savefig.bbox`` is not (the report's style keeps it ``standard``).
 
