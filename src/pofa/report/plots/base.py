@@ -292,8 +292,9 @@ def svg_bytes(fig: Figure, metadata: Mapping[str, Any]) -> bytes:
     own, as ``savefig(format="svg")`` makes it: 72 dpi, images at ``savefig.dpi``) is made first; the layout
     engine measures the text with it and is removed (the layout is kept: a later PNG is one drawing pass of
     it), and the figure is drawn with it, so each text is measured once. The document is the one
-    ``savefig`` writes, byte for byte (tests compare them). The style's ``savefig.facecolor`` / ``edgecolor`` are applied as ``savefig``
-    does; ``savefig.bbox`` is not (the report's style keeps it ``standard``).
+    ``savefig`` writes, byte for byte (tests compare them). The style's ``savefig.facecolor`` /
+    ``edgecolor`` are applied as ``savefig`` does; ``savefig.bbox`` is not (the report's style keeps it
+    ``standard``).
 
     Parameters
     ----------
